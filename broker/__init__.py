@@ -1,0 +1,1 @@
+"""The broker process: routing, services, connectors, overlay, lifecycle."""

@@ -1,0 +1,1 @@
+"""The ``flux`` command: a click application whose subcommands load lazily."""

@@ -1,0 +1,42 @@
+"""Helpers shared by the ``flux`` subcommands: error reporting and exit codes.
+
+Flux exit codes: 0 ok, 1 the request was refused or failed, 2 bad usage.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable, NoReturn, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def die(prog: str, message: str, code: int = 1) -> NoReturn:
+    """Print ``flux-PROG: MESSAGE`` on stderr and exit with CODE."""
+    click.echo(f"flux-{prog}: {message}", err=True)
+    sys.exit(code)
+
+
+def error_text(exc: BaseException) -> str:
+    """The human part of an exception: strerror for OSError, else str()."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def handle_errors(prog: str) -> Callable[[F], F]:
+    """Turn OSError/ValueError raised by a command into ``flux-PROG: msg`` + exit 1."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except (OSError, ValueError, TypeError) as exc:
+                die(prog, error_text(exc))
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco

@@ -1,0 +1,25 @@
+"""Flux: the public Python API (``flux.Flux``, ``flux.job``, ``flux.kvs``, ...).
+
+Heavy submodules load on first use so that ``import flux`` stays cheap for
+the command line.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["Flux", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Flux":
+        from flux.core.handle import Flux
+
+        return Flux
+    import importlib
+
+    if name in {"job", "kvs", "idset", "hostlist", "resource", "util", "eventlog",
+                "constants", "future", "rpc", "message", "errors"}:
+        return importlib.import_module(f"flux.{name}")
+    raise AttributeError(f"module 'flux' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Jobs as event-sourced projections: ingest, job manager, scheduler, job list."""

@@ -1,0 +1,1 @@
+"""The RFC 11 hash-tree KVS engine and the broker modules that serve it."""
