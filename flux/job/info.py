@@ -1,0 +1,345 @@
+"""``flux.job.info``: job-list records as objects, and the ``flux jobs`` format.
+
+``JobInfo(resp)`` wraps one job-list response dict: every RFC 43 attribute
+reads as an attribute (with Flux's defaults for those not returned), and
+derived values -- ``state``, ``status``, ``result``, ``returncode``,
+``runtime``, ``t_remaining``, ``username``, ``exception.*``,
+``annotations.*`` -- are computed on first use and remembered.
+``JobInfoFormat`` is the ``flux jobs`` OutputFormat with its column titles.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from flux.util.fsd import fsd as _fsd
+from flux.util.outputformat import OutputFormat
+
+__all__ = [
+    "JobInfo", "JobInfoFormat", "AnnotationsInfo", "ExceptionInfo", "InfoList",
+    "statetostr", "resulttostr", "statustostr", "fsd", "get_username",
+]
+
+# RFC 21 values (the same as jobmgr.states; flux/ must not import jobmgr)
+_STATES = {1: ("NEW", "N"), 2: ("DEPEND", "D"), 4: ("PRIORITY", "P"), 8: ("SCHED", "S"),
+           16: ("RUN", "R"), 32: ("CLEANUP", "C"), 64: ("INACTIVE", "I")}
+_RESULTS = {1: ("COMPLETED", "CD"), 2: ("FAILED", "F"), 4: ("CANCELED", "CA"),
+            8: ("TIMEOUT", "TO")}
+_PENDING = 2 | 4 | 8
+_RUNNING = 16 | 32
+_INACTIVE = 64
+_CANCELED = 4
+
+
+def statetostr(stateid: int, singlechar: bool = False) -> str:
+    """State value -> ``"RUN"`` (or ``"R"``)."""
+    text = _STATES.get(stateid)
+    if text is None:
+        return "?" if singlechar else "(unknown)"
+    return text[1] if singlechar else text[0]
+
+
+def resulttostr(resultid: int | str, singlechar: bool = False) -> str:
+    """Result value -> ``"COMPLETED"`` (or ``"CD"``); ``""`` (no result yet) -> ``""``."""
+    if resultid == "":
+        return ""
+    text = _RESULTS.get(resultid)  # type: ignore[arg-type]
+    if text is None:
+        return "?" if singlechar else "(unknown)"
+    return text[1] if singlechar else text[0]
+
+
+def statustostr(stateid: int, resultid: int | str, abbrev: bool = False) -> str:
+    """The user-facing status: PENDING/RUNNING while active, else the result."""
+    if stateid & _PENDING:
+        return "PD" if abbrev else "PENDING"
+    if stateid & _RUNNING:
+        return "R" if abbrev else "RUNNING"
+    if stateid & 1:
+        return "N" if abbrev else "NEW"
+    return resulttostr(resultid, abbrev)
+
+
+def fsd(secs: float) -> str:
+    """Seconds as a short RFC 23 duration, as ``!F`` shows it."""
+    return _fsd(secs)
+
+
+@functools.lru_cache(maxsize=1024)
+def get_username(userid: int) -> str:
+    """User name of ``userid``, or the number as a string if it has none."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(userid).pw_name
+    except (KeyError, OverflowError, TypeError):
+        return str(userid)
+
+
+class ExceptionInfo:
+    """The job's most severe exception: ``occurred``, ``severity``, ``type``, ``note``.
+
+    Each is ``""`` when the job-list response did not carry it.
+    """
+
+    __slots__ = ("occurred", "severity", "type", "note")
+
+    def __init__(self, occurred: Any, severity: Any, _type: Any, note: Any) -> None:
+        self.occurred = occurred
+        self.severity = severity
+        self.type = _type
+        self.note = note
+
+
+class AnnotationsInfo:
+    """Dotted access into an annotations object.
+
+    ``info.sched.reason_pending`` is the value if present; a missing key
+    gives an empty AnnotationsInfo, which formats as ``""``, so formats over
+    jobs that lack a key still work.  A non-empty object formats as JSON.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, annotationsDict: Mapping[str, Any] | None) -> None:
+        self._data = dict(annotationsDict) if annotationsDict else {}
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        try:
+            value = self._data[attr]
+        except KeyError:
+            return AnnotationsInfo({})
+        return AnnotationsInfo(value) if isinstance(value, Mapping) else value
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AnnotationsInfo):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return self._data == other
+        if isinstance(other, str):
+            return str(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __str__(self) -> str:
+        return orjson.dumps(self._data).decode() if self._data else ""
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class InfoList(list):  # type: ignore[type-arg]
+    """A list that prints as its comma-separated items (``dependencies``)."""
+
+    def __str__(self) -> str:
+        return ",".join(str(x) for x in self)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+_MISSING = object()
+
+
+class JobInfo:
+    """One job from a job-list response, with derived fields computed lazily."""
+
+    # values for attributes the response may leave out
+    defaults: dict[str, Any] = {
+        "t_depend": 0.0, "t_priority": 0.0, "t_sched": 0.0, "t_run": 0.0,
+        "t_cleanup": 0.0, "t_inactive": 0.0, "expiration": 0.0, "duration": 0.0,
+        "nnodes": "", "ranks": "", "nodelist": "", "priority": "", "success": "",
+        "result": "", "waitstatus": "", "urgency": "", "userid": "", "name": "",
+        "queue": "", "project": "", "bank": "", "cwd": "", "ntasks": "", "ncores": "",
+        "ngpus": "",
+    }
+
+    def __init__(self, info_resp: Mapping[str, Any]) -> None:
+        from flux.job.JobID import JobID
+
+        data = dict(self.defaults)
+        data.update(info_resp)
+        if "id" not in data:
+            raise ValueError("job-list response has no 'id'")
+        data["id"] = JobID(data["id"])
+        data["state_id"] = data.pop("state", "")
+        data["result_id"] = data.pop("result", "")
+        data["dependencies"] = InfoList(data.get("dependencies") or [])
+        self.__dict__["_data"] = data
+        self.__dict__["_memo"] = {}
+        self.__dict__["_resp"] = info_resp
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        memo = self.__dict__["_memo"]
+        value = memo.get(attr, _MISSING)
+        if value is not _MISSING:
+            return value
+        compute = _COMPUTED.get(attr)
+        if compute is not None:
+            value = compute(self)
+            if attr not in _VOLATILE:
+                memo[attr] = value
+            return value
+        data = self.__dict__["_data"]
+        if attr in data:
+            return data[attr]
+        raise AttributeError(f"invalid JobInfo attribute '{attr}'")
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        self.__dict__["_data"][attr] = value
+        self.__dict__["_memo"].pop(attr, None)
+
+    def get_runtime(self) -> float:
+        t_run, t_cleanup = self._data["t_run"], self._data["t_cleanup"]
+        if t_run and t_cleanup:
+            return max(0.0, t_cleanup - t_run)
+        if t_run:
+            return max(0.0, time.time() - t_run)
+        return 0.0
+
+    def get_remaining_time(self) -> float:
+        if not (self.state_id if isinstance(self.state_id, int) else 0) & _RUNNING:
+            return 0.0
+        expiration = self._data["expiration"]
+        if not expiration:
+            return 0.0
+        return max(0.0, expiration - time.time())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The job-list response this JobInfo was built from."""
+        out = dict(self.__dict__["_resp"])
+        out["id"] = int(out["id"])
+        return out
+
+
+def _state(job: JobInfo) -> str:
+    return statetostr(job.state_id) if job.state_id != "" else ""
+
+
+def _state_single(job: JobInfo) -> str:
+    return statetostr(job.state_id, True) if job.state_id != "" else ""
+
+
+def _status(job: JobInfo) -> str:
+    return statustostr(job.state_id, job.result_id) if job.state_id != "" else ""
+
+
+def _status_abbrev(job: JobInfo) -> str:
+    return statustostr(job.state_id, job.result_id, True) if job.state_id != "" else ""
+
+
+def _returncode(job: JobInfo) -> int | str:
+    state = job.state_id
+    if not isinstance(state, int) or not state & _INACTIVE:
+        return ""
+    status = job._data["waitstatus"]
+    if isinstance(status, int) and not isinstance(status, bool):
+        if os.WIFSIGNALED(status):
+            return -os.WTERMSIG(status)
+        return os.WEXITSTATUS(status)
+    if job.result_id == _CANCELED:
+        return -128
+    # failed before any shell ran (e.g. dependency or alloc exception)
+    return 1 if job.result_id not in ("", 1) else 0
+
+
+def _exception(job: JobInfo) -> ExceptionInfo:
+    data = job._data
+    return ExceptionInfo(data.get("exception_occurred", ""), data.get("exception_severity", ""),
+                         data.get("exception_type", ""), data.get("exception_note", ""))
+
+
+def _annotations(job: JobInfo) -> AnnotationsInfo:
+    return AnnotationsInfo(job._data.get("annotations"))
+
+
+_COMPUTED = {
+    "state": _state,
+    "state_single": _state_single,
+    "result": lambda job: resulttostr(job.result_id),
+    "result_abbrev": lambda job: resulttostr(job.result_id, True),
+    "status": _status,
+    "status_abbrev": _status_abbrev,
+    "username": lambda job: get_username(job.userid) if job.userid != "" else "",
+    "runtime": JobInfo.get_runtime,
+    "t_remaining": JobInfo.get_remaining_time,
+    "returncode": _returncode,
+    "exception": _exception,
+    "annotations": _annotations,
+    "sched": lambda job: job.annotations.sched,
+    "user": lambda job: job.annotations.user,
+}
+# depend on the clock: recomputed at each access for active jobs
+_VOLATILE = frozenset({"t_remaining"})
+
+
+class JobInfoFormat(OutputFormat):
+    """OutputFormat for JobInfo objects with the ``flux jobs`` column titles.
+
+    Any ``annotations.X``, ``sched.X`` or ``user.X`` field is accepted; its
+    title is the upper-cased path (without ``annotations.``).
+    """
+
+    headings: Mapping[str, str] = {
+        "id": "JOBID", "id.dec": "JOBID", "id.hex": "JOBID", "id.f58": "JOBID",
+        "id.f58plain": "JOBID", "id.kvs": "JOBID", "id.words": "JOBID", "id.dothex": "JOBID",
+        "id.emoji": "JOBID",
+        "userid": "UID", "username": "USER", "urgency": "URG", "priority": "PRI",
+        "state": "STATE", "state_single": "S", "name": "NAME", "cwd": "CWD",
+        "queue": "QUEUE", "project": "PROJECT", "bank": "BANK",
+        "ntasks": "NTASKS", "ncores": "NCORES", "ngpus": "NGPUS", "duration": "DURATION",
+        "nnodes": "NNODES", "expiration": "EXPIRATION", "t_remaining": "T_REMAINING",
+        "ranks": "RANKS", "nodelist": "NODELIST", "success": "SUCCESS",
+        "result": "RESULT", "result_abbrev": "RS", "returncode": "RC",
+        "waitstatus": "WSTATUS", "t_submit": "T_SUBMIT", "t_depend": "T_DEPEND",
+        "t_priority": "T_PRIORITY", "t_sched": "T_SCHED", "t_run": "T_RUN",
+        "t_cleanup": "T_CLEANUP", "t_inactive": "T_INACTIVE", "runtime": "RUNTIME",
+        "status": "STATUS", "status_abbrev": "ST", "dependencies": "DEPENDENCIES",
+        "exception.occurred": "EXCEPTION-OCCURRED", "exception.severity": "EXCEPTION-SEVERITY",
+        "exception.type": "EXCEPTION-TYPE", "exception.note": "EXCEPTION-NOTE",
+        "annotations": "ANNOTATIONS",
+        "annotations.sched.t_estimate": "T_ESTIMATE",
+        "annotations.sched.reason_pending": "REASON",
+        "annotations.sched.resource_summary": "RESOURCES",
+        "sched": "SCHED", "sched.t_estimate": "T_ESTIMATE",
+        "sched.reason_pending": "REASON", "sched.resource_summary": "RESOURCES",
+        "user": "USER",
+    }
+
+    def __init__(self, fmt: str, headings: Mapping[str, str] | None = None,
+                 prepend: str = "0.") -> None:
+        table = dict(headings if headings is not None else type(self).headings)
+        from string import Formatter
+
+        try:
+            parsed = list(Formatter().parse(fmt))
+        except ValueError as exc:
+            raise ValueError(f"Invalid format {fmt!r}: {exc}") from None
+        for _, field, _, _ in parsed:
+            if not field or field in table:
+                continue
+            name = field[2:] if field.startswith("0.") else field
+            if name.startswith("annotations."):
+                table[name] = name[len("annotations."):].upper()
+            elif name.startswith(("sched.", "user.")):
+                table[name] = name.upper()
+        super().__init__(fmt, headings=table, prepend=prepend)
