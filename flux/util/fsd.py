@@ -4,17 +4,20 @@ from __future__ import annotations
 import math
 import re
 
-_FSD = re.compile(r"^\s*((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(ms|s|m|h|d)?\s*$")
+__all__ = ["parse_fsd", "fsd"]
+
+_FSD = re.compile(r"\+?((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(ms|s|m|h|d)?", re.ASCII)
 _UNIT = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# RFC 23 names "infinity"; Flux also takes "inf", "INF" and "INFINITY".
 _INFINITE = {"inf", "INF", "infinity", "INFINITY", "Infinity", "Inf"}
 
 
 def parse_fsd(fsd_string: str | int | float) -> float:
     """Return the seconds in an RFC 23 duration (``"1.5h"`` -> 5400.0).
 
-    A number is taken as seconds.  ``inf``/``infinity`` take no suffix.
-    Raises ValueError naming the string for anything else, including
-    negative values.
+    A bare number is seconds; ``inf``/``infinity`` take no suffix.  An int
+    or float is taken as seconds.  Raises ValueError naming the input for
+    anything else, including negative, NaN or overflowing values.
     """
     if isinstance(fsd_string, bool):
         raise ValueError(f"invalid Flux standard duration: {fsd_string!r}")
@@ -27,27 +30,30 @@ def parse_fsd(fsd_string: str | int | float) -> float:
     text = fsd_string.strip()
     if text in _INFINITE:
         return math.inf
-    match = _FSD.match(text)
+    match = _FSD.fullmatch(text)
     if match is None:
         raise ValueError(f"invalid Flux standard duration '{fsd_string}'")
     value = float(match.group(1)) * _UNIT[match.group(2)]
-    if math.isinf(value) or math.isnan(value):
-        raise ValueError(f"invalid Flux standard duration '{fsd_string}'")
+    if math.isinf(value):
+        raise ValueError(f"invalid Flux standard duration '{fsd_string}': too large")
     return value
 
 
 def fsd(secs: float) -> str:
-    """Format seconds as a short FSD string, as ``flux jobs`` ``!F`` shows it.
+    """Format seconds as ``flux jobs`` ``!F`` shows them.
 
-    Picks the largest unit that keeps the number readable: ``0.002`` ->
-    ``"2ms"``, ``90`` -> ``"1.5m"``, ``7200`` -> ``"2h"``, ``0`` -> ``"0s"``.
+    Under 1ms is ``0s``; under 10s has three decimals (``1.500s``); then
+    four significant digits in the largest unit that keeps the number
+    at least 1: ``30s``, ``1.5m``, ``2h``, ``7d``.  Infinity is ``inf``.
     """
+    if math.isnan(secs):
+        raise ValueError("cannot format NaN as a Flux standard duration")
     if math.isinf(secs):
-        return "infinity"
-    if secs == 0:
+        return "inf"
+    if secs < 1.0e-3:
         return "0s"
-    if secs < 0.1:
-        return f"{secs * 1000.0:.3g}ms"
+    if secs < 10.0:
+        return f"{secs:.3f}s"
     if secs < 60.0:
         return f"{secs:.4g}s"
     if secs < 3600.0:
