@@ -10,12 +10,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# Submodules named like the classes they define (as in Flux's bindings) are
+# imported eagerly: once anything imports flux.job.JobID as a module, Python
+# binds that module to the package attribute, and a lazy lookup would then
+# hand out the module instead of the class.
+from flux.job.JobID import JobID, id_encode, id_parse
+from flux.job.Jobspec import Jobspec, JobspecV1, validate_jobspec
+
 # public name -> submodule of flux.job that defines it
 _EXPORTS = {
-    # RFC 19 ids
-    "JobID": "JobID", "id_parse": "JobID", "id_encode": "JobID",
-    # RFC 14/25 jobspec
-    "Jobspec": "Jobspec", "JobspecV1": "Jobspec", "validate_jobspec": "Jobspec",
     # events
     "EventLogEvent": "event", "JobException": "event", "JobEventWatchFuture": "event",
     "event_watch": "event", "event_watch_async": "event", "event_wait": "event",
@@ -36,7 +39,8 @@ _EXPORTS = {
     "FluxExecutor": "executor", "FluxExecutorFuture": "executor",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "JobID", "id_encode", "id_parse",
+                  "Jobspec", "JobspecV1", "validate_jobspec"])
 
 
 def __getattr__(name: str) -> Any:
