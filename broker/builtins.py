@@ -1,0 +1,13 @@
+"""The services built into every broker, loaded before rc1 and unloaded last."""
+from __future__ import annotations
+
+from broker.svc_attr import AttrService
+from broker.svc_broker import BrokerService, ConfigService, ModuleService, ServiceService
+from broker.svc_event import EventService
+from broker.svc_log import LogService
+from broker.svc_overlay import OverlayService
+
+BUILTINS = (BrokerService, AttrService, LogService, EventService, ServiceService,
+            ModuleService, ConfigService, OverlayService)
+
+__all__ = ["BUILTINS"]

@@ -1,0 +1,186 @@
+"""The local connector: clients on an AF_UNIX stream socket in the rundir.
+
+On accept the peer's uid is read with SO_PEERCRED and mapped to a role
+(:func:`decide_role`); RFC 3's one-byte answer follows: 0 to proceed, or an
+errno (EPERM) before the socket is closed.  Each request from a client is
+stamped with that uid and role, its route stack is reset to the client's
+identity, and the services it addresses are remembered so that when the
+client goes away each gets a ``<service>.disconnect`` request (RFC 6).
+A client sending bytes that do not decode is dropped; the broker goes on.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+import struct
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from flux.constants import (
+    FLUX_MSGFLAG_PRIVATE,
+    FLUX_MSGTYPE_REQUEST,
+    FLUX_MSGTYPE_RESPONSE,
+    FLUX_ROLE_NONE,
+    FLUX_ROLE_OWNER,
+    FLUX_ROLE_USER,
+)
+from flux.message import Message, StreamDecoder, encode
+
+if TYPE_CHECKING:
+    from broker.broker import Broker
+
+_CRED = struct.Struct("3i")
+
+
+def decide_role(uid: int, owner: int, allow_guest_user: bool, allow_root_owner: bool) -> int:
+    """The role of a peer with UID, or FLUX_ROLE_NONE to refuse it.
+
+    The instance owner gets the owner role; root gets it only with
+    ``[access] allow-root-owner``; anyone else (root included) is a guest
+    when ``[access] allow-guest-user`` is set, and refused otherwise.
+    """
+    if uid == owner:
+        return FLUX_ROLE_OWNER
+    if uid == 0 and allow_root_owner:
+        return FLUX_ROLE_OWNER
+    if allow_guest_user:
+        return FLUX_ROLE_USER
+    return FLUX_ROLE_NONE
+
+
+class ClientConn(asyncio.Protocol):
+    """One connected client: an endpoint of the broker."""
+
+    def __init__(self, connector: "LocalConnector") -> None:
+        self.connector = connector
+        self.broker = connector.broker
+        self.uuid = uuid.uuid4().hex
+        self.transport: asyncio.Transport | None = None
+        self.decoder = StreamDecoder()
+        self.userid = -1
+        self.rolemask = FLUX_ROLE_NONE
+        self.pid = 0
+        self.used: set[tuple[str, int]] = set()
+        self._out: list[bytes] = []
+        self.closed = False
+
+    # -- asyncio.Protocol ----------------------------------------------------
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        sock: socket.socket = transport.get_extra_info("socket")
+        try:
+            pid, uid, _gid = _CRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                          _CRED.size))
+        except OSError:
+            transport.abort()
+            return
+        self.pid = pid
+        self.userid = uid
+        broker = self.broker
+        role = decide_role(uid, broker.owner,
+                           bool(broker.config.get("access.allow-guest-user", False)),
+                           bool(broker.config.get("access.allow-root-owner", False)))
+        if role == FLUX_ROLE_NONE:
+            broker.log.info(f"connection refused: uid {uid} (pid {pid}) is not the "
+                            "instance owner and guests are not allowed")
+            transport.write(bytes((errno.EPERM,)))
+            transport.close()
+            self.closed = True
+            return
+        self.rolemask = role
+        transport.write(b"\0")
+        broker.add_endpoint(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            msgs = self.decoder.feed(data)
+        except OSError as exc:
+            self.broker.log.warning(f"dropping client {self.uuid[:8]} (uid {self.userid}, "
+                                    f"pid {self.pid}): {exc}")
+            self._drop()
+            return
+        broker = self.broker
+        uid = self.userid
+        role = self.rolemask
+        me = self.uuid
+        used = self.used
+        for msg in msgs:
+            mtype = msg.type
+            msg.userid = uid
+            msg.rolemask = role
+            if mtype == FLUX_MSGTYPE_REQUEST:
+                msg.route = [me]
+                used.add((msg.topic.partition(".")[0], msg.nodeid))
+                broker.route_request(msg)
+            elif mtype == FLUX_MSGTYPE_RESPONSE:
+                broker.route_response(msg)
+            else:
+                broker.log.debug(f"client {me[:8]} sent a {msg.type_str} message; ignored")
+        broker.flush_dirty()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is None:
+            return
+        was_open = not self.closed
+        self.closed = True
+        self._out.clear()
+        if was_open:
+            self.broker.client_gone(self)
+
+    # -- endpoint --------------------------------------------------------
+    def deliver(self, msg: Message) -> None:
+        if self.closed:
+            return
+        self._out.append(encode(msg))
+        self.broker.mark_dirty(self)
+
+    def deliver_event(self, msg: Message) -> None:
+        if (msg.flags & FLUX_MSGFLAG_PRIVATE and not self.rolemask & FLUX_ROLE_OWNER
+                and msg.userid != self.userid):
+            return
+        self.deliver(msg)
+
+    def flush(self) -> None:
+        out = self._out
+        if out and self.transport is not None and not self.closed:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            self.transport.write(data)
+
+    def _drop(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class LocalConnector:
+    """The listening socket and its clients."""
+
+    def __init__(self, broker: "Broker", path: str) -> None:
+        self.broker = broker
+        self.path = path
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.server = await loop.create_unix_server(lambda: ClientConn(self), path=self.path,
+                                                    backlog=1024)
+        # Access is decided by SO_PEERCRED, so anyone may connect and be told.
+        os.chmod(self.path, 0o777)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+__all__ = ["LocalConnector", "ClientConn", "decide_role"]

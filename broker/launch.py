@@ -1,0 +1,162 @@
+"""Start a local instance (``flux start``): rank 0 in this process, ranks > 0 as children.
+
+Size 1 runs the broker in the ``flux start`` process itself, so the
+instance costs no second Python start-up.  For size N, an instance
+directory holds the CURVE keypair and the brokers' endpoint files; rank r
+uses ``<dir>/<r>`` as its rundir.  The exit code follows flux-start(1):
+with ``--test-exit-mode=any`` (default) the exit of any broker starts the
+exit timer (``--test-exit-timeout``, after which the rest are killed) and
+the code is the highest of all brokers; with ``leader`` only rank 0
+counts.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+from broker.broker import Broker, BrokerOptions
+from broker.config import Config
+
+
+@dataclass(slots=True)
+class LaunchOptions:
+    size: int = 1
+    setattrs: list[tuple[str, str]] = field(default_factory=list)
+    config_path: str | None = None
+    config: Config = field(default_factory=Config)
+    initial_program: list[str] = field(default_factory=list)
+    rundir: str | None = None          # --rundir: created if missing, removed unless it existed
+    test_rundir: str | None = None     # --test-rundir: must exist, kept unless cleanup
+    test_rundir_cleanup: bool = False
+    exit_timeout: float = 20.0
+    exit_mode: str = "any"
+    start_mode: str = "all"
+    verbose: int = 0
+    noexec: bool = False
+
+
+def broker_argv(opts: LaunchOptions, rank: int, instance_dir: str | None) -> list[str]:
+    """The command line that runs broker RANK (what -v shows)."""
+    argv = [sys.executable, "-m", "broker"]
+    if opts.size > 1:
+        argv += [f"--rank={rank}", f"--size={opts.size}", f"--boot-dir={instance_dir}"]
+    for name, value in opts.setattrs:
+        argv.append(f"--setattr={name}={value}")
+    if opts.size > 1:
+        argv.append(f"--setattr=rundir={os.path.join(instance_dir or '', str(rank))}")
+    elif opts.rundir or opts.test_rundir:
+        argv.append(f"--setattr=rundir={opts.rundir or opts.test_rundir}")
+    if opts.config_path:
+        argv.append(f"--config-path={opts.config_path}")
+    if rank == 0:
+        argv += opts.initial_program
+    return argv
+
+
+def _prepare_dir(opts: LaunchOptions) -> tuple[str | None, bool]:
+    """The instance directory and whether we remove it at the end."""
+    if opts.test_rundir:
+        if not os.path.isdir(opts.test_rundir):
+            raise OSError(2, f"--test-rundir {opts.test_rundir}: no such directory")
+        return opts.test_rundir, opts.test_rundir_cleanup
+    if opts.rundir:
+        existed = os.path.isdir(opts.rundir)
+        os.makedirs(opts.rundir, exist_ok=True)
+        return opts.rundir, not existed
+    if opts.size == 1:
+        return None, False  # the broker makes (and removes) its own rundir
+    return tempfile.mkdtemp(prefix=f"flux-{os.getpid()}-"), True
+
+
+def launch(opts: LaunchOptions) -> int:
+    """Run the instance to completion; returns the flux-start exit code."""
+    instance_dir = None
+    if opts.verbose or opts.noexec:
+        shown_dir = instance_dir or "<instance-dir>"
+        for rank in range(opts.size):
+            print("flux-start: " + shlex.join(broker_argv(opts, rank, shown_dir)),
+                  file=sys.stderr)
+    if opts.noexec:
+        return 0
+    instance_dir, remove_dir = _prepare_dir(opts)
+    try:
+        return asyncio.run(_run(opts, instance_dir))
+    finally:
+        if remove_dir and instance_dir:
+            shutil.rmtree(instance_dir, ignore_errors=True)
+
+
+def _flux_path_env() -> None:
+    """Let the initial program find the ``flux`` that started it."""
+    bindir = os.path.dirname(sys.executable)
+    if os.path.exists(os.path.join(bindir, "flux")):
+        path = os.environ.get("PATH", "")
+        if bindir not in path.split(os.pathsep):
+            os.environ["PATH"] = bindir + (os.pathsep + path if path else "")
+
+
+async def _run(opts: LaunchOptions, instance_dir: str | None) -> int:
+    from broker.initprog import spawn, wait_process
+
+    _flux_path_env()
+    setattrs = list(opts.setattrs)
+    if opts.size > 1:
+        assert instance_dir is not None
+        from broker.overlay import write_keys
+
+        write_keys(instance_dir)
+        setattrs.append(("rundir", os.path.join(instance_dir, "0")))
+    elif instance_dir is not None:
+        setattrs.append(("rundir", instance_dir))
+    broker = Broker(BrokerOptions(rank=0, size=opts.size, setattrs=setattrs, config=opts.config,
+                                  initial_program=list(opts.initial_program),
+                                  boot_dir=instance_dir, verbose=opts.verbose))
+    children: dict[int, subprocess.Popen[bytes]] = {}
+    if opts.size > 1 and opts.start_mode == "all":
+        env = dict(os.environ)
+        for rank in range(1, opts.size):
+            children[rank] = spawn(broker_argv(opts, rank, instance_dir), env, pdeathsig=True,
+                                   stdin=subprocess.DEVNULL)
+    codes: dict[int, int] = {}
+    exit_timer: list[asyncio.TimerHandle] = []
+    loop = asyncio.get_running_loop()
+
+    def kill_all() -> None:
+        for proc in children.values():
+            if proc.poll() is None:
+                proc.kill()
+        broker.request_shutdown("exit timeout")
+
+    def arm_timer() -> None:
+        if not exit_timer:
+            exit_timer.append(loop.call_later(opts.exit_timeout, kill_all))
+
+    async def watch(rank: int, proc: subprocess.Popen[bytes]) -> None:
+        codes[rank] = await wait_process(proc)
+        if opts.exit_mode == "any":
+            arm_timer()
+
+    watchers = [asyncio.ensure_future(watch(r, p)) for r, p in children.items()]
+    codes[0] = await broker.run()
+    if exit_timer:
+        exit_timer[0].cancel()
+    if watchers:
+        done, pending = await asyncio.wait(watchers, timeout=opts.exit_timeout)
+        if pending:
+            for proc in children.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+            await asyncio.wait(pending)
+    if opts.exit_mode == "leader":
+        return codes[0]
+    return max(codes.values())
+
+
+__all__ = ["LaunchOptions", "launch", "broker_argv"]

@@ -1,0 +1,66 @@
+"""Command line of the broker: ``python -m broker [OPTIONS] [initial-program [args...]]``.
+
+Options follow flux-broker(1): ``-S/--setattr ATTR=VAL`` (repeatable),
+``--config-path DIR`` (also FLUX_CONF_DIR), ``-v``.  ``--rank``,
+``--size`` and ``--boot-dir`` are set by ``flux start`` for test
+instances of more than one broker.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from broker.broker import BrokerOptions, run_broker
+from broker.config import Config, load_dir
+from flux.errors import FluxError
+
+
+def parse_setattr(text: str) -> tuple[str, str]:
+    """``ATTR=VAL`` -> (ATTR, VAL); a bare ``ATTR`` (a flag such as broker.rc2_none) means "1"."""
+    name, sep, value = text.partition("=")
+    if not name:
+        raise argparse.ArgumentTypeError(f"bad attribute setting '{text}' (expected ATTR=VAL)")
+    return name, value if sep else "1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flux-broker", description="Flux message broker")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-S", "--setattr", action="append", type=parse_setattr, default=[],
+                   metavar="ATTR=VAL", help="set initial value of a broker attribute")
+    p.add_argument("--config-path", metavar="DIR",
+                   help="read *.toml configuration from DIR (default: $FLUX_CONF_DIR)")
+    p.add_argument("--rank", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--boot-dir", help=argparse.SUPPRESS)
+    p.add_argument("initial_program", nargs=argparse.REMAINDER)
+    return p
+
+
+def load_config(path: str | None) -> Config:
+    """The configuration from PATH (or $FLUX_CONF_DIR); empty when neither is set."""
+    path = path or os.environ.get("FLUX_CONF_DIR") or None
+    if not path:
+        return Config()
+    return load_dir(path)
+
+
+def options_from_args(args: argparse.Namespace) -> BrokerOptions:
+    return BrokerOptions(rank=args.rank, size=args.size, setattrs=list(args.setattr),
+                         config=load_config(args.config_path),
+                         initial_program=list(args.initial_program),
+                         boot_dir=args.boot_dir, verbose=args.verbose)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        options = options_from_args(args)
+    except FluxError as exc:
+        print(f"flux-broker: {exc}", file=sys.stderr)
+        return 1
+    return run_broker(options)
+
+
+__all__ = ["main", "build_parser", "load_config", "options_from_args", "parse_setattr"]

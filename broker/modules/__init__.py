@@ -1,0 +1,1 @@
+"""Broker modules that ship with the broker itself (``testmod``)."""

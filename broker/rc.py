@@ -1,0 +1,53 @@
+"""The modules a broker loads at rc1, in load order (unloaded in reverse at rc3).
+
+Each entry names the module, where its class lives (``package.module:Class``),
+and which ranks load it: ``"all"``, ``"leader"`` (rank 0) or
+``"followers"`` (ranks > 0).  Later parts of the system add their lines
+here, e.g.::
+
+    RcModule("content", "kvs.content_module:Content", "all"),
+    RcModule("kvs", "kvs.kvs_module:Kvs", "all"),
+    RcModule("job-manager", "jobmgr.manager_module:JobManager", "leader"),
+
+``LOADABLE`` lists extra modules ``flux module load NAME`` knows by name;
+any ``package.module:Class`` may also be loaded directly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RcModule:
+    name: str
+    target: str
+    ranks: str = "all"
+
+    def loads_on(self, rank: int) -> bool:
+        if self.ranks == "all":
+            return True
+        if self.ranks == "leader":
+            return rank == 0
+        if self.ranks == "followers":
+            return rank > 0
+        raise ValueError(f"rc1 module {self.name}: ranks must be all, leader or followers, "
+                         f"not '{self.ranks}'")
+
+
+RC1: tuple[RcModule, ...] = (
+)
+
+LOADABLE: dict[str, str] = {
+    "testmod": "broker.modules.testmod:TestModule",
+}
+
+
+def known_target(name: str) -> str | None:
+    """The ``package.module:Class`` for module NAME, if it is known by name."""
+    for entry in RC1:
+        if entry.name == name:
+            return entry.target
+    return LOADABLE.get(name)
+
+
+__all__ = ["RcModule", "RC1", "LOADABLE", "known_target"]

@@ -1,0 +1,146 @@
+"""Core broker services: ``broker`` (ping, state, shutdown), ``service``
+(client-registered services), ``module`` (list/load/remove), ``config``
+(get/reload)."""
+from __future__ import annotations
+
+import errno
+import time
+from typing import Any
+
+from broker.config import Config, load_dir
+from broker.lifecycle import State
+from broker.module import Module, ping_response, request_handler
+from broker.svc_attr import str_field
+from flux.errors import FluxError
+from flux.message import Message
+
+
+class BrokerService(Module):
+    name = "broker"
+
+    @request_handler("broker.ping", allow_guest=True)
+    def ping(self, msg: Message) -> dict[str, Any]:
+        return ping_response(msg, self.ctx.rank, None)
+
+    @request_handler("broker.state", allow_guest=True)
+    def state(self, msg: Message) -> dict[str, Any]:
+        b = self.ctx._broker
+        now = time.monotonic()
+        return {
+            "rank": b.rank,
+            "size": b.size,
+            "state": str(b.state),
+            "state_duration": now - b.state_since,
+            "run_duration": None if b.run_since is None else now - b.run_since,
+            "starttime": b.starttime,
+            "owner": b.owner,
+            "instance_level": int(b.attrs.get_default("instance-level", "0") or 0),
+            "online": sorted(b.online),
+            "lost": sorted(b.lost),
+        }
+
+    @request_handler("broker.shutdown")
+    def shutdown(self, msg: Message) -> dict[str, Any]:
+        b = self.ctx._broker
+        if b.rank != 0:
+            raise FluxError(errno.EINVAL, "only the rank 0 broker may be shut down")
+        if b.state != State.RUN:
+            raise FluxError(errno.EINVAL, f"broker is in {b.state} state, not run")
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        options = {k: v for k, v in body.items() if k != "reason"}
+        reason = body.get("reason") if isinstance(body.get("reason"), str) else None
+        b.request_shutdown(reason or f"flux shutdown by uid {msg.userid}", options)
+        return {}
+
+
+class ServiceService(Module):
+    """Services offered by clients (flux_service_register)."""
+
+    name = "service"
+
+    def _client(self, msg: Message) -> Any:
+        ep = self.ctx._broker.endpoints.get(msg.sender or "")
+        if ep is None or len(msg.route) != 1 or not hasattr(ep, "transport"):
+            raise FluxError(errno.EPROTO, f"{msg.topic}: only a local client may register services")
+        return ep
+
+    @request_handler("service.add")
+    def add(self, msg: Message) -> dict[str, Any]:
+        self.ctx._broker.register_service(str_field(msg, "service"), self._client(msg))
+        return {}
+
+    @request_handler("service.remove")
+    def remove(self, msg: Message) -> dict[str, Any]:
+        self.ctx._broker.unregister_service(str_field(msg, "service"), self._client(msg))
+        return {}
+
+
+class ModuleService(Module):
+    name = "module"
+
+    @request_handler("module.list", allow_guest=True)
+    def list(self, msg: Message) -> dict[str, Any]:
+        return {"modules": self.ctx._broker.modules.listing()}
+
+    @request_handler("module.load")
+    async def load(self, msg: Message) -> dict[str, Any]:
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        name = str_field(msg, "name")
+        args = body.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise ValueError("'args' must be a list of strings")
+        entry = await self.ctx._broker.modules.load(name, None, args)
+        self.ctx.log.info(f"module {entry.name} loaded")
+        return {"name": entry.name}
+
+    @request_handler("module.remove")
+    async def remove(self, msg: Message) -> dict[str, Any]:
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        name = str_field(msg, "name")
+        host = self.ctx._broker.modules
+        if name not in host:
+            if body.get("force"):
+                return {}
+            raise FluxError(errno.ENOENT, f"module '{name}' is not loaded")
+        await host.remove(name)
+        self.ctx.log.info(f"module {name} removed")
+        return {}
+
+
+class ConfigService(Module):
+    name = "config"
+
+    @request_handler("config.get", allow_guest=True)
+    def get(self, msg: Message) -> dict[str, Any]:
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        key = body.get("key")
+        config = self.ctx._broker.config
+        if key is None or key == "":
+            return {"config": config.table}
+        if not isinstance(key, str):
+            raise ValueError("'key' must be a string")
+        missing = object()
+        value = config.get(key, missing)
+        if value is missing:
+            raise FluxError(errno.ENOENT, f"config key '{key}' is not set")
+        return {"config": value}
+
+    @request_handler("config.reload")
+    def reload(self, msg: Message) -> dict[str, Any]:
+        broker = self.ctx._broker
+        path = broker.config.path
+        new = load_dir(path) if path else Config()
+        old = broker.config
+        broker.config = new
+        for entry in broker.modules.loaded():
+            try:
+                entry.module.config_reload(new)
+            except (OSError, ValueError) as exc:
+                broker.config = old
+                raise FluxError(getattr(exc, "errno", None) or errno.EINVAL,
+                                f"module {entry.name} refused the new config: {exc}") from None
+        self.ctx.log.info(f"config reloaded from {path or '(no config path)'}")
+        return {}
+
+
+__all__ = ["BrokerService", "ServiceService", "ModuleService", "ConfigService"]

@@ -1,0 +1,71 @@
+"""The ``overlay`` service: subtree status, parentof, disconnect."""
+from __future__ import annotations
+
+import errno
+import time
+from typing import Any
+
+from broker import topology
+from broker.module import Module, request_handler
+from broker.overlay_status import ghost, subtree_status
+from flux.errors import FluxError
+from flux.message import Message
+
+
+class OverlayService(Module):
+    name = "overlay"
+
+    @request_handler("overlay.status", allow_guest=True)
+    async def status(self, msg: Message) -> dict[str, Any]:
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        timeout = body.get("timeout", 0.5)
+        if not isinstance(timeout, (int, float)) or timeout < 0:
+            raise ValueError("'timeout' must be a number >= 0")
+        return await self.subtree(float(timeout) or None)
+
+    async def subtree(self, timeout: float | None) -> dict[str, Any]:
+        """This broker's subtree, asking each online child for its own."""
+        b = self.ctx._broker
+        kids: list[dict[str, Any]] = []
+        overlay = b.overlay
+        now = time.monotonic()
+        for child in topology.children(b.rank, b.fanout, b.size):
+            peer = overlay.children.get(child) if overlay is not None else None
+            status = peer.status if peer is not None else "offline"
+            since = peer.since if peer is not None else b.state_since
+            if status == "online":
+                try:
+                    sub = await self.ctx.rpc("overlay.status", {"timeout": timeout or 0},
+                                             nodeid=child, timeout=timeout)
+                except OSError:
+                    sub = ghost(child, b.fanout, b.size, "lost", b.hostname, now - since)
+                kids.append(sub)
+            else:
+                kids.append(ghost(child, b.fanout, b.size, status, b.hostname, now - since))
+        return {"rank": b.rank, "host": b.hostname,
+                "status": subtree_status([k["status"] for k in kids]),
+                "duration": now - b.state_since, "children": kids}
+
+    @request_handler("overlay.parentof", allow_guest=True)
+    def parentof(self, msg: Message) -> dict[str, Any]:
+        b = self.ctx._broker
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        rank = body.get("rank")
+        if not isinstance(rank, int) or not 0 <= rank < b.size:
+            raise FluxError(errno.EINVAL, f"rank {rank!r} is not in the instance (size {b.size})")
+        if rank == 0:
+            raise FluxError(errno.EINVAL, "rank 0 has no parent")
+        return {"parent": topology.parent(rank, b.fanout)}
+
+    @request_handler("overlay.disconnect")
+    def disconnect(self, msg: Message) -> dict[str, Any]:
+        b = self.ctx._broker
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        rank = body.get("rank")
+        if b.overlay is None or not isinstance(rank, int) or rank not in b.overlay.children:
+            raise FluxError(errno.EINVAL, f"rank {rank!r} is not a child of rank {b.rank}")
+        b.overlay.disconnect_child(rank, "disconnected by flux overlay disconnect")
+        return {}
+
+
+__all__ = ["OverlayService"]

@@ -1,0 +1,101 @@
+"""flux proxy: reach an instance through a local socket and run a command there (flux-proxy(1)).
+
+The proxy listens on ``local://<tmpdir>/local``, runs COMMAND (default: a
+shell) with FLUX_URI pointing there, and relays each client's byte stream
+to the instance at URI.  Only the proxy's own user may connect.  The
+broker version must match the commands' unless ``--force``.
+"""
+from __future__ import annotations
+
+import click
+
+from cli.common import die, handle_errors
+
+
+async def _splice(reader, writer) -> None:  # type: ignore[no-untyped-def]
+    try:
+        while True:
+            data = await reader.read(1 << 16)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        try:
+            writer.close()
+        except (ConnectionError, OSError):
+            pass
+
+
+async def _serve(upstream: str, argv: list[str]) -> int:
+    import asyncio
+    import errno
+    import os
+    import shutil
+    import socket
+    import struct
+    import tempfile
+
+    from broker.initprog import spawn, wait_process
+
+    async def client(reader, writer) -> None:  # type: ignore[no-untyped-def]
+        sock = writer.get_extra_info("socket")
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET,
+                                                              socket.SO_PEERCRED, 12))
+        if uid != os.getuid():
+            writer.write(bytes((errno.EPERM,)))
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_unix_connection(upstream)
+        except OSError as exc:
+            writer.write(bytes((exc.errno or errno.ECONNREFUSED,)))
+            writer.close()
+            return
+        await asyncio.gather(_splice(reader, up_writer), _splice(up_reader, writer))
+
+    tmpdir = tempfile.mkdtemp(prefix="flux-proxy-")
+    path = os.path.join(tmpdir, "local")
+    server = await asyncio.start_unix_server(client, path=path)
+    try:
+        env = dict(os.environ)
+        env["FLUX_URI"] = "local://" + path
+        try:
+            proc = spawn(argv, env)
+        except OSError as exc:
+            die("proxy", f"{argv[0]}: {exc.strerror}", 127)
+        return await wait_process(proc)
+    finally:
+        server.close()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@click.command("proxy", context_settings={"allow_interspersed_args": False,
+                                          "help_option_names": ["-h", "--help"]})
+@click.option("-f", "--force", is_flag=True, help="Only warn if the broker version differs")
+@click.argument("uri")
+@click.argument("cmd", nargs=-1, type=click.UNPROCESSED)
+@handle_errors("proxy")
+def command(force: bool, uri: str, cmd: tuple[str, ...]) -> None:
+    """Connect to the instance at URI and run CMD (default: a shell) against it."""
+    import asyncio
+    import os
+    import sys
+
+    import flux
+    from flux import __version__
+    from flux.uri import local_socket_path
+
+    upstream = local_socket_path(uri)
+    h = flux.Flux(uri)
+    version = h.attr_get("version")
+    h.close()
+    if version != __version__:
+        message = f"broker version {version} does not match the commands' {__version__}"
+        if not force:
+            die("proxy", message + " (use --force to connect anyway)")
+        click.echo(f"flux-proxy: warning: {message}", err=True)
+    argv = list(cmd) or [os.environ.get("SHELL") or "/bin/sh"]
+    sys.exit(asyncio.run(_serve(upstream, argv)))

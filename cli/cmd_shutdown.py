@@ -1,0 +1,57 @@
+"""flux shutdown: end the run state of an instance (flux-shutdown(1)).
+
+The initial program gets SIGHUP, so ``flux start`` then exits with 129.
+Broker log messages are shown on stderr until the instance is gone
+(severity <= info; ``--quiet``: <= warning; ``--verbose``: all).
+``--gc`` is passed to the broker as the shutdown option ``{"gc": true}``,
+which modules read from ``ctx.shutdown_options`` when they stop.
+"""
+from __future__ import annotations
+
+import errno
+import sys
+
+import click
+
+from cli.common import handle_errors
+
+
+@click.command("shutdown", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--background", is_flag=True, help="Start the shutdown and exit at once")
+@click.option("--quiet", is_flag=True, help="Show only warnings and errors")
+@click.option("-v", "--verbose", count=True, help="Show all log messages")
+@click.option("--gc", is_flag=True, help="Ask for offline KVS garbage collection")
+@click.option("--dump", metavar="PATH", help="Ask for a KVS dump to PATH")
+@click.option("-y", "--yes", is_flag=True, help="Answer yes to any question")
+@click.option("-n", "--no", is_flag=True, help="Answer no to any question")
+@click.argument("target", required=False)
+@handle_errors("shutdown")
+def command(background: bool, quiet: bool, verbose: int, gc: bool, dump: str | None,
+            yes: bool, no: bool, target: str | None) -> None:
+    """Shut down the instance at TARGET (a URI; default FLUX_URI)."""
+    import flux
+    from broker.logring import format_entry
+    from flux.constants import FLUX_RPC_STREAMING
+
+    h = flux.Flux(target)
+    options: dict[str, object] = {}
+    if gc or dump == "auto":
+        options["gc"] = True
+    elif dump:
+        options["dump"] = dump
+    logs = None
+    if not background:
+        logs = h.rpc("log.dmesg", {"follow": True, "nobacklog": True}, nodeid=0,
+                     flags=FLUX_RPC_STREAMING)
+    h.rpc("broker.shutdown", options, nodeid=0).get()
+    if logs is None:
+        return
+    level = 7 if verbose else (4 if quiet else 6)
+    try:
+        for entry in logs:
+            if entry["level"] <= level:
+                click.echo(format_entry(entry), err=True)
+    except OSError as exc:
+        if exc.errno not in (errno.ECONNRESET, errno.ENOSYS):
+            raise
+    sys.stderr.flush()

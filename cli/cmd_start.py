@@ -1,0 +1,87 @@
+"""flux start: launch a local Flux instance and run the initial program in it.
+
+``flux start [OPTIONS] [initial-program [args...]]`` (flux-start(1)).
+Without a program, an interactive shell ($SHELL or /bin/sh) is started.
+The exit code is the initial program's (128+N if killed by signal N).
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cli.common import die
+
+
+def _split_broker_opts(values: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        out.extend(v for v in value.split(",") if v)
+    return out
+
+
+@click.command("start", context_settings={"allow_interspersed_args": False,
+                                          "help_option_names": ["-h", "--help"]})
+@click.option("-s", "--test-size", type=click.IntRange(min=1), default=None,
+              help="Start an instance of N brokers on this host")
+@click.option("-o", "--broker-opts", multiple=True, metavar="OPTS",
+              help="Comma-separated broker options, e.g. -o,-Slog-stderr-level=7")
+@click.option("-S", "--setattr", "setattrs", multiple=True, metavar="ATTR=VAL",
+              help="Set a broker attribute")
+@click.option("--config-path", metavar="DIR", help="Read broker configuration from DIR/*.toml")
+@click.option("--rundir", metavar="DIR", help="Use DIR as the instance rundir")
+@click.option("--test-rundir", metavar="DIR", help="Use existing DIR as rundir (kept)")
+@click.option("--test-rundir-cleanup", is_flag=True, help="Remove --test-rundir at the end")
+@click.option("--test-exit-timeout", default="20s", metavar="FSD",
+              help="After a broker exits, kill the others after FSD (default 20s)")
+@click.option("--test-exit-mode", type=click.Choice(["any", "leader"]), default="any",
+              help="Which broker exits start the exit timer (default any)")
+@click.option("--test-start-mode", type=click.Choice(["all", "leader"]), default="all",
+              help="Start all brokers, or only the leader (default all)")
+@click.option("-v", "--verbose", count=True, help="Show the broker commands")
+@click.option("-X", "--noexec", is_flag=True, help="Do not run anything (use with -v)")
+@click.argument("initial_program", nargs=-1, type=click.UNPROCESSED)
+def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple[str, ...],
+            config_path: str | None, rundir: str | None, test_rundir: str | None,
+            test_rundir_cleanup: bool, test_exit_timeout: str, test_exit_mode: str,
+            test_start_mode: str, verbose: int, noexec: bool,
+            initial_program: tuple[str, ...]) -> None:
+    """Start a Flux instance and run INITIAL_PROGRAM (default: a shell) in it."""
+    from broker.launch import LaunchOptions, launch
+    from broker.main import build_parser, load_config, parse_setattr
+    from flux.errors import FluxError
+    from flux.util.fsd import parse_fsd
+
+    try:
+        exit_timeout = parse_fsd(test_exit_timeout)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--test-exit-timeout'") from None
+    if rundir and test_rundir:
+        raise click.UsageError("--rundir and --test-rundir cannot be used together")
+    extra = _split_broker_opts(broker_opts)
+    parser = build_parser()
+    known, unknown = parser.parse_known_args(extra)
+    if unknown or known.initial_program:
+        raise click.UsageError(f"unsupported broker option(s): {' '.join(unknown or known.initial_program)}")
+    attrs: list[tuple[str, str]] = list(known.setattr)
+    for text in setattrs:
+        try:
+            attrs.append(parse_setattr(text))
+        except Exception as exc:  # argparse.ArgumentTypeError
+            raise click.BadParameter(str(exc), param_hint="'-S'") from None
+    config_path = config_path or known.config_path
+    try:
+        config = load_config(config_path)
+    except FluxError as exc:
+        die("start", str(exc))
+    opts = LaunchOptions(size=test_size or 1, setattrs=attrs, config_path=config_path,
+                         config=config, initial_program=list(initial_program), rundir=rundir,
+                         test_rundir=test_rundir, test_rundir_cleanup=test_rundir_cleanup,
+                         exit_timeout=exit_timeout, exit_mode=test_exit_mode,
+                         start_mode=test_start_mode, verbose=verbose + known.verbose,
+                         noexec=noexec)
+    try:
+        rc = launch(opts)
+    except OSError as exc:
+        die("start", exc.strerror or str(exc))
+    sys.exit(rc)

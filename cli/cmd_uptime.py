@@ -1,0 +1,55 @@
+"""flux uptime: one line about the instance (flux-uptime(1)).
+
+`` 07:42:52 run 3.8s,  owner flux,  depth 0,  size 8,  7 offline``
+"""
+from __future__ import annotations
+
+import click
+
+from cli.common import handle_errors
+
+
+def short_duration(seconds: float) -> str:
+    """RFC 23 duration with two significant digits: 3.8s, 4.3m, 2.1h, 1.5d."""
+    for unit, scale in (("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= scale:
+            return f"{seconds / scale:.2g}{unit}"
+    return f"{seconds:.2g}s"
+
+
+def owner_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def uptime_line(now: float, local: dict, leader: dict) -> str:
+    import time
+
+    duration = local["run_duration"] if local["state"] == "run" else local["state_duration"]
+    parts = [f" {time.strftime('%H:%M:%S', time.localtime(now))} {local['state']} "
+             f"{short_duration(duration or 0.0)}",
+             f"owner {owner_name(local['owner'])}",
+             f"depth {local['instance_level']}",
+             f"size {local['size']}"]
+    offline = leader["size"] - len(leader["online"])
+    if offline > 0:
+        parts.append(f"{offline} offline")
+    return ",  ".join(parts)
+
+
+@click.command("uptime", context_settings={"help_option_names": ["-h", "--help"]})
+@handle_errors("uptime")
+def command() -> None:
+    """Show how long the instance has been running, and its state."""
+    import time
+
+    import flux
+
+    h = flux.Flux()
+    local = h.rpc("broker.state").get()
+    leader = local if local["rank"] == 0 else h.rpc("broker.state", nodeid=0).get()
+    click.echo(uptime_line(time.time(), local, leader))

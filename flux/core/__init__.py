@@ -1,0 +1,1 @@
+"""flux.core: the client handle (``Flux``), its reactor and watchers."""

@@ -1,0 +1,515 @@
+"""flux.Flux: a client connection to the local broker.
+
+The handle speaks the project's message format (specs/messages.md) over
+the broker's AF_UNIX socket.  Sends are immediate; a blocking ``get()``
+reads the socket directly until its response arrives (queueing whatever
+else comes in), so a synchronous RPC costs one write and one read.
+Everything that is not waited for is dispatched from ``reactor_run()``:
+``then()`` continuations, message watchers, timers, fd and signal
+watchers.
+"""
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import select
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+from flux.constants import (
+    FLUX_MATCHTAG_NONE,
+    FLUX_MSGFLAG_NORESPONSE,
+    FLUX_MSGFLAG_PRIVATE,
+    FLUX_MSGFLAG_STREAMING,
+    FLUX_MSGTYPE_ANY,
+    FLUX_MSGTYPE_EVENT,
+    FLUX_MSGTYPE_REQUEST,
+    FLUX_MSGTYPE_RESPONSE,
+    FLUX_NODEID_ANY,
+    FLUX_O_NONBLOCK,
+    FLUX_RPC_NORESPONSE,
+    LOG_INFO,
+)
+from flux.core.reactor import Reactor
+from flux.core.watchers import (
+    FDWatcher,
+    MessageWatcher,
+    SignalWatcher,
+    TimerWatcher,
+    compile_topic_glob,
+)
+from flux.errors import FluxError
+from flux.message import Message, StreamDecoder, encode
+from flux.uri import local_socket_path
+
+_RECV_SIZE = 1 << 18
+
+
+def event_pub_payload(topic: str, payload: Any = None, flags: int = 0) -> dict[str, Any]:
+    """The ``event.pub`` request payload for publishing TOPIC with PAYLOAD.
+
+    A str is sent as-is, bytes that are not UTF-8 as base64, anything else
+    as JSON (the event's payload then decodes back to that object).
+    """
+    if not isinstance(topic, str) or not topic:
+        raise TypeError(f"event topic must be a non-empty str, got {topic!r}")
+    body: dict[str, Any] = {"topic": topic, "flags": flags}
+    if payload is None:
+        return body
+    if isinstance(payload, (bytes, bytearray)):
+        try:
+            body["payload"] = bytes(payload).decode()
+        except UnicodeDecodeError:
+            body["payload"] = base64.b64encode(bytes(payload)).decode()
+            body["encoding"] = "base64"
+    elif isinstance(payload, str):
+        body["payload"] = payload
+    else:
+        body["payload"] = payload
+        body["encoding"] = "json"
+    return body
+
+
+class Flux:
+    """A connection to a Flux instance (``FLUX_URI`` unless URL is given)."""
+
+    tls = threading.local()
+
+    def __init__(self, url: str | None = None, flags: int = 0, handle: Any = None) -> None:
+        if handle is not None:
+            raise TypeError("Flux(handle=...) is not supported: pass a URI")
+        self.flags = flags
+        self._sock: socket.socket | None = None
+        self._reactor = Reactor()
+        self._decoder = StreamDecoder()
+        self._rpcs: dict[int, Any] = {}
+        self._free_tags: list[int] = []
+        self._next_tag = 1
+        self._backlog: deque[Message] = deque()
+        self._watchers: list[MessageWatcher] = []
+        self._dispatch_posted = False
+        self._attr_cache: dict[str, str] = {}
+        self._closed_reason: str | None = None
+        if url is None:
+            url = os.environ.get("FLUX_URI")
+            if not url:
+                raise FluxError(errno.EINVAL, "FLUX_URI is not set: not inside a Flux instance "
+                                              "(start one with 'flux start' or pass a URI)")
+        self.url = url
+        path = local_socket_path(url)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            status = sock.recv(1)
+        except OSError as exc:
+            sock.close()
+            raise FluxError(exc.errno or errno.ECONNREFUSED,
+                            f"cannot connect to {url}: {exc.strerror or exc}") from None
+        if not status:
+            sock.close()
+            raise FluxError(errno.ECONNRESET, f"{url}: broker closed the connection")
+        if status[0] != 0:
+            sock.close()
+            code = status[0]
+            raise FluxError(code, f"{url}: connection refused by broker: {os.strerror(code)}")
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._reactor.set_internal_reader(self._fd, self._on_readable)
+
+    # -- plumbing --------------------------------------------------------
+    def get_reactor(self) -> Reactor:
+        return self._reactor
+
+    def _check_open(self) -> socket.socket:
+        sock = self._sock
+        if sock is None:
+            raise FluxError(errno.ENOTCONN, self._closed_reason or "Flux handle is closed")
+        return sock
+
+    def _sendbytes(self, data: bytes) -> None:
+        sock = self._check_open()
+        try:
+            sock.sendall(data)
+        except OSError as exc:
+            self._lost(f"lost connection to broker: {exc.strerror or exc}")
+            raise FluxError(errno.ECONNRESET, self._closed_reason) from None
+
+    def _alloc_tag(self) -> int:
+        if self._free_tags:
+            return self._free_tags.pop()
+        tag = self._next_tag
+        self._next_tag += 1
+        return tag
+
+    def _send_request(self, rpc: Any, msg: Message, expect_response: bool) -> None:
+        if expect_response:
+            tag = self._alloc_tag()
+            msg.matchtag = tag
+            rpc.matchtag = tag
+            self._rpcs[tag] = rpc
+        try:
+            self._sendbytes(encode(msg))
+        except BaseException:
+            if expect_response:
+                self._rpcs.pop(msg.matchtag, None)
+                self._free_tags.append(msg.matchtag)
+            raise
+
+    def _read(self, timeout: float | None) -> bool:
+        """Read once (waiting up to TIMEOUT; None = forever); False on timeout."""
+        sock = self._check_open()
+        if timeout is not None:
+            ready, _w, _x = select.select([sock], [], [], max(0.0, timeout))
+            if not ready:
+                return False
+        try:
+            data = sock.recv(_RECV_SIZE)
+        except InterruptedError:
+            return True
+        except OSError as exc:
+            self._lost(f"lost connection to broker: {exc.strerror or exc}")
+            return True
+        if not data:
+            self._lost("broker closed the connection")
+            return True
+        try:
+            msgs = self._decoder.feed(data)
+        except OSError as exc:
+            self._lost(f"bad message from broker: {exc}")
+            return True
+        for msg in msgs:
+            self._deliver(msg)
+        return True
+
+    def _deliver(self, msg: Message) -> None:
+        if msg.type == FLUX_MSGTYPE_RESPONSE:
+            tag = msg.matchtag
+            rpc = self._rpcs.get(tag)
+            if rpc is not None:
+                if msg.errnum or not msg.flags & FLUX_MSGFLAG_STREAMING:
+                    del self._rpcs[tag]
+                    self._free_tags.append(tag)
+                rpc._deliver(msg)
+                return
+        self._backlog.append(msg)
+        if self._watchers and not self._dispatch_posted:
+            self._dispatch_posted = True
+            self._reactor.call_soon(self._dispatch)
+
+    def _lost(self, reason: str) -> None:
+        if self._sock is None:
+            return
+        self._closed_reason = reason
+        self._reactor.set_internal_reader(self._fd, None)
+        self._sock.close()
+        self._sock = None
+        rpcs = list(self._rpcs.values())
+        self._rpcs.clear()
+        for rpc in rpcs:
+            rpc.fulfill_error(errno.ECONNRESET, reason)
+
+    def _on_readable(self, _revents: int) -> None:
+        if self._sock is not None:
+            self._read(0.0)
+
+    def _wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
+        """Read messages until PREDICATE() holds or TIMEOUT passes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not predicate():
+            if self._sock is None:
+                if predicate():
+                    break
+                raise FluxError(errno.ECONNRESET, self._closed_reason or "Flux handle is closed")
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._read(remaining)
+        return True
+
+    # -- message watchers / dispatch ---------------------------------------
+    def _add_msg_watcher(self, watcher: MessageWatcher) -> None:
+        self._watchers.append(watcher)
+        if self._backlog and not self._dispatch_posted:
+            self._dispatch_posted = True
+            self._reactor.call_soon(self._dispatch)
+
+    def _remove_msg_watcher(self, watcher: MessageWatcher) -> None:
+        if watcher in self._watchers:
+            self._watchers.remove(watcher)
+
+    def _dispatch(self) -> None:
+        self._dispatch_posted = False
+        if not self._watchers:
+            return
+        keep: deque[Message] = deque()
+        backlog = self._backlog
+        while backlog:
+            msg = backlog.popleft()
+            if not self._dispatch_one(msg):
+                keep.append(msg)
+            if self._reactor._stopped:
+                break
+        keep.extend(backlog)
+        self._backlog = keep
+
+    def _dispatch_one(self, msg: Message) -> bool:
+        matching = [w for w in self._watchers if w.matches(msg)]
+        if msg.type == FLUX_MSGTYPE_REQUEST:
+            if not matching:
+                self.respond_error(msg, errno.ENOSYS,
+                                   f"Service is not available: {msg.topic}")
+                return True
+            # RFC-style dispatch: an exact topic match wins, newest first.
+            exact = [w for w in matching if w.exact]
+            chosen = (exact or matching)[-1]
+            chosen._fire(msg)
+            return True
+        if not matching:
+            return False
+        for watcher in matching:
+            watcher._fire(msg)
+        return True
+
+    # -- public messaging API ----------------------------------------------
+    def send(self, message: Message, flags: int = 0) -> None:
+        """Send a pre-built message; an event is published through the broker."""
+        if message.type == FLUX_MSGTYPE_EVENT:
+            body = event_pub_payload(message.topic, message.raw, message.flags)
+            self.rpc("event.pub", body, flags=FLUX_RPC_NORESPONSE)
+            return
+        self._sendbytes(encode(message))
+
+    def recv(self, type_mask: int = FLUX_MSGTYPE_ANY, match_tag: int = FLUX_MATCHTAG_NONE,
+             topic_glob: str | None = None, flags: int = 0) -> Message | None:
+        """Receive the next message matching the arguments (None if NONBLOCK and none)."""
+        match = compile_topic_glob(topic_glob)
+
+        def find() -> Message | None:
+            for i, msg in enumerate(self._backlog):
+                if not msg.type & type_mask:
+                    continue
+                if match_tag != FLUX_MATCHTAG_NONE and msg.matchtag != match_tag:
+                    continue
+                if match is not None and not match(msg.topic):
+                    continue
+                del self._backlog[i]
+                return msg
+            return None
+
+        found = find()
+        nonblock = bool((flags | self.flags) & FLUX_O_NONBLOCK)
+        while found is None:
+            if self._sock is None:
+                if nonblock:
+                    return None
+                raise FluxError(errno.ECONNRESET, self._closed_reason or "Flux handle is closed")
+            # Unmatched messages stay queued for later recv() calls or watchers.
+            if not self._read(0.0 if nonblock else None):
+                return None
+            found = find()
+        return found
+
+    def rpc(self, topic: str, payload: Any = None, nodeid: int = FLUX_NODEID_ANY,
+            flags: int = 0) -> Any:
+        """Send a request; returns a flux.rpc.RPC future for its response(s)."""
+        from flux.rpc import RPC
+
+        return RPC(self, topic, payload, nodeid, flags)
+
+    def respond(self, message: Message, payload: Any = None) -> None:
+        """Respond to request MESSAGE with PAYLOAD (None, str, bytes or JSON-able)."""
+        if message.flags & FLUX_MSGFLAG_NORESPONSE:
+            return
+        resp = Message(FLUX_MSGTYPE_RESPONSE, message.topic, payload,
+                       flags=message.flags & FLUX_MSGFLAG_STREAMING,
+                       matchtag=message.matchtag, route=list(message.route))
+        self._sendbytes(encode(resp))
+
+    def respond_error(self, message: Message, errnum: int, errstr: str | None = None) -> None:
+        """Respond to request MESSAGE with an error."""
+        if message.flags & FLUX_MSGFLAG_NORESPONSE:
+            return
+        resp = Message(FLUX_MSGTYPE_RESPONSE, message.topic, errstr,
+                       flags=message.flags & FLUX_MSGFLAG_STREAMING,
+                       matchtag=message.matchtag, route=list(message.route), errnum=errnum)
+        self._sendbytes(encode(resp))
+
+    # -- services ----------------------------------------------------------
+    def service_register(self, name: str) -> Any:
+        """Ask the broker to route requests for service NAME here; returns a Future."""
+        return self.rpc("service.add", {"service": name})
+
+    def service_unregister(self, name: str) -> Any:
+        return self.rpc("service.remove", {"service": name})
+
+    # -- events ------------------------------------------------------------
+    def event_subscribe(self, topic: Any) -> None:
+        """Receive events whose topic starts with TOPIC ("" = all)."""
+        if topic is None:
+            raise EnvironmentError(errno.EINVAL, "event_subscribe: topic is None")
+        if isinstance(topic, bytes):
+            topic = topic.decode()
+        if not isinstance(topic, str):
+            raise TypeError(f"event_subscribe: topic must be str or bytes, got {type(topic).__name__}")
+        self.rpc("event.subscribe", {"topic": topic}).get()
+
+    def event_unsubscribe(self, topic: Any) -> None:
+        if topic is None:
+            raise EnvironmentError(errno.EINVAL, "event_unsubscribe: topic is None")
+        if isinstance(topic, bytes):
+            topic = topic.decode()
+        if not isinstance(topic, str):
+            raise TypeError(f"event_unsubscribe: topic must be str or bytes, got {type(topic).__name__}")
+        self.rpc("event.unsubscribe", {"topic": topic}).get()
+
+    def event_create(self, topic: str, payload: Any = None) -> Message:
+        """An event message (str payload as-is, other types as JSON)."""
+        return Message.from_event_encode(topic, payload)
+
+    def event_publish(self, topic: str, payload: Any = None, flags: int = 0) -> Any:
+        """Publish an event; the returned future's get() gives ``{"seq": N}``."""
+        return self.rpc("event.pub", event_pub_payload(topic, payload, flags))
+
+    def event_send(self, topic: str, payload: Any = None, private: bool = False) -> None:
+        """Publish an event without waiting for its sequence number."""
+        flags = FLUX_MSGFLAG_PRIVATE if private else 0
+        self.rpc("event.pub", event_pub_payload(topic, payload, flags), flags=FLUX_RPC_NORESPONSE)
+
+    def event_recv(self, topic: str | None = None) -> Message | None:
+        """Block for the next event (whose topic matches glob TOPIC, if given)."""
+        return self.recv(type_mask=FLUX_MSGTYPE_EVENT, topic_glob=topic)
+
+    # -- attributes --------------------------------------------------------
+    def attr_get(self, attr_name: str) -> str:
+        """Value of broker attribute ATTR_NAME (OSError ENOENT if unknown)."""
+        cached = self._attr_cache.get(attr_name)
+        if cached is not None:
+            return cached
+        resp = self.rpc("attr.get", {"name": attr_name}).get()
+        value = resp["value"]
+        if resp.get("immutable"):
+            self._attr_cache[attr_name] = value
+        return value
+
+    def attr_set(self, attr_name: str, value: str | None) -> None:
+        """Set (or with None, remove) broker attribute ATTR_NAME."""
+        if value is None:
+            self.rpc("attr.rm", {"name": attr_name}).get()
+        else:
+            self.rpc("attr.set", {"name": attr_name, "value": str(value)}).get()
+
+    def get_rank(self) -> int:
+        return int(self.attr_get("rank"))
+
+    def get_size(self) -> int:
+        return int(self.attr_get("size"))
+
+    # -- logging -----------------------------------------------------------
+    def log(self, level: int, fstring: str, appname: str | None = None) -> None:
+        """Append FSTRING at syslog LEVEL to the broker log ring (no formatting)."""
+        if appname is None:
+            appname = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+        body = {"level": int(level), "appname": appname, "message": str(fstring),
+                "timestamp": time.time(), "pid": os.getpid()}
+        self.rpc("log.append", body, flags=FLUX_RPC_NORESPONSE)
+
+    # -- watchers ----------------------------------------------------------
+    def msg_watcher_create(self, callback: Callable[..., Any], type_mask: int = FLUX_MSGTYPE_ANY,
+                           topic_glob: str = "*", args: Any = None,
+                           match_tag: int = FLUX_MATCHTAG_NONE) -> MessageWatcher:
+        return MessageWatcher(self, type_mask, callback, topic_glob, match_tag, args)
+
+    def timer_watcher_create(self, after: float, callback: Callable[..., Any],
+                             repeat: float = 0.0, args: Any = None) -> TimerWatcher:
+        return TimerWatcher(self, after, callback, repeat=repeat, args=args)
+
+    def fd_watcher_create(self, fd_int: int, callback: Callable[..., Any], events: int | None = None,
+                          args: Any = None) -> FDWatcher:
+        return FDWatcher(self, fd_int, events or 0, callback, args)
+
+    def signal_watcher_create(self, signum: int, callback: Callable[..., Any],
+                              args: Any = None) -> SignalWatcher:
+        return SignalWatcher(self, signum, callback, args)
+
+    # -- reactor -----------------------------------------------------------
+    def reactor_run(self, reactor: Reactor | None = None, flags: int = 0) -> int:
+        """Run the reactor until no watcher is active or reactor_stop() is called."""
+        r = reactor or self._reactor
+        if self._backlog and self._watchers and not self._dispatch_posted:
+            self._dispatch_posted = True
+            r.call_soon(self._dispatch)
+        depth = getattr(Flux.tls, "depth", 0)
+        Flux.tls.depth = depth + 1
+        try:
+            rc = r.run(flags)
+        finally:
+            Flux.tls.depth = depth
+        Flux.raise_if_exception()
+        return rc
+
+    def reactor_stop(self, reactor: Reactor | None = None) -> None:
+        (reactor or self._reactor).stop()
+
+    def reactor_stop_error(self, reactor: Reactor | None = None) -> None:
+        (reactor or self._reactor).stop_error()
+
+    def reactor_incref(self, reactor: Reactor | None = None) -> None:
+        (reactor or self._reactor).incref()
+
+    def reactor_decref(self, reactor: Reactor | None = None) -> None:
+        (reactor or self._reactor).decref()
+
+    @classmethod
+    def reactor_enter(cls) -> None:
+        cls.tls.depth = getattr(cls.tls, "depth", 0) + 1
+
+    @classmethod
+    def reactor_exit(cls) -> None:
+        cls.tls.depth = max(0, getattr(cls.tls, "depth", 0) - 1)
+
+    @classmethod
+    def reactor_running(cls) -> bool:
+        return getattr(cls.tls, "depth", 0) > 0
+
+    def in_reactor(self) -> bool:
+        return self._reactor.running
+
+    @classmethod
+    def set_exception(cls, exception: BaseException | None) -> BaseException | None:
+        """Store an exception to be raised when reactor_run() returns."""
+        previous = getattr(cls.tls, "exception", None)
+        cls.tls.exception = exception
+        return previous
+
+    @classmethod
+    def raise_if_exception(cls) -> None:
+        exc = getattr(cls.tls, "exception", None)
+        if exc is not None:
+            cls.tls.exception = None
+            raise exc from None
+
+    # -- lifetime ----------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection; outstanding RPCs fail with ECONNRESET."""
+        if self._sock is not None:
+            self._lost("Flux handle is closed")
+        self._reactor.close()
+
+    def __enter__(self) -> "Flux":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        sock = getattr(self, "_sock", None)
+        if sock is not None:
+            sock.close()
+
+
+__all__ = ["Flux", "event_pub_payload"]

@@ -1,0 +1,215 @@
+"""Futures: results that arrive later, as in flux_future_t.
+
+A future may be fulfilled more than once; results queue in FIFO order.
+``get()`` returns the first (blocking until there is one), ``reset()``
+drops it so the next becomes current.  ``then(cb)`` calls ``cb(future,
+*args, **kwargs)`` from ``reactor_run()`` each time a result becomes
+current; with a timeout, the future is fulfilled with ETIMEDOUT if no
+result arrives in time.  ``wait_for(timeout)`` raises ETIMEDOUT when the
+time passes and leaves the future unfulfilled.
+"""
+from __future__ import annotations
+
+import errno
+import os
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from flux.errors import FluxError
+
+if TYPE_CHECKING:
+    from flux.core.handle import Flux
+    from flux.core.reactor import Reactor
+
+
+class Future:
+    """A container for zero or more results, each a value or an error."""
+
+    def __init__(self, flux_handle: "Flux | None" = None) -> None:
+        self._handle = flux_handle
+        # each entry: (value, errnum, errstr)
+        self._results: deque[tuple[Any, int, str | None]] = deque()
+        self._then: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None
+        self._then_timeout = -1.0
+        self._then_timer: list[Any] | None = None
+        self._then_posted = False
+        self._holds_ref = False
+
+    # -- fulfilment ------------------------------------------------------
+    def fulfill(self, value: Any = None) -> None:
+        self._push((value, 0, None))
+
+    def fulfill_error(self, errnum: int, errstr: str | None = None) -> None:
+        self._push((None, errnum, errstr))
+
+    def _push(self, result: tuple[Any, int, str | None]) -> None:
+        was_ready = bool(self._results)
+        self._results.append(result)
+        if not was_ready:
+            self._on_ready()
+
+    def _on_ready(self) -> None:
+        self._cancel_then_timer()
+        if self._then is not None and not self._then_posted:
+            self._then_posted = True
+            self.get_reactor().call_soon(self._run_then)
+
+    def _is_final(self, result: tuple[Any, int, str | None]) -> bool:
+        """Whether RESULT is the last this future will get (always, by default)."""
+        return True
+
+    # -- state -----------------------------------------------------------
+    def is_ready(self) -> bool:
+        return bool(self._results)
+
+    def get_flux(self) -> "Flux | None":
+        return self._handle
+
+    def get_reactor(self) -> "Reactor":
+        if self._handle is None:
+            raise FluxError(errno.EINVAL, "future has no Flux handle")
+        return self._handle.get_reactor()
+
+    def incref(self) -> "Future":
+        """Kept for API compatibility: Python reference counting owns the lifetime."""
+        return self
+
+    def error_string(self) -> str | None:
+        """The error text of the current result, or None if it is not an error."""
+        if not self._results:
+            return None
+        _value, errnum, errstr = self._results[0]
+        if errnum == 0:
+            return None
+        return errstr or os.strerror(errnum)
+
+    # -- access ----------------------------------------------------------
+    def wait_for(self, timeout: float = -1.0) -> "Future":
+        """Block until a result is current; raise OSError(ETIMEDOUT) after TIMEOUT seconds.
+
+        A negative timeout waits forever; zero checks without waiting.
+        """
+        if self._results:
+            return self
+        if timeout == 0:
+            raise FluxError(errno.ETIMEDOUT, "future not fulfilled")
+        self._wait(None if timeout < 0 else float(timeout))
+        if not self._results:
+            raise FluxError(errno.ETIMEDOUT, "timed out waiting for future to be fulfilled")
+        return self
+
+    def _wait(self, timeout: float | None) -> None:
+        """Block until ready or TIMEOUT; futures fed by a handle read its socket."""
+        if self._handle is None:
+            raise FluxError(errno.EDEADLK, "future has no handle to wait on")
+        self._handle._wait_until(self.is_ready, timeout)
+
+    def _current(self) -> Any:
+        self.wait_for()
+        value, errnum, errstr = self._results[0]
+        if errnum:
+            raise OSError(errnum, errstr or os.strerror(errnum))
+        return value
+
+    def get(self) -> Any:
+        """The current result (waiting for one); an error result raises OSError."""
+        return self._current()
+
+    def reset(self) -> None:
+        """Drop the current result; the next queued one (if any) becomes current."""
+        if self._results:
+            self._results.popleft()
+        if self._results:
+            self._on_ready()
+        elif self._then is not None and self._then_timeout >= 0 and self._then_timer is None:
+            self._arm_then_timer()
+
+    # -- continuations ---------------------------------------------------
+    def then(self, callback: Callable[..., Any], *args: Any, timeout: float = -1.0,
+             **kwargs: Any) -> "Future":
+        """Call CALLBACK(self, *args, **kwargs) from the reactor when a result is current."""
+        if self._then is not None:
+            raise FluxError(errno.EEXIST, "future already has a continuation")
+        self._then = (callback, args, kwargs)
+        self._then_timeout = timeout
+        if not self._holds_ref:
+            self._holds_ref = True
+            self.get_reactor().incref()
+        if self._results:
+            self._on_ready()
+        elif timeout >= 0:
+            self._arm_then_timer()
+        return self
+
+    def _arm_then_timer(self) -> None:
+        reactor = self.get_reactor()
+        self._then_timer = reactor.add_timer(reactor.now() + self._then_timeout,
+                                             self._then_timed_out)
+
+    def _cancel_then_timer(self) -> None:
+        if self._then_timer is not None:
+            self.get_reactor().cancel_timer(self._then_timer)
+            self._then_timer = None
+
+    def _then_timed_out(self) -> None:
+        self._then_timer = None
+        if not self._results:
+            self._timed_out()
+
+    def _timed_out(self) -> None:
+        self.fulfill_error(errno.ETIMEDOUT, "Connection timed out")
+
+    def _run_then(self) -> None:
+        self._then_posted = False
+        if self._then is None or not self._results:
+            return
+        final = self._is_final(self._results[0])
+        callback, args, kwargs = self._then
+        try:
+            callback(self, *args, **kwargs)
+        finally:
+            if final and self._holds_ref:
+                self._holds_ref = False
+                self.get_reactor().decref()
+
+
+class WaitAllFuture(Future):
+    """A future fulfilled (with None) once every child future is."""
+
+    def __init__(self, children: list[Future] | None = None) -> None:
+        super().__init__(None)
+        self.children: dict[str, Future] = {}
+        self._pending = 0
+        for child in children or []:
+            self.push(child)
+
+    def push(self, child: Future, name: str | None = None) -> None:
+        if name is None:
+            name = str(len(self.children))
+        if name in self.children:
+            raise FluxError(errno.EEXIST, f"child future '{name}' already pushed")
+        if self._handle is None:
+            self._handle = child.get_flux()
+        self.children[name] = child
+        self._pending += 1
+        child.then(self._child_done)
+
+    def _child_done(self, _child: Future) -> None:
+        self._pending -= 1
+        if self._pending == 0 and not self._results:
+            self.fulfill(None)
+
+    def _wait(self, timeout: float | None) -> None:
+        for child in self.children.values():
+            child.wait_for(-1.0 if timeout is None else timeout)
+        if not self._results:
+            self.fulfill(None)
+
+    def get_child(self, name: str) -> Future:
+        try:
+            return self.children[name]
+        except KeyError:
+            raise FluxError(errno.ENOENT, f"no child future named '{name}'") from None
+
+
+__all__ = ["Future", "WaitAllFuture"]
