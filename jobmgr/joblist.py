@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import functools
 import struct
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
@@ -125,7 +126,7 @@ class JobRecord:
 _RECORD_FIELDS = tuple(f.name for f in fields(JobRecord))
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class RSummary:
     ranks: str
     nodelist: str
@@ -137,9 +138,6 @@ class RSummary:
 
 def r_summary(R: Mapping[str, Any] | str | bytes) -> RSummary:
     """Ranks, nodelist and counts of an RFC 20 R (dict or JSON); ValueError names the field."""
-    from flux.hostlist import Hostlist
-    from flux.idset import IDset
-
     if isinstance(R, (str, bytes)):
         try:
             R = orjson.loads(R)
@@ -150,7 +148,21 @@ def r_summary(R: Mapping[str, Any] | str | bytes) -> RSummary:
     execution = R.get("execution")
     if not isinstance(execution, Mapping):
         raise ValueError("R.execution: must be an object")
-    r_lite = execution.get("R_lite")
+    # jobs of one workload get the same few shapes of R: parse each shape once
+    try:
+        key = orjson.dumps((execution.get("R_lite"), execution.get("nodelist"),
+                            execution.get("expiration")))
+    except TypeError as exc:
+        raise ValueError(f"R.execution: {exc}") from None
+    return _r_summary_of(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _r_summary_of(key: bytes) -> RSummary:
+    from flux.hostlist import Hostlist
+    from flux.idset import IDset
+
+    r_lite, nodelist, expiration = orjson.loads(key)
     if not isinstance(r_lite, list):
         raise ValueError("R.execution.R_lite: must be an array")
     ranks = IDset()
@@ -168,7 +180,7 @@ def r_summary(R: Mapping[str, Any] | str | bytes) -> RSummary:
         ranks = ranks.union(these)
         ncores += cores * these.count()
         ngpus += gpus * these.count()
-    nodelist = execution.get("nodelist") or []
+    nodelist = nodelist or []
     if not isinstance(nodelist, list):
         raise ValueError("R.execution.nodelist: must be an array")
     if len(nodelist) == 1:
@@ -177,8 +189,10 @@ def r_summary(R: Mapping[str, Any] | str | bytes) -> RSummary:
         hosts = Hostlist(nodelist).encode()
     else:
         hosts = ""
-    expiration = execution.get("expiration") or 0.0
-    return RSummary(ranks.encode(), hosts, ranks.count(), ncores, ngpus, float(expiration))
+    if isinstance(expiration, bool) or not isinstance(expiration, (int, float, type(None))):
+        raise ValueError(f"R.execution.expiration: must be a number, got {expiration!r}")
+    return RSummary(ranks.encode(), hosts, ranks.count(), ncores, ngpus,
+                    float(expiration or 0.0))
 
 
 def _new_stats() -> dict[str, Any]:
@@ -482,12 +496,14 @@ class JobList:
              userid: int | None = None, states: int = 0, results: int = 0,
              since: float = 0.0, name: str | None = None, queue: str | None = None,
              constraint: Mapping[str, Any] | None = None,
+             ids: Iterable[int] | None = None,
              max_comparisons: int = 0) -> list[dict[str, Any]]:
         """Jobs in job-list order (pending, running, inactive), at most ``max_entries``.
 
         ``states``/``results`` are masks (0 = no filter on that); with a
         ``results`` mask, inactive jobs must have one of those results.
         ``since`` keeps only inactive jobs that became inactive after it.
+        ``ids`` limits the query to those jobs (unknown ids are skipped).
         ``max_entries`` 0 means no limit.
         """
         plan = _AttrPlan(attrs)
@@ -510,15 +526,30 @@ class JobList:
                 return False
             return cons is None or cons.match(rec.get, budget)
 
+        pending: Sequence[tuple[int, float, int]] = self._pending
+        running: Sequence[tuple[float, int]] = self._running
+        inactive: Sequence[tuple[Any, ...]]
+        if ids is not None:
+            recs = [r for r in (self._active.get(i) for i in set(ids)) if r is not None]
+            pending = sorted(self._pending_key(r, r.priority) for r in recs
+                             if r.state & _PENDING_LIST)
+            running = sorted((r.t_run or 0.0, r.id) for r in recs
+                             if not r.state & _PENDING_LIST)
+            inactive = sorted(self._inactive_by_id[i] for i in set(ids)
+                              if i in self._inactive_by_id)
+        elif userid is None:
+            inactive = self._inactive
+        else:
+            inactive = self._inactive_by_user.get(userid, [])
         if states & _PENDING_LIST:
-            for key in self._pending:
+            for key in pending:
                 if len(out) == limit:
                     return out
                 rec = self._active[key[2]]
                 if active_ok(rec):
                     out.append(plan.from_record(rec))
         if states & JobState.RUNNING:
-            for key in reversed(self._running):
+            for key in reversed(running):
                 if len(out) == limit:
                     return out
                 rec = self._active[key[1]]
@@ -526,8 +557,9 @@ class JobList:
                     out.append(plan.from_record(rec))
         if not want_inactive:
             return out
-        source = self._inactive if userid is None else self._inactive_by_user.get(userid, [])
-        for entry in reversed(source):
+        for entry in reversed(inactive):
+            if userid is not None and entry[_E_USERID] != userid:
+                continue
             if len(out) == limit:
                 break
             if entry[_E_TINACTIVE] <= since:
