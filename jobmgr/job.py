@@ -17,7 +17,7 @@ from typing import Any
 
 from jobmgr.events import FLAG_NAMES, JobEventError
 from jobmgr.priority import PRIORITY_UNSET
-from jobmgr.states import JobResult, JobState, job_result, statetostr, transition
+from jobmgr.states import JobResult, JobState, job_result, transition
 
 __all__ = [
     "Job", "ExceptionRecord", "new_job", "apply", "replay", "merge_annotations", "update_memo",
@@ -320,12 +320,3 @@ def apply_jobspec_updates(jobspec: Mapping[str, Any], updates: Mapping[str, Any]
         node[parts[-1]] = copy.deepcopy(value)
     return result
 
-
-def describe(job: Job) -> str:
-    """One line for logs: id, state and what the job is waiting on."""
-    parts = [f"job {job.id} {statetostr(job.state)}"]
-    if job.dependencies:
-        parts.append("deps=" + ",".join(job.dependencies))
-    if job.fatal:
-        parts.append(f"exception={job.fatal.type}")
-    return " ".join(parts)

@@ -680,6 +680,8 @@ class SchedCore:
                 down.append((i, self._all_cores[i], self._all_gpus[i]))
             elif self._free_cores[i] or self._free_gpus[i]:
                 free.append((i, self._free_cores[i], self._free_gpus[i]))
+        from flux.idset import IDset
+
         out = {}
         for name, picks in (("all", everything), ("allocated", allocated), ("free", free),
                             ("down", down)):
@@ -692,8 +694,6 @@ class SchedCore:
                 ranks = {self._rank[i] for i, _, _ in picks}
                 props = {}
                 for prop, text in self._properties.items():
-                    from flux.idset import IDset
-
                     kept = [r for r in IDset(text).expand() if r in ranks]
                     if kept:
                         props[prop] = _ranges(kept)
