@@ -390,8 +390,14 @@ class OutputFormat:
             keys.append((key, reverse))
         self.sort_keys = keys
 
-    def sort_items(self, items: list[Any]) -> list[Any]:
-        """Sort ``items`` in place by the sort keys (stable, last key first) and return it."""
+    def sort_items(self, items: list[Any], sort_keys: str | None = None) -> list[Any]:
+        """Sort ``items`` in place (stable, last key first) and return it.
+
+        ``sort_keys`` (``"key,-key2"``) sets the keys first; by default the
+        keys from a ``sort:`` prefix or ``set_sort_keys`` are used.
+        """
+        if sort_keys is not None:
+            self.set_sort_keys(sort_keys)
         for key, reverse in reversed(self.sort_keys):
             getter = _value_getter(key)
             items.sort(key=lambda item: _sortable(getter(item)), reverse=reverse)

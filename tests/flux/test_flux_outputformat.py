@@ -110,6 +110,10 @@ def test_sort_keys_and_prefix():
     assert set(f.fields) == {"id", "t", "name"}
     f.set_sort_keys("id")
     assert [i.id for i in f.sort_items(list(items))] == [1, 2, 3]
+    assert [i.id for i in f.sort_items(list(items), "name,-id")] == [3, 2, 1]
+    assert f.sort_keys == [("name", False), ("id", True)]
+    with pytest.raises(ValueError, match="Invalid sort key: nope"):
+        f.sort_items(list(items), "nope")
     # mixed types (unset "" vs numbers) still sort: numbers first
     mixed = [Item(t=""), Item(t=2.0), Item(t=1.0)]
     assert [i.t for i in fmt("sort:t {id}").sort_items(mixed)] == [1.0, 2.0, ""]
