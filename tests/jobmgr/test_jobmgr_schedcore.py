@@ -276,3 +276,15 @@ def test_allocation_speed_many_nodes():
     for jobid in range(1000):
         assert s.allocate(2 * 10**6 + jobid, Request(1), now=0.0) is None
     assert time.perf_counter() - start < 0.1
+
+
+def test_accepts_resourceset_and_summary_matches_its_short_form():
+    from flux.resource import ResourceSet
+
+    s = SchedCore(ResourceSet(instance(gpus="0-1")))
+    allocated = [s.allocate(1, Request(3, cores_per_slot=2), now=0.0),
+                 s.allocate(2, Request(2, nnodes=2, slots_per_node=1, exclusive=True), now=0.0),
+                 s.allocate(3, Request(1, gpus_per_slot=1), now=0.0)]
+    for R in allocated:
+        assert resource_summary(R) == ResourceSet(R).dumps()
+    assert ResourceSet(s.status()["all"]).dumps() == "rank[0-3]/core[0-3],gpu[0-1]"
