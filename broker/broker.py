@@ -235,6 +235,13 @@ class Broker:
         self.events.drop(conn)
         for name in [n for n, ep in self.services.items() if ep is conn]:
             del self.services[name]
+        # requests it was serving will never be answered by it
+        for (matchtag, route), (topic, streaming) in list(conn.served.items()):
+            req = Message(FLUX_MSGTYPE_REQUEST, topic, flags=streaming, matchtag=matchtag,
+                          route=list(route))
+            self.respond_error(req, errno.ENOSYS, f"Service is not available: {topic} "
+                                                  "(its provider disconnected)")
+        conn.served.clear()
         for service, nodeid in conn.used:
             msg = Message(FLUX_MSGTYPE_REQUEST, f"{service}.disconnect",
                           flags=FLUX_MSGFLAG_NORESPONSE, nodeid=nodeid, route=[conn.uuid],

@@ -19,7 +19,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from flux.constants import (
+    FLUX_MSGFLAG_NORESPONSE,
     FLUX_MSGFLAG_PRIVATE,
+    FLUX_MSGFLAG_STREAMING,
     FLUX_MSGTYPE_REQUEST,
     FLUX_MSGTYPE_RESPONSE,
     FLUX_ROLE_NONE,
@@ -63,6 +65,8 @@ class ClientConn(asyncio.Protocol):
         self.rolemask = FLUX_ROLE_NONE
         self.pid = 0
         self.used: set[tuple[str, int]] = set()
+        # requests this client serves (as a registered service) and has not answered
+        self.served: dict[tuple[int, tuple[str, ...]], tuple[str, int]] = {}
         self._out: list[bytes] = []
         self.closed = False
 
@@ -117,6 +121,8 @@ class ClientConn(asyncio.Protocol):
                 used.add((msg.topic.partition(".")[0], msg.nodeid))
                 broker.route_request(msg)
             elif mtype == FLUX_MSGTYPE_RESPONSE:
+                if self.served and (msg.errnum or not msg.flags & FLUX_MSGFLAG_STREAMING):
+                    self.served.pop((msg.matchtag, tuple(msg.route)), None)
                 broker.route_response(msg)
             else:
                 broker.log.debug(f"client {me[:8]} sent a {msg.type_str} message; ignored")
@@ -133,6 +139,13 @@ class ClientConn(asyncio.Protocol):
 
     # -- endpoint --------------------------------------------------------
     def deliver(self, msg: Message) -> None:
+        if msg.type == FLUX_MSGTYPE_REQUEST and not msg.flags & FLUX_MSGFLAG_NORESPONSE:
+            if self.closed:
+                self.broker.respond_error(msg, errno.ENOSYS,
+                                          f"Service is not available: {msg.topic}")
+                return
+            self.served[(msg.matchtag, tuple(msg.route))] = (msg.topic,
+                                                             msg.flags & FLUX_MSGFLAG_STREAMING)
         if self.closed:
             return
         self._out.append(encode(msg))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import sys
 
 import click
 
@@ -35,6 +36,8 @@ def command(clear_only: bool, read_clear: bool, follow: bool, new_only: bool, hu
     try:
         for entry in rpc:
             click.echo(fmt(entry))
+            if follow or new_only:
+                sys.stdout.flush()
     except OSError as exc:
         if exc.errno != errno.ECONNRESET or not (follow or new_only):
             raise

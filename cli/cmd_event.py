@@ -1,6 +1,8 @@
 """flux event: publish and subscribe to events (flux-event(1))."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from cli.common import die, handle_errors
@@ -69,6 +71,7 @@ def sub(count: int, topics: tuple[str, ...]) -> None:
                 continue
             text = msg.payload_str
             click.echo(msg.topic if text is None else f"{msg.topic}\t{text}")
+            sys.stdout.flush()
             seen += 1
     except KeyboardInterrupt:
         pass

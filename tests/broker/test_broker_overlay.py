@@ -1,0 +1,194 @@
+"""A size-3 instance: routing over the ZeroMQ overlay, events, streams, lost brokers."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+
+import pytest
+
+import flux
+from broker.testing import TestInstance, stray_brokers
+from flux.constants import FLUX_RPC_STREAMING
+
+
+def wait_until(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_stray_brokers():
+    """After this module, no broker it started may still run."""
+    yield
+    assert stray_brokers() == []
+
+
+@pytest.fixture(scope="module")
+def inst():
+    instance = TestInstance(size=3).start()
+    h = instance.handle()
+    h.rpc("module.load", {"name": "testmod"}, nodeid=2).get()
+    h.close()
+    yield instance
+    assert instance.stop() == 0
+    assert instance.live_pids() == []
+
+
+def rank_handle(inst, rank):
+    return flux.Flux(f"local://{os.path.join(inst.rundir, str(rank), 'local')}")
+
+
+def test_topology_attributes(inst):
+    h = inst.handle()
+    assert h.attr_get("size") == "3" and h.attr_get("tbon.maxlevel") == "1"
+    assert h.attr_get("tbon.descendants") == "2"
+    assert h.attr_get("tbon.endpoint").startswith("ipc://")
+    h2 = rank_handle(inst, 2)
+    assert h2.get_rank() == 2 and h2.attr_get("tbon.level") == "1"
+    assert h2.attr_get("tbon.parent-endpoint") == h.attr_get("tbon.endpoint")
+    with pytest.raises(OSError) as exc:
+        h.attr_get("tbon.parent-endpoint")
+    assert exc.value.errno == errno.ENOENT
+
+
+def test_rank_addressed_requests(inst):
+    h = inst.handle()
+    resp = h.rpc("broker.ping", {"seq": 1}, nodeid=2).get()
+    assert resp["route"].endswith("!0!2")       # client, rank 0, then served at rank 2
+    assert h.rpc("attr.get", {"name": "rank"}, nodeid=1).get()["value"] == "1"
+    h1 = rank_handle(inst, 1)
+    # rank 1 -> rank 2 goes up to 0 and down again
+    assert h1.rpc("broker.ping", nodeid=2).get()["route"].endswith("!1!0!2")
+    with pytest.raises(OSError) as exc:
+        h.rpc("broker.ping", nodeid=7).get()
+    assert exc.value.errno == errno.EHOSTUNREACH
+    with pytest.raises(OSError) as exc:
+        h.rpc("testmod.echo", nodeid=1).get()
+    assert exc.value.errno == errno.ENOSYS
+
+
+def test_any_requests_go_upstream(inst):
+    h0 = inst.handle()
+    h0.rpc("module.load", {"name": "testmod"}).get()
+    try:
+        h2 = rank_handle(inst, 2)
+        # testmod is on rank 2 itself: served locally
+        assert h2.rpc("testmod.info").get()["rank"] == 2
+        h1 = rank_handle(inst, 1)
+        # not on rank 1: the request goes upstream to rank 0
+        assert h1.rpc("testmod.info").get()["rank"] == 0
+        # upstream flag from rank 2 skips the local module
+        from flux.constants import FLUX_NODEID_UPSTREAM
+
+        assert h2.rpc("testmod.info", nodeid=FLUX_NODEID_UPSTREAM).get()["rank"] == 0
+    finally:
+        h0.rpc("module.remove", {"name": "testmod"}).get()
+    with pytest.raises(OSError) as exc:
+        rank_handle(inst, 1).rpc("testmod.info").get()
+    assert exc.value.errno == errno.ENOSYS
+
+
+def test_streaming_across_the_overlay(inst):
+    h = inst.handle()
+    got = [r["seq"] for r in h.rpc("testmod.stream", {"count": 5}, nodeid=2,
+                                   flags=FLUX_RPC_STREAMING)]
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_disconnect_reaches_remote_service(inst):
+    h = inst.handle()
+    before = h.rpc("testmod.info", nodeid=2).get()
+    other = inst.handle()
+    f = other.rpc("testmod.stream", {"forever": True, "interval": 0.01}, nodeid=2,
+                  flags=FLUX_RPC_STREAMING)
+    assert f.get()["seq"] == 0
+    other.close()
+    wait_until(lambda: h.rpc("testmod.info", nodeid=2).get()["cancelled"]
+               == before["cancelled"] + 1)
+
+
+def test_events_reach_every_rank(inst):
+    subs = [rank_handle(inst, r) for r in range(3)]
+    for s in subs:
+        s.event_subscribe("ov.")
+    pub = rank_handle(inst, 2)
+    seq = pub.event_publish("ov.test", {"from": 2}).get()["seq"]
+    for s in subs:
+        msg = s.event_recv()
+        assert (msg.topic, msg.seq, msg.payload) == ("ov.test", seq, {"from": 2})
+    seq2 = rank_handle(inst, 1).event_publish("ov.next").get()["seq"]
+    assert seq2 == seq + 1
+
+
+def test_logs_of_other_ranks_reach_rank0(inst):
+    rank_handle(inst, 2).log(3, "hello from two", appname="ovtest")
+    h = inst.handle()
+
+    def found():
+        entries = list(h.rpc("log.dmesg", {}, flags=FLUX_RPC_STREAMING))
+        return [e for e in entries if e["message"] == "hello from two"]
+
+    wait_until(found)
+    assert found()[0]["rank"] == 2
+    entries = list(h.rpc("log.dmesg", {}, flags=FLUX_RPC_STREAMING))
+    assert any(e["rank"] == 1 and "parent-ready: join->init" in e["message"] for e in entries)
+
+
+def test_shutdown_only_on_rank0(inst):
+    h = inst.handle()
+    with pytest.raises(OSError) as exc:
+        h.rpc("broker.shutdown", {}, nodeid=1).get()
+    assert exc.value.errno == errno.EINVAL and "only the rank 0 broker" in exc.value.strerror
+
+
+def test_overlay_status_full_and_parentof(inst):
+    h = inst.handle()
+    tree = h.rpc("overlay.status", {}).get()
+    assert [tree["status"]] + [c["status"] for c in tree["children"]] == ["full"] * 3
+    assert [c["rank"] for c in tree["children"]] == [1, 2]
+    assert h.rpc("overlay.parentof", {"rank": 2}).get() == {"parent": 0}
+    with pytest.raises(OSError, match="rank 0 has no parent"):
+        h.rpc("overlay.parentof", {"rank": 0}).get()
+    state = h.rpc("broker.state").get()
+    assert state["online"] == [0, 1, 2] and state["lost"] == []
+
+
+def test_lost_broker_instance_keeps_running():
+    inst = TestInstance(size=3).start()
+    try:
+        h = inst.handle()
+        h.rpc("module.load", {"name": "testmod"}, nodeid=2).get()
+        held = h.rpc("testmod.hold", nodeid=2)
+        stream = h.rpc("testmod.stream", {"forever": True, "interval": 0.05}, nodeid=2,
+                       flags=FLUX_RPC_STREAMING)
+        assert stream.get()["seq"] == 0
+        os.kill(inst.broker_pids[2], signal.SIGKILL)
+        # outstanding requests through the lost broker fail instead of hanging
+        with pytest.raises(OSError) as exc:
+            held.wait_for(10).get()
+        assert exc.value.errno == errno.EHOSTUNREACH
+        with pytest.raises(OSError) as exc:
+            while True:
+                stream.wait_for(10).get()
+                stream.reset()
+        assert exc.value.errno == errno.EHOSTUNREACH
+        with pytest.raises(OSError) as exc:
+            h.rpc("broker.ping", nodeid=2).get()
+        assert exc.value.errno == errno.EHOSTUNREACH and "lost" in exc.value.strerror
+        # the rest still serves
+        assert h.rpc("broker.ping", nodeid=1).get()["route"].endswith("!0!1")
+        tree = h.rpc("overlay.status", {}).get()
+        assert tree["status"] == "degraded"
+        assert {c["rank"]: c["status"] for c in tree["children"]} == {1: "full", 2: "lost"}
+        state = h.rpc("broker.state").get()
+        assert state["online"] == [0, 1] and state["lost"] == [2]
+        h.close()
+    finally:
+        code = inst.stop()
+    assert code == 128 + signal.SIGKILL      # --test-exit-mode=any: the highest exit code
+    assert inst.live_pids() == []
