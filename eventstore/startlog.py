@@ -1,0 +1,63 @@
+"""The startlog: one record per open of the store, finished by a clean close.
+
+A record with no ``finish`` that is followed by another start (or found at
+open) means the store was not closed: the process crashed or was killed.
+Records live in the ``startlog`` database keyed by a big-endian counter.
+"""
+from __future__ import annotations
+
+import errno
+import struct
+from dataclasses import dataclass
+
+import orjson
+
+from flux.errors import FluxError
+
+__all__ = ["StartRecord", "encode_record", "decode_record", "record_key", "was_unclean"]
+
+_KEY = struct.Struct(">Q")
+
+
+@dataclass(slots=True, frozen=True)
+class StartRecord:
+    """An open of the store at ``start``; ``finish`` is None until a clean close."""
+
+    start: float
+    finish: float | None
+    pid: int
+
+    @property
+    def clean(self) -> bool:
+        return self.finish is not None
+
+
+def record_key(index: int) -> bytes:
+    return _KEY.pack(index)
+
+
+def record_index(key: bytes) -> int:
+    return _KEY.unpack(key)[0]
+
+
+def encode_record(rec: StartRecord) -> bytes:
+    return orjson.dumps({"start": rec.start, "finish": rec.finish, "pid": rec.pid},
+                        option=orjson.OPT_SORT_KEYS)
+
+
+def decode_record(index: int, raw: bytes) -> StartRecord:
+    try:
+        obj = orjson.loads(raw)
+        start, finish, pid = obj["start"], obj["finish"], obj["pid"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+        raise FluxError(errno.EPROTO, f"startlog record {index}: malformed ({e})") from None
+    if type(start) not in (int, float) or (finish is not None and type(finish) not in (int, float)):
+        raise FluxError(errno.EPROTO, f"startlog record {index}: timestamps must be numbers")
+    if type(pid) is not int:
+        raise FluxError(errno.EPROTO, f"startlog record {index}: pid must be an integer")
+    return StartRecord(float(start), None if finish is None else float(finish), pid)
+
+
+def was_unclean(records: list[StartRecord]) -> bool:
+    """True when the last open before now never recorded a clean close."""
+    return bool(records) and not records[-1].clean
