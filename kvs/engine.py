@@ -1,0 +1,385 @@
+"""The KVS engine: group commit, lookups, namespaces, watches and diffs over a Store.
+
+``commit(txns)`` is the group-commit entry point: every transaction ready
+at once is applied in order to copy-on-write trees (contemporaneous
+transactions of a namespace merge into one new root; a NO_MERGE one gets a
+root of its own), and ALL new blobs and roots go to the store in one write
+transaction with one sync.  A failing transaction is rolled back alone and
+reported; the others commit.  No broker and no messages here: the kvs
+service wraps this.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from eventstore import blobref as _blobref
+from eventstore.checkpoint import PinKind, RootRecord
+from eventstore.gc import GCResult
+from eventstore.store import Reader, Store
+from flux.errors import FluxError
+from kvs import treeobj as _t
+from kvs.cache import CacheStats, ObjectCache
+from kvs.constants import (
+    FLUX_KVS_NO_MERGE,
+    FLUX_KVS_READDIR,
+    FLUX_KVS_READLINK,
+    FLUX_KVS_TREEOBJ,
+    LOOKUP_FLAGS,
+    PRIMARY_NAMESPACE,
+)
+from kvs.diff import Change, diff
+from kvs.lookup import resolve, sorted_dir
+from kvs.namespace import NamespaceInfo, check_name
+from kvs.tree import BlobSource, TreeConfig, WorkTree, load_dir
+from kvs.txn import Op, Txn, check_commit_flags, parse_ops
+from kvs.walk import reachable
+from kvs.watch import appended_bytes, changed_keys, changed_since, resolve_keys
+
+__all__ = ["KVS", "CommitResult", "LookupResult", "TreeConfig"]
+
+_SIZES_MAX = 1 << 16
+
+
+@dataclass(slots=True)
+class CommitResult:
+    """Outcome of one transaction: its root and sequence, or the error that refused it."""
+
+    namespace: str
+    rootref: str | None = None
+    sequence: int | None = None
+    error: FluxError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def treeobj(self) -> dict[str, Any] | None:
+        return None if self.rootref is None else _t.dirref(self.rootref)
+
+    def check(self) -> "CommitResult":
+        """Raise the error, if any; else return self."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+@dataclass(slots=True)
+class LookupResult:
+    """A looked-up key: its object (dir listing for READDIR) and, for values, the bytes."""
+
+    key: str
+    namespace: str
+    treeobj: dict[str, Any]
+    value: bytes | None = None
+
+
+class KVS:
+    """Hash-tree KVS over a ``Store``; single-threaded, one instance per store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        owner: int | None = None,
+        config: TreeConfig | None = None,
+        cache_entries: int = 65536,
+        cache_bytes: int = 64 << 20,
+    ) -> None:
+        self.store = store
+        self.owner = os.getuid() if owner is None else owner
+        self.config = config or TreeConfig(blob_size_limit=store.blob_size_limit,
+                                           chunk_max=min(256 << 10, store.blob_size_limit))
+        if self.config.blob_size_limit > store.blob_size_limit:
+            raise ValueError("tree blob_size_limit exceeds the store's")
+        self.cache = ObjectCache(cache_entries, cache_bytes)
+        self._sizes: dict[str, int] = {}
+        self._roots: dict[str, RootRecord] = store.roots()
+        if PRIMARY_NAMESPACE not in self._roots:
+            self._create(PRIMARY_NAMESPACE, self.owner)
+
+    # -- namespaces -------------------------------------------------------------------
+
+    def _create(self, name: str, owner: int) -> NamespaceInfo:
+        raw = _t.encode(_t.empty_dir())
+        ref = _blobref.blobref(raw)
+        rec = RootRecord(ref, 0, time.time(), owner)
+        self.store.commit([(ref, raw)], roots={name: rec}, verify=False)
+        self._roots[name] = rec
+        return NamespaceInfo(name, ref, 0, owner)
+
+    def namespace_create(self, name: str, owner: int | None = None) -> NamespaceInfo:
+        """A new namespace with an empty root; EEXIST if it exists."""
+        check_name(name)
+        if name in self._roots:
+            raise FluxError(errno.EEXIST, f"namespace {name!r} already exists")
+        if owner is not None and (type(owner) is not int or owner < 0):
+            raise FluxError(errno.EINVAL, f"namespace owner {owner!r} is not a uid")
+        return self._create(name, self.owner if owner is None else owner)
+
+    def namespace_remove(self, name: str) -> None:
+        """Forget a namespace (its blobs go at the next GC); ENOTSUP if unknown."""
+        self._rec(name)
+        if name == PRIMARY_NAMESPACE:
+            raise FluxError(errno.EINVAL, "the primary namespace cannot be removed")
+        self.store.commit(deleted_roots=[name])
+        del self._roots[name]
+
+    def namespaces(self) -> list[NamespaceInfo]:
+        return [self._info(n, r) for n, r in sorted(self._roots.items())]
+
+    def getroot(self, ns: str = PRIMARY_NAMESPACE) -> NamespaceInfo:
+        """Current root of ``ns``: ``.treeobj`` is the dirref, plus sequence and owner."""
+        return self._info(ns, self._rec(ns))
+
+    @staticmethod
+    def _info(name: str, rec: RootRecord) -> NamespaceInfo:
+        return NamespaceInfo(name, rec.rootref, rec.sequence, rec.owner)
+
+    def _rec(self, ns: str) -> RootRecord:
+        rec = self._roots.get(ns)
+        if rec is None:
+            raise FluxError(errno.ENOTSUP, f"namespace {ns!r} does not exist")
+        return rec
+
+    def _root_of(self, ns: str) -> str:
+        return self._rec(ns).rootref
+
+    # -- group commit -------------------------------------------------------------------
+
+    def commit(self, txns: Sequence[Txn]) -> list[CommitResult]:
+        """Commit a batch of transactions together (see module doc); one result per txn."""
+        results: list[CommitResult | None] = [None] * len(txns)
+        parsed: list[list[Op] | None] = []
+        for i, txn in enumerate(txns):
+            try:
+                if txn.namespace not in self._roots:
+                    self._rec(txn.namespace)
+                check_commit_flags(txn.flags)
+                parsed.append(parse_ops(txn.ops))
+            except FluxError as e:
+                results[i] = CommitResult(txn.namespace, error=e)
+                parsed.append(None)
+        if len(self._sizes) > _SIZES_MAX:
+            self._sizes.clear()
+        new_roots: dict[str, RootRecord] = {}
+        open_groups: dict[str, tuple[WorkTree, list[int]]] = {}
+        cfg = self.config
+        with self.store.reader() as rd:
+            src = BlobSource(rd, self.cache, self._sizes)
+
+            def current(ns: str) -> RootRecord:
+                return new_roots.get(ns) or self._roots[ns]
+
+            def finalize(ns: str) -> None:
+                tree, members = open_groups.pop(ns)
+                if not members:
+                    return
+                ref = tree.freeze()
+                prev = current(ns)
+                rec = RootRecord(ref, prev.sequence + 1, time.time(), prev.owner)
+                new_roots[ns] = rec
+                for m in members:
+                    results[m] = CommitResult(ns, ref, rec.sequence)
+
+            for i, ops in enumerate(parsed):
+                if ops is None:
+                    continue
+                txn = txns[i]
+                ns = txn.namespace
+                alone = txn.flags & FLUX_KVS_NO_MERGE
+                if alone and ns in open_groups:
+                    finalize(ns)
+                group = open_groups.get(ns)
+                if group is None:
+                    group = open_groups[ns] = (WorkTree(cfg, src, ns, current(ns).rootref), [])
+                try:
+                    group[0].apply_txn(ops)
+                except FluxError as e:
+                    results[i] = CommitResult(ns, error=e)
+                    continue
+                group[1].append(i)
+                if alone:
+                    finalize(ns)
+            for ns in list(open_groups):
+                finalize(ns)
+        if new_roots:
+            try:
+                self.store.commit(src.pending.items(), roots=new_roots, verify=False)
+            except FluxError as e:
+                # nothing was written: every txn that had succeeded fails with the store's error
+                results = [r if r is not None and r.error is not None
+                           else CommitResult(txns[i].namespace, error=e) for i, r in enumerate(results)]
+            else:
+                self._roots.update(new_roots)
+        return results  # type: ignore[return-value]  # every slot is filled by now
+
+    def commit_one(self, txn: Txn) -> CommitResult:
+        """Commit one transaction; raises its error."""
+        return self.commit([txn])[0].check()
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _loader(self) -> Iterator[tuple[Any, Reader]]:
+        with self.store.reader() as rd:
+            cache = self.cache
+            load = rd.load
+            yield (lambda ref: load_dir(cache, load, ref)), rd
+
+    def lookup(self, key: str, ns: str = PRIMARY_NAMESPACE, flags: int = 0,
+               at: Any = None) -> LookupResult:
+        """Look ``key`` up at the current root of ``ns`` or at snapshot ``at``.
+
+        ``at`` is a root blobref, dirref or dir treeobj.  Flags are flux-core's
+        READDIR, READLINK and TREEOBJ; without them a value's bytes are returned.
+        """
+        if flags & ~LOOKUP_FLAGS:
+            raise FluxError(errno.EINVAL, f"{key}: unknown lookup flags {flags & ~LOOKUP_FLAGS:#x}")
+        if at is None:
+            self._rec(ns)
+        with self._loader() as (ld, rd):
+            r = resolve(ld, self._root_of, key, ns, flags, at)
+            obj = r.obj
+            t = obj["type"]
+            if flags & FLUX_KVS_READLINK:
+                if t != _t.SYMLINK:
+                    raise FluxError(errno.EINVAL, f"{r.key}: not a symlink")
+                return LookupResult(r.key, r.namespace, obj)
+            if flags & FLUX_KVS_TREEOBJ:
+                if flags & FLUX_KVS_READDIR and not _t.is_dir_like(obj):
+                    raise FluxError(errno.ENOTDIR, f"{r.key}: not a directory")
+                return LookupResult(r.key, r.namespace, obj)
+            if flags & FLUX_KVS_READDIR:
+                if not _t.is_dir_like(obj):
+                    raise FluxError(errno.ENOTDIR, f"{r.key}: not a directory")
+                dirobj = ld(obj["data"][0]) if t == _t.DIRREF else obj
+                return LookupResult(r.key, r.namespace, sorted_dir(ld, dirobj))
+            if _t.is_dir_like(obj):
+                raise FluxError(errno.EISDIR, f"{r.key}: is a directory")
+            return LookupResult(r.key, r.namespace, obj, self._value(obj, rd))
+
+    @staticmethod
+    def _value(obj: dict[str, Any], rd: Reader) -> bytes:
+        if obj["type"] == _t.VAL:
+            return _t.val_bytes(obj)
+        refs = obj["data"]
+        if len(refs) == 1:
+            return rd.load(refs[0])
+        return b"".join([rd.load(r) for r in refs])
+
+    def get(self, key: str, ns: str = PRIMARY_NAMESPACE, at: Any = None) -> bytes:
+        """The value's bytes (EISDIR for a directory)."""
+        value = self.lookup(key, ns, 0, at).value
+        assert value is not None
+        return value
+
+    def get_json(self, key: str, ns: str = PRIMARY_NAMESPACE, at: Any = None) -> Any:
+        raw = self.get(key, ns, at)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise FluxError(errno.EINVAL, f"{key}: value is not JSON ({e})") from None
+
+    def get_treeobj(self, key: str, ns: str = PRIMARY_NAMESPACE, at: Any = None) -> dict[str, Any]:
+        return self.lookup(key, ns, FLUX_KVS_TREEOBJ, at).treeobj
+
+    def readdir(self, key: str = ".", ns: str = PRIMARY_NAMESPACE, at: Any = None) -> dict[str, Any]:
+        """Entries of a directory, {name: treeobj}, ordered by name (ENOTDIR otherwise)."""
+        return self.lookup(key, ns, FLUX_KVS_READDIR, at).treeobj["data"]
+
+    def listdir(self, key: str = ".", ns: str = PRIMARY_NAMESPACE, at: Any = None) -> list[str]:
+        return list(self.readdir(key, ns, at))
+
+    def readlink(self, key: str, ns: str = PRIMARY_NAMESPACE, at: Any = None) -> tuple[str | None, str]:
+        """(namespace or None, target) of a symlink (EINVAL if not a symlink)."""
+        data = self.lookup(key, ns, FLUX_KVS_READLINK, at).treeobj["data"]
+        return data.get("namespace"), data["target"]
+
+    # -- copy and move ------------------------------------------------------------------
+
+    def copy(self, src: str, dst: str, *, src_ns: str = PRIMARY_NAMESPACE,
+             dst_ns: str | None = None) -> CommitResult:
+        """Copy ``src`` to ``dst``; a directory is copied by reference, not recursion."""
+        obj = self.lookup(src, src_ns, FLUX_KVS_TREEOBJ).treeobj
+        op = {"key": dst, "flags": 0, "dirent": obj}
+        return self.commit_one(Txn([op], dst_ns or src_ns))
+
+    def move(self, src: str, dst: str, *, src_ns: str = PRIMARY_NAMESPACE,
+             dst_ns: str | None = None) -> CommitResult:
+        """Copy then unlink ``src``; in one transaction when both are in one namespace."""
+        dst_ns = dst_ns or src_ns
+        obj = self.lookup(src, src_ns, FLUX_KVS_TREEOBJ).treeobj
+        put = {"key": dst, "flags": 0, "dirent": obj}
+        unlink = {"key": src, "flags": 0, "dirent": None}
+        if dst_ns == src_ns:
+            return self.commit_one(Txn([put, unlink], src_ns))
+        res = self.commit_one(Txn([put], dst_ns))
+        self.commit_one(Txn([unlink], src_ns))
+        return res
+
+    # -- watches and diffs ------------------------------------------------------------------
+
+    def changed(self, old_root: str, new_root: str, keys: Iterable[str],
+                ns: str = PRIMARY_NAMESPACE) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+        """Watched keys whose object differs between two roots of ``ns``."""
+        with self._loader() as (ld, _):
+            return changed_keys(ld, self._root_of, ns, old_root, new_root, keys)
+
+    def watch_objects(self, keys: Iterable[str], ns: str = PRIMARY_NAMESPACE,
+                      root: str | None = None) -> dict[str, dict[str, Any] | None]:
+        """What each key resolves to now (or at ``root``): the starting point of a watch."""
+        with self._loader() as (ld, _):
+            return resolve_keys(ld, self._root_of, ns, root or self._root_of(ns), keys)
+
+    def changed_since(self, known: Mapping[str, dict[str, Any] | None], ns: str = PRIMARY_NAMESPACE,
+                      root: str | None = None) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+        """Keys of ``known`` whose object differs at the current root (or ``root``)."""
+        with self._loader() as (ld, _):
+            return changed_since(ld, self._root_of, ns, root or self._root_of(ns), known)
+
+    def appended(self, old: dict[str, Any] | None, new: dict[str, Any]) -> bytes | None:
+        """New bytes of an appended value (see ``kvs.watch.appended_bytes``)."""
+        with self.store.reader() as rd:
+            return appended_bytes(rd.load, rd.size, old, new)
+
+    def diff(self, old_root: str, new_root: str, prefix: str = ".") -> list[Change]:
+        """Leaf keys that differ between two root blobrefs, under ``prefix``."""
+        with self._loader() as (ld, _):
+            return list(diff(ld, old_root, new_root, prefix))
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def live_refs(self, retain: Iterable[str] = ()) -> set[str]:
+        """Blobrefs reachable from every namespace root, the store's pins and ``retain``."""
+        roots = [r.rootref for r in self._roots.values()]
+        blobs: list[str] = []
+        for pin in self.store.pins().values():
+            (roots if pin.kind == PinKind.TREE else blobs).append(pin.ref)
+        roots.extend(retain)
+        with self.store.reader() as rd:
+            live = reachable(rd.load, roots)
+        live.update(blobs)
+        return live
+
+    def gc(self, retain: Iterable[str] = ()) -> GCResult:
+        """Offline GC: drop blobs unreachable from roots, pins and ``retain`` (root blobrefs)."""
+        res = self.store.gc(self.live_refs(retain))
+        self._sizes.clear()
+        return res
+
+    def dropcache(self) -> None:
+        self.cache.clear()
+        self._sizes.clear()
+
+    def cache_stats(self) -> CacheStats:
+        return self.cache.stats()
+
