@@ -34,16 +34,14 @@ from flux import __version__
 from flux.constants import (
     FLUX_MSGFLAG_NORESPONSE,
     FLUX_MSGFLAG_PRIVATE,
-    FLUX_MSGFLAG_STREAMING,
     FLUX_MSGFLAG_UPSTREAM,
     FLUX_MSGTYPE_EVENT,
     FLUX_MSGTYPE_REQUEST,
-    FLUX_MSGTYPE_RESPONSE,
     FLUX_NODEID_ANY,
     FLUX_ROLE_OWNER,
 )
 from flux.errors import FluxError
-from flux.message import Message
+from flux.message import Message, response_to
 from flux.util.fsd import parse_fsd
 
 
@@ -205,10 +203,7 @@ class Broker:
     def respond_error(self, req: Message, errnum: int, text: str | None = None) -> None:
         if req.flags & FLUX_MSGFLAG_NORESPONSE:
             return
-        resp = Message(FLUX_MSGTYPE_RESPONSE, req.topic, text,
-                       flags=req.flags & FLUX_MSGFLAG_STREAMING, matchtag=req.matchtag,
-                       route=list(req.route), errnum=errnum)
-        self.route_response(resp)
+        self.route_response(response_to(req, text, errnum))
 
     # -- events --------------------------------------------------------------
     def publish_event(self, topic: str, payload: Any, flags: int, userid: int,

@@ -65,7 +65,7 @@ from flux.constants import (
     FLUX_ROLE_OWNER,
 )
 from flux.errors import FluxError
-from flux.message import Message
+from flux.message import Message, response_to
 
 if TYPE_CHECKING:
     from broker.broker import Broker
@@ -287,12 +287,7 @@ class ModuleContext:
         """Respond to request MSG (nothing is sent if it asked for no response)."""
         if msg.flags & FLUX_MSGFLAG_NORESPONSE:
             return
-        resp = Message(FLUX_MSGTYPE_RESPONSE, msg.topic, payload,
-                       flags=msg.flags & FLUX_MSGFLAG_STREAMING, matchtag=msg.matchtag,
-                       route=list(msg.route))
-        resp.userid = msg.userid
-        resp.rolemask = msg.rolemask
-        self._broker.route_response(resp)
+        self._broker.route_response(response_to(msg, payload))
 
     def respond_error(self, msg: Message, errnum: int, text: str | None = None) -> None:
         """Respond to request MSG with error ERRNUM (and TEXT)."""

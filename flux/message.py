@@ -21,6 +21,7 @@ from flux.constants import (
     FLUX_MATCHTAG_NONE,
     FLUX_MSGFLAG_PAYLOAD,
     FLUX_MSGFLAG_ROUTE,
+    FLUX_MSGFLAG_STREAMING,
     FLUX_MSGFLAG_TOPIC,
     FLUX_MSGTYPE_CONTROL,
     FLUX_MSGTYPE_EVENT,
@@ -209,6 +210,37 @@ class Message:
                 f"route={self.route})")
 
 
+def response_to(req: Message, payload: Any = None, errnum: int = 0) -> Message:
+    """A response to request REQ (same topic, matchtag, streaming flag, a copy of its route).
+
+    Built slot by slot: this is on the path of every module response.
+    """
+    msg = Message.__new__(Message)
+    msg.type = FLUX_MSGTYPE_RESPONSE
+    msg.flags = req.flags & FLUX_MSGFLAG_STREAMING
+    msg.topic = req.topic
+    msg.userid = req.userid
+    msg.rolemask = req.rolemask
+    msg.nodeid = FLUX_NODEID_ANY
+    msg.matchtag = req.matchtag
+    msg.errnum = errnum
+    msg.seq = 0
+    msg.control_type = 0
+    msg.control_status = 0
+    msg.route = req.route[:]
+    if payload is None:
+        msg._raw = None
+        msg._obj = _UNSET
+    elif type(payload) is dict or type(payload) is list:
+        msg._raw = None
+        msg._obj = payload
+    else:
+        msg._raw = None
+        msg._obj = _UNSET
+        msg.payload = payload
+    return msg
+
+
 def encode(msg: Message) -> bytes:
     """Encode MSG to its wire form, length prefix included."""
     topic = msg.topic.encode()
@@ -254,14 +286,10 @@ def encode(msg: Message) -> bytes:
     return b"".join((header, rbytes, topic, raw))
 
 
-def check_header(buf: bytes | bytearray | memoryview, offset: int = 0) -> int:
-    """Validate the header at OFFSET and return the whole message size.
-
-    Raises FluxError(EPROTO) naming the bad field; this lets a stream
-    reader drop a broken connection as soon as 32 bytes have arrived.
-    """
+def _check(fields: tuple[int, ...]) -> int:
+    """Validate unpacked header FIELDS; return the whole message size."""
     (length, magic, version, mtype, _flags, _u, _r, _a1, _a2,
-     tlen, nroutes, plen) = _unpack_header(buf, offset)
+     tlen, nroutes, plen) = fields
     if magic != MAGIC:
         raise FluxError(errno.EPROTO, f"bad message magic 0x{magic:02x} (expected 0x{MAGIC:02x})")
     if version != VERSION:
@@ -276,24 +304,20 @@ def check_header(buf: bytes | bytearray | memoryview, offset: int = 0) -> int:
     return length + 4
 
 
-def decode(buf: bytes | bytearray | memoryview, offset: int = 0,
-           end: int | None = None) -> Message:
-    """Decode one message from BUF[OFFSET:END] (END defaults to the buffer end).
+def check_header(buf: bytes | bytearray | memoryview, offset: int = 0) -> int:
+    """Validate the header at OFFSET and return the whole message size.
 
-    Raises FluxError(EPROTO) naming what is wrong for a truncated or
-    malformed message.
+    Raises FluxError(EPROTO) naming the bad field; this lets a stream
+    reader drop a broken connection as soon as 32 bytes have arrived.
     """
-    if end is None:
-        end = len(buf)
-    avail = end - offset
-    if avail < HEADER_SIZE:
-        raise FluxError(errno.EPROTO, f"truncated message: {avail} bytes, header needs {HEADER_SIZE}")
-    size = check_header(buf, offset)
-    if size != avail:
-        raise FluxError(errno.EPROTO, f"message size mismatch: header says {size} bytes, "
-                                      f"frame has {avail}")
+    return _check(_unpack_header(buf, offset))
+
+
+def _build(buf: bytes | bytearray | memoryview, offset: int, end: int,
+           fields: tuple[int, ...]) -> Message:
+    """The message whose (checked) header FIELDS are at BUF[OFFSET:END]."""
     (_length, _magic, _version, mtype, flags, userid, rolemask, aux1, aux2,
-     tlen, nroutes, plen) = _unpack_header(buf, offset)
+     tlen, nroutes, plen) = fields
     pos = offset + HEADER_SIZE
     route: list[str] = []
     if nroutes:
@@ -305,7 +329,7 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0,
             if pos + n > end:
                 raise FluxError(errno.EPROTO, "truncated message: route hop runs past the end")
             try:
-                route.append(bytes(buf[pos:pos + n]).decode())
+                route.append(str(buf[pos:pos + n], "utf-8"))
             except UnicodeDecodeError:
                 raise FluxError(errno.EPROTO, "route hop is not valid UTF-8") from None
             pos += n
@@ -313,7 +337,7 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0,
         raise FluxError(errno.EPROTO, f"message size mismatch: route stack, topic ({tlen}) and "
                                       f"payload ({plen}) do not fill the frame")
     try:
-        topic = bytes(buf[pos:pos + tlen]).decode()
+        topic = str(buf[pos:pos + tlen], "utf-8")
     except UnicodeDecodeError:
         raise FluxError(errno.EPROTO, "message topic is not valid UTF-8") from None
     pos += tlen
@@ -326,24 +350,47 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0,
     msg.route = route
     msg._obj = _UNSET
     msg._raw = bytes(buf[pos:pos + plen]) if flags & FLUX_MSGFLAG_PAYLOAD else None
-    msg.nodeid = FLUX_NODEID_ANY
-    msg.matchtag = 0
-    msg.errnum = 0
     msg.seq = 0
     msg.control_type = 0
     msg.control_status = 0
     if mtype == FLUX_MSGTYPE_REQUEST:
         msg.nodeid = aux1
         msg.matchtag = aux2
+        msg.errnum = 0
     elif mtype == FLUX_MSGTYPE_RESPONSE:
+        msg.nodeid = FLUX_NODEID_ANY
         msg.errnum = aux1
         msg.matchtag = aux2
-    elif mtype == FLUX_MSGTYPE_EVENT:
-        msg.seq = aux1
     else:
-        msg.control_type = aux1
-        msg.control_status = aux2
+        msg.nodeid = FLUX_NODEID_ANY
+        msg.matchtag = 0
+        msg.errnum = 0
+        if mtype == FLUX_MSGTYPE_EVENT:
+            msg.seq = aux1
+        else:
+            msg.control_type = aux1
+            msg.control_status = aux2
     return msg
+
+
+def decode(buf: bytes | bytearray | memoryview, offset: int = 0,
+           end: int | None = None) -> Message:
+    """Decode one message from BUF[OFFSET:END] (END defaults to the buffer end).
+
+    Raises FluxError(EPROTO) naming what is wrong for a truncated or
+    malformed message.
+    """
+    if end is None:
+        end = len(buf)
+    avail = end - offset
+    if avail < HEADER_SIZE:
+        raise FluxError(errno.EPROTO, f"truncated message: {avail} bytes, header needs {HEADER_SIZE}")
+    fields = _unpack_header(buf, offset)
+    size = _check(fields)
+    if size != avail:
+        raise FluxError(errno.EPROTO, f"message size mismatch: header says {size} bytes, "
+                                      f"frame has {avail}")
+    return _build(buf, offset, end, fields)
 
 
 class StreamDecoder:
@@ -370,10 +417,11 @@ class StreamDecoder:
         off = 0
         n = len(view)
         while n - off >= HEADER_SIZE:
-            size = check_header(view, off)
+            fields = _unpack_header(view, off)
+            size = _check(fields)
             if n - off < size:
                 break
-            out.append(decode(view, off, off + size))
+            out.append(_build(view, off, off + size, fields))
             off += size
         if view is buf:
             del buf[:off]
@@ -400,5 +448,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'flux.message' has no attribute {name!r}")
 
 
-__all__ = ["Message", "StreamDecoder", "encode", "decode", "encode_many",
+__all__ = ["Message", "response_to", "StreamDecoder", "encode", "decode", "encode_many",
            "check_header", "msg_typestr", "HEADER_SIZE", "MAX_MESSAGE_SIZE"]

@@ -33,7 +33,6 @@ from flux.constants import (
     FLUX_NODEID_ANY,
     FLUX_O_NONBLOCK,
     FLUX_RPC_NORESPONSE,
-    LOG_INFO,
 )
 from flux.core.reactor import Reactor
 from flux.core.watchers import (
@@ -45,6 +44,7 @@ from flux.core.watchers import (
 )
 from flux.errors import FluxError
 from flux.message import Message, StreamDecoder, encode
+from flux.rpc import RPC
 from flux.uri import local_socket_path
 
 _RECV_SIZE = 1 << 18
@@ -317,8 +317,6 @@ class Flux:
     def rpc(self, topic: str, payload: Any = None, nodeid: int = FLUX_NODEID_ANY,
             flags: int = 0) -> Any:
         """Send a request; returns a flux.rpc.RPC future for its response(s)."""
-        from flux.rpc import RPC
-
         return RPC(self, topic, payload, nodeid, flags)
 
     def respond(self, message: Message, payload: Any = None) -> None:

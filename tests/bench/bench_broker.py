@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Benchmark of the broker and the Python client (real instances).
+
+Prints one JSON object per line on stdout,
+``{"bench": "broker", "metric": ..., "value": ..., "unit": ..., "params": {...}}``,
+and a table on stderr.  ``--quick`` runs in well under a minute;
+``--tiny`` only checks that every metric can be produced.
+
+Metrics (targets in parentheses):
+  rpc_rtt_us_p50/p99          one synchronous broker.ping over the local connector (p50 <= 150)
+  rpc_rtt_rank2_us_p50/p99    the same, to rank 2 of a size-3 instance (two overlay hops)
+  rpc_per_s                   pipelined broker.ping from one client, WINDOW in flight
+  flux_start_true_s           wall time of ``flux start true``, size 1, median (<= 1.0)
+
+Adding a metric: write ``def bench_x(ctx: Ctx) -> None`` that calls
+``ctx.emit(...)``, decorate it with ``@part("name")``; instances are
+started on demand with ``ctx.instance(size)`` and shared between parts.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+import orjson
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from broker.testing import TestInstance, flux_command  # noqa: E402
+
+SIZES = {
+    "full": dict(rtt=20_000, rtt_remote=5_000, pipelined=100_000, window=1000, starts=7),
+    "quick": dict(rtt=5_000, rtt_remote=2_000, pipelined=30_000, window=1000, starts=3),
+    "tiny": dict(rtt=50, rtt_remote=20, pipelined=200, window=50, starts=1),
+}
+
+PARTS: dict[str, Callable[["Ctx"], None]] = {}
+
+
+def part(name: str) -> Callable[[Callable[["Ctx"], None]], Callable[["Ctx"], None]]:
+    def deco(fn: Callable[["Ctx"], None]) -> Callable[["Ctx"], None]:
+        PARTS[name] = fn
+        return fn
+
+    return deco
+
+
+class Ctx:
+    def __init__(self, sizes: dict[str, Any]) -> None:
+        self.p = sizes
+        self.rows: list[tuple[str, float, str]] = []
+        self._instances: dict[int, TestInstance] = {}
+
+    def emit(self, metric: str, value: float, unit: str, params: dict[str, Any]) -> None:
+        print(orjson.dumps({"bench": "broker", "metric": metric, "value": round(value, 4),
+                            "unit": unit, "params": params}).decode(), flush=True)
+        self.rows.append((metric, value, unit))
+
+    def instance(self, size: int) -> TestInstance:
+        if size not in self._instances:
+            self._instances[size] = TestInstance(size=size).start()
+        return self._instances[size]
+
+    def close(self) -> None:
+        for inst in self._instances.values():
+            inst.stop()
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _rtt(h: Any, n: int, nodeid: int | None) -> list[float]:
+    kwargs = {} if nodeid is None else {"nodeid": nodeid}
+    for _ in range(min(200, n)):  # warm up
+        h.rpc("broker.ping", **kwargs).get()
+    samples = []
+    clock = time.perf_counter
+    for _ in range(n):
+        t0 = clock()
+        h.rpc("broker.ping", **kwargs).get()
+        samples.append((clock() - t0) * 1e6)
+    return samples
+
+
+@part("rtt")
+def bench_rtt(ctx: Ctx) -> None:
+    h = ctx.instance(1).handle()
+    samples = _rtt(h, ctx.p["rtt"], None)
+    params = {"rpcs": ctx.p["rtt"], "size": 1, "topic": "broker.ping", "target": "local"}
+    ctx.emit("rpc_rtt_us_p50", statistics.median(samples), "us", params)
+    ctx.emit("rpc_rtt_us_p99", percentile(samples, 0.99), "us", params)
+    h.close()
+
+
+@part("rtt_remote")
+def bench_rtt_remote(ctx: Ctx) -> None:
+    h = ctx.instance(3).handle()
+    samples = _rtt(h, ctx.p["rtt_remote"], 2)
+    params = {"rpcs": ctx.p["rtt_remote"], "size": 3, "topic": "broker.ping", "target": "rank 2"}
+    ctx.emit("rpc_rtt_rank2_us_p50", statistics.median(samples), "us", params)
+    ctx.emit("rpc_rtt_rank2_us_p99", percentile(samples, 0.99), "us", params)
+    h.close()
+
+
+@part("pipelined")
+def bench_pipelined(ctx: Ctx) -> None:
+    h = ctx.instance(1).handle()
+    total = ctx.p["pipelined"]
+    window = ctx.p["window"]
+    t0 = time.perf_counter()
+    done = 0
+    while done < total:
+        futures = [h.rpc("broker.ping") for _ in range(min(window, total - done))]
+        for f in futures:
+            f.get()
+        done += len(futures)
+    elapsed = time.perf_counter() - t0
+    ctx.emit("rpc_per_s", total / elapsed, "rpc/s",
+             {"rpcs": total, "window": window, "topic": "broker.ping", "size": 1})
+    h.close()
+
+
+@part("start")
+def bench_start(ctx: Ctx) -> None:
+    cmd = flux_command() + ["start", "true"]
+    env = dict(os.environ)
+    env.pop("FLUX_URI", None)
+    times = []
+    for _ in range(ctx.p["starts"]):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True)
+        times.append(time.perf_counter() - t0)
+    ctx.emit("flux_start_true_s", statistics.median(times), "s",
+             {"runs": len(times), "size": 1, "min": round(min(times), 4)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="smaller sizes, under a minute")
+    g.add_argument("--tiny", action="store_true", help="minimal sizes (smoke test)")
+    ap.add_argument("--only", default=",".join(PARTS),
+                    help=f"comma-separated parts to run (default: all): {','.join(PARTS)}")
+    args = ap.parse_args(argv)
+    sizes = SIZES["tiny" if args.tiny else "quick" if args.quick else "full"]
+    ctx = Ctx(sizes)
+    try:
+        for name in args.only.split(","):
+            if name not in PARTS:
+                ap.error(f"unknown part '{name}' (choose from {', '.join(PARTS)})")
+            PARTS[name](ctx)
+    finally:
+        ctx.close()
+    print(f"{'metric':34} {'value':>14}  unit", file=sys.stderr)
+    for metric, value, unit in ctx.rows:
+        print(f"{metric:34} {value:14.2f}  {unit}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
