@@ -39,6 +39,7 @@ RC1: tuple[RcModule, ...] = (
 
 LOADABLE: dict[str, str] = {
     "testmod": "broker.modules.testmod:TestModule",
+    "testmod-b": "broker.modules.testmod:TestModuleB",
 }
 
 

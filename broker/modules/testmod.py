@@ -15,6 +15,8 @@
 - ``testmod.publish``: publishes ``{"topic", "payload"}`` as an event.
 - ``testmod.events``: the topics of events seen on its ``testmod.`` subscription.
 - attribute ``testmod.greeting`` (settable), and its ``[testmod]`` config table.
+
+``testmod-b`` (``TestModuleB``) is a second, trivial module for load-order tests.
 """
 from __future__ import annotations
 
@@ -136,5 +138,25 @@ class TestModule(Module):
         self.disconnects.append(sender)
         self.held = [m for m in self.held if m.sender != sender]
 
+    async def stop(self) -> None:
+        self.ctx.log.info("testmod stopping", shutdown_options=self.ctx.shutdown_options)
 
-__all__ = ["TestModule"]
+
+class TestModuleB(Module):
+    """A second module (service ``testmod-b``), to show load and unload order."""
+
+    __test__ = False
+    name = "testmod-b"
+
+    async def start(self) -> None:
+        self.ctx.log.info("testmod-b started")
+
+    @request_handler("testmod-b.hello", allow_guest=True)
+    def hello(self, msg: Message) -> dict[str, Any]:
+        return {"from": "testmod-b"}
+
+    async def stop(self) -> None:
+        self.ctx.log.info("testmod-b stopping")
+
+
+__all__ = ["TestModule", "TestModuleB"]

@@ -205,6 +205,38 @@ def test_exception_in_callback_is_raised_from_reactor_run(h):
         h.reactor_run()
 
 
+def test_reactor_stop_error_raises(h):
+    w = h.timer_watcher_create(0.0, lambda handle, *a: handle.reactor_stop_error(), repeat=1.0)
+    w.start()
+    with pytest.raises(OSError):
+        h.reactor_run()
+    w.stop()
+
+
+def test_wait_all_future(h):
+    from flux.future import WaitAllFuture
+
+    a = h.rpc("testmod.echo", {"a": 1})
+    b = h.rpc("testmod.echo", {"b": 2})
+    both = WaitAllFuture([a, b])
+    both.get()
+    assert both.get_child("0").get() == {"a": 1} and both.get_child("1").get() == {"b": 2}
+    with pytest.raises(OSError, match="no child future named 'x'"):
+        both.get_child("x")
+    c = WaitAllFuture()
+    c.push(h.rpc("broker.ping"), "p")
+    done = []
+    c.then(lambda f: done.append(f.get_child("p").get()["route"]))
+    h.reactor_run()
+    assert done and done[0].endswith("!0")
+
+
+def test_event_message_construction(h):
+    m = h.event_create("t.x", {"k": 1})
+    assert m.type_str == "event" and m.topic == "t.x" and m.payload == {"k": 1}
+    assert Message.from_event_encode("t.y", "text").payload_str == "text"
+
+
 def test_noresponse_rpc(h):
     f = h.rpc("testmod.echo", {"x": 1}, flags=FLUX_RPC_NORESPONSE)
     assert f.is_ready() and f.get() is None

@@ -139,6 +139,39 @@ def test_logs_of_other_ranks_reach_rank0(inst):
     assert any(e["rank"] == 1 and "parent-ready: join->init" in e["message"] for e in entries)
 
 
+def test_overlay_refuses_peer_without_instance_key(inst):
+    import zmq
+
+    h = inst.handle()
+    endpoint = h.attr_get("tbon.endpoint")
+    public, secret = zmq.curve_keypair()
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.routing_id = b"1"
+    # it knows the server's public key, but holds its own keypair
+    with open(os.path.join(inst.rundir, "curve.json")) as fh:
+        import json
+
+        server_public = json.load(fh)["public"].encode()
+    sock.curve_serverkey = server_public
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    sock.connect(endpoint)
+    sock.send(b"intruder")
+    try:
+        def refused():
+            log = [e["message"] for e in h.rpc("log.dmesg", {}, flags=FLUX_RPC_STREAMING)]
+            return any("refused a peer without the instance key" in m for m in log)
+
+        wait_until(refused)
+        assert sock.poll(100) == 0          # nothing comes back
+        assert h.rpc("broker.ping", nodeid=1).get()   # the real rank 1 is unaffected
+    finally:
+        sock.close()
+        ctx.term()
+
+
 def test_shutdown_only_on_rank0(inst):
     h = inst.handle()
     with pytest.raises(OSError) as exc:

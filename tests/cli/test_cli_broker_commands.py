@@ -332,3 +332,19 @@ def test_commands_without_instance(monkeypatch):
     monkeypatch.delenv("FLUX_URI", raising=False)
     r = CliRunner().invoke(main, ["getattr", "rank"], env={"FLUX_URI": None})
     assert r.exit_code == 1 and "FLUX_URI is not set" in r.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["getattr"], ["getattr", "a", "b"], ["setattr"], ["setattr", "-e"], ["lsattr", "x"],
+    ["lsattr", "--bogus"], ["dmesg", "--bogus"], ["dmesg", "extra"], ["logger"],
+    ["logger", "-s"], ["ping"], ["ping", "-c", "-1", "x"], ["ping", "-i", "-1", "x"],
+    ["ping", "-p", "abc", "x"], ["event"], ["event", "pub"], ["event", "sub", "-c", "x"],
+    ["module"], ["module", "load"], ["module", "remove"], ["module", "frob"], ["uptime", "x"],
+    ["shutdown", "--bogus"], ["shutdown", "a", "b"], ["overlay"], ["overlay", "status", "-r", "x"],
+    ["overlay", "parentof"], ["overlay", "disconnect", "0"], ["proxy"], ["version", "x"],
+    ["config"], ["config", "get", "a", "b"], ["config", "get", "-t", "bogus", "a"],
+    ["config", "reload", "x"], ["start", "--test-size=x"],
+])
+def test_bad_usage_exits_2(args):
+    r = CliRunner().invoke(main, args, env={"FLUX_URI": "local:///nonexistent"})
+    assert r.exit_code == 2, (args, r.output)

@@ -66,6 +66,14 @@ def test_size3_and_setattr_forms():
     assert lines[3:] == [f"0 {host}: full", f"└─ 1 {host}: full", f"   └─ 2 {host}: full"]
 
 
+def test_tcp_overlay():
+    r = start("-s2", "-Stbon.prefertcp=1", "sh", "-c",
+              "flux getattr tbon.endpoint; flux ping -c1 1")
+    assert r.returncode == 0, r.stderr
+    endpoint, ping = r.stdout.splitlines()
+    assert endpoint.startswith("tcp://127.0.0.1:") and ping.startswith("1!broker.ping")
+
+
 def test_lifecycle_is_logged_with_durations():
     r = start("-o,-Slog-stderr-level=6", "true")
     events = re.findall(r"broker\.info\[0\]: ([a-z0-9-]+): (\w+)->(\w+) [0-9.e-]+s", r.stderr)
@@ -103,6 +111,22 @@ def test_shutdown_from_outside_shows_logs(tmp_path):
             proc.kill()
             proc.wait()
     assert not rundir.exists()
+
+
+def test_shutdown_gc_option_reaches_modules():
+    from broker.testing import TestInstance
+
+    inst = TestInstance().start()
+    try:
+        assert inst.flux("module", "load", "testmod").returncode == 0
+        r = inst.flux("shutdown", "--gc")
+        assert r.returncode == 0, r.stderr
+        assert "testmod.info[0]: testmod stopping shutdown_options={'gc': True}" in r.stderr
+        assert inst.wait() == 0
+    finally:
+        inst.stop()
+    r = start("sh", "-c", "flux shutdown --quiet --dump=/tmp/x.tgz; sleep 30")
+    assert r.returncode == 129
 
 
 def test_shutdown_background():
