@@ -77,8 +77,8 @@ def test_rc_entries():
 
 def test_rundir_created_by_broker_is_removed(tmp_path, monkeypatch):
     out = tmp_path / "rundir.txt"
-    code, _lines = run_broker(tmp_path, ["sh", "-c", f"flux getattr rundir > {out}"],
-                              monkeypatch, ())
+    script = f"import flux; open({str(out)!r}, 'w').write(flux.Flux().attr_get('rundir'))"
+    code, _lines = run_broker(tmp_path, [sys.executable, "-c", script], monkeypatch, ())
     assert code == 0
     rundir = out.read_text().strip()
     assert rundir and not os.path.exists(rundir)
