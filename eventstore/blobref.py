@@ -7,6 +7,7 @@ that it could be swapped one day (it is what ``content.hash`` reports).
 from __future__ import annotations
 
 import errno
+import re
 
 from blake3 import blake3
 
@@ -27,7 +28,7 @@ HASH_NAME = "blake3"
 PREFIX = HASH_NAME + "-"
 DIGEST_SIZE = 32
 REF_LEN = len(PREFIX) + 2 * DIGEST_SIZE
-_HEXDIGITS = frozenset("0123456789abcdef")
+_MATCH = re.compile(PREFIX + r"[0-9a-f]{%d}" % (2 * DIGEST_SIZE)).fullmatch
 
 
 def blobref(data: bytes) -> str:
@@ -49,12 +50,7 @@ def from_digest(raw: bytes) -> str:
 
 def is_blobref(ref: object) -> bool:
     """True when ``ref`` is a well-formed blake3 blobref string."""
-    return (
-        type(ref) is str
-        and len(ref) == REF_LEN
-        and ref.startswith(PREFIX)
-        and _HEXDIGITS.issuperset(ref[len(PREFIX):])
-    )
+    return type(ref) is str and _MATCH(ref) is not None
 
 
 def parse(ref: object) -> bytes:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import binascii
 import errno
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +26,8 @@ import orjson
 
 from eventstore.blobref import is_blobref
 from flux.errors import FluxError
-from kvs.keys import check_component
+from kvs.hdir import FUNCS
+from kvs.keys import _CONTROL, MAX_COMPONENT, check_component
 
 __all__ = [
     "VAL",
@@ -61,6 +63,8 @@ SYMLINK = "symlink"
 TYPES = frozenset((VAL, VALREF, DIR, DIRREF, HDIR, SYMLINK))
 MAX_SYMLINK = 4096
 _SORT = orjson.OPT_SORT_KEYS
+_ARRAYS = (list, tuple)
+_REF = re.compile(r"blake3-[0-9a-f]{64}").fullmatch
 _BASE_KEYS = frozenset(("ver", "type", "data"))
 _VALUE_KEYS = _BASE_KEYS | {"size"}
 
@@ -151,6 +155,87 @@ def _check_header(obj: Any, path: str) -> str:
 
 def validate(obj: Any, *, path: str = "", allow_hdir: bool = False) -> dict[str, Any]:
     """Check ``obj`` strictly (recursively for dirs); EINVAL naming the field path."""
+    if _ok(obj, allow_hdir):
+        return obj
+    _explain(obj, path, allow_hdir)
+    raise _bad(path, "rejected")  # _explain raises first; kept for safety
+
+
+# The same rules twice: _ok answers fast (it runs on every load of a stored
+# dir), _explain says what is wrong.  test_kvs_treeobj checks they agree.
+
+
+def _ok(obj: Any, allow_hdir: bool) -> bool:
+    if type(obj) is not dict:
+        return False
+    ver = obj.get("ver")
+    if type(ver) is not int or ver != 1:
+        return False
+    t = obj.get("type")
+    data = obj.get("data")
+    n = len(obj)
+    if t == DIRREF:
+        return (n == 3 and type(data) in _ARRAYS and len(data) == 1 and type(data[0]) is str
+                and _REF(data[0]) is not None)
+    if t == VAL:
+        if type(data) is not str:
+            return False
+        try:
+            raw = binascii.a2b_base64(data, strict_mode=True)
+        except binascii.Error:
+            return False
+        size = obj.get("size")
+        return n == 3 or (n == 4 and type(size) is int and size == len(raw))
+    if t == VALREF:
+        if type(data) not in _ARRAYS or not data:
+            return False
+        for ref in data:
+            if type(ref) is not str or _REF(ref) is None:
+                return False
+        size = obj.get("size")
+        return n == 3 or (n == 4 and type(size) is int and size >= 0)
+    if t == DIR:
+        if n != 3 or type(data) is not dict:
+            return False
+        for name, e in data.items():
+            if (type(name) is not str or not name or "." in name or len(name) > MAX_COMPONENT
+                    or not (name.isascii() and name.isprintable()) and _CONTROL.search(name)):
+                return False
+            if not _ok(e, False):
+                return False
+        return True
+    if t == SYMLINK:
+        if n != 3 or type(data) is not dict:
+            return False
+        target = data.get("target")
+        if type(target) is not str or not target or len(target) > MAX_SYMLINK:
+            return False
+        if len(data) == 1:
+            return True
+        ns = data.get("namespace")
+        return len(data) == 2 and type(ns) is str and 0 < len(ns) <= MAX_SYMLINK
+    if t == HDIR:
+        if not allow_hdir or n != 3 or type(data) is not dict:
+            return False
+        size, buckets, level = data.get("size"), data.get("bucket"), data.get("level", 0)
+        if (type(size) is not int or size < 1 or data.get("func") not in FUNCS or type(level) is not int
+                or level < 0 or type(buckets) not in _ARRAYS or len(buckets) != size
+                or len(data) != (4 if "level" in data else 3)):
+            return False
+        for b in buckets:  # each a dirref, checked inline (hdirs are loaded often)
+            if b is None:
+                continue
+            if type(b) is not dict or len(b) != 3 or b.get("type") != DIRREF:
+                return False
+            ver, d = b.get("ver"), b.get("data")
+            if (type(ver) is not int or ver != 1 or type(d) not in _ARRAYS or len(d) != 1
+                    or type(d[0]) is not str or _REF(d[0]) is None):
+                return False
+        return True
+    return False
+
+
+def _explain(obj: Any, path: str, allow_hdir: bool) -> dict[str, Any]:
     t = _check_header(obj, path)
     data = obj["data"]
     if t == VAL:
@@ -179,7 +264,7 @@ def validate(obj: Any, *, path: str = "", allow_hdir: bool = False) -> dict[str,
                 check_component(name)
             except FluxError as e:
                 raise _bad(sub, e.strerror or "bad name") from None
-            validate(entry, path=sub, allow_hdir=False)
+            _explain(entry, sub, False)
     else:  # hdir
         if not allow_hdir:
             raise _bad(path, "an hdir may only be stored behind a dirref")
@@ -205,8 +290,6 @@ def _check_symlink(data: Any, path: str) -> None:
 
 
 def _check_hdir(data: Any, path: str) -> None:
-    from kvs.hdir import FUNCS  # deferred: hdir imports this module
-
     if type(data) is not dict:
         raise _bad(path, "hdir data must be an object")
     extra = set(data) - {"size", "func", "bucket", "level"}

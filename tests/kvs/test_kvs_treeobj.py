@@ -121,3 +121,44 @@ def test_value_helpers() -> None:
 def test_val_roundtrip(data: bytes) -> None:
     obj = t.validate(orjson.loads(t.encode(t.val(data))))
     assert t.val_bytes(obj) == data
+
+
+_refs = st.sampled_from([REF, "sha1-00", 5, "blake3-" + "A" * 64])
+_any_data = st.one_of(
+    st.sampled_from(["NDIyCg==", "abc", "", 3, None, {"target": "a"}, {"target": ""},
+                     {"target": "a", "namespace": "n"}, {"target": "a", "x": "n"}]),
+    st.lists(_refs, max_size=3),
+    st.tuples(_refs),
+)
+
+
+def _objects() -> st.SearchStrategy:
+    leaf = st.fixed_dictionaries(
+        {"ver": st.sampled_from([1, 1, 1, 2, True]),
+         "type": st.sampled_from(["val", "valref", "dirref", "symlink", "dir", "hdir", "x"]),
+         "data": _any_data},
+        optional={"size": st.sampled_from([0, 4, -1, "4"]), "extra": st.just(1)},
+    )
+
+    def dirs(children: st.SearchStrategy) -> st.SearchStrategy:
+        names = st.sampled_from(["a", "b", "a.b", "", "x\x01"])
+        return st.one_of(
+            st.builds(lambda d: {"ver": 1, "type": "dir", "data": d}, st.dictionaries(names, children, max_size=3)),
+            st.builds(lambda bs, lvl: {"ver": 1, "type": "hdir", "data": {"size": len(bs), "func": "blake3",
+                                                                             "bucket": bs, "level": lvl}},
+                      st.lists(st.one_of(st.none(), children), min_size=1, max_size=3),
+                      st.sampled_from([0, 1, -1])),
+        )
+
+    return st.recursive(leaf, dirs, max_leaves=6)
+
+
+@given(_objects(), st.booleans())
+def test_fast_and_explaining_validators_agree(obj: object, allow_hdir: bool) -> None:
+    fast = t._ok(obj, allow_hdir)
+    try:
+        t._explain(obj, "", allow_hdir)
+        explained = True
+    except FluxError:
+        explained = False
+    assert fast == explained, obj
