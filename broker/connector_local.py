@@ -121,8 +121,15 @@ class ClientConn(asyncio.Protocol):
                 used.add((msg.topic.partition(".")[0], msg.nodeid))
                 broker.route_request(msg)
             elif mtype == FLUX_MSGTYPE_RESPONSE:
-                if self.served and (msg.errnum or not msg.flags & FLUX_MSGFLAG_STREAMING):
-                    self.served.pop((msg.matchtag, tuple(msg.route)), None)
+                # only answers to requests this client was given are passed on,
+                # so a client cannot forge responses to others
+                key = (msg.matchtag, tuple(msg.route))
+                if key not in self.served:
+                    broker.log.debug(f"client {me[:8]} sent an unsolicited response "
+                                     f"({msg.topic}); dropped")
+                    continue
+                if msg.errnum or not msg.flags & FLUX_MSGFLAG_STREAMING:
+                    del self.served[key]
                 broker.route_response(msg)
             else:
                 broker.log.debug(f"client {me[:8]} sent a {msg.type_str} message; ignored")

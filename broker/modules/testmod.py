@@ -8,6 +8,7 @@
   responses ``{"seq": i}`` S seconds apart, then ENODATA; with
   ``"forever": true`` it streams until cancelled or disconnected.
 - ``testmod.hold``: never responds (a request left outstanding).
+- ``testmod.senders``: route identities of the held requests' senders.
 - ``testmod.info``: counts of streams open, cancelled and disconnects seen.
 - ``testmod.relay``: ``{"topic", "payload", "nodeid"?}`` forwards an RPC from
   the module and responds with its result (module-to-module calls).
@@ -113,6 +114,10 @@ class TestModule(Module):
         return {"open": len(self.open_streams), "cancelled": self.cancelled,
                 "disconnects": len(self.disconnects), "held": len(self.held),
                 "rank": self.ctx.rank}
+
+    @request_handler("testmod.senders", allow_guest=True)
+    def senders(self, msg: Message) -> dict[str, Any]:
+        return {"senders": [m.sender for m in self.held]}
 
     @request_handler("testmod.relay")
     async def relay(self, msg: Message) -> Any:

@@ -15,9 +15,11 @@ import pytest
 import flux
 from broker.testing import TestInstance, stray_brokers
 from flux.constants import (
+    FLUX_MSGFLAG_PRIVATE,
     FLUX_MSGTYPE_REQUEST,
     FLUX_NODEID_ANY,
     FLUX_POLLIN,
+    FLUX_REACTOR_NOWAIT,
     FLUX_RPC_NORESPONSE,
     FLUX_RPC_STREAMING,
     LOG_ERR,
@@ -385,7 +387,15 @@ def test_client_service_register_and_disconnect(inst, h):
         handle.respond(msg, {"n": msg.payload["n"] + 1})
 
     w = server.msg_watcher_create(on_hello, FLUX_MSGTYPE_REQUEST, "mysvc.hello").start()
-    server.reactor_run(flags=2)  # ONCE: dispatch what arrived
+    # the two requests may arrive in separate reads: serve until both are answered
+    for _ in range(1000):
+        server.reactor_run(flags=FLUX_REACTOR_NOWAIT)
+        try:
+            f.wait_for(0.01)
+            g.wait_for(0.01)
+            break
+        except OSError:
+            continue
     w.stop()
     assert f.get() == {"n": 2}
     with pytest.raises(OSError) as exc:
@@ -393,6 +403,23 @@ def test_client_service_register_and_disconnect(inst, h):
     assert exc.value.errno == errno.ENOSYS
     server.close()
     wait_until(lambda: _enosys(h, "mysvc.hello"))
+
+
+def test_forged_response_is_dropped(inst, h):
+    """A client may only answer requests it was given, even knowing the victim's identity."""
+    from flux.constants import FLUX_MSGTYPE_RESPONSE
+
+    f = h.rpc("testmod.hold")
+    wait_until(lambda: len(h.rpc("testmod.senders").get()["senders"]) > 0)
+    victim = h.rpc("testmod.senders").get()["senders"][-1]
+    forger = inst.handle()
+    forger.send(Message(FLUX_MSGTYPE_RESPONSE, "testmod.hold", {"forged": True},
+                        matchtag=f.matchtag, route=[victim]))
+    forger.rpc("broker.ping").get()    # the forged message was processed before this
+    with pytest.raises(OSError) as exc:
+        f.wait_for(0.2)
+    assert exc.value.errno == errno.ETIMEDOUT
+    forger.close()
 
 
 def _enosys(h, topic):
@@ -527,6 +554,21 @@ print("echo", h.rpc("testmod.echo", {"g": 1}).get())
 """
 
 
+GUEST_EVENTS = """
+import os, sys
+import flux
+import flux.core.handle, flux.rpc
+from flux.constants import FLUX_MSGFLAG_PRIVATE
+os.setgid(65534); os.setuid(65534)
+h = flux.Flux(sys.argv[1])
+h.event_subscribe("priv.")
+print("ready", flush=True)
+print(h.event_recv().topic, flush=True)
+h.event_publish("priv.mine", None, FLUX_MSGFLAG_PRIVATE).get()
+print(h.event_recv().topic, flush=True)
+"""
+
+
 def run_as_nobody(uri):
     if os.getuid() != 0:
         pytest.skip("needs root to switch to user nobody")
@@ -555,6 +597,23 @@ def test_guest_allowed_by_config(tmp_path):
         assert lines[0] == "ping 2 65534"
         assert lines[1] == f"owner {errno.EPERM} Request requires owner credentials"
         assert lines[2] == "echo {'g': 1}"
+        # private events: not seen by other users, seen by the publisher and the owner
+        owner_sub = guest_inst.handle()
+        owner_sub.event_subscribe("priv.")
+        proc = subprocess.Popen([sys.executable, "-c", GUEST_EVENTS, guest_inst.uri],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline() == "ready\n"
+            h.event_publish("priv.secret", None, FLUX_MSGFLAG_PRIVATE).get()
+            h.event_publish("priv.public").get()
+            assert proc.stdout.readline() == "priv.public\n"
+            assert proc.stdout.readline() == "priv.mine\n"
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert [owner_sub.event_recv().topic for _ in range(3)] == \
+            ["priv.secret", "priv.public", "priv.mine"]
         h.close()
     finally:
         assert guest_inst.stop() == 0
