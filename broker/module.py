@@ -352,7 +352,8 @@ class ModuleContext:
                          nodeid: int = FLUX_NODEID_ANY) -> AsyncIterator[Any]:
         """Send a streaming request; yield each response payload until ENODATA.
 
-        Leaving the loop early sends ``<service>.cancel`` for the stream.
+        Leaving the loop early sends ``<service>.cancel`` for the stream when
+        the generator is closed: use ``contextlib.aclosing`` to do it at once.
         """
         tag = next(self._tags) & 0xFFFFFFFF or next(self._tags)
         queue: asyncio.Queue[Message] = asyncio.Queue()

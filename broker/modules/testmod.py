@@ -12,6 +12,8 @@
 - ``testmod.info``: counts of streams open, cancelled and disconnects seen.
 - ``testmod.relay``: ``{"topic", "payload", "nodeid"?}`` forwards an RPC from
   the module and responds with its result (module-to-module calls).
+- ``testmod.collect``: ``{"topic", "payload", "nodeid"?, "limit"?}`` gathers a
+  streaming RPC's responses (stopping early after ``limit``, which cancels it).
 - ``testmod.fail``: raises the errno given in ``{"errno": N}``.
 - ``testmod.publish``: publishes ``{"topic", "payload"}`` as an event.
 - ``testmod.events``: the topics of events seen on its ``testmod.`` subscription.
@@ -22,6 +24,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 from typing import Any
 
@@ -124,6 +127,20 @@ class TestModule(Module):
         body = msg.payload
         nodeid = body.get("nodeid", FLUX_NODEID_ANY)
         return {"result": await self.ctx.rpc(body["topic"], body.get("payload"), nodeid)}
+
+    @request_handler("testmod.collect")
+    async def collect(self, msg: Message) -> dict[str, Any]:
+        body = msg.payload
+        limit = int(body.get("limit", 1000))
+        items: list[Any] = []
+        stream = self.ctx.rpc_stream(body["topic"], body.get("payload"),
+                                     body.get("nodeid", FLUX_NODEID_ANY))
+        async with contextlib.aclosing(stream) as responses:
+            async for item in responses:
+                items.append(item)
+                if len(items) >= limit:
+                    break
+        return {"items": items}
 
     @request_handler("testmod.fail", allow_guest=True)
     def fail(self, msg: Message) -> None:

@@ -100,6 +100,27 @@ def test_streaming_across_the_overlay(inst):
     assert got == [0, 1, 2, 3, 4]
 
 
+def test_module_streaming_rpc_across_overlay(inst):
+    h = inst.handle()
+    h.rpc("module.load", {"name": "testmod"}).get()
+    try:
+        got = h.rpc("testmod.collect", {"topic": "testmod.stream", "payload": {"count": 3},
+                                        "nodeid": 2}).get()
+        assert got == {"items": [{"seq": 0}, {"seq": 1}, {"seq": 2}]}
+        before = h.rpc("testmod.info", nodeid=2).get()["cancelled"]
+        got = h.rpc("testmod.collect", {"topic": "testmod.stream", "nodeid": 2, "limit": 2,
+                                        "payload": {"forever": True, "interval": 0.01}}).get()
+        assert got == {"items": [{"seq": 0}, {"seq": 1}]}
+        # leaving the loop early cancelled the remote stream
+        wait_until(lambda: h.rpc("testmod.info", nodeid=2).get()["cancelled"] == before + 1)
+        with pytest.raises(OSError) as exc:
+            h.rpc("testmod.collect", {"topic": "testmod.stream", "payload": {"count": 1},
+                                      "nodeid": 1}).get()
+        assert exc.value.errno == errno.ENOSYS
+    finally:
+        h.rpc("module.remove", {"name": "testmod"}).get()
+
+
 def test_disconnect_reaches_remote_service(inst):
     h = inst.handle()
     before = h.rpc("testmod.info", nodeid=2).get()
