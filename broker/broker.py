@@ -20,7 +20,7 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from broker import router
 from broker.attrs import AttrTable
@@ -60,7 +60,9 @@ class ShutdownRequested(Exception):
     """Raised inside a lifecycle wait when a shutdown request arrives."""
 
 
-def _level_setter(ring: LogRing, what: str):  # type: ignore[no-untyped-def]
+def _level_setter(ring: LogRing, what: str) -> Callable[[str], None]:
+    """A setter for a log level attribute that updates RING.WHAT."""
+
     def setter(value: str) -> None:
         level = parse_severity(value)
         setattr(ring, what, level)

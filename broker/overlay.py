@@ -27,6 +27,7 @@ import errno
 import json
 import os
 import time
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import zmq
@@ -85,6 +86,13 @@ def control(ctype: int, payload: Any = None, status: int = 0) -> Message:
     return msg
 
 
+class PeerState(str, Enum):
+    OFFLINE = "offline"   # never joined, or said goodbye
+    JOINED = "joined"     # HELLO done, rc1 still running
+    ONLINE = "online"
+    LOST = "lost"
+
+
 class Peer:
     """A child broker, as its parent sees it."""
 
@@ -93,7 +101,7 @@ class Peer:
     def __init__(self, rank: int) -> None:
         self.rank = rank
         self.ident = str(rank).encode()
-        self.state = "offline"        # offline | joined | online | lost
+        self.state = PeerState.OFFLINE
         self.since = time.monotonic()
         self.last_seen = 0.0
         self.hostname = ""
@@ -101,11 +109,12 @@ class Peer:
 
     @property
     def status(self) -> str:
-        return "offline" if self.state == "joined" else self.state
+        """The flux-overlay(1) status word (a joined child is not online yet)."""
+        return "offline" if self.state == PeerState.JOINED else self.state.value
 
     @property
     def connected(self) -> bool:
-        return self.state in ("joined", "online")
+        return self.state in (PeerState.JOINED, PeerState.ONLINE)
 
 
 class _PeerEndpoint:
@@ -404,18 +413,18 @@ class Overlay:
                 self._send_child_raw(peer, encode(control(NAK, {"error": why})))
                 return
             peer.hostname = str(body.get("hostname", ""))
-            self._set_child(peer, "joined")
+            self._set_child(peer, PeerState.JOINED)
             self._send_child_raw(peer, encode(control(HELLO_ACK, {"rank": self.rank})))
             if self.b.shutdown_reason is not None and self.b.state.value in (
                     "cleanup", "shutdown", "finalize", "goodbye"):
                 self._send_child_raw(peer, encode(control(SHUTDOWN)))
         elif ctype == ONLINE:
-            self._set_child(peer, "online")
+            self._set_child(peer, PeerState.ONLINE)
         elif ctype == STATUS:
             body = msg.payload or {}
             self._report(list(body.get("ranks", [])), str(body.get("status", "")))
         elif ctype == GOODBYE:
-            self._set_child(peer, "offline")
+            self._set_child(peer, PeerState.OFFLINE)
             self._fail_pending(str(peer.rank), f"rank {peer.rank} has shut down")
 
     def _from_parent(self, frames: list[bytes]) -> None:
@@ -454,17 +463,18 @@ class Overlay:
         else:
             self._send_parent_raw(control(STATUS, {"ranks": ranks, "status": status}))
 
-    def _set_child(self, peer: Peer, state: str) -> None:
+    def _set_child(self, peer: Peer, state: PeerState) -> None:
         old = peer.state
         if old == state:
             return
+        was_connected = peer.connected
         peer.state = state
         peer.since = time.monotonic()
-        if state == "online":
+        if state == PeerState.ONLINE:
             self._report([peer.rank], "online")
-        elif old in ("joined", "online") and state in ("lost", "offline"):
+        elif was_connected and state in (PeerState.LOST, PeerState.OFFLINE):
             below = topology.subtree(peer.rank, self.fanout, self.size)
-            self._report(below, state)
+            self._report(below, state.value)
         self._children_evt.set()
 
     def _child_lost(self, peer: Peer, why: str) -> None:
@@ -472,7 +482,7 @@ class Overlay:
             return
         peer.error = why
         self.b.log.error(f"overlay: rank {peer.rank} ({peer.hostname or '?'}) is lost: {why}")
-        self._set_child(peer, "lost")
+        self._set_child(peer, PeerState.LOST)
         self._fail_pending(str(peer.rank), f"No route to rank {peer.rank}: it is lost ({why})")
 
     def disconnect_child(self, rank: int, why: str) -> None:
@@ -576,4 +586,4 @@ class Overlay:
         await asyncio.get_running_loop().run_in_executor(None, self.zctx.term)
 
 
-__all__ = ["Overlay", "Peer", "write_keys", "read_keys", "endpoint_file"]
+__all__ = ["Overlay", "Peer", "PeerState", "write_keys", "read_keys", "endpoint_file"]

@@ -246,3 +246,31 @@ def test_lost_broker_instance_keeps_running():
         code = inst.stop()
     assert code == 128 + signal.SIGKILL      # --test-exit-mode=any: the highest exit code
     assert inst.live_pids() == []
+
+
+def test_losing_a_parent_takes_its_subtree_down():
+    inst = TestInstance(size=3, setattrs=["tbon.fanout=1"]).start()   # a chain 0 - 1 - 2
+    try:
+        h = inst.handle()
+        os.kill(inst.broker_pids[1], signal.SIGKILL)
+
+        def gone(pid):
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    return fh.read().split(") ", 1)[1].startswith("Z")
+            except FileNotFoundError:
+                return True
+
+        # rank 2 notices its parent is gone and shuts itself down
+        wait_until(lambda: gone(inst.broker_pids[2]))
+        state = h.rpc("broker.state").get()
+        assert state["online"] == [0] and state["lost"] == [1, 2]
+        tree = h.rpc("overlay.status", {}).get()
+        assert tree["status"] == "degraded"
+        child = tree["children"][0]
+        assert (child["rank"], child["status"]) == (1, "lost")
+        assert (child["children"][0]["rank"], child["children"][0]["status"]) == (2, "offline")
+        h.close()
+    finally:
+        inst.stop()
+    assert inst.live_pids() == []
