@@ -214,8 +214,9 @@ class Flux:
             rpc.fulfill_error(errno.ECONNRESET, reason)
 
     def _on_readable(self, _revents: int) -> None:
+        # the reactor saw the socket readable: recv() will not block
         if self._sock is not None:
-            self._read(0.0)
+            self._read(None)
 
     def _wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
         """Read messages until PREDICATE() holds or TIMEOUT passes."""
