@@ -214,9 +214,10 @@ class Flux:
             rpc.fulfill_error(errno.ECONNRESET, reason)
 
     def _on_readable(self, _revents: int) -> None:
-        # the reactor saw the socket readable: recv() will not block
+        # Poll again rather than trust the reactor: a callback earlier in the
+        # same turn may have read the socket dry with a blocking get().
         if self._sock is not None:
-            self._read(None)
+            self._read(0.0)
 
     def _wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
         """Read messages until PREDICATE() holds or TIMEOUT passes."""
