@@ -130,6 +130,8 @@ class Store:
             map_size = max_map_size
         if not readonly:
             os.makedirs(self.path, exist_ok=True)
+        elif not os.path.exists(os.path.join(self.path, "data.mdb")):
+            raise FluxError(errno.ENOENT, f"store {self.path}: no such store")
         self._open_env(map_size)
         self._start_index: int | None = None
         records = self.startlog()

@@ -83,7 +83,10 @@ class LookupResult:
 
 
 class KVS:
-    """Hash-tree KVS over a ``Store``; single-threaded, one instance per store."""
+    """Hash-tree KVS over a ``Store``; single-threaded, one instance per store.
+
+    Over a read-only store it serves lookups, watches and diffs only.
+    """
 
     def __init__(
         self,
@@ -103,7 +106,7 @@ class KVS:
         self.cache = ObjectCache(cache_entries, cache_bytes)
         self._sizes: dict[str, int] = {}
         self._roots: dict[str, RootRecord] = store.roots()
-        if PRIMARY_NAMESPACE not in self._roots:
+        if PRIMARY_NAMESPACE not in self._roots and not store.readonly:
             self._create(PRIMARY_NAMESPACE, self.owner)
 
     # -- namespaces -------------------------------------------------------------------

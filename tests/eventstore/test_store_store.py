@@ -225,3 +225,9 @@ def test_bad_options(tmp_path: Path) -> None:
         Store(tmp_path / "a", durability="often")
     with pytest.raises(ValueError, match="blob_size_limit"):
         Store(tmp_path / "b", blob_size_limit=0)
+
+
+def test_readonly_open_of_missing_store_is_enoent(tmp_path: Path) -> None:
+    with pytest.raises(FluxError) as ei:
+        Store(tmp_path / "nothing", readonly=True)
+    assert ei.value.errno == errno.ENOENT and "nothing" in str(ei.value)

@@ -263,3 +263,13 @@ def test_cache_is_bounded(tmp_path: Path) -> None:
             kvs.commit_one(TxnBuilder().put(f"d{i}." + "x" * 300, i).build())
         assert len(kvs.cache) <= 50
         assert kvs.get_json(f"d0.{'x' * 300}") == 0
+
+
+def test_readonly_store_serves_lookups(tmp_path: Path) -> None:
+    with Store(tmp_path / "s") as store:
+        KVS(store).commit_one(put("a", 1))
+    with Store(tmp_path / "s", readonly=True) as store:
+        kvs = KVS(store)
+        assert kvs.get_json("a") == 1
+        res = kvs.commit([put("b", 2)])[0]
+        assert res.error is not None and res.error.errno == errno.EROFS
