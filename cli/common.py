@@ -34,6 +34,10 @@ def handle_errors(prog: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
+            except BrokenPipeError:
+                # The reader went away (flux lsattr | head): quiet, like SIGPIPE.
+                sys.stderr.close()
+                sys.exit(141)
             except (OSError, ValueError, TypeError) as exc:
                 die(prog, error_text(exc))
 
