@@ -229,16 +229,19 @@ class Store:
         soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
         return soft != resource.RLIM_INFINITY and size + _LOW_SPACE > soft
 
+    def _read_txn(self, **kw: Any) -> Any:
+        try:
+            return self._env.begin(**kw)
+        except lmdb.MapResizedError:
+            # another process grew the map: adopt its size
+            self._env.set_mapsize(0)
+            return self._env.begin(**kw)
+
     @contextmanager
     def reader(self) -> Iterator[Reader]:
         """A consistent read snapshot for many loads; keep it short (it pins pages)."""
         self._check_open()
-        try:
-            txn = self._env.begin(db=self._blobs, buffers=True)
-        except lmdb.MapResizedError:
-            # another process grew the map: adopt its size
-            self._env.set_mapsize(0)
-            txn = self._env.begin(db=self._blobs, buffers=True)
+        txn = self._read_txn(db=self._blobs, buffers=True)
         try:
             yield Reader(txn)
         finally:
@@ -271,7 +274,7 @@ class Store:
         """Store one blob; returns its blobref.  Idempotent (EFBIG over the limit)."""
         self.check_size(data)
         ref = _blobref.blobref(data)
-        self.commit([(ref, data)])
+        self.commit([(ref, data)], verify=False)  # hashed just now
         return ref
 
     def commit(
@@ -341,7 +344,7 @@ class Store:
         if db is None:
             return {}
         out: dict[str, RootRecord] = {}
-        with self._env.begin(db=db) as txn:
+        with self._read_txn(db=db) as txn:
             for k, v in txn.cursor():
                 name = bytes(k).decode()
                 out[name] = decode_root(name, bytes(v))
@@ -352,7 +355,7 @@ class Store:
         db = self._dbs[b"checkpoint"]
         if db is None:
             return None
-        with self._env.begin(db=db) as txn:
+        with self._read_txn(db=db) as txn:
             v = txn.get(ns.encode())
             return None if v is None else decode_root(ns, bytes(v))
 
@@ -376,7 +379,7 @@ class Store:
         db = self._dbs[b"pins"]
         if db is None:
             return {}
-        with self._env.begin(db=db) as txn:
+        with self._read_txn(db=db) as txn:
             return {bytes(k).decode(): decode_pin(bytes(k).decode(), bytes(v)) for k, v in txn.cursor()}
 
     # -- metadata --------------------------------------------------------------
@@ -400,7 +403,7 @@ class Store:
         db = self._dbs[b"metadata"]
         if db is None:
             return None
-        with self._env.begin(db=db) as txn:
+        with self._read_txn(db=db) as txn:
             v = txn.get(key.encode())
             return None if v is None else bytes(v)
 
@@ -411,7 +414,7 @@ class Store:
     # -- startlog --------------------------------------------------------------
 
     def _last_startlog_key(self) -> bytes:
-        with self._env.begin(db=self._dbs[b"startlog"]) as txn:
+        with self._read_txn(db=self._dbs[b"startlog"]) as txn:
             cur = txn.cursor()
             return bytes(cur.key()) if cur.last() else b""
 
@@ -420,7 +423,7 @@ class Store:
         db = self._dbs[b"startlog"]
         if db is None:
             return []
-        with self._env.begin(db=db) as txn:
+        with self._read_txn(db=db) as txn:
             return [decode_record(record_index(bytes(k)), bytes(v)) for k, v in txn.cursor()]
 
     def _write_start(self) -> None:
@@ -490,7 +493,7 @@ class Store:
 
     def stats(self) -> StoreStats:
         self._check_open()
-        with self._env.begin() as txn:
+        with self._read_txn() as txn:
             db_stats = [txn.stat(db) for db in self._dbs.values() if db is not None]
             db_stats.append(self._env.stat())
             count = txn.stat(self._blobs)["entries"] if self._blobs is not None else 0

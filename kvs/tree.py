@@ -5,14 +5,21 @@ mutable working nodes (``WDir``, ``WHdir``) only the directories on the
 path to the touched key; everything else stays shared as dirrefs.  Every
 mutation is logged so that a failing transaction is rolled back exactly,
 without disturbing the transactions merged with it.  ``freeze`` serializes
-the dirty nodes bottom-up (dirs past ``maxdirent`` entries become hdirs),
-adds their blobs to the batch, and returns the new root blobref.
+the dirty nodes bottom-up (dirs past ``maxdirent`` entries become hdirs,
+small subdirectories stay inline in small parents), adds their blobs to the
+batch, and returns the new root blobref.
+
+A stored dir opened for writing is taken out of the object cache and its
+data dict becomes the working copy, so nothing is copied; the objects the
+engine hands out are entries, never those dicts, so this is safe.
 """
 from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
 from typing import Any
+
+from blake3 import blake3
 
 from eventstore.blobref import PREFIX
 from flux.errors import FluxError
@@ -24,8 +31,6 @@ from kvs.cache import ObjectCache
 from kvs.constants import SYMLINK_CYCLE_LIMIT
 from kvs.txn import Op, OpKind
 
-from blake3 import blake3
-
 __all__ = ["TreeConfig", "BlobSource", "WorkTree", "WDir", "WHdir", "load_dir"]
 
 _MISSING = object()
@@ -35,8 +40,8 @@ _MISSING = object()
 class TreeConfig:
     """Shape parameters of stored trees."""
 
-    maxdirent: int = 256
-    hdir_size: int = 64
+    maxdirent: int = 128
+    hdir_size: int = 16
     val_inline_max: int = 64
     chunk_max: int = 256 << 10
     merge_after: int = 8  # a valref is compacted only past this many chunks
