@@ -36,8 +36,8 @@ class RcModule:
 
 RC1: tuple[RcModule, ...] = (
     # Planned load order; each line is uncommented by the task that adds the module.
-    # RcModule("content", "kvs.content_service:Content", "leader"),
-    # RcModule("kvs", "kvs.service:Kvs", "leader"),
+    RcModule("content", "kvs.content_service:Content", "leader"),
+    RcModule("kvs", "kvs.service:Kvs", "leader"),
     # RcModule("kvs-watch", "kvs.watch_service:KvsWatch", "leader"),
     # RcModule("resource", "jobmgr.resource_module:Resource", "all"),
     # RcModule("job-manager", "jobmgr.manager_module:JobManager", "leader"),

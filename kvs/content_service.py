@@ -1,0 +1,197 @@
+"""The ``content`` broker module: the instance's blob store (RFC 10) and its lifetime.
+
+It owns the one :class:`eventstore.store.Store` of the instance, in
+``<statedir>/content.lmdb`` when ``statedir`` is set (kept across
+restarts) or ``<rundir>/content.lmdb`` (removed with the rundir).  The
+``kvs`` module does not open a store of its own: it asks for this one with
+the in-process request ``content.backing`` (see :func:`in_process`), so
+blobs, roots and the startlog live in one LMDB environment.
+
+Requests (specs/kvs-service.md):
+
+``content.load``      blobref (raw string or ``{"blobref"}``) -> raw bytes (ENOENT)
+``content.store``     raw bytes -> ``{"blobref"}`` (EFBIG); one write per loop turn
+``content.flush``     ``{}`` -> ``{}`` once everything written is synced
+``content.dropcache`` ``{}`` -> ``{}`` (the store keeps no cache of its own)
+``content.startlog``  ``{}`` -> ``{"records": [{"start","finish","pid"}...]}``
+``content.stats``     ``{}`` -> the store's counters
+``content.backing``   in-process only: ``{"store": Store}``
+
+At load it logs "Flux was not shut down properly. Data may have been
+lost." when the startlog shows that the previous run never finished.  At
+unload (rc3, after the kvs module is gone) it syncs, runs the offline
+garbage collection when the shutdown asked for it (``flux shutdown
+--gc``), and closes the store, which records the clean finish.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from broker.module import Module, request_handler
+from flux.constants import FLUX_ROLE_LOCAL
+from flux.errors import FluxError
+from flux.message import Message
+
+if TYPE_CHECKING:
+    from eventstore.store import Store
+
+__all__ = ["Content", "in_process", "UNCLEAN_MESSAGE", "DEFAULT_DURABILITY", "STORE_DIRNAME"]
+
+UNCLEAN_MESSAGE = "Flux was not shut down properly. Data may have been lost."
+DEFAULT_DURABILITY = "always"
+STORE_DIRNAME = "content.lmdb"
+_HASH = "blake3"
+
+
+def in_process(msg: Message) -> bool:
+    """Whether MSG was sent by a module of this broker (so objects may travel in it).
+
+    Modules stamp their requests with the LOCAL role and a one-hop route;
+    a client's request lacks the role and one from another rank has a
+    longer route.
+    """
+    return bool(msg.rolemask & FLUX_ROLE_LOCAL) and len(msg.route) == 1
+
+
+def _positive_int(name: str, value: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise FluxError(errno.EINVAL, f"{name}: {value!r} is not an integer") from None
+    if n < 1:
+        raise FluxError(errno.EINVAL, f"{name}: {n} must be positive")
+    return n
+
+
+class Content(Module):
+    """Serves the blob store and hands it to the kvs module."""
+
+    name = "content"
+
+    async def start(self) -> None:
+        from eventstore.durability import Durability
+        from eventstore.store import DEFAULT_BLOB_SIZE_LIMIT, Store
+
+        ctx = self.ctx
+        hashname = ctx.attr_get_default("content.hash", _HASH)
+        if hashname != _HASH:
+            raise FluxError(errno.EINVAL, f"content.hash: unsupported hash '{hashname}' "
+                                          f"(this store uses {_HASH})")
+        durability = ctx.attr_get_default("content.durability") \
+            or ctx.conf_get("content.durability", DEFAULT_DURABILITY)
+        try:
+            mode = Durability.parse(durability)
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, f"content.durability: {exc}") from None
+        limit = _positive_int("content.blob-size-limit",
+                              ctx.attr_get_default("content.blob-size-limit")
+                              or ctx.conf_get("content.blob-size-limit", DEFAULT_BLOB_SIZE_LIMIT))
+        path = os.path.join(ctx.store_dir, STORE_DIRNAME)
+        self.store: Store = Store(path, durability=mode, blob_size_limit=limit)
+        self._pending: list[tuple[Message, str, bytes]] = []
+        self._posted = False
+        ctx.attr_register("content.backing-path", path, immutable=True)
+        ctx.attr_register("content.durability", mode.value, immutable=True)
+        ctx.attr_register("content.blob-size-limit", str(limit), immutable=True)
+        if self.store.unclean:
+            ctx.log.error(UNCLEAN_MESSAGE)
+        ctx.log.debug("content store opened", path=path, durability=mode.value)
+
+    async def stop(self) -> None:
+        store = self.store
+        try:
+            self._write_pending()
+            store.sync()
+            if self.ctx.shutdown_options.get("gc"):
+                self._offline_gc()
+        finally:
+            store.close()
+
+    def _offline_gc(self) -> None:
+        """Drop every blob no namespace root or pin reaches, then shrink the file."""
+        from kvs.engine import KVS
+
+        t0 = time.monotonic()
+        before = self.store.stats().file_bytes
+        res = KVS(self.store, owner=self.ctx.owner).gc()
+        self.store.compact()
+        after = self.store.stats().file_bytes
+        self.ctx.log.info(f"content GC: freed {res.freed_blobs} blobs ({res.freed_bytes} bytes), "
+                          f"kept {res.kept_blobs} blobs ({res.kept_bytes} bytes); "
+                          f"file {before} -> {after} bytes in {time.monotonic() - t0:.3f}s")
+
+    # -- blobs ---------------------------------------------------------------
+
+    @request_handler("content.load")
+    def load(self, msg: Message) -> bytes:
+        raw = msg.raw or b""
+        if raw[:1] == b"{":
+            body = msg.payload
+            ref = body.get("blobref") if type(body) is dict else None
+            if type(ref) is not str:
+                raise FluxError(errno.EPROTO, "content.load: expected a blobref or {\"blobref\": ref}")
+        else:
+            ref = raw.decode("utf-8", errors="replace").strip().strip('"')
+        return self.store.load(ref)
+
+    @request_handler("content.store")
+    def store_blob(self, msg: Message) -> None:
+        from eventstore.blobref import blobref
+
+        data = msg.raw or b""
+        self.store.check_size(data)
+        self._pending.append((msg, blobref(data), data))
+        if not self._posted:
+            self._posted = True
+            asyncio.get_running_loop().call_soon(self._write_pending)
+
+    def _write_pending(self) -> None:
+        """Write the stores of one loop turn in one transaction, then answer them."""
+        self._posted = False
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            self.store.commit([(ref, data) for _msg, ref, data in batch], verify=False)
+        except OSError as exc:
+            for msg, _ref, _data in batch:
+                self.ctx.respond_error(msg, exc.errno or errno.EIO, exc.strerror or str(exc))
+            return
+        for msg, ref, _data in batch:
+            self.ctx.respond(msg, {"blobref": ref})
+
+    @request_handler("content.flush")
+    def flush(self, msg: Message) -> dict[str, Any]:
+        self._write_pending()
+        self.store.sync()
+        return {}
+
+    @request_handler("content.dropcache")
+    def dropcache(self, msg: Message) -> dict[str, Any]:
+        # LMDB reads go through the kernel's page cache; nothing is held here
+        return {}
+
+    # -- instance facts ------------------------------------------------------------
+
+    @request_handler("content.startlog", allow_guest=True)
+    def startlog(self, msg: Message) -> dict[str, Any]:
+        recs = self.store.startlog()
+        return {"records": [{"start": r.start, "finish": r.finish, "pid": r.pid} for r in recs]}
+
+    @request_handler("content.stats", allow_guest=True)
+    def stats(self, msg: Message) -> dict[str, Any]:
+        out = asdict(self.store.stats())
+        out["durability"] = self.store.durability.value
+        out["path"] = self.store.path
+        return out
+
+    @request_handler("content.backing")
+    def backing(self, msg: Message) -> dict[str, Any]:
+        if not in_process(msg):
+            raise FluxError(errno.EPERM, "content.backing is for modules of this broker only")
+        return {"store": self.store}

@@ -1,0 +1,374 @@
+"""The ``kvs`` broker module: RFC 11 KVS service over the content module's store.
+
+Group commit: ``kvs.commit`` is a synchronous handler that only queues the
+transaction and, once per loop turn, schedules ``_flush``.  Every commit
+request that arrived in that turn (a whole pipelined burst from a client
+is dispatched in one turn) goes into ONE ``KVS.commit`` call: one LMDB
+write transaction and one sync.  Responses are sent only after that call
+returns, so an answered commit is durable (as the durability mode says).
+Then version waiters are answered and root listeners (the kvs-watch
+module, in-process) are told about each new root with the keys its
+transactions wrote.
+
+Other requests (specs/kvs-service.md): lookup, getroot, version,
+wait-version, namespace-create/-remove/-list, dropcache (also the
+``kvs.dropcache`` event), stats, diff, and the in-process
+``kvs.watch-attach`` / ``kvs.watch-detach``.
+"""
+from __future__ import annotations
+
+import asyncio
+import binascii
+import errno
+import heapq
+import itertools
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from broker.module import Module, request_handler
+from flux.constants import FLUX_ROLE_OWNER, FLUX_USERID_UNKNOWN
+from flux.errors import FluxError
+from flux.message import Message
+from kvs import keys as _keys
+from kvs.constants import (
+    FLUX_KVS_READDIR,
+    FLUX_KVS_READLINK,
+    FLUX_KVS_TREEOBJ,
+    PRIMARY_NAMESPACE,
+)
+from kvs.content_service import in_process
+from kvs.engine import KVS
+from kvs.txn import Txn
+
+__all__ = ["Kvs", "RootListener", "val_treeobj", "written_keys"]
+
+# lookup flags the kvs service itself honours (watch flags belong to kvs-watch)
+_LOOKUP_MASK = FLUX_KVS_READDIR | FLUX_KVS_READLINK | FLUX_KVS_TREEOBJ
+_ROOT_MEMORY = 4096
+
+
+class RootListener(Protocol):
+    """What an in-process watcher (kvs-watch) implements to hear about new roots."""
+
+    def setroot(self, namespace: str, rootref: str, sequence: int, keys: frozenset[str]) -> None:
+        """NAMESPACE has a new root; KEYS are the (normalized) keys its transactions wrote."""
+
+    def namespace_removed(self, namespace: str) -> None:
+        """NAMESPACE is gone."""
+
+
+def val_treeobj(data: bytes) -> dict[str, Any]:
+    """An RFC 11 ``val`` object holding DATA."""
+    return {"ver": 1, "type": "val", "data": binascii.b2a_base64(data, newline=False).decode()}
+
+
+def _norm(key: str) -> str:
+    if key and key[0] != "." and key[-1] != "." and ".." not in key:
+        return key
+    return _keys.normalize(key)
+
+
+def written_keys(txns: Iterable[Txn]) -> frozenset[str]:
+    """The keys the ops of TXNS name (normalized; malformed ops are skipped)."""
+    out: set[str] = set()
+    for txn in txns:
+        for op in txn.ops:
+            try:
+                out.add(_norm(op["key"]))
+            except (FluxError, KeyError, TypeError):
+                continue
+    return frozenset(out)
+
+
+def _body(msg: Message) -> dict[str, Any]:
+    body = msg.payload
+    if type(body) is not dict:
+        raise FluxError(errno.EPROTO, f"{msg.topic}: payload must be a JSON object")
+    return body
+
+
+def _namespace(body: dict[str, Any]) -> str:
+    ns = body.get("namespace")
+    if ns is None:
+        return PRIMARY_NAMESPACE
+    if type(ns) is not str:
+        raise FluxError(errno.EPROTO, f"namespace must be a string, not {type(ns).__name__}")
+    return ns
+
+
+def _int_field(body: dict[str, Any], name: str, default: int | None = None) -> int:
+    value = body.get(name, default)
+    if type(value) is not int:
+        if value is None:
+            raise FluxError(errno.EPROTO, f"missing integer field '{name}'")
+        raise FluxError(errno.EPROTO, f"field '{name}' must be an integer, not {value!r}")
+    return value
+
+
+class Kvs(Module):
+    """The KVS service: group commit, lookups, namespaces, versions, diffs."""
+
+    name = "kvs"
+
+    async def start(self) -> None:
+        ctx = self.ctx
+        backing = await ctx.rpc("content.backing", {}, nodeid=ctx.rank)
+        self.engine = KVS(backing["store"], owner=ctx.owner)
+        self._pending: list[tuple[Message, Txn]] = []
+        self._posted = False
+        self._listeners: list[RootListener] = []
+        self._waiters: dict[str, list[tuple[int, int, Message]]] = {}
+        self._tick = itertools.count()
+        self._root_seq: OrderedDict[str, int] = OrderedDict()
+        self.counters = {"commits": 0, "commit_errors": 0, "batches": 0, "max_batch": 0,
+                         "lookups": 0}
+        ctx.event_subscribe("kvs.dropcache", lambda _msg: self.engine.dropcache())
+
+    async def stop(self) -> None:
+        self._flush()
+        for ns in list(self._waiters):
+            self._fail_waiters(ns, errno.ENOSYS, "kvs module unloaded")
+
+    # -- access ---------------------------------------------------------------------
+
+    def _check_access(self, msg: Message, ns: str) -> None:
+        """Guests may use only the namespaces they own (primary: the instance owner's)."""
+        if msg.rolemask & FLUX_ROLE_OWNER:
+            return
+        owner = self.engine.getroot(ns).owner
+        if owner != msg.userid:
+            raise FluxError(errno.EPERM, f"namespace {ns!r} belongs to uid {owner}, "
+                                         f"not {msg.userid}")
+
+    # -- group commit -----------------------------------------------------------------
+
+    @request_handler("kvs.commit", allow_guest=True)
+    def commit(self, msg: Message) -> None:
+        body = _body(msg)
+        ns = _namespace(body)
+        flags = body.get("flags", 0)
+        ops = body.get("ops")
+        if ops is None:
+            raise FluxError(errno.EPROTO, "kvs.commit: missing field 'ops'")
+        self._check_access(msg, ns)
+        self._pending.append((msg, Txn(ops, ns, flags)))
+        if not self._posted:
+            self._posted = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return None
+
+    def _flush(self) -> None:
+        """Commit everything queued this turn at once, then answer and notify."""
+        self._posted = False
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        txns = [txn for _msg, txn in batch]
+        try:
+            results = self.engine.commit(txns)
+        except Exception as exc:  # noqa: BLE001 - every committer must get an answer
+            self.ctx.log.exception("group commit failed")
+            for msg, _txn in batch:
+                self.ctx.respond_error(msg, errno.EIO, f"kvs.commit: internal error: {exc}")
+            return
+        c = self.counters
+        c["batches"] += 1
+        c["max_batch"] = max(c["max_batch"], len(batch))
+        respond = self.ctx.respond
+        respond_error = self.ctx.respond_error
+        roots: dict[tuple[str, int], tuple[str, list[Txn]]] = {}
+        for (msg, txn), res in zip(batch, results):
+            err = res.error
+            if err is not None:
+                c["commit_errors"] += 1
+                respond_error(msg, err.errno or errno.EIO, err.strerror)
+                continue
+            c["commits"] += 1
+            assert res.rootref is not None and res.sequence is not None
+            respond(msg, {"rootref": res.rootref, "sequence": res.sequence})
+            group = roots.get((res.namespace, res.sequence))
+            if group is None:
+                roots[(res.namespace, res.sequence)] = (res.rootref, [txn])
+            else:
+                group[1].append(txn)
+        for (ns, seq), (rootref, members) in roots.items():
+            self._new_root(ns, rootref, seq, members)
+
+    def _new_root(self, ns: str, rootref: str, seq: int, txns: list[Txn]) -> None:
+        self._remember(rootref, seq)
+        waiters = self._waiters.get(ns)
+        if waiters:
+            while waiters and waiters[0][0] <= seq:
+                _want, _tick, msg = heapq.heappop(waiters)
+                self.ctx.respond(msg, {"rootref": rootref, "sequence": seq})
+        if self._listeners:
+            keys = written_keys(txns)
+            for listener in list(self._listeners):
+                try:
+                    listener.setroot(ns, rootref, seq, keys)
+                except Exception:  # noqa: BLE001 - a watcher bug must not stop commits
+                    self.ctx.log.exception("root listener failed", namespace=ns)
+
+    def _remember(self, rootref: str, seq: int) -> None:
+        memo = self._root_seq
+        memo[rootref] = seq
+        memo.move_to_end(rootref)
+        if len(memo) > _ROOT_MEMORY:
+            memo.popitem(last=False)
+
+    # -- lookups ----------------------------------------------------------------------
+
+    @request_handler("kvs.lookup", allow_guest=True)
+    def lookup(self, msg: Message) -> dict[str, Any]:
+        body = _body(msg)
+        key = body.get("key")
+        if type(key) is not str:
+            raise FluxError(errno.EPROTO, "kvs.lookup: 'key' must be a string")
+        ns = _namespace(body)
+        flags = body.get("flags", 0)
+        if type(flags) is not int:
+            raise FluxError(errno.EPROTO, f"kvs.lookup: flags must be an integer, not {flags!r}")
+        self._check_access(msg, ns)
+        self.counters["lookups"] += 1
+        return {"key": key, "val": self.lookup_treeobj(key, ns, flags, body.get("rootdir"))}
+
+    def lookup_treeobj(self, key: str, ns: str, flags: int, at: Any = None) -> dict[str, Any]:
+        """What a lookup returns: a val for values, a dir for READDIR, else the raw object."""
+        res = self.engine.lookup(key, ns, flags & _LOOKUP_MASK, at)
+        if res.value is not None:
+            return val_treeobj(res.value)
+        return res.treeobj
+
+    @request_handler("kvs.getroot", allow_guest=True)
+    def getroot(self, msg: Message) -> dict[str, Any]:
+        ns = _namespace(_body(msg) if msg.has_payload() else {})
+        self._check_access(msg, ns)
+        info = self.engine.getroot(ns)
+        return {"rootref": info.rootref, "treeobj": info.treeobj, "sequence": info.sequence,
+                "owner": info.owner, "flags": 0}
+
+    @request_handler("kvs.version", allow_guest=True)
+    def version(self, msg: Message) -> dict[str, Any]:
+        ns = _namespace(_body(msg) if msg.has_payload() else {})
+        self._check_access(msg, ns)
+        return {"version": self.engine.getroot(ns).sequence}
+
+    @request_handler("kvs.wait-version", allow_guest=True)
+    def wait_version(self, msg: Message) -> dict[str, Any] | None:
+        body = _body(msg)
+        ns = _namespace(body)
+        want = _int_field(body, "sequence")
+        self._check_access(msg, ns)
+        info = self.engine.getroot(ns)
+        if info.sequence >= want:
+            return {"rootref": info.rootref, "sequence": info.sequence}
+        heapq.heappush(self._waiters.setdefault(ns, []), (want, next(self._tick), msg))
+        return None
+
+    def _fail_waiters(self, ns: str, errnum: int, text: str) -> None:
+        for _want, _tick, msg in self._waiters.pop(ns, []):
+            self.ctx.respond_error(msg, errnum, text)
+
+    def disconnect(self, sender: str) -> None:
+        for ns, waiters in list(self._waiters.items()):
+            keep = [w for w in waiters if w[2].sender != sender]
+            if len(keep) != len(waiters):
+                heapq.heapify(keep)
+                self._waiters[ns] = keep
+
+    # -- namespaces -------------------------------------------------------------------
+
+    @request_handler("kvs.namespace-create")
+    def namespace_create(self, msg: Message) -> dict[str, Any]:
+        body = _body(msg)
+        ns = body.get("namespace")
+        owner = body.get("owner", -1)
+        if type(owner) is not int:
+            raise FluxError(errno.EPROTO, f"namespace owner must be an integer, not {owner!r}")
+        if owner in (-1, FLUX_USERID_UNKNOWN):
+            owner = self.ctx.owner
+        flags = body.get("flags", 0)
+        if flags != 0:
+            raise FluxError(errno.EINVAL, f"namespace-create: unknown flags {flags!r}")
+        self.engine.namespace_create(ns, owner)  # type: ignore[arg-type]  # checked by the engine
+        return {}
+
+    @request_handler("kvs.namespace-remove")
+    def namespace_remove(self, msg: Message) -> dict[str, Any]:
+        ns = _body(msg).get("namespace")
+        if type(ns) is not str:
+            raise FluxError(errno.EPROTO, "namespace-remove: 'namespace' must be a string")
+        self.engine.namespace_remove(ns)
+        self._fail_waiters(ns, errno.ENOTSUP, f"namespace {ns!r} was removed")
+        for listener in list(self._listeners):
+            try:
+                listener.namespace_removed(ns)
+            except Exception:  # noqa: BLE001
+                self.ctx.log.exception("root listener failed", namespace=ns)
+        return {}
+
+    @request_handler("kvs.namespace-list", allow_guest=True)
+    def namespace_list(self, msg: Message) -> dict[str, Any]:
+        guest = not msg.rolemask & FLUX_ROLE_OWNER
+        return {"namespaces": [{"namespace": i.name, "owner": i.owner, "flags": 0,
+                                "sequence": i.sequence}
+                               for i in self.engine.namespaces()
+                               if not guest or i.owner == msg.userid]}
+
+    # -- maintenance ------------------------------------------------------------------
+
+    @request_handler("kvs.dropcache")
+    def dropcache(self, msg: Message) -> dict[str, Any]:
+        self.engine.dropcache()
+        return {}
+
+    @request_handler("kvs.stats", allow_guest=True)
+    def stats(self, msg: Message) -> dict[str, Any]:
+        store = self.engine.store
+        return {"cache": asdict(self.engine.cache_stats()), "store": asdict(store.stats()),
+                "durability": store.durability.value,
+                "namespaces": len(self.engine.namespaces()),
+                "pending": len(self._pending), "waiters": sum(map(len, self._waiters.values())),
+                "listeners": len(self._listeners), **self.counters}
+
+    @request_handler("kvs.diff")
+    def diff(self, msg: Message) -> dict[str, Any]:
+        body = _body(msg)
+        ns = _namespace(body)
+        old = body.get("from")
+        if type(old) is not str:
+            raise FluxError(errno.EPROTO, "kvs.diff: 'from' must be a root blobref")
+        info = self.engine.getroot(ns)
+        new = body.get("to") or info.rootref
+        if type(new) is not str:
+            raise FluxError(errno.EPROTO, "kvs.diff: 'to' must be a root blobref")
+        prefix = body.get("prefix") or "."
+        if type(prefix) is not str:
+            raise FluxError(errno.EPROTO, "kvs.diff: 'prefix' must be a key")
+        seq = info.sequence if new == info.rootref else self._root_seq.get(new)
+        changes = [{"key": c.key, "kind": "add" if c.old is None
+                    else "remove" if c.new is None else "change"}
+                   for c in self.engine.diff(old, new, prefix)]
+        return {"rootref": new, "sequence": seq, "changes": changes}
+
+    # -- in-process hooks (kvs-watch) -------------------------------------------------
+
+    @request_handler("kvs.watch-attach")
+    def watch_attach(self, msg: Message) -> dict[str, Any]:
+        if not in_process(msg):
+            raise FluxError(errno.EPERM, "kvs.watch-attach is for modules of this broker only")
+        listener = _body(msg)["listener"]
+        self._listeners.append(listener)
+        return {"engine": self.engine, "kvs": self}
+
+    @request_handler("kvs.watch-detach")
+    def watch_detach(self, msg: Message) -> dict[str, Any]:
+        if not in_process(msg):
+            raise FluxError(errno.EPERM, "kvs.watch-detach is for modules of this broker only")
+        listener = _body(msg)["listener"]
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+        return {}
+
