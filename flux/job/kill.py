@@ -1,0 +1,62 @@
+"""flux.job.kill: cancel, signal, or raise an exception on a job (job-manager RPCs).
+
+Each ``*_async`` function returns the RPC future at once; the plain form
+waits for it.  A guest may act only on its own jobs (EPERM otherwise); an
+inactive job cannot be changed (the job manager's error).
+"""
+from __future__ import annotations
+
+import errno
+import signal
+from typing import TYPE_CHECKING
+
+from flux.errors import FluxError
+from flux.future import Future
+from flux.rpc import RPC
+
+if TYPE_CHECKING:
+    from flux.core.handle import Flux
+
+__all__ = ["kill", "kill_async", "cancel", "cancel_async", "raise_exception", "raise_async"]
+
+
+def kill_async(flux_handle: "Flux", jobid: int, signum: int | None = None) -> Future:
+    """Send signal ``signum`` (default SIGTERM) to a running job's tasks."""
+    if not signum:
+        signum = signal.SIGTERM
+    if isinstance(signum, bool) or not isinstance(signum, int) or not 0 < signum < 65:
+        raise FluxError(errno.EINVAL, f"invalid signal number {signum!r}")
+    return RPC(flux_handle, "job-manager.kill", {"id": int(jobid), "signum": int(signum)})
+
+
+def kill(flux_handle: "Flux", jobid: int, signum: int | None = None) -> None:
+    """Send a signal to a running job and wait for the job manager to accept it."""
+    kill_async(flux_handle, jobid, signum).get()
+
+
+def raise_async(flux_handle: "Flux", jobid: int, type: str, severity: int = 0,
+                note: str | None = None) -> Future:
+    """Raise an exception of ``type`` on a job (severity 0 is fatal: the job ends)."""
+    if not isinstance(type, str) or not type or any(c.isspace() for c in type):
+        raise FluxError(errno.EINVAL, f"invalid exception type {type!r}: "
+                                      "must be a non-empty word")
+    if isinstance(severity, bool) or not isinstance(severity, int) or not 0 <= severity <= 7:
+        raise FluxError(errno.EINVAL, f"invalid exception severity {severity!r}: must be 0-7")
+    return RPC(flux_handle, "job-manager.raise",
+               {"id": int(jobid), "severity": severity, "type": type, "note": note or ""})
+
+
+def raise_exception(flux_handle: "Flux", jobid: int, type: str, severity: int = 0,
+                    note: str | None = None) -> None:
+    """Raise an exception on a job and wait for the job manager to post it."""
+    raise_async(flux_handle, jobid, type, severity, note).get()
+
+
+def cancel_async(flux_handle: "Flux", jobid: int, reason: str | None = None) -> Future:
+    """Cancel a pending or running job: a fatal ``cancel`` exception with ``reason``."""
+    return raise_async(flux_handle, jobid, "cancel", 0, reason)
+
+
+def cancel(flux_handle: "Flux", jobid: int, reason: str | None = None) -> None:
+    """Cancel a pending or running job and wait until the job manager accepted it."""
+    cancel_async(flux_handle, jobid, reason).get()
