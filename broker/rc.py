@@ -38,7 +38,7 @@ RC1: tuple[RcModule, ...] = (
     # Planned load order; each line is uncommented by the task that adds the module.
     RcModule("content", "kvs.content_service:Content", "leader"),
     RcModule("kvs", "kvs.service:Kvs", "leader"),
-    # RcModule("kvs-watch", "kvs.watch_service:KvsWatch", "leader"),
+    RcModule("kvs-watch", "kvs.watch_service:KvsWatch", "leader"),
     # RcModule("resource", "jobmgr.resource_module:Resource", "all"),
     # RcModule("job-manager", "jobmgr.manager_module:JobManager", "leader"),
     # RcModule("job-ingest", "jobmgr.ingest_module:JobIngest", "leader"),
