@@ -1,0 +1,485 @@
+"""flux.kvs: the KVS from Python, as in Flux's bindings.
+
+Writes are staged in a transaction kept on the handle (``put``,
+``put_mkdir``, ``put_unlink``, ``put_symlink``, and ``KVSDir`` item
+assignment) until ``commit()`` sends them as one ``kvs.commit``;
+``commit_async()`` returns the RPC future instead, so many commits can be
+in flight at once.  Reads go straight to the ``kvs`` service.  Values are
+stored as JSON text (``bytes`` as they are); ``get`` decodes JSON, else
+returns the UTF-8 text, else the bytes.  A namespace argument of None
+means ``$FLUX_KVS_NAMESPACE``, else ``primary``.
+
+Also here: namespace functions, versions, raw lookups and watches
+(``lookup``, ``watch``, ``watch_cancel``, ``val_data``) and
+``eventlog_append``, which the ``flux kvs`` command is built on.
+"""
+from __future__ import annotations
+
+import binascii
+import errno
+import os
+import time
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from flux.constants import FLUX_RPC_NORESPONSE, FLUX_RPC_STREAMING
+from flux.errors import FluxError
+from kvs.constants import (
+    FLUX_KVS_APPEND,
+    FLUX_KVS_READDIR,
+    FLUX_KVS_WATCH,
+    PRIMARY_NAMESPACE,
+)
+
+if TYPE_CHECKING:
+    from flux.core.handle import Flux
+    from flux.rpc import RPC
+
+__all__ = [
+    "KVSDir",
+    "KVSTxn",
+    "commit",
+    "commit_async",
+    "dropcache",
+    "eventlog_append",
+    "exists",
+    "get",
+    "get_dir",
+    "get_key_direct",
+    "get_version",
+    "inner_walk",
+    "isdir",
+    "join",
+    "lookup",
+    "namespace_create",
+    "namespace_list",
+    "namespace_remove",
+    "put",
+    "put_mkdir",
+    "put_symlink",
+    "put_unlink",
+    "val_data",
+    "wait_version",
+    "walk",
+    "watch",
+    "watch_cancel",
+]
+
+_DIR_TYPES = ("dir", "dirref", "hdir")
+_b64encode = binascii.b2a_base64
+_b64decode = binascii.a2b_base64
+_dumps = orjson.dumps
+_JSON_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def _ns(namespace: str | None) -> str:
+    return namespace or os.environ.get("FLUX_KVS_NAMESPACE") or PRIMARY_NAMESPACE
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise TypeError(f"KVS key must be a str, not {type(key).__name__}")
+    return key
+
+
+def _val(data: bytes) -> dict[str, Any]:
+    return {"ver": 1, "type": "val", "data": _b64encode(data, newline=False).decode()}
+
+
+def val_data(obj: Mapping[str, Any]) -> bytes:
+    """The bytes of an RFC 11 ``val`` object (ValueError naming the problem otherwise)."""
+    if obj.get("type") != "val":
+        raise ValueError(f"expected a val treeobj, got type {obj.get('type')!r}")
+    try:
+        return _b64decode(obj["data"], strict_mode=True)
+    except (binascii.Error, KeyError, TypeError) as exc:
+        raise ValueError(f"val treeobj has bad data: {exc}") from None
+
+
+def _decode_value(data: bytes) -> Any:
+    """JSON if it parses, else UTF-8 text, else the bytes (empty: None), as Flux does."""
+    if not data:
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+# -- transactions ----------------------------------------------------------------------
+
+
+class KVSTxn:
+    """Staged KVS operations, committed together.
+
+    ``path`` is a base directory the keys are relative to.  As a context
+    manager it commits on a clean exit.
+    """
+
+    def __init__(self, flux_handle: "Flux | None" = None, path: str = ".",
+                 namespace: str | None = None) -> None:
+        self.fhdl = flux_handle
+        self.path = path
+        self._prefix = "" if not path or path == "." else path.rstrip(".") + "."
+        self.namespace = namespace
+        self.ops: list[dict[str, Any]] = []
+
+    def _add(self, key: str, flags: int, dirent: dict[str, Any] | None) -> None:
+        self.ops.append({"key": self._prefix + _key(key), "flags": flags, "dirent": dirent})
+
+    def put(self, key: str, value: Any) -> None:
+        """Stage KEY = VALUE: bytes as they are, anything else as JSON text."""
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            data = bytes(value)
+        else:
+            try:
+                data = _dumps(value, option=_JSON_OPTS)
+            except TypeError as exc:
+                raise TypeError(f"{key}: value cannot be stored as JSON: {exc}") from None
+        self._add(key, 0, _val(data))
+
+    def put_raw(self, key: str, data: bytes) -> None:
+        self._add(key, 0, _val(bytes(data)))
+
+    def put_treeobj(self, key: str, obj: Mapping[str, Any]) -> None:
+        """Stage an RFC 11 object as is (the kvs service validates it)."""
+        self._add(key, 0, dict(obj))
+
+    def append(self, key: str, data: bytes | str) -> None:
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        self._add(key, FLUX_KVS_APPEND, _val(raw))
+
+    def mkdir(self, key: str) -> None:
+        self._add(key, 0, {"ver": 1, "type": "dir", "data": {}})
+
+    def unlink(self, key: str) -> None:
+        """Remove KEY (a directory with everything under it)."""
+        self._add(key, 0, None)
+
+    def symlink(self, key: str, target: str, target_namespace: str | None = None) -> None:
+        data: dict[str, str] = {"target": _key(target)}
+        if target_namespace is not None:
+            data["namespace"] = target_namespace
+        self._add(key, 0, {"ver": 1, "type": "symlink", "data": data})
+
+    def clear(self) -> None:
+        self.ops = []
+
+    def commit_async(self, flags: int = 0) -> "RPC":
+        """Send the staged ops as one commit; the future's get() gives rootref and sequence."""
+        if self.fhdl is None:
+            raise ValueError("KVSTxn has no Flux handle to commit with")
+        ops, self.ops = self.ops, []
+        return self.fhdl.rpc("kvs.commit", {"namespace": _ns(self.namespace), "flags": flags,
+                                            "ops": ops})
+
+    def commit(self, flags: int = 0) -> int:
+        """Commit the staged ops and wait for it; 0, or -1 if nothing was staged."""
+        if not self.ops:
+            return -1
+        self.commit_async(flags).get()
+        return 0
+
+    def __enter__(self) -> "KVSTxn":
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is None:
+            self.commit()
+
+
+def _txn(flux_handle: "Flux") -> KVSTxn:
+    txn = getattr(flux_handle, "aux_txn", None)
+    if txn is None:
+        txn = KVSTxn(flux_handle)
+        flux_handle.aux_txn = txn  # type: ignore[attr-defined]  # Flux's per-handle txn
+    return txn
+
+
+def put(flux_handle: "Flux", key: str, value: Any) -> None:
+    """Stage KEY = VALUE on the handle's transaction (bytes raw, else JSON)."""
+    _txn(flux_handle).put(key, value)
+
+
+def put_mkdir(flux_handle: "Flux", key: str) -> None:
+    _txn(flux_handle).mkdir(key)
+
+
+def put_unlink(flux_handle: "Flux", key: str) -> None:
+    _txn(flux_handle).unlink(key)
+
+
+def put_symlink(flux_handle: "Flux", key: str, target: str,
+                target_namespace: str | None = None) -> None:
+    _txn(flux_handle).symlink(key, target, target_namespace)
+
+
+def commit_async(flux_handle: "Flux", flags: int = 0, namespace: str | None = None) -> "RPC":
+    """Commit the handle's staged ops without waiting: returns the RPC future."""
+    txn = _txn(flux_handle)
+    txn.namespace = namespace
+    return txn.commit_async(flags)
+
+
+def commit(flux_handle: "Flux", flags: int = 0, namespace: str | None = None) -> int:
+    """Commit the handle's staged ops (FLUX_KVS_NO_MERGE: not merged); -1 if none."""
+    txn = getattr(flux_handle, "aux_txn", None)
+    if txn is None or not txn.ops:
+        return -1
+    commit_async(flux_handle, flags, namespace).get()
+    return 0
+
+
+# -- reads ---------------------------------------------------------------------------------
+
+
+def lookup(flux_handle: "Flux", key: str, flags: int = 0, namespace: str | None = None,
+           rootdir: Mapping[str, Any] | None = None) -> "RPC":
+    """Send a ``kvs.lookup``; the future's get() gives ``{"key", "val": treeobj}``."""
+    body: dict[str, Any] = {"key": _key(key), "flags": flags, "namespace": _ns(namespace)}
+    if rootdir is not None:
+        body["rootdir"] = rootdir
+    return flux_handle.rpc("kvs.lookup", body)
+
+
+def get_key_direct(flux_handle: "Flux", key: str, namespace: str | None = None) -> Any:
+    """The decoded value at KEY; OSError ENOENT if missing, EISDIR for a directory."""
+    return _decode_value(val_data(lookup(flux_handle, key, 0, namespace).get()["val"]))
+
+
+def get(flux_handle: "Flux", key: str, namespace: str | None = None) -> Any:
+    """The decoded value at KEY, or a KVSDir if KEY is a directory."""
+    try:
+        return get_key_direct(flux_handle, key, namespace)
+    except OSError as exc:
+        if exc.errno != errno.EISDIR:
+            raise
+    return get_dir(flux_handle, key, namespace)
+
+
+def get_dir(flux_handle: "Flux", key: str = ".", namespace: str | None = None) -> "KVSDir":
+    return KVSDir(flux_handle, key, namespace=namespace)
+
+
+def exists(flux_handle: "Flux", key: str, namespace: str | None = None) -> bool:
+    try:
+        get_key_direct(flux_handle, key, namespace)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        if exc.errno == errno.EISDIR:
+            return True
+        raise
+    return True
+
+
+def isdir(flux_handle: "Flux", key: str, namespace: str | None = None) -> bool:
+    try:
+        get_key_direct(flux_handle, key, namespace)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        if exc.errno == errno.EISDIR:
+            return True
+        raise
+    return False
+
+
+def dropcache(flux_handle: "Flux") -> None:
+    flux_handle.rpc("kvs.dropcache", {}).get()
+
+
+def get_version(flux_handle: "Flux", namespace: str | None = None) -> int:
+    """The namespace's root sequence number (starts at 0, +1 per new root)."""
+    return int(flux_handle.rpc("kvs.getroot", {"namespace": _ns(namespace)}).get()["sequence"])
+
+
+def wait_version(flux_handle: "Flux", version: int, namespace: str | None = None) -> int:
+    """Block until the namespace's version is at least VERSION; returns it."""
+    resp = flux_handle.rpc("kvs.wait-version",
+                           {"namespace": _ns(namespace), "sequence": int(version)}).get()
+    return int(resp["sequence"])
+
+
+# -- namespaces -----------------------------------------------------------------------------
+
+
+def namespace_create(flux_handle: "Flux", namespace: str, owner: int | None = None,
+                     flags: int = 0) -> None:
+    """Create NAMESPACE owned by OWNER (default: the calling user)."""
+    flux_handle.rpc("kvs.namespace-create", {"namespace": namespace,
+                                             "owner": os.getuid() if owner is None else owner,
+                                             "flags": flags}).get()
+
+
+def namespace_remove(flux_handle: "Flux", namespace: str) -> None:
+    flux_handle.rpc("kvs.namespace-remove", {"namespace": namespace}).get()
+
+
+def namespace_list(flux_handle: "Flux") -> list[str]:
+    """Names of the namespaces the caller may use."""
+    resp = flux_handle.rpc("kvs.namespace-list", {}).get()
+    return [ns["namespace"] for ns in resp["namespaces"]]
+
+
+# -- watches and eventlogs ------------------------------------------------------------------
+
+
+def watch(flux_handle: "Flux", key: str, flags: int = FLUX_KVS_WATCH,
+          namespace: str | None = None) -> "RPC":
+    """A ``kvs-watch.lookup`` stream: each get() is ``{"key", "val"}``; ENODATA ends it."""
+    return flux_handle.rpc("kvs-watch.lookup",
+                           {"key": _key(key), "flags": flags, "namespace": _ns(namespace)},
+                           flags=FLUX_RPC_STREAMING)
+
+
+def watch_cancel(flux_handle: "Flux", future: "RPC") -> None:
+    """Ask kvs-watch to end FUTURE's stream (it then ends with ENODATA)."""
+    flux_handle.rpc("kvs-watch.cancel", {"matchtag": future.matchtag}, flags=FLUX_RPC_NORESPONSE)
+
+
+def eventlog_append(flux_handle: "Flux", key: str, name: str,
+                    context: Mapping[str, Any] | None = None, timestamp: float | None = None,
+                    namespace: str | None = None) -> dict[str, Any]:
+    """Append one RFC 18 event to the eventlog at KEY and commit; returns rootref and sequence."""
+    from eventstore.eventlog import encode_event
+
+    line = encode_event(name, context, time.time() if timestamp is None else timestamp)
+    txn = KVSTxn(flux_handle, namespace=namespace)
+    txn.append(key, line)
+    return txn.commit_async().get()
+
+
+# -- directories ----------------------------------------------------------------------------
+
+
+class KVSDir(MutableMapping):  # type: ignore[type-arg]
+    """A directory as a mapping: reads from a snapshot taken at construction,
+    writes staged on the handle's transaction until ``commit()``."""
+
+    class KVSDirIterator(Iterator):  # type: ignore[type-arg]
+        def __init__(self, kvsdir: "KVSDir") -> None:
+            self._it = iter(list(kvsdir._entries))
+
+        def __iter__(self) -> "KVSDir.KVSDirIterator":
+            return self
+
+        def __next__(self) -> str:
+            return next(self._it)
+
+        def next(self) -> str:
+            return self.__next__()
+
+    def __init__(self, flux_handle: "Flux | None" = None, path: str = ".",
+                 handle: Mapping[str, Any] | None = None, namespace: str | None = None) -> None:
+        if flux_handle is None:
+            raise ValueError("KVSDir needs a Flux handle")
+        self.fhdl = flux_handle
+        self.path = path
+        self.namespace = namespace
+        self._prefix = "" if not path or path == "." else path.rstrip(".") + "."
+        if handle is None:
+            handle = lookup(flux_handle, path, FLUX_KVS_READDIR, namespace).get()["val"]
+        if handle.get("type") != "dir":
+            raise FluxError(errno.ENOTDIR, f"{path}: not a directory listing")
+        self._entries: dict[str, Any] = dict(handle["data"])
+
+    def key_at(self, key: str) -> str:
+        """The full key of KEY in this directory."""
+        return self._prefix + key
+
+    def commit(self, flags: int = 0) -> int:
+        return commit(self.fhdl, flags, self.namespace)
+
+    def exists(self, name: str) -> bool:
+        return exists(self.fhdl, self.key_at(name), self.namespace)
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return get(self.fhdl, self.key_at(key), self.namespace)
+        except OSError:
+            raise KeyError(f"{key} not found under directory {self.path}") from None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        put(self.fhdl, self.key_at(key), value)
+
+    def __delitem__(self, key: str) -> None:
+        put_unlink(self.fhdl, self.key_at(key))
+
+    def __iter__(self) -> Iterator[str]:
+        return self.KVSDirIterator(self)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _isdir(self, name: str) -> bool:
+        return self._entries[name].get("type") in _DIR_TYPES
+
+    def files(self) -> Iterator[str]:
+        """Names of the entries that are not directories (values, symlinks)."""
+        return (name for name in list(self._entries) if not self._isdir(name))
+
+    def directories(self) -> Iterator[str]:
+        return (name for name in list(self._entries) if self._isdir(name))
+
+    def list_all(self) -> tuple[list[str], list[str]]:
+        """(files, directories)."""
+        return list(self.files()), list(self.directories())
+
+    def fill(self, contents: Mapping[str, Any]) -> None:
+        """Write CONTENTS (``a.b`` keys make subdirectories, dict values are JSON) and commit."""
+        if contents is None:
+            raise ValueError("contents must not be None")
+        try:
+            for key, value in contents.items():
+                self[key] = value
+        finally:
+            self.commit()
+
+    def mkdir(self, key: str, contents: Mapping[str, Any] | None = None) -> None:
+        """Create subdirectory KEY (committed), then fill it with CONTENTS if given."""
+        put_mkdir(self.fhdl, self.key_at(key))
+        self.commit()
+        if contents is not None:
+            KVSDir(self.fhdl, self.key_at(key), namespace=self.namespace).fill(contents)
+
+    def __enter__(self) -> "KVSDir":
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        self.commit()
+
+    def __repr__(self) -> str:
+        return f"KVSDir({self.path!r}, {len(self._entries)} entries)"
+
+
+def join(*args: str) -> str:
+    """Join key components with ``.``, skipping empty ones."""
+    return ".".join(a for a in args if a)
+
+
+def inner_walk(kvsdir: KVSDir, curr_dir: str, topdown: bool = False,
+               namespace: str | None = None) -> Iterator[tuple[str, Iterator[str], Iterator[str]]]:
+    if topdown:
+        yield (curr_dir, kvsdir.directories(), kvsdir.files())
+    for name in kvsdir.directories():
+        sub = get_dir(kvsdir.fhdl, kvsdir.key_at(name), namespace or kvsdir.namespace)
+        yield from inner_walk(sub, join(curr_dir, name), topdown, namespace)
+    if not topdown:
+        yield (curr_dir, kvsdir.directories(), kvsdir.files())
+
+
+def walk(directory: "str | KVSDir", topdown: bool = False, flux_handle: "Flux | None" = None,
+         namespace: str | None = None) -> Iterator[tuple[str, Iterator[str], Iterator[str]]]:
+    """Walk a directory like os.walk(): (path, directories, files) for each directory."""
+    if not isinstance(directory, KVSDir):
+        if flux_handle is None:
+            raise ValueError("If directory is a key, flux_handle must be specified")
+        directory = KVSDir(flux_handle, directory, namespace=namespace)
+    return inner_walk(directory, "", topdown, namespace)
