@@ -1,0 +1,330 @@
+"""flux jobs: list jobs (flux-jobs(1)).
+
+By default the current user's pending and running jobs; ``-a`` adds
+inactive jobs, ``-A`` lists every user's.  ``-f`` filters by state,
+virtual state (pending, running, active) or result (completed, failed,
+canceled, timeout).  ``-o`` takes a format string of ``flux jobs`` fields
+(flux.job.info.JobInfoFormat) or a named format (``default``, ``long``,
+``deps``).  One ``job-list.list`` request fetches only the attributes the
+format needs; rows are rendered by a per-field plan compiled once, so a
+thousand rows cost little more than the request.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from string import Formatter
+from typing import Any
+
+import click
+
+from cli.common import die
+from cli.job_common import (
+    FLUX_USERID_UNKNOWN,
+    RESULT_BITS,
+    STATE_BITS,
+    VIRTUAL_STATES,
+    parse_userid,
+    rpc_error_text,
+)
+
+DEFAULT_FORMAT = ("{id.f58:>12} {username:<8.8} {name:<10.10} {status_abbrev:>2.2} "
+                  "{ntasks:>6} {nnodes:>6h} {runtime!F:>8h} {nodelist:h}")
+NAMED_FORMATS = {
+    "default": DEFAULT_FORMAT,
+    "long": ("{id.f58:>12} ?:{queue:<8.8} {username:<8.8} {name:<10.10+} {status:>9.9} "
+             "{ntasks:>6} {nnodes:>6h} {t_submit!d:%b%d %R::>12} {t_remaining!F:>12h} "
+             "{runtime!F:>8h} {nodelist:h}"),
+    "deps": ("{id.f58:>12} {username:<8.8} {name:<10.10+} {status:>9.9} "
+             "{dependencies}"),
+    "full": ("{id.f58:>12} ?:{queue:<8.8} {username:<8.8} {name:<10.10+} {status_abbrev:>2.2} "
+             "{urgency:>3} {priority:>10h} {ntasks:>6} {ncores:>6h} {nnodes:>6h} "
+             "{t_submit!D:>19} {runtime!F:>8h} {nodelist:h}"),
+}
+
+# pending and running as flux-core counts them (NEW is neither)
+_PENDING = VIRTUAL_STATES["pending"]
+_RUNNING = VIRTUAL_STATES["running"]
+_INACTIVE = STATE_BITS["inactive"]
+
+# format field (before the first '.') -> job-list attributes it needs
+_FIELD_ATTRS: dict[str, tuple[str, ...]] = {
+    "id": (), "userid": ("userid",), "username": ("userid",), "user": ("annotations",),
+    "status": ("state", "result"), "status_abbrev": ("state", "result"),
+    "state": ("state",), "state_single": ("state",),
+    "result": ("result",), "result_abbrev": ("result",),
+    "runtime": ("t_run", "t_cleanup"), "t_remaining": ("expiration", "state"),
+    "returncode": ("waitstatus", "result", "state"),
+    "exception": ("exception_occurred", "exception_type", "exception_severity",
+                  "exception_note"),
+    "annotations": ("annotations",), "sched": ("annotations",),
+}
+
+# --color: a row's color by result
+_COLORS = {"COMPLETED": "\033[01;32m", "FAILED": "\033[01;31m", "TIMEOUT": "\033[01;31m",
+           "CANCELED": "\033[37m"}
+_RESET = "\033[0;0m"
+
+
+def parse_filters(values: Iterable[str]) -> tuple[int, int]:
+    """``-f`` values -> (states mask, results mask); ValueError names a bad one.
+
+    A result alone also selects INACTIVE, so ``-f failed`` lists failed
+    jobs and ``-f pending,failed`` pending plus failed ones.
+    """
+    states = results = 0
+    for value in values:
+        for name in value.split(","):
+            name = name.strip().lower()
+            if not name:
+                continue
+            if name in STATE_BITS:
+                states |= STATE_BITS[name]
+            elif name in VIRTUAL_STATES:
+                states |= VIRTUAL_STATES[name] if name != "active" else _PENDING | _RUNNING | 1
+            elif name in RESULT_BITS:
+                results |= RESULT_BITS[name]
+                states |= _INACTIVE
+            else:
+                raise ValueError(f"invalid filter specified: {name}")
+    return states, results
+
+
+def attrs_for(fields: Iterable[str], color: bool) -> list[str]:
+    """The job-list attributes a format's FIELDS need (besides ``id``)."""
+    attrs: dict[str, None] = {}
+    for field in fields:
+        head = field.split(".", 1)[0]
+        names = _FIELD_ATTRS.get(head, (head,))
+        attrs.update(dict.fromkeys(names))
+    if color:
+        attrs["result"] = None
+    attrs.pop("id", None)
+    return list(attrs)
+
+
+def stats_line(stats: dict[str, Any]) -> tuple[str, int]:
+    """The ``--stats`` summary line and the number of active jobs."""
+    states = stats.get("job_states", {})
+    pending = sum(int(states.get(s, 0)) for s in ("new", "depend", "priority", "sched"))
+    running = sum(int(states.get(s, 0)) for s in ("run", "cleanup"))
+    failed = sum(int(stats.get(k, 0)) for k in ("failed", "canceled", "timeout"))
+    completed = int(stats.get("successful", 0))
+    return (f"{running} running, {completed} completed, {failed} failed, {pending} pending",
+            pending + running)
+
+
+class RowRenderer:
+    """A format compiled once into per-field steps (same output as OutputFormat.format).
+
+    Python's string.Formatter re-parses the format and walks it for every
+    row; here each field becomes a C-level dotted attribute getter, a
+    conversion (only if the field has one) and a format spec that goes
+    straight to ``format()`` unless it uses the ``h``/``W``/``+``
+    suffixes.  Mappings (not JobInfo objects) take the formatter's own
+    field lookup.
+    """
+
+    def __init__(self, fmt: str, formatter: Any) -> None:
+        from operator import attrgetter
+
+        from flux.util.outputformat import UtilDatetime, empty_outputs
+
+        self.formatter = formatter
+        self._empty = frozenset(empty_outputs())
+        self._datetime = UtilDatetime
+        self.parts = []
+        for text, field, spec, conv in Formatter().parse(fmt):
+            if field is None:
+                self.parts.append((text, None, None, None, None, None))
+                continue
+            spec = spec or ""
+            path = field[2:] if field.startswith("0.") else field
+            base = spec[:-1] if spec.endswith("+") else spec
+            if spec.endswith(("W", "+")):
+                kind = "formatter"
+            elif base.endswith("h"):
+                kind = "h"
+                spec = base[:-1] + "s"
+            else:
+                kind = "plain"
+            self.parts.append((text, field, attrgetter(path), conv, spec, kind))
+
+    def render(self, obj: Any) -> str:
+        formatter = self.formatter
+        out = []
+        for text, field, getter, conv, spec, kind in self.parts:
+            if text:
+                out.append(text)
+            if field is None:
+                continue
+            try:
+                value = getter(obj)
+            except AttributeError:
+                value, _ = formatter.get_field(field, (obj,), None)
+            if conv:
+                value = formatter.convert_field(value, conv)
+            if kind == "plain":
+                out.append(format(value, spec))
+            elif kind == "h" and not isinstance(value, self._datetime):
+                text = str(value)
+                out.append(format("-" if text in self._empty else text, spec))
+            else:
+                out.append(formatter.format_field(value, spec if kind != "h" else spec[:-1] + "h"))
+        return "".join(out)
+
+
+def _fetch_list(h: Any, attrs: list[str], count: int, userid: int, states: int,
+                results: int, name: str | None, queue: str | None) -> list[dict[str, Any]]:
+    body: dict[str, Any] = {"max_entries": count, "attrs": attrs, "userid": userid,
+                            "states": states, "results": results}
+    if name is not None:
+        body["name"] = name
+    if queue is not None:
+        body["queue"] = queue
+    return h.rpc("job-list.list", body).get()["jobs"]
+
+
+def _fetch_ids(h: Any, ids: list[Any], attrs: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    futures = [(jobid, h.rpc("job-list.list-id", {"id": int(jobid), "attrs": attrs}))
+               for jobid in dict.fromkeys(ids)]
+    jobs, errors = [], []
+    for jobid, future in futures:
+        try:
+            jobs.append(future.get()["job"])
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.ENOENT:
+                errors.append(f"job {jobid.orig} not found")
+            else:
+                errors.append(f"job {jobid.orig}: {rpc_error_text(exc)}")
+    return jobs, errors
+
+
+def _user_id(all_users: bool, user: str | None) -> int:
+    if all_users:
+        return FLUX_USERID_UNKNOWN
+    if user is None:
+        return os.getuid()
+    return parse_userid(user)
+
+
+def _color_wanted(when: str) -> bool:
+    if when == "always":
+        return True
+    if when == "never":
+        return False
+    return sys.stdout.isatty()
+
+
+def print_jobs(fmt: Any, jobs: list[Any], no_header: bool, color: bool, out: Any) -> None:
+    """Apply the format's ``?:``/``+:`` prefixes over JOBS, sort, print header and rows."""
+    newfmt = type(fmt)(fmt.filter(jobs, no_header=no_header))
+    if newfmt.sort_keys:
+        newfmt.sort_items(jobs)
+    lines = []
+    if not no_header:
+        lines.append(newfmt.header())
+    render = RowRenderer(newfmt.get_format(include_sort_prefix=False), newfmt.formatter()).render
+    for job in jobs:
+        line = render(job)
+        if not line or line.isspace():
+            continue
+        if color:
+            code = _COLORS.get(job.result, "")
+            if code:
+                line = code + line + _RESET
+        lines.append(line)
+    if lines:
+        out.write("\n".join(lines) + "\n")
+
+
+@click.command("jobs", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-a", "all_states", is_flag=True,
+              help="List jobs in all states, including inactive")
+@click.option("-A", "all_users", is_flag=True, help="List all jobs of all users (-a --user=all)")
+@click.option("-n", "--suppress-header", "no_header", is_flag=True, help="Do not print the header")
+@click.option("-u", "--user", metavar="USER", default=None,
+              help="List jobs of USER (name or id), or 'all'")
+@click.option("-c", "--count", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Limit output to N jobs (0: no limit)")
+@click.option("-f", "--filter", "filters", metavar="STATE|RESULT", multiple=True,
+              help="List jobs in these states or with these results (default pending,running)")
+@click.option("-o", "--format", "fmt", metavar="FORMAT", default=None,
+              help="Output format, or a named format: " + ", ".join(NAMED_FORMATS))
+@click.option("-q", "--queue", metavar="QUEUE", default=None, help="List jobs of QUEUE only")
+@click.option("--name", metavar="NAME", default=None, help="List jobs named NAME only")
+@click.option("--sort", metavar="[-]KEY,...", default=None,
+              help="Sort by these fields ('-' for descending)")
+@click.option("--color", "color", is_flag=False, flag_value="always", default="auto",
+              metavar="[WHEN]", help="Color output: never, always (if WHEN is omitted), auto")
+@click.option("--stats", is_flag=True, help="Print job statistics before the header")
+@click.option("--stats-only", is_flag=True,
+              help="Print only job statistics; exit 1 if there are no active jobs")
+@click.argument("jobids", nargs=-1, metavar="[JOBID...]")
+def command(all_states: bool, all_users: bool, no_header: bool, user: str | None, count: int,
+            filters: tuple[str, ...], fmt: str | None, queue: str | None, name: str | None,
+            sort: str | None, color: str, stats: bool, stats_only: bool,
+            jobids: tuple[str, ...]) -> None:
+    """List jobs (default: your pending and running jobs)."""
+    from cli.job_common import open_handle
+
+    if color not in ("never", "always", "auto"):
+        raise click.BadParameter(f"'{color}' is not never, always or auto", param_hint="'--color'")
+    if stats_only:
+        h = open_handle()
+        try:
+            line, active = stats_line(h.rpc("job-list.job-stats", {}).get())
+        except OSError as exc:
+            die("jobs", rpc_error_text(exc))
+        click.echo(line)
+        sys.exit(0 if active else 1)
+    ids = []
+    for text in jobids:
+        from cli.job_common import parse_jobid
+
+        try:
+            ids.append(parse_jobid(text))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'JOBID'") from None
+    try:
+        states, results = parse_filters(filters) if filters else (_PENDING | _RUNNING, 0)
+        if all_states or all_users:
+            states |= _PENDING | _RUNNING | _INACTIVE
+        userid = _user_id(all_users, user)
+        from flux.job.info import JobInfoFormat
+
+        fmt_text = NAMED_FORMATS.get(fmt or "default", fmt)
+        formatter = JobInfoFormat(fmt_text)
+        if sort:
+            formatter.set_sort_keys(sort)
+    except (ValueError, KeyError) as exc:
+        die("jobs", str(exc).strip("'\""))
+    want_color = _color_wanted(color)
+    attrs = attrs_for(formatter.fields, want_color)
+    h = open_handle()
+    errors: list[str] = []
+    try:
+        if stats:
+            line, _ = stats_line(h.rpc("job-list.job-stats", {}).get())
+            click.echo(line)
+        if ids:
+            raw, errors = _fetch_ids(h, ids, attrs)
+        else:
+            raw = _fetch_list(h, attrs, count, userid, states, results, name, queue)
+    except OSError as exc:
+        die("jobs", rpc_error_text(exc))
+    from flux.job.info import JobInfo
+
+    jobs = [JobInfo(job) for job in raw]
+    try:
+        print_jobs(formatter, jobs, no_header, want_color, sys.stdout)
+    except (ValueError, KeyError) as exc:
+        die("jobs", str(exc).strip("'\""))
+    sys.stdout.flush()
+    for text in errors:
+        click.echo(f"flux-jobs: {text}", err=True)
+    if errors:
+        sys.exit(1)

@@ -1,0 +1,55 @@
+"""flux run: submit a job and follow it to the end, exiting with its exit code.
+
+Options are flux-mini(1)'s (``cli/submitopts.py``).  The job's output is
+copied to our stdout/stderr; ``-v`` prints the job id on stderr, ``-vv``
+also the job's events, ``-vvv`` its exec events too.  ctrl-C twice within
+two seconds cancels the job; SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are
+forwarded to it.  ``--dry-run`` prints the jobspec instead.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from cli.common import die
+from cli.submitopts import OrderedCommand, SubmitArgs, build_jobspec, submission_options
+
+_CTX = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
+
+
+@click.command("run", cls=OrderedCommand, context_settings=_CTX)
+@submission_options
+@click.argument("command_", metavar="COMMAND...", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> None:
+    """Run COMMAND as a job, waiting for it to finish."""
+    import orjson
+
+    if not command_:
+        raise click.UsageError("job command and arguments are missing")
+    try:
+        args = SubmitArgs.from_click(ctx, command_)
+        jobspec = build_jobspec(args).jobspec
+    except (ValueError, TypeError, OSError) as exc:
+        die("run", str(exc))
+    if ctx.params["dry_run"]:
+        sys.stdout.write(orjson.dumps(jobspec).decode() + "\n")
+        return
+    from cli.job_attach import attach
+    from cli.job_common import open_handle, rpc_error_text
+    from flux.job.JobID import JobID
+
+    verbose = ctx.params["verbose"]
+    h = open_handle()
+    try:
+        resp = h.rpc("job-ingest.submit", {"jobspec": jobspec, "urgency": args.urgency,
+                                           "flags": args.flags}).get()
+    except OSError as exc:
+        die("run", rpc_error_text(exc))
+    jobid = JobID(resp["id"])
+    if verbose:
+        click.echo(f"jobid: {jobid.f58}", err=True)
+    sys.exit(attach(h, jobid, "run", show_events=verbose >= 2, show_exec=verbose >= 3,
+                    label_io=args.label_io))

@@ -1,0 +1,200 @@
+"""flux submit: enqueue a job (or ``--cc`` copies of it) and print the job ids.
+
+Options are flux-mini(1)'s (see ``cli/submitopts.py``).  ``--cc``/``--bcc
+IDSET`` submit one copy per id (``{cc}`` in arguments becomes the id;
+``--cc`` also sets FLUX_JOB_CC in the job's environment).  ``--wait``
+waits for every job and exits with the largest job exit code; ``--watch``
+also copies the jobs' output; ``--progress`` draws a progress bar on
+stderr (``--jps`` adds jobs per second).  ``--dry-run`` prints the
+jobspec (one line per copy) instead of submitting.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from cli.common import die
+from cli.submitopts import OrderedCommand, SubmitArgs, build_jobspec, submission_options
+
+_CTX = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
+
+
+def _cc_ids(cc: str | None, bcc: str | None) -> tuple[list[int] | None, bool]:
+    if cc is not None and bcc is not None:
+        raise click.UsageError("Do not specify both --cc and --bcc")
+    text = cc if cc is not None else bcc
+    if text is None:
+        return None, False
+    from flux.idset import IDset
+
+    try:
+        ids = IDset(text).expand()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--cc'" if cc else "'--bcc'") from None
+    if not ids:
+        raise click.BadParameter(f"empty idset '{text}'", param_hint="'--cc'")
+    return ids, cc is not None
+
+
+def _jobspecs(args: SubmitArgs, ids: list[int] | None, set_cc: bool) -> Any:
+    """Jobspec dicts to submit: built once unless ``{cc}`` must be substituted."""
+    from cli.job_submit import copies
+
+    if ids is not None and args.uses_cc():
+        for cc in ids:
+            jobspec = build_jobspec(args.with_cc(cc)).jobspec
+            yield from copies(jobspec, [cc], set_cc)
+        return
+    yield from copies(build_jobspec(args).jobspec, ids, set_cc)
+
+
+class _Waiter:
+    """Follow submitted jobs to their end for --wait/--watch/--progress."""
+
+    def __init__(self, h: Any, watch: bool, label_io: bool, total: int,
+                 progress: Any, jps: bool) -> None:
+        from cli.job_progress import JobCounts
+
+        self.h = h
+        self.watch = watch
+        self.label_io = label_io
+        self.total = total
+        self.progress = progress
+        self.jps = jps
+        self.counts = JobCounts()
+        self.exit_code = 0
+        self.followers: list[Any] = []
+
+    def _redraw(self, force: bool = False) -> None:
+        from cli.job_progress import render_wait
+
+        if self.progress is not None:
+            self.progress.update(render_wait(self.counts, self.total, self.progress.elapsed(),
+                                             self.jps, fill=self.progress.fill), force)
+
+    def _on_event(self, follower: Any, entry: Any) -> None:
+        if entry.name == "alloc" and not getattr(follower, "_running", False):
+            follower._running = True
+            self.counts.pending -= 1
+            self.counts.running += 1
+            self._redraw()
+
+    def _on_done(self, follower: Any) -> None:
+        if getattr(follower, "_running", False):
+            self.counts.running -= 1
+        else:
+            self.counts.pending -= 1
+        if follower.exit_code == 0:
+            self.counts.completed += 1
+        else:
+            self.counts.failed += 1
+        self.exit_code = max(self.exit_code, follower.exit_code)
+        self._redraw()
+
+    def run(self, jobids: list[Any]) -> int:
+        from cli.job_attach import JobFollower, follow_jobs
+
+        self.counts.pending = len(jobids)
+        self._redraw(force=True)
+
+        def make(on_done: Any) -> list[Any]:
+            def done(follower: Any) -> None:
+                self._on_done(follower)
+                on_done(follower)
+
+            return [JobFollower(self.h, jobid, "submit", output=self.watch,
+                                label_io=self.label_io, tag=True, on_done=done,
+                                on_event=self._on_event)
+                    for jobid in jobids]
+
+        follow_jobs(self.h, make)
+        if self.progress is not None:
+            self._redraw(force=True)
+            self.progress.finish()
+        return self.exit_code
+
+
+@click.command("submit", cls=OrderedCommand, context_settings=_CTX)
+@submission_options
+@click.option("--cc", metavar="IDSET", default=None,
+              help="Submit one copy per id in IDSET, setting FLUX_JOB_CC={cc}")
+@click.option("--bcc", metavar="IDSET", default=None,
+              help="Like --cc, without setting FLUX_JOB_CC")
+@click.option("--quiet", is_flag=True, help="Do not print job ids")
+@click.option("--wait", is_flag=True, help="Wait for all jobs to complete")
+@click.option("--watch", is_flag=True, help="Copy the jobs' output (implies --wait)")
+@click.option("--progress", is_flag=True, help="Show a progress bar on stderr")
+@click.option("--jps", is_flag=True, help="With --progress, show jobs per second")
+@click.argument("command_", metavar="COMMAND...", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wait: bool,
+            watch: bool, progress: bool, jps: bool, command_: tuple[str, ...],
+            **_options: Any) -> None:
+    """Submit COMMAND as a job and print its job id."""
+    import orjson
+
+    ids, set_cc = _cc_ids(cc, bcc)
+    if not command_:
+        raise click.UsageError("job command and arguments are missing")
+    try:
+        args = SubmitArgs.from_click(ctx, command_)
+        if ctx.params["dry_run"]:
+            for jobspec in _jobspecs(args, ids, set_cc):
+                sys.stdout.write(orjson.dumps(jobspec).decode() + "\n")
+            return
+        specs = _jobspecs(args, ids, set_cc)
+        first = next(specs)
+    except (ValueError, TypeError, OSError) as exc:
+        die("submit", str(exc))
+    from cli.job_common import open_handle
+    from cli.job_submit import Submitter
+
+    def all_specs() -> Any:
+        yield first
+        yield from specs
+
+    total = len(ids) if ids is not None else 1
+    wait = wait or watch
+    bar = None
+    if progress:
+        from cli.job_progress import ProgressBar
+
+        bar = ProgressBar()
+    h = open_handle()
+    jobids: list[Any] = []
+    errors: list[str] = []
+    out = sys.stdout
+
+    def on_result(jobid: Any, exc: OSError | None) -> bool:
+        if exc is not None:
+            errors.append(exc.strerror or str(exc))
+            return False
+        jobids.append(jobid)
+        if not quiet:
+            if bar is not None:
+                bar.clear()
+            out.write(jobid.f58 + "\n")
+        if bar is not None and not wait:
+            from cli.job_progress import render_submit
+
+            bar.update(render_submit(len(jobids), total, bar.elapsed(), jps, fill=bar.fill))
+        return True
+
+    try:
+        Submitter(h, args.urgency, args.flags).submit_all(all_specs(), on_result)
+    except (ValueError, TypeError) as exc:
+        die("submit", str(exc))
+    out.flush()
+    if bar is not None and not wait:
+        from cli.job_progress import render_submit
+
+        bar.finish(render_submit(len(jobids), total, bar.elapsed(), jps, fill=bar.fill))
+    for text in dict.fromkeys(errors):
+        click.echo(f"flux-submit: {text}", err=True)
+    code = 1 if errors else 0
+    if wait and jobids:
+        waiter = _Waiter(h, watch, args.label_io, len(jobids), bar, jps)
+        code = max(code, waiter.run(jobids))
+    sys.exit(code)

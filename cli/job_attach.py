@@ -1,0 +1,336 @@
+"""flux job attach, and the job follower ``flux run`` / ``flux submit --wait`` share.
+
+``JobFollower`` watches one job's main eventlog (and, once the job starts,
+its exec eventlog and RFC 24 output log) from the handle's reactor:
+
+- exceptions print ``T.TTTs: job.exception ID type=T severity=N NOTE`` on
+  stderr, where T.TTT is seconds since the job's first event;
+- ``finish`` gives the exit code (the wait status's exit code, or
+  128+signal) and prints why when it is not 0;
+- a fatal exception without a nonzero exit code makes the exit code 1;
+- output data is written to our stdout/stderr (``rank: `` prefixed with
+  ``label_io``); ``show_events``/``show_exec`` print every event.
+
+The follower is done at the job's ``clean`` event (when the log ends);
+watches of the exec or output log that never produced anything are
+canceled then, so a job that never ran cannot hang us.
+"""
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from cli.common import die
+from cli.job_common import parse_jobid, rpc_error_text
+from cli.job_watch import WAITCREATE
+
+__all__ = ["JobFollower", "exit_code_of", "follow_jobs", "attach"]
+
+
+def exit_code_of(status: int) -> tuple[int, str]:
+    """(exit code, reason) for a job's wait status; reason is "" for success.
+
+    A shell killed by a signal gives 128+signal; a shell exit code above
+    128 reports a task killed by signal (code-128).
+    """
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return 128 + sig, f"task(s) {signal.strsignal(sig) or f'signal {sig}'}"
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+    if code == 0:
+        return 0, ""
+    if code > 128:
+        sig = code - 128
+        name = signal.strsignal(sig) if 0 < sig < signal.NSIG else None
+        if name:
+            return code, f"task(s) {name}"
+    return code, f"task(s) exited with exit code {code}"
+
+
+class _Stream:
+    """One eventlog-watch stream driven by reactor callbacks."""
+
+    def __init__(self, h: Any, jobid: int, path: str, flags: int,
+                 on_entry: Callable[[Any], None], on_end: Callable[["_Stream", Any], None]) -> None:
+        from flux.constants import FLUX_RPC_STREAMING
+
+        self.h = h
+        self.path = path
+        self.on_entry = on_entry
+        self.on_end = on_end
+        self.produced = False
+        self.ended = False
+        self.future = h.rpc("job-info.eventlog-watch",
+                            {"id": jobid, "path": path, "flags": flags},
+                            flags=FLUX_RPC_STREAMING)
+        self.future.then(self._callback)
+
+    def _callback(self, future: Any) -> None:
+        from flux.eventlog import EventLogEvent
+
+        try:
+            payload = future.get()
+        except OSError as exc:
+            self.ended = True
+            self.on_end(self, None if exc.errno == errno.ENODATA else exc)
+            return
+        future.reset()
+        self.produced = True
+        self.on_entry(EventLogEvent(payload["event"]))
+
+    def cancel(self) -> None:
+        from flux.constants import FLUX_RPC_NORESPONSE
+
+        if not self.ended:
+            self.h.rpc("job-info.eventlog-watch-cancel", {"matchtag": self.future.matchtag},
+                       flags=FLUX_RPC_NORESPONSE)
+
+
+class JobFollower:
+    """Follow one job to its end (see the module docstring)."""
+
+    def __init__(self, h: Any, jobid: Any, prog: str = "job", *, output: bool = True,
+                 show_events: bool = False, show_exec: bool = False, label_io: bool = False,
+                 quiet: bool = False, tag: bool = False,
+                 on_done: Callable[["JobFollower"], None] | None = None,
+                 on_event: Callable[["JobFollower", Any], None] | None = None) -> None:
+        self.h = h
+        self.jobid = jobid
+        self.prog = prog
+        self.output = output
+        self.show_events = show_events
+        self.show_exec = show_exec
+        self.label_io = label_io
+        self.quiet = quiet
+        self.tag = tag
+        self.on_done = on_done
+        self.on_event = on_event
+        self.exit_code = 1
+        self.finished = False
+        self.fatal_exception = False
+        self.exception: Any = None
+        self.done = False
+        self.t0 = 0.0
+        self._main_done = False
+        self._exec: _Stream | None = None
+        self._out: _Stream | None = None
+        self._header: dict[str, Any] = {}
+        self._main = _Stream(h, int(jobid), "eventlog", 0, self._on_main, self._on_main_end)
+
+    # -- helpers -------------------------------------------------------------
+    def _warn(self, text: str) -> None:
+        tag = f"{self.jobid.f58}: " if self.tag else ""
+        click.echo(f"flux-{self.prog}: {tag}{text}", err=True)
+
+    def _stamp(self, timestamp: float) -> str:
+        return f"{timestamp - self.t0:.3f}s"
+
+    def _print_event(self, prefix: str, entry: Any) -> None:
+        context = f" {entry.context_string}" if entry.context else ""
+        sys.stderr.write(f"{self._stamp(entry.timestamp)}: {prefix}.{entry.name}{context}\n")
+
+    def _check_done(self) -> None:
+        if self.done or not self._main_done:
+            return
+        for stream in (self._exec, self._out):
+            if stream is not None and stream.produced and not stream.ended:
+                return
+        for stream in (self._exec, self._out):
+            if stream is not None and not stream.ended:
+                stream.cancel()
+        self.done = True
+        if self.fatal_exception and self.exit_code == 0:
+            self.exit_code = 1
+        sys.stdout.flush()
+        if self.on_done is not None:
+            self.on_done(self)
+
+    # -- the main eventlog -----------------------------------------------------
+    def _on_main(self, entry: Any) -> None:
+        if not self.t0:
+            self.t0 = entry.timestamp
+        name = entry.name
+        if name == "exception":
+            ctx = entry.context
+            severity = ctx.get("severity", 0)
+            sys.stderr.write(f"{self._stamp(entry.timestamp)}: job.exception {self.jobid.f58} "
+                             f"type={ctx.get('type')} severity={severity} "
+                             f"{ctx.get('note', '')}\n")
+            if severity == 0 and not self.fatal_exception:
+                self.fatal_exception = True
+                self.exception = ctx
+        elif name == "start" and self.output:
+            self._exec = _Stream(self.h, int(self.jobid), "guest.exec.eventlog", WAITCREATE,
+                                 self._on_exec, self._on_aux_end)
+        elif name == "finish":
+            self.finished = True
+            self.exit_code, reason = exit_code_of(int(entry.context.get("status", 0)))
+            if reason and not self.quiet:
+                self._warn(reason)
+        if self.show_events and name != "exception":
+            self._print_event("job", entry)
+        if self.on_event is not None:
+            self.on_event(self, entry)
+
+    def _on_main_end(self, stream: _Stream, exc: OSError | None) -> None:
+        if exc is not None:
+            if exc.errno == errno.ENOENT:
+                die(self.prog, f"Failed to attach to {self.jobid.orig}: No such job")
+            if exc.errno == errno.EPERM:
+                die(self.prog, f"Failed to attach to {self.jobid.orig}: that is not your job")
+            die(self.prog, f"{self.jobid.orig}: {rpc_error_text(exc)}")
+        self._main_done = True
+        self._check_done()
+
+    # -- exec eventlog and output ---------------------------------------------
+    def _start_output(self) -> None:
+        if self._out is None:
+            self._out = _Stream(self.h, int(self.jobid), "guest.output", WAITCREATE,
+                                self._on_output, self._on_aux_end)
+
+    def _on_exec(self, entry: Any) -> None:
+        if entry.name in ("shell.init", "complete"):
+            self._start_output()
+        if entry.name == "log" and not self.quiet:
+            ctx = entry.context
+            sys.stderr.write(f"{self._stamp(entry.timestamp)}: {ctx.get('component', '')}"
+                             f"[{ctx.get('rank', '')}]: {ctx.get('stream', '')}: "
+                             f"{ctx.get('data', '')}")
+        elif self.show_exec:
+            self._print_event("exec", entry)
+
+    def _on_aux_end(self, stream: _Stream, exc: OSError | None) -> None:
+        if exc is not None and exc.errno not in (errno.ENOENT, errno.ENODATA) and not self.quiet:
+            self._warn(f"{stream.path}: {rpc_error_text(exc)}")
+        self._check_done()
+
+    def _on_output(self, entry: Any) -> None:
+        ctx = entry.context
+        if entry.name == "header":
+            self._header = dict(ctx.get("encoding") or {})
+        elif entry.name == "data":
+            self._write_data(ctx)
+        elif entry.name == "redirect" and not self.quiet:
+            where = f" to {ctx['path']}" if ctx.get("path") else ""
+            sys.stderr.write(f"{ctx.get('rank', '')}: {ctx.get('stream', '')} redirected{where}\n")
+        elif entry.name == "log" and not self.quiet:
+            labels = ["FATAL", "FATAL", "FATAL", "ERROR", " WARN", "", "DEBUG", "TRACE"]
+            level = ctx.get("level", 6)
+            label = labels[level] if isinstance(level, int) and 0 <= level < 8 else ""
+            rank = f"[{ctx['rank']}]" if "rank" in ctx else ""
+            parts = [f"{self._stamp(entry.timestamp)}: flux-shell{rank}"]
+            if label:
+                parts.append(label)
+            if ctx.get("component"):
+                parts.append(str(ctx["component"]))
+            parts.append(str(ctx.get("message", "")))
+            sys.stderr.write(": ".join(parts) + "\n")
+
+    def _write_data(self, ctx: dict[str, Any]) -> None:
+        data = ctx.get("data")
+        if not data:
+            return
+        stream = ctx.get("stream", "stdout")
+        encoding = ctx.get("encoding") or self._header.get(stream, "UTF-8")
+        raw = base64.b64decode(data) if str(encoding).lower() == "base64" else data.encode()
+        raw *= int(ctx.get("repeat", 1) or 1)
+        out = sys.stdout if stream == "stdout" else sys.stderr
+        if self.label_io:
+            rank = str(ctx.get("rank", ""))
+            raw = b"".join(rank.encode() + b": " + line
+                           for line in raw.splitlines(keepends=True))
+        out.flush()
+        out.buffer.write(raw)
+        out.buffer.flush()
+
+
+def _sigint_handler(h: Any, jobid: Any, prog: str) -> Callable[..., None]:
+    """First ctrl-C warns; a second within 2s cancels the job."""
+    last = [0.0]
+
+    def on_sigint(handle: Any, watcher: Any, signum: int, args: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] > 2.0:
+            last[0] = now
+            click.echo(f"flux-{prog}: one more ctrl-C within 2s to cancel", err=True)
+            return
+        h.rpc("job-manager.raise", {"id": int(jobid), "severity": 0, "type": "cancel",
+                                    "note": "interrupted by ctrl-C"})
+    return on_sigint
+
+
+def follow_jobs(h: Any, followers_factory: Callable[[Callable[[JobFollower], None]],
+                                                    list[JobFollower]],
+                forward_signals: Any = None, prog: str = "job") -> list[JobFollower]:
+    """Run the reactor until every follower the factory makes is done."""
+    pending: set[int] = set()
+    followers: list[JobFollower] = []
+
+    def on_done(follower: JobFollower) -> None:
+        pending.discard(id(follower))
+        if not pending:
+            h.reactor_stop()
+
+    followers = followers_factory(on_done)
+    pending.update(id(f) for f in followers if not f.done)
+    if not pending:
+        return followers
+    watchers = []
+    if forward_signals is not None:
+        watchers.append(h.signal_watcher_create(signal.SIGINT,
+                                                _sigint_handler(h, forward_signals, prog)))
+
+        def forward(handle: Any, watcher: Any, signum: int, args: Any) -> None:
+            h.rpc("job-manager.kill", {"id": int(forward_signals), "signum": signum})
+
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            watchers.append(h.signal_watcher_create(signum, forward))
+    for watcher in watchers:
+        watcher.start()
+    try:
+        h.reactor_run()
+    finally:
+        for watcher in watchers:
+            watcher.stop()
+    return followers
+
+
+def attach(h: Any, jobid: Any, prog: str = "job", *, show_events: bool = False,
+           show_exec: bool = False, label_io: bool = False, quiet: bool = False,
+           read_only: bool = False) -> int:
+    """Follow JOBID to its end, forwarding signals unless READ_ONLY; its exit code."""
+    def make(on_done: Callable[[JobFollower], None]) -> list[JobFollower]:
+        return [JobFollower(h, jobid, prog, show_events=show_events, show_exec=show_exec,
+                            label_io=label_io, quiet=quiet, on_done=on_done)]
+
+    followers = follow_jobs(h, make, None if read_only else jobid, prog)
+    return followers[0].exit_code
+
+
+@click.command("attach", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-E", "--show-events", is_flag=True, help="Show job events on stderr")
+@click.option("-X", "--show-exec", is_flag=True, help="Show exec events on stderr")
+@click.option("-l", "--label-io", is_flag=True, help="Label output by rank")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress warnings on stderr")
+@click.option("-r", "--read-only", is_flag=True, help="Do not capture signals")
+@click.argument("jobid")
+def command(show_events: bool, show_exec: bool, label_io: bool, quiet: bool, read_only: bool,
+            jobid: str) -> None:
+    """Follow JOBID until it ends, printing its output; exit with its exit code."""
+    from cli.job_common import open_handle
+
+    try:
+        id_ = parse_jobid(jobid)
+    except ValueError:
+        die("job", f'error parsing jobid: "{jobid}"')
+    h = open_handle()
+    sys.exit(attach(h, id_, "job", show_events=show_events, show_exec=show_exec,
+                    label_io=label_io, quiet=quiet, read_only=read_only))

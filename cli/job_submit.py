@@ -1,0 +1,84 @@
+"""Sending jobs to job-ingest: the submission pipeline of ``flux submit`` and ``flux run``.
+
+``Submitter`` keeps up to WINDOW ``job-ingest.submit`` requests in flight
+and hands back results in submission order, so a ``--cc`` burst is one
+stream of requests that ingest can batch into few KVS commits.  The
+jobspec of a ``--cc`` copy differs from the others only in
+``FLUX_JOB_CC``, so copies share one jobspec dict that is changed in place
+between sends (each request is encoded when it is sent).
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+__all__ = ["Submitter", "copies"]
+
+WINDOW = 1024
+
+
+class Submitter:
+    """Pipelined job submission on handle H."""
+
+    def __init__(self, h: Any, urgency: int, flags: int, window: int = WINDOW) -> None:
+        self.h = h
+        self.urgency = urgency
+        self.flags = flags
+        self.window = max(1, window)
+
+    def submit_all(self, jobspecs: Iterable[dict[str, Any]],
+                   on_result: Callable[[Any, OSError | None], bool]) -> None:
+        """Submit each jobspec dict; ``on_result(jobid or None, error)`` in order.
+
+        ``on_result`` returns False to stop sending further jobs (requests
+        already in flight are still collected).
+        """
+        from flux.job.JobID import JobID
+
+        inflight: deque[Any] = deque()
+        source = iter(jobspecs)
+        sending = True
+        while True:
+            while sending and len(inflight) < self.window:
+                try:
+                    jobspec = next(source)
+                except StopIteration:
+                    sending = False
+                    break
+                inflight.append(self.h.rpc("job-ingest.submit",
+                                           {"jobspec": jobspec, "urgency": self.urgency,
+                                            "flags": self.flags}))
+            if not inflight:
+                return
+            future = inflight.popleft()
+            try:
+                resp = future.get()
+            except OSError as exc:
+                if not on_result(None, exc):
+                    sending = False
+                continue
+            if not on_result(JobID(resp["id"]), None):
+                sending = False
+
+
+def copies(jobspec: dict[str, Any], ids: Iterable[int] | None,
+           set_cc: bool) -> Iterator[dict[str, Any]]:
+    """JOBSPEC once per id (or once if IDS is None), with FLUX_JOB_CC=id if SET_CC.
+
+    The same dict is yielded each time; it must be consumed (encoded)
+    before the next one is asked for.
+    """
+    if ids is None:
+        yield jobspec
+        return
+    env = None
+    if set_cc:
+        system = jobspec.setdefault("attributes", {}).setdefault("system", {})
+        env = system.get("environment")
+        if env is None:
+            env = system["environment"] = {}
+    for cc in ids:
+        if env is not None:
+            env["FLUX_JOB_CC"] = str(cc)
+        yield jobspec
