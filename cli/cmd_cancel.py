@@ -51,8 +51,9 @@ def command(all_: bool, user: str | None, states: tuple[str, ...], dry_run: bool
         if dry_run:
             click.echo(f"flux-cancel: Would cancel {len(jobids)} jobs", err=True)
             return
-        futures = [(jobid, h.rpc("job-manager.raise", {"id": int(jobid), "severity": 0,
-                                                       "type": "cancel", "note": note}))
+        from flux.job.kill import cancel_async
+
+        futures = [(jobid, cancel_async(h, jobid, note or None))
                    for jobid in dict.fromkeys(jobids)]
         failed = False
         for jobid, future in futures:

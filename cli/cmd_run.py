@@ -39,16 +39,14 @@ def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> N
         return
     from cli.job_attach import attach
     from cli.job_common import open_handle, rpc_error_text
-    from flux.job.JobID import JobID
+    from cli.job_submit import Submitter
 
     verbose = ctx.params["verbose"]
     h = open_handle()
     try:
-        resp = h.rpc("job-ingest.submit", {"jobspec": jobspec, "urgency": args.urgency,
-                                           "flags": args.flags}).get()
+        jobid = Submitter(h, args.urgency, args.flags).submit(jobspec).get_id()
     except OSError as exc:
         die("run", rpc_error_text(exc))
-    jobid = JobID(resp["id"])
     if verbose:
         click.echo(f"jobid: {jobid.f58}", err=True)
     sys.exit(attach(h, jobid, "run", show_events=verbose >= 2, show_exec=verbose >= 3,

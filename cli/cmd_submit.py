@@ -184,8 +184,8 @@ def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wa
 
     try:
         Submitter(h, args.urgency, args.flags).submit_all(all_specs(), on_result)
-    except (ValueError, TypeError) as exc:
-        die("submit", str(exc))
+    except (ValueError, TypeError, OSError) as exc:
+        die("submit", exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
     out.flush()
     if bar is not None and not wait:
         from cli.job_progress import render_submit

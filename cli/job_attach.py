@@ -56,42 +56,37 @@ def exit_code_of(status: int) -> tuple[int, str]:
 
 
 class _Stream:
-    """One eventlog-watch stream driven by reactor callbacks."""
+    """One eventlog watch driven by reactor callbacks."""
 
     def __init__(self, h: Any, jobid: int, path: str, flags: int,
                  on_entry: Callable[[Any], None], on_end: Callable[["_Stream", Any], None]) -> None:
-        from flux.constants import FLUX_RPC_STREAMING
+        from flux.job.event import JobEventWatchFuture
 
-        self.h = h
         self.path = path
         self.on_entry = on_entry
         self.on_end = on_end
         self.produced = False
         self.ended = False
-        self.future = h.rpc("job-info.eventlog-watch",
-                            {"id": jobid, "path": path, "flags": flags},
-                            flags=FLUX_RPC_STREAMING)
+        self.future = JobEventWatchFuture(h, jobid, path, flags)
         self.future.then(self._callback)
 
     def _callback(self, future: Any) -> None:
-        from flux.eventlog import EventLogEvent
-
         try:
-            payload = future.get()
+            entry = future.get_event()
         except OSError as exc:
             self.ended = True
-            self.on_end(self, None if exc.errno == errno.ENODATA else exc)
+            self.on_end(self, exc)
             return
-        future.reset()
+        if entry is None:
+            self.ended = True
+            self.on_end(self, None)
+            return
         self.produced = True
-        self.on_entry(EventLogEvent(payload["event"]))
+        self.on_entry(entry)
 
     def cancel(self) -> None:
-        from flux.constants import FLUX_RPC_NORESPONSE
-
         if not self.ended:
-            self.h.rpc("job-info.eventlog-watch-cancel", {"matchtag": self.future.matchtag},
-                       flags=FLUX_RPC_NORESPONSE)
+            self.future.cancel()
 
 
 class JobFollower:
@@ -262,8 +257,9 @@ def _sigint_handler(h: Any, jobid: Any, prog: str) -> Callable[..., None]:
             last[0] = now
             click.echo(f"flux-{prog}: one more ctrl-C within 2s to cancel", err=True)
             return
-        h.rpc("job-manager.raise", {"id": int(jobid), "severity": 0, "type": "cancel",
-                                    "note": "interrupted by ctrl-C"})
+        from flux.job.kill import cancel_async
+
+        cancel_async(h, jobid, "interrupted by ctrl-C")
     return on_sigint
 
 
@@ -289,7 +285,9 @@ def follow_jobs(h: Any, followers_factory: Callable[[Callable[[JobFollower], Non
                                                 _sigint_handler(h, forward_signals, prog)))
 
         def forward(handle: Any, watcher: Any, signum: int, args: Any) -> None:
-            h.rpc("job-manager.kill", {"id": int(forward_signals), "signum": signum})
+            from flux.job.kill import kill_async
+
+            kill_async(h, forward_signals, signum)
 
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
             watchers.append(h.signal_watcher_create(signum, forward))

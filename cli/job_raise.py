@@ -43,10 +43,15 @@ def _ids_and_note(verb: str, args: tuple[str, ...], message: str | None,
     return ids, note if note is not None else message
 
 
-def _send_each(verb: str, topic: str, ids: list[Any], body: dict[str, Any]) -> None:
-    """One request per id, pipelined; print each failure; exit 1 if any failed."""
+def _send_each(verb: str, send: Any, ids: list[Any]) -> None:
+    """SEND(h, jobid) for each id, all in flight; print each failure; exit 1 if any failed."""
     h = open_handle()
-    futures = [(jobid, h.rpc(topic, {"id": int(jobid), **body})) for jobid in ids]
+    futures = []
+    for jobid in ids:
+        try:
+            futures.append((jobid, send(h, jobid)))
+        except OSError as exc:   # refused before sending (bad argument)
+            die("job", f"{verb}: {rpc_error_text(exc)}")
     failed = False
     for jobid, future in futures:
         try:
@@ -98,9 +103,10 @@ _ACTIVE = 1 | 2 | 4 | 8 | 16 | 32
 @click.argument("args", nargs=-1, metavar="JOBID... [MESSAGE...]")
 def cancel(message: str | None, args: tuple[str, ...]) -> None:
     """Cancel jobs (a fatal exception of type cancel)."""
+    from flux.job.kill import cancel_async
+
     ids, note = _ids_and_note("cancel", args, message)
-    _send_each("cancel", "job-manager.raise", ids,
-               {"severity": 0, "type": "cancel", "note": note or ""})
+    _send_each("cancel", lambda h, jobid: cancel_async(h, jobid, note), ids)
 
 
 @click.command("raise", context_settings=_CTX)
@@ -114,9 +120,10 @@ def raise_(severity: int, type_: str, message: str | None, args: tuple[str, ...]
     """Raise an exception on jobs."""
     if not type_ or any(c.isspace() for c in type_) or "=" in type_:
         die("job", f"invalid exception type '{type_}'")
+    from flux.job.kill import raise_async
+
     ids, note = _ids_and_note("raise", args, message)
-    _send_each("raise", "job-manager.raise", ids,
-               {"severity": severity, "type": type_, "note": note or ""})
+    _send_each("raise", lambda h, jobid: raise_async(h, jobid, type_, severity, note), ids)
 
 
 @click.command("kill", context_settings=_CTX)
@@ -129,8 +136,10 @@ def kill(signame: str, args: tuple[str, ...]) -> None:
         signum = parse_signal(signame)
     except ValueError as exc:
         die("job", f"kill: {exc}")
+    from flux.job.kill import kill_async
+
     ids, _ = _ids_and_note("kill", args, None, note_allowed=False)
-    _send_each("kill", "job-manager.kill", ids, {"signum": signum})
+    _send_each("kill", lambda h, jobid: kill_async(h, jobid, signum), ids)
 
 
 @click.command("cancelall", context_settings=_CTX)

@@ -1,6 +1,6 @@
 """Sending jobs to job-ingest: the submission pipeline of ``flux submit`` and ``flux run``.
 
-``Submitter`` keeps up to WINDOW ``job-ingest.submit`` requests in flight
+``Submitter`` keeps up to WINDOW ``flux.job.submit_async`` requests in flight
 and hands back results in submission order, so a ``--cc`` burst is one
 stream of requests that ingest can batch into few KVS commits.  The
 jobspec of a ``--cc`` copy differs from the others only in
@@ -22,10 +22,20 @@ class Submitter:
     """Pipelined job submission on handle H."""
 
     def __init__(self, h: Any, urgency: int, flags: int, window: int = WINDOW) -> None:
+        from flux.constants import FLUX_JOB_DEBUG, FLUX_JOB_NOVALIDATE, FLUX_JOB_WAITABLE
+
         self.h = h
         self.urgency = urgency
-        self.flags = flags
+        self.options = {"waitable": bool(flags & FLUX_JOB_WAITABLE),
+                        "debug": bool(flags & FLUX_JOB_DEBUG),
+                        "novalidate": bool(flags & FLUX_JOB_NOVALIDATE)}
         self.window = max(1, window)
+
+    def submit(self, jobspec: dict[str, Any]) -> Any:
+        """Submit one job now; the SubmitFuture."""
+        from flux.job.submit import submit_async
+
+        return submit_async(self.h, jobspec, urgency=self.urgency, **self.options)
 
     def submit_all(self, jobspecs: Iterable[dict[str, Any]],
                    on_result: Callable[[Any, OSError | None], bool]) -> None:
@@ -34,8 +44,6 @@ class Submitter:
         ``on_result`` returns False to stop sending further jobs (requests
         already in flight are still collected).
         """
-        from flux.job.JobID import JobID
-
         inflight: deque[Any] = deque()
         source = iter(jobspecs)
         sending = True
@@ -46,19 +54,17 @@ class Submitter:
                 except StopIteration:
                     sending = False
                     break
-                inflight.append(self.h.rpc("job-ingest.submit",
-                                           {"jobspec": jobspec, "urgency": self.urgency,
-                                            "flags": self.flags}))
+                inflight.append(self.submit(jobspec))
             if not inflight:
                 return
             future = inflight.popleft()
             try:
-                resp = future.get()
+                jobid = future.get_id()
             except OSError as exc:
                 if not on_result(None, exc):
                     sending = False
                 continue
-            if not on_result(JobID(resp["id"]), None):
+            if not on_result(jobid, None):
                 sending = False
 
 

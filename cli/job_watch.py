@@ -1,21 +1,19 @@
 """Streams of job eventlog entries for the job commands (RFC 41 eventlog-watch).
 
-``EventlogWatch`` wraps one ``job-info.eventlog-watch`` streaming RPC:
-``next(timeout)`` returns the next entry as an EventLogEvent, or None
-once the stream has ended (ENODATA: the log reached its terminal event,
-was canceled, or the job was purged).  Other errors raise OSError.
-``cancel()`` asks job-info to end the stream early.
+``EventlogWatch`` wraps one flux.job JobEventWatchFuture (with the
+WAITCREATE flag when asked): ``next(timeout)`` returns the next entry as
+an EventLogEvent, or None once the stream has ended (the log reached its
+terminal event, was canceled, or the job went inactive or was purged).
+Other errors raise OSError.  ``cancel()`` asks job-info to end the stream.
 
 ``eventlog_path`` maps the short names ``flux job eventlog -p`` accepts
 (``exec``, ``output``, ``input``) to their KVS keys.
 """
 from __future__ import annotations
 
-import errno
 import time
 from typing import Any
 
-from flux.constants import FLUX_RPC_NORESPONSE, FLUX_RPC_STREAMING
 from flux.eventlog import EventLogEvent
 
 __all__ = ["EventlogWatch", "eventlog_path", "WAITCREATE", "parse_eventlog_text"]
@@ -40,18 +38,11 @@ class EventlogWatch:
     """One job eventlog watch in flight on handle H."""
 
     def __init__(self, h: Any, jobid: int, path: str = "eventlog", flags: int = 0) -> None:
-        self.h = h
-        self.jobid = int(jobid)
-        self.path = path
-        self.future = h.rpc("job-info.eventlog-watch",
-                            {"id": self.jobid, "path": path, "flags": flags},
-                            flags=FLUX_RPC_STREAMING)
-        self.ended = False
-        self.canceled = False
+        from flux.job.event import JobEventWatchFuture
 
-    def ready(self) -> bool:
-        """Whether ``next()`` would return without waiting."""
-        return self.ended or self.future.is_ready()
+        self.path = path
+        self.future = JobEventWatchFuture(h, int(jobid), path, flags)
+        self.ended = False
 
     def next(self, timeout: float | None = None) -> EventLogEvent | None:
         """The next entry; None at the end; OSError(ETIMEDOUT) after TIMEOUT seconds."""
@@ -60,23 +51,17 @@ class EventlogWatch:
         if timeout is not None and not self.future.is_ready():
             self.future.wait_for(max(timeout, 1e-6))
         try:
-            payload = self.future.get()
-        except OSError as exc:
-            if exc.errno == errno.ENODATA:
-                self.ended = True
-                return None
+            entry = self.future.get_event()
+        except OSError:
             self.ended = True
             raise
-        self.future.reset()
-        return EventLogEvent(payload["event"])
+        if entry is None:
+            self.ended = True
+        return entry
 
     def cancel(self) -> None:
         """Ask job-info to end the stream (it then ends with ENODATA)."""
-        if self.ended or self.canceled:
-            return
-        self.canceled = True
-        self.h.rpc("job-info.eventlog-watch-cancel", {"matchtag": self.future.matchtag},
-                   flags=FLUX_RPC_NORESPONSE)
+        self.future.cancel()
 
 
 class Deadline:
