@@ -29,6 +29,7 @@ from flux.errors import FluxError
 from kvs.constants import (
     FLUX_KVS_APPEND,
     FLUX_KVS_READDIR,
+    FLUX_KVS_WAITCREATE,
     FLUX_KVS_WATCH,
     PRIMARY_NAMESPACE,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "isdir",
     "join",
     "lookup",
+    "lookup_wait",
     "namespace_create",
     "namespace_list",
     "namespace_remove",
@@ -60,6 +62,7 @@ __all__ = [
     "put_mkdir",
     "put_symlink",
     "put_unlink",
+    "resolve_namespace",
     "val_data",
     "wait_version",
     "walk",
@@ -74,8 +77,12 @@ _dumps = orjson.dumps
 _JSON_OPTS = orjson.OPT_NON_STR_KEYS
 
 
-def _ns(namespace: str | None) -> str:
+def resolve_namespace(namespace: str | None = None) -> str:
+    """NAMESPACE, else ``$FLUX_KVS_NAMESPACE``, else ``primary``."""
     return namespace or os.environ.get("FLUX_KVS_NAMESPACE") or PRIMARY_NAMESPACE
+
+
+_ns = resolve_namespace
 
 
 def _key(key: Any) -> str:
@@ -246,6 +253,13 @@ def lookup(flux_handle: "Flux", key: str, flags: int = 0, namespace: str | None 
     if rootdir is not None:
         body["rootdir"] = rootdir
     return flux_handle.rpc("kvs.lookup", body)
+
+
+def lookup_wait(flux_handle: "Flux", key: str, flags: int = FLUX_KVS_WAITCREATE,
+                namespace: str | None = None) -> "RPC":
+    """A one-response ``kvs-watch.lookup``: with WAITCREATE it answers once KEY exists."""
+    return flux_handle.rpc("kvs-watch.lookup",
+                           {"key": _key(key), "flags": flags, "namespace": _ns(namespace)})
 
 
 def get_key_direct(flux_handle: "Flux", key: str, namespace: str | None = None) -> Any:

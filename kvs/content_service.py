@@ -15,6 +15,9 @@ Requests (specs/kvs-service.md):
 ``content.dropcache`` ``{}`` -> ``{}`` (the store keeps no cache of its own)
 ``content.startlog``  ``{}`` -> ``{"records": [{"start","finish","pid"}...]}``
 ``content.stats``     ``{}`` -> the store's counters
+``content.pin``       ``{"name", "ref", "kind"?: "tree"|"blob"}`` -> ``{}``: keep REF
+                      (a KVS root and all under it, or one blob) through GC
+``content.unpin``     ``{"name"}`` -> ``{}``; ``content.pins`` -> ``{"pins": {...}}``
 ``content.backing``   in-process only: ``{"store": Store}``
 
 At load it logs "Flux was not shut down properly. Data may have been
@@ -189,6 +192,34 @@ class Content(Module):
         out["durability"] = self.store.durability.value
         out["path"] = self.store.path
         return out
+
+    @request_handler("content.pin")
+    def pin(self, msg: Message) -> dict[str, Any]:
+        body = msg.payload
+        if type(body) is not dict or type(body.get("name")) is not str \
+                or type(body.get("ref")) is not str:
+            raise FluxError(errno.EPROTO, 'content.pin: expected {"name": str, "ref": blobref}')
+        kind = body.get("kind", "tree")
+        if kind not in ("tree", "blob"):
+            raise FluxError(errno.EINVAL, f"content.pin: kind must be tree or blob, not {kind!r}")
+        if not self.store.has(body["ref"]):
+            raise FluxError(errno.ENOENT, f"{body['ref']}: no such blob")
+        self.store.pin(body["name"], body["ref"], kind)
+        return {}
+
+    @request_handler("content.unpin")
+    def unpin(self, msg: Message) -> dict[str, Any]:
+        body = msg.payload
+        if type(body) is not dict or type(body.get("name")) is not str:
+            raise FluxError(errno.EPROTO, 'content.unpin: expected {"name": str}')
+        if not self.store.unpin(body["name"]):
+            raise FluxError(errno.ENOENT, f"content.unpin: no pin named {body['name']!r}")
+        return {}
+
+    @request_handler("content.pins")
+    def pins(self, msg: Message) -> dict[str, Any]:
+        return {"pins": {name: {"ref": p.ref, "kind": p.kind}
+                         for name, p in self.store.pins().items()}}
 
     @request_handler("content.backing")
     def backing(self, msg: Message) -> dict[str, Any]:
