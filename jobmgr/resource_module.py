@@ -1,0 +1,473 @@
+"""The ``resource`` module: the instance's resources, their state, RFC 28 acquire.
+
+Loaded on every rank.  Each rank serves ``resource.monitor``: a stream whose
+first response is the rank's discovered resources and which stays open
+while the rank's module is loaded.  Rank 0 keeps one such stream open to
+every other rank, so it learns at once when a rank comes up (first
+response) or goes away (the stream fails: EHOSTUNREACH when the overlay
+loses the rank, ENOSYS when its module unloads).
+
+Rank 0 owns the instance R (from ``[[resource.config]]``, ``[resource]
+path``, or joined from every rank's report) and ``resource.eventlog``.
+Every change (restart, resource-define, online/offline, exclude, drain,
+undrain) is appended to the log first and folded into the
+``ResourceState`` projection only once the append is durable; requests
+are answered after that.  The scheduler holds a ``resource.acquire``
+stream: R without excluded ranks and the ranks up for scheduling (online,
+not drained), then ``up``/``down`` changes.  At unload rank 0 writes
+``checkpoint.resource`` (the state and the log size it reflects) so the
+next start replays only the log's tail.  See specs/resource-service.md.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from broker.module import Module, Stream, request_handler
+from flux.errors import FluxError
+from flux.message import Message
+from jobmgr.kvs_batch import KvsBatch, encode_value, kvs_get
+from jobmgr.resource_config import (
+    LocalResources,
+    ResourceConfig,
+    configured_R,
+    discover_local,
+    discovered_R,
+    parse_config,
+    resolve_targets,
+)
+from jobmgr.resource_state import ResourceEventError, ResourceState
+
+__all__ = ["Resource", "EVENTLOG_KEY", "R_KEY", "CHECKPOINT_KEY"]
+
+EVENTLOG_KEY = "resource.eventlog"
+R_KEY = "resource.R"
+CHECKPOINT_KEY = "checkpoint.resource"
+_DRAIN_MODES = {None: 0, "overwrite": 1, "update": 2}
+
+
+def _idset(ranks: Iterable[int]) -> str:
+    from flux.idset import IDset
+
+    return IDset(sorted(ranks)).encode()
+
+
+def _body(msg: Message) -> dict[str, Any]:
+    body = msg.payload
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise FluxError(errno.EPROTO, f"{msg.topic}: payload must be a JSON object")
+    return body
+
+
+class Resource(Module):
+    name = "resource"
+
+    def __init__(self, ctx: Any, args: list[str]) -> None:
+        super().__init__(ctx, args)
+        self.cfg = ResourceConfig()
+        self.local: LocalResources | None = None
+        self.state = ResourceState()
+        self.rset: Any = None                  # full instance ResourceSet
+        self.R: dict[str, Any] | None = None   # its R (with excluded ranks)
+        self.sched_R: dict[str, Any] | None = None
+        self._sched_ranks: set[int] = set()
+        self._exclude: set[int] = set()
+        self._exclude_hosts: str | None = None
+        self._reports: dict[int, LocalResources] = {}
+        self._intent_online: set[int] = set()   # as posted, ahead of the applied state
+        self._acquirers: list[Stream] = []
+        self._last_up: set[int] | None = None
+        self._last_expiration = 0.0
+        self._batch = KvsBatch(ctx)
+        self._log_bytes = 0
+        self._watchers: list[asyncio.Task[Any]] = []
+        self._defined = asyncio.Event()
+
+    # -- start and stop --------------------------------------------------------
+
+    async def start(self) -> None:
+        self.cfg = parse_config(self.ctx.conf_get("resource"))
+        self.local = discover_local(self.ctx.rank, self.cfg.norestrict)
+        if self.ctx.rank != 0:
+            return
+        rset = configured_R(self.cfg)
+        await self._replay()
+        if rset is not None:
+            ranks = list(rset.ranks)
+            self._exclude = self._resolve_exclude(rset)
+        else:
+            ranks = list(range(self.ctx.size))
+            self._reports[0] = self.local
+            self._exclude = self._resolve_exclude(None)
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("restart", {"ranks": _idset(ranks), "online": ""})]
+        online = set(ranks) if self.cfg.monitor_force_up else {0} & set(ranks)
+        if rset is None and self.ctx.size == 1:
+            rset = discovered_R(self._reports)
+        if rset is not None:
+            events += self._define_events(rset)
+        if online:
+            events.append(("online", {"idset": _idset(online)}))
+            self._intent_online |= online
+        await self._post(events, (lambda: self._define(rset)) if rset is not None else None)
+        if not self.cfg.monitor_force_up:
+            for rank in range(1, self.ctx.size):
+                if rset is None or rank in self._rank_set(rset):
+                    self._watchers.append(self.ctx.create_task(self._watch(rank),
+                                                               name=f"resource-watch-{rank}"))
+
+    async def stop(self) -> None:
+        for task in self._watchers:
+            task.cancel()
+        if self._watchers:
+            await asyncio.gather(*self._watchers, return_exceptions=True)
+        if self.ctx.rank != 0:
+            return
+        await self._batch.flush()
+        checkpoint = {"version": 1, "eventlog_bytes": self._log_bytes,
+                      "timestamp": time.time(), "state": self.state.truncate_context(),
+                      "expiration": self.state.expiration, "method": self.state.method}
+        try:
+            await self._batch.put(CHECKPOINT_KEY, encode_value(checkpoint))
+        except OSError as exc:
+            self.ctx.log.error(f"cannot write {CHECKPOINT_KEY}: {exc}")
+
+    @staticmethod
+    def _rank_set(rset: Any) -> set[int]:
+        return set(rset.ranks)
+
+    def _resolve_exclude(self, rset: Any) -> set[int]:
+        """The configured exclude set (hostlists wait for R when discovering)."""
+        text = self.cfg.exclude
+        if not text:
+            return set()
+        if rset is None:
+            ranks = range(self.ctx.size)
+            if not all(c.isdigit() or c in ",-[] " for c in text):
+                self._exclude_hosts = text   # needs hostnames: resolved at define time
+                return set()
+            return set(resolve_targets(text, {}, ranks, "resource.exclude"))
+        hosts = {r: rset.hostname(r) for r in rset.ranks if rset.hostname(r)}
+        return set(resolve_targets(text, hosts, rset.ranks, "resource.exclude"))
+
+    # -- replay ------------------------------------------------------------------
+
+    async def _replay(self) -> None:
+        """Rebuild the state from checkpoint.resource and resource.eventlog."""
+        data = await kvs_get(self.ctx, EVENTLOG_KEY) or b""
+        self._log_bytes = len(data)
+        start = 0
+        raw = await kvs_get(self.ctx, CHECKPOINT_KEY)
+        if raw is not None:
+            start = self._load_checkpoint(raw, data)
+        lineno = data.count(b"\n", 0, start)
+        for line in data[start:].split(b"\n"):
+            lineno += 1
+            if not line:
+                continue
+            try:
+                self.state.apply(orjson.loads(line))
+            except (orjson.JSONDecodeError, ResourceEventError, TypeError, AttributeError) as exc:
+                self.ctx.log.error(f"{EVENTLOG_KEY} line {lineno}: skipped: {exc}")
+
+    def _load_checkpoint(self, raw: bytes, data: bytes) -> int:
+        """Apply a checkpoint; the log offset to replay from (0 if it is unusable)."""
+        try:
+            cp = orjson.loads(raw)
+            size = cp["eventlog_bytes"]
+            if cp.get("version") != 1 or not isinstance(size, int) or size < 0:
+                raise ValueError("unknown version or bad eventlog_bytes")
+            if size > len(data) or (size and data[size - 1:size] != b"\n"):
+                raise ValueError(f"it covers {size} bytes of a {len(data)} byte log")
+            self.state.apply({"name": "truncate", "timestamp": float(cp["timestamp"]),
+                              "context": cp["state"]})
+            if cp.get("expiration"):
+                self.state.expiration = float(cp["expiration"])
+            self.state.method = cp.get("method")
+            return size
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            self.ctx.log.warning(f"{CHECKPOINT_KEY} ignored ({exc}): replaying the whole log")
+            self.state = ResourceState()
+            return 0
+
+    # -- posting events (the write path) -----------------------------------------
+
+    def _post(self, events: list[tuple[str, dict[str, Any]]],
+              then: Callable[[], None] | None = None) -> "asyncio.Future[Any]":
+        """Append EVENTS to resource.eventlog in one op; fold them in once durable."""
+        now = time.time()
+        entries = [{"timestamp": now, "name": name, "context": ctx} for name, ctx in events]
+        data = b"".join(orjson.dumps(e, option=orjson.OPT_APPEND_NEWLINE) for e in entries)
+        fut = self._batch.append(EVENTLOG_KEY, data)
+
+        def applied(f: "asyncio.Future[Any]") -> None:
+            if f.cancelled() or f.exception() is not None:
+                err = "cancelled" if f.cancelled() else f.exception()
+                self.ctx.log.error(f"{EVENTLOG_KEY}: append of "
+                                   f"{', '.join(n for n, _ in events)} failed: {err}")
+                return
+            self._log_bytes += len(data)
+            for entry in entries:
+                self.state.apply(entry)
+            if then is not None:
+                then()
+            self._update_acquirers()
+
+        fut.add_done_callback(applied)
+        return fut
+
+    def _reply_when_done(self, msg: Message, fut: "asyncio.Future[Any]") -> None:
+        def done(f: "asyncio.Future[Any]") -> None:
+            exc = None if f.cancelled() else f.exception()
+            if f.cancelled():
+                self.ctx.respond_error(msg, errno.ECANCELED, f"{msg.topic}: cancelled")
+            elif exc is not None:
+                errnum = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EIO
+                self.ctx.respond_error(msg, errnum, f"{msg.topic}: {exc}")
+            else:
+                self.ctx.respond(msg, {})
+
+        fut.add_done_callback(done)
+
+    # -- R ------------------------------------------------------------------------
+
+    def _define_events(self, rset: Any) -> list[tuple[str, dict[str, Any]]]:
+        """resource-define, and exclude/unexclude where the config changed."""
+        if self._exclude_hosts:
+            hosts = {r: rset.hostname(r) for r in rset.ranks if rset.hostname(r)}
+            try:
+                self._exclude = set(resolve_targets(self._exclude_hosts, hosts, rset.ranks,
+                                                    "resource.exclude"))
+            except FluxError as exc:
+                self.ctx.log.error(f"{exc}: nothing excluded")
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("resource-define", {"method": self.cfg.method})]
+        added = self._exclude - self.state.excluded
+        removed = self.state.excluded - self._exclude
+        if added:
+            events.append(("exclude", {"idset": _idset(added)}))
+        if removed:
+            events.append(("unexclude", {"idset": _idset(removed)}))
+        self._batch.put(R_KEY, encode_value(rset.to_dict())).add_done_callback(self._log_failure)
+        return events
+
+    def _log_failure(self, fut: "asyncio.Future[Any]") -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            self.ctx.log.error(f"cannot write {R_KEY}: {fut.exception()}")
+
+    def _define(self, rset: Any) -> None:
+        """R is known and its resource-define is durable: tell the scheduler."""
+        self.rset = rset
+        self.R = rset.to_dict()
+        self.state.define(self.R)
+        sched = rset.copy()
+        if self._exclude:
+            sched.remove_ranks(_idset(self._exclude))
+        self.sched_R = sched.to_dict()
+        self._sched_ranks = set(sched.ranks)
+        self._defined.set()
+        for stream in list(self._acquirers):
+            self._acquire_first(stream)
+
+    def _hostnames(self) -> dict[int, str]:
+        if self.rset is None:
+            return {}
+        return {r: h for r in self.rset.ranks if (h := self.rset.hostname(r))}
+
+    # -- ranks coming and going ---------------------------------------------------
+
+    async def _watch(self, rank: int) -> None:
+        delay = 0.02
+        while True:
+            up = False
+            try:
+                async for body in self.ctx.rpc_stream("resource.monitor", {}, nodeid=rank):
+                    up = True
+                    delay = 0.02
+                    self._rank_up(rank, body)
+            except FluxError:
+                pass
+            if up:
+                self._rank_down(rank)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _rank_up(self, rank: int, body: Any) -> None:
+        try:
+            report = LocalResources.from_dict(body)
+        except ValueError as exc:
+            self.ctx.log.error(f"rank {rank}: {exc}")
+            return
+        events: list[tuple[str, dict[str, Any]]] = []
+        then = None
+        if self.rset is None and self.cfg.method == "dynamic-discovery" \
+                and rank not in self._reports:
+            self._reports[rank] = report
+            if len(self._reports) == self.ctx.size:
+                try:
+                    rset = discovered_R(self._reports)
+                except ValueError as exc:
+                    self.ctx.log.error(f"cannot build R from the ranks' reports: {exc}")
+                else:
+                    events += self._define_events(rset)
+                    then = (lambda: self._define(rset))
+        if rank not in self._intent_online:
+            self._intent_online.add(rank)
+            events.append(("online", {"idset": str(rank)}))
+        if events:
+            self._post(events, then)
+
+    def _rank_down(self, rank: int) -> None:
+        if rank in self._intent_online:
+            self._intent_online.discard(rank)
+            self._post([("offline", {"idset": str(rank)})])
+
+    # -- acquire (RFC 28) -----------------------------------------------------------
+
+    def _up(self) -> set[int]:
+        st = self.state
+        return (self._sched_ranks & st.online) - set(st.drained) - st.torpid - st.excluded
+
+    def _acquire_first(self, stream: Stream) -> None:
+        up = self._up()
+        if self._last_up is None:
+            self._last_up = up
+            self._last_expiration = self.state.expiration
+        resources = self.sched_R
+        if self.state.expiration and resources is not None:
+            resources = {**resources, "execution": {**resources["execution"],
+                                                    "expiration": self.state.expiration}}
+        stream.send({"resources": resources, "up": _idset(self._last_up)})
+
+    def _update_acquirers(self) -> None:
+        if self.sched_R is None or self._last_up is None:
+            return
+        up = self._up()
+        change: dict[str, Any] = {}
+        if up - self._last_up:
+            change["up"] = _idset(up - self._last_up)
+        if self._last_up - up:
+            change["down"] = _idset(self._last_up - up)
+        if self.state.expiration != self._last_expiration:
+            change["expiration"] = self.state.expiration
+            self._last_expiration = self.state.expiration
+        self._last_up = up
+        if change:
+            for stream in list(self._acquirers):
+                stream.send(change)
+
+    @request_handler("resource.acquire", streaming=True)
+    def acquire(self, msg: Message) -> None:
+        if self.ctx.rank != 0:
+            raise FluxError(errno.EINVAL, "resource.acquire is served on rank 0 only")
+        stream = self.ctx.stream(msg)
+        self._acquirers.append(stream)
+
+        def gone() -> None:
+            if stream in self._acquirers:
+                self._acquirers.remove(stream)
+
+        stream.on_cancel = gone
+        if self.sched_R is not None:
+            self._acquire_first(stream)
+        return None
+
+    # -- the monitor stream (every rank) -----------------------------------------------
+
+    @request_handler("resource.monitor", streaming=True)
+    def monitor(self, msg: Message) -> None:
+        assert self.local is not None
+        self.ctx.stream(msg).send(self.local.to_dict())
+        return None
+
+    # -- drain / undrain / status --------------------------------------------------------
+
+    def _forward(self, msg: Message) -> Any:
+        return self.ctx.rpc(msg.topic, msg.payload, nodeid=0)
+
+    @request_handler("resource.drain")
+    def drain(self, msg: Message) -> Any:
+        if self.ctx.rank != 0:
+            return self._forward(msg)
+        body = _body(msg)
+        reason = body.get("reason", "")
+        if reason is None:
+            reason = ""
+        if not isinstance(reason, str):
+            raise FluxError(errno.EINVAL, "drain: reason must be a string")
+        mode = body.get("mode")
+        if mode not in _DRAIN_MODES:
+            raise FluxError(errno.EINVAL, f"drain: mode must be 'update' or 'overwrite', "
+                                          f"got {mode!r}")
+        ranks = resolve_targets(body.get("targets"), self._hostnames(), self.state.ranks)
+        already = [r for r in ranks if r in self.state.drained]
+        if already and mode is None:
+            raise FluxError(errno.EEXIST, f"drain: rank{'s' if len(already) > 1 else ''} "
+                                          f"{_idset(already)} already drained (use force to "
+                                          "replace the reason, update to leave it)")
+        if mode == "update":
+            ranks = [r for r in ranks if r not in self.state.drained]
+            if not ranks:
+                return {}
+        fut = self._post([("drain", {"idset": _idset(ranks), "nodelist": self._nodelist(ranks),
+                                     "reason": reason, "overwrite": _DRAIN_MODES[mode]})])
+        self._reply_when_done(msg, fut)
+        return None
+
+    @request_handler("resource.undrain")
+    def undrain(self, msg: Message) -> Any:
+        if self.ctx.rank != 0:
+            return self._forward(msg)
+        body = _body(msg)
+        ranks = resolve_targets(body.get("targets"), self._hostnames(), self.state.ranks)
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise FluxError(errno.EINVAL, "undrain: reason must be a string")
+        idle = [r for r in ranks if r not in self.state.drained]
+        if idle and not body.get("force"):
+            raise FluxError(errno.EINVAL, f"undrain: rank{'s' if len(idle) > 1 else ''} "
+                                          f"{_idset(idle)} not drained")
+        ranks = [r for r in ranks if r in self.state.drained]
+        if not ranks:
+            return {}
+        context: dict[str, Any] = {"idset": _idset(ranks), "nodelist": self._nodelist(ranks)}
+        if reason:
+            context["reason"] = reason
+        self._reply_when_done(msg, self._post([("undrain", context)]))
+        return None
+
+    def _nodelist(self, ranks: Iterable[int]) -> str:
+        from flux.hostlist import Hostlist
+
+        hosts = self._hostnames()
+        return Hostlist([hosts[r] for r in sorted(ranks) if r in hosts]).encode()
+
+    @request_handler("resource.status", allow_guest=True)
+    def status(self, msg: Message) -> Any:
+        if self.ctx.rank != 0:
+            return self._forward(msg)
+        st = self.state
+        drain: dict[str, dict[str, Any]] = {}
+        by_info: dict[Any, list[int]] = {}
+        for rank, info in st.drained.items():
+            by_info.setdefault(info, []).append(rank)
+        for info, ranks in by_info.items():
+            drain[_idset(ranks)] = {"timestamp": info.timestamp, "reason": info.reason}
+        return {
+            "R": self.R,
+            "all": _idset(st.ranks),
+            "online": _idset(st.online & st.ranks),
+            "offline": _idset(st.ranks - st.online),
+            "exclude": _idset(st.excluded & st.ranks),
+            "torpid": _idset(st.torpid & st.ranks),
+            "drain": drain,
+            "method": st.method,
+            "expiration": st.expiration,
+        }
