@@ -1,0 +1,209 @@
+"""The ``job-ingest`` broker module: submissions become jobs.
+
+Every ``job-ingest.submit`` that arrives in one loop turn forms a batch
+(the handler only queues; one ``call_soon`` flush per turn).  Each request
+is checked by ``jobmgr.ingest_policy.prepare`` (flags, urgency, jobspec,
+defaults, queue, limits, access); the survivors are checked for
+feasibility by the scheduler (``feasibility.check``, skipped when no
+scheduler answers), given FLUIDs, and written — jobspec, J and an eventlog
+holding the ``submit`` event, for every job of the batch — in ONE
+``kvs.commit``.  Then ONE ``job-manager.submit`` announces the batch, and
+only then is each submitter answered with its id (or the error that
+refused it).  Batches may overlap; their announcements keep commit order.
+specs/ingest.md has the details.
+"""
+from __future__ import annotations
+
+import asyncio
+import binascii
+import errno
+import time
+from typing import Any
+
+import orjson
+
+from broker.module import Module, request_handler
+from flux.constants import FLUX_ROLE_OWNER
+from flux.errors import FluxError
+from flux.job.fluid import FluidGenerator
+from flux.message import Message
+from jobmgr.ingest_policy import JobPolicy, Prepared, make_J, parse_job_policy, prepare
+from jobmgr.manager.active import job_key
+from jobmgr.manager.channel import request_cb
+
+__all__ = ["JobIngest"]
+
+_b64 = binascii.b2a_base64
+_dumps = orjson.dumps
+
+
+def _val(data: bytes) -> dict[str, Any]:
+    return {"ver": 1, "type": "val", "data": _b64(data, newline=False).decode("ascii")}
+
+
+def _error_of(exc: BaseException) -> tuple[int, str]:
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno, exc.strerror or str(exc)
+    return errno.EINVAL, str(exc)
+
+
+def _feasibility_wanted(config: Any) -> bool:
+    plugins = ((config.get("ingest") or {}).get("validator") or {}).get("plugins")
+    return plugins is None or "feasibility" in plugins
+
+
+class JobIngest(Module):
+    name = "job-ingest"
+
+    async def start(self) -> None:
+        try:
+            self.policy: JobPolicy = parse_job_policy(self.ctx.config)
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, f"job-ingest: {exc}") from None
+        self._feasibility = _feasibility_wanted(self.ctx.config)
+        self._refusals: dict[str | None, str | None] = {}
+        names: list[str | None] = list(self.policy.queues) or [None]
+        max_jobid = 0
+        try:
+            max_jobid = int((await self.ctx.rpc("job-manager.getinfo", {}))["max_jobid"])
+            for name in names:
+                status = await self.ctx.rpc("job-manager.queue-status",
+                                            {"name": name} if name else {})
+                self._note_queue(name, status.get("enable", True),
+                                 status.get("disable_reason"))
+        except FluxError as exc:
+            if exc.errno != errno.ENOSYS:
+                raise
+            self.ctx.log.warning("job-manager is not loaded: job ids start from scratch")
+        self.generator = FluidGenerator.after(max_jobid, generator_id=self.ctx.rank)
+        self._queue: list[Message] = []
+        self._flush_scheduled = False
+        self._batches: set[asyncio.Task[None]] = set()
+        self._announced: asyncio.Future[None] | None = None
+        self.submitted = 0
+
+    async def stop(self) -> None:
+        if self._batches:
+            await asyncio.gather(*self._batches, return_exceptions=True)
+
+    # -- queue state, pushed by the job manager ---------------------------------------------
+    def _note_queue(self, name: str | None, enable: bool, reason: str | None) -> None:
+        if enable:
+            self._refusals[name] = None
+        elif name is None:
+            self._refusals[name] = f"job submission is disabled: {reason or 'no reason given'}"
+        else:
+            self._refusals[name] = (f"queue {name}: job submission is disabled: "
+                                    f"{reason or 'no reason given'}")
+
+    def _queue_open(self, name: str | None) -> str | None:
+        return self._refusals.get(name)
+
+    @request_handler("job-ingest.queue-update")
+    def queue_update(self, msg: Message) -> None:
+        payload = msg.payload if isinstance(msg.payload, dict) else {}
+        self._note_queue(payload.get("name"), bool(payload.get("enable", True)),
+                         payload.get("reason"))
+
+    # -- submissions -----------------------------------------------------------------------
+    @request_handler("job-ingest.submit", allow_guest=True)
+    def submit(self, msg: Message) -> None:
+        self._queue.append(msg)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        queued, self._queue = self._queue, []
+        ready: list[tuple[Message, Prepared]] = []
+        respond_error = self.ctx.respond_error
+        for msg in queued:
+            try:
+                ready.append((msg, prepare(msg.payload, msg.userid,
+                                           bool(msg.rolemask & FLUX_ROLE_OWNER), self.policy,
+                                           self._queue_open)))
+            except (OSError, ValueError, TypeError) as exc:
+                respond_error(msg, *_error_of(exc))
+        if not ready:
+            return
+        task = self.ctx.create_task(self._batch(ready), "job-ingest batch")
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
+    async def _feasible(self, ready: list[tuple[Message, Prepared]]
+                        ) -> list[tuple[Message, Prepared]]:
+        if not self._feasibility:
+            return ready
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Message]] = []
+        for _msg, prepared in ready:
+            fut: asyncio.Future[Message] = loop.create_future()
+            request_cb(self.ctx, "feasibility.check", {"jobspec": prepared.jobspec},
+                       lambda m, fut=fut: fut.done() or fut.set_result(m))
+            futures.append(fut)
+        answers = await asyncio.gather(*futures)
+        kept = []
+        for (msg, prepared), answer in zip(ready, answers):
+            if answer.errnum and answer.errnum != errno.ENOSYS:
+                self.ctx.respond_error(msg, answer.errnum, answer.errstr)
+            else:
+                kept.append((msg, prepared))
+        return kept
+
+    async def _batch(self, ready: list[tuple[Message, Prepared]]) -> None:
+        loop = asyncio.get_running_loop()
+        announced = loop.create_future()
+        previous, self._announced = self._announced, announced
+        try:
+            await self._write(await self._feasible(ready), previous)
+        finally:
+            announced.set_result(None)
+
+    async def _write(self, ready: list[tuple[Message, Prepared]],
+                     previous: asyncio.Future[None] | None) -> None:
+        respond_error = self.ctx.respond_error
+        if not ready:
+            return
+        ids = self.generator.next_batch(len(ready))
+        t_submit = time.time()
+        ops: list[dict[str, Any]] = []
+        jobs: list[dict[str, Any]] = []
+        for (_msg, p), jobid in zip(ready, ids):
+            key = job_key(jobid)
+            submit_event = {"timestamp": t_submit, "name": "submit",
+                            "context": {"userid": p.userid, "urgency": p.urgency,
+                                        "flags": p.flags, "version": 1}}
+            ops.append({"key": key + ".jobspec", "flags": 0, "dirent": _val(_dumps(p.jobspec))})
+            ops.append({"key": key + ".J", "flags": 0,
+                        "dirent": _val(_dumps(make_J(p.userid, p.original)))})
+            ops.append({"key": key + ".eventlog", "flags": 0,
+                        "dirent": _val(_dumps(submit_event, option=orjson.OPT_APPEND_NEWLINE))})
+            jobs.append({"id": jobid, "userid": p.userid, "urgency": p.urgency,
+                         "flags": p.flags, "t_submit": t_submit, "jobspec": p.jobspec})
+        try:
+            await self.ctx.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": ops})
+        except FluxError as exc:
+            for msg, _p in ready:
+                respond_error(msg, exc.errno or errno.EIO, f"job commit failed: {exc.strerror}")
+            return
+        if previous is not None:
+            await previous
+        errors: dict[int, tuple[int, str]] = {}
+        try:
+            reply = await self.ctx.rpc("job-manager.submit", {"jobs": jobs})
+        except FluxError as exc:
+            for msg, _p in ready:
+                respond_error(msg, exc.errno or errno.EIO,
+                              f"job-manager did not accept the jobs: {exc.strerror}")
+            return
+        for jobid, errnum, text in (reply or {}).get("errors", []):
+            errors[jobid] = (errnum, text)
+        respond = self.ctx.respond
+        for (msg, _p), jobid in zip(ready, ids):
+            refused = errors.get(jobid)
+            if refused is None:
+                respond(msg, {"id": jobid})
+            else:
+                respond_error(msg, *refused)
+        self.submitted += len(ready) - len(errors)

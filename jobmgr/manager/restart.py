@@ -1,0 +1,442 @@
+"""Restart recovery: rebuild the active table from the KVS; checkpoint it.
+
+``checkpoint.job-manager`` (JSON) holds what the job manager knew at a KVS
+root: ``{"version": 1, "rootref", "job_dir" (the treeobj of ``job`` at that
+root), "max_jobid", "active": [ids], "inactive": base64(zlib(ids, times)),
+"queues": [...], "zombies": [[id, success, errstr]...]}``.  It is written at
+unload and every ``CHECKPOINT_PERIOD`` seconds while jobs change.
+
+On start (``recover``):
+
+1. Load the checkpoint.  With one, the jobs to replay are its active jobs,
+   the jobs whose directories changed since its root (``kvs.diff`` under
+   ``job``; skipped when the ``job`` directory object is unchanged), and
+   the jobs newer than its ``max_jobid`` (found by walking only the newest
+   branches of the ``job`` tree: a submission committed just before the
+   checkpoint but not yet seen by the job manager).  Without one (or if
+   the diff fails), every job directory is found by walking ``job``.
+2. Each eventlog is fetched (pipelined, ``WINDOW`` lookups in flight) and
+   folded.  Inactive jobs go to the purge index only; active ones also get
+   their jobspec and R.
+3. A job whose directory cannot be replayed is moved to
+   ``job-lost+found.job.<f58>`` with a log message; the instance starts.
+4. Active jobs get ``flux-restart`` (SCHED goes back through PRIORITY);
+   NEW jobs are validated; DEPEND jobs have their dependencies judged
+   again; RUN/CLEANUP jobs are handed to exec (reattach) when it says hello.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import errno
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from eventstore.eventlog import EventlogError, decode_events
+from flux.errors import FluxError
+from flux.message import Message
+from jobmgr.depend import parse_dependencies
+from jobmgr.events import JobEventError
+from jobmgr.job import Job, replay
+from jobmgr.manager.active import ActiveJob, eventlog_key, id_from_key, job_key
+from jobmgr.manager.channel import request_cb
+from jobmgr.manager.purge import InactiveIndex
+from jobmgr.manager.submit import begin, queue_of
+from jobmgr.states import JobState
+
+if TYPE_CHECKING:
+    from jobmgr.manager.core import Manager
+
+__all__ = ["CHECKPOINT_KEY", "LOST_FOUND", "Checkpoint", "encode_checkpoint",
+           "decode_checkpoint", "recover", "write_checkpoint", "lost_found_key", "WINDOW",
+           "RestartStats"]
+
+CHECKPOINT_KEY = "checkpoint.job-manager"
+LOST_FOUND = "job-lost+found"
+WINDOW = 256
+_TREEOBJ = 16
+_READDIR = 1
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    max_jobid: int = 0
+    rootref: str | None = None
+    job_dir: dict[str, Any] | None = None
+    active: list[int] = field(default_factory=list)
+    inactive: InactiveIndex = field(default_factory=InactiveIndex)
+    queues: list[Any] = field(default_factory=list)
+    zombies: list[Any] = field(default_factory=list)
+
+
+def encode_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
+    return {"version": 1, "max_jobid": ckpt.max_jobid, "rootref": ckpt.rootref,
+            "job_dir": ckpt.job_dir, "active": ckpt.active,
+            "inactive": base64.b64encode(ckpt.inactive.encode()).decode("ascii"),
+            "queues": ckpt.queues, "zombies": ckpt.zombies}
+
+
+def decode_checkpoint(obj: Any) -> Checkpoint:
+    """Read a checkpoint value; ValueError naming the bad key."""
+    if not isinstance(obj, dict):
+        raise ValueError("checkpoint must be a JSON object")
+    if obj.get("version") != 1:
+        raise ValueError(f"checkpoint version {obj.get('version')!r} is not supported")
+    max_jobid = obj.get("max_jobid")
+    if type(max_jobid) is not int or max_jobid < 0:
+        raise ValueError(f"checkpoint max_jobid must be an integer >= 0, got {max_jobid!r}")
+    rootref = obj.get("rootref")
+    if rootref is not None and not isinstance(rootref, str):
+        raise ValueError("checkpoint rootref must be a blobref string")
+    active = obj.get("active", [])
+    if not isinstance(active, list) or not all(type(i) is int for i in active):
+        raise ValueError("checkpoint active must be an array of job ids")
+    try:
+        inactive = InactiveIndex.decode(base64.b64decode(obj.get("inactive", ""),
+                                                         validate=True)) \
+            if obj.get("inactive") else InactiveIndex()
+    except (ValueError, binascii.Error, Exception) as exc:  # zlib.error is not a ValueError
+        raise ValueError(f"checkpoint inactive: {exc}") from None
+    job_dir = obj.get("job_dir")
+    return Checkpoint(max_jobid, rootref, job_dir if isinstance(job_dir, dict) else None,
+                      active, inactive, obj.get("queues") or [], obj.get("zombies") or [])
+
+
+def lost_found_key(jobid: int) -> str:
+    from flux.job.JobID import JobID
+
+    return f"{LOST_FOUND}.job.{JobID(jobid).f58plain}"
+
+
+@dataclass(slots=True)
+class RestartStats:
+    replayed: int = 0
+    active: int = 0
+    inactive: int = 0
+    lost: int = 0
+    full: bool = False
+    seconds: float = 0.0
+
+
+# --- KVS reads ---------------------------------------------------------------------------
+
+def _future(ctx: Any, topic: str, payload: dict[str, Any]) -> "asyncio.Future[Message]":
+    fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+
+    def done(msg: Message) -> None:
+        if not fut.done():
+            fut.set_result(msg)
+
+    request_cb(ctx, topic, payload, done)
+    return fut
+
+
+def _value(msg: Message) -> bytes:
+    return binascii.a2b_base64(msg.payload["val"]["data"])
+
+
+async def _lookup(ctx: Any, key: str, flags: int = 0, rootdir: Any = None) -> Message:
+    payload: dict[str, Any] = {"key": key, "flags": flags}
+    if rootdir is not None:
+        payload["rootdir"] = rootdir
+    return await _future(ctx, "kvs.lookup", payload)
+
+
+async def _pipelined(ctx: Any, keys: Iterable[tuple[Any, str]],
+                     on_result: Callable[[Any, Message], None], window: int = WINDOW,
+                     flags: int = 0) -> None:
+    """Look up every (tag, key), WINDOW at a time, calling ON_RESULT(tag, msg) for each."""
+    loop = asyncio.get_running_loop()
+    it = iter(keys)
+    done = loop.create_future()
+    outstanding = 0
+    exhausted = False
+
+    def send_more() -> None:
+        nonlocal outstanding, exhausted
+        while not exhausted and outstanding < window:
+            try:
+                tag, key = next(it)
+            except StopIteration:
+                exhausted = True
+                break
+            outstanding += 1
+            request_cb(ctx, "kvs.lookup", {"key": key, "flags": flags},
+                       lambda msg, tag=tag: got(tag, msg))
+        if exhausted and outstanding == 0 and not done.done():
+            done.set_result(None)
+
+    def got(tag: Any, msg: Message) -> None:
+        nonlocal outstanding
+        outstanding -= 1
+        try:
+            on_result(tag, msg)
+        finally:
+            send_more()
+
+    send_more()
+    await done
+
+
+async def _walk_jobs(ctx: Any, newer_than: int | None = None) -> list[int]:
+    """Every job id with a ``job.<dothex>`` directory (only ids > NEWER_THAN when given).
+
+    Entries that are not 1-4 hex digits are not job directories and are skipped.
+    """
+    found: list[int] = []
+    # (key, accumulated id, depth, still bounded by newer_than's groups)
+    level: list[tuple[str, int, bool]] = [("job", 0, newer_than is not None)]
+    for depth in range(4):
+        shift = 48 - 16 * depth
+        nxt: list[tuple[str, int, bool]] = []
+
+        def listed(tag: tuple[str, int, bool], msg: Message) -> None:
+            key, value, bounded = tag
+            if msg.errnum:
+                if msg.errnum not in (errno.ENOENT, errno.ENOTDIR):
+                    ctx.log.error("restart: cannot list job directory", key=key,
+                                  error=msg.errstr)
+                return
+            entries = msg.payload["val"]["data"]
+            for name in entries:
+                try:
+                    group = int(name, 16)
+                except ValueError:
+                    continue
+                if not 0 <= group <= 0xFFFF or len(name) > 4:
+                    continue
+                low = (newer_than >> shift) & 0xFFFF if bounded else 0  # type: ignore[operator]
+                if bounded and group < low:
+                    continue
+                nxt.append((f"{key}.{name}", value | (group << shift), bounded and group == low))
+
+        await _pipelined(ctx, ((t, t[0]) for t in level), listed, flags=_READDIR)
+        level = nxt
+    for _key, value, _bounded in level:
+        if newer_than is None or value > newer_than:
+            found.append(value)
+    return found
+
+
+# --- recovery ------------------------------------------------------------------------------
+
+async def _load_checkpoint(mgr: "Manager") -> Checkpoint | None:
+    msg = await _lookup(mgr.ctx, CHECKPOINT_KEY)
+    if msg.errnum:
+        if msg.errnum != errno.ENOENT:
+            mgr.log.warning("cannot read job-manager checkpoint; replaying every job",
+                            error=msg.errstr)
+        return None
+    try:
+        return decode_checkpoint(orjson.loads(_value(msg)))
+    except (ValueError, KeyError, TypeError) as exc:
+        mgr.log.warning("job-manager checkpoint is unreadable; replaying every job",
+                        error=str(exc))
+        return None
+
+
+async def _changed_since(mgr: "Manager", ckpt: Checkpoint) -> tuple[set[int], set[int]] | None:
+    """(changed ids, removed ids) under ``job`` since the checkpoint's root; None: unknown."""
+    msg = await _lookup(mgr.ctx, "job", _TREEOBJ)
+    current = None if msg.errnum else msg.payload.get("val")
+    if current == ckpt.job_dir:
+        return set(), set()
+    if ckpt.rootref is None:
+        return None
+    diff = await _future(mgr.ctx, "kvs.diff", {"from": ckpt.rootref, "prefix": "job"})
+    if diff.errnum:
+        mgr.log.warning("cannot diff since the job-manager checkpoint; replaying every job",
+                        error=diff.errstr)
+        return None
+    changed: set[int] = set()
+    removed: set[int] = set()
+    for change in diff.payload.get("changes", []):
+        jobid = id_from_key(change["key"])
+        if jobid is None:
+            continue
+        if change["kind"] == "remove" and change["key"].endswith(".eventlog"):
+            removed.add(jobid)
+        else:
+            changed.add(jobid)
+    return changed - removed, removed
+
+
+async def recover(mgr: "Manager") -> RestartStats:
+    """Rebuild MGR's table from the KVS (see the module docstring)."""
+    t0 = time.monotonic()
+    stats = RestartStats()
+    ctx = mgr.ctx
+    ckpt = await _load_checkpoint(mgr)
+    candidates: set[int]
+    changed: set[int] = set()
+    delta = await _changed_since(mgr, ckpt) if ckpt is not None else None
+    if ckpt is not None and delta is not None:
+        changed, removed = delta
+        mgr.queues.restore(ckpt.queues)
+        mgr.waits.restore(ckpt.zombies)
+        mgr.max_jobid = max(mgr.max_jobid, ckpt.max_jobid)
+        index = ckpt.inactive
+        index.discard(removed | changed)
+        mgr.inactive = index
+        newer = await _walk_jobs(ctx, newer_than=ckpt.max_jobid)
+        candidates = (set(ckpt.active) - removed) | changed | set(newer)
+    else:
+        if ckpt is not None:
+            mgr.queues.restore(ckpt.queues)
+            mgr.max_jobid = max(mgr.max_jobid, ckpt.max_jobid)
+        stats.full = True
+        candidates = set(await _walk_jobs(ctx))
+    if candidates:
+        mgr.max_jobid = max(mgr.max_jobid, max(candidates))
+
+    replayed: list[tuple[Job, list[dict[str, Any]]]] = []
+    lost: list[tuple[int, str]] = []
+    zombie_ok = ckpt is not None and not stats.full
+
+    def got_eventlog(jobid: int, msg: Message) -> None:
+        if msg.errnum:
+            if msg.errnum == errno.ENOENT:
+                lost.append((jobid, "eventlog is missing"))
+            else:
+                lost.append((jobid, f"eventlog lookup failed: {msg.errstr}"))
+            return
+        try:
+            events = decode_events(_value(msg))
+            rec = replay(jobid, events)
+        except (EventlogError, JobEventError, KeyError, TypeError, ValueError) as exc:
+            lost.append((jobid, str(exc)))
+            return
+        stats.replayed += 1
+        if rec.state == JobState.INACTIVE:
+            stats.inactive += 1
+            if not rec.invalid:
+                mgr.inactive.add(jobid, rec.t_clean or time.time())
+                if zombie_ok and rec.waitable and jobid in changed:
+                    from jobmgr.manager.wait import wait_result
+
+                    mgr.waits.zombies[jobid] = wait_result(rec)
+        else:
+            replayed.append((rec, events))
+
+    await _pipelined(ctx, ((i, eventlog_key(i)) for i in sorted(candidates)), got_eventlog)
+
+    # jobspec (and R when resources are held) for the active ones
+    jobspecs: dict[int, Any] = {}
+    Rs: dict[int, Any] = {}
+
+    def got_value(tag: tuple[str, int], msg: Message) -> None:
+        what, jobid = tag
+        if msg.errnum:
+            return
+        try:
+            value = orjson.loads(_value(msg))
+        except (ValueError, KeyError, TypeError):
+            return
+        (jobspecs if what == "jobspec" else Rs)[jobid] = value
+
+    keys: list[tuple[tuple[str, int], str]] = []
+    for rec, _events in replayed:
+        keys.append((("jobspec", rec.id), job_key(rec.id) + ".jobspec"))
+        if rec.has_resources:
+            keys.append((("R", rec.id), job_key(rec.id) + ".R"))
+    await _pipelined(ctx, keys, got_value)
+
+    for rec, events in replayed:
+        jobspec = jobspecs.get(rec.id)
+        if not isinstance(jobspec, dict):
+            lost.append((rec.id, "jobspec is missing or not JSON"))
+            continue
+        if rec.has_resources and not isinstance(Rs.get(rec.id), dict):
+            lost.append((rec.id, "resources are allocated but R is missing"))
+            continue
+        try:
+            system = (jobspec.get("attributes") or {}).get("system") or {}
+            deps = parse_dependencies(system.get("dependencies"))
+        except (ValueError, AttributeError) as exc:
+            mgr.log.warning("restart: ignoring unreadable dependencies", id=rec.id,
+                            error=str(exc))
+            deps = []
+        job = ActiveJob(rec, jobspec, queue_of(jobspec), events=list(events), R=Rs.get(rec.id),
+                        deps=deps or None)
+        job.reset_tentative()
+        mgr.add(job)
+        stats.active += 1
+
+    if lost:
+        await _move_lost(mgr, lost)
+        stats.lost = len(lost)
+    for job in sorted(mgr.jobs.values(), key=lambda j: j.rec.id):
+        _restart_job(mgr, job)
+    await mgr.poster.idle()
+    stats.seconds = time.monotonic() - t0
+    mgr.log.info("restart: jobs recovered", replayed=stats.replayed, active=stats.active,
+                 inactive=len(mgr.inactive), lost=stats.lost, full=stats.full,
+                 seconds=round(stats.seconds, 3))
+    return stats
+
+
+def _restart_job(mgr: "Manager", job: ActiveJob) -> None:
+    state = job.rec.state
+    if state == JobState.NEW:
+        begin(mgr, job)
+        return
+    mgr.post(job, "flux-restart")
+    if state == JobState.DEPEND:
+        mgr.deps.begin(job)
+    mgr.progress(job)
+
+
+async def _move_lost(mgr: "Manager", lost: list[tuple[int, str]]) -> None:
+    """Move unreplayable job directories aside (one commit), logging why."""
+    ops: list[dict[str, Any]] = []
+    for jobid, why in lost:
+        msg = await _lookup(mgr.ctx, job_key(jobid), _TREEOBJ)
+        dest = lost_found_key(jobid)
+        mgr.log.error("restart: job cannot be replayed; moved aside", id=jobid, to=dest,
+                      error=why)
+        if msg.errnum:
+            continue
+        ops.append({"key": dest, "flags": 0, "dirent": msg.payload["val"]})
+        ops.append({"key": job_key(jobid), "flags": 0, "dirent": None})
+    if not ops:
+        return
+    reply = await _future(mgr.ctx, "kvs.commit", {"namespace": "primary", "flags": 0,
+                                                  "ops": ops})
+    if reply.errnum:
+        mgr.log.error("restart: moving jobs to lost+found failed", error=reply.errstr)
+
+
+# --- checkpoint ------------------------------------------------------------------------------
+
+async def write_checkpoint(mgr: "Manager", final: bool = False) -> None:
+    """Snapshot the table into ``checkpoint.job-manager`` with the root it reflects."""
+    if final:
+        await mgr.poster.idle()
+        root = await _future(mgr.ctx, "kvs.getroot", {"namespace": "primary"})
+        if root.errnum:
+            raise FluxError(root.errnum, root.errstr or "kvs.getroot failed")
+        rootref = root.payload["rootref"]
+    else:
+        rootref = mgr.poster.rootref
+    ckpt = Checkpoint(mgr.max_jobid, rootref, None, sorted(mgr.jobs),
+                      mgr.inactive, mgr.queues.checkpoint(), mgr.waits.checkpoint())
+    value = encode_checkpoint(ckpt)        # taken now: the state at ROOTREF
+    mgr.changes = 0
+    if rootref is not None:
+        msg = await _lookup(mgr.ctx, "job", _TREEOBJ, rootdir={"ver": 1, "type": "dirref",
+                                                                "data": [rootref]})
+        if not msg.errnum:
+            value["job_dir"] = msg.payload.get("val")
+    data = orjson.dumps(value)
+    reply = await _future(mgr.ctx, "kvs.commit", {
+        "namespace": "primary", "flags": 0,
+        "ops": [{"key": CHECKPOINT_KEY, "flags": 0,
+                 "dirent": {"ver": 1, "type": "val",
+                            "data": base64.b64encode(data).decode("ascii")}}]})
+    if reply.errnum:
+        raise FluxError(reply.errnum, reply.errstr or "checkpoint commit failed")

@@ -1,0 +1,266 @@
+"""The ``job-manager`` broker module: RPC handlers over jobmgr.manager.
+
+The work is in the ``jobmgr/manager`` package, one file per concern
+(post, journal, submit, alloc, start, raise_kill, urgency, queues, wait,
+purge, restart, drain_idle); this module only wires requests to it and
+runs the start-up recovery, the periodic checkpoint and the age purge.
+specs/job-manager.md describes the whole.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import time
+from typing import Any
+
+from broker.module import Module, request_handler
+from flux.errors import FluxError
+from flux.message import Message
+from jobmgr.ingest_policy import parse_job_policy
+from jobmgr.manager import raise_kill, restart
+from jobmgr.manager import submit as submit_rpc
+from jobmgr.manager import urgency as urgency_rpc
+from jobmgr.manager.core import Manager
+from jobmgr.manager.lookup import payload_of
+from jobmgr.manager.purge import parse_purge_limits, select
+from jobmgr.states import JobState
+
+__all__ = ["JobManager", "CHECKPOINT_PERIOD"]
+
+#: seconds between checkpoints while jobs change
+CHECKPOINT_PERIOD = 30.0
+_PURGE_COMMIT = 10000
+
+
+def _optional_limit(payload: dict[str, Any], key: str, kind: type) -> Any:
+    value = payload.get(key, -1)
+    if value is None or (not isinstance(value, bool) and isinstance(value, (int, float))
+                         and value == -1):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
+            or (kind is int and type(value) is not int):
+        raise FluxError(errno.EPROTO, f"job-manager.purge: '{key}' must be a non-negative "
+                                      f"{'integer' if kind is int else 'number'} or -1, "
+                                      f"got {value!r}")
+    return value
+
+
+class JobManager(Module):
+    name = "job-manager"
+
+    async def start(self) -> None:
+        try:
+            policy = parse_job_policy(self.ctx.config)
+            limits = parse_purge_limits(self.ctx.conf_get("job-manager"))
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, f"job-manager: {exc}") from None
+        self.mgr = Manager(self.ctx, policy, limits)
+        self.stats = await restart.recover(self.mgr)
+        self._ckpt_task = self.ctx.create_task(self._checkpoints(), "job-manager checkpoint")
+        self._age_timer: asyncio.TimerHandle | None = None
+        self._arm_age_purge()
+
+    async def stop(self) -> None:
+        self._ckpt_task.cancel()
+        if self._age_timer is not None:
+            self._age_timer.cancel()
+        try:
+            await restart.write_checkpoint(self.mgr, final=True)
+        except OSError as exc:
+            self.ctx.log.error("job-manager checkpoint failed at unload", error=str(exc))
+        self.mgr.close()
+
+    async def _checkpoints(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_PERIOD)
+            if self.mgr.changes:
+                try:
+                    await restart.write_checkpoint(self.mgr)
+                except OSError as exc:
+                    self.ctx.log.error("job-manager checkpoint failed", error=str(exc))
+
+    def _arm_age_purge(self) -> None:
+        age = self.mgr.purge_limits.age
+        if age is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._age_timer = loop.call_later(max(1.0, min(age / 4, 60.0)), self._age_purge)
+
+    def _age_purge(self) -> None:
+        self.mgr.schedule_purge()
+        self._arm_age_purge()
+
+    def disconnect(self, sender: str) -> None:
+        self.mgr.sched.disconnect(sender)
+        self.mgr.execs.disconnect(sender)
+        self.mgr.waits.disconnect(sender)
+        self.mgr.drain_idle.disconnect(sender)
+
+    def config_reload(self, config: Any) -> None:
+        try:
+            limits = parse_purge_limits(config.get("job-manager"))
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, f"job-manager: {exc}") from None
+        self.mgr.purge_limits = limits
+        if self._age_timer is not None:
+            self._age_timer.cancel()
+            self._age_timer = None
+        self._arm_age_purge()
+        self.mgr.schedule_purge()
+
+    # -- submission and the journal ------------------------------------------------------
+    @request_handler("job-manager.submit")
+    def submit(self, msg: Message) -> dict[str, Any] | None:
+        return submit_rpc.submit(self.mgr, msg)
+
+    @request_handler("job-manager.getinfo", allow_guest=True)
+    def getinfo(self, msg: Message) -> dict[str, Any]:
+        return {"max_jobid": self.mgr.max_jobid}
+
+    @request_handler("job-manager.events-journal", streaming=True)
+    def events_journal(self, msg: Message) -> None:
+        payload = msg.payload if isinstance(msg.payload, dict) else {}
+        stream = self.ctx.stream(msg)
+        self.mgr.journal.subscribe(stream, bool(payload.get("full")), self.mgr.jobs.values())
+
+    # -- scheduler and exec --------------------------------------------------------------
+    @request_handler("job-manager.sched-hello")
+    def sched_hello(self, msg: Message) -> dict[str, Any]:
+        return self.mgr.sched.hello(msg)
+
+    @request_handler("job-manager.sched-ready")
+    def sched_ready(self, msg: Message) -> dict[str, Any]:
+        return self.mgr.sched.ready_request(msg)
+
+    @request_handler("job-manager.exec-hello")
+    def exec_hello(self, msg: Message) -> dict[str, Any]:
+        return self.mgr.execs.hello(msg)
+
+    # -- job control ---------------------------------------------------------------------
+    @request_handler("job-manager.raise", allow_guest=True)
+    def raise_(self, msg: Message) -> None:
+        raise_kill.raise_exception(self.mgr, msg)
+
+    @request_handler("job-manager.kill", allow_guest=True)
+    def kill(self, msg: Message) -> dict[str, Any]:
+        return raise_kill.kill(self.mgr, msg)
+
+    @request_handler("job-manager.raiseall", allow_guest=True)
+    def raiseall(self, msg: Message) -> dict[str, Any] | None:
+        return raise_kill.raiseall(self.mgr, msg)
+
+    @request_handler("job-manager.killall", allow_guest=True)
+    def killall(self, msg: Message) -> dict[str, Any]:
+        return raise_kill.killall(self.mgr, msg)
+
+    @request_handler("job-manager.urgency", allow_guest=True)
+    def urgency(self, msg: Message) -> None:
+        urgency_rpc.set_urgency(self.mgr, msg)
+
+    @request_handler("job-manager.wait")
+    def wait(self, msg: Message) -> None:
+        payload = payload_of(msg)
+        jobid = payload.get("id")
+        if type(jobid) is not int or jobid < 0:
+            raise FluxError(errno.EPROTO, f"job-manager.wait: 'id' must be a job id, "
+                                          f"got {jobid!r}")
+        job = self.mgr.jobs.get(jobid)
+        self.mgr.waits.request(msg, jobid, job.rec if job is not None else None)
+
+    @request_handler("job-manager.purge")
+    def purge(self, msg: Message) -> dict[str, Any] | None:
+        payload = payload_of(msg)
+        mgr = self.mgr
+        ids = payload.get("ids")
+        if ids is not None:
+            if not isinstance(ids, list) or not all(type(i) is int and i >= 0 for i in ids):
+                raise FluxError(errno.EPROTO, "job-manager.purge: 'ids' must be an array of "
+                                              "job ids")
+            for jobid in ids:
+                if jobid in mgr.jobs:
+                    raise FluxError(errno.EINVAL, f"cannot purge job {jobid}: it is active")
+                if jobid not in mgr.inactive:
+                    raise FluxError(errno.ENOENT, f"cannot purge job {jobid}: unknown job id")
+            chosen = list(dict.fromkeys(ids))
+        else:
+            age = _optional_limit(payload, "age_limit", float)
+            num = _optional_limit(payload, "num_limit", int)
+            chosen = select(mgr.inactive, time.time(), age, num)
+        if not payload.get("force"):
+            return {"count": len(chosen)}
+        if not chosen:
+            return {"count": 0}
+        for start in range(0, len(chosen), _PURGE_COMMIT):
+            part = chosen[start:start + _PURGE_COMMIT]
+            last = start + _PURGE_COMMIT >= len(chosen)
+            mgr.purge(part, (lambda _count: self.ctx.respond(msg, {"count": len(chosen)}))
+                      if last else None)
+            mgr.poster.flush()
+        return None
+
+    # -- queues ----------------------------------------------------------------------------
+    @request_handler("job-manager.queue-list", allow_guest=True)
+    def queue_list(self, msg: Message) -> dict[str, Any]:
+        return {"queues": self.mgr.queues.names(), "default": self.mgr.queues.default}
+
+    @request_handler("job-manager.queue-status", allow_guest=True)
+    def queue_status(self, msg: Message) -> dict[str, Any]:
+        payload = msg.payload if isinstance(msg.payload, dict) else {}
+        return self.mgr.queues.get(payload.get("name")).status()
+
+    def _queue_args(self, msg: Message, flag: str) -> tuple[list[Any], bool, str | None, bool]:
+        payload = payload_of(msg)
+        value = payload.get(flag)
+        if not isinstance(value, bool):
+            raise FluxError(errno.EPROTO, f"{msg.topic}: '{flag}' must be a boolean")
+        reason = payload.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise FluxError(errno.EPROTO, f"{msg.topic}: 'reason' must be a string")
+        name = payload.get("name")
+        if name is not None and not isinstance(name, str):
+            raise FluxError(errno.EPROTO, f"{msg.topic}: 'name' must be a string")
+        queues = self.mgr.queues.select(name, bool(payload.get("all")))
+        return queues, value, reason or None, not payload.get("nocheckpoint")
+
+    @request_handler("job-manager.queue-enable")
+    def queue_enable(self, msg: Message) -> dict[str, Any]:
+        queues, enable, reason, keep = self._queue_args(msg, "enable")
+        changed = self.mgr.queues.set_enable(queues, enable, reason, keep)
+        for q in changed:
+            self.ctx.send_request("job-ingest.queue-update",
+                                  {"name": q.name, "enable": q.enable,
+                                   "reason": q.disable_reason})
+        self.mgr.changes += 1
+        return {}
+
+    @request_handler("job-manager.queue-start")
+    def queue_start(self, msg: Message) -> dict[str, Any]:
+        queues, start, reason, keep = self._queue_args(msg, "start")
+        changed = self.mgr.queues.set_start(queues, start, reason, keep)
+        names = {q.name for q in changed}
+        if names:
+            for job in list(self.mgr.jobs.values()):
+                if job.queue in names:
+                    if start:
+                        self.mgr.advance(job)
+                    else:
+                        self.mgr.sched.cancel(job)
+        self.mgr.changes += 1
+        return {}
+
+    @request_handler("job-manager.alloc-query", allow_guest=True)
+    def alloc_query(self, msg: Message) -> dict[str, Any]:
+        mgr = self.mgr
+        queued = sum(1 for job in mgr.jobs.values()
+                     if job.rec.state == JobState.SCHED and not job.alloc_pending
+                     and job.rec.priority > 0)
+        return {"queue_length": queued, "alloc_pending": mgr.drain_idle.alloc_pending,
+                "free_pending": mgr.sched.free_pending, "running": mgr.drain_idle.running}
+
+    @request_handler("job-manager.idle", allow_guest=True)
+    def idle(self, msg: Message) -> None:
+        self.mgr.drain_idle.wait_idle(msg)
+
+    @request_handler("job-manager.drain", allow_guest=True)
+    def drain(self, msg: Message) -> None:
+        self.mgr.drain_idle.wait_drain(msg)
