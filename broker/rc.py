@@ -39,11 +39,11 @@ RC1: tuple[RcModule, ...] = (
     RcModule("content", "kvs.content_service:Content", "leader"),
     RcModule("kvs", "kvs.service:Kvs", "leader"),
     RcModule("kvs-watch", "kvs.watch_service:KvsWatch", "leader"),
-    # RcModule("resource", "jobmgr.resource_module:Resource", "all"),
+    RcModule("resource", "jobmgr.resource_module:Resource", "all"),
     RcModule("job-manager", "jobmgr.manager_module:JobManager", "leader"),
     RcModule("job-ingest", "jobmgr.ingest_module:JobIngest", "leader"),
     RcModule("job-exec", "jobmgr.exec_module:JobExec", "leader"),
-    # RcModule("sched", "jobmgr.sched_module:Sched", "leader"),
+    RcModule("sched", "jobmgr.sched_module:Sched", "leader"),
     # RcModule("job-list", "jobmgr.joblist_module:JobListModule", "leader"),
     # RcModule("job-info", "jobmgr.jobinfo_module:JobInfoModule", "leader"),
 )
