@@ -44,8 +44,8 @@ RC1: tuple[RcModule, ...] = (
     RcModule("job-ingest", "jobmgr.ingest_module:JobIngest", "leader"),
     RcModule("job-exec", "jobmgr.exec_module:JobExec", "leader"),
     RcModule("sched", "jobmgr.sched_module:Sched", "leader"),
-    # RcModule("job-list", "jobmgr.joblist_module:JobListModule", "leader"),
-    # RcModule("job-info", "jobmgr.jobinfo_module:JobInfoModule", "leader"),
+    RcModule("job-list", "jobmgr.joblist_module:JobListModule", "leader"),
+    RcModule("job-info", "jobmgr.jobinfo_module:JobInfoModule", "leader"),
 )
 
 LOADABLE: dict[str, str] = {

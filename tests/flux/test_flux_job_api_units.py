@@ -187,3 +187,18 @@ def test_kill_and_raise_check_arguments() -> None:
 def test_job_kvs_key() -> None:
     assert job_kvs_key(1) == "job.0000.0000.0000.0001"
     assert job_kvs_key("ƒ2", "guest") == "job.0000.0000.0000.0001.guest"
+
+
+@pytest.mark.xfail(strict=True, reason="flux/job/__init__.py must bind submit/kill/wait "
+                   "eagerly (or all of a submodule's names at once); reported to the lead")
+def test_functions_named_like_their_modules() -> None:
+    import subprocess
+    import sys
+
+    code = ("import flux.job\n"
+            "flux.job.cancel_async, flux.job.result, flux.job.submit_async\n"
+            "import flux.job.wait\n"
+            "for name in ('kill', 'wait', 'submit'):\n"
+            "    assert callable(getattr(flux.job, name)), name\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
