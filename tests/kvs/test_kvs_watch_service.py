@@ -208,15 +208,21 @@ def test_bad_key_and_flags(h):
 
 
 def test_disconnect_drops_watchers(inst, h):
+    def count():
+        return h.rpc("kvs-watch.stats", {}).get()["watchers"]
+
+    base = count()
     other = inst.handle()
     watch(other, "w11.k", FLUX_KVS_WATCH | FLUX_KVS_WAITCREATE)
     other.rpc("kvs-watch.lookup", {"key": "w11.j", "flags": FLUX_KVS_WAITCREATE})
-    before = h.rpc("kvs-watch.stats", {}).get()["watchers"]
-    other.close()
     deadline = time.monotonic() + TIMEOUT
-    while h.rpc("kvs-watch.stats", {}).get()["watchers"] > before - 2:
+    while count() < base + 2:
         assert time.monotonic() < deadline
-        time.sleep(0.02)
+        time.sleep(0.01)
+    other.close()
+    while count() > base:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
 
 
 def test_many_watchers_each_get_their_key(h):
