@@ -47,6 +47,9 @@ __all__ = ["Kvs", "RootListener", "val_treeobj", "written_keys"]
 # lookup flags the kvs service itself honours (watch flags belong to kvs-watch)
 _LOOKUP_MASK = FLUX_KVS_READDIR | FLUX_KVS_READLINK | FLUX_KVS_TREEOBJ
 _ROOT_MEMORY = 4096
+# group commit: loop turns a burst may keep growing the batch, and its size limit
+_MAX_HOPS = 8
+_MAX_BATCH = 8192
 
 
 class RootListener(Protocol):
@@ -118,6 +121,8 @@ class Kvs(Module):
         self.engine = KVS(backing["store"], owner=ctx.owner)
         self._pending: list[tuple[Message, Txn]] = []
         self._posted = False
+        self._seen = 0
+        self._hops = 0
         self._listeners: list[RootListener] = []
         self._waiters: dict[str, list[tuple[int, int, Message]]] = {}
         self._tick = itertools.count()
@@ -127,7 +132,7 @@ class Kvs(Module):
         ctx.event_subscribe("kvs.dropcache", lambda _msg: self.engine.dropcache())
 
     async def stop(self) -> None:
-        self._flush()
+        self._flush(force=True)
         for ns in list(self._waiters):
             self._fail_waiters(ns, errno.ENOSYS, "kvs module unloaded")
 
@@ -156,11 +161,24 @@ class Kvs(Module):
         self._pending.append((msg, Txn(ops, ns, flags)))
         if not self._posted:
             self._posted = True
+            self._seen = len(self._pending)
+            self._hops = 0
             asyncio.get_running_loop().call_soon(self._flush)
         return None
 
-    def _flush(self) -> None:
-        """Commit everything queued this turn at once, then answer and notify."""
+    def _flush(self, force: bool = False) -> None:
+        """Commit everything queued at once, then answer and notify.
+
+        While a pipelined burst is still arriving (more commits came in
+        since the last look), wait one more loop turn, a bounded number of
+        times: one bigger batch rewrites each shared directory once.
+        """
+        n = len(self._pending)
+        if not force and n > self._seen and self._hops < _MAX_HOPS and n < _MAX_BATCH:
+            self._seen = n
+            self._hops += 1
+            asyncio.get_running_loop().call_soon(self._flush)
+            return
         self._posted = False
         batch, self._pending = self._pending, []
         if not batch:

@@ -11,6 +11,13 @@ Metrics (targets in parentheses):
   rpc_rtt_rank2_us_p50/p99    the same, to rank 2 of a size-3 instance (two overlay hops)
   rpc_per_s                   pipelined broker.ping from one client, WINDOW in flight
   flux_start_true_s           wall time of ``flux start true``, size 1, median (<= 1.0)
+  kvs_commit_per_s            pipelined flux.kvs.put + commit_async from one client (>= 12,000)
+  kvs_get_us_p50/p99          one flux.kvs.get round trip (p50 <= 175)
+  wait_event_latency_ms_p50/p99
+                              an eventlog append sent by one client until a WATCH_APPEND
+                              watcher (another connection) has it: includes the durable
+                              commit (p50 <= 2); ..._after_ack_ms: from the committer's ack
+  cli_kvs_get_ms              wall time of one ``flux kvs get`` command, median (<= 150)
 
 Adding a metric: write ``def bench_x(ctx: Ctx) -> None`` that calls
 ``ctx.emit(...)``, decorate it with ``@part("name")``; instances are
@@ -33,9 +40,12 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 from broker.testing import TestInstance, flux_command  # noqa: E402
 
 SIZES = {
-    "full": dict(rtt=20_000, rtt_remote=5_000, pipelined=100_000, window=1000, starts=7),
-    "quick": dict(rtt=5_000, rtt_remote=2_000, pipelined=30_000, window=1000, starts=3),
-    "tiny": dict(rtt=50, rtt_remote=20, pipelined=200, window=50, starts=1),
+    "full": dict(rtt=20_000, rtt_remote=5_000, pipelined=100_000, window=1000, starts=7,
+                 commits=100_000, gets=20_000, appends=2_000, cli_gets=21),
+    "quick": dict(rtt=5_000, rtt_remote=2_000, pipelined=30_000, window=1000, starts=3,
+                  commits=30_000, gets=5_000, appends=500, cli_gets=9),
+    "tiny": dict(rtt=50, rtt_remote=20, pipelined=200, window=50, starts=1,
+                 commits=200, gets=50, appends=20, cli_gets=1),
 }
 
 PARTS: dict[str, Callable[["Ctx"], None]] = {}
@@ -138,6 +148,103 @@ def bench_start(ctx: Ctx) -> None:
         times.append(time.perf_counter() - t0)
     ctx.emit("flux_start_true_s", statistics.median(times), "s",
              {"runs": len(times), "size": 1, "min": round(min(times), 4)})
+
+
+@part("kvs_commit")
+def bench_kvs_commit(ctx: Ctx) -> None:
+    import flux.kvs
+
+    h = ctx.instance(1).handle()
+    total = ctx.p["commits"]
+    window = ctx.p["window"]
+    t0 = time.perf_counter()
+    done = 0
+    while done < total:
+        futures = []
+        for i in range(done, min(done + window, total)):
+            flux.kvs.put(h, f"bench.commit.k{i}", i)
+            futures.append(flux.kvs.commit_async(h))
+        for f in futures:
+            f.get()
+        done += len(futures)
+    elapsed = time.perf_counter() - t0
+    ctx.emit("kvs_commit_per_s", total / elapsed, "commit/s",
+             {"commits": total, "window": window, "ops_per_commit": 1, "size": 1,
+              "durability": "always"})
+    h.close()
+
+
+@part("kvs_get")
+def bench_kvs_get(ctx: Ctx) -> None:
+    import flux.kvs
+
+    h = ctx.instance(1).handle()
+    flux.kvs.put(h, "bench.get.key", {"value": 42})
+    flux.kvs.commit(h)
+    for _ in range(min(200, ctx.p["gets"])):
+        flux.kvs.get(h, "bench.get.key")
+    clock = time.perf_counter
+    samples = []
+    for _ in range(ctx.p["gets"]):
+        t0 = clock()
+        flux.kvs.get(h, "bench.get.key")
+        samples.append((clock() - t0) * 1e6)
+    params = {"gets": ctx.p["gets"], "size": 1, "api": "flux.kvs.get"}
+    ctx.emit("kvs_get_us_p50", statistics.median(samples), "us", params)
+    ctx.emit("kvs_get_us_p99", percentile(samples, 0.99), "us", params)
+    h.close()
+
+
+@part("wait_event")
+def bench_wait_event(ctx: Ctx) -> None:
+    import flux.kvs
+    from kvs.constants import FLUX_KVS_WAITCREATE, FLUX_KVS_WATCH, FLUX_KVS_WATCH_APPEND
+
+    inst = ctx.instance(1)
+    watcher, writer = inst.handle(), inst.handle()
+    key = "bench.wait.eventlog"
+    flux.kvs.eventlog_append(writer, key, "start")
+    stream = flux.kvs.watch(watcher, key,
+                            FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND | FLUX_KVS_WAITCREATE)
+    stream.get()
+    stream.reset()
+    clock = time.perf_counter
+    e2e, after_ack = [], []
+    for i in range(ctx.p["appends"]):
+        txn = flux.kvs.KVSTxn(writer)
+        txn.append(key, b'{"timestamp":1.0,"name":"ev%d"}\n' % i)
+        t0 = clock()
+        txn.commit_async().get()
+        t1 = clock()
+        stream.wait_for(10.0)
+        t2 = clock()
+        stream.get()
+        stream.reset()
+        e2e.append((t2 - t0) * 1e3)
+        after_ack.append((t2 - t1) * 1e3)
+    flux.kvs.watch_cancel(watcher, stream)
+    params = {"appends": ctx.p["appends"], "size": 1, "durability": "always",
+              "flags": "WATCH|WATCH_APPEND"}
+    ctx.emit("wait_event_latency_ms_p50", statistics.median(e2e), "ms", params)
+    ctx.emit("wait_event_latency_ms_p99", percentile(e2e, 0.99), "ms", params)
+    ctx.emit("wait_event_latency_after_ack_ms_p50", statistics.median(after_ack), "ms", params)
+    watcher.close()
+    writer.close()
+
+
+@part("cli_kvs_get")
+def bench_cli_kvs_get(ctx: Ctx) -> None:
+    inst = ctx.instance(1)
+    inst.flux("kvs", "put", "bench.cli=1", check=True)
+    cmd = flux_command() + ["kvs", "get", "bench.cli"]
+    env = inst.env
+    times = []
+    for _ in range(ctx.p["cli_gets"]):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+    ctx.emit("cli_kvs_get_ms", statistics.median(times) * 1e3, "ms",
+             {"runs": len(times), "size": 1, "min": round(min(times) * 1e3, 2)})
 
 
 def main(argv: list[str] | None = None) -> int:
