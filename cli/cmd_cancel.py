@@ -47,7 +47,7 @@ def command(all_: bool, user: str | None, states: tuple[str, ...], dry_run: bool
         raise click.UsageError("specify at least one JOBID, or --all, --user or --states")
     note = message or ""
     if jobids:
-        h = open_handle()
+        h = open_handle("cancel")
         if dry_run:
             click.echo(f"flux-cancel: Would cancel {len(jobids)} jobs", err=True)
             return
@@ -70,7 +70,7 @@ def command(all_: bool, user: str | None, states: tuple[str, ...], dry_run: bool
         die("cancel", str(exc))
     if mask & STATE_BITS["inactive"]:
         die("cancel", "Inactive jobs cannot be canceled")
-    h = open_handle()
+    h = open_handle("cancel")
     try:
         resp = h.rpc("job-manager.raiseall",
                      {"dry_run": dry_run, "userid": userid, "states": mask, "severity": 0,

@@ -177,8 +177,10 @@ class RowRenderer:
 
 def _fetch_list(h: Any, attrs: list[str], count: int, userid: int, states: int,
                 results: int, name: str | None, queue: str | None) -> list[dict[str, Any]]:
-    body: dict[str, Any] = {"max_entries": count, "attrs": attrs, "userid": userid,
-                            "states": states, "results": results}
+    body: dict[str, Any] = {"max_entries": count, "attrs": attrs, "states": states,
+                            "results": results}
+    if userid != FLUX_USERID_UNKNOWN:    # no userid: every user's jobs
+        body["userid"] = userid
     if name is not None:
         body["name"] = name
     if queue is not None:
@@ -274,7 +276,7 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
     if color not in ("never", "always", "auto"):
         raise click.BadParameter(f"'{color}' is not never, always or auto", param_hint="'--color'")
     if stats_only:
-        h = open_handle()
+        h = open_handle("jobs")
         try:
             line, active = stats_line(h.rpc("job-list.job-stats", {}).get())
         except OSError as exc:
@@ -304,7 +306,7 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
         die("jobs", str(exc).strip("'\""))
     want_color = _color_wanted(color)
     attrs = attrs_for(formatter.fields, want_color)
-    h = open_handle()
+    h = open_handle("jobs")
     errors: list[str] = []
     try:
         if stats:

@@ -42,7 +42,7 @@ def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> N
     from cli.job_submit import Submitter
 
     verbose = ctx.params["verbose"]
-    h = open_handle()
+    h = open_handle("run")
     try:
         jobid = Submitter(h, args.urgency, args.flags).submit(jobspec).get_id()
     except OSError as exc:

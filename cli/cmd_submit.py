@@ -162,7 +162,7 @@ def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wa
         from cli.job_progress import ProgressBar
 
         bar = ProgressBar()
-    h = open_handle()
+    h = open_handle("submit")
     jobids: list[Any] = []
     errors: list[str] = []
     out = sys.stdout

@@ -94,11 +94,12 @@ class JobFollower:
 
     def __init__(self, h: Any, jobid: Any, prog: str = "job", *, output: bool = True,
                  show_events: bool = False, show_exec: bool = False, label_io: bool = False,
-                 quiet: bool = False, tag: bool = False,
+                 quiet: bool = False, tag: bool = False, label: str | None = None,
                  on_done: Callable[["JobFollower"], None] | None = None,
                  on_event: Callable[["JobFollower", Any], None] | None = None) -> None:
         self.h = h
         self.jobid = jobid
+        self.label = label if label is not None else jobid.f58
         self.prog = prog
         self.output = output
         self.show_events = show_events
@@ -178,10 +179,10 @@ class JobFollower:
     def _on_main_end(self, stream: _Stream, exc: OSError | None) -> None:
         if exc is not None:
             if exc.errno == errno.ENOENT:
-                die(self.prog, f"Failed to attach to {self.jobid.orig}: No such job")
+                die(self.prog, f"Failed to attach to {self.label}: No such job")
             if exc.errno == errno.EPERM:
-                die(self.prog, f"Failed to attach to {self.jobid.orig}: that is not your job")
-            die(self.prog, f"{self.jobid.orig}: {rpc_error_text(exc)}")
+                die(self.prog, f"Failed to attach to {self.label}: that is not your job")
+            die(self.prog, f"{self.label}: {rpc_error_text(exc)}")
         self._main_done = True
         self._check_done()
 
@@ -303,11 +304,11 @@ def follow_jobs(h: Any, followers_factory: Callable[[Callable[[JobFollower], Non
 
 def attach(h: Any, jobid: Any, prog: str = "job", *, show_events: bool = False,
            show_exec: bool = False, label_io: bool = False, quiet: bool = False,
-           read_only: bool = False) -> int:
+           read_only: bool = False, label: str | None = None) -> int:
     """Follow JOBID to its end, forwarding signals unless READ_ONLY; its exit code."""
     def make(on_done: Callable[[JobFollower], None]) -> list[JobFollower]:
         return [JobFollower(h, jobid, prog, show_events=show_events, show_exec=show_exec,
-                            label_io=label_io, quiet=quiet, on_done=on_done)]
+                            label_io=label_io, quiet=quiet, label=label, on_done=on_done)]
 
     followers = follow_jobs(h, make, None if read_only else jobid, prog)
     return followers[0].exit_code
@@ -329,6 +330,6 @@ def command(show_events: bool, show_exec: bool, label_io: bool, quiet: bool, rea
         id_ = parse_jobid(jobid)
     except ValueError:
         die("job", f'error parsing jobid: "{jobid}"')
-    h = open_handle()
+    h = open_handle("job")
     sys.exit(attach(h, id_, "job", show_events=show_events, show_exec=show_exec,
-                    label_io=label_io, quiet=quiet, read_only=read_only))
+                    label_io=label_io, quiet=quiet, read_only=read_only, label=jobid))

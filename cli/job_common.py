@@ -123,11 +123,15 @@ class JobIDParam(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-def open_handle() -> Any:
-    """A connection to the enclosing instance (FLUX_URI)."""
+def open_handle(prog: str) -> Any:
+    """A connection to the enclosing instance (FLUX_URI); exits 1 naming why it failed."""
+    from cli.common import die
     from flux.core.handle import Flux
 
-    return Flux()
+    try:
+        return Flux()
+    except OSError as exc:
+        die(prog, rpc_error_text(exc))
 
 
 def rpc_error_text(exc: OSError) -> str:

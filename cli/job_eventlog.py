@@ -86,7 +86,7 @@ def eventlog(entry_format: str, time_format: str, human: bool, color: str, path:
     id_ = _jobid(jobid)
     formatter = make_formatter(entry_format, time_format, human, color)
     path = eventlog_path(path)
-    h = open_handle()
+    h = open_handle("job")
     out = sys.stdout
     if follow:
         watch = EventlogWatch(h, int(id_), path, WAITCREATE if path != "eventlog" else 0)
@@ -160,7 +160,7 @@ def wait_event(entry_format: str, time_format: str, human: bool, color: str, pat
         key, sep, value = match_context.partition("=")
         if not sep or not key:
             die("job", "must specify a context test as key=value")
-    h = open_handle()
+    h = open_handle("job")
     watch = EventlogWatch(h, int(id_), path, WAITCREATE if waitcreate else 0)
     deadline = Deadline(seconds)
     matched = 0

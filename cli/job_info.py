@@ -79,7 +79,7 @@ def command(original: bool, base: bool, jobid: str, keys: tuple[str, ...]) -> No
     fetch = ["J" if (k == "jobspec" and original) else k for k in wanted]
     fetch = list(dict.fromkeys(fetch))
     current = not base and any(k in ("jobspec", "R") for k in fetch)
-    h = open_handle()
+    h = open_handle("job")
     try:
         resp = _lookup(h, int(id_), fetch, _LOOKUP_CURRENT if current else 0)
     except OSError as exc:

@@ -39,7 +39,7 @@ def command(age_limit: str | None, num_limit: int | None, force: bool,
             except ValueError:
                 die("job", f'error parsing jobid: "{text}"')
         body["ids"] = jobids
-    h = open_handle()
+    h = open_handle("job")
     try:
         count = int(h.rpc("job-manager.purge", body).get()["count"])
     except OSError as exc:

@@ -45,7 +45,7 @@ def _ids_and_note(verb: str, args: tuple[str, ...], message: str | None,
 
 def _send_each(verb: str, send: Any, ids: list[Any]) -> None:
     """SEND(h, jobid) for each id, all in flight; print each failure; exit 1 if any failed."""
-    h = open_handle()
+    h = open_handle("job")
     futures = []
     for jobid in ids:
         try:
@@ -78,7 +78,7 @@ def _selection(user: str | None, states: tuple[str, ...], default_states: int,
 
 
 def _bulk(topic: str, body: dict[str, Any], verb: str) -> tuple[int, int]:
-    h = open_handle()
+    h = open_handle("job")
     try:
         resp = h.rpc(topic, body).get()
     except OSError as exc:

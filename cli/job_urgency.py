@@ -27,7 +27,7 @@ def command(verbose: bool, jobid: str, urgency: str) -> None:
         value = parse_urgency(urgency)
     except ValueError:
         die("job", f'error parsing urgency: "{urgency}"')
-    h = open_handle()
+    h = open_handle("job")
     try:
         resp = h.rpc("job-manager.urgency", {"id": int(id_), "urgency": value}).get()
     except OSError as exc:

@@ -37,7 +37,7 @@ def command(all_: bool, verbose: bool, jobid: str | None) -> None:
             die("job", f'error parsing jobid: "{jobid}"')
         if all_:
             die("job", "jobid not supported with --all")
-    h = open_handle()
+    h = open_handle("job")
     if all_:
         failed = False
         while True:
