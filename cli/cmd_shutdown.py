@@ -4,7 +4,9 @@ The initial program gets SIGHUP, so ``flux start`` then exits with 129.
 Broker log messages are shown on stderr until the instance is gone
 (severity <= info; ``--quiet``: <= warning; ``--verbose``: all).
 ``--gc`` is passed to the broker as the shutdown option ``{"gc": true}``,
-which modules read from ``ctx.shutdown_options`` when they stop.
+which modules read from ``ctx.shutdown_options`` when they stop: the
+content module then runs the offline garbage collection of the store
+after the final flush and logs what it freed, which is shown here.
 """
 from __future__ import annotations
 
