@@ -238,6 +238,16 @@ try:
 except OSError as e:
     print("primary lookup", e.errno)
 print("list", [n["namespace"] for n in h.rpc("kvs.namespace-list", {}).get()["namespaces"]])
+for ns in ("primary", "guestns"):
+    try:
+        r = h.rpc("kvs-watch.lookup", {"namespace": ns, "key": "g", "flags": 0}).get()
+        print(ns, "watch ok", r["val"]["data"])
+    except OSError as e:
+        print(ns, "watch", e.errno)
+try:
+    h.rpc("kvs.namespace-create", {"namespace": "mine", "owner": 65534, "flags": 0}).get()
+except OSError as e:
+    print("create", e.errno)
 """
 
 
@@ -256,6 +266,9 @@ def test_guest_uses_only_own_namespace(tmp_path):
             "guestns commit ok MQ==",
             f"primary lookup {errno.EPERM}",
             "list ['guestns']",
+            f"primary watch {errno.EPERM}",
+            "guestns watch ok MQ==",
+            f"create {errno.EPERM}",
         ], out.stderr
     finally:
         assert inst.stop() == 0
