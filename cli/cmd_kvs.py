@@ -633,7 +633,7 @@ def link(namespace: str | None, target_namespace: str | None, treeobj_root: bool
 @handle_errors("kvs")
 def readlink(namespace: str | None, at: str | None, namespace_only: bool, key_only: bool,
              keys: tuple[str, ...]) -> None:
-    """Print the targets of symbolic links KEYS (``NS::KEY`` across namespaces)."""
+    """Print the targets of symbolic links KEYS (NS::KEY for one into another namespace)."""
     from kvs.constants import FLUX_KVS_READLINK
 
     _exclusive(namespace_only=namespace_only, key_only=key_only)
