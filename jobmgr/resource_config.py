@@ -22,7 +22,7 @@ from typing import Any
 from flux.errors import FluxError
 
 __all__ = ["ResourceConfig", "LocalResources", "parse_config", "configured_R",
-           "discover_local", "discovered_R", "resolve_targets", "CONFIG_KEYS"]
+           "discover_local", "discovered_R", "resolve_targets", "is_idset_text", "CONFIG_KEYS"]
 
 #: keys of the [resource] table; "monitor-force-up" is a test knob (all ranks
 #: of R count as online at start, so one broker can stand in for many nodes)
@@ -172,7 +172,8 @@ def discovered_R(reports: Mapping[int, LocalResources]) -> Any:
     return rset
 
 
-def _idset_like(text: str) -> bool:
+def is_idset_text(text: str) -> bool:
+    """True if TEXT reads as an idset of ranks rather than a hostlist."""
     return bool(text) and all(c.isdigit() or c in ",-[] " for c in text)
 
 
@@ -190,7 +191,7 @@ def resolve_targets(text: Any, hostnames: Mapping[int, str], ranks: Iterable[int
         raise FluxError(errno.EINVAL, f"{what}: expected an idset of ranks or a hostlist")
     text = text.strip()
     known = set(ranks)
-    if _idset_like(text):
+    if is_idset_text(text):
         try:
             wanted = IDset(text)
         except (ValueError, TypeError) as exc:

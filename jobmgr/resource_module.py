@@ -38,6 +38,7 @@ from jobmgr.resource_config import (
     configured_R,
     discover_local,
     discovered_R,
+    is_idset_text,
     parse_config,
     resolve_targets,
 )
@@ -119,7 +120,7 @@ class Resource(Module):
         await self._post(events, (lambda: self._define(rset)) if rset is not None else None)
         if not self.cfg.monitor_force_up:
             for rank in range(1, self.ctx.size):
-                if rset is None or rank in self._rank_set(rset):
+                if rset is None or rank in rset.ranks:
                     self._watchers.append(self.ctx.create_task(self._watch(rank),
                                                                name=f"resource-watch-{rank}"))
 
@@ -139,10 +140,6 @@ class Resource(Module):
         except OSError as exc:
             self.ctx.log.error(f"cannot write {CHECKPOINT_KEY}: {exc}")
 
-    @staticmethod
-    def _rank_set(rset: Any) -> set[int]:
-        return set(rset.ranks)
-
     def _resolve_exclude(self, rset: Any) -> set[int]:
         """The configured exclude set (hostlists wait for R when discovering)."""
         text = self.cfg.exclude
@@ -150,7 +147,7 @@ class Resource(Module):
             return set()
         if rset is None:
             ranks = range(self.ctx.size)
-            if not all(c.isdigit() or c in ",-[] " for c in text):
+            if not is_idset_text(text.strip()):
                 self._exclude_hosts = text   # needs hostnames: resolved at define time
                 return set()
             return set(resolve_targets(text, {}, ranks, "resource.exclude"))

@@ -81,7 +81,8 @@ def test_list_rlist_format(monkeypatch):
     assert result.output.splitlines()[:2] == [
         "     STATE QUEUE    PROPERTIES NNODES   NCORES    NGPUS LIST",
         "      free batch                    4       16        0 rank[3-6]/core[0-3]"]
-    assert result.output.splitlines()[4] == " allocated                          0        0        0"
+    allocated = " allocated" + " " * 26 + "0        0        0"
+    assert result.output.splitlines()[4] == allocated
 
 
 def test_list_without_queues_or_properties_drops_those_columns(monkeypatch):
