@@ -31,19 +31,19 @@ from flux.errors import FluxError
 from flux.message import Message
 from flux.util.fsd import parse_fsd
 
-__all__ = ["JobExec", "test_settings", "TestSettings", "TIMEOUT_NOTE"]
+__all__ = ["JobExec", "run_settings", "RunSettings", "TIMEOUT_NOTE"]
 
 TIMEOUT_NOTE = "resource allocation expired"
 _KILLED = int(signal.SIGKILL)
 
 
 @dataclass(slots=True, frozen=True)
-class TestSettings:
+class RunSettings:
     run_duration: float = 0.0
     time_limit: float = 0.0           # 0: none
 
 
-def test_settings(jobspec: Any, instance_test: bool) -> TestSettings | None:
+def run_settings(jobspec: Any, instance_test: bool) -> RunSettings | None:
     """How a job runs in test mode, or None if it is not a test job.
 
     Raises ValueError naming the jobspec key when the test settings are bad.
@@ -72,7 +72,7 @@ def test_settings(jobspec: Any, instance_test: bool) -> TestSettings | None:
     if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0 \
             or math.isnan(limit):
         limit = 0.0
-    return TestSettings(run_duration, float(limit))
+    return RunSettings(run_duration, float(limit))
 
 
 @dataclass(slots=True)
@@ -129,7 +129,7 @@ class JobExec(Module):
                                    "was running", started=True)
             return
         try:
-            settings = test_settings(payload.get("jobspec"), self.instance_test)
+            settings = run_settings(payload.get("jobspec"), self.instance_test)
         except ValueError as exc:
             self._fail(msg, jobid, str(exc), started=False)
             return

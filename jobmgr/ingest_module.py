@@ -81,6 +81,7 @@ class JobIngest(Module):
         self._batches: set[asyncio.Task[None]] = set()
         self._announced: asyncio.Future[None] | None = None
         self.submitted = 0
+        self.commits = 0
 
     async def stop(self) -> None:
         if self._batches:
@@ -104,6 +105,11 @@ class JobIngest(Module):
         payload = msg.payload if isinstance(msg.payload, dict) else {}
         self._note_queue(payload.get("name"), bool(payload.get("enable", True)),
                          payload.get("reason"))
+
+    @request_handler("job-ingest.stats", allow_guest=True)
+    def stats(self, msg: Message) -> dict[str, Any]:
+        return {"submitted": self.submitted, "commits": self.commits,
+                "batches_in_flight": len(self._batches)}
 
     # -- submissions -----------------------------------------------------------------------
     @request_handler("job-ingest.submit", allow_guest=True)
@@ -181,6 +187,7 @@ class JobIngest(Module):
                         "dirent": _val(_dumps(submit_event, option=orjson.OPT_APPEND_NEWLINE))})
             jobs.append({"id": jobid, "userid": p.userid, "urgency": p.urgency,
                          "flags": p.flags, "t_submit": t_submit, "jobspec": p.jobspec})
+        self.commits += 1
         try:
             await self.ctx.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": ops})
         except FluxError as exc:

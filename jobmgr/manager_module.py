@@ -195,7 +195,7 @@ class JobManager(Module):
             last = start + _PURGE_COMMIT >= len(chosen)
             mgr.purge(part, (lambda _count: self.ctx.respond(msg, {"count": len(chosen)}))
                       if last else None)
-            mgr.poster.flush()
+            mgr.poster.flush(force=True)
         return None
 
     # -- queues ----------------------------------------------------------------------------
@@ -256,6 +256,15 @@ class JobManager(Module):
                      and job.rec.priority > 0)
         return {"queue_length": queued, "alloc_pending": mgr.drain_idle.alloc_pending,
                 "free_pending": mgr.sched.free_pending, "running": mgr.drain_idle.running}
+
+    @request_handler("job-manager.stats", allow_guest=True)
+    def stats_request(self, msg: Message) -> dict[str, Any]:
+        mgr = self.mgr
+        return {"active": len(mgr.jobs), "inactive": len(mgr.inactive),
+                "max_jobid": mgr.max_jobid, "commits": mgr.poster.commits,
+                "events": mgr.poster.events_posted, "journal_listeners": mgr.journal.listeners,
+                "restart": {"replayed": self.stats.replayed, "lost": self.stats.lost,
+                            "full": self.stats.full, "seconds": self.stats.seconds}}
 
     @request_handler("job-manager.idle", allow_guest=True)
     def idle(self, msg: Message) -> None:

@@ -77,14 +77,27 @@ class EventPoster:
         self.sequence: int = -1
         self.commits = 0
         self.events_posted = 0
+        #: commits in flight before posted events wait for one to return (each
+        #: commit costs the store a sync: under load, waiting makes them bigger)
+        self.max_inflight = 8
+        self._flush_scheduled = False
 
     # -- posting -----------------------------------------------------------------------
     def _batch(self) -> _Batch:
         batch = self._open
         if batch is None:
             batch = self._open = _Batch()
-            asyncio.get_running_loop().call_soon(self.flush)
+            self._schedule()
         return batch
+
+    def _schedule(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
 
     def post(self, job: ActiveJob, name: str, context: dict[str, Any] | None = None) -> JobState:
         """Queue event NAME for JOB; returns the tentative state after it.
@@ -147,9 +160,16 @@ class EventPoster:
             await fut
 
     # -- committing ----------------------------------------------------------------------
-    def flush(self) -> None:
+    def flush(self, force: bool = False) -> None:
+        """Send the open batch as one commit.
+
+        With ``max_inflight`` commits out, events keep gathering in the open
+        batch and go out together when one returns.  FORCE sends it anyway.
+        """
         batch = self._open
         if batch is None:
+            return
+        if len(self._inflight) >= self.max_inflight and not force:
             return
         self._open = None
         ops: list[dict[str, Any]] = []
@@ -191,6 +211,8 @@ class EventPoster:
                     cb(batch.errnum, batch.errstr)
                 except Exception:  # noqa: BLE001
                     self._ctx.log.exception("commit callback failed")
+        if self._open is not None and len(self._inflight) < self.max_inflight:
+            self._schedule()
         if not self.busy and self._idle_waiters:
             waiters, self._idle_waiters = self._idle_waiters, []
             for fut in waiters:
