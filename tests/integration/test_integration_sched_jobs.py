@@ -11,9 +11,14 @@ import time
 import orjson
 import pytest
 
-import flux.job
 from broker.testing import TestInstance
 from flux.job import JobspecV1
+# from the submodules: once something imports e.g. the module flux.job.submit, the
+# lazy package attribute of that name is the module, not the function
+from flux.job.event import event_wait, event_watch
+from flux.job.kill import cancel
+from flux.job.list import get_job
+from flux.job.submit import submit, submit_async
 from flux.job.JobID import JobID, id_encode
 from flux.resource import ResourceSet
 
@@ -51,11 +56,11 @@ def spec(ntasks=1, nodes=None, run=0.0, cores=1):
 
 
 def events(h, jobid):
-    return {e.name: e for e in flux.job.event_watch(h, jobid)}
+    return {e.name: e for e in event_watch(h, jobid)}
 
 
 def wait_clean(h, jobid):
-    flux.job.event_wait(h, jobid, "clean", raiseJobException=False)
+    event_wait(h, jobid, "clean", raiseJobException=False)
 
 
 def wait_for(predicate, timeout=10.0):
@@ -74,7 +79,7 @@ def idle(h):
 
 
 def test_alloc_writes_R_and_annotates(h):
-    jobid = flux.job.submit(h, spec(ntasks=3))
+    jobid = submit(h, spec(ntasks=3))
     wait_clean(h, jobid)
     evs = events(h, jobid)
     R = _kvs_get(h, id_encode(jobid, "kvs") + ".R")
@@ -83,7 +88,7 @@ def test_alloc_writes_R_and_annotates(h):
     assert rset.dumps() == "rank0/core[0-1] rank1/core0"
     assert rset.nodelist.encode() == "node[0-1]"
     assert R["execution"]["starttime"] <= evs["alloc"].timestamp
-    info = flux.job.get_job(h, jobid)
+    info = get_job(h, jobid)
     assert info["annotations"]["sched"]["resource_summary"] == "rank0/core[0-1] rank1/core0"
     assert "free" in evs
     idle(h)
@@ -99,7 +104,7 @@ def _kvs_get(h, key):
 def test_duration_sets_expiration(h):
     js = spec()
     js.duration = 100
-    jobid = flux.job.submit(h, js)
+    jobid = submit(h, js)
     wait_clean(h, jobid)
     R = _kvs_get(h, id_encode(jobid, "kvs") + ".R")
     assert R["execution"]["expiration"] == pytest.approx(R["execution"]["starttime"] + 100)
@@ -107,13 +112,13 @@ def test_duration_sets_expiration(h):
 
 
 def test_priority_then_submit_order(h):
-    blocker = flux.job.submit(h, spec(ntasks=8, run=1.0))
-    flux.job.event_wait(h, blocker, "start")
-    low1 = flux.job.submit(h, spec(ntasks=8), urgency=10)
-    high = flux.job.submit(h, spec(ntasks=8), urgency=20)
-    low2 = flux.job.submit(h, spec(ntasks=8), urgency=10)
+    blocker = submit(h, spec(ntasks=8, run=1.0))
+    event_wait(h, blocker, "start")
+    low1 = submit(h, spec(ntasks=8), urgency=10)
+    high = submit(h, spec(ntasks=8), urgency=20)
+    low2 = submit(h, spec(ntasks=8), urgency=10)
     # the blocked head (highest priority) says why it waits
-    wait_for(lambda: (flux.job.get_job(h, high).get("annotations") or {})
+    wait_for(lambda: (get_job(h, high).get("annotations") or {})
              .get("sched", {}).get("reason_pending") == "insufficient resources")
     for jobid in (low1, high, low2):
         wait_clean(h, jobid)
@@ -127,24 +132,24 @@ def test_priority_then_submit_order(h):
 
 def test_impossible_request_is_refused_at_submit(h):
     with pytest.raises(OSError) as info:
-        flux.job.submit(h, spec(ntasks=9))
+        submit(h, spec(ntasks=9))
     assert info.value.errno == errno.EINVAL
     assert "unsatisfiable request: 9 slot(s) of 1 core(s) requested, the instance has room " \
            "for 8" in str(info.value)
     with pytest.raises(OSError, match=r"5 node\(s\) with 1 core\(s\) requested, only 4"):
-        flux.job.submit(h, spec(ntasks=5, nodes=5))
+        submit(h, spec(ntasks=5, nodes=5))
 
 
 def test_drained_nodes_are_not_used_and_draining_while_busy(inst, h):
-    busy = flux.job.submit(h, spec(ntasks=2, nodes=2, run=1.0))
-    flux.job.event_wait(h, busy, "start")
+    busy = submit(h, spec(ntasks=2, nodes=2, run=1.0))
+    event_wait(h, busy, "start")
     on = ResourceSet(_kvs_get(h, id_encode(busy, "kvs") + ".R")).ranks.encode()
     assert on == "0-1"
     h.rpc("resource.drain", {"targets": "0-2", "reason": "maint"}).get()
     r = inst.flux("resource", "status", "-s", "draining,drained", "-no", "{state} {ranks}")
     assert r.stdout.splitlines() == ["draining 0-1", "drained 2"]
-    two = flux.job.submit(h, spec(ntasks=2, nodes=2))
-    wait_for(lambda: (flux.job.get_job(h, two).get("annotations") or {})
+    two = submit(h, spec(ntasks=2, nodes=2))
+    wait_for(lambda: (get_job(h, two).get("annotations") or {})
              .get("sched", {}).get("reason_pending") == "insufficient resources")
     wait_clean(h, busy)
     wait_for(lambda: inst.flux("resource", "status", "-s", "drained", "-no",
@@ -157,8 +162,8 @@ def test_drained_nodes_are_not_used_and_draining_while_busy(inst, h):
 
 
 def test_list_shows_allocated_while_running(inst, h):
-    jobid = flux.job.submit(h, spec(ntasks=3, run=1.0))
-    flux.job.event_wait(h, jobid, "start")
+    jobid = submit(h, spec(ntasks=3, run=1.0))
+    event_wait(h, jobid, "start")
     r = inst.flux("resource", "list")
     assert r.returncode == 0
     assert r.stdout.splitlines() == [
@@ -171,10 +176,13 @@ def test_list_shows_allocated_while_running(inst, h):
 
 
 def test_cancel_of_a_pending_job(h):
-    blocker = flux.job.submit(h, spec(ntasks=8, run=1.0))
-    flux.job.event_wait(h, blocker, "start")
-    waiting = flux.job.submit(h, spec(ntasks=8))
-    flux.job.cancel(h, waiting)
+    blocker = submit(h, spec(ntasks=8, run=1.0))
+    event_wait(h, blocker, "start")
+    waiting = submit(h, spec(ntasks=8))
+    # once the scheduler holds its request, the cancel must go through sched.cancel
+    wait_for(lambda: (get_job(h, waiting).get("annotations") or {})
+             .get("sched", {}).get("reason_pending") == "insufficient resources")
+    cancel(h, waiting)
     wait_clean(h, waiting)
     assert "alloc" not in events(h, waiting)
     wait_clean(h, blocker)
@@ -186,7 +194,7 @@ def test_cancel_of_a_pending_job(h):
 def test_throughput_of_many_small_jobs(h):
     """Submit-to-inactive of 300 short jobs through sched (a smoke number, not a benchmark)."""
     t0 = time.monotonic()
-    futures = [flux.job.submit_async(h, spec()) for _ in range(300)]
+    futures = [submit_async(h, spec()) for _ in range(300)]
     ids = [f.get_id() for f in futures]
     wait_clean(h, ids[-1])
     for jobid in ids:
