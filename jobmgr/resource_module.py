@@ -89,6 +89,7 @@ class Resource(Module):
         self._batch = KvsBatch(ctx)
         self._log_bytes = 0
         self._watchers: list[asyncio.Task[Any]] = []
+        self._wake: dict[int, asyncio.Event] = {}
         self._defined = asyncio.Event()
 
     # -- start and stop --------------------------------------------------------
@@ -97,6 +98,7 @@ class Resource(Module):
         self.cfg = parse_config(self.ctx.conf_get("resource"))
         self.local = discover_local(self.ctx.rank, self.cfg.norestrict)
         if self.ctx.rank != 0:
+            self.ctx.send_request("resource.hello", {"rank": self.ctx.rank}, nodeid=0)
             return
         rset = configured_R(self.cfg)
         await self._replay()
@@ -282,8 +284,10 @@ class Resource(Module):
 
     async def _watch(self, rank: int) -> None:
         delay = 0.02
+        wake = self._wake.setdefault(rank, asyncio.Event())
         while True:
             up = False
+            wake.clear()
             try:
                 async for body in self.ctx.rpc_stream("resource.monitor", {}, nodeid=rank):
                     up = True
@@ -293,8 +297,21 @@ class Resource(Module):
                 pass
             if up:
                 self._rank_down(rank)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            # retry with backoff, or at once when the rank says hello
+            try:
+                await asyncio.wait_for(wake.wait(), delay)
+                delay = 0.02
+            except asyncio.TimeoutError:
+                delay = min(delay * 2, 1.0)
+
+    @request_handler("resource.hello")
+    def hello(self, msg: Message) -> None:
+        """A rank's module has started: look at it now rather than at the next retry."""
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        wake = self._wake.get(body.get("rank"))  # type: ignore[arg-type]
+        if wake is not None:
+            wake.set()
+        return None
 
     def _rank_up(self, rank: int, body: Any) -> None:
         try:

@@ -40,6 +40,8 @@ __all__ = ["Sched", "parse_queues", "parse_sched_config", "SUCCESS", "ANNOTATE",
            "CANCEL"]
 
 SUCCESS, ANNOTATE, DENY, CANCEL = 0, 1, 2, 3
+#: how long feasibility.check and sched.resource-status wait for resources
+READY_TIMEOUT = 10.0
 _FEASIBLE_CACHE_MAX = 4096
 
 
@@ -120,6 +122,7 @@ class Sched(Module):
         self._early: list[Message] = []  # alloc requests that came before resources
         self._feasible_cache: dict[tuple[Any, ...], str | None] = {}
         self._expiration: dict[int, float] = {}
+        self.ready_timeout = READY_TIMEOUT
         self.stats = {"alloc": 0, "success": 0, "deny": 0, "cancel": 0, "free": 0,
                       "passes": 0}
 
@@ -457,7 +460,13 @@ class Sched(Module):
         return out
 
     async def _when_ready(self, fn: Any, *args: Any) -> Any:
-        await self._ready.wait()
+        """FN(*ARGS) once resources are acquired; EAGAIN if that takes too long
+        (e.g. a rank that never reports its resources)."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), self.ready_timeout)
+        except asyncio.TimeoutError:
+            raise FluxError(errno.EAGAIN, "the scheduler has no resources yet (waiting for "
+                                          "resource.acquire)") from None
         return fn(*args)
 
     @request_handler("feasibility.check")

@@ -36,8 +36,11 @@ class Harness:
         self.mod = Resource(self.ctx, [])
         # resource.monitor streams to other ranks: a queue of reports/errors per rank
         self.monitor_q: dict[int, asyncio.Queue] = {}
+        self.absent: set[int] = set()      # ranks whose module is not loaded (ENOSYS)
 
         async def monitor(payload, nodeid):
+            if nodeid in self.absent:
+                raise FluxError(errno.ENOSYS, "Service is not available: resource.monitor")
             q = self.monitor_q.setdefault(nodeid, asyncio.Queue())
             while True:
                 item = await q.get()
@@ -317,6 +320,33 @@ def test_discovery_waits_for_every_rank_then_tracks_offline():
         await settle(10)
         assert h.status()["online"] == "0-2"
         assert h.ctx.replies(acq)[-1].payload == {"up": "2"}
+        await h.stop()
+    run(main())
+
+
+def test_hello_from_a_starting_rank_cuts_the_retry_short():
+    async def main():
+        h = Harness(config={}, size=2)
+        h.absent.add(1)         # the rank's module is not there yet: backoff grows
+        await h.start()
+        await asyncio.sleep(0.7)
+        tries = sum(1 for t, _, _ in h.ctx.rpcs if t == "resource.monitor")
+        assert tries >= 4
+        h.absent.discard(1)
+        h.monitor_q.setdefault(1, asyncio.Queue()).put_nowait(
+            {"rank": 1, "hostname": "h1", "cores": "0"})
+        h.req("resource.hello", {"rank": 1}, noresponse=True)
+        await asyncio.sleep(0.05)
+        assert sum(1 for t, _, _ in h.ctx.rpcs if t == "resource.monitor") == tries + 1
+        assert h.status()["online"] == "0-1"
+        await h.stop()
+    run(main())
+
+
+def test_followers_say_hello_to_rank0():
+    async def main():
+        h = await Harness(config={}, rank=2, size=3).start()
+        assert h.ctx.sent == [("resource.hello", {"rank": 2}, 0)]
         await h.stop()
     run(main())
 

@@ -400,6 +400,22 @@ def test_feasibility_check_waits_for_resources():
     run(main())
 
 
+def test_views_give_up_when_resources_never_come():
+    async def main():
+        h = Harness()
+        h.acquire_q = asyncio.Queue()
+        await h.sched.start()
+        h.sched.ready_timeout = 0.05
+        m = h.ctx.request(h.sched, "sched.resource-status", {})
+        f = h.ctx.request(h.sched, "feasibility.check", {"jobspec": jobspec()})
+        await asyncio.sleep(0.1)
+        for msg in (m, f):
+            reply = h.ctx.replies(msg)[0]
+            assert reply.errnum == errno.EAGAIN and "no resources yet" in reply.errstr
+        await h.stop()
+    run(main())
+
+
 def test_named_queue_uses_its_nodes_only():
     async def main():
         R = instance_R(props={"debug": "0-1", "batch": "2-3"})
