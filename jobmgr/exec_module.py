@@ -87,6 +87,11 @@ class JobExec(Module):
     async def start(self) -> None:
         self.instance_test = bool(self.ctx.conf_get("exec.test", False))
         self.running: dict[int, _Running] = {}
+        # the job manager answers hello by sending start requests at once, so
+        # say hello only once this module's service is registered (after start)
+        self.ctx.create_task(self._hello(), "job-exec hello")
+
+    async def _hello(self) -> None:
         try:
             await self.ctx.rpc("job-manager.exec-hello", {"service": "job-exec"})
         except FluxError as exc:

@@ -1,0 +1,262 @@
+"""Restart recovery: flux shutdown / SIGKILL, then flux start on the same statedir."""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import signal
+import time
+
+import orjson
+import pytest
+
+from broker.testing import TestInstance
+from flux.job.JobID import JobID
+
+CONFIG = """
+[resource]
+monitor-force-up = true
+noverify = true
+[[resource.config]]
+hosts = "node0"
+cores = "0-3"
+[queues.batch]
+[queues.debug]
+[policy.jobspec.defaults.system]
+queue = "batch"
+"""
+
+
+def jobspec(run_duration=None, deps=None, queue=None):
+    system = {"duration": 0, "exec": {"test": {} if run_duration is None
+                                      else {"run_duration": run_duration}}}
+    if deps:
+        system["dependencies"] = deps
+    if queue:
+        system["queue"] = queue
+    return {"version": 1,
+            "resources": [{"type": "slot", "count": 1, "label": "task",
+                           "with": [{"type": "core", "count": 1}]}],
+            "tasks": [{"command": ["true"], "slot": "task", "count": {"per_slot": 1}}],
+            "attributes": {"system": system}}
+
+
+def submit(h, spec=None, urgency=16, flags=0):
+    return h.rpc("job-ingest.submit", {"jobspec": spec or jobspec(), "urgency": urgency,
+                                       "flags": flags}).get()["id"]
+
+
+def lookup(h, key):
+    reply = h.rpc("kvs.lookup", {"key": key, "flags": 0}).get()
+    return binascii.a2b_base64(reply["val"]["data"])
+
+
+def eventlog(h, jobid):
+    return [orjson.loads(line) for line in lookup(h, JobID(jobid).kvs + ".eventlog").splitlines()]
+
+
+def names(h, jobid):
+    return [e["name"] for e in eventlog(h, jobid)]
+
+
+def wait_event(h, jobid, name, timeout=15.0, after=0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in eventlog(h, jobid)[after:] if e["name"] == name]
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {name} in {names(h, jobid)}")
+        time.sleep(0.02)
+
+
+class Cluster:
+    """Instances started one after the other on one statedir."""
+
+    def __init__(self, tmp_path):
+        self.statedir = str(tmp_path / "state")
+        os.makedirs(self.statedir)
+        conf = tmp_path / "conf"
+        conf.mkdir()
+        (conf / "jobs.toml").write_text(CONFIG)
+        self.conf = str(conf)
+        self.inst: TestInstance | None = None
+        self.h = None
+
+    def start(self):
+        self.inst = TestInstance(setattrs=[f"statedir={self.statedir}"],
+                                 config_path=self.conf).start()
+        self.h = self.inst.handle()
+        return self.h
+
+    def stop(self):
+        self.h.close()
+        assert self.inst.stop() == 0
+
+    def crash(self):
+        self.h.close()
+        self.inst.kill()
+
+    def dmesg(self):
+        return self.inst.flux("dmesg").stdout
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path)
+    yield c
+    if c.inst is not None and c.inst.proc is not None and c.inst.proc.poll() is None:
+        c.inst.kill()
+
+
+def test_pending_running_and_inactive_jobs_survive_shutdown(cluster):
+    h = cluster.start()
+    h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
+    done = submit(h)
+    wait_event(h, done, "clean")
+    running = submit(h, jobspec(run_duration="60s"))
+    wait_event(h, running, "start")
+    h.rpc("job-manager.queue-start", {"name": "debug", "start": False}).get()
+    pending = submit(h, jobspec(queue="debug"))
+    held = submit(h, urgency=0)
+    wait_event(h, held, "priority")
+    wait_event(h, pending, "priority")
+    before = {j: len(eventlog(h, j)) for j in (done, pending, held)}
+    cluster.stop()
+
+    h = cluster.start()
+    stats = h.rpc("job-manager.stats", {}).get()
+    assert stats["restart"]["full"] is False          # the checkpoint was used
+    assert len(eventlog(h, done)) == before[done]       # inactive jobs are left alone
+    # queue states were kept: batch started, debug stopped
+    assert h.rpc("job-manager.queue-status", {"name": "batch"}).get()["start"] is True
+    assert h.rpc("job-manager.queue-status", {"name": "debug"}).get()["start"] is False
+    after = names(h, pending)[before[pending]:]
+    assert after == ["flux-restart", "priority"]
+    assert names(h, held)[before[held]:] == ["flux-restart", "priority"]
+    # the running job was killed at shutdown and is cleaned up after the restart
+    wait_event(h, running, "clean")
+    run_names = names(h, running)
+    exc = wait_event(h, running, "exception")["context"]
+    assert exc["type"] == "exec" and exc["severity"] == 0
+    assert run_names[run_names.index("exception"):] == \
+        ["exception", "finish", "release", "flux-restart", "free", "clean"]
+    # pending jobs run once their queue starts; ids keep increasing
+    h.rpc("job-manager.queue-start", {"name": "debug", "start": True}).get()
+    wait_event(h, pending, "clean")
+    newer = submit(h)
+    assert newer > max(done, running, pending, held)
+    h.rpc("job-manager.raise", {"id": held, "severity": 0, "type": "cancel"}).get()
+    cluster.stop()
+
+
+def test_sigkill_loses_no_acknowledged_job_or_event(cluster):
+    h = cluster.start()
+    h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
+    futures = [h.rpc("job-ingest.submit", {"jobspec": jobspec(), "urgency": 16, "flags": 0})
+               for _ in range(50)]
+    ids = [f.get()["id"] for f in futures]
+    held = submit(h, urgency=0)
+    h.rpc("job-manager.urgency", {"id": held, "urgency": 1}).get()   # acknowledged event
+    running = submit(h, jobspec(run_duration="60s"))
+    wait_event(h, running, "start")
+    logs = {j: eventlog(h, j) for j in ids + [held, running]}
+    cluster.crash()
+
+    h = cluster.start()
+    assert h.rpc("job-manager.stats", {}).get()["restart"]["lost"] == 0
+    for jobid, events in logs.items():
+        now = eventlog(h, jobid)
+        assert now[:len(events)] == events
+    assert any(e["name"] == "urgency" for e in eventlog(h, held))
+    # the job that was running when the broker died is finished with an exception
+    wait_event(h, running, "clean")
+    exc = wait_event(h, running, "exception")["context"]
+    assert exc["type"] == "exec" and "lost" in exc["note"]
+    for jobid in ids:
+        wait_event(h, jobid, "clean")
+    assert submit(h) > max(logs)
+    cluster.stop()
+
+
+def test_unreplayable_job_is_moved_to_lost_and_found(cluster):
+    h = cluster.start()
+    h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
+    good = submit(h)
+    bad = submit(h, urgency=0)
+    wait_event(h, good, "clean")
+    wait_event(h, bad, "priority")
+    junk = base64.b64encode(b'{"timestamp":1.0,"name":"alloc"}\nnot json\n').decode()
+    h.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [
+        {"key": JobID(bad).kvs + ".eventlog", "flags": 0,
+         "dirent": {"ver": 1, "type": "val", "data": junk}}]}).get()
+    cluster.stop()
+
+    h = cluster.start()
+    assert h.rpc("job-manager.stats", {}).get()["restart"]["lost"] == 1
+    moved = f"job-lost+found.job.{JobID(bad).f58plain}"
+    assert lookup(h, moved + ".eventlog").startswith(b'{"timestamp":1.0,"name":"alloc"}')
+    with pytest.raises(FileNotFoundError):
+        eventlog(h, bad)
+    assert "moved aside" in cluster.dmesg()
+    assert names(h, good)[-1] == "clean"
+    assert submit(h) > bad
+    cluster.stop()
+
+
+def test_full_replay_without_a_checkpoint(cluster):
+    h = cluster.start()
+    h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
+    done = submit(h)
+    wait_event(h, done, "clean")
+    pending = submit(h, urgency=0)
+    wait_event(h, pending, "priority")
+    cluster.stop()
+    h = cluster.start()
+    h.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [
+        {"key": "checkpoint.job-manager", "flags": 0, "dirent": None}]}).get()
+    cluster.crash()          # so no new checkpoint is written at unload
+
+    h = cluster.start()
+    stats = h.rpc("job-manager.stats", {}).get()
+    assert stats["restart"]["full"] is True
+    assert stats["inactive"] == 1 and stats["active"] == 1
+    # the purge index was rebuilt: the inactive job can be purged
+    assert h.rpc("job-manager.purge", {"ids": [done], "force": True}).get() == {"count": 1}
+    # a dependency on an inactive job from before the restart is judged from the KVS
+    h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
+    other = submit(h)
+    wait_event(h, other, "clean")
+    cluster.stop()
+    h = cluster.start()
+    dependent = submit(h, jobspec(deps=[{"scheme": "afterok", "value": str(other)}]))
+    wait_event(h, dependent, "clean")
+    assert "exception" not in names(h, dependent)
+    h.rpc("job-manager.raise", {"id": pending, "severity": 0, "type": "cancel"}).get()
+    cluster.stop()
+
+
+def test_waitable_zombie_survives_a_restart(cluster):
+    h = cluster.start()
+    h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
+    jobid = submit(h, flags=4)
+    wait_event(h, jobid, "clean")
+    cluster.stop()
+    h = cluster.start()
+    assert h.rpc("job-manager.wait", {"id": jobid}).get() == \
+        {"id": jobid, "success": True, "errstr": ""}
+    cluster.stop()
+
+
+def test_checkpoint_is_written_periodically_enough_to_skip_old_jobs(cluster):
+    h = cluster.start()
+    h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
+    ids = [submit(h) for _ in range(5)]
+    for jobid in ids:
+        wait_event(h, jobid, "clean")
+    cluster.stop()
+    h = cluster.start()
+    stats = h.rpc("job-manager.stats", {}).get()
+    assert stats["restart"]["replayed"] == 0 and stats["inactive"] == 5
+    os.kill(cluster.inst.broker_pids[0], signal.SIGTERM)
+    assert cluster.inst.wait() == 0
