@@ -30,7 +30,7 @@ from flux.constants import (
 from flux.errors import FluxError
 from flux.message import Message
 
-__all__ = ["FakeContext", "FakeKvs", "Reply", "FakeLog"]
+__all__ = ["FakeContext", "FakeKvs", "Reply", "FakeLog", "settle"]
 
 FLUX_KVS_APPEND = 32
 
