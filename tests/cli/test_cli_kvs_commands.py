@@ -498,3 +498,19 @@ def test_no_instance_is_a_clear_error(inst):
     proc = subprocess.run(flux_command() + ["kvs", "get", "a"], env=env, capture_output=True,
                           text=True)
     assert proc.returncode == 1 and "FLUX_URI" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("put", "bad\x01key=1"),
+    ("mkdir", "bad\x01key"),
+    ("link", "target", "bad\x01key"),
+    ("unlink", "bad\x01key"),
+    ("readlink", "bad\x01key"),
+    ("dir", "bad\x01key"),
+    ("eventlog", "append", "bad\x01key", "ev"),
+    ("eventlog", "get", "bad\x01key"),
+    ("copy", "bad\x01key", "dst"),
+])
+def test_bad_key_is_refused_naming_it(kvs, args):
+    err = fails(kvs(*args))
+    assert err.startswith("flux-kvs: ") and "bad\x01key" in err and "control character" in err
