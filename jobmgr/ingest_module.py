@@ -27,7 +27,7 @@ from flux.constants import FLUX_ROLE_OWNER
 from flux.errors import FluxError
 from flux.job.fluid import FluidGenerator
 from flux.message import Message
-from jobmgr.ingest_policy import JobPolicy, Prepared, make_J, parse_job_policy, prepare
+from jobmgr.ingest_policy import JobPolicy, Prepared, parse_job_policy, prepare
 from jobmgr.manager.active import job_key
 from jobmgr.manager.channel import request_cb
 
@@ -41,10 +41,22 @@ def _val(data: bytes) -> dict[str, Any]:
     return {"ver": 1, "type": "val", "data": _b64(data, newline=False).decode("ascii")}
 
 
+def _J_json(userid: int, jobspec_json: bytes) -> bytes:
+    """``make_J(userid, jobspec)`` as JSON, reusing the jobspec's encoding."""
+    return b'{"version":1,"mech":"none","userid":%d,"jobspec":%s}' % (userid, jobspec_json)
+
+
 def _error_of(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, OSError) and exc.errno:
         return exc.errno, exc.strerror or str(exc)
     return errno.EINVAL, str(exc)
+
+
+def _feasibility_key(jobspec: dict[str, Any]) -> bytes:
+    """What feasibility depends on: the resource request and the constraints."""
+    system = (jobspec.get("attributes") or {}).get("system") or {}
+    constraints = system.get("constraints") if isinstance(system, dict) else None
+    return _dumps([jobspec.get("resources"), constraints])
 
 
 def _feasibility_wanted(config: Any) -> bool:
@@ -142,11 +154,17 @@ class JobIngest(Module):
         if not self._feasibility:
             return ready
         loop = asyncio.get_running_loop()
+        # a burst is often one jobspec many times (flux submit --cc): ask once per
+        # distinct resource request and constraints in the batch
+        asked: dict[bytes, asyncio.Future[Message]] = {}
         futures: list[asyncio.Future[Message]] = []
         for _msg, prepared in ready:
-            fut: asyncio.Future[Message] = loop.create_future()
-            request_cb(self.ctx, "feasibility.check", {"jobspec": prepared.jobspec},
-                       lambda m, fut=fut: fut.done() or fut.set_result(m))
+            key = _feasibility_key(prepared.jobspec)
+            fut = asked.get(key)
+            if fut is None:
+                fut = asked[key] = loop.create_future()
+                request_cb(self.ctx, "feasibility.check", {"jobspec": prepared.jobspec},
+                           lambda m, fut=fut: fut.done() or fut.set_result(m))
             futures.append(fut)
         answers = await asyncio.gather(*futures)
         kept = []
@@ -180,9 +198,11 @@ class JobIngest(Module):
             submit_event = {"timestamp": t_submit, "name": "submit",
                             "context": {"userid": p.userid, "urgency": p.urgency,
                                         "flags": p.flags, "version": 1}}
-            ops.append({"key": key + ".jobspec", "flags": 0, "dirent": _val(_dumps(p.jobspec))})
-            ops.append({"key": key + ".J", "flags": 0,
-                        "dirent": _val(_dumps(make_J(p.userid, p.original)))})
+            jobspec_json = _dumps(p.jobspec)
+            original_json = jobspec_json if p.original is p.jobspec else _dumps(p.original)
+            ops.append({"key": key + ".jobspec", "flags": 0, "dirent": _val(jobspec_json)})
+            ops.append({"key": key + ".J", "flags": 0, "dirent": _val(_J_json(p.userid,
+                                                                              original_json))})
             ops.append({"key": key + ".eventlog", "flags": 0,
                         "dirent": _val(_dumps(submit_event, option=orjson.OPT_APPEND_NEWLINE))})
             jobs.append({"id": jobid, "userid": p.userid, "urgency": p.urgency,

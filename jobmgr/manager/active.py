@@ -76,6 +76,11 @@ class ActiveJob:
     exec_phase: int = ExecPhase.NONE
     kill_sent: bool = False
     inflight: int = 0                # posted events whose commit has not returned
+    eventlog_key: str = ""           # job.<dothex>.eventlog, computed once
+
+    def __post_init__(self) -> None:
+        if not self.eventlog_key:
+            self.eventlog_key = eventlog_key(self.rec.id)
 
     def reset_tentative(self) -> None:
         """Make the tentative fields agree with the committed record."""

@@ -34,10 +34,13 @@ OnResponse = Callable[[Message], None]
 
 
 class _Sink(asyncio.Queue):  # type: ignore[type-arg]
-    """What ``ModuleContext.deliver`` hands responses to: a queue it never blocks on."""
+    """What ``ModuleContext.deliver`` hands responses to: a queue it never blocks on.
 
-    def __init__(self, callback: OnResponse) -> None:
-        super().__init__()
+    Only ``put_nowait`` is ever called, so the queue machinery is not set up
+    (one of these is made per request on hot paths).
+    """
+
+    def __init__(self, callback: OnResponse) -> None:  # noqa: D107 - no super().__init__
         self._callback = callback
 
     def put_nowait(self, item: Message) -> None:

@@ -16,8 +16,10 @@ from jobmgr.states import JobState
 
 __all__ = ["DrainIdle"]
 
-_RUNNING = JobState.RUN | JobState.CLEANUP
-_PENDING = JobState.NEW | JobState.PENDING
+# plain ints: IntFlag arithmetic builds a new enum member per operation
+_RUNNING = int(JobState.RUN | JobState.CLEANUP)
+_PENDING = int(JobState.NEW | JobState.PENDING)
+_INACTIVE = int(JobState.INACTIVE)
 
 
 class DrainIdle:
@@ -35,17 +37,20 @@ class DrainIdle:
     def count(self, old: JobState | None, new: JobState | None) -> None:
         """A job moved from committed state OLD to NEW (None: not in the table)."""
         if old is not None:
+            value = int(old)
             self.active -= 1
-            if old & _RUNNING:
+            if value & _RUNNING:
                 self.running -= 1
-            elif old & _PENDING:
+            elif value & _PENDING:
                 self.pending -= 1
-        if new is not None and new != JobState.INACTIVE:
-            self.active += 1
-            if new & _RUNNING:
-                self.running += 1
-            elif new & _PENDING:
-                self.pending += 1
+        if new is not None:
+            value = int(new)
+            if value != _INACTIVE:
+                self.active += 1
+                if value & _RUNNING:
+                    self.running += 1
+                elif value & _PENDING:
+                    self.pending += 1
 
     @property
     def idle(self) -> bool:

@@ -26,15 +26,17 @@ from typing import Any
 import orjson
 
 from flux.message import Message
-from jobmgr.events import JobEventError, validate
+from jobmgr.events import SPECS, JobEventError, validate
 from jobmgr.job import apply
-from jobmgr.manager.active import ActiveJob, eventlog_key
+from jobmgr.manager.active import ActiveJob
 from jobmgr.manager.channel import request_cb
 from jobmgr.states import JobState, allowed_states
 
 __all__ = ["EventPoster", "Applied", "CommitCallback"]
 
 _APPEND = 32       # FLUX_KVS_APPEND
+# events that cannot go without a context (the rest are checked only when they have one)
+_NEEDS_CONTEXT = frozenset(n for n, spec in SPECS.items() if spec.required) | {"jobspec-update"}
 _NL = orjson.OPT_APPEND_NEWLINE
 _dumps = orjson.dumps
 _b64 = binascii.b2a_base64
@@ -105,9 +107,12 @@ class EventPoster:
         Raises JobEventError (EINVAL) naming the event and state if the event
         is not allowed after the events already posted, or its context is bad.
         """
-        if context is not None and len(context) == 0:
+        if context:
+            validate(name, context)
+        else:
             context = None
-        validate(name, context)
+            if name in _NEEDS_CONTEXT:
+                validate(name, None)
         if name == "submit":
             raise JobEventError("submit is written by job-ingest, not posted", event=name)
         nxt = allowed_states(name, context).get(job.tstate)
@@ -173,9 +178,9 @@ class EventPoster:
             return
         self._open = None
         ops: list[dict[str, Any]] = []
-        for jobid, (_job, _events, lines) in batch.jobs.items():
+        for job, _events, lines in batch.jobs.values():
             data = lines[0] if len(lines) == 1 else b"".join(lines)
-            ops.append({"key": eventlog_key(jobid), "flags": _APPEND,
+            ops.append({"key": job.eventlog_key, "flags": _APPEND,
                         "dirent": {"ver": 1, "type": "val",
                                    "data": _b64(data, newline=False).decode("ascii")}})
         ops.extend(batch.ops)
