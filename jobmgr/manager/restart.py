@@ -150,24 +150,32 @@ async def _lookup(ctx: Any, key: str, flags: int = 0, rootdir: Any = None) -> Me
 async def _pipelined(ctx: Any, keys: Iterable[tuple[Any, str]],
                      on_result: Callable[[Any, Message], None], window: int = WINDOW,
                      flags: int = 0) -> None:
-    """Look up every (tag, key), WINDOW at a time, calling ON_RESULT(tag, msg) for each."""
+    """Look up every (tag, key), WINDOW at a time, calling ON_RESULT(tag, msg) for each.
+
+    An in-process lookup may be answered inside the call that sends it, so
+    sending is a loop that the answers only feed, never a recursion.
+    """
     loop = asyncio.get_running_loop()
     it = iter(keys)
     done = loop.create_future()
     outstanding = 0
-    exhausted = False
+    exhausted = sending = False
 
     def send_more() -> None:
-        nonlocal outstanding, exhausted
-        while not exhausted and outstanding < window:
-            try:
-                tag, key = next(it)
-            except StopIteration:
-                exhausted = True
-                break
-            outstanding += 1
-            request_cb(ctx, "kvs.lookup", {"key": key, "flags": flags},
-                       lambda msg, tag=tag: got(tag, msg))
+        nonlocal outstanding, exhausted, sending
+        sending = True
+        try:
+            while not exhausted and outstanding < window:
+                try:
+                    tag, key = next(it)
+                except StopIteration:
+                    exhausted = True
+                    break
+                outstanding += 1
+                request_cb(ctx, "kvs.lookup", {"key": key, "flags": flags},
+                           lambda msg, tag=tag: got(tag, msg))
+        finally:
+            sending = False
         if exhausted and outstanding == 0 and not done.done():
             done.set_result(None)
 
@@ -177,7 +185,8 @@ async def _pipelined(ctx: Any, keys: Iterable[tuple[Any, str]],
         try:
             on_result(tag, msg)
         finally:
-            send_more()
+            if not sending:
+                send_more()
 
     send_more()
     await done

@@ -260,3 +260,18 @@ def test_checkpoint_is_written_periodically_enough_to_skip_old_jobs(cluster):
     assert stats["restart"]["replayed"] == 0 and stats["inactive"] == 5
     os.kill(cluster.inst.broker_pids[0], signal.SIGTERM)
     assert cluster.inst.wait() == 0
+
+
+def test_restart_with_more_jobs_than_the_lookup_window(cluster):
+    # in-process lookups are answered inside the call that sends them: the
+    # pipelined replay must not recurse once per job
+    h = cluster.start()
+    futures = [h.rpc("job-ingest.submit", {"jobspec": jobspec(), "urgency": 0, "flags": 0})
+               for _ in range(1200)]
+    ids = [f.get()["id"] for f in futures]
+    cluster.crash()
+    h = cluster.start()
+    stats = h.rpc("job-manager.stats", {}).get()
+    assert stats["restart"]["full"] is True and stats["restart"]["lost"] == 0
+    assert stats["active"] == len(ids) and stats["restart"]["replayed"] == len(ids)
+    cluster.stop()
