@@ -44,8 +44,9 @@ class BrokerService(Module):
         b = self.ctx._broker
         if b.rank != 0:
             raise FluxError(errno.EINVAL, "only the rank 0 broker may be shut down")
-        if b.state != State.RUN:
-            raise FluxError(errno.EINVAL, f"broker is in {b.state} state, not run")
+        if b.state not in (State.JOIN, State.INIT, State.QUORUM, State.RUN):
+            # Already on the way down: the request is granted by what is under way.
+            return {}
         body = msg.payload if isinstance(msg.payload, dict) else {}
         options = {k: v for k, v in body.items() if k != "reason"}
         reason = body.get("reason") if isinstance(body.get("reason"), str) else None

@@ -226,10 +226,14 @@ def test_exit_mode_leader_uses_leader_code():
 
 
 def test_sigterm_shuts_instance_down(tmp_path):
-    proc = subprocess.Popen([*FLUX, "start", f"--rundir={tmp_path}/r", "sleep", "60"], env=env(),
+    # Wait until the initial program runs (rc1 loads every module first), so
+    # the SIGTERM ends the run state and the program gets SIGHUP.
+    marker = tmp_path / "running"
+    proc = subprocess.Popen([*FLUX, "start", f"--rundir={tmp_path}/r", "sh", "-c",
+                             f"touch {marker}; exec sleep 60"], env=env(),
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
-    while not os.path.exists(f"{tmp_path}/r/local"):
+    while not marker.exists():
         assert time.monotonic() < deadline
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
