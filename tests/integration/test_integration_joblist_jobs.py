@@ -382,3 +382,44 @@ def test_restart_after_a_crash_replays_the_eventlogs(tmp_path):
         h.close()
     finally:
         assert inst.stop() == 0
+
+
+def test_replay_through_kvs_requests_and_an_explicit_snapshot(tmp_path):
+    # the replay path used when the kvs engine is not in-process
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "joblist.toml").write_text("[job-list]\nreplay-via-rpc = true\n")
+    statedir = tmp_path / "state"
+    args = {"setattrs": [f"statedir={statedir}"], "config_path": str(conf)}
+    inst = TestInstance(**args).start()
+    try:
+        h = inst.handle()
+        jobs = [submit(h, spec()) for _ in range(3)]
+        for jobid in jobs:
+            inactive_record(h, jobid)
+        before = all_records(h)
+        h.close()
+    finally:
+        inst.kill()
+    inst = TestInstance(**args).start()
+    try:
+        h = inst.handle()
+        after = all_records(h)
+        assert {k: after[k] for k in before} == before
+        assert h.rpc("job-list.stats", {}).get()["load"]["source"] == "replay"
+        snap = h.rpc("job-list.snapshot", {}).get()
+        assert snap["jobs"] == len(after) and snap["bytes"] > 0
+        pins = h.rpc("content.pins", {}).get()["pins"]
+        assert pins["job-list"]["kind"] == "tree"
+        h.close()
+    finally:
+        inst.kill()
+    # the snapshot written on request is what the next start loads
+    inst = TestInstance(**args).start()
+    try:
+        h = inst.handle()
+        assert all_records(h) == after
+        assert h.rpc("job-list.stats", {}).get()["load"]["source"] == "snapshot"
+        h.close()
+    finally:
+        assert inst.stop() == 0

@@ -11,6 +11,7 @@ from jobmgr.joblist import JobList
 from jobmgr.joblist_module import (
     Backlog,
     apply_items,
+    decode_log,
     jobids_from_changes,
     split_snapshot,
     state_reached,
@@ -137,3 +138,31 @@ def test_apply_items_reports_events_that_do_not_apply() -> None:
     assert len(errors) == 2
     assert errors[0].startswith(f"job {JobID(3).f58}: clean: ") and "unknown job" in errors[0]
     assert "'clean' is not valid in state NEW" in errors[1]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["submit", "alloc", "x.y"]),
+                          st.floats(1, 2e9), st.dictionaries(st.text(max_size=3),
+                                                             st.integers(-9, 9), max_size=2)),
+                min_size=1, max_size=6))
+def test_decode_log_matches_the_eventlog_codec(entries: list) -> None:
+    from eventstore.eventlog import decode_events
+
+    data = b"".join(orjson.dumps({"timestamp": t, "name": n, "context": c}) + b"\n"
+                    for n, t, c in entries)
+    assert decode_log(data) == decode_events(data)
+
+
+def test_decode_log_names_a_bad_line() -> None:
+    import pytest
+
+    from eventstore.eventlog import EventlogError
+
+    good = b'{"timestamp":1,"name":"submit"}\n'
+    with pytest.raises(EventlogError, match="eventlog line 2"):
+        decode_log(good + b'{"timestamp":1}\n')
+    with pytest.raises(EventlogError, match="eventlog line 2"):
+        decode_log(good + b"not json\n")
+    with pytest.raises(EventlogError, match="eventlog line 1"):
+        decode_log(b"[1,2]\n")
+    with pytest.raises(EventlogError, match="torn last line"):
+        decode_log(good + b'{"timestamp":2,"na')
