@@ -10,8 +10,9 @@ Where the records come from (specs/job-list-service.md has the details):
    replay of only the jobs whose directories changed since that root
    (``kvs.diff`` under ``job``) and the jobs active at snapshot time; with
    no usable snapshot, every ``job.<dothex>`` eventlog is replayed.
-   Lookups are pipelined; the whole set is folded with ``JobList.load``
-   (one sort at the end).
+   Values are read from the kvs engine in-process (or through pipelined
+   ``kvs.lookup``); the whole set is folded with ``JobList.load`` (one
+   sort at the end).
 3. Active jobs are taken from the journal, not the KVS: the KVS's active
    records are dropped, the backlog jobs are rebuilt from their events
    (unless the KVS already shows them inactive), then the buffered live
@@ -134,15 +135,14 @@ def decode_log(data: bytes) -> list[dict[str, Any]]:
 
 def jobids_from_changes(changes: Iterable[Mapping[str, Any]]) -> set[int]:
     """Job ids whose ``job.<dothex>`` directory has a changed key (from ``kvs.diff``)."""
-    dirs: set[str] = set()
+    dirs: set[tuple[str, ...]] = set()
     for change in changes:
-        key = str(change.get("key", ""))
-        parts = key.split(".", 5)
+        parts = str(change.get("key", "")).split(".", 5)
         if len(parts) >= 5 and parts[0] == "job":
-            dirs.add(key[:len(parts[1]) + len(parts[2]) + len(parts[3]) + len(parts[4]) + 7])
+            dirs.add(tuple(parts[1:5]))      # a job's keys come in threes: parse each dir once
     ids: set[int] = set()
-    for jobdir in dirs:
-        jobid = _dothex_id(jobdir.split(".")[1:])
+    for groups in dirs:
+        jobid = _dothex_id(list(groups))
         if jobid is not None:
             ids.add(jobid)
     return ids
@@ -306,10 +306,14 @@ class JobListModule(Module):
                     self._live.append(items)
                 else:
                     self._apply(items)
-            self.ctx.log.warning("job-manager journal ended")
+            # nothing will tell us of later changes: snapshots must name
+            # the root the KVS was read at from now on
+            self.journal_ok = False
+            self.ctx.log.warning("job-manager journal ended: the list no longer follows jobs")
         except asyncio.CancelledError:
             raise
         except OSError as exc:
+            self.journal_ok = False
             if exc.errno == errno.ENOSYS:
                 self.ctx.log.info("no job-manager journal: listing the jobs in the KVS only")
             else:
