@@ -408,3 +408,16 @@ def test_guests_see_only_their_own_jobs(tmp_path):
         h.close()
     finally:
         inst.stop()
+
+
+def test_list_id_of_a_job_dir_that_disappears_ends_with_enoent(h):
+    # a directory the job manager never announces (written by hand here):
+    # list-id waits for the job, and gives up once the directory is gone
+    job = FakeJob(h, new_id())
+    fut = flux.job.job_list_id(h, job.id, ["state"])
+    time.sleep(0.3)
+    assert not fut.is_ready()
+    commit(h, [{"key": job.dir, "flags": 0, "dirent": None}])
+    with pytest.raises(FileNotFoundError, match="unknown job"):
+        fut.wait_for(10)
+        fut.get_job()

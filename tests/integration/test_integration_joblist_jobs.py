@@ -423,3 +423,16 @@ def test_replay_through_kvs_requests_and_an_explicit_snapshot(tmp_path):
         h.close()
     finally:
         assert inst.stop() == 0
+
+
+def test_job_kvs_directories(h):
+    jobid = submit(h, spec())
+    result(h, jobid)
+    jobdir = flux.job.job_kvs(h, jobid)
+    assert {"eventlog", "jobspec", "J", "R"} <= set(jobdir)
+    assert jobdir["jobspec"]["tasks"][0]["command"] == ["true"]
+    with pytest.raises(OSError):
+        flux.job.job_kvs(h, 99)
+    # test-mode jobs write no guest data: the guest directory is absent
+    with pytest.raises(OSError):
+        flux.job.job_kvs_guest(h, jobid)
