@@ -371,3 +371,26 @@ def test_purge_removes_inactive_job_directories(h):
     assert count >= 2
     assert h.rpc("job-manager.purge", {"num_limit": 0, "force": True}).get()["count"] == count
     assert h.rpc("job-manager.stats", {}).get()["inactive"] == 0
+
+
+def test_job_manager_refuses_jobs_for_a_queue_disabled_after_ingest(h):
+    jobid = 98765
+    entry = {"id": jobid, "userid": os.getuid(), "urgency": 16, "flags": 0,
+             "t_submit": time.time(), "jobspec": jobspec()}
+    h.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [
+        {"key": JobID(jobid).kvs + ".eventlog", "flags": 0,
+         "dirent": {"ver": 1, "type": "val", "data": "e30K"}}]}).get()
+    h.rpc("job-manager.queue-enable", {"enable": False, "reason": "closing"}).get()
+    try:
+        reply = h.rpc("job-manager.submit", {"jobs": [entry]}).get()
+    finally:
+        h.rpc("job-manager.queue-enable", {"enable": True}).get()
+    assert reply == {"errors": [[jobid, errno.EINVAL, "job submission is disabled: closing"]]}
+    with pytest.raises(FileNotFoundError):        # its directory was removed first
+        eventlog(h, jobid)
+    live = submit(h, urgency=0)
+    dup = dict(entry, id=live)
+    reply = h.rpc("job-manager.submit", {"jobs": [dup]}).get()
+    assert reply["errors"][0][:2] == [live, errno.EEXIST]
+    assert names(h, live)[0] == "submit"            # an existing job is left alone
+    h.rpc("job-manager.raise", {"id": live, "severity": 0, "type": "cancel"}).get()
