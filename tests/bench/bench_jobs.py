@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Benchmark of the job system end to end, through the ``flux`` commands.
+
+Every instance is size 1 with test-mode exec (``[exec] test = true``: a job
+"runs" for 0 s with no process) and the default durability (``always``).
+Prints one JSON object per line on stdout,
+``{"bench": "jobs", "metric": ..., "value": ..., "unit": ..., "params": {...}}``,
+and a table on stderr.  ``--quick`` runs in about a minute; ``--tiny`` only
+checks that every metric can be produced.
+
+Metrics (targets from issue 5 in parentheses):
+  ingest_jobs_per_s            ``flux submit --cc=1-N`` wall time with the queue
+                               stopped: jobs accepted per second (>= 5,000)
+  throughput_jobs_per_s        N jobs from the start of ``flux submit --cc`` until
+                               all are inactive, for each size (>= 1,000)
+  throughput_ratio_50k_vs_1k   largest-size throughput / smallest (>= 0.8)
+  flux_jobs_ms                 ``flux jobs -a`` wall time (median), per number
+                               of inactive jobs (<= 150 at 100,000)
+  restart_s                    ``flux shutdown`` then ``flux start`` on the same
+                               statedir until job-list reports every job, with N
+                               inactive and P pending jobs (<= 5 at 50,000)
+  rss_bytes_per_inactive_job   broker RSS growth / inactive jobs (<= 4096)
+
+Adding a metric: write ``def bench_x(ctx: Ctx) -> None`` that calls
+``ctx.emit(...)`` and decorate it with ``@part("name")``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable
+
+import orjson
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from broker.testing import TestInstance, flux_command  # noqa: E402
+
+SIZES = {
+    "full": dict(ingest=10_000, throughput=(1_000, 10_000, 50_000), flux_jobs=(10_000, 100_000),
+                 flux_jobs_runs=7, restart=(10_000, 50_000), pending=1_000),
+    "quick": dict(ingest=3_000, throughput=(500, 2_000, 5_000), flux_jobs=(2_000, 10_000),
+                  flux_jobs_runs=5, restart=(2_000, 5_000), pending=200),
+    "tiny": dict(ingest=50, throughput=(20, 50), flux_jobs=(20, 50), flux_jobs_runs=2,
+                 restart=(20, 40), pending=5),
+}
+
+PARTS: dict[str, Callable[["Ctx"], None]] = {}
+CONFIG = "[exec]\ntest = true\n"
+FLUX = flux_command()
+
+
+def part(name: str) -> Callable[[Callable[["Ctx"], None]], Callable[["Ctx"], None]]:
+    def deco(fn: Callable[["Ctx"], None]) -> Callable[["Ctx"], None]:
+        PARTS[name] = fn
+        return fn
+
+    return deco
+
+
+class Ctx:
+    def __init__(self, sizes: dict[str, Any]) -> None:
+        self.p = sizes
+        self.rows: list[tuple[str, float, str, str]] = []
+        self.tmp = tempfile.mkdtemp(prefix="bench-jobs-")
+        os.chmod(self.tmp, 0o755)
+        self.confdir = os.path.join(self.tmp, "conf")
+        os.mkdir(self.confdir)
+        with open(os.path.join(self.confdir, "exec.toml"), "w", encoding="utf-8") as fh:
+            fh.write(CONFIG)
+        self.instances: list[TestInstance] = []
+        self.throughput: dict[int, float] = {}
+        self.big: TestInstance | None = None     # the largest throughput instance, kept
+        self.big_inactive = 0
+        self.rss_before = 0
+
+    def emit(self, metric: str, value: float, unit: str, params: dict[str, Any]) -> None:
+        print(orjson.dumps({"bench": "jobs", "metric": metric, "value": round(value, 4),
+                            "unit": unit, "params": params}).decode(), flush=True)
+        label = ",".join(f"{k}={v}" for k, v in params.items() if k in ("jobs", "inactive"))
+        self.rows.append((metric, value, unit, label))
+
+    def instance(self, statedir: str | None = None) -> TestInstance:
+        setattrs = [f"statedir={statedir}"] if statedir else []
+        inst = TestInstance(config_path=self.confdir, setattrs=setattrs).start(timeout=300)
+        self.instances.append(inst)
+        return inst
+
+    def stop(self, inst: TestInstance) -> None:
+        inst.stop(timeout=600)
+        if inst in self.instances:
+            self.instances.remove(inst)
+
+    def close(self) -> None:
+        for inst in list(self.instances):
+            try:
+                inst.stop(timeout=600)
+            except Exception:  # noqa: BLE001 - best effort at exit
+                inst.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def flux(inst: TestInstance, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(FLUX + list(args), env=inst.env, capture_output=True, text=True,
+                          timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"flux {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+def submit_burst(inst: TestInstance, count: int, *options: str) -> float:
+    """Seconds ``flux submit --cc=1-COUNT --quiet [OPTIONS] true`` takes."""
+    t0 = time.perf_counter()
+    flux(inst, "submit", f"--cc=1-{count}", "--quiet", *options, "true")
+    return time.perf_counter() - t0
+
+
+def queue_start(h: Any, start: bool) -> None:
+    h.rpc("job-manager.queue-start", {"all": True, "start": start}).get()
+
+
+def drain(h: Any) -> None:
+    """Wait until no job is active."""
+    h.rpc("job-manager.drain", {}).get()
+
+
+def wait_inactive(h: Any, count: int, timeout: float = 1800.0) -> None:
+    """Wait until job-list counts COUNT inactive jobs (drain would wait for held jobs)."""
+    deadline = time.monotonic() + timeout
+    while (counts := job_counts(h))[1] < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {counts[1]} of {count} jobs inactive after {timeout}s")
+        time.sleep(0.01)
+
+
+def job_counts(h: Any) -> tuple[int, int]:
+    """(total, inactive) jobs job-list knows of."""
+    states = h.rpc("job-list.job-stats", {}).get()["job_states"]
+    return int(states.get("total", 0)), int(states.get("inactive", 0))
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def flux_jobs_ms(inst: TestInstance, runs: int) -> tuple[float, int]:
+    """Median wall time of ``flux jobs -a`` and the number of lines it printed."""
+    flux(inst, "jobs", "-a")  # warm the page cache and job-list
+    times = []
+    lines = 0
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = flux(inst, "jobs", "-a")
+        times.append((time.perf_counter() - t0) * 1000)
+        lines = len(proc.stdout.splitlines())
+    return statistics.median(times), lines
+
+
+@part("ingest")
+def bench_ingest(ctx: Ctx) -> None:
+    inst = ctx.instance()
+    h = inst.handle()
+    queue_start(h, False)
+    count = ctx.p["ingest"]
+    submit_burst(inst, min(count, 200))  # warm up: imports, caches
+    elapsed = submit_burst(inst, count)
+    ctx.emit("ingest_jobs_per_s", count / elapsed, "jobs/s",
+             {"jobs": count, "queue": "stopped", "command": f"flux submit --cc=1-{count}"})
+    h.close()
+    ctx.stop(inst)
+
+
+@part("throughput")
+def bench_throughput(ctx: Ctx) -> None:
+    sizes = ctx.p["throughput"]
+    for count in sizes:
+        inst = ctx.instance()
+        h = inst.handle()
+        rss0 = rss_bytes(inst.broker_pids[0])
+        t0 = time.perf_counter()
+        submit_burst(inst, count)
+        drain(h)
+        elapsed = time.perf_counter() - t0
+        ctx.throughput[count] = count / elapsed
+        ctx.emit("throughput_jobs_per_s", count / elapsed, "jobs/s",
+                 {"jobs": count, "seconds": round(elapsed, 3), "exec": "test"})
+        h.close()
+        if count == sizes[-1]:
+            ctx.big, ctx.big_inactive, ctx.rss_before = inst, count, rss0
+        else:
+            ctx.stop(inst)
+    low, high = sizes[0], sizes[-1]
+    ctx.emit("throughput_ratio_50k_vs_1k", ctx.throughput[high] / ctx.throughput[low], "ratio",
+             {"jobs_high": high, "jobs_low": low})
+
+
+@part("rss")
+def bench_rss(ctx: Ctx) -> None:
+    if ctx.big is None:
+        bench_throughput(ctx)
+    assert ctx.big is not None
+    h = ctx.big.handle()
+    _total, inactive = job_counts(h)
+    h.close()
+    grown = rss_bytes(ctx.big.broker_pids[0]) - ctx.rss_before
+    ctx.emit("rss_bytes_per_inactive_job", max(grown, 0) / inactive, "bytes",
+             {"inactive": inactive, "rss_growth": grown})
+
+
+@part("flux_jobs")
+def bench_flux_jobs(ctx: Ctx) -> None:
+    small, large = ctx.p["flux_jobs"]
+    runs = ctx.p["flux_jobs_runs"]
+    inst = ctx.instance()
+    submit_burst(inst, small)
+    h = inst.handle()
+    drain(h)
+    ms, lines = flux_jobs_ms(inst, runs)
+    ctx.emit("flux_jobs_ms", ms, "ms", {"inactive": small, "lines": lines, "runs": runs})
+    submit_burst(inst, large - small)
+    drain(h)
+    h.close()
+    ms, lines = flux_jobs_ms(inst, runs)
+    ctx.emit("flux_jobs_ms", ms, "ms", {"inactive": large, "lines": lines, "runs": runs})
+    ctx.stop(inst)
+
+
+@part("restart")
+def bench_restart(ctx: Ctx) -> None:
+    sizes = ctx.p["restart"]
+    pending = ctx.p["pending"]
+    statedir = os.path.join(ctx.tmp, "statedir")
+    os.mkdir(statedir)
+    inst = ctx.instance(statedir)
+    h = inst.handle()
+    inactive = 0
+    held = False
+    for count in sizes:
+        submit_burst(inst, count - inactive)
+        wait_inactive(h, count)
+        inactive = count
+        if not held:
+            submit_burst(inst, pending, "--urgency=hold")
+            held = True
+        expected = inactive + pending
+        h.close()
+        ctx.stop(inst)
+        t0 = time.perf_counter()
+        inst = ctx.instance(statedir)
+        h = inst.handle()
+        deadline = time.monotonic() + 1800
+        while (total := job_counts(h)[0]) < expected:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"job-list lists {total} of {expected} jobs after restart")
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - t0
+        ctx.emit("restart_s", elapsed, "s", {"inactive": inactive, "pending": pending})
+    h.close()
+    ctx.stop(inst)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="smaller sizes, about a minute")
+    g.add_argument("--tiny", action="store_true", help="minimal sizes (smoke test)")
+    ap.add_argument("--only", default=",".join(PARTS),
+                    help=f"comma-separated parts to run (default: all): {','.join(PARTS)}")
+    args = ap.parse_args(argv)
+    sizes = SIZES["tiny" if args.tiny else "quick" if args.quick else "full"]
+    names = args.only.split(",")
+    for name in names:
+        if name not in PARTS:
+            ap.error(f"unknown part '{name}' (choose from {', '.join(PARTS)})")
+    # a SIGTERM (e.g. from timeout(1)) still stops the instances started here
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    ctx = Ctx(sizes)
+    try:
+        for name in PARTS:   # in definition order: rss reuses the throughput instance
+            if name in names:
+                PARTS[name](ctx)
+    finally:
+        ctx.close()
+    print(f"{'metric':30} {'params':>18} {'value':>12}  unit", file=sys.stderr)
+    for metric, value, unit, label in ctx.rows:
+        print(f"{metric:30} {label:>18} {value:12.2f}  {unit}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
