@@ -102,9 +102,12 @@ class SchedClient:
 
     def _error(self, msg: Message) -> None:
         if self.ready:
-            self._mgr.log.error("scheduler request failed: allocation suspended",
-                                topic=msg.topic, error=msg.errstr or errno.errorcode.get(
-                                    msg.errnum, str(msg.errnum)))
+            text = msg.errstr or errno.errorcode.get(msg.errnum, str(msg.errnum))
+            if msg.errnum == errno.ENOSYS:      # unloaded, e.g. at shutdown
+                self._mgr.log.info("scheduler is gone: allocation suspended", error=text)
+            else:
+                self._mgr.log.error("scheduler request failed: allocation suspended",
+                                    topic=msg.topic, error=text)
         self._suspend()
 
     # -- alloc -----------------------------------------------------------------------------
