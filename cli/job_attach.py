@@ -32,7 +32,7 @@ from cli.common import die
 from cli.job_common import parse_jobid, rpc_error_text
 from cli.job_watch import WAITCREATE
 
-__all__ = ["JobFollower", "exit_code_of", "follow_jobs", "attach"]
+__all__ = ["JobFollower", "exit_code_of", "follow_jobs", "attach", "decode_output", "label_lines"]
 
 
 def exit_code_of(status: int) -> tuple[int, str]:
@@ -231,21 +231,37 @@ class JobFollower:
             sys.stderr.write(": ".join(parts) + "\n")
 
     def _write_data(self, ctx: dict[str, Any]) -> None:
-        data = ctx.get("data")
-        if not data:
+        stream, raw = decode_output(ctx, self._header)
+        if not raw:
             return
-        stream = ctx.get("stream", "stdout")
-        encoding = ctx.get("encoding") or self._header.get(stream, "UTF-8")
-        raw = base64.b64decode(data) if str(encoding).lower() == "base64" else data.encode()
-        raw *= int(ctx.get("repeat", 1) or 1)
-        out = sys.stdout if stream == "stdout" else sys.stderr
         if self.label_io:
-            rank = str(ctx.get("rank", ""))
-            raw = b"".join(rank.encode() + b": " + line
-                           for line in raw.splitlines(keepends=True))
+            raw = label_lines(raw, str(ctx.get("rank", "")))
+        out = sys.stdout if stream == "stdout" else sys.stderr
         out.flush()
         out.buffer.write(raw)
         out.buffer.flush()
+
+
+def decode_output(context: dict[str, Any], encodings: dict[str, Any]) -> tuple[str, bytes]:
+    """(stream, bytes) of an RFC 24 ``data`` event.
+
+    The event's ``encoding`` wins over the header's for its stream;
+    ``base64`` data is decoded, anything else is UTF-8 text; ``repeat``
+    repeats the data that many times.
+    """
+    stream = str(context.get("stream", "stdout"))
+    data = context.get("data")
+    if not data:
+        return stream, b""
+    encoding = context.get("encoding") or encodings.get(stream, "UTF-8")
+    raw = base64.b64decode(data) if str(encoding).lower() == "base64" else str(data).encode()
+    return stream, raw * int(context.get("repeat", 1) or 1)
+
+
+def label_lines(raw: bytes, rank: str) -> bytes:
+    """Prefix every line of RAW with ``RANK: `` (``--label-io``)."""
+    prefix = rank.encode() + b": "
+    return b"".join(prefix + line for line in raw.splitlines(keepends=True))
 
 
 def _sigint_handler(h: Any, jobid: Any, prog: str) -> Callable[..., None]:

@@ -7,7 +7,7 @@ import signal
 import pytest
 from click.testing import CliRunner
 
-from cli.job_attach import exit_code_of
+from cli.job_attach import decode_output, exit_code_of, label_lines
 from cli.job_common import (
     FLUX_USERID_UNKNOWN,
     parse_signal,
@@ -169,3 +169,16 @@ def test_progress_bar_tty_redraws_in_place():
     bar.clear()
     bar.finish("two")
     assert stream.getvalue() == "\rone\033[K\r\033[K\rtwo\033[K\n"
+
+
+def test_output_events_decode():
+    header = {"stdout": "UTF-8", "stderr": "base64"}
+    assert decode_output({"stream": "stdout", "rank": "0", "data": "hi\n"}, header) == \
+        ("stdout", b"hi\n")
+    assert decode_output({"stream": "stderr", "rank": "0", "data": "AAEC"}, header) == \
+        ("stderr", b"\x00\x01\x02")
+    assert decode_output({"stream": "stdout", "data": "eA==", "encoding": "base64",
+                          "repeat": 3}, header) == ("stdout", b"xxx")
+    assert decode_output({"stream": "stdout", "rank": "0", "eof": True}, header) == \
+        ("stdout", b"")
+    assert label_lines(b"a\nb\nc", "3") == b"3: a\n3: b\n3: c"
