@@ -250,8 +250,11 @@ def test_cancel_inactive_and_unknown(inst, done):
     r = flux(inst, "job", "cancel", done.f58)
     assert r.exit_code == 1 and r.stderr.startswith(f"flux-job: cancel {done.f58}: ")
     for text in unknown_forms(done):
-        r = flux(inst, "job", "cancel", text)
-        assert r.exit_code == 1 and r.stderr.startswith(f"flux-job: cancel {text}: ")
+        for verb in ("cancel", "raise", "kill"):
+            r = flux(inst, "job", verb, text)
+            assert r.exit_code == 1 and r.stderr.startswith(f"flux-job: {verb} {text}: ")
+        r = flux(inst, "job", "wait", text)
+        assert r.exit_code in (1, 2) and r.stderr.startswith("flux-job: ")
     r = flux(inst, "job", "cancel", "nope!")
     assert (r.exit_code, r.stderr) == (1, "flux-job: invalid jobid: nope!\n")
     assert flux(inst, "job", "cancel").exit_code == 2
@@ -284,6 +287,10 @@ def test_kill_running_job(inst):
     assert (r.exit_code, r.stderr) == (1, "flux-job: kill: Invalid signal NOSIG\n")
     r = flux(inst, "job", "kill", jobid.f58)          # inactive now
     assert r.exit_code == 1 and r.stderr.startswith(f"flux-job: kill {jobid.f58}: ")
+    pending = submit1(inst, "--urgency=hold", "true")
+    r = flux(inst, "job", "kill", pending.f58)        # not running
+    assert r.exit_code == 1 and r.stderr.startswith(f"flux-job: kill {pending.f58}: ")
+    assert flux(inst, "job", "cancel", pending.f58).exit_code == 0
 
 
 def test_bulk_commands(inst):

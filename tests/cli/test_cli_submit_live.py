@@ -177,6 +177,8 @@ def test_submit_refusals_name_the_problem(inst):
     assert r.exit_code == 1 and r.stderr.startswith("flux-submit: ")
     r = flux(inst, "submit", "--urgency=40", "true")
     assert r.exit_code == 1 and "urgency" in r.stderr
+    r = flux(inst, "submit", "--setattr=system.duration=\"soon\"", "true")
+    assert r.exit_code == 1 and "duration" in r.stderr      # ingest names the bad path
 
 
 def test_submit_flags_waitable_and_debug(inst):
