@@ -16,6 +16,10 @@ from typing import Any
 # hand out the module instead of the class.
 from flux.job.JobID import JobID, id_encode, id_parse
 from flux.job.Jobspec import Jobspec, JobspecV1, validate_jobspec
+# Functions named like their submodule, bound eagerly for the same reason.
+from flux.job.kill import kill
+from flux.job.submit import submit
+from flux.job.wait import wait
 
 # public name -> submodule of flux.job that defines it
 _EXPORTS = {
@@ -23,24 +27,23 @@ _EXPORTS = {
     "EventLogEvent": "event", "JobException": "event", "JobEventWatchFuture": "event",
     "event_watch": "event", "event_watch_async": "event", "event_wait": "event",
     # submission
-    "submit": "submit", "submit_async": "submit", "SubmitFuture": "submit",
+    "submit_async": "submit", "SubmitFuture": "submit",
     # control
-    "cancel": "kill", "cancel_async": "kill", "kill": "kill", "kill_async": "kill",
+    "cancel": "kill", "cancel_async": "kill", "kill_async": "kill",
     "raise_exception": "kill", "raise_async": "kill",
     # results and waits
     "result": "wait", "result_async": "wait", "JobResultFuture": "wait",
-    "wait": "wait", "wait_async": "wait", "JobWaitFuture": "wait", "JobWaitResult": "wait",
+    "wait_async": "wait", "JobWaitFuture": "wait", "JobWaitResult": "wait",
     # listing
     "JobList": "list", "job_list": "list", "job_list_id": "list",
     "job_list_inactive": "list", "get_job": "list",
     "JobInfo": "info", "JobInfoFormat": "info",
     "JobStats": "stats",
     "job_kvs": "kvs", "job_kvs_guest": "kvs",
-    "FluxExecutor": "executor", "FluxExecutorFuture": "executor",
 }
 
 __all__ = sorted([*_EXPORTS, "JobID", "id_encode", "id_parse",
-                  "Jobspec", "JobspecV1", "validate_jobspec"])
+                  "Jobspec", "JobspecV1", "validate_jobspec", "kill", "submit", "wait"])
 
 
 def __getattr__(name: str) -> Any:

@@ -189,8 +189,6 @@ def test_job_kvs_key() -> None:
     assert job_kvs_key("ƒ2", "guest") == "job.0000.0000.0000.0001.guest"
 
 
-@pytest.mark.xfail(strict=True, reason="flux/job/__init__.py must bind submit/kill/wait "
-                   "eagerly (or all of a submodule's names at once); reported to the lead")
 def test_functions_named_like_their_modules() -> None:
     import subprocess
     import sys
