@@ -29,7 +29,6 @@ from flux.job.fluid import FluidGenerator
 from flux.message import Message
 from jobmgr.ingest_policy import JobPolicy, Prepared, parse_job_policy, prepare
 from jobmgr.manager.active import job_key
-from jobmgr.manager.channel import request_cb
 
 __all__ = ["JobIngest"]
 
@@ -163,7 +162,7 @@ class JobIngest(Module):
             fut = asked.get(key)
             if fut is None:
                 fut = asked[key] = loop.create_future()
-                request_cb(self.ctx, "feasibility.check", {"jobspec": prepared.jobspec},
+                self.ctx.request_callback("feasibility.check", {"jobspec": prepared.jobspec},
                            lambda m, fut=fut: fut.done() or fut.set_result(m))
             futures.append(fut)
         answers = await asyncio.gather(*futures)

@@ -22,7 +22,7 @@ from flux.errors import FluxError
 from flux.message import Message
 from jobmgr.job import merge_annotations
 from jobmgr.manager.active import ActiveJob, job_key
-from jobmgr.manager.channel import Multiplexer, request_cb
+from jobmgr.manager.channel import Multiplexer
 from jobmgr.priority import sched_key
 from jobmgr.states import JobState
 
@@ -232,7 +232,7 @@ class SchedClient:
                 return
             self._granted(job, R)
 
-        request_cb(self._mgr.ctx, "kvs.lookup", {"key": job_key(job.rec.id) + ".R", "flags": 0},
+        self._mgr.ctx.request_callback("kvs.lookup", {"key": job_key(job.rec.id) + ".R", "flags": 0},
                    got)
 
     # -- free ---------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from jobmgr.depend import (
 from jobmgr.events import JobEventError
 from jobmgr.job import replay
 from jobmgr.manager.active import ActiveJob, eventlog_key
-from jobmgr.manager.channel import request_cb
 from jobmgr.states import JobState
 
 if TYPE_CHECKING:
@@ -116,7 +115,7 @@ class Dependencies:
             waiting.append((job.rec.id, dep))
             return
         self._lookups[jobid] = [(job.rec.id, dep)]
-        request_cb(self._mgr.ctx, "kvs.lookup", {"key": eventlog_key(jobid), "flags": 0},
+        self._mgr.ctx.request_callback("kvs.lookup", {"key": eventlog_key(jobid), "flags": 0},
                    lambda msg: self._looked_up(jobid, msg))
 
     def _act(self, job: ActiveJob, dep: Dependency, outcome: Outcome) -> None:

@@ -29,7 +29,6 @@ from flux.message import Message
 from jobmgr.events import SPECS, JobEventError, validate
 from jobmgr.job import apply
 from jobmgr.manager.active import ActiveJob
-from jobmgr.manager.channel import request_cb
 from jobmgr.states import JobState, allowed_states
 
 __all__ = ["EventPoster", "Applied", "CommitCallback"]
@@ -190,7 +189,7 @@ class EventPoster:
             batch.done = True
             asyncio.get_running_loop().call_soon(self._complete)
             return
-        request_cb(self._ctx, "kvs.commit",
+        self._ctx.request_callback("kvs.commit",
                    {"namespace": self._namespace, "flags": 0, "ops": ops},
                    lambda msg: self._committed(batch, msg))
 

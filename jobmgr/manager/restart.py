@@ -44,7 +44,6 @@ from jobmgr.depend import parse_dependencies
 from jobmgr.events import JobEventError
 from jobmgr.job import Job, replay
 from jobmgr.manager.active import ActiveJob, eventlog_key, id_from_key, job_key
-from jobmgr.manager.channel import request_cb
 from jobmgr.manager.purge import InactiveIndex
 from jobmgr.manager.submit import begin, queue_of
 from jobmgr.states import JobState
@@ -132,7 +131,7 @@ def _future(ctx: Any, topic: str, payload: dict[str, Any]) -> "asyncio.Future[Me
         if not fut.done():
             fut.set_result(msg)
 
-    request_cb(ctx, topic, payload, done)
+    ctx.request_callback(topic, payload, done)
     return fut
 
 
@@ -172,7 +171,7 @@ async def _pipelined(ctx: Any, keys: Iterable[tuple[Any, str]],
                     exhausted = True
                     break
                 outstanding += 1
-                request_cb(ctx, "kvs.lookup", {"key": key, "flags": flags},
+                ctx.request_callback("kvs.lookup", {"key": key, "flags": flags},
                            lambda msg, tag=tag: got(tag, msg))
         finally:
             sending = False
