@@ -25,6 +25,7 @@ from cli.job_common import (
     RESULT_BITS,
     STATE_BITS,
     VIRTUAL_STATES,
+    parse_jobid,
     parse_userid,
     rpc_error_text,
 )
@@ -285,8 +286,6 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
         sys.exit(0 if active else 1)
     ids = []
     for text in jobids:
-        from cli.job_common import parse_jobid
-
         try:
             ids.append(parse_jobid(text))
         except ValueError as exc:

@@ -65,7 +65,7 @@ class _Waiter:
         self.jps = jps
         self.counts = JobCounts()
         self.exit_code = 0
-        self.followers: list[Any] = []
+        self._running: set[int] = set()    # jobs that got their allocation
 
     def _redraw(self, force: bool = False) -> None:
         from cli.job_progress import render_wait
@@ -75,14 +75,15 @@ class _Waiter:
                                              self.jps, fill=self.progress.fill), force)
 
     def _on_event(self, follower: Any, entry: Any) -> None:
-        if entry.name == "alloc" and not getattr(follower, "_running", False):
-            follower._running = True
+        if entry.name == "alloc" and int(follower.jobid) not in self._running:
+            self._running.add(int(follower.jobid))
             self.counts.pending -= 1
             self.counts.running += 1
             self._redraw()
 
     def _on_done(self, follower: Any) -> None:
-        if getattr(follower, "_running", False):
+        if int(follower.jobid) in self._running:
+            self._running.discard(int(follower.jobid))
             self.counts.running -= 1
         else:
             self.counts.pending -= 1
