@@ -308,13 +308,13 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
     h = open_handle("jobs")
     errors: list[str] = []
     try:
-        if stats:
-            line, _ = stats_line(h.rpc("job-list.job-stats", {}).get())
-            click.echo(line)
+        stats_future = h.rpc("job-list.job-stats", {}) if stats else None  # in flight with the list
         if ids:
             raw, errors = _fetch_ids(h, ids, attrs)
         else:
             raw = _fetch_list(h, attrs, count, userid, states, results, name, queue)
+        if stats_future is not None:
+            click.echo(stats_line(stats_future.get())[0])
     except OSError as exc:
         die("jobs", rpc_error_text(exc))
     from flux.job.info import JobInfo
