@@ -19,7 +19,9 @@ Metrics (targets from issue 5 in parentheses):
   restart_s                    ``flux shutdown`` then ``flux start`` on the same
                                statedir until job-list reports every job, with N
                                inactive and P pending jobs (<= 5 at 50,000)
-  rss_bytes_per_inactive_job   broker RSS growth / inactive jobs (<= 4096)
+  rss_bytes_per_inactive_job   broker RSS growth / inactive jobs (<= 4096); params split
+                               it into anonymous memory and file-backed pages
+                               (the store's memory map)
 
 Adding a metric: write ``def bench_x(ctx: Ctx) -> None`` that calls
 ``ctx.emit(...)`` and decorate it with ``@part("name")``.
@@ -79,7 +81,7 @@ class Ctx:
         self.throughput: dict[int, float] = {}
         self.big: TestInstance | None = None     # the largest throughput instance, kept
         self.big_inactive = 0
-        self.rss_before = 0
+        self.rss_before: dict[str, int] = {}
 
     def emit(self, metric: str, value: float, unit: str, params: dict[str, Any]) -> None:
         print(orjson.dumps({"bench": "jobs", "metric": metric, "value": round(value, 4),
@@ -146,12 +148,17 @@ def job_counts(h: Any) -> tuple[int, int]:
     return int(states.get("total", 0)), int(states.get("inactive", 0))
 
 
-def rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """A resident-memory figure of PID from /proc (VmRSS, RssAnon or RssFile)."""
     with open(f"/proc/{pid}/status", encoding="ascii") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+def rss_split(pid: int) -> dict[str, int]:
+    return {field: rss_bytes(pid, field) for field in ("VmRSS", "RssAnon", "RssFile")}
 
 
 def flux_jobs_ms(inst: TestInstance, runs: int) -> tuple[float, int]:
@@ -187,7 +194,7 @@ def bench_throughput(ctx: Ctx) -> None:
     for count in sizes:
         inst = ctx.instance()
         h = inst.handle()
-        rss0 = rss_bytes(inst.broker_pids[0])
+        rss0 = rss_split(inst.broker_pids[0])
         t0 = time.perf_counter()
         submit_burst(inst, count)
         drain(h)
@@ -213,9 +220,14 @@ def bench_rss(ctx: Ctx) -> None:
     h = ctx.big.handle()
     _total, inactive = job_counts(h)
     h.close()
-    grown = rss_bytes(ctx.big.broker_pids[0]) - ctx.rss_before
-    ctx.emit("rss_bytes_per_inactive_job", max(grown, 0) / inactive, "bytes",
-             {"inactive": inactive, "rss_growth": grown})
+    after = rss_split(ctx.big.broker_pids[0])
+    grown = {field: after[field] - ctx.rss_before[field] for field in after}
+    # RssFile is mostly the store's memory map (pages the kernel may drop);
+    # RssAnon is the broker's own heap
+    ctx.emit("rss_bytes_per_inactive_job", max(grown["VmRSS"], 0) / inactive, "bytes",
+             {"inactive": inactive, "rss_growth": grown["VmRSS"],
+              "anon_bytes_per_job": round(grown["RssAnon"] / inactive),
+              "file_bytes_per_job": round(grown["RssFile"] / inactive)})
 
 
 @part("flux_jobs")
