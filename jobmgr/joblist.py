@@ -20,6 +20,7 @@ update only the jobs that changed since a snapshot.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import errno
 import functools
 import struct
@@ -148,21 +149,29 @@ def r_summary(R: Mapping[str, Any] | str | bytes) -> RSummary:
     execution = R.get("execution")
     if not isinstance(execution, Mapping):
         raise ValueError("R.execution: must be an object")
-    # jobs of one workload get the same few shapes of R: parse each shape once
+    # jobs of one workload get the same few shapes of R: parse each shape once.
+    # The key leaves out the expiration (it differs per job) and is decoded to
+    # str: orjson's bytes keep a 4 KiB buffer each, 16 MiB for a full cache.
     try:
-        key = orjson.dumps((execution.get("R_lite"), execution.get("nodelist"),
-                            execution.get("expiration")))
+        key = orjson.dumps((execution.get("R_lite"), execution.get("nodelist"))).decode()
     except TypeError as exc:
         raise ValueError(f"R.execution: {exc}") from None
-    return _r_summary_of(key)
+    expiration = execution.get("expiration")
+    if isinstance(expiration, bool) or not isinstance(expiration, (int, float, type(None))):
+        raise ValueError(f"R.execution.expiration: must be a number, got {expiration!r}")
+    summary = _r_summary_of(key)
+    expiration = float(expiration or 0.0)
+    if expiration != summary.expiration:
+        summary = dataclasses.replace(summary, expiration=expiration)
+    return summary
 
 
 @functools.lru_cache(maxsize=4096)
-def _r_summary_of(key: bytes) -> RSummary:
+def _r_summary_of(key: str) -> RSummary:
     from flux.hostlist import Hostlist
     from flux.idset import IDset
 
-    r_lite, nodelist, expiration = orjson.loads(key)
+    r_lite, nodelist = orjson.loads(key)
     if not isinstance(r_lite, list):
         raise ValueError("R.execution.R_lite: must be an array")
     ranks = IDset()
@@ -189,10 +198,7 @@ def _r_summary_of(key: bytes) -> RSummary:
         hosts = Hostlist(nodelist).encode()
     else:
         hosts = ""
-    if isinstance(expiration, bool) or not isinstance(expiration, (int, float, type(None))):
-        raise ValueError(f"R.execution.expiration: must be a number, got {expiration!r}")
-    return RSummary(ranks.encode(), hosts, ranks.count(), ncores, ngpus,
-                    float(expiration or 0.0))
+    return RSummary(ranks.encode(), hosts, ranks.count(), ncores, ngpus, 0.0)
 
 
 def _new_stats() -> dict[str, Any]:
