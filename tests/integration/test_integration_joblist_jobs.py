@@ -287,8 +287,8 @@ h = flux.Flux(sys.argv[1])
 other = int(sys.argv[2])
 js = flux.job.JobspecV1.from_command(["true"])
 js.setattr("system.exec.test", {})
-mine = flux.job.submit.submit_async(h, js).get_id()
-print("result", flux.job.wait.result_async(h, mine).get_info().result)
+mine = flux.job.submit_async(h, js).get_id()
+print("result", flux.job.result_async(h, mine).get_info().result)
 rows = flux.job.job_list(h, 0, ["userid"], userid=flux.constants.FLUX_USERID_UNKNOWN).get_jobs()
 print("sees", sorted({r["userid"] for r in rows}))
 try:
@@ -296,7 +296,7 @@ try:
 except OSError as e:
     print("watch", errno.errorcode[e.errno])
 try:
-    flux.job.kill.cancel_async(h, other).get()
+    flux.job.cancel_async(h, other).get()
 except OSError as e:
     print("cancel", errno.errorcode[e.errno])
 """
