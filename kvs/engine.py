@@ -45,7 +45,7 @@ from kvs.watch import appended_bytes, changed_keys, changed_since, resolve_keys
 
 __all__ = ["KVS", "CommitResult", "LookupResult", "TreeConfig"]
 
-_SIZES_MAX = 1 << 16
+_SIZES_MAX = 1 << 14
 
 
 @dataclass(slots=True)
@@ -94,8 +94,8 @@ class KVS:
         *,
         owner: int | None = None,
         config: TreeConfig | None = None,
-        cache_entries: int = 65536,
-        cache_bytes: int = 64 << 20,
+        cache_entries: int = 16384,
+        cache_bytes: int = 12 << 20,
     ) -> None:
         self.store = store
         self.owner = os.getuid() if owner is None else owner
