@@ -11,7 +11,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from broker.testing import TestInstance, stray_brokers, flux_command
+from broker.testing import TestInstance, flux_command, stray_brokers
 from cli.main import main
 
 FLUX = flux_command()

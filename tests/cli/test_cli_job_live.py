@@ -6,86 +6,30 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from click.testing import CliRunner
+from helpers.live import (
+    JOBS_CONF,
+    eventlog,
+    flux,
+    guest,
+    start_instance,
+    submit1,
+    wait_for,
+)
 
-from broker.testing import TestInstance, flux_command, stray_brokers
-from cli.main import main
+from broker.testing import flux_command
 from flux.job.JobID import JobID
 
-CONF = "[exec]\ntest = true\n[access]\nallow-guest-user = true\n"
 LONG = ("-S", "system.exec.test.run_duration=600")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_stray_brokers():
-    yield
-    assert stray_brokers() == []
 
 
 @pytest.fixture(scope="module")
 def inst(tmp_path_factory):
-    conf = tmp_path_factory.mktemp("conf")
-    os.chmod(conf, 0o755)
-    (conf / "jobs.toml").write_text(CONF)
-    instance = TestInstance(config_path=str(conf)).start()
+    instance = start_instance(tmp_path_factory, JOBS_CONF)
     yield instance
     assert instance.stop() == 0
-
-
-def flux(inst, *args, input=None):
-    result = CliRunner().invoke(main, list(args), env={"FLUX_URI": inst.uri}, input=input)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-# Python lives under /root, which user nobody cannot read: import everything the
-# commands need while still root, then drop to nobody and run the command.
-GUEST = """
-import importlib, os, sys
-for name in sys.argv[1].split():
-    importlib.import_module(name)
-os.setgid(65534); os.setuid(65534)
-sys.argv = ["flux"] + sys.argv[2:]
-from cli.main import main
-main()
-"""
-PRELOAD = ("cli.main cli.cmd_submit cli.cmd_run cli.cmd_jobs cli.cmd_job cli.cmd_cancel "
-           "cli.job_attach cli.job_common cli.job_eventlog cli.job_id cli.job_info "
-           "cli.job_progress cli.job_purge cli.job_raise cli.job_submit cli.job_urgency "
-           "cli.job_wait cli.job_watch cli.submitopts flux.core.handle flux.job.submit "
-           "flux.job.event flux.job.kill flux.job.info flux.job.dependency flux.job._words "
-           "flux.eventlog flux.util.fsd flux.util.outputformat flux.idset orjson pwd locale "
-           "signal string fnmatch base64 datetime operator urllib.parse difflib")
-
-
-def guest(inst, *args):
-    """Run ``flux ARGS`` as user nobody (a guest of the instance)."""
-    if os.getuid() != 0:
-        pytest.skip("needs root to run commands as user nobody")
-    return subprocess.run([sys.executable, "-c", GUEST, PRELOAD, *args], env=inst.env,
-                          capture_output=True, text=True, timeout=60)
-
-
-def submit1(inst, *args):
-    r = flux(inst, "submit", *args)
-    assert r.exit_code == 0, r.output
-    return JobID(r.stdout.strip())
-
-
-def wait_for(inst, jobid, event="clean"):
-    r = flux(inst, "job", "wait-event", "-q", "-t", "30s", str(jobid), event)
-    assert r.exit_code == 0, r.output
-
-
-def events(inst, jobid):
-    r = flux(inst, "job", "eventlog", "-f", "json", str(jobid))
-    assert r.exit_code == 0, r.output
-    return [json.loads(line) for line in r.stdout.splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +53,7 @@ def test_eventlog_text_and_json(inst, done):
     lines = r.stdout.splitlines()
     assert re.fullmatch(r"\d+\.\d{6} submit userid=0 urgency=16 flags=0 version=1", lines[0])
     assert re.fullmatch(r"\d+\.\d{6} clean", lines[-1])
-    as_json = events(inst, done)
+    as_json = eventlog(inst, done)
     assert [e["name"] for e in as_json] == [line.split()[1] for line in lines]
     assert as_json[0]["context"]["urgency"] == 16
 
@@ -162,7 +106,7 @@ def test_wait_event_prints_the_match(inst, done):
     assert (r.exit_code, r.stdout) == (0, "")
     r = flux(inst, "job", "wait-event", "-v", done.f58, "clean")
     assert [line.split()[1] for line in r.stdout.splitlines()] == \
-        [e["name"] for e in events(inst, done)]
+        [e["name"] for e in eventlog(inst, done)]
     r = flux(inst, "job", "wait-event", "-f", "json", done.f58, "submit")
     assert json.loads(r.stdout)["name"] == "submit"
 
@@ -238,7 +182,7 @@ def test_cancel_with_note(inst):
     assert r.exit_code == 0, r.output
     for jobid in (a, b):
         wait_for(inst, jobid)
-        exc = [e for e in events(inst, jobid) if e["name"] == "exception"][0]["context"]
+        exc = [e for e in eventlog(inst, jobid) if e["name"] == "exception"][0]["context"]
         assert (exc["type"], exc["severity"], exc["note"]) == ("cancel", 0, "out of time")
     c = submit1(inst, "--urgency=hold", "true")
     assert flux(inst, "job", "cancel", "-m", "by option", c.f58).exit_code == 0
@@ -268,7 +212,7 @@ def test_raise_nonfatal_then_fatal(inst):
     assert r.stdout.strip() == "RUN"
     assert flux(inst, "job", "raise", "-t", "mytype", jobid.f58).exit_code == 0
     wait_for(inst, jobid)
-    excs = [e["context"] for e in events(inst, jobid) if e["name"] == "exception"]
+    excs = [e["context"] for e in eventlog(inst, jobid) if e["name"] == "exception"]
     assert [(x["type"], x["severity"], x["note"]) for x in excs] == \
         [("warn", 3, "heads up"), ("mytype", 0, "")]
     assert flux(inst, "job", "raise", "-s", "9", jobid.f58).exit_code == 2
@@ -281,7 +225,7 @@ def test_kill_running_job(inst):
     wait_for(inst, jobid, "start")
     assert flux(inst, "job", "kill", "-s", "USR1", jobid.f58).exit_code == 0
     wait_for(inst, jobid)
-    finish = [e for e in events(inst, jobid) if e["name"] == "finish"][0]
+    finish = [e for e in eventlog(inst, jobid) if e["name"] == "finish"][0]
     assert os.WTERMSIG(finish["context"]["status"]) == signal.SIGUSR1
     r = flux(inst, "job", "kill", "-s", "NOSIG", jobid.f58)
     assert (r.exit_code, r.stderr) == (1, "flux-job: kill: Invalid signal NOSIG\n")
@@ -304,7 +248,7 @@ def test_bulk_commands(inst):
     r = flux(inst, "job", "raiseall", "-f", "-S", "pending", "note-it", "hello")
     assert re.fullmatch(r"flux-job: Raised exception on \d+ jobs \(0 errors\)\n", r.stderr)
     assert any(e["name"] == "exception" and e["context"]["type"] == "note-it"
-               and e["context"]["severity"] == 7 for e in events(inst, ids[0]))
+               and e["context"]["severity"] == 7 for e in eventlog(inst, ids[0]))
     r = flux(inst, "job", "killall")
     assert r.exit_code == 0 and r.stderr.startswith("flux-job: Command matched")
     r = flux(inst, "job", "cancelall", "-f", "-S", "pending", "bye")

@@ -3,81 +3,21 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
-from click.testing import CliRunner
+from helpers.live import JOBS_CONF, flux, guest, start_instance, submit1, wait_for
 
-from broker.testing import TestInstance, stray_brokers
-from cli.main import main
 from flux.job.JobID import JobID
 
-CONF = "[exec]\ntest = true\n[access]\nallow-guest-user = true\n"
 NCORES = len(os.sched_getaffinity(0))
 HEADER = "       JOBID USER     NAME       ST NTASKS NNODES  RUNTIME NODELIST"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_stray_brokers():
-    yield
-    assert stray_brokers() == []
-
-
 @pytest.fixture(scope="module")
 def inst(tmp_path_factory):
-    conf = tmp_path_factory.mktemp("conf")
-    os.chmod(conf, 0o755)
-    (conf / "jobs.toml").write_text(CONF)
-    instance = TestInstance(config_path=str(conf)).start()
+    instance = start_instance(tmp_path_factory, JOBS_CONF)
     yield instance
     assert instance.stop() == 0
-
-
-def flux(inst, *args):
-    result = CliRunner().invoke(main, list(args), env={"FLUX_URI": inst.uri})
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-# Python lives under /root, which user nobody cannot read: import everything the
-# commands need while still root, then drop to nobody and run the command.
-GUEST = """
-import importlib, os, sys
-for name in sys.argv[1].split():
-    importlib.import_module(name)
-os.setgid(65534); os.setuid(65534)
-sys.argv = ["flux"] + sys.argv[2:]
-from cli.main import main
-main()
-"""
-PRELOAD = ("cli.main cli.cmd_submit cli.cmd_run cli.cmd_jobs cli.cmd_job cli.cmd_cancel "
-           "cli.job_attach cli.job_common cli.job_eventlog cli.job_id cli.job_info "
-           "cli.job_progress cli.job_purge cli.job_raise cli.job_submit cli.job_urgency "
-           "cli.job_wait cli.job_watch cli.submitopts flux.core.handle flux.job.submit "
-           "flux.job.event flux.job.kill flux.job.info flux.job.dependency flux.job._words "
-           "flux.eventlog flux.util.fsd flux.util.outputformat flux.idset orjson pwd locale "
-           "signal string fnmatch base64 datetime operator urllib.parse difflib")
-
-
-def guest(inst, *args):
-    """Run ``flux ARGS`` as user nobody (a guest of the instance)."""
-    if os.getuid() != 0:
-        pytest.skip("needs root to run commands as user nobody")
-    return subprocess.run([sys.executable, "-c", GUEST, PRELOAD, *args], env=inst.env,
-                          capture_output=True, text=True, timeout=60)
-
-
-def submit1(inst, *args):
-    r = flux(inst, "submit", *args)
-    assert r.exit_code == 0, r.output
-    return JobID(r.stdout.strip())
-
-
-def wait_for(inst, jobid, event="clean"):
-    r = flux(inst, "job", "wait-event", "-q", "-t", "30s", str(jobid), event)
-    assert r.exit_code == 0, r.output
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from click.testing import CliRunner
-
-from broker.testing import TestInstance
-from cli.main import main
+from helpers.live import flux, start_instance
 
 CONFIG = """
 [resource]
@@ -33,19 +30,9 @@ queue = "batch"
 
 @pytest.fixture(scope="module")
 def inst(tmp_path_factory):
-    conf = tmp_path_factory.mktemp("conf")
-    (conf / "resource.toml").write_text(CONFIG)
-    conf.chmod(0o755)
-    instance = TestInstance(config_path=str(conf)).start()
+    instance = start_instance(tmp_path_factory, CONFIG, "resource.toml")
     yield instance
     assert instance.stop() == 0
-
-
-def flux(inst, *args):
-    result = CliRunner().invoke(main, list(args), env={"FLUX_URI": inst.uri})
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def test_list_by_queue_and_properties(inst):
