@@ -1,7 +1,6 @@
 """RFC 26 dependency URIs: vectors from specs/dependencies.md, errors, round trips."""
 from __future__ import annotations
 
-import importlib.util
 from urllib.parse import quote_plus
 
 import pytest
@@ -18,7 +17,6 @@ from flux.job.dependency import (
     validate_dependency,
 )
 
-HAVE_JOBID = importlib.util.find_spec("flux.job.JobID") is not None
 
 
 @pytest.mark.parametrize("uri, expected", [
@@ -144,8 +142,6 @@ def test_dependency_jobid_needs_after_scheme() -> None:
         dependency_jobid({"scheme": "begin-time", "value": "5"})
 
 
-@pytest.mark.skipif(not HAVE_JOBID, reason="flux.job.JobID (RFC 19, another helper's module) "
-                                           "not in the tree yet")
 def test_after_values_parse_as_job_ids() -> None:
     assert dependency_jobid(parse_dependency("afterok:ƒ2")) == 1
     assert dependency_jobid(parse_dependency("afterany:0x4d2")) == 1234
