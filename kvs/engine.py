@@ -99,8 +99,7 @@ class KVS:
     ) -> None:
         self.store = store
         self.owner = os.getuid() if owner is None else owner
-        self.config = config or TreeConfig(blob_size_limit=store.blob_size_limit,
-                                           chunk_max=min(256 << 10, store.blob_size_limit))
+        self.config = config or TreeConfig.for_store(store.blob_size_limit)
         if self.config.blob_size_limit > store.blob_size_limit:
             raise ValueError("tree blob_size_limit exceeds the store's")
         self.cache = ObjectCache(cache_entries, cache_bytes)

@@ -42,13 +42,13 @@ class TreeConfig:
 
     maxdirent: int = 128
     hdir_size: int = 16
-    val_inline_max: int = 64
+    val_inline_max: int = 1024
     chunk_max: int = 256 << 10
     merge_after: int = 8  # a valref is compacted only past this many chunks
     blob_size_limit: int = 1 << 20
     # small subdirectories are kept inline in small parents (fewer blobs per commit)
-    dir_inline_max: int = 1024
-    dir_inline_budget: int = 4000
+    dir_inline_max: int = 2048
+    dir_inline_budget: int = 32000
     inline_parent_max: int = 64
 
     def __post_init__(self) -> None:
@@ -58,6 +58,15 @@ class TreeConfig:
             raise ValueError("chunk_max must be between 1 and blob_size_limit")
         if self.val_inline_max >= self.blob_size_limit:
             raise ValueError("val_inline_max must be below blob_size_limit")
+
+    @classmethod
+    def for_store(cls, blob_size_limit: int) -> "TreeConfig":
+        """The defaults, scaled down for a store whose blob limit is below them."""
+        d = cls()
+        return cls(blob_size_limit=blob_size_limit, chunk_max=min(d.chunk_max, blob_size_limit),
+                   val_inline_max=min(d.val_inline_max, blob_size_limit // 4),
+                   dir_inline_max=min(d.dir_inline_max, blob_size_limit // 4),
+                   dir_inline_budget=min(d.dir_inline_budget, blob_size_limit // 2))
 
     @property
     def max_valref_refs(self) -> int:
@@ -381,13 +390,23 @@ class WorkTree:
         return w
 
     def _appended(self, e: Any, op: Op) -> dict[str, Any]:
-        """The valref for ``e`` with the op's data appended (and its tail compacted)."""
+        """``e`` with the op's data appended: a val while the whole value stays within
+        ``val_inline_max``, else a valref (its tail compacted)."""
         obj = op.obj
         assert obj is not None
         cfg = self.cfg
-        if op.data is not None:
-            new_refs = [self.src.add(c) for c in _append.split_chunks(op.data, cfg.chunk_max)]
-            new_size = len(op.data)
+        data = op.data
+        if data is not None and (e is None or type(e) is dict and e["type"] == _t.VAL):
+            # a short value stays a val while it is short: no blob per append
+            old = b"" if e is None else _t.val_bytes(e)
+            if len(old) + len(data) <= cfg.val_inline_max:
+                return _t.val(old + data)
+            if old:
+                data = old + data
+                e = None
+        if data is not None:
+            new_refs = [self.src.add(c) for c in _append.split_chunks(data, cfg.chunk_max)]
+            new_size = len(data)
         else:
             new_refs = list(obj["data"])
             new_size = self._check_refs(new_refs, op.key)

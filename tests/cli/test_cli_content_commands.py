@@ -76,7 +76,7 @@ def test_usage_errors(inst):
 
 
 def test_kvs_values_are_loadable_blobs(inst):
-    big = "v" * 1000
+    big = "v" * 5000   # past val_inline_max: stored as a valref
     assert inst.flux("kvs", "put", f"cb.big={big}").returncode == 0
     tobj = inst.flux("kvs", "get", "-t", "cb.big").stdout
     import orjson

@@ -219,11 +219,12 @@ def test_appends(kvs: KVS) -> None:
     kvs.commit_one(put("v", "x"))
     kvs.commit([Txn([{"key": "v", "flags": FLUX_KVS_APPEND, "dirent": t.val(b"yz")}])])[0].check()
     assert kvs.get("v") == b'"x"yz'
-    assert kvs.get_treeobj("v")["type"] == "valref"
-    for i in range(100):
+    assert kvs.get_treeobj("v")["type"] == "val"   # still short: stays inline
+    for i in range(400):
         kvs.commit_one(TxnBuilder().append("log", b"%d\n" % i).build())
-    assert kvs.get("log") == b"".join(b"%d\n" % i for i in range(100))
+    assert kvs.get("log") == b"".join(b"%d\n" % i for i in range(400))
     obj = kvs.get_treeobj("log")
+    assert obj["type"] == "valref"   # past val_inline_max
     assert obj["size"] == len(kvs.get("log")) and len(obj["data"]) < 12
     kvs.commit_one(TxnBuilder().mkdir("d").build())
     assert kvs.commit([TxnBuilder().append("d", b"x").build()])[0].error.errno == errno.EISDIR

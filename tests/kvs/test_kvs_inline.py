@@ -18,7 +18,8 @@ def kinds(store: Store, kvs: KVS, key: str) -> dict[str, str]:
 
 def test_small_subdirs_inline_big_ones_by_reference(tmp_path: Path) -> None:
     with Store(tmp_path / "s", durability="none") as store:
-        kvs = KVS(store, config=TreeConfig(dir_inline_max=200, dir_inline_budget=1000, inline_parent_max=4))
+        kvs = KVS(store, config=TreeConfig(dir_inline_max=200, dir_inline_budget=1000, inline_parent_max=4,
+                                           val_inline_max=64))
         before = store.stats().blob_count
         # three valref entries: an encoding over 200 bytes
         kvs.commit_one(TxnBuilder().put("p.small.x", 1).put("p.big.y0", "z" * 300).put("p.big.y1", "z" * 301)
@@ -56,3 +57,50 @@ def test_disabled(tmp_path: Path) -> None:
         kvs = KVS(store, config=TreeConfig(dir_inline_max=0))
         kvs.commit_one(TxnBuilder().put("a.b.c", 1).build())
         assert kvs.get_treeobj("a")["type"] == "dirref" and kvs.get_treeobj("a.b")["type"] == "dirref"
+
+
+def test_appends_stay_a_val_until_the_bound(tmp_path: Path) -> None:
+    with Store(tmp_path / "s", durability="none") as store:
+        kvs = KVS(store, config=TreeConfig(val_inline_max=20, merge_after=2, chunk_max=64))
+        before = store.stats().blob_count
+        for i in range(4):
+            kvs.commit_one(TxnBuilder().append("log", b"e%d\n" % i).build())
+            assert kvs.get_treeobj("log")["type"] == "val"
+        assert kvs.get("log") == b"e0\ne1\ne2\ne3\n"
+        # no blob for the value itself: only the roots
+        assert store.stats().blob_count - before == 4
+        kvs.commit_one(TxnBuilder().append("log", b"past the twenty byte bound\n").build())
+        obj = kvs.get_treeobj("log")
+        # the whole value (old bytes and new) moved into one blob
+        assert obj["type"] == "valref" and len(obj["data"]) == 1 and obj["size"] == 39
+        kvs.commit_one(TxnBuilder().append("log", b"x").build())
+        obj = kvs.get_treeobj("log")
+        assert len(obj["data"]) == 2 and obj["size"] == 40
+        assert kvs.get("log") == b"e0\ne1\ne2\ne3\npast the twenty byte bound\nx"
+
+
+def test_watchers_get_only_new_bytes_across_the_bound(tmp_path: Path) -> None:
+    with Store(tmp_path / "s", durability="none") as store:
+        kvs = KVS(store, config=TreeConfig(val_inline_max=16, merge_after=2, chunk_max=32))
+        old = None
+        lines = [b"line %d\n" % i for i in range(12)]
+        for line in lines:
+            kvs.commit_one(TxnBuilder().append("log", line).build())
+            new = kvs.get_treeobj("log")
+            assert kvs.appended(old, new) == line
+            old = new
+        assert old["type"] == "valref" and kvs.get("log") == b"".join(lines)
+
+
+def test_small_puts_are_vals_big_ones_valrefs(tmp_path: Path) -> None:
+    with Store(tmp_path / "s", durability="none") as store:
+        kvs = KVS(store, config=TreeConfig(val_inline_max=100))
+        kvs.commit_one(TxnBuilder().put_raw("a", b"x" * 100).put_raw("b", b"x" * 101).build())
+        assert kvs.get_treeobj("a")["type"] == "val" and kvs.get_treeobj("b")["type"] == "valref"
+
+
+def test_defaults_scale_with_a_small_blob_limit() -> None:
+    cfg = TreeConfig.for_store(1000)
+    assert cfg.val_inline_max == 250 and cfg.dir_inline_max == 250 and cfg.dir_inline_budget == 500
+    assert cfg.chunk_max == 1000
+    assert TreeConfig.for_store(1 << 20) == TreeConfig()
