@@ -9,7 +9,10 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = {"ingest_jobs_per_s", "throughput_jobs_per_s", "throughput_ratio_50k_vs_1k",
-           "flux_jobs_ms", "restart_s", "rss_bytes_per_inactive_job"}
+           "flux_jobs_ms", "restart_s", "rss_bytes_per_inactive_job",
+           "rss_file_bytes_per_inactive_job"}
+# memory growth over a few dozen jobs can round to nothing
+MAY_BE_ZERO = {"rss_bytes_per_inactive_job", "rss_file_bytes_per_inactive_job"}
 
 
 def test_bench_jobs_tiny_emits_all_metrics() -> None:
@@ -17,7 +20,8 @@ def test_bench_jobs_tiny_emits_all_metrics() -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     rows = [orjson.loads(line) for line in proc.stdout.splitlines()]
-    assert all(r["bench"] == "jobs" and isinstance(r["value"], (int, float)) and r["value"] > 0
+    assert all(r["bench"] == "jobs" and isinstance(r["value"], (int, float))
+               and (r["value"] > 0 or r["metric"] in MAY_BE_ZERO and r["value"] == 0)
                and r["unit"] for r in rows)
     assert {r["metric"] for r in rows} == METRICS
     # one throughput and flux_jobs row per size, one restart row per size
