@@ -48,8 +48,8 @@ class TreeConfig:
     blob_size_limit: int = 1 << 20
     # small subdirectories are kept inline in small parents (fewer blobs per commit)
     dir_inline_max: int = 2048
-    dir_inline_budget: int = 32000
-    inline_parent_max: int = 64
+    dir_inline_budget: int = 64000
+    inline_parent_max: int = 128
 
     def __post_init__(self) -> None:
         if self.maxdirent < 2 or self.hdir_size < 2:
