@@ -74,8 +74,12 @@ class FakeKvs:
         if self.fail is not None:
             raise self.fail
         keys = []
+        from kvs.txn import RawValue
+
         for op in payload["ops"]:
-            raw = binascii.a2b_base64(op["dirent"]["data"])
+            dirent = op["dirent"]
+            raw = (b"".join(dirent.chunks) if isinstance(dirent, RawValue)
+                   else binascii.a2b_base64(dirent["data"]))
             key = op["key"]
             if op["flags"] & FLUX_KVS_APPEND:
                 self.data[key] = self.data.get(key, b"") + raw

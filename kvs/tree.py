@@ -327,7 +327,8 @@ class WorkTree:
             self._del(d.entries, name)
             return
         if op.kind is OpKind.PUT:
-            value = self._import(op.obj, op.data, op.key)
+            value = (self._import(op.obj, op.data, op.key) if op.chunks is None
+                     else self._chunked(op.chunks, op.data))  # type: ignore[arg-type]
             d, name = self._walk(op, True)  # type: ignore[misc]
             self._set(d.entries, name, value)
             if type(value) in _WNODES:
@@ -342,6 +343,14 @@ class WorkTree:
         if len(data) <= self.cfg.val_inline_max:
             return _t.val(data)
         refs = [self.src.add(c) for c in _append.split_chunks(data, self.cfg.chunk_max)]
+        return _t.valref(refs, len(data))
+
+    def _chunked(self, chunks: tuple[bytes, ...], data: bytes) -> dict[str, Any]:
+        """A RawValue's value: a val when short, else a valref with a blob per chunk."""
+        if len(data) <= self.cfg.val_inline_max:
+            return _t.val(data)
+        add, cmax = self.src.add, self.cfg.chunk_max
+        refs = [add(p) for c in chunks for p in _append.split_chunks(c, cmax)]
         return _t.valref(refs, len(data))
 
     def _check_refs(self, refs: list[str], key: str) -> int:
@@ -392,8 +401,6 @@ class WorkTree:
     def _appended(self, e: Any, op: Op) -> dict[str, Any]:
         """``e`` with the op's data appended: a val while the whole value stays within
         ``val_inline_max``, else a valref (its tail compacted)."""
-        obj = op.obj
-        assert obj is not None
         cfg = self.cfg
         data = op.data
         if data is not None and (e is None or type(e) is dict and e["type"] == _t.VAL):
@@ -408,7 +415,8 @@ class WorkTree:
             new_refs = [self.src.add(c) for c in _append.split_chunks(data, cfg.chunk_max)]
             new_size = len(data)
         else:
-            new_refs = list(obj["data"])
+            assert op.obj is not None  # a valref: blobs appended by reference
+            new_refs = list(op.obj["data"])
             new_size = self._check_refs(new_refs, op.key)
         if e is None:
             refs: list[str] = []

@@ -6,6 +6,12 @@ unlinks it, and a val/valref with ``FLUX_KVS_APPEND`` appends to it.  A null
 dirent with ``FLUX_KVS_UNLINK_NODIR`` refuses (EISDIR) to remove a
 directory; plain unlink removes a directory with everything under it, as
 flux-core's does.  A transaction's ops apply in order, all or none.
+
+Modules of the broker that runs the kvs may give a value as a
+``RawValue`` instead of a treeobj: its bytes travel as they are (no base64
+round trip), and its chunks become the value's blobs, so equal chunks are
+stored once.  A RawValue is not JSON: no request from a socket can carry
+one (see specs/kvs-service.md).
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from kvs.constants import (
     PRIMARY_NAMESPACE,
 )
 
-__all__ = ["OpKind", "Op", "Txn", "TxnBuilder", "parse_op", "parse_ops"]
+__all__ = ["OpKind", "Op", "Txn", "TxnBuilder", "RawValue", "parse_op", "parse_ops"]
 
 _OP_FIELDS = frozenset(("key", "flags", "dirent"))
 
@@ -39,6 +45,25 @@ class OpKind(enum.IntEnum):
     UNLINK = 3
 
 
+class RawValue:
+    """An op's value as raw byte chunks, for modules in the kvs's own broker.
+
+    The value is the chunks' concatenation.  Put: a value within
+    ``val_inline_max`` is stored as a val, a longer one as a valref whose
+    blobs are the chunks (each cut at ``chunk_max``), so a chunk shared by
+    several values -- J's jobspec and the jobspec itself -- is one blob.
+    Append: the bytes are appended as with a val.
+    """
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+
+    def __repr__(self) -> str:
+        return f"RawValue({', '.join(repr(c[:20]) for c in self.chunks)})"
+
+
 @dataclass(slots=True)
 class Op:
     """A validated op: what to do, where, and with what."""
@@ -47,8 +72,9 @@ class Op:
     key: str
     comps: tuple[str, ...]
     obj: dict[str, Any] | None = None
-    data: bytes | None = None  # decoded bytes when obj is a val
+    data: bytes | None = None  # the value's bytes (a val's, or a RawValue's joined)
     nodir: bool = False
+    chunks: tuple[bytes, ...] | None = None  # a RawValue's chunks
 
 
 @dataclass(slots=True)
@@ -91,6 +117,16 @@ def parse_op(op: Any, index: int = 0) -> Op:
         return Op(OpKind.UNLINK, nkey, comps, None, None, bool(flags & FLUX_KVS_UNLINK_NODIR))
     if flags & FLUX_KVS_UNLINK_NODIR:
         raise FluxError(errno.EINVAL, f"op {index} ({nkey}): UNLINK_NODIR on a put")
+    if type(dirent) is RawValue:
+        chunks = dirent.chunks
+        for c in chunks:
+            if type(c) is not bytes:
+                raise FluxError(errno.EINVAL, f"op {index} ({nkey}): raw value chunks must be "
+                                              f"bytes, not {type(c).__name__}")
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if flags & FLUX_KVS_APPEND:
+            return Op(OpKind.APPEND, nkey, comps, None, data)
+        return Op(OpKind.PUT, nkey, comps, None, data, False, chunks)
     obj, data = _dirent(dirent, index, nkey)
     if flags & FLUX_KVS_APPEND:
         if obj["type"] not in (_t.VAL, _t.VALREF):

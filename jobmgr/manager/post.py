@@ -16,7 +16,6 @@ ARCHITECTURE.md.  A commit that fails is logged; its events are dropped and
 from __future__ import annotations
 
 import asyncio
-import binascii
 import errno
 import time
 from collections import deque
@@ -30,6 +29,7 @@ from jobmgr.events import SPECS, JobEventError, validate
 from jobmgr.job import apply
 from jobmgr.manager.active import ActiveJob
 from jobmgr.states import JobState, allowed_states
+from kvs.txn import RawValue
 
 __all__ = ["EventPoster", "Applied", "CommitCallback"]
 
@@ -38,7 +38,6 @@ _APPEND = 32       # FLUX_KVS_APPEND
 _NEEDS_CONTEXT = frozenset(n for n, spec in SPECS.items() if spec.required) | {"jobspec-update"}
 _NL = orjson.OPT_APPEND_NEWLINE
 _dumps = orjson.dumps
-_b64 = binascii.b2a_base64
 
 #: (job, events applied now, committed state before them)
 Applied = tuple[ActiveJob, list[dict[str, Any]], JobState]
@@ -176,12 +175,11 @@ class EventPoster:
         if len(self._inflight) >= self.max_inflight and not force:
             return
         self._open = None
-        ops: list[dict[str, Any]] = []
-        for job, _events, lines in batch.jobs.values():
-            data = lines[0] if len(lines) == 1 else b"".join(lines)
-            ops.append({"key": job.eventlog_key, "flags": _APPEND,
-                        "dirent": {"ver": 1, "type": "val",
-                                   "data": _b64(data, newline=False).decode("ascii")}})
+        # raw bytes, in-process (the kvs runs in this broker): no base64 round trip
+        ops: list[dict[str, Any]] = [
+            {"key": job.eventlog_key, "flags": _APPEND,
+             "dirent": RawValue(lines[0] if len(lines) == 1 else b"".join(lines))}
+            for job, _events, lines in batch.jobs.values()]
         ops.extend(batch.ops)
         self._inflight.append(batch)
         self.commits += 1

@@ -6,6 +6,7 @@ from pathlib import Path
 import orjson
 
 from eventstore.store import Store
+from kvs import treeobj as t
 from kvs.engine import KVS
 from kvs.tree import TreeConfig
 from kvs.txn import TxnBuilder
@@ -104,3 +105,26 @@ def test_defaults_scale_with_a_small_blob_limit() -> None:
     assert cfg.val_inline_max == 250 and cfg.dir_inline_max == 250 and cfg.dir_inline_budget == 500
     assert cfg.chunk_max == 1000
     assert TreeConfig.for_store(1 << 20) == TreeConfig()
+
+
+def test_raw_values_share_chunks_and_stay_inline_when_short(tmp_path: Path) -> None:
+    from kvs.constants import FLUX_KVS_APPEND
+    from kvs.txn import RawValue, Txn
+
+    with Store(tmp_path / "s", durability="none") as store:
+        kvs = KVS(store, config=TreeConfig(val_inline_max=64))
+        spec = b'{"spec":"' + b"x" * 200 + b'"}'
+        head = b'{"version":1,"jobspec":'
+        ops = [{"key": "j.jobspec", "flags": 0, "dirent": RawValue(spec)},
+               {"key": "j.J", "flags": 0, "dirent": RawValue(head, spec, b"}")},
+               {"key": "j.short", "flags": 0, "dirent": RawValue(b"ab", b"cd")},
+               {"key": "j.log", "flags": FLUX_KVS_APPEND, "dirent": RawValue(b"e1\n")}]
+        kvs.commit_one(Txn(ops))
+        assert kvs.get("j.J") == head + spec + b"}" and kvs.get("j.jobspec") == spec
+        J, js = kvs.get_treeobj("j.J"), kvs.get_treeobj("j.jobspec")
+        # J is the concatenation of three blobs, the middle one the jobspec's
+        assert J["type"] == "valref" and J["data"][1] == js["data"][0] and len(J["data"]) == 3
+        assert J["size"] == len(head + spec + b"}")
+        assert kvs.get_treeobj("j.short") == t.val(b"abcd")
+        kvs.commit_one(Txn([{"key": "j.log", "flags": FLUX_KVS_APPEND, "dirent": RawValue(b"e2\n")}]))
+        assert kvs.get("j.log") == b"e1\ne2\n" and kvs.get_treeobj("j.log")["type"] == "val"

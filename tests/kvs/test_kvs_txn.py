@@ -9,7 +9,7 @@ import pytest
 from flux.errors import FluxError
 from kvs import treeobj as t
 from kvs.constants import FLUX_KVS_APPEND, FLUX_KVS_NO_MERGE, FLUX_KVS_UNLINK_NODIR
-from kvs.txn import OpKind, TxnBuilder, parse_op, parse_ops
+from kvs.txn import OpKind, RawValue, TxnBuilder, parse_op, parse_ops
 
 
 def test_flag_values_are_flux_cores() -> None:
@@ -46,6 +46,10 @@ def test_parse_put_append_unlink() -> None:
         ({"key": "a.b", "flags": 0, "dirent": {"ver": 1, "type": "val", "data": "!!"}}, errno.EINVAL,
          "op 3: invalid treeobj at a.b: val data is not valid base64"),
         ({"key": "a", "flags": 0, "dirent": t.hdir(1, "blake3", [None])}, errno.EINVAL, "behind a dirref"),
+        ({"key": "a", "flags": 0, "dirent": RawValue(b"x", "y")}, errno.EINVAL,
+         "op 3 (a): raw value chunks must be bytes, not str"),
+        ({"key": "a", "flags": FLUX_KVS_UNLINK_NODIR, "dirent": RawValue(b"x")}, errno.EINVAL,
+         "UNLINK_NODIR on a put"),
     ],
 )
 def test_bad_ops_name_index_and_problem(op: object, code: int, fragment: str) -> None:
@@ -53,6 +57,23 @@ def test_bad_ops_name_index_and_problem(op: object, code: int, fragment: str) ->
         parse_op(op, 3)
     assert ei.value.errno == code
     assert fragment in str(ei.value)
+
+
+def test_parse_raw_values() -> None:
+    put = parse_op({"key": "j.J", "flags": 0, "dirent": RawValue(b"{", b"spec", b"}")})
+    assert (put.kind, put.data, put.chunks, put.obj) == (OpKind.PUT, b"{spec}", (b"{", b"spec", b"}"),
+                                                         None)
+    app = parse_op({"key": "log", "flags": FLUX_KVS_APPEND, "dirent": RawValue(b"e\n")})
+    assert app.kind is OpKind.APPEND and app.data == b"e\n" and app.chunks is None
+
+
+def test_raw_values_cannot_cross_a_socket() -> None:
+    from flux.message import Message
+
+    msg = Message(topic="kvs.commit", payload={"ops": [{"key": "a", "flags": 0,
+                                                        "dirent": RawValue(b"x")}]})
+    with pytest.raises(TypeError, match="cannot be encoded as JSON"):
+        msg.raw
 
 
 def test_parse_ops_needs_a_list() -> None:
