@@ -13,11 +13,12 @@ reservation for them.  A blocked job is not tried again until resources
 come back (a free, a rank coming up): each pass costs O(1) while the head
 is blocked, and O(log n) per allocation otherwise.
 
-Allocations found in one pass are written to ``job.<id>.R`` in one KVS
-commit; SUCCESS (with R and ``sched.resource_summary``) is sent once it is
-durable.  A request that can never be met is denied at once, and
-``feasibility.check`` lets ingest refuse it at submit.  See
-specs/scheduler.md.
+An allocation is answered at once with SUCCESS carrying R and
+``sched.resource_summary``; the job manager writes ``job.<id>.R`` in the
+same commit as the ``alloc`` event (a departure from RFC 27, where the
+scheduler commits R first: it saves every job a commit round, see
+specs/scheduler.md).  A request that can never be met is denied at once,
+and ``feasibility.check`` lets ingest refuse it at submit.
 """
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ import orjson
 from broker.module import Module, request_handler
 from flux.errors import FluxError
 from flux.message import Message
-from jobmgr.kvs_batch import KvsBatch, encode_value
 from jobmgr.sched_queue import PendingJob, PendingQueue
 from jobmgr.schedcore import REASON_INSUFFICIENT, Request, SchedCore, resource_summary
 
@@ -115,7 +115,6 @@ class Sched(Module):
         self.backfill = 0
         self._gen = 0                    # bumped whenever resources come back
         self._pass_scheduled = False
-        self._batch = KvsBatch(ctx)
         self._ready = asyncio.Event()
         self._up: set[int] = set()
         self._all_ranks: set[int] = set()
@@ -351,26 +350,13 @@ class Sched(Module):
             self._commit(granted)
 
     def _commit(self, granted: list[tuple[PendingJob, dict[str, Any]]]) -> None:
-        from flux.job.JobID import id_encode
-
+        """Answer SUCCESS with R: the job manager commits R with the alloc event."""
         for job, R in granted:
-            fut = self._batch.put(id_encode(job.id, "kvs") + ".R", encode_value(R))
-            fut.add_done_callback(lambda f, job=job, R=R: self._committed(f, job, R))
-
-    def _committed(self, fut: "asyncio.Future[Any]", job: PendingJob, R: dict[str, Any]) -> None:
-        exc = None if fut.cancelled() else fut.exception()
-        if fut.cancelled() or exc is not None:
-            if self.core is not None and job.id in self.core:
-                self.core.free(job.id)
-                self._gen += 1
-                self._schedule_soon()
-            self._deny(job.msg, job.id, f"failed to commit R to the KVS: {exc or 'cancelled'}")
-            return
-        sched: dict[str, Any] = {"resource_summary": resource_summary(R)}
-        if job.reason is not None:
-            sched["reason_pending"] = None
-        self.stats["success"] += 1
-        self._respond(job.msg, job.id, SUCCESS, R=R, annotations={"sched": sched})
+            sched: dict[str, Any] = {"resource_summary": resource_summary(R)}
+            if job.reason is not None:
+                sched["reason_pending"] = None
+            self.stats["success"] += 1
+            self._respond(job.msg, job.id, SUCCESS, R=R, annotations={"sched": sched})
 
     # -- cancel, prioritize, free, expiration -----------------------------------
 

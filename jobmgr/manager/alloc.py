@@ -7,7 +7,9 @@ all of them in unlimited mode, each loop turn's new ones sorted by
 priority then submit time.  ``sched.alloc``/``sched.free`` go out with
 matchtag 0 and their responses are matched by job id
 (jobmgr.manager.channel.Multiplexer).  An error response means the
-scheduler is gone: allocation stops until the next hello/ready.
+scheduler is gone: allocation stops until the next hello/ready.  SUCCESS
+carries R, which is written with the ``alloc`` event in one commit
+(specs/scheduler.md: the scheduler does not commit R, unlike RFC 27).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from jobmgr.manager.active import ActiveJob, job_key
 from jobmgr.manager.channel import Multiplexer
 from jobmgr.priority import sched_key
 from jobmgr.states import JobState
+from kvs.txn import RawValue
 
 if TYPE_CHECKING:
     from jobmgr.manager.core import Manager
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["SchedClient", "ALLOC_SUCCESS", "ALLOC_ANNOTATE", "ALLOC_DENY", "ALLOC_CANCEL"]
 
 ALLOC_SUCCESS, ALLOC_ANNOTATE, ALLOC_DENY, ALLOC_CANCEL = 0, 1, 2, 3
+_dumps = orjson.dumps
+_SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
 class SchedClient:
@@ -183,7 +188,7 @@ class SchedClient:
                 job.annotations = merge_annotations(job.annotations, annotations)
             R = payload.get("R")
             if isinstance(R, dict):
-                self._granted(job, R)
+                self._granted(job, R, store=True)
             else:
                 self._fetch_R(job)
         elif kind == ALLOC_DENY:
@@ -206,10 +211,14 @@ class SchedClient:
             job.annotations = None
             self._mgr.journal.annotate(job.rec.id, None)
 
-    def _granted(self, job: ActiveJob, R: dict[str, Any]) -> None:
+    def _granted(self, job: ActiveJob, R: dict[str, Any], store: bool) -> None:
+        """Post ``alloc``; with STORE, R is written in the same commit (specs/scheduler.md)."""
         job.R = R
         ctx = {"annotations": job.annotations} if job.annotations else None
         self._mgr.post(job, "alloc", ctx)
+        if store:
+            self._mgr.poster.add_ops([{"key": job_key(job.rec.id) + ".R", "flags": 0,
+                                       "dirent": RawValue(_dumps(R, option=_SORT_KEYS))}])
         job.annotations = None
         self._mgr.progress(job)
         self._mgr.drain_idle.check()
@@ -230,7 +239,7 @@ class SchedClient:
                 job.R = None
                 self._mgr.progress(job)
                 return
-            self._granted(job, R)
+            self._granted(job, R, store=False)
 
         self._mgr.ctx.request_callback("kvs.lookup", {"key": job_key(job.rec.id) + ".R", "flags": 0},
                    got)

@@ -110,6 +110,30 @@ def test_test_mode_job_logs_the_whole_run_in_order(h):
     assert stamps == sorted(stamps)
 
 
+def test_R_is_committed_with_the_alloc_event(h):
+    from kvs.constants import FLUX_KVS_READDIR, FLUX_KVS_WATCH, FLUX_KVS_WATCH_FULL
+
+    jobid = submit(h, urgency=0)
+    wait_event(h, jobid, "priority")
+    key = JobID(jobid).kvs
+    # one response per root that changed the job's directory
+    watch = h.rpc("kvs-watch.lookup", {"key": key, "flags": FLUX_KVS_WATCH | FLUX_KVS_WATCH_FULL
+                                       | FLUX_KVS_READDIR}, flags=FLUX_RPC_STREAMING)
+    watch.get()
+    watch.reset()
+    h.rpc("job-manager.urgency", {"id": jobid, "urgency": 16}).get()
+    seen = []
+    while "clean" not in seen:
+        entries = watch.get()["val"]["data"]
+        watch.reset()
+        log = binascii.a2b_base64(entries["eventlog"]["data"])
+        seen = [orjson.loads(line)["name"] for line in log.splitlines()]
+        # never R without alloc (or alloc without R): one commit writes both
+        assert ("R" in entries) == ("alloc" in seen), seen
+    R = orjson.loads(binascii.a2b_base64(entries["R"]["data"]))
+    assert R["version"] == 1 and R["execution"]["R_lite"]
+
+
 def test_submit_writes_jobspec_and_unsigned_J(h):
     spec = jobspec()
     jobid = submit(h, spec)
