@@ -25,7 +25,7 @@ import errno
 import functools
 import struct
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -65,6 +65,8 @@ _STATE_TIME = {JobState.DEPEND: "t_depend", JobState.PRIORITY: "t_priority",
                JobState.SCHED: "t_sched", JobState.RUN: "t_run",
                JobState.CLEANUP: "t_cleanup", JobState.INACTIVE: "t_inactive"}
 _PENDING_LIST = JobState.NEW | JobState.PENDING
+# membership tests on plain sets: Flag arithmetic builds a new enum member per test
+_PENDING_STATES = frozenset(s for s in JobState if s & _PENDING_LIST and s.name)
 _STATE_KEYS = ("new", "depend", "priority", "sched", "run", "cleanup", "inactive")
 _STATE_INDEX = {1: 0, 2: 1, 4: 2, 8: 3, 16: 4, 32: 5, 64: 6}
 _RESULT_KEYS = {1: "successful", 2: "failed", 4: "canceled", 8: "timeout"}
@@ -218,8 +220,8 @@ class JobList:
 
     def __init__(self) -> None:
         self._active: dict[int, JobRecord] = {}
-        self._pending: list[tuple[int, float, int]] = []     # (-priority, t_submit, id)
-        self._running: list[tuple[float, int]] = []          # (t_run or 0, id)
+        self._pending = SortedKeys()     # (-priority, t_submit, id)
+        self._running = SortedKeys()     # (t_run or 0, id)
         self._inactive: list[tuple[Any, ...]] = []           # entries, ascending t_inactive
         self._inactive_by_id: dict[int, tuple[Any, ...]] = {}
         self._inactive_by_user: dict[int, list[tuple[Any, ...]]] = {}
@@ -293,14 +295,24 @@ class JobList:
             del self._active[jobid]
             return
         self._count(rec, 1)
-        if rec.state is not before_state or rec.priority != before_priority \
-                or rec.t_run != before_t_run:
+        state = rec.state
+        if state is before_state and rec.priority == before_priority \
+                and rec.t_run == before_t_run:
+            return
+        if state is JobState.INACTIVE:
             self._unindex_active(rec, before_state, before_priority, before_t_run)
-            if rec.state is JobState.INACTIVE:
-                del self._active[jobid]
-                self._add_inactive(self._pack(rec))
-            else:
-                self._index_active(rec)
+            del self._active[jobid]
+            self._add_inactive(self._pack(rec))
+            return
+        # an order is rebuilt only when the job's place in it moves: a state
+        # change within pending (DEPEND -> PRIORITY -> SCHED) or within running
+        # keeps its key, and these are lists (an insert or removal moves the tail)
+        was_pending = before_state in _PENDING_STATES
+        if was_pending is (state in _PENDING_STATES) and (
+                rec.priority == before_priority if was_pending else rec.t_run == before_t_run):
+            return
+        self._unindex_active(rec, before_state, before_priority, before_t_run)
+        self._index_active(rec)
 
     def set_jobspec(self, jobid: int, jobspec: Mapping[str, Any]) -> None:
         """Give an active job its jobspec (name, counts, queue, ... follow)."""
@@ -338,21 +350,17 @@ class JobList:
         return (-(priority if priority is not None else -1), rec.t_submit, rec.id)
 
     def _index_active(self, rec: JobRecord) -> None:
-        if rec.state & _PENDING_LIST:
-            bisect.insort(self._pending, self._pending_key(rec, rec.priority))
+        if rec.state in _PENDING_STATES:
+            self._pending.add(self._pending_key(rec, rec.priority))
         else:
-            key = (rec.t_run or 0.0, rec.id)
-            if not self._running or key > self._running[-1]:
-                self._running.append(key)
-            else:
-                bisect.insort(self._running, key)
+            self._running.add((rec.t_run or 0.0, rec.id))
 
     def _unindex_active(self, rec: JobRecord, state: JobState, priority: int | None,
                         t_run: float | None) -> None:
-        if state & _PENDING_LIST:
-            _remove_sorted(self._pending, self._pending_key(rec, priority))
+        if state in _PENDING_STATES:
+            self._pending.discard(self._pending_key(rec, priority))
         else:
-            _remove_sorted(self._running, (t_run or 0.0, rec.id))
+            self._running.discard((t_run or 0.0, rec.id))
 
     def _intern(self, value: Any) -> Any:
         if value is None:
@@ -490,10 +498,10 @@ class JobList:
                 by_user.setdefault(entry[_E_USERID], []).append(entry)
             self._inactive_by_user = by_user
         if touched_active:
-            self._pending = sorted(self._pending_key(r, r.priority)
-                                   for r in self._active.values() if r.state & _PENDING_LIST)
-            self._running = sorted((r.t_run or 0.0, r.id) for r in self._active.values()
-                                   if not r.state & _PENDING_LIST)
+            self._pending = SortedKeys(self._pending_key(r, r.priority)
+                                       for r in self._active.values() if r.state & _PENDING_LIST)
+            self._running = SortedKeys((r.t_run or 0.0, r.id) for r in self._active.values()
+                                       if not r.state & _PENDING_LIST)
         return errors
 
     # -- queries ---------------------------------------------------------------
@@ -532,8 +540,8 @@ class JobList:
                 return False
             return cons is None or cons.match(rec.get, budget)
 
-        pending: Sequence[tuple[int, float, int]] = self._pending
-        running: Sequence[tuple[float, int]] = self._running
+        pending: Iterable[tuple[int, float, int]] = self._pending
+        running: Iterable[tuple[float, int]] = self._running
         inactive: Sequence[tuple[Any, ...]]
         if ids is not None:
             recs = [r for r in (self._active.get(i) for i in set(ids)) if r is not None]
@@ -695,14 +703,71 @@ class JobList:
             rec = JobRecord(**{k: v for k, v in state.items() if k in _RECORD_FIELDS})
             jl._active[rec.id] = rec
             jl._count(rec, 1)
-        jl._pending = sorted(jl._pending_key(r, r.priority)
-                             for r in jl._active.values() if r.state & _PENDING_LIST)
-        jl._running = sorted((r.t_run or 0.0, r.id) for r in jl._active.values()
-                             if not r.state & _PENDING_LIST)
+        jl._pending = SortedKeys(jl._pending_key(r, r.priority)
+                                 for r in jl._active.values() if r.state & _PENDING_LIST)
+        jl._running = SortedKeys((r.t_run or 0.0, r.id) for r in jl._active.values()
+                                 if not r.state & _PENDING_LIST)
         return jl
 
 
 # -- helpers -------------------------------------------------------------------
+
+class SortedKeys:
+    """Distinct keys kept in order, for the pending and running listings.
+
+    A sorted list with lazy removal: a removed key is only marked, and the
+    list is compacted once half of it is marked, so removing the oldest
+    pending job (what allocation does) costs O(1) amortized instead of
+    moving every key after it.  Insertions go where bisect puts them, which
+    is at or near the end for new jobs.  Iteration skips marked keys.
+    """
+
+    __slots__ = ("_keys", "_dead")
+
+    def __init__(self, keys: Iterable[Any] = ()) -> None:
+        self._keys: list[Any] = sorted(keys)
+        self._dead: set[Any] = set()
+
+    def add(self, key: Any) -> None:
+        dead = self._dead
+        if dead and key in dead:
+            dead.discard(key)   # still in the list: revive it
+            return
+        keys = self._keys
+        if not keys or key > keys[-1]:
+            keys.append(key)
+        else:
+            bisect.insort(keys, key)
+
+    def discard(self, key: Any) -> None:
+        keys = self._keys
+        i = bisect.bisect_left(keys, key)
+        if i == len(keys) or keys[i] != key or key in self._dead:
+            return
+        if i == len(keys) - 1:
+            keys.pop()
+            return
+        self._dead.add(key)
+        if len(self._dead) * 2 > len(keys):
+            dead = self._dead
+            self._keys = [k for k in keys if k not in dead]
+            dead.clear()
+
+    def __len__(self) -> int:
+        return len(self._keys) - len(self._dead)
+
+    def __iter__(self) -> Iterator[Any]:
+        dead = self._dead
+        if not dead:
+            return iter(self._keys)
+        return (k for k in self._keys if k not in dead)
+
+    def __reversed__(self) -> Iterator[Any]:
+        dead = self._dead
+        if not dead:
+            return reversed(self._keys)
+        return (k for k in reversed(self._keys) if k not in dead)
+
 
 def _remove_sorted(seq: list[Any], key: Any) -> None:
     index = bisect.bisect_left(seq, key)

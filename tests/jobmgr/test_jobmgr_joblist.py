@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from flux.errors import FluxError
 from jobmgr import events as ev
 from jobmgr.events import JobEventError
-from jobmgr.joblist import ATTRS, JobList, r_summary
+from jobmgr.joblist import ATTRS, JobList, SortedKeys, r_summary
 from jobmgr.states import JobResult, JobState
 
 T0 = 1700000000.0
@@ -417,3 +417,34 @@ def test_memory_per_inactive_job_is_small():
     assert jl.inactive_count == n
     per_job = size / n
     assert per_job < 1200, f"{per_job:.0f} bytes per inactive job"
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 30))))
+def test_sorted_keys_lazy_removal_keeps_order(ops):
+    keys = SortedKeys()
+    model = set()
+    for add, k in ops:
+        if add:
+            if k not in model:
+                keys.add(k)
+                model.add(k)
+        else:
+            keys.discard(k)
+            model.discard(k)
+        assert list(keys) == sorted(model)
+        assert list(reversed(keys)) == sorted(model, reverse=True)
+        assert len(keys) == len(model)
+
+
+def test_sorted_keys_compacts_once_half_is_removed():
+    keys = SortedKeys(range(10))
+    for k in range(5):
+        keys.discard(k)
+    assert len(keys._keys) == 10 and len(keys) == 5      # marked, not moved
+    keys.discard(5)
+    assert keys._keys == [6, 7, 8, 9] and not keys._dead  # compacted
+    keys.discard(9)                                       # the last: popped at once
+    assert keys._keys == [6, 7, 8]
+    keys.discard(6)
+    keys.add(6)                                           # revived in place
+    assert list(keys) == [6, 7, 8] and not keys._dead
