@@ -404,7 +404,9 @@ class Sched(Module):
         if self.core is None:
             raise FluxError(errno.EAGAIN, "sched.free: no resources acquired yet")
         try:
-            self.core.free(jobid, R, final=bool(final))
+            # a final free returns everything the job holds, whatever R names:
+            # the allocation is known, so R need not be parsed again
+            self.core.free(jobid, None if final else R, final=bool(final))
         except KeyError:
             self.ctx.log.warning(f"sched.free: job {jobid} holds no resources")
             return {"id": jobid}

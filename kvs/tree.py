@@ -77,7 +77,7 @@ class TreeConfig:
 class BlobSource:
     """Blobs for one batch: new ones (pending) and reads through to the store."""
 
-    __slots__ = ("pending", "reader", "cache", "sizes", "added")
+    __slots__ = ("pending", "reader", "cache", "sizes", "added", "_seen")
 
     def __init__(self, reader: Any, cache: ObjectCache, sizes: dict[str, int] | None = None) -> None:
         self.pending: dict[str, bytes] = {}
@@ -85,9 +85,18 @@ class BlobSource:
         self.cache = cache
         self.sizes = sizes if sizes is not None else {}
         self.added: list[str] | None = None  # refs added by the current txn
+        # id(bytes) -> (the bytes, ref): a chunk object given again in the batch
+        # (J's jobspec chunk is the jobspec's own bytes) is not hashed again;
+        # the bytes are held, so the id cannot be reused meanwhile
+        self._seen: dict[int, tuple[bytes, str]] = {}
 
     def add(self, data: bytes) -> str:
-        ref = PREFIX + blake3(data).hexdigest()
+        seen = self._seen.get(id(data))
+        if seen is not None and seen[0] is data:
+            ref = seen[1]
+        else:
+            ref = PREFIX + blake3(data).hexdigest()
+            self._seen[id(data)] = (data, ref)
         if ref not in self.pending:
             self.pending[ref] = data
             if self.added is not None:

@@ -128,3 +128,28 @@ def test_raw_values_share_chunks_and_stay_inline_when_short(tmp_path: Path) -> N
         assert kvs.get_treeobj("j.short") == t.val(b"abcd")
         kvs.commit_one(Txn([{"key": "j.log", "flags": FLUX_KVS_APPEND, "dirent": RawValue(b"e2\n")}]))
         assert kvs.get("j.log") == b"e1\ne2\n" and kvs.get_treeobj("j.log")["type"] == "val"
+
+
+def test_a_chunk_object_given_twice_is_hashed_once(tmp_path: Path, monkeypatch) -> None:
+    import kvs.tree as tree_mod
+    from kvs.txn import RawValue, Txn
+
+    hashed: list[int] = []
+    real = tree_mod.blake3
+
+    def counting(data: bytes):
+        hashed.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(tree_mod, "blake3", counting)
+    with Store(tmp_path / "s", durability="none") as store:
+        kvs = KVS(store, config=TreeConfig(val_inline_max=64))
+        spec = b"s" * 500
+        kvs.commit_one(Txn([{"key": "a", "flags": 0, "dirent": RawValue(spec)},
+                            {"key": "b", "flags": 0, "dirent": RawValue(b"[", spec, b"]")}]))
+        assert hashed.count(500) == 1
+        assert kvs.get("b") == b"[" + spec + b"]"
+        # equal bytes in another object are hashed (and still stored once)
+        kvs.commit_one(Txn([{"key": "c", "flags": 0, "dirent": RawValue(b"s" * 500)}]))
+        assert hashed.count(500) == 2
+        assert kvs.get_treeobj("c")["data"] == kvs.get_treeobj("a")["data"]
