@@ -5,12 +5,11 @@ Every ``job-ingest.submit`` that arrives in one loop turn forms a batch
 is checked by ``jobmgr.ingest_policy.prepare`` (flags, urgency, jobspec,
 defaults, queue, limits, access); the survivors are checked for
 feasibility by the scheduler (``feasibility.check``, skipped when no
-scheduler answers), given FLUIDs, and written — jobspec, J and an eventlog
-holding the ``submit`` event, for every job of the batch — in ONE
-``kvs.commit``.  Then ONE ``job-manager.submit`` announces the batch, and
-only then is each submitter answered with its id (or the error that
-refused it).  Batches may overlap; their announcements keep commit order.
-specs/ingest.md has the details.
+scheduler answers), given FLUIDs, and handed to the job manager in ONE
+``job-manager.submit``, which writes every job's jobspec, J and eventlog
+(``submit`` and what follows it without outside input) in one commit and
+answers once it is durable; only then is each submitter answered with its
+id (or the error that refused it).  specs/ingest.md has the details.
 """
 from __future__ import annotations
 
@@ -27,8 +26,6 @@ from flux.errors import FluxError
 from flux.job.fluid import FluidGenerator
 from flux.message import Message
 from jobmgr.ingest_policy import JobPolicy, Prepared, parse_job_policy, prepare
-from jobmgr.manager.active import job_key
-from kvs.txn import RawValue
 
 __all__ = ["JobIngest"]
 
@@ -88,9 +85,8 @@ class JobIngest(Module):
         self._queue: list[Message] = []
         self._flush_scheduled = False
         self._batches: set[asyncio.Task[None]] = set()
-        self._announced: asyncio.Future[None] | None = None
         self.submitted = 0
-        self.commits = 0
+        self.batches = 0
 
     async def stop(self) -> None:
         if self._batches:
@@ -117,7 +113,7 @@ class JobIngest(Module):
 
     @request_handler("job-ingest.stats", allow_guest=True)
     def stats(self, msg: Message) -> dict[str, Any]:
-        return {"submitted": self.submitted, "commits": self.commits,
+        return {"submitted": self.submitted, "batches": self.batches,
                 "batches_in_flight": len(self._batches)}
 
     # -- submissions -----------------------------------------------------------------------
@@ -173,52 +169,30 @@ class JobIngest(Module):
         return kept
 
     async def _batch(self, ready: list[tuple[Message, Prepared]]) -> None:
-        loop = asyncio.get_running_loop()
-        announced = loop.create_future()
-        previous, self._announced = self._announced, announced
-        try:
-            await self._write(await self._feasible(ready), previous)
-        finally:
-            announced.set_result(None)
+        await self._announce(await self._feasible(ready))
 
-    async def _write(self, ready: list[tuple[Message, Prepared]],
-                     previous: asyncio.Future[None] | None) -> None:
+    async def _announce(self, ready: list[tuple[Message, Prepared]]) -> None:
+        """Give the batch ids and hand it to the job manager, which writes it."""
         respond_error = self.ctx.respond_error
         if not ready:
             return
         ids = self.generator.next_batch(len(ready))
         heads: dict[int, bytes] = {}
-        J_head = lambda uid: heads.get(uid) or heads.setdefault(uid, _J_head(uid))  # noqa: E731
         t_submit = time.time()
-        ops: list[dict[str, Any]] = []
         jobs: list[dict[str, Any]] = []
         for (_msg, p), jobid in zip(ready, ids):
-            key = job_key(jobid)
-            submit_event = {"timestamp": t_submit, "name": "submit",
-                            "context": {"userid": p.userid, "urgency": p.urgency,
-                                        "flags": p.flags, "version": 1}}
             jobspec_json = _dumps(p.jobspec)
             original_json = jobspec_json if p.original is p.jobspec else _dumps(p.original)
-            # raw chunks, in-process: no base64 round trip, and J's middle chunk is the
-            # jobspec's own blob (specs/ingest.md)
-            ops.append({"key": key + ".jobspec", "flags": 0, "dirent": RawValue(jobspec_json)})
-            ops.append({"key": key + ".J", "flags": 0,
-                        "dirent": RawValue(J_head(p.userid), original_json, _J_TAIL)})
-            ops.append({"key": key + ".eventlog", "flags": 0,
-                        "dirent": RawValue(_dumps(submit_event,
-                                                  option=orjson.OPT_APPEND_NEWLINE))})
+            head = heads.get(p.userid)
+            if head is None:
+                head = heads[p.userid] = _J_head(p.userid)
+            # in-process (job-manager runs in this broker): the encodings travel as
+            # bytes, and J as chunks whose middle one is the jobspec's own bytes
             jobs.append({"id": jobid, "userid": p.userid, "urgency": p.urgency,
-                         "flags": p.flags, "t_submit": t_submit, "jobspec": p.jobspec})
-        self.commits += 1
-        try:
-            await self.ctx.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": ops})
-        except FluxError as exc:
-            for msg, _p in ready:
-                respond_error(msg, exc.errno or errno.EIO, f"job commit failed: {exc.strerror}")
-            return
-        if previous is not None:
-            await previous
-        errors: dict[int, tuple[int, str]] = {}
+                         "flags": p.flags, "t_submit": t_submit, "jobspec": p.jobspec,
+                         "jobspec_json": jobspec_json,
+                         "J_chunks": (head, original_json, _J_TAIL)})
+        self.batches += 1
         try:
             reply = await self.ctx.rpc("job-manager.submit", {"jobs": jobs})
         except FluxError as exc:
@@ -226,6 +200,7 @@ class JobIngest(Module):
                 respond_error(msg, exc.errno or errno.EIO,
                               f"job-manager did not accept the jobs: {exc.strerror}")
             return
+        errors: dict[int, tuple[int, str]] = {}
         for jobid, errnum, text in (reply or {}).get("errors", []):
             errors[jobid] = (errnum, text)
         respond = self.ctx.respond

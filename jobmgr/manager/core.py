@@ -158,6 +158,8 @@ class Manager:
         counts = self.drain_idle
         for job, events, before in applied:
             item: dict[str, Any] = {"id": job.rec.id, "events": events}
+            if events[0]["name"] == "submit":
+                item["jobspec"] = job.jobspec
             reprioritized = started = False
             for event in events:
                 name = event["name"]
@@ -190,16 +192,32 @@ class Manager:
         counts.check()
 
     def on_failed(self, jobs: list[ActiveJob]) -> None:
-        """A commit failed: its events are gone; retry what they were for a little later."""
+        """A commit failed: its events are gone; retry what they were for a little later.
+
+        A job whose submit was in it never existed: it leaves the table (its
+        submitter is told by the submit request's callback).
+        """
         loop = asyncio.get_running_loop()
         for job in jobs:
-            if job.inflight == 0 and job.rec.id in self.jobs:
+            if not job.events:
+                self._drop(job)
+            elif job.inflight == 0 and job.rec.id in self.jobs:
                 job.reset_tentative()
                 loop.call_later(_RETRY_AFTER_FAILURE, self._retry, job)
 
     def _retry(self, job: ActiveJob) -> None:
         if self.jobs.get(job.rec.id) is job:
             self.advance(job)
+
+    def _drop(self, job: ActiveJob) -> None:
+        """Forget a job whose submit was never committed."""
+        if self.jobs.get(job.rec.id) is not job:
+            return
+        del self.jobs[job.rec.id]
+        self.drain_idle.count(job.rec.state, None)
+        self.waits.dropped(job.rec)
+        self.deps.forget(job)
+        self.drain_idle.check()
 
     # -- inactive jobs ---------------------------------------------------------------------
     def _retire(self, job: ActiveJob) -> None:

@@ -50,6 +50,8 @@ class Journal:
         if full:
             chunk: list[dict[str, Any]] = []
             for job in jobs:
+                if not job.events:
+                    continue  # its submit is not committed yet: it comes live
                 chunk.append(backlog_item(job))
                 if len(chunk) >= BACKLOG_CHUNK:
                     stream.send({"batch": chunk})

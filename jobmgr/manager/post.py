@@ -134,6 +134,20 @@ class EventPoster:
         self.events_posted += 1
         return nxt
 
+    def post_submit(self, job: ActiveJob, entry: dict[str, Any]) -> None:
+        """Queue the ``submit`` event that starts a new job's eventlog.
+
+        JOB's record was made from ENTRY (``jobmgr.job.new_job``), so the
+        event is written and journaled but not folded again; it must be the
+        first thing posted for the job.
+        """
+        batch = self._batch()
+        if job.rec.id in batch.jobs:
+            raise JobEventError("submit must be a job's first event", event="submit")
+        batch.jobs[job.rec.id] = (job, [entry], [_dumps(entry, option=_NL)])
+        job.inflight += 1
+        self.events_posted += 1
+
     def add_ops(self, ops: list[dict[str, Any]]) -> None:
         """Put OPS (KVS ops) into the next commit, after the event appends."""
         self._batch().ops.extend(ops)
@@ -230,6 +244,8 @@ class EventPoster:
             before = job.rec.state
             job.inflight -= len(events)
             for event in events:
+                if event["name"] == "submit":
+                    continue  # the record was made from it (post_submit)
                 try:
                     apply(job.rec, event)
                 except JobEventError as exc:

@@ -103,7 +103,14 @@ class InactiveIndex:
         return found
 
     def __contains__(self, jobid: int) -> bool:
-        return jobid != 0 and jobid in self._ids[self._head:]
+        """A linear search (without copying the index)."""
+        if jobid == 0:
+            return False
+        try:
+            self._ids.index(jobid, self._head)
+        except ValueError:
+            return False
+        return True
 
     def _compact(self) -> None:
         keep = [(i, t) for i, t in zip(self._ids[self._head:], self._times[self._head:]) if i]

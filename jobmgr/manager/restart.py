@@ -431,7 +431,9 @@ async def write_checkpoint(mgr: "Manager", final: bool = False) -> None:
         rootref = root.payload["rootref"]
     else:
         rootref = mgr.poster.rootref
-    ckpt = Checkpoint(mgr.max_jobid, rootref, None, sorted(mgr.jobs),
+    # a job whose submit is not committed is not in the store at ROOTREF
+    active = sorted(jobid for jobid, job in mgr.jobs.items() if job.events)
+    ckpt = Checkpoint(mgr.max_jobid, rootref, None, active,
                       mgr.inactive, mgr.queues.checkpoint(), mgr.waits.checkpoint())
     value = encode_checkpoint(ckpt)        # taken now: the state at ROOTREF
     mgr.changes = 0

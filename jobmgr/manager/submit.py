@@ -1,19 +1,24 @@
 """``job-manager.submit``: new jobs from job-ingest enter the active table.
 
-Ingest has already committed each job's jobspec, J and ``submit`` event.
 The job manager re-checks what may have changed since ingest looked (the
-queue exists and accepts submissions) and parses the dependencies; a job
-refused here gets ``[id, errnum, text]`` in the response's ``errors`` and
-its directory is removed before the response is sent (so a crash cannot
-resurrect a job its submitter was told failed).  Accepted jobs are
-journaled with their submit event and jobspec, then validated: ``validate``,
-their ``dependency-add`` events, and whatever follows without outside
-input (``depend``, ``priority``) are posted together.
+queue exists and accepts submissions, the id is new) and parses the
+dependencies; a job refused here gets ``[id, errnum, text]`` in the
+response's ``errors`` and nothing of it is written.  Each accepted job's
+``jobspec`` and ``J`` are put and its eventlog gets ``submit`` followed by
+``validate``, its ``dependency-add`` events and whatever follows without
+outside input (``depend``, ``priority``) -- all in the commit that carries
+the job manager's other posted events.  The response comes once that
+commit is durable (or names every accepted job with the commit's error, and
+they leave the table); the journal gets the events, with the jobspec, at
+the same time.  Ingest used to commit the first three keys itself: one
+commit round per job less (specs/ingest.md).
 """
 from __future__ import annotations
 
 import errno
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from flux.errors import FluxError
 from flux.message import Message
@@ -22,6 +27,7 @@ from jobmgr.job import new_job
 from jobmgr.manager.active import ActiveJob, job_key
 from jobmgr.manager.lookup import payload_of
 from jobmgr.states import JobState
+from kvs.txn import RawValue
 
 if TYPE_CHECKING:
     from jobmgr.manager.core import Manager
@@ -70,8 +76,11 @@ def _admit(mgr: "Manager", entry: dict[str, Any]) -> ActiveJob:
     refusal = state.refusal()
     if refusal is not None:
         raise FluxError(errno.EINVAL, refusal)
-    if entry["id"] in mgr.jobs:
-        raise FluxError(errno.EEXIST, f"job {entry['id']} already exists")
+    jobid = entry["id"]
+    # ingest's ids are always past max_jobid: the (linear) inactive index is
+    # searched only for an id some other client chose
+    if jobid <= mgr.max_jobid and (jobid in mgr.jobs or jobid in mgr.inactive):
+        raise FluxError(errno.EEXIST, f"job {jobid} already exists")
     system = (jobspec.get("attributes") or {}).get("system") or {}
     try:
         deps = parse_dependencies(system.get("dependencies") if isinstance(system, dict)
@@ -79,8 +88,23 @@ def _admit(mgr: "Manager", entry: dict[str, Any]) -> ActiveJob:
     except ValueError as exc:
         raise FluxError(errno.EINVAL, str(exc)) from None
     rec = new_job(entry["id"], submit_event(entry))
-    return ActiveJob(rec, jobspec, queue, tstate=JobState.NEW, events=[submit_event(entry)],
+    # no committed events yet: the submit event goes out with this commit
+    return ActiveJob(rec, jobspec, queue, tstate=JobState.NEW, events=[],
                      deps=deps or None, t_urgency=rec.urgency)
+
+
+def _writes(job: ActiveJob, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The puts of the job's jobspec and J (raw chunks: the kvs runs in this broker)."""
+    jobspec_json = entry.get("jobspec_json")
+    if type(jobspec_json) is not bytes:
+        jobspec_json = orjson.dumps(entry["jobspec"])
+    J = entry.get("J_chunks")
+    if not (isinstance(J, tuple) and all(type(c) is bytes for c in J)):
+        J = (b'{"version":1,"mech":"none","userid":%d,"jobspec":' % entry["userid"],
+             jobspec_json, b"}")
+    key = job_key(job.rec.id)
+    return [{"key": key + ".jobspec", "flags": 0, "dirent": RawValue(jobspec_json)},
+            {"key": key + ".J", "flags": 0, "dirent": RawValue(*J)}]
 
 
 def begin(mgr: "Manager", job: ActiveJob) -> None:
@@ -90,7 +114,7 @@ def begin(mgr: "Manager", job: ActiveJob) -> None:
     mgr.progress(job)
 
 
-def submit(mgr: "Manager", msg: Message) -> dict[str, Any] | None:
+def submit(mgr: "Manager", msg: Message) -> None:
     payload = payload_of(msg)
     entries = payload.get("jobs")
     if not isinstance(entries, list):
@@ -99,6 +123,7 @@ def submit(mgr: "Manager", msg: Message) -> dict[str, Any] | None:
         _check_entry(entry, index)
     admitted: list[ActiveJob] = []
     errors: list[list[Any]] = []
+    ops: list[dict[str, Any]] = []
     for entry in entries:
         try:
             job = _admit(mgr, entry)
@@ -108,22 +133,18 @@ def submit(mgr: "Manager", msg: Message) -> dict[str, Any] | None:
             errors.append([entry["id"], errnum, text])
             continue
         mgr.add(job)
+        mgr.poster.post_submit(job, submit_event(entry))
+        ops.extend(_writes(job, entry))
         admitted.append(job)
-    mgr.journal.publish([{"id": job.rec.id, "events": list(job.events), "jobspec": job.jobspec}
-                         for job in admitted])
+    if ops:
+        mgr.poster.add_ops(ops)
     for job in admitted:
         begin(mgr, job)
-    if not errors:
-        return {}
-    refused = [e[0] for e in errors if e[1] != errno.EEXIST]
-    if refused:
-        mgr.poster.add_ops([{"key": job_key(jobid), "flags": 0, "dirent": None}
-                            for jobid in refused])
 
     def done(errnum: int, errstr: str | None) -> None:
         if errnum:
-            mgr.log.error("cannot remove refused jobs", error=errstr or str(errnum))
-        mgr.ctx.respond(msg, {"errors": errors})
+            text = f"job commit failed: {errstr or errno.errorcode.get(errnum, errnum)}"
+            errors.extend([job.rec.id, errnum, text] for job in admitted)
+        mgr.ctx.respond(msg, {"errors": errors} if errors else {})
 
     mgr.poster.after_commit(done)
-    return None

@@ -87,6 +87,11 @@ class Waits:
         if rec.waitable:
             self.active_waitable += 1
 
+    def dropped(self, rec: Job) -> None:
+        """An active job that never was (its submit commit failed): nobody can wait for it."""
+        if rec.waitable:
+            self.active_waitable -= 1
+
     def inactive(self, rec: Job) -> None:
         """A waitable job became inactive: answer its waiter, or keep it as a zombie."""
         if not rec.waitable:

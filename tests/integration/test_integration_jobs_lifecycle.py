@@ -401,16 +401,13 @@ def test_job_manager_refuses_jobs_for_a_queue_disabled_after_ingest(h):
     jobid = 98765
     entry = {"id": jobid, "userid": os.getuid(), "urgency": 16, "flags": 0,
              "t_submit": time.time(), "jobspec": jobspec()}
-    h.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [
-        {"key": JobID(jobid).kvs + ".eventlog", "flags": 0,
-         "dirent": {"ver": 1, "type": "val", "data": "e30K"}}]}).get()
     h.rpc("job-manager.queue-enable", {"enable": False, "reason": "closing"}).get()
     try:
         reply = h.rpc("job-manager.submit", {"jobs": [entry]}).get()
     finally:
         h.rpc("job-manager.queue-enable", {"enable": True}).get()
     assert reply == {"errors": [[jobid, errno.EINVAL, "job submission is disabled: closing"]]}
-    with pytest.raises(FileNotFoundError):        # its directory was removed first
+    with pytest.raises(FileNotFoundError):        # nothing of it was written
         eventlog(h, jobid)
     live = submit(h, urgency=0)
     dup = dict(entry, id=live)
@@ -418,3 +415,24 @@ def test_job_manager_refuses_jobs_for_a_queue_disabled_after_ingest(h):
     assert reply["errors"][0][:2] == [live, errno.EEXIST]
     assert names(h, live)[0] == "submit"            # an existing job is left alone
     h.rpc("job-manager.raise", {"id": live, "severity": 0, "type": "cancel"}).get()
+
+
+def test_job_manager_writes_the_jobs_it_accepts(h):
+    # a client that is not ingest (no encodings in the entry): the job manager
+    # writes jobspec, J and the eventlog from submit on, and answers once durable
+    jobid = 98766
+    spec = jobspec()
+    entry = {"id": jobid, "userid": os.getuid(), "urgency": 0, "flags": 0,
+             "t_submit": time.time(), "jobspec": spec}
+    assert h.rpc("job-manager.submit", {"jobs": [entry]}).get() == {}
+    assert names(h, jobid) == ["submit", "validate", "depend", "priority"]
+    key = JobID(jobid).kvs
+    J = orjson.loads(binascii.a2b_base64(
+        h.rpc("kvs.lookup", {"key": key + ".J", "flags": 0}).get()["val"]["data"]))
+    assert J == {"version": 1, "mech": "none", "userid": os.getuid(), "jobspec": spec}
+    h.rpc("job-manager.raise", {"id": jobid, "severity": 0, "type": "cancel"}).get()
+    wait_event(h, jobid, "clean")
+    # an inactive job's id is taken too
+    reply = h.rpc("job-manager.submit", {"jobs": [entry]}).get()
+    assert reply["errors"][0][:2] == [jobid, errno.EEXIST]
+    assert names(h, jobid)[-1] == "clean"
