@@ -80,7 +80,9 @@ def parse_sched_config(table: Any) -> int:
 
 
 def _request_key(req: Request) -> tuple[Any, ...]:
-    cons = orjson.dumps(req.constraint, option=orjson.OPT_SORT_KEYS) if req.constraint else None
+    # decoded: a cached orjson bytes object keeps its whole 4 KiB output buffer
+    cons = (orjson.dumps(req.constraint, option=orjson.OPT_SORT_KEYS).decode()
+            if req.constraint else None)
     return (req.nslots, req.cores_per_slot, req.gpus_per_slot, req.nnodes, req.slots_per_node,
             req.exclusive, req.queue, cons)
 
