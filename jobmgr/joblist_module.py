@@ -601,8 +601,9 @@ class JobListModule(Module):
         except FluxError as exc:
             if exc.errno != errno.ENOENT:
                 raise
-            # ingest writes the job's directory before the job manager has
-            # it: a job with a directory will show up in the journal
+            # the job's directory is visible once its first commit is durable,
+            # the journal batch of that commit may not have reached us yet: a
+            # job with a directory will show up in the journal
             if not self.journal_ok or not await self._job_dir_exists(jobid):
                 raise FluxError(errno.ENOENT, f"job {JobID(jobid).f58}: unknown job") from None
         wait = _IdWait(msg, attrs, state)
