@@ -92,18 +92,22 @@ def test_shutdown_hangs_up_initial_program():
 
 def test_shutdown_from_outside_shows_logs(tmp_path):
     rundir = tmp_path / "rd"
-    proc = subprocess.Popen([*FLUX, "start", f"--rundir={rundir}", "sleep", "60"],
+    # the initial program announces itself, so the shutdown lands in the run
+    # state (rc1 loads every module first) and ends the program with SIGHUP
+    marker = tmp_path / "running"
+    proc = subprocess.Popen([*FLUX, "start", f"--rundir={rundir}", "sh", "-c",
+                             f"touch {marker}; exec sleep 60"],
                             env=env(), stderr=subprocess.PIPE, text=True)
     try:
         sock = rundir / "local"
         deadline = time.monotonic() + 20
-        while not sock.exists():
+        while not marker.exists():
             assert time.monotonic() < deadline
             time.sleep(0.02)
         r = subprocess.run([*FLUX, "shutdown", f"local://{sock}"], capture_output=True,
                            text=True, timeout=30, env=env())
         assert r.returncode == 0
-        assert "rc2.0: sleep 60 Exited (rc=129)" in r.stderr
+        assert f"rc2.0: sh -c touch {marker}; exec sleep 60 Exited (rc=129)" in r.stderr
         assert re.search(r"broker\.info\[0\]: rc3-success: finalize->goodbye", r.stderr)
         assert proc.wait(20) == 129
     finally:
