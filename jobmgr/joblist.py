@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from flux.errors import FluxError
+from flux.resource.ResourceSet import decode_R
 from jobmgr.events import JobEventError
 from jobmgr.job import merge_annotations
 from jobmgr.joblist_query import Budget, compile_constraint
@@ -141,13 +142,7 @@ class RSummary:
 
 def r_summary(R: Mapping[str, Any] | str | bytes) -> RSummary:
     """Ranks, nodelist and counts of an RFC 20 R (dict or JSON); ValueError names the field."""
-    if isinstance(R, (str, bytes)):
-        try:
-            R = orjson.loads(R)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"R: invalid JSON: {exc}") from None
-    if not isinstance(R, Mapping):
-        raise ValueError("R: must be an object")
+    R = decode_R(R)
     execution = R.get("execution")
     if not isinstance(execution, Mapping):
         raise ValueError("R.execution: must be an object")

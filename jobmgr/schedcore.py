@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from flux.resource.ResourceSet import decode_R
+
 __all__ = ["SchedCore", "Request", "resource_summary", "REASON_INSUFFICIENT"]
 
 REASON_INSUFFICIENT = "insufficient resources"
@@ -174,14 +176,9 @@ class SchedCore:
     def _as_dict(R: Any) -> dict[str, Any]:
         if hasattr(R, "encode") and not isinstance(R, (str, bytes)):
             R = R.encode()
-        if isinstance(R, (str, bytes)):
-            try:
-                R = orjson.loads(R)
-            except orjson.JSONDecodeError as exc:
-                raise ValueError(f"R: invalid JSON: {exc}") from None
-        if not isinstance(R, Mapping):
-            raise ValueError("R: must be an object")
-        return dict(R)
+        if not isinstance(R, (str, bytes, Mapping)):
+            raise ValueError(f"R: expected an object or JSON, got {type(R).__name__}")
+        return dict(decode_R(R))
 
     def _parse(self, R: Mapping[str, Any]) -> None:
         from flux.hostlist import Hostlist

@@ -23,7 +23,7 @@ import orjson
 from flux.hostlist import Hostlist
 from flux.idset import IDSET_FLAG_BRACKETS, IDSET_FLAG_RANGE, IDset
 
-__all__ = ["ResourceSet", "RankInfo"]
+__all__ = ["ResourceSet", "RankInfo", "decode_R"]
 
 _SHORT = IDSET_FLAG_RANGE | IDSET_FLAG_BRACKETS
 # RFC 20: characters a property name must not contain.
@@ -47,6 +47,18 @@ class RankInfo:
     hostname: str | None
     cores: IDset
     gpus: IDset
+
+
+def decode_R(data: str | bytes | bytearray | memoryview | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The object an RFC 20 R holds, from JSON text or as given; ValueError says what is wrong."""
+    if not isinstance(data, Mapping):
+        try:
+            data = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"R: invalid JSON: {exc}") from None
+        if not isinstance(data, Mapping):
+            raise ValueError(f"R: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _ordered(children: _Children) -> list[tuple[str, IDset]]:
@@ -143,12 +155,7 @@ class ResourceSet:
             self._take(arg)
             return
         if isinstance(arg, (str, bytes, bytearray, memoryview)):
-            try:
-                arg = orjson.loads(arg)
-            except orjson.JSONDecodeError as exc:
-                raise ValueError(f"R: invalid JSON: {exc}") from None
-            if not isinstance(arg, Mapping):
-                raise ValueError(f"R: expected a JSON object, got {type(arg).__name__}")
+            arg = decode_R(arg)
         if isinstance(arg, Mapping):
             if "version" not in arg:
                 raise ValueError("R: missing 'version'")
