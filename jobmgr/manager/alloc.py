@@ -10,6 +10,8 @@ matchtag 0 and their responses are matched by job id
 scheduler is gone: allocation stops until the next hello/ready.  SUCCESS
 carries R, which is written with the ``alloc`` event in one commit
 (specs/scheduler.md: the scheduler does not commit R, unlike RFC 27).
+A job with the debug flag gets ``debug.alloc-request`` and
+``debug.free-request`` events as those requests go out.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import orjson
 
 from flux.errors import FluxError
 from flux.message import Message
+from jobmgr.events import JobFlag
 from jobmgr.job import merge_annotations
 from jobmgr.manager.active import ActiveJob, job_key
 from jobmgr.manager.channel import Multiplexer
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["SchedClient", "ALLOC_SUCCESS", "ALLOC_ANNOTATE", "ALLOC_DENY", "ALLOC_CANCEL"]
 
 ALLOC_SUCCESS, ALLOC_ANNOTATE, ALLOC_DENY, ALLOC_CANCEL = 0, 1, 2, 3
+_DEBUG = int(JobFlag.DEBUG)     # the debug flag: note each request to the scheduler (RFC 21)
 _dumps = orjson.dumps
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 
@@ -144,6 +148,8 @@ class SchedClient:
             job.alloc_pending = True
             counts.alloc_pending += 1
             rec = job.rec
+            if rec.flags & _DEBUG:
+                self._mgr.post(job, "debug.alloc-request")
             self._mux.send("sched.alloc", {"id": rec.id, "priority": rec.priority,
                                            "userid": rec.userid, "t_submit": rec.t_submit,
                                            "jobspec": job.jobspec})
@@ -250,6 +256,8 @@ class SchedClient:
             return
         job.free_pending = True
         self.free_pending += 1
+        if job.rec.flags & _DEBUG:
+            self._mgr.post(job, "debug.free-request")
         self._mux.send("sched.free", {"id": job.rec.id, "R": job.R, "final": True})
 
     def _free_response(self, msg: Message) -> None:

@@ -110,6 +110,20 @@ def test_test_mode_job_logs_the_whole_run_in_order(h):
     assert stamps == sorted(stamps)
 
 
+def test_debug_flag_logs_each_request_to_the_scheduler(h):
+    DEBUG = 2   # submit-request flag; the submit event records it as job flag 1
+    jobid = submit(h, flags=DEBUG)
+    wait_event(h, jobid, "clean")
+    events = eventlog(h, jobid)
+    assert events[0]["context"]["flags"] == 1
+    seen = [e["name"] for e in events]
+    assert seen == (FULL_RUN[:4] + ["debug.alloc-request"] + FULL_RUN[4:8]
+                    + ["debug.free-request"] + FULL_RUN[8:])
+    plain = submit(h)
+    wait_event(h, plain, "clean")
+    assert not [n for n in names(h, plain) if n.startswith("debug.")]
+
+
 def test_R_is_committed_with_the_alloc_event(h):
     from kvs.constants import FLUX_KVS_READDIR, FLUX_KVS_WATCH, FLUX_KVS_WATCH_FULL
 
