@@ -12,7 +12,7 @@ from flux.message import Message
 from jobmgr.ingest_policy import parse_job_policy
 from jobmgr.manager.core import Manager
 from jobmgr.manager.purge import PurgeLimits
-from jobmgr.module_testing import FakeLog
+from helpers.module_testing import FakeLog
 from kvs.txn import RawValue
 
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from flux.errors import FluxError
-from jobmgr.module_testing import FakeContext, FakeKvs, settle
+from helpers.module_testing import FakeContext, FakeKvs, settle
 from jobmgr.resource_module import CHECKPOINT_KEY, EVENTLOG_KEY, R_KEY, Resource
 
 CONFIG = {"resource": {"config": [{"hosts": "n[0-3]", "cores": "0-3"}],

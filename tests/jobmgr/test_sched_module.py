@@ -10,7 +10,7 @@ import pytest
 
 from flux.errors import FluxError
 from flux.job.JobID import id_encode
-from jobmgr.module_testing import FakeContext, FakeKvs, settle
+from helpers.module_testing import FakeContext, FakeKvs, settle
 from jobmgr.sched_module import (
     ANNOTATE,
     CANCEL,
