@@ -1,15 +1,12 @@
 """Dependencies (RFC 26) and priority order, on a real instance."""
 from __future__ import annotations
 
-import binascii
 import errno
 import time
 
-import orjson
 import pytest
 
-from broker.testing import TestInstance
-from flux.job.JobID import JobID
+from helpers.jobs import jobspec, names, start_configured, submit, wait_event
 
 CONFIG = """
 [resource]
@@ -23,9 +20,7 @@ cores = "0-3"
 
 @pytest.fixture(scope="module")
 def inst(tmp_path_factory):
-    conf = tmp_path_factory.mktemp("conf")
-    (conf / "jobs.toml").write_text(CONFIG)
-    instance = TestInstance(config_path=str(conf)).start()
+    instance = start_configured(tmp_path_factory, CONFIG)
     yield instance
     assert instance.stop() == 0
 
@@ -35,44 +30,6 @@ def h(inst):
     handle = inst.handle()
     yield handle
     handle.close()
-
-
-def jobspec(run_duration=None, test=True, ncores=1, deps=None):
-    system = {"duration": 0}
-    if test:
-        system["exec"] = {"test": {} if run_duration is None else {"run_duration": run_duration}}
-    if deps is not None:
-        system["dependencies"] = deps
-    return {"version": 1,
-            "resources": [{"type": "slot", "count": ncores, "label": "task",
-                           "with": [{"type": "core", "count": 1}]}],
-            "tasks": [{"command": ["true"], "slot": "task", "count": {"per_slot": 1}}],
-            "attributes": {"system": system}}
-
-
-def submit(h, spec=None, urgency=16):
-    return h.rpc("job-ingest.submit", {"jobspec": spec or jobspec(), "urgency": urgency,
-                                       "flags": 0}).get()["id"]
-
-
-def eventlog(h, jobid):
-    reply = h.rpc("kvs.lookup", {"key": JobID(jobid).kvs + ".eventlog", "flags": 0}).get()
-    return [orjson.loads(line) for line in binascii.a2b_base64(reply["val"]["data"]).splitlines()]
-
-
-def names(h, jobid):
-    return [e["name"] for e in eventlog(h, jobid)]
-
-
-def wait_event(h, jobid, name, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        for e in eventlog(h, jobid):
-            if e["name"] == name:
-                return e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {name} in {names(h, jobid)}")
-        time.sleep(0.02)
 
 
 def cancel(h, jobid):

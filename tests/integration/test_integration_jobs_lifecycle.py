@@ -14,9 +14,9 @@ import time
 import orjson
 import pytest
 
-from broker.testing import TestInstance
 from flux.constants import FLUX_RPC_STREAMING
 from flux.job.JobID import JobID
+from helpers.jobs import eventlog, jobspec, names, start_configured, submit, wait_event
 
 CONFIG = """
 [resource]
@@ -33,9 +33,7 @@ NOVALIDATE = 8
 
 @pytest.fixture(scope="module")
 def inst(tmp_path_factory):
-    conf = tmp_path_factory.mktemp("conf")
-    (conf / "jobs.toml").write_text(CONFIG)
-    instance = TestInstance(config_path=str(conf)).start()
+    instance = start_configured(tmp_path_factory, CONFIG)
     yield instance
     assert instance.stop() == 0
 
@@ -45,44 +43,6 @@ def h(inst):
     handle = inst.handle()
     yield handle
     handle.close()
-
-
-def jobspec(run_duration=None, test=True, duration=0, ntasks=1, **system):
-    attrs = {"duration": duration}
-    if test:
-        attrs["exec"] = {"test": {} if run_duration is None else {"run_duration": run_duration}}
-    attrs.update(system)
-    return {"version": 1,
-            "resources": [{"type": "slot", "count": ntasks, "label": "task",
-                           "with": [{"type": "core", "count": 1}]}],
-            "tasks": [{"command": ["true"], "slot": "task", "count": {"per_slot": 1}}],
-            "attributes": {"system": attrs}}
-
-
-def submit(h, spec=None, urgency=16, flags=0):
-    return h.rpc("job-ingest.submit", {"jobspec": spec or jobspec(), "urgency": urgency,
-                                       "flags": flags}).get()["id"]
-
-
-def eventlog(h, jobid):
-    reply = h.rpc("kvs.lookup", {"key": JobID(jobid).kvs + ".eventlog", "flags": 0}).get()
-    data = binascii.a2b_base64(reply["val"]["data"])
-    return [orjson.loads(line) for line in data.splitlines()]
-
-
-def names(h, jobid):
-    return [e["name"] for e in eventlog(h, jobid)]
-
-
-def wait_event(h, jobid, name, timeout=15.0, count=1):
-    deadline = time.monotonic() + timeout
-    while True:
-        events = [e for e in eventlog(h, jobid) if e["name"] == name]
-        if len(events) >= count:
-            return events[count - 1]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {name} in {names(h, jobid)}")
-        time.sleep(0.02)
 
 
 def rpc_error(h, topic, payload):

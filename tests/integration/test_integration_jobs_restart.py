@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import signal
-import time
 
-import orjson
 import pytest
 
 from broker.testing import TestInstance
 from flux.job.JobID import JobID
+from helpers.jobs import eventlog, jobspec, lookup, names, submit, wait_event
 
 CONFIG = """
 [resource]
@@ -25,49 +23,6 @@ cores = "0-3"
 [policy.jobspec.defaults.system]
 queue = "batch"
 """
-
-
-def jobspec(run_duration=None, deps=None, queue=None):
-    system = {"duration": 0, "exec": {"test": {} if run_duration is None
-                                      else {"run_duration": run_duration}}}
-    if deps:
-        system["dependencies"] = deps
-    if queue:
-        system["queue"] = queue
-    return {"version": 1,
-            "resources": [{"type": "slot", "count": 1, "label": "task",
-                           "with": [{"type": "core", "count": 1}]}],
-            "tasks": [{"command": ["true"], "slot": "task", "count": {"per_slot": 1}}],
-            "attributes": {"system": system}}
-
-
-def submit(h, spec=None, urgency=16, flags=0):
-    return h.rpc("job-ingest.submit", {"jobspec": spec or jobspec(), "urgency": urgency,
-                                       "flags": flags}).get()["id"]
-
-
-def lookup(h, key):
-    reply = h.rpc("kvs.lookup", {"key": key, "flags": 0}).get()
-    return binascii.a2b_base64(reply["val"]["data"])
-
-
-def eventlog(h, jobid):
-    return [orjson.loads(line) for line in lookup(h, JobID(jobid).kvs + ".eventlog").splitlines()]
-
-
-def names(h, jobid):
-    return [e["name"] for e in eventlog(h, jobid)]
-
-
-def wait_event(h, jobid, name, timeout=15.0, after=0):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [e for e in eventlog(h, jobid)[after:] if e["name"] == name]
-        if found:
-            return found[0]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {name} in {names(h, jobid)}")
-        time.sleep(0.02)
 
 
 class Cluster:
