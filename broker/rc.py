@@ -7,7 +7,7 @@ here, e.g.::
 
     RcModule("content", "kvs.content_module:Content", "all"),
     RcModule("kvs", "kvs.kvs_module:Kvs", "all"),
-    RcModule("job-manager", "jobmgr.manager_module:JobManager", "leader"),
+    RcModule("job-manager", "jobmgr.manager.module:JobManager", "leader"),
 
 ``LOADABLE`` lists extra modules ``flux module load NAME`` knows by name;
 any ``package.module:Class`` may also be loaded directly.
@@ -39,13 +39,13 @@ RC1: tuple[RcModule, ...] = (
     RcModule("content", "kvs.content_service:Content", "leader"),
     RcModule("kvs", "kvs.service:Kvs", "leader"),
     RcModule("kvs-watch", "kvs.watch_service:KvsWatch", "leader"),
-    RcModule("resource", "jobmgr.resource_module:Resource", "all"),
-    RcModule("job-manager", "jobmgr.manager_module:JobManager", "leader"),
-    RcModule("job-ingest", "jobmgr.ingest_module:JobIngest", "leader"),
-    RcModule("job-exec", "jobmgr.exec_module:JobExec", "leader"),
-    RcModule("sched", "jobmgr.sched_module:Sched", "leader"),
-    RcModule("job-list", "jobmgr.joblist_module:JobListModule", "leader"),
-    RcModule("job-info", "jobmgr.jobinfo_module:JobInfoModule", "leader"),
+    RcModule("resource", "jobmgr.resource.module:Resource", "all"),
+    RcModule("job-manager", "jobmgr.manager.module:JobManager", "leader"),
+    RcModule("job-ingest", "jobmgr.ingest.module:JobIngest", "leader"),
+    RcModule("job-exec", "jobmgr.exec.testexec:JobExec", "leader"),
+    RcModule("sched", "jobmgr.sched.module:Sched", "leader"),
+    RcModule("job-list", "jobmgr.joblist.module:JobListModule", "leader"),
+    RcModule("job-info", "jobmgr.jobinfo.module:JobInfoModule", "leader"),
 )
 
 LOADABLE: dict[str, str] = {

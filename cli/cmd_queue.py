@@ -262,7 +262,7 @@ _change_command("stop", "start", False, "scheduling",
 def list_cmd(queues: str | None, no_header: bool, fmt: str | None) -> None:
     """List queues with their state, defaults and limits."""
     from flux.util.outputformat import OutputFormat
-    from jobmgr.ingest_policy import parse_job_policy
+    from jobmgr.policy import parse_job_policy
 
     h = _handle()
     info = h.rpc("job-manager.queue-list", {}).get()

@@ -187,7 +187,7 @@ def _hostnames(R: Any) -> dict[int, str]:
 def resource_state(status: Mapping[str, Any]) -> Any:
     """A ResourceState from a ``resource.status`` payload."""
     from flux.idset import IDset
-    from jobmgr.resource_state import DrainInfo, ResourceState
+    from jobmgr.resource.state import DrainInfo, ResourceState
 
     st = ResourceState(IDset(status.get("all") or "").expand(), _hostnames(status.get("R")))
     st.online = set(IDset(status.get("online") or "").expand())

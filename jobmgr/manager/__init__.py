@@ -1,1 +1,1 @@
-"""The job manager, one file per concern (see jobmgr/manager_module.py)."""
+"""The job manager, one file per concern (see jobmgr/manager/module.py)."""

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from flux.errors import FluxError
-from jobmgr.ingest_policy import JobPolicy
+from jobmgr.policy import JobPolicy
 from jobmgr.manager.active import ActiveJob, ExecPhase, job_key
 from jobmgr.manager.alloc import SchedClient
 from jobmgr.manager.dependencies import Dependencies

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flux.errors import FluxError
-from jobmgr.ingest_policy import JobPolicy
+from jobmgr.policy import JobPolicy
 
 __all__ = ["QueueState", "Queues"]
 

@@ -7,7 +7,7 @@ import pytest
 
 from broker.testing import TestInstance
 from cli.cmd_queue import queue_rows, split_args, status_lines, verbose_lines
-from jobmgr.ingest_policy import parse_job_policy
+from jobmgr.policy import parse_job_policy
 
 NAMED = """
 [queues.batch]

@@ -146,7 +146,7 @@ def test_drained_nodes_stay_drained_across_a_restart(tmp_path):
 GUEST = """
 import os, sys
 import flux, flux.core.handle, flux.rpc, flux.resource, flux.idset, flux.hostlist
-import flux.util.outputformat, jobmgr.resource_state
+import flux.util.outputformat, jobmgr.resource.state
 import locale, gettext, contextlib, io, difflib
 import cli.cmd_resource as cmd
 with contextlib.redirect_stdout(io.StringIO()):  # load what click loads lazily

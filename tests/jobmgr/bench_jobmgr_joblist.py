@@ -48,7 +48,7 @@ def rss() -> int:
 
 
 def memory_child(n: int) -> None:
-    from jobmgr.joblist import JobList
+    from jobmgr.joblist.projection import JobList
 
     gc.collect()
     before = rss()
@@ -63,8 +63,8 @@ def memory_child(n: int) -> None:
 
 
 def main(n: int) -> None:
-    from jobmgr.joblist import JobList
-    from jobmgr.schedcore import Request, SchedCore
+    from jobmgr.joblist.projection import JobList
+    from jobmgr.sched.core import Request, SchedCore
 
     out: dict[str, float] = {"jobs": n}
     child = subprocess.run([sys.executable, __file__, "--memory", str(n)],

@@ -1,4 +1,4 @@
-"""jobmgr.ingest_policy: config parsing and what ingest decides about one submission."""
+"""jobmgr.policy: config parsing and what ingest decides about one submission."""
 from __future__ import annotations
 
 import errno
@@ -8,7 +8,7 @@ import pytest
 
 from flux.errors import FluxError
 from flux.job.Jobspec import JobspecV1
-from jobmgr.ingest_policy import (
+from jobmgr.policy import (
     SUBMIT_DEBUG,
     SUBMIT_NOVALIDATE,
     SUBMIT_PRE_SIGNED,

@@ -6,7 +6,7 @@ import errno
 import pytest
 
 from flux.errors import FluxError
-from jobmgr.ingest_policy import parse_job_policy
+from jobmgr.policy import parse_job_policy
 from jobmgr.manager.queues import Queues
 
 

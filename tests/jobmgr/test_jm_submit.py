@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from flux.message import Message
-from jobmgr.ingest_policy import parse_job_policy
+from jobmgr.policy import parse_job_policy
 from jobmgr.manager.core import Manager
 from jobmgr.manager.purge import PurgeLimits
 from helpers.module_testing import FakeLog

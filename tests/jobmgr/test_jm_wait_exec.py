@@ -7,7 +7,7 @@ import pytest
 
 from flux.errors import FluxError
 from jobmgr.events import event
-from jobmgr.exec_module import RunSettings, run_settings as settings_of
+from jobmgr.exec.testexec import RunSettings, run_settings as settings_of
 from jobmgr.job import replay
 from jobmgr.manager.wait import FLUX_JOBID_ANY, Waits, wait_result
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobmgr.jobinfo_module import (
+from jobmgr.jobinfo.module import (
     LineSplitter,
     LogEnd,
     check_path,

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from flux.job.JobID import JobID
 from jobmgr import events as ev
-from jobmgr.joblist import JobList
-from jobmgr.joblist_module import (
+from jobmgr.joblist.projection import JobList
+from jobmgr.joblist.module import (
     Backlog,
     apply_items,
     decode_log,

@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from flux.errors import FluxError
 from jobmgr import events as ev
 from jobmgr.events import JobEventError
-from jobmgr.joblist import ATTRS, JobList, SortedKeys, r_summary
+from jobmgr.joblist.projection import ATTRS, JobList, SortedKeys, r_summary
 from jobmgr.states import JobResult, JobState
 
 T0 = 1700000000.0

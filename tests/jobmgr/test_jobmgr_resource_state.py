@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from jobmgr.resource_state import DrainEntry, ResourceEventError, ResourceState, StatusGroup
+from jobmgr.resource.state import DrainEntry, ResourceEventError, ResourceState, StatusGroup
 
 R4 = {"version": 1, "execution": {"R_lite": [{"rank": "0-3", "children": {"core": "0-3"}}],
                                   "nodelist": ["fluke[6-9]"]}}

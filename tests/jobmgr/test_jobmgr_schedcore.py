@@ -6,7 +6,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from jobmgr.schedcore import REASON_INSUFFICIENT, Request, SchedCore, resource_summary
+from jobmgr.sched.core import REASON_INSUFFICIENT, Request, SchedCore, resource_summary
 
 
 def instance(nodes=4, cores="0-3", gpus=None, props=None, expiration=0.0, host="n"):

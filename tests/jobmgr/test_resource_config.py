@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from flux.errors import FluxError
-from jobmgr.resource_config import (
+from jobmgr.resource.config import (
     LocalResources,
     ResourceConfig,
     configured_R,

@@ -9,7 +9,7 @@ import pytest
 
 from flux.errors import FluxError
 from helpers.module_testing import FakeContext, FakeKvs, settle
-from jobmgr.resource_module import CHECKPOINT_KEY, EVENTLOG_KEY, R_KEY, Resource
+from jobmgr.resource.module import CHECKPOINT_KEY, EVENTLOG_KEY, R_KEY, Resource
 
 CONFIG = {"resource": {"config": [{"hosts": "n[0-3]", "cores": "0-3"}],
                        "monitor-force-up": True}}

@@ -11,7 +11,7 @@ import pytest
 from flux.errors import FluxError
 from flux.job.JobID import id_encode
 from helpers.module_testing import FakeContext, FakeKvs, settle
-from jobmgr.sched_module import (
+from jobmgr.sched.module import (
     ANNOTATE,
     CANCEL,
     DENY,
@@ -142,7 +142,7 @@ def test_alloc_answers_success_with_R_without_writing_the_kvs():
 
 
 def reply_summary(R):
-    from jobmgr.schedcore import resource_summary
+    from jobmgr.sched.core import resource_summary
 
     return resource_summary(R)
 

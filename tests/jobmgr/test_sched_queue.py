@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from jobmgr.sched_queue import PendingJob, PendingQueue
+from jobmgr.sched.queue import PendingJob, PendingQueue
 
 
 def drain(q):

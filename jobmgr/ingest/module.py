@@ -2,7 +2,7 @@
 
 Every ``job-ingest.submit`` that arrives in one loop turn forms a batch
 (the handler only queues; one ``call_soon`` flush per turn).  Each request
-is checked by ``jobmgr.ingest_policy.prepare`` (flags, urgency, jobspec,
+is checked by ``jobmgr.policy.prepare`` (flags, urgency, jobspec,
 defaults, queue, limits, access); the survivors are checked for
 feasibility by the scheduler (``feasibility.check``, skipped when no
 scheduler answers), given FLUIDs, and handed to the job manager in ONE
@@ -25,7 +25,7 @@ from flux.constants import FLUX_ROLE_OWNER
 from flux.errors import FluxError
 from flux.job.fluid import FluidGenerator
 from flux.message import Message
-from jobmgr.ingest_policy import JobPolicy, Prepared, parse_job_policy, prepare
+from jobmgr.policy import JobPolicy, Prepared, parse_job_policy, prepare
 
 __all__ = ["JobIngest"]
 

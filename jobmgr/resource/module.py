@@ -32,7 +32,7 @@ from broker.module import Module, Stream, request_handler
 from flux.errors import FluxError
 from flux.message import Message
 from jobmgr.kvs_batch import KvsBatch, encode_value, kvs_get
-from jobmgr.resource_config import (
+from jobmgr.resource.config import (
     LocalResources,
     ResourceConfig,
     configured_R,
@@ -42,7 +42,7 @@ from jobmgr.resource_config import (
     parse_config,
     resolve_targets,
 )
-from jobmgr.resource_state import ResourceEventError, ResourceState
+from jobmgr.resource.state import ResourceEventError, ResourceState
 
 __all__ = ["Resource", "EVENTLOG_KEY", "R_KEY", "CHECKPOINT_KEY"]
 

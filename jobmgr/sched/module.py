@@ -1,4 +1,4 @@
-"""The ``sched`` module: RFC 27 scheduling over jobmgr.schedcore (rank 0).
+"""The ``sched`` module: RFC 27 scheduling over jobmgr.sched.core (rank 0).
 
 Start: acquire resources (RFC 28 ``resource.acquire``), say hello to the
 job manager (re-marking the allocations of running jobs), then ask for
@@ -33,8 +33,8 @@ import orjson
 from broker.module import Module, request_handler
 from flux.errors import FluxError
 from flux.message import Message
-from jobmgr.sched_queue import PendingJob, PendingQueue
-from jobmgr.schedcore import REASON_INSUFFICIENT, Request, SchedCore, resource_summary
+from jobmgr.sched.queue import PendingJob, PendingQueue
+from jobmgr.sched.core import REASON_INSUFFICIENT, Request, SchedCore, resource_summary
 
 __all__ = ["Sched", "parse_queues", "parse_sched_config", "SUCCESS", "ANNOTATE", "DENY",
            "CANCEL"]

@@ -35,7 +35,7 @@ from flux.errors import FluxError
 from flux.resource.ResourceSet import decode_R
 from jobmgr.events import JobEventError
 from jobmgr.job import merge_annotations
-from jobmgr.joblist_query import Budget, compile_constraint
+from jobmgr.joblist.query import Budget, compile_constraint
 from jobmgr.jobspec_summary import JobspecSummary, summarize
 from jobmgr.states import JobResult, JobState, job_result, transition
 

@@ -48,8 +48,8 @@ from flux.errors import FluxError
 from flux.job.JobID import JobID
 from flux.message import Message
 from jobmgr.events import JobEventError
-from jobmgr.joblist import ATTRS, JobList
-from jobmgr.joblist_query import parse_results, parse_states
+from jobmgr.joblist.projection import ATTRS, JobList
+from jobmgr.joblist.query import parse_results, parse_states
 from jobmgr.states import JobState
 from kvs.constants import FLUX_KVS_READDIR
 

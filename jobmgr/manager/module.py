@@ -16,7 +16,7 @@ from typing import Any
 from broker.module import Module, request_handler
 from flux.errors import FluxError
 from flux.message import Message
-from jobmgr.ingest_policy import parse_job_policy
+from jobmgr.policy import parse_job_policy
 from jobmgr.manager import raise_kill, restart
 from jobmgr.manager import submit as submit_rpc
 from jobmgr.manager import urgency as urgency_rpc

@@ -1,0 +1,1 @@
+"""The ``job-exec`` service: runs jobs (RFC 32), on every broker rank."""

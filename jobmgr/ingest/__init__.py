@@ -1,0 +1,1 @@
+"""The ``job-ingest`` service: validate and batch job submissions."""

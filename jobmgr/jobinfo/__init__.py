@@ -1,0 +1,1 @@
+"""The ``job-info`` service: job KVS lookups and eventlog watches (RFC 41)."""

@@ -1,0 +1,1 @@
+"""The ``job-list`` service: the projection behind ``flux jobs`` and its queries."""

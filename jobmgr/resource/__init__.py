@@ -1,0 +1,1 @@
+"""The ``resource`` service: configured resources and their RFC 44 eventlog."""
