@@ -27,7 +27,7 @@ import orjson
 from flux.errors import FluxError
 from flux.util.fsd import fsd, parse_fsd
 from jobmgr.priority import check_urgency
-from jobmgr.jobspec_summary import JobspecSummary, summarize
+from flux.job.summary import JobspecSummary, summarize
 
 __all__ = [
     "Limits", "Access", "Policy", "QueueConfig", "JobPolicy", "Prepared",

@@ -36,7 +36,7 @@ from flux.resource.ResourceSet import decode_R
 from jobmgr.events import JobEventError
 from jobmgr.job import merge_annotations
 from jobmgr.joblist.query import Budget, compile_constraint
-from jobmgr.jobspec_summary import JobspecSummary, summarize
+from flux.job.summary import JobspecSummary, summarize
 from jobmgr.states import JobResult, JobState, job_result, transition
 
 __all__ = ["JobList", "JobRecord", "ATTRS", "r_summary", "RSummary"]

@@ -53,7 +53,7 @@ class Request:
 
     @classmethod
     def from_summary(cls, summary: Any) -> Request:
-        """From a jobmgr.jobspec_summary.JobspecSummary."""
+        """From a flux.job.summary.JobspecSummary."""
         return cls(nslots=summary.nslots, cores_per_slot=summary.cores_per_slot,
                    gpus_per_slot=summary.gpus_per_slot, nnodes=summary.nnodes,
                    slots_per_node=summary.slots_per_node, exclusive=summary.exclusive,
@@ -62,7 +62,7 @@ class Request:
 
     @classmethod
     def from_jobspec(cls, jobspec: Mapping[str, Any]) -> Request:
-        from jobmgr.jobspec_summary import summarize
+        from flux.job.summary import summarize
 
         return cls.from_summary(summarize(jobspec))
 

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from jobmgr.jobspec_summary import job_name, summarize
+from flux.job.summary import job_name, summarize
 
 
 def spec(resources, count=None, system=None, command=("/usr/bin/sleep", "1")):
