@@ -42,7 +42,7 @@ RC1: tuple[RcModule, ...] = (
     RcModule("resource", "jobmgr.resource.module:Resource", "all"),
     RcModule("job-manager", "jobmgr.manager.module:JobManager", "leader"),
     RcModule("job-ingest", "jobmgr.ingest.module:JobIngest", "leader"),
-    RcModule("job-exec", "jobmgr.exec.testexec:JobExec", "leader"),
+    RcModule("job-exec", "jobmgr.exec.module:JobExec", "all"),
     RcModule("sched", "jobmgr.sched.module:Sched", "leader"),
     RcModule("job-list", "jobmgr.joblist.module:JobListModule", "leader"),
     RcModule("job-info", "jobmgr.jobinfo.module:JobInfoModule", "leader"),

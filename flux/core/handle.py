@@ -95,6 +95,8 @@ class Flux:
         self._dispatch_posted = False
         self._attr_cache: dict[str, str] = {}
         self._closed_reason: str | None = None
+        #: called with the reason when the broker connection is lost (the job shell uses it)
+        self.lost_hooks: list[Callable[[str], None]] = []
         if url is None:
             url = os.environ.get("FLUX_URI")
             if not url:
@@ -212,6 +214,8 @@ class Flux:
         self._rpcs.clear()
         for rpc in rpcs:
             rpc.fulfill_error(errno.ECONNRESET, reason)
+        for hook in list(self.lost_hooks):
+            self._reactor.call_soon(hook, reason)
 
     def _on_readable(self, _revents: int) -> None:
         # Poll again rather than trust the reactor: a callback earlier in the

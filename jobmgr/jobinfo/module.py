@@ -48,7 +48,12 @@ from flux.constants import (
 from flux.errors import FluxError
 from flux.job.JobID import JobID
 from flux.message import Message
-from kvs.constants import FLUX_KVS_WAITCREATE, FLUX_KVS_WATCH, FLUX_KVS_WATCH_APPEND
+from kvs.constants import (
+    FLUX_KVS_TREEOBJ,
+    FLUX_KVS_WAITCREATE,
+    FLUX_KVS_WATCH,
+    FLUX_KVS_WATCH_APPEND,
+)
 
 __all__ = ["JobInfoModule", "LineSplitter", "LogEnd", "current_jobspec", "current_R",
            "log_owner", "check_path", "value_text"]
@@ -490,10 +495,11 @@ class JobInfoModule(Module):
             assert main_log is not None
             watch.tasks.append(self.ctx.create_task(self._guarded(watch, self._follow_job(watch)),
                                                     name=f"job end {watch.key}"))
+        if watch.path.startswith("guest."):
+            await self._serve_guest(watch)
+            return
         flags = FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND
-        # guest logs appear only once the job runs: wait for them (the
-        # watch still ends with the job), as Flux's job-info does
-        if watch.flags & FLUX_JOB_EVENT_WATCH_WAITCREATE or watch.path.startswith("guest."):
+        if watch.flags & FLUX_JOB_EVENT_WATCH_WAITCREATE:
             flags |= FLUX_KVS_WAITCREATE
         try:
             async for resp in self.ctx.rpc_stream("kvs-watch.lookup",
@@ -511,6 +517,51 @@ class JobInfoModule(Module):
                 raise FluxError(errno.ENOENT, f"job {JobID(watch.jobid).f58}: {what}") from None
             raise
         watch.finish(errno.ENODATA)
+
+    async def _serve_guest(self, watch: _Watch) -> None:
+        """A guest log: in the job's namespace while it runs, in its directory after.
+
+        Guest logs appear only once the job runs, so they are always waited
+        for (the watch still ends with the job), as Flux's job-info does.
+        While the job runs, ``job.<id>.guest`` links to namespace
+        ``job-<id>``, which is watched directly (commits to it do not
+        touch the primary namespace); when exec moves the namespace into
+        the job directory and removes it, the watch goes on from the final
+        copy where it left off.
+        """
+        namespace = f"job-{watch.jobid}"
+        rest = watch.path[len("guest."):]
+        while not watch.done:
+            try:
+                async for resp in self.ctx.rpc_stream(
+                        "kvs-watch.lookup",
+                        {"key": rest, "namespace": namespace,
+                         "flags": FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND | FLUX_KVS_WAITCREATE}):
+                    if watch.deliver(value_text(resp["val"], watch.key)):
+                        return
+            except FluxError as exc:
+                if exc.errno != errno.ENOTSUP:
+                    raise
+            else:
+                # the namespace was removed: the job's directory has the final copy
+                await self._drain_final(watch)
+                return
+            # no namespace: the job has not started yet, or is over
+            try:
+                data = await self._get(watch.key)
+            except FluxError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ENOTSUP):
+                    raise
+            else:
+                if not watch.deliver(data[watch.lines.offset:]):
+                    watch.finish(errno.ENODATA)
+                return
+            # wait for exec to link the guest namespace (the job ends the wait otherwise)
+            link = f"{watch.jobdir}.guest"
+            async for _resp in self.ctx.rpc_stream(
+                    "kvs-watch.lookup", {"key": link,
+                                         "flags": FLUX_KVS_WAITCREATE | FLUX_KVS_TREEOBJ}):
+                pass
 
     async def _follow_job(self, watch: _Watch) -> None:
         """For logs other than the main one: end the watch when the job becomes inactive."""

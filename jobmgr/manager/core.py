@@ -145,7 +145,7 @@ class Manager:
                     self.sched.cancel(job)
                 elif job.exec_phase == ExecPhase.STARTING:
                     if rec.fatal is not None and not job.kill_sent and not job.t_finished:
-                        self.execs.kill(job, int(signal.SIGTERM))
+                        self.execs.kill(job, int(signal.SIGTERM), exception=True)
                 elif rec.has_resources and job.t_resources and not job.free_pending \
                         and (not job.t_started or job.t_finished):
                     self.sched.free(job)

@@ -64,11 +64,16 @@ class ExecClient:
                        {"id": rec.id, "userid": rec.userid, "jobspec": job.jobspec, "R": job.R,
                         "reattach": rec.started})
 
-    def kill(self, job: ActiveJob, signum: int = int(signal.SIGTERM)) -> None:
+    def kill(self, job: ActiveJob, signum: int = int(signal.SIGTERM),
+             exception: bool = False) -> None:
+        """Signal JOB's shells; EXCEPTION marks the kill that follows a fatal exception
+        (exec then escalates to SIGKILL, and ignores it if it is already killing the job)."""
         if self.ready and job.exec_phase == ExecPhase.STARTING:
-            job.kill_sent = True
-            self._mgr.ctx.send_request(f"{self.service}.kill", {"id": job.rec.id,
-                                                                "signal": signum})
+            payload: dict[str, Any] = {"id": job.rec.id, "signal": signum}
+            if exception:
+                job.kill_sent = True
+                payload["exception"] = True
+            self._mgr.ctx.send_request(f"{self.service}.kill", payload)
 
     def _response(self, msg: Message) -> None:
         payload = msg.payload

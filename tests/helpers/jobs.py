@@ -24,8 +24,10 @@ def start_configured(tmp_path_factory: Any, config: str) -> TestInstance:
 
 
 def jobspec(run_duration: Any = None, test: bool = True, ntasks: int = 1, duration: Any = 0,
-            deps: list[dict[str, Any]] | None = None, **system: Any) -> dict[str, Any]:
-    """A V1 jobspec of NTASKS one-core tasks running ``true``, in test mode unless TEST is false."""
+            deps: list[dict[str, Any]] | None = None, command: list[str] | None = None,
+            **system: Any) -> dict[str, Any]:
+    """A V1 jobspec of NTASKS one-core tasks running COMMAND (default ``true``), in test
+    mode unless TEST is false (then the command really runs)."""
     attrs: dict[str, Any] = {"duration": duration}
     if test:
         attrs["exec"] = {"test": {} if run_duration is None else {"run_duration": run_duration}}
@@ -35,7 +37,8 @@ def jobspec(run_duration: Any = None, test: bool = True, ntasks: int = 1, durati
     return {"version": 1,
             "resources": [{"type": "slot", "count": ntasks, "label": "task",
                            "with": [{"type": "core", "count": 1}]}],
-            "tasks": [{"command": ["true"], "slot": "task", "count": {"per_slot": 1}}],
+            "tasks": [{"command": command or ["true"], "slot": "task",
+                       "count": {"per_slot": 1}}],
             "attributes": {"system": attrs}}
 
 

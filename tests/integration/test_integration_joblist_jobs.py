@@ -29,8 +29,8 @@ from flux.job.wait import wait as job_wait
 
 
 def spec(run: float = 0.0, duration: float = 0, name: str | None = None,
-         test: bool = True) -> JobspecV1:
-    js = JobspecV1.from_command(["true"])
+         test: bool = True, command: list[str] | None = None) -> JobspecV1:
+    js = JobspecV1.from_command(command or ["true"])
     if test:
         js.setattr("system.exec.test", {"run_duration": run})
     if duration:
@@ -138,7 +138,7 @@ def test_timeout(h):
 
 
 def test_job_that_cannot_run_fails(h):
-    jobid = submit(h, spec(test=False))
+    jobid = submit(h, spec(test=False, command=["/nonexistent/command"]))
     res = result(h, jobid)
     assert res.result == "FAILED" and res.exception.type == "exec"
     info = flux.job.JobInfo(inactive_record(h, jobid))

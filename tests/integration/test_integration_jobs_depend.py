@@ -64,7 +64,7 @@ def test_after_is_satisfied_when_the_antecedent_starts(h):
 
 
 def test_afterok_on_a_failure_raises_a_dependency_exception(h):
-    bad = submit(h, jobspec(test=False))
+    bad = submit(h, jobspec(test=False, command=["false"]))
     wait_event(h, bad, "clean")
     dependent = submit(h, jobspec(deps=dep("afterok", bad)))
     exc = wait_event(h, dependent, "exception")["context"]
@@ -89,7 +89,7 @@ def test_afternotok(h):
     wait_event(h, good, "clean")
     never = submit(h, jobspec(deps=dep("afternotok", good)))
     assert "completed successfully" in wait_event(h, never, "exception")["context"]["note"]
-    bad = submit(h, jobspec(test=False))
+    bad = submit(h, jobspec(test=False, command=["false"]))
     wait_event(h, bad, "clean")
     runs = submit(h, jobspec(deps=dep("afternotok", bad)))
     wait_event(h, runs, "clean")

@@ -159,14 +159,14 @@ def test_novalidate_flag_skips_validation(h):
     assert eventlog(h, jobid)[0]["context"]["flags"] == 4
 
 
-def test_job_without_test_mode_gets_an_exec_exception(h):
-    jobid = submit(h, jobspec(test=False))
+def test_bad_test_mode_settings_get_an_exec_exception(h):
+    jobid = submit(h, jobspec(run_duration="soon"))
     wait_event(h, jobid, "clean")
     assert names(h, jobid) == ["submit", "validate", "depend", "priority", "alloc", "exception",
                                "release", "free", "clean"]
     exc = wait_event(h, jobid, "exception")["context"]
     assert exc["type"] == "exec" and exc["severity"] == 0
-    assert "attributes.system.exec.test" in exc["note"]
+    assert "attributes.system.exec.test.run_duration" in exc["note"]
 
 
 def test_run_duration_keeps_the_job_running_until_killed(h):
@@ -286,7 +286,7 @@ def test_urgency_of_a_running_job_is_refused(h):
 
 def test_wait_for_waitable_jobs(h):
     ok = submit(h, flags=WAITABLE)
-    bad = submit(h, jobspec(test=False), flags=WAITABLE)
+    bad = submit(h, jobspec(test=False, command=["/nonexistent/command"]), flags=WAITABLE)
     first = h.rpc("job-manager.wait", {"id": ok}).get()
     assert first == {"id": ok, "success": True, "errstr": ""}
     second = h.rpc("job-manager.wait", {"id": 0xFFFFFFFFFFFFFFFF}).get()

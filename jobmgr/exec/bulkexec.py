@@ -1,0 +1,190 @@
+"""Real execution of one job, on rank 0: a shell on every rank of its R.
+
+``BulkJob`` carries out what ``ExecJob`` (the pure state machine,
+jobmgr/exec/job.py) decides: it creates the job's guest namespace, asks the
+exec service of each rank for a shell (``job-exec.launch``, streaming:
+``started``, then ``exit`` with the shell's wait status), answers the
+shells' barriers, sends signals, runs the timers, drains ranks whose
+shells cannot be killed, and at the end moves the guest namespace into
+the job's directory before the final release.  A rank that cannot be
+reached (its broker is gone) ends the job with a fatal ``node-failure``
+exception.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flux.idset import IDset
+from flux.job.JobID import JobID
+from flux.message import Message
+from jobmgr.exec.guest import GuestNamespace
+from jobmgr.exec.job import Action, ExecJob, ExecSettings
+
+if TYPE_CHECKING:
+    from jobmgr.exec.module import JobExec
+
+__all__ = ["BulkJob"]
+
+
+class BulkJob:
+    def __init__(self, mod: "JobExec", jobid: int, userid: int, jobspec: dict[str, Any],
+                 R: dict[str, Any], ranks: list[int], ntasks: int, settings: ExecSettings,
+                 respond: Callable[[str, dict[str, Any] | None], None],
+                 job_key: str) -> None:
+        self.mod = mod
+        self.ctx = mod.ctx
+        self.jobid = jobid
+        self.userid = userid
+        self.jobspec = jobspec
+        self.R = R
+        self.ntasks = ntasks
+        self.respond = respond
+        execution = R.get("execution") or {}
+        self.job = ExecJob(jobid, ranks, settings, float(execution.get("expiration") or 0.0),
+                           JobID(jobid).f58)
+        self.guest = GuestNamespace(self.ctx, jobid, userid, job_key)
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.tags: dict[int, int] = {}          # shell rank -> launch matchtag
+        self.finalizing = False
+        self.done = asyncio.get_running_loop().create_future()
+
+    # -- running the job ----------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            await self.guest.create(self.ntasks, [("init", {}), ("starting", {})])
+        except OSError as exc:
+            self.mod.log.error("guest namespace setup failed", id=self.jobid,
+                               error=exc.strerror or str(exc))
+            self.apply(self.job.raise_fatal("exec", f"cannot set up the job's KVS namespace: "
+                                                    f"{exc.strerror or exc}"))
+            for r in range(self.job.size):
+                self.apply(self.job.shell_exited(r, 1 << 8))
+            return
+        self.apply(self.job.begin(time.time()))
+        if self.job.complete:
+            return
+        for shell_rank, rank in enumerate(self.job.ranks):
+            self._launch(shell_rank, rank)
+
+    def _launch(self, shell_rank: int, rank: int) -> None:
+        payload = {"id": self.jobid, "userid": self.userid, "jobspec": self.jobspec,
+                   "R": self.R, "namespace": self.guest.name, "shell_rank": shell_rank}
+
+        def on_response(msg: Message) -> None:
+            self._launch_response(shell_rank, rank, msg)
+
+        self.tags[shell_rank] = self.ctx.request_callback("job-exec.launch", payload,
+                                                          on_response, streaming=True,
+                                                          nodeid=rank)
+
+    def _launch_response(self, shell_rank: int, rank: int, msg: Message) -> None:
+        if msg.errnum:
+            if msg.errnum == errno.ENODATA:
+                return
+            text = msg.errstr or "launch failed"
+            if shell_rank in self.job.launched and shell_rank not in self.job.exited:
+                # the rank went away with the shell running on it
+                self.apply(self.job.raise_fatal(
+                    "node-failure", f"lost contact with broker rank {rank}: {text}", 9))
+                self.apply(self.job.shell_exited(shell_rank, 9))
+            elif shell_rank not in self.job.exited:
+                self.apply(self.job.launch_failed(shell_rank, text))
+            return
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        kind = body.get("type")
+        if kind == "started":
+            self.apply(self.job.launched_on(shell_rank))
+        elif kind == "exit":
+            status = body.get("status")
+            self.apply(self.job.shell_exited(shell_rank, int(status) if isinstance(status, int)
+                                             else 1 << 8))
+
+    # -- requests from the shells -----------------------------------------------------
+    def barrier(self, msg: Message, shell_rank: int, name: str, data: Any) -> None:
+        self.apply(self.job.barrier(shell_rank, name, data, msg))
+
+    def shell_exception(self, severity: int, etype: str, note: str) -> None:
+        self.apply(self.job.exception(severity, etype, note))
+
+    def task_exit(self, shell_rank: int, status: int) -> None:
+        self.apply(self.job.task_exited(shell_rank, status))
+
+    def kill(self, signum: int, after_exception: bool) -> None:
+        self.apply(self.job.kill(signum, after_exception))
+
+    def update_expiration(self, expiration: float) -> None:
+        self.apply(self.job.update_expiration(expiration, time.time()))
+
+    # -- carrying out actions -------------------------------------------------------------
+    def apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            kind = action.kind
+            if kind == "respond":
+                self.respond(action["type"], action["data"] or None)
+            elif kind == "eventlog":
+                self.guest.append(action["name"], action["context"])
+            elif kind == "barrier":
+                self._barrier_reply(action)
+            elif kind == "signal":
+                for rank in action["ranks"]:
+                    self.ctx.send_request("job-exec.signal", {"id": self.jobid,
+                                                              "signum": action["signum"]},
+                                          nodeid=rank)
+            elif kind == "timer":
+                self._timer(action["name"], action["delay"])
+            elif kind == "cancel_timer":
+                handle = self.timers.pop(action["name"], None)
+                if handle is not None:
+                    handle.cancel()
+            elif kind == "drain":
+                self.ctx.create_task(self._drain(action["ranks"], action["reason"]),
+                                     f"drain for job {self.jobid}")
+            elif kind == "finalize":
+                if not self.finalizing:
+                    self.finalizing = True
+                    self.ctx.create_task(self._finalize(), f"finalize job {self.jobid}")
+
+    def _barrier_reply(self, action: Action) -> None:
+        waiters: list[Message] = action["waiters"]
+        if "errnum" in action.args:
+            for msg in waiters:
+                self.ctx.respond_error(msg, action["errnum"], action["text"])
+        else:
+            payload = {"data": action["data"]}
+            for msg in waiters:
+                self.ctx.respond(msg, payload)
+
+    def _timer(self, name: str, delay: float) -> None:
+        old = self.timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+
+        def fire() -> None:
+            self.timers.pop(name, None)
+            self.apply(self.job.timer(name))
+
+        self.timers[name] = asyncio.get_running_loop().call_later(delay, fire)
+
+    async def _drain(self, ranks: list[int], reason: str) -> None:
+        try:
+            await self.ctx.rpc("resource.drain", {"targets": IDset(ranks).encode(),
+                                                  "reason": reason, "mode": "update"})
+        except OSError as exc:
+            self.mod.log.error("drain failed", ranks=ranks, error=exc.strerror or str(exc))
+
+    async def _finalize(self) -> None:
+        try:
+            await self.guest.finalize()
+        except OSError as exc:
+            self.mod.log.error("moving the guest namespace failed", id=self.jobid,
+                               error=exc.strerror or str(exc))
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
+        self.apply(self.job.finalized())
+        if not self.done.done():
+            self.done.set_result(None)

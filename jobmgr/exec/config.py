@@ -1,0 +1,121 @@
+"""Exec settings: the ``[exec]`` config table and a job's own shell options.
+
+``[exec]`` keys (all optional):
+
+| key | meaning | default |
+|---|---|---|
+| ``test`` | run every job in test mode | false |
+| ``kill-timeout`` | SIGKILL this long after a job's kill signal (FSD) | 5s |
+| ``output-limit`` | KVS output limit per stream (``10M``...) | 1G; 10M for a guest's job |
+| ``shell-initrc`` | initrc every shell loads | none |
+
+Per job, from ``attributes.system.shell.options``: ``exit-timeout`` (FSD
+or ``none``, default 30s), ``exit-on-error``, ``signal`` (``SIG@TIME``,
+``{"signum", "timeleft"}`` or true for SIGUSR1 60 s before the time
+limit).  Bad values are errors naming the option.
+"""
+from __future__ import annotations
+
+import signal as _signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flux.util.fsd import parse_fsd
+from jobmgr.exec.job import ExecSettings
+
+__all__ = ["ExecConfig", "job_settings", "parse_signal_option", "signal_number"]
+
+
+@dataclass(slots=True, frozen=True)
+class ExecConfig:
+    test: bool = False
+    kill_timeout: float = 5.0
+    output_limit: str | None = None
+    shell_initrc: str | None = None
+
+    @classmethod
+    def from_table(cls, table: Any) -> "ExecConfig":
+        if table is None:
+            return cls()
+        if not isinstance(table, Mapping):
+            raise ValueError("[exec] must be a table")
+        kill = table.get("kill-timeout", 5.0)
+        try:
+            kill_timeout = parse_fsd(kill)
+        except ValueError:
+            raise ValueError(f"[exec] kill-timeout: invalid duration {kill!r}") from None
+        limit = table.get("output-limit")
+        if limit is not None and not isinstance(limit, (str, int)):
+            raise ValueError(f"[exec] output-limit: invalid size {limit!r}")
+        initrc = table.get("shell-initrc")
+        if initrc is not None and not isinstance(initrc, str):
+            raise ValueError("[exec] shell-initrc: must be a path")
+        return cls(test=bool(table.get("test", False)), kill_timeout=kill_timeout,
+                   output_limit=None if limit is None else str(limit), shell_initrc=initrc)
+
+
+def signal_number(value: Any) -> int:
+    """``"SIGUSR1"``, ``"USR1"``, ``"10"`` or 10 -> 10; ValueError otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        num = value
+    else:
+        text = str(value).strip().upper()
+        if text.isdigit():
+            num = int(text)
+        else:
+            name = text if text.startswith("SIG") else "SIG" + text
+            try:
+                num = int(_signal.Signals[name])
+            except KeyError:
+                raise ValueError(f"invalid signal {value!r}") from None
+    if not 0 < num < _signal.NSIG:
+        raise ValueError(f"invalid signal {value!r}")
+    return num
+
+
+def parse_signal_option(value: Any) -> tuple[int, float] | None:
+    """The ``signal`` shell option as (signum, seconds before the time limit)."""
+    if value is None or value is False:
+        return None
+    if value is True or value == 1:
+        return int(_signal.SIGUSR1), 60.0
+    if isinstance(value, Mapping):
+        signum = signal_number(value.get("signum", int(_signal.SIGUSR1)))
+        left = value.get("timeleft", 60)
+    else:
+        sig, _at, when = str(value).partition("@")
+        signum = signal_number(sig) if sig else int(_signal.SIGUSR1)
+        left = when or 60
+    try:
+        timeleft = parse_fsd(left)
+    except ValueError:
+        raise ValueError(f"signal: invalid time {left!r}") from None
+    return signum, timeleft
+
+
+def job_settings(jobspec: Mapping[str, Any], config: ExecConfig) -> ExecSettings:
+    """A job's exec settings; ValueError names the bad shell option."""
+    system = ((jobspec.get("attributes") or {}).get("system") or {})
+    shell = system.get("shell") if isinstance(system, Mapping) else None
+    options = shell.get("options") if isinstance(shell, Mapping) else None
+    options = options if isinstance(options, Mapping) else {}
+    exit_timeout: float | None = 30.0
+    if "exit-timeout" in options:
+        value = options["exit-timeout"]
+        if value in ("none", "None", None, False):
+            exit_timeout = None
+        else:
+            try:
+                exit_timeout = parse_fsd(value)
+            except ValueError:
+                raise ValueError(f"exit-timeout: invalid duration {value!r}") from None
+            if exit_timeout == 0:
+                exit_timeout = None
+    try:
+        signal_before = parse_signal_option(options.get("signal"))
+    except ValueError as exc:
+        raise ValueError(f"signal: {exc}") from None
+    return ExecSettings(kill_timeout=config.kill_timeout, exit_timeout=exit_timeout,
+                        exit_on_error=bool(options.get("exit-on-error", False)),
+                        signal_before=signal_before)

@@ -1,0 +1,289 @@
+"""The ``job-exec`` broker module: runs jobs, on every broker rank.
+
+On rank 0 it speaks RFC 32 with the job manager (``job-exec.start``,
+streaming; ``job-exec.kill``) and coordinates each job over the ranks of
+its R: a test-mode job is run by ``TestExec`` (no processes), any other by
+a ``BulkJob`` (a shell on each rank).  It also answers the shells of
+running jobs: ``job-exec.barrier``, ``job-exec.exception``,
+``job-exec.task-exit`` (guests may call these for their own jobs only),
+and ``job-exec.expiration {id, expiration}`` moves a running job's time
+limit.
+
+On every rank (rank 0 included) it starts shells when rank 0 asks
+(``job-exec.launch``, streaming: ``started {pid}``, ``exit {status}``,
+then ENODATA; an error if the shell cannot be forked) and signals them
+(``job-exec.signal {id, signum}``).  Shells come from the rank's fork
+server (jobmgr/exec/launcher.py, shell/forkserver.py).
+
+At unload, rank 0 ends its running jobs (a fatal ``exec`` exception, the
+shells signalled, SIGKILL after the kill timeout) and waits for them to
+be reported; every rank then ends whatever shells it still has and its
+fork server.  specs/exec.md states the protocol.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import pwd
+import signal
+import tempfile
+from typing import Any
+
+from broker.module import Module, request_handler
+from flux.constants import FLUX_ROLE_OWNER
+from flux.errors import FluxError
+from flux.job.JobID import JobID
+from flux.job.taskmap import layout
+from flux.message import Message
+from jobmgr.exec.bulkexec import BulkJob
+from jobmgr.exec.config import ExecConfig, job_settings
+from jobmgr.exec.guest import GuestNamespace
+from jobmgr.exec.launcher import Launcher, ShellHandle
+from jobmgr.exec.testexec import TestExec, fail, run_settings
+from jobmgr.manager.active import job_key
+
+__all__ = ["JobExec"]
+
+_GUEST_OUTPUT_LIMIT = "10M"
+_OWNER_OUTPUT_LIMIT = "1G"
+_SHUTDOWN_NOTE = "job killed: the instance is shutting down"
+
+
+def _payload(msg: Message) -> dict[str, Any]:
+    body = msg.payload
+    if not isinstance(body, dict):
+        raise FluxError(errno.EPROTO, f"{msg.topic}: payload must be an object")
+    return body
+
+
+def _int(body: dict[str, Any], key: str, topic: str) -> int:
+    value = body.get(key)
+    if type(value) is not int:
+        raise FluxError(errno.EPROTO, f"{topic}: '{key}' must be an integer")
+    return value
+
+
+class JobExec(Module):
+    name = "job-exec"
+
+    async def start(self) -> None:
+        self.config = ExecConfig.from_table(self.ctx.conf_get("exec"))
+        self.log = self.ctx.log
+        self.tests = TestExec()
+        self.jobs: dict[int, BulkJob] = {}
+        self.launcher = Launcher(self.log)
+        self.local: dict[int, ShellHandle] = {}      # this rank's shells, by job id
+        self.stopping = False
+        if self.ctx.rank == 0:
+            # the job manager answers hello by sending start requests at once, so
+            # say hello only once this module's service is registered (after start)
+            self.ctx.create_task(self._hello(), "job-exec hello")
+        if not self.config.test:
+            self.launcher.start()
+
+    async def _hello(self) -> None:
+        try:
+            await self.ctx.rpc("job-manager.exec-hello", {"service": "job-exec"})
+        except FluxError as exc:
+            if exc.errno != errno.ENOSYS:
+                raise
+            self.log.warning("job-manager is not loaded; job-exec waits to be asked")
+
+    def config_reload(self, config: Any) -> None:
+        self.config = ExecConfig.from_table(config.get("exec"))
+
+    async def stop(self) -> None:
+        self.stopping = True
+        self.tests.stop()
+        if self.jobs:
+            for bulk in list(self.jobs.values()):
+                bulk.apply(bulk.job.raise_fatal("exec", _SHUTDOWN_NOTE))
+            waits = [bulk.done for bulk in self.jobs.values()]
+            await asyncio.wait(waits, timeout=2 * self.config.kill_timeout + 5.0)
+        await self.launcher.close(self.config.kill_timeout)
+
+    # -- rank 0: RFC 32 --------------------------------------------------------------------
+    @request_handler("job-exec.start", streaming=True)
+    def start_job(self, msg: Message) -> None:
+        body = _payload(msg)
+        jobid = _int(body, "id", msg.topic)
+        if jobid in self.jobs or jobid in self.tests.running:
+            raise FluxError(errno.EEXIST, f"job-exec.start: job {jobid} is already running")
+        userid = body.get("userid", self.ctx.owner)
+
+        def respond(kind: str, data: dict[str, Any] | None) -> None:
+            self.ctx.respond(msg, {"id": jobid, "type": kind, "data": data or {}})
+
+        if self.stopping:
+            fail(respond, _SHUTDOWN_NOTE, started=bool(body.get("reattach")))
+            return
+        jobspec, R = body.get("jobspec"), body.get("R")
+        try:
+            settings = run_settings(jobspec, self.config.test)
+        except ValueError as exc:
+            fail(respond, str(exc), started=False)
+            return
+        if settings is not None:
+            self.tests.start(jobid, settings, bool(body.get("reattach")), respond)
+            return
+        if body.get("reattach"):
+            self.ctx.create_task(self._lost_on_restart(jobid, respond), f"reattach {jobid}")
+            return
+        if type(userid) is not int or userid < 0:
+            fail(respond, f"invalid userid {userid!r}", started=False)
+            return
+        if userid != self.ctx.owner and os.geteuid() != 0:
+            fail(respond, f"the instance cannot run jobs for other users: it does not run as "
+                          f"root, and the job belongs to uid {userid}", started=False)
+            return
+        try:
+            if not isinstance(jobspec, dict) or not isinstance(R, dict):
+                raise ValueError("jobspec and R must be objects")
+            ranks, counts = layout(jobspec, R)
+            settings_ = job_settings(jobspec, self.config)
+        except ValueError as exc:
+            fail(respond, str(exc), started=False)
+            return
+        bulk = BulkJob(self, jobid, userid, jobspec, R, ranks, sum(counts), settings_, respond,
+                       job_key(jobid))
+        self.jobs[jobid] = bulk
+        bulk.done.add_done_callback(lambda _f: self.jobs.pop(jobid, None))
+        self.ctx.create_task(bulk.run(), f"run job {jobid}")
+
+    async def _lost_on_restart(self, jobid: int, respond: Any) -> None:
+        """A job that was running when the instance stopped: its shells are gone."""
+        try:
+            await GuestNamespace.recover(self.ctx, jobid, job_key(jobid))
+        except OSError as exc:
+            self.log.error("recovering a job's guest namespace failed", id=jobid,
+                           error=exc.strerror or str(exc))
+        fail(respond, "job shells were lost: the instance stopped while the job was running",
+             started=True)
+
+    @request_handler("job-exec.kill")
+    def kill(self, msg: Message) -> dict[str, Any] | None:
+        body = _payload(msg)
+        jobid = _int(body, "id", msg.topic)
+        signum = body.get("signal", int(signal.SIGTERM))
+        if type(signum) is not int or not 1 <= signum < signal.NSIG:
+            raise FluxError(errno.EINVAL, f"job-exec.kill: invalid signal {signum!r}")
+        if self.tests.kill(jobid, signum):
+            return {}
+        bulk = self.jobs.get(jobid)
+        if bulk is None or bulk.job.complete:
+            raise FluxError(errno.ENOENT, f"job-exec.kill: job {jobid} is not running")
+        bulk.kill(signum, bool(body.get("exception", False)))
+        return {}
+
+    @request_handler("job-exec.expiration")
+    def expiration(self, msg: Message) -> dict[str, Any]:
+        body = _payload(msg)
+        jobid = _int(body, "id", msg.topic)
+        value = body.get("expiration")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise FluxError(errno.EPROTO, f"{msg.topic}: 'expiration' must be a number >= 0")
+        bulk = self.jobs.get(jobid)
+        if bulk is None:
+            raise FluxError(errno.ENOENT, f"{msg.topic}: job {jobid} is not running")
+        bulk.update_expiration(float(value))
+        return {}
+
+    # -- rank 0: the shells' requests --------------------------------------------------------
+    def _job_for(self, msg: Message, body: dict[str, Any]) -> tuple[BulkJob, int]:
+        jobid = _int(body, "id", msg.topic)
+        shell_rank = _int(body, "rank", msg.topic)
+        bulk = self.jobs.get(jobid)
+        if bulk is None:
+            raise FluxError(errno.ENOENT, f"{msg.topic}: job {JobID(jobid).f58} is not running")
+        if not msg.rolemask & FLUX_ROLE_OWNER and msg.userid != bulk.userid:
+            raise FluxError(errno.EPERM, f"{msg.topic}: job {JobID(jobid).f58} is not yours")
+        if not 0 <= shell_rank < bulk.job.size:
+            raise FluxError(errno.EINVAL, f"{msg.topic}: shell rank {shell_rank} is not in "
+                                          f"job {JobID(jobid).f58}")
+        return bulk, shell_rank
+
+    @request_handler("job-exec.barrier", allow_guest=True)
+    def barrier(self, msg: Message) -> None:
+        body = _payload(msg)
+        bulk, shell_rank = self._job_for(msg, body)
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            raise FluxError(errno.EPROTO, f"{msg.topic}: 'name' must be a non-empty string")
+        bulk.barrier(msg, shell_rank, name, body.get("data"))
+
+    @request_handler("job-exec.exception", allow_guest=True)
+    def shell_exception(self, msg: Message) -> dict[str, Any]:
+        body = _payload(msg)
+        bulk, _rank = self._job_for(msg, body)
+        severity = body.get("severity", 0)
+        if type(severity) is not int or not 0 <= severity <= 7:
+            raise FluxError(errno.EPROTO, f"{msg.topic}: 'severity' must be 0-7")
+        etype = body.get("type", "exec")
+        note = body.get("note", "")
+        if not isinstance(etype, str) or not etype or not isinstance(note, str):
+            raise FluxError(errno.EPROTO, f"{msg.topic}: 'type' and 'note' must be strings")
+        bulk.shell_exception(severity, etype, note)
+        return {}
+
+    @request_handler("job-exec.task-exit", allow_guest=True)
+    def task_exit(self, msg: Message) -> None:
+        body = _payload(msg)
+        bulk, shell_rank = self._job_for(msg, body)
+        status = body.get("status")
+        if type(status) is int:
+            bulk.task_exit(shell_rank, status)
+
+    # -- every rank: this rank's shells -------------------------------------------------------
+    @request_handler("job-exec.launch", streaming=True)
+    async def launch(self, msg: Message) -> None:
+        body = _payload(msg)
+        jobid = _int(body, "id", msg.topic)
+        userid = _int(body, "userid", msg.topic)
+        stream = self.ctx.stream(msg)
+        if self.stopping:
+            stream.error(errno.ENOSYS, "job-exec is shutting down")
+            return
+        rank = self.ctx.rank
+        f58 = JobID(jobid).f58
+        gid = None
+        if userid != os.geteuid():
+            try:
+                gid = pwd.getpwuid(userid).pw_gid
+            except KeyError:
+                stream.error(errno.ENOENT, f"rank {rank}: no such user: uid {userid}")
+                return
+        base = self.ctx.rundir if userid == self.ctx.owner else tempfile.gettempdir()
+        tmpdir = os.path.join(base, f"jobtmp-{rank}-{f58}")
+        limit = self.config.output_limit or (
+            _OWNER_OUTPUT_LIMIT if userid == self.ctx.owner else _GUEST_OUTPUT_LIMIT)
+        args = {"jobid": jobid, "jobspec": body.get("jobspec"), "R": body.get("R"),
+                "rank": rank, "shell_rank": body.get("shell_rank", 0),
+                "uri": self.ctx.attr_get("local-uri"), "namespace": body.get("namespace"),
+                "tmpdir": tmpdir, "output_limit": limit, "userid": userid}
+        if self.config.shell_initrc:
+            args["initrc"] = self.config.shell_initrc
+
+        def started(pid: int) -> None:
+            stream.send({"type": "started", "pid": pid})
+
+        def exited(status: int) -> None:
+            self.local.pop(jobid, None)
+            stream.send({"type": "exit", "status": status})
+            stream.end()
+
+        def failed(errnum: int, text: str) -> None:
+            self.local.pop(jobid, None)
+            stream.error(errnum, f"rank {rank}: cannot start the job shell: {text}")
+
+        handle = ShellHandle(str(jobid), started, exited, failed)
+        self.local[jobid] = handle
+        await self.launcher.spawn(handle, args, userid, gid, tmpdir)
+
+    @request_handler("job-exec.signal")
+    def signal_shell(self, msg: Message) -> None:
+        body = _payload(msg)
+        jobid = _int(body, "id", msg.topic)
+        signum = _int(body, "signum", msg.topic)
+        self.launcher.kill(str(jobid), signum)
+        return None

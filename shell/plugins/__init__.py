@@ -1,0 +1,19 @@
+"""The shell's builtin plugins, one concern per file, loaded in this order.
+
+Each module has ``plugin(shell) -> Plugin``.  A site plugin loaded later
+under the same name replaces a builtin (shell/plugstack.py).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["BUILTINS", "load_builtins"]
+
+BUILTINS = ("env", "tmpdir", "rlimit", "affinity", "gpubind", "pty", "output", "input", "pmi")
+
+
+def load_builtins(shell: Any) -> None:
+    for name in BUILTINS:
+        module = importlib.import_module(f"shell.plugins.{name}")
+        shell.plugstack.add(module.plugin(shell))

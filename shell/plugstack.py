@@ -1,0 +1,104 @@
+"""The shell's plugin stack: named plugins with handlers on topic globs.
+
+Every shell feature beyond launching tasks is a plugin (``shell/plugins/``):
+output, input, PMI, affinity, rlimits, signals, tmpdir, pty.  A plugin is
+a name plus ``(topic glob, handler)`` pairs; loading a plugin with the
+name of one already loaded replaces it (the last name loaded wins, as
+flux-shell(1) says), which is how a site overrides a builtin.
+
+Handlers are called as ``handler(topic, shell, task)`` (``task`` is None
+outside ``task.*`` topics) in load order.  A handler that raises fails the
+call: ``call()`` re-raises it as ``PluginError`` naming the plugin and
+topic, and the shell turns that into a fatal job exception.
+
+Site plugins are Python files loaded with ``load_file``: the file defines
+``flux_plugin_init(plugin)`` and calls ``plugin.add_handler(topic, fn)``
+(and may set ``plugin.name``); ``conf`` is given as ``plugin.conf``.
+Topics: shell.connect, shell.init, task.init, task.exec, task.fork,
+task.exit, shell.start, shell.exit, shell.log (see flux-shell(1)).
+"""
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+import runpy
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["Plugin", "PlugStack", "PluginError", "Handler"]
+
+Handler = Callable[[str, Any, Any], Any]
+
+
+class PluginError(RuntimeError):
+    def __init__(self, plugin: str, topic: str, exc: BaseException) -> None:
+        super().__init__(f"plugin {plugin}: {topic}: {exc}")
+        self.plugin = plugin
+        self.topic = topic
+        self.exc = exc
+
+
+@dataclass(slots=True)
+class Plugin:
+    name: str
+    handlers: list[tuple[str, Handler]] = field(default_factory=list)
+    conf: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+
+    def add_handler(self, topic: str, fn: Handler) -> None:
+        self.handlers.append((topic, fn))
+
+
+class PlugStack:
+    def __init__(self) -> None:
+        self.plugins: list[Plugin] = []
+        self.searchpath: list[str] = []
+
+    def add(self, plugin: Plugin) -> None:
+        """Load PLUGIN; one of the same name is replaced (the last loaded wins)."""
+        self.plugins = [p for p in self.plugins if p.name != plugin.name]
+        self.plugins.append(plugin)
+
+    def remove(self, name: str) -> None:
+        self.plugins = [p for p in self.plugins if p.name != name]
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.plugins]
+
+    def call(self, topic: str, shell: Any = None, task: Any = None) -> int:
+        """Call every handler matching TOPIC; the number called."""
+        n = 0
+        for plugin in list(self.plugins):
+            for pattern, fn in plugin.handlers:
+                if pattern == topic or fnmatch.fnmatchcase(topic, pattern):
+                    try:
+                        fn(topic, shell, task)
+                    except Exception as exc:  # noqa: BLE001 - becomes a job exception
+                        raise PluginError(plugin.name, topic, exc) from exc
+                    n += 1
+        return n
+
+    def load_file(self, path: str, conf: dict[str, Any] | None = None) -> Plugin:
+        """Load a Python plugin file (see the module docstring)."""
+        namespace = runpy.run_path(path, run_name=f"flux_shell_plugin_{len(self.plugins)}")
+        init = namespace.get("flux_plugin_init")
+        if not callable(init):
+            raise ValueError(f"{path}: no flux_plugin_init(plugin) function")
+        name = os.path.splitext(os.path.basename(path))[0]
+        plugin = Plugin(name, conf=dict(conf or {}), path=path)
+        init(plugin)
+        self.add(plugin)
+        return plugin
+
+    def load(self, pattern: str, conf: dict[str, Any] | None = None) -> list[Plugin]:
+        """Load the plugin files matching PATTERN (relative ones from the searchpath)."""
+        if os.path.isabs(pattern):
+            paths = sorted(glob.glob(pattern))
+        else:
+            paths = []
+            for directory in self.searchpath:
+                paths += sorted(glob.glob(os.path.join(directory, pattern)))
+        if not paths and not glob.has_magic(pattern):
+            raise FileNotFoundError(f"shell plugin {pattern}: not found")
+        return [self.load_file(p, conf) for p in paths]

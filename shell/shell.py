@@ -1,0 +1,491 @@
+"""The job shell core: plan the local tasks, start them, watch them, report.
+
+One ``Shell`` runs per job per broker rank (flux-shell(1), OPERATION):
+
+1. builtin plugins and the initrc load; ``shell.connect``, ``shell.init``;
+   change to the job's cwd (a failure is a fatal ``exec`` exception);
+2. barrier ``init`` with every shell of the job (exec logs ``shell.init``);
+3. for each local task: ``task.init``, start it, ``task.fork``; a task that
+   cannot start gets exit status 127/126 and a fatal ``exec`` exception
+   naming the rank and the reason;
+4. ``shell.start``, barrier ``start`` (exec logs ``shell.start`` and tells
+   the job manager the job started);
+5. as tasks exit: ``task.exit``; the first exit is reported to exec (for
+   exit-timeout and exit-on-error);
+6. when every task has exited: anything the tasks left behind is killed,
+   output is drained to EOF, ``shell.exit``, the output is flushed, and
+   the shell exits with the largest task exit code (128+N for signal N).
+
+Signals the shell gets (from exec: cancel, time limit, ``flux job kill``)
+go to every running task's process group.  If the broker connection is
+lost the tasks are killed and the shell exits.  The shell talks to rank
+0's exec (``job-exec.barrier``, ``job-exec.exception``,
+``job-exec.task-exit``); in standalone mode (no instance) barriers pass at
+once, exceptions are printed, and output goes to the terminal.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flux.constants import FLUX_POLLIN, FLUX_RPC_NORESPONSE
+from shell.info import JobInfo
+from shell.plugstack import PlugStack, PluginError
+from shell.task import SpawnError, Task, exit_code, spawn
+
+__all__ = ["Shell", "LOG_LEVELS", "FORWARDED_SIGNALS"]
+
+LOG_LEVELS = {"FATAL": 0, "ERROR": 3, "WARN": 4, "NOTICE": 5, "INFO": 6, "DEBUG": 7}
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM,
+                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT, signal.SIGCONT,
+                     signal.SIGWINCH, signal.SIGURG, signal.SIGTSTP)
+_DRAIN_TIMEOUT = 1.0           # seconds to read output after the last task exited
+
+
+class _SignalWatcher:
+    """What Reactor.add_signal() calls: ``_fire()``."""
+
+    __slots__ = ("signum", "fn")
+
+    def __init__(self, signum: int, fn: Callable[[int], None]) -> None:
+        self.signum = signum
+        self.fn = fn
+
+    def _fire(self) -> None:
+        self.fn(self.signum)
+
+
+class OutputSink:
+    """Where task output and shell log messages go (the output plugin replaces it)."""
+
+    def task_output(self, task: Task, stream: str, data: bytes) -> None:
+        out = sys.stdout if stream == "stdout" else sys.stderr
+        out.buffer.write(data)
+        out.flush()
+
+    def task_eof(self, task: Task, stream: str) -> None:
+        pass
+
+    def log(self, level: int, message: str, component: str | None) -> None:
+        name = next((k for k, v in LOG_LEVELS.items() if v == level), "")
+        sys.stderr.write(f"flux-shell: {name + ': ' if name else ''}"
+                         f"{component + ': ' if component else ''}{message}\n")
+
+    def flush(self, callback: Callable[[], None]) -> None:
+        callback()
+
+
+class Shell:
+    def __init__(self, info: JobInfo, reactor: Any, h: Any = None,
+                 args: dict[str, Any] | None = None) -> None:
+        self.info = info
+        self.reactor = reactor
+        self.h = h
+        self.args = dict(args or {})
+        self.rank = info.shell_rank
+        self.standalone = h is None
+        self.options = info.options
+        self.verbose = int(self.options.get("verbose", 0) or 0) if \
+            isinstance(self.options.get("verbose", 0), (int, bool)) else 1
+        self.namespace: str | None = self.args.get("namespace")
+        self.env: dict[str, str] = dict(info.environment)
+        self.plugstack = PlugStack()
+        self.tasks: list[Task] = []
+        self.output: OutputSink = OutputSink()
+        self.aux: dict[str, Any] = {}
+        self.exit_code = 0
+        self.fatal = False
+        self._by_pid: dict[int, Task] = {}
+        self._exited = 0
+        self._first_exit_sent = False
+        self._fds: dict[int, tuple[Task, str]] = {}    # open output fds
+        self._signals: list[_SignalWatcher] = []
+        self._finishing = False
+        self._done = False
+        self._drain_timer: Any = None
+        self._pending_rpcs = 0
+        self._after_rpcs: list[Callable[[], None]] = []
+        self.loglevel = LOG_LEVELS["WARN"] + min(self.verbose, 2) * 2 if self.verbose else \
+            LOG_LEVELS["WARN"]
+
+    # -- facts plugins use -------------------------------------------------------------
+    @property
+    def jobid(self) -> int:
+        return self.info.jobid
+
+    @property
+    def size(self) -> int:
+        return self.info.size
+
+    def getopt(self, name: str, default: Any = None) -> Any:
+        return self.options.get(name, default)
+
+    # -- logging and exceptions ----------------------------------------------------------
+    def log(self, message: str, level: int = LOG_LEVELS["INFO"],
+            component: str | None = None) -> None:
+        if level > self.loglevel:
+            return
+        try:
+            self.plugstack.call("shell.log", self, None)
+        except PluginError:
+            pass
+        self.output.log(level, message, component)
+
+    def log_error(self, message: str, component: str | None = None) -> None:
+        self.log(message, LOG_LEVELS["ERROR"], component)
+
+    def die(self, note: str, component: str | None = None) -> None:
+        """A fatal error of this shell: log it, raise a fatal exception, end the tasks."""
+        self.log(note, LOG_LEVELS["FATAL"], component)
+        self.raise_exception(f"rank {self.info.me.broker_rank}: {note}")
+        self.killall(signal.SIGKILL)
+
+    def raise_exception(self, note: str, etype: str = "exec", severity: int = 0) -> None:
+        if severity == 0:
+            if self.fatal:
+                return
+            self.fatal = True
+        if self.h is None:
+            sys.stderr.write(f"flux-shell: job exception: type={etype} severity={severity} "
+                             f"{note}\n")
+            return
+        self._rpc("job-exec.exception", {"id": self.jobid, "rank": self.rank,
+                                         "severity": severity, "type": etype, "note": note})
+
+    def _rpc(self, topic: str, payload: Any, then: Callable[[Any], None] | None = None,
+             nodeid: int = 0) -> None:
+        """An RPC to rank 0's exec; the shell does not exit before it is answered."""
+        assert self.h is not None
+        self._pending_rpcs += 1
+
+        def done(future: Any) -> None:
+            self._pending_rpcs -= 1
+            try:
+                if then is not None:
+                    then(future)
+            finally:
+                if self._pending_rpcs == 0:
+                    waiting, self._after_rpcs = self._after_rpcs, []
+                    for fn in waiting:
+                        fn()
+
+        self.h.rpc(topic, payload, nodeid=nodeid).then(done)
+
+    def after_rpcs(self, fn: Callable[[], None]) -> None:
+        if self._pending_rpcs == 0:
+            fn()
+        else:
+            self._after_rpcs.append(fn)
+
+    # -- barriers ----------------------------------------------------------------------
+    def barrier(self, name: str, data: Any, callback: Callable[[Any, str | None], None]) -> None:
+        """Wait for every shell of the job; CALLBACK(merged data, error text or None)."""
+        if self.h is None:
+            merged = dict(data) if isinstance(data, dict) else {}
+            self.reactor.call_soon(callback, merged, None)
+            return
+
+        def done(future: Any) -> None:
+            try:
+                resp = future.get() or {}
+            except OSError as exc:
+                callback(None, exc.strerror or str(exc))
+                return
+            callback(resp.get("data") or {}, None)
+
+        self._rpc("job-exec.barrier", {"id": self.jobid, "rank": self.rank, "name": name,
+                                       "data": data}, done)
+
+    # -- running -------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run the job's local tasks to the end; the shell's exit code."""
+        from shell.plugins import load_builtins
+
+        for signum in FORWARDED_SIGNALS:
+            self._watch_signal(signum, self._forward_signal)
+        self._watch_signal(signal.SIGCHLD, lambda _s: self._reap())
+        if self.h is not None:
+            self.h.lost_hooks.append(self._broker_lost)
+        self.reactor.incref()
+        try:
+            load_builtins(self)
+            self._load_initrc()
+            if self.h is not None:
+                self.plugstack.call("shell.connect", self)
+            self.plugstack.call("shell.init", self)
+        except PluginError as exc:
+            self._fail_init(str(exc))
+        except (OSError, ValueError) as exc:
+            self._fail_init(str(exc))
+        else:
+            if self._chdir():
+                self.barrier("init", None, self._after_init)
+        self.reactor.run()
+        return self.exit_code
+
+    def _fail_init(self, note: str) -> None:
+        self.die(note)
+        self.exit_code = max(self.exit_code, 1)
+        self.after_rpcs(self._stop)
+
+    def _chdir(self) -> bool:
+        cwd = self.info.cwd
+        if not cwd:
+            return True
+        try:
+            os.chdir(cwd)
+        except OSError as exc:
+            self._fail_init(f"Could not change dir to {cwd}: {exc.strerror or exc}")
+            return False
+        return True
+
+    def _load_initrc(self) -> None:
+        path = self.options.get("initrc") or self.args.get("initrc")
+        if not path:
+            return
+        from shell.initrc import load_initrc
+
+        load_initrc(self, str(path))
+
+    def _after_init(self, _data: Any, error: str | None) -> None:
+        if error is not None:
+            self._fail_init(f"init barrier failed: {error}")
+            return
+        me = self.info.me
+        for i, rank in enumerate(me.task_ranks):
+            task = Task(rank=rank, local_id=i, argv=list(self.info.command),
+                        env=dict(self.env), cwd=self.info.cwd)
+            self.tasks.append(task)
+        started = 0
+        for task in self.tasks:
+            if self.fatal:
+                task.state = "exited"
+                task.wait_status = signal.SIGKILL
+                self._exited += 1
+                continue
+            try:
+                self.plugstack.call("task.init", self, task)
+                self._start(task)
+                self.plugstack.call("task.fork", self, task)
+                started += 1
+            except SpawnError as exc:
+                self._start_failed(task, exc)
+            except PluginError as exc:
+                self._close_child_fds(task)
+                self._start_failed(task, SpawnError(errno.EIO, str(exc)))
+        try:
+            self.plugstack.call("shell.start", self)
+        except PluginError as exc:
+            self.die(str(exc))
+        self.barrier("start", {"task-count": self.info.ntasks} if self.rank == 0 else None,
+                     self._after_start)
+        if self._exited == len(self.tasks):
+            self._all_exited()
+
+    def _start(self, task: Task) -> None:
+        try:
+            pid = spawn(task)
+        finally:
+            self._close_child_fds(task)
+        self._by_pid[pid] = task
+        self.log(f"task {task.rank}: started pid {pid}", LOG_LEVELS["DEBUG"])
+
+    @staticmethod
+    def _close_child_fds(task: Task) -> None:
+        for fd in set(task.child_fds.values()) | set(task.pass_fds):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        task.child_fds.clear()
+        task.pass_fds.clear()
+
+    def _start_failed(self, task: Task, exc: SpawnError) -> None:
+        task.state = "exited"
+        task.wait_status = exc.status
+        self._exited += 1
+        self.exit_code = max(self.exit_code, exit_code(exc.status))
+        note = f"task {task.rank} (rank {self.info.me.broker_rank}): start failed: {exc.strerror}"
+        self.log(note, LOG_LEVELS["ERROR"])
+        if not self.fatal:
+            self.fatal = True
+            if self.h is not None:
+                self._rpc("job-exec.exception", {"id": self.jobid, "rank": self.rank,
+                                                 "severity": 0, "type": "exec", "note": note})
+            else:
+                sys.stderr.write(f"flux-shell: job exception: type=exec severity=0 {note}\n")
+        for stream, fd in task.aux.pop("pipes", []):
+            os.close(fd)
+            self.output.task_eof(task, stream)
+        self._notify_exit(task)
+
+    def _after_start(self, _data: Any, error: str | None) -> None:
+        if error is not None and not self._finishing:
+            self.die(f"start barrier failed: {error}")
+
+    # -- output fds ------------------------------------------------------------------------
+    def watch_output(self, task: Task, stream: str, fd: int) -> None:
+        """Read FD (the shell's end of TASK's STREAM) into the output sink until EOF."""
+        os.set_blocking(fd, False)
+        self._fds[fd] = (task, stream)
+        task.aux.setdefault("out_fds", []).append(fd)
+        self.reactor.add_fd(fd, FLUX_POLLIN, self._make_reader(fd))
+
+    def _make_reader(self, fd: int) -> Callable[[int], None]:
+        def on_readable(_revents: int) -> None:
+            self._read_fd(fd, on_readable)
+        return on_readable
+
+    def _read_fd(self, fd: int, reader: Callable[[int], None]) -> None:
+        entry = self._fds.get(fd)
+        if entry is None:
+            return
+        task, stream = entry
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.output.task_output(task, stream, data)
+            return
+        self.reactor.remove_fd(fd, reader)
+        self._close_output(fd)
+
+    def _close_output(self, fd: int) -> None:
+        entry = self._fds.pop(fd, None)
+        if entry is None:
+            return
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        task, stream = entry
+        self.output.task_eof(task, stream)
+        if self._finishing and not self._fds:
+            self._drained()
+
+    # -- signals and exits --------------------------------------------------------------
+    def _watch_signal(self, signum: int, fn: Callable[[int], None]) -> None:
+        watcher = _SignalWatcher(signum, fn)
+        self._signals.append(watcher)
+        self.reactor.add_signal(signum, watcher)
+
+    def _forward_signal(self, signum: int) -> None:
+        self.log(f"forwarding signal {signum} to tasks", LOG_LEVELS["DEBUG"])
+        self.killall(signum)
+
+    def killall(self, signum: int) -> None:
+        """Send SIGNUM to every running task (its whole process group)."""
+        for task in self.tasks:
+            if task.state == "running" and task.pid:
+                try:
+                    os.killpg(task.pid, signum)
+                except ProcessLookupError:
+                    try:
+                        os.kill(task.pid, signum)
+                    except ProcessLookupError:
+                        pass
+                except PermissionError:
+                    pass
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            task = self._by_pid.pop(pid, None)
+            if task is None:
+                continue        # a task's orphan, reparented to us (we are its subreaper)
+            task.state = "exited"
+            task.wait_status = status
+            self._exited += 1
+            self.exit_code = max(self.exit_code, exit_code(status))
+            self.log(f"task {task.rank}: exited with status {status}", LOG_LEVELS["DEBUG"])
+            try:
+                self.plugstack.call("task.exit", self, task)
+            except PluginError as exc:
+                self.log_error(str(exc))
+            self._notify_exit(task)
+            if self._exited == len(self.tasks):
+                self._all_exited()
+
+    def _notify_exit(self, task: Task) -> None:
+        if self._first_exit_sent or self.h is None or self.info.ntasks <= 1:
+            return
+        self._first_exit_sent = True
+        assert task.wait_status is not None
+        self.h.rpc("job-exec.task-exit", {"id": self.jobid, "rank": self.rank,
+                                          "status": task.wait_status},
+                   nodeid=0, flags=FLUX_RPC_NORESPONSE)
+
+    def _all_exited(self) -> None:
+        if self._finishing:
+            return
+        self._finishing = True
+        self._kill_leftovers()
+        if not self._fds:
+            self._drained()
+        else:
+            self._drain_timer = self.reactor.add_timer(time.monotonic() + _DRAIN_TIMEOUT,
+                                                       self._drain_timeout)
+
+    def _kill_leftovers(self) -> None:
+        """Kill what the tasks forked and left running (their groups, then our orphans)."""
+        for task in self.tasks:
+            if task.pid:
+                try:
+                    os.killpg(task.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid != 0:
+            self._reap()
+        from shell.forkserver import children_of
+
+        for child in children_of(os.getpid()):
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _drain_timeout(self) -> None:
+        # a leftover process we could not see still holds a pipe: stop reading it
+        for fd in list(self._fds):
+            self._close_output(fd)
+
+    def _drained(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._drain_timer is not None:
+            self.reactor.cancel_timer(self._drain_timer)
+        try:
+            self.plugstack.call("shell.exit", self)
+        except PluginError as exc:
+            self.log_error(str(exc))
+        self.output.flush(lambda: self.after_rpcs(self._stop))
+
+    def _stop(self) -> None:
+        self.reactor.decref()
+        self.reactor.stop()
+
+    def _broker_lost(self, reason: str) -> None:
+        """No broker: nobody can hear about the job any more; end it now."""
+        self.killall(signal.SIGKILL)
+        sys.stderr.write(f"flux-shell: {self.info.jobid}: {reason}; killing tasks\n")
+        self.exit_code = max(self.exit_code, 128 + signal.SIGKILL)
+        self._kill_leftovers()
+        self._stop()

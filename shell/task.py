@@ -1,0 +1,127 @@
+"""One task of the job: its command, environment, stdio and how it is started.
+
+Tasks start with ``os.posix_spawn`` (vfork + exec in the C library: no
+Python runs in the child, so a shell starts hundreds of tasks quickly),
+each in its own process group so a signal reaches what the task forks too.
+The executable is looked up in the *job's* PATH, not the shell's.  A task
+that cannot be started (not found, not executable) gets the exit status a
+shell would give it: 127 or 126.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Task", "spawn", "resolve_command", "exit_code", "SpawnError"]
+
+_RESET_SIGNALS = tuple(s for s in (signal.SIGPIPE, getattr(signal, "SIGXFSZ", None),
+                                   getattr(signal, "SIGXFZ", None), signal.SIGINT,
+                                   signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP)
+                       if s is not None)
+
+
+class SpawnError(OSError):
+    """A task could not be started; ``status`` is the wait status to record for it."""
+
+    def __init__(self, errnum: int, text: str) -> None:
+        super().__init__(errnum, text)
+        self.status = (126 if errnum in (errno.EACCES, errno.ENOEXEC, errno.EPERM) else 127) << 8
+
+
+@dataclass(slots=True, eq=False)
+class Task:
+    rank: int                    # global task rank
+    local_id: int
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None = None
+    pid: int = 0
+    state: str = "init"          # init, running, exited
+    wait_status: int | None = None
+    cpus: list[int] | None = None
+    #: fd number in the child -> fd in the shell (dup2'd in the child, closed here after spawn)
+    child_fds: dict[int, int] = field(default_factory=dict)
+    #: extra fds the child keeps at their own number (e.g. PMI_FD)
+    pass_fds: list[int] = field(default_factory=list)
+    setsid: bool = False
+    aux: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exitcode(self) -> int | None:
+        if self.wait_status is None or not os.WIFEXITED(self.wait_status):
+            return None
+        return os.WEXITSTATUS(self.wait_status)
+
+    @property
+    def signaled(self) -> int:
+        if self.wait_status is not None and os.WIFSIGNALED(self.wait_status):
+            return os.WTERMSIG(self.wait_status)
+        return 0
+
+    def info(self) -> dict[str, Any]:
+        """flux_shell_task_get_info(3)'s fields."""
+        out: dict[str, Any] = {"localid": self.local_id, "rank": self.rank, "state": self.state,
+                               "pid": self.pid}
+        if self.wait_status is not None:
+            out["wait_status"] = self.wait_status
+            out["exitcode"] = self.exitcode
+            out["signaled"] = self.signaled
+        return out
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell exit code (128+N for a signal)."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 1
+
+
+def resolve_command(argv0: str, env: dict[str, str], cwd: str | None) -> str:
+    """The path to execute for ARGV0, searched in the job's PATH; SpawnError if none."""
+    if "/" in argv0:
+        path = argv0 if os.path.isabs(argv0) or cwd is None else os.path.join(cwd, argv0)
+        if not os.path.exists(path):
+            raise SpawnError(errno.ENOENT, f"{argv0}: No such file or directory")
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise SpawnError(errno.EACCES, f"{argv0}: Permission denied")
+        return path
+    found = shutil.which(argv0, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise SpawnError(errno.ENOENT, f"{argv0}: command not found")
+    return found
+
+
+def spawn(task: Task) -> int:
+    """Start TASK (posix_spawn in its own process group); returns its pid."""
+    path = resolve_command(task.argv[0], task.env, task.cwd)
+    actions: list[tuple[Any, ...]] = []
+    for child_fd, fd in task.child_fds.items():
+        actions.append((os.POSIX_SPAWN_DUP2, fd, child_fd))
+    restore = []
+    for fd in task.pass_fds:
+        if not os.get_inheritable(fd):
+            os.set_inheritable(fd, True)
+            restore.append(fd)
+    try:
+        kwargs: dict[str, Any] = {"file_actions": actions, "setsigmask": (),
+                                  "setsigdef": _RESET_SIGNALS}
+        if task.setsid:
+            kwargs["setsid"] = True
+        else:
+            kwargs["setpgroup"] = 0
+        pid = os.posix_spawn(path, task.argv, task.env, **kwargs)
+    except OSError as exc:
+        raise SpawnError(exc.errno or errno.EIO,
+                         f"{task.argv[0]}: {exc.strerror or exc}") from None
+    finally:
+        for fd in restore:
+            os.set_inheritable(fd, False)
+    task.pid = pid
+    task.state = "running"
+    return pid
