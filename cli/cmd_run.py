@@ -1,9 +1,11 @@
 """flux run: submit a job and follow it to the end, exiting with its exit code.
 
 Options are flux-mini(1)'s (``cli/submitopts.py``).  The job's output is
-copied to our stdout/stderr; ``-v`` prints the job id on stderr, ``-vv``
-also the job's events, ``-vvv`` its exec events too.  ctrl-C twice within
-two seconds cancels the job; SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are
+copied to our stdout/stderr as it comes and our stdin is copied to the
+job (unless ``--input`` gives it a file); ``-v`` prints the job id on
+stderr, ``-vv`` also the job's events, ``-vvv`` its exec events too.
+ctrl-C warns, a second within two seconds cancels the job, ctrl-Z within
+two seconds of a ctrl-C detaches; SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are
 forwarded to it.  ``--dry-run`` prints the jobspec instead.
 """
 from __future__ import annotations
@@ -50,4 +52,4 @@ def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> N
     if verbose:
         click.echo(f"jobid: {jobid.f58}", err=True)
     sys.exit(attach(h, jobid, "run", show_events=verbose >= 2, show_exec=verbose >= 3,
-                    label_io=args.label_io))
+                    label_io=args.label_io, stdin=args.input is None))

@@ -11,9 +11,9 @@ its exec eventlog and RFC 24 output log) from the handle's reactor:
 - output data is written to our stdout/stderr (``rank: `` prefixed with
   ``label_io``); ``show_events``/``show_exec`` print every event.
 
-The follower is done at the job's ``clean`` event (when the log ends);
-watches of the exec or output log that never produced anything are
-canceled then, so a job that never ran cannot hang us.
+The follower is done once the main log has ended (``clean``) and the exec
+and output logs it started to follow have ended too (job-info ends them
+at their last entry, or when the job is inactive).
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from cli.common import die
 from cli.job_common import parse_jobid, rpc_error_text
 from cli.job_watch import WAITCREATE
 
-__all__ = ["JobFollower", "exit_code_of", "follow_jobs", "attach", "decode_output", "label_lines"]
+__all__ = ["JobFollower", "exit_code_of", "follow_jobs", "attach", "decode_output", "label_lines",
+           "StdinForwarder"]
 
 
 def exit_code_of(status: int) -> tuple[int, str]:
@@ -114,11 +115,14 @@ class JobFollower:
         self.fatal_exception = False
         self.exception: Any = None
         self.done = False
+        self.detached = False
         self.t0 = 0.0
         self._main_done = False
         self._exec: _Stream | None = None
         self._out: _Stream | None = None
         self._header: dict[str, Any] = {}
+        self._reason = ""
+        self.stdin: StdinForwarder | None = None
         self._main = _Stream(h, int(jobid), "eventlog", 0, self._on_main, self._on_main_end)
 
     # -- helpers -------------------------------------------------------------
@@ -136,16 +140,20 @@ class JobFollower:
     def _check_done(self) -> None:
         if self.done or not self._main_done:
             return
-        for stream in (self._exec, self._out):
-            if stream is not None and stream.produced and not stream.ended:
-                return
+        # job-info ends every guest log watch once the job is inactive, so waiting
+        # for them cannot hang, and output still on its way is not lost
         for stream in (self._exec, self._out):
             if stream is not None and not stream.ended:
-                stream.cancel()
+                return
         self.done = True
+        if self.stdin is not None:
+            self.stdin.stop()
         if self.fatal_exception and self.exit_code == 0:
             self.exit_code = 1
         sys.stdout.flush()
+        # after the output, so the reason is the last thing said (as Flux does)
+        if self._reason and not self.quiet:
+            self._warn(self._reason)
         if self.on_done is not None:
             self.on_done(self)
 
@@ -168,9 +176,7 @@ class JobFollower:
                                  self._on_exec, self._on_aux_end)
         elif name == "finish":
             self.finished = True
-            self.exit_code, reason = exit_code_of(int(entry.context.get("status", 0)))
-            if reason and not self.quiet:
-                self._warn(reason)
+            self.exit_code, self._reason = exit_code_of(int(entry.context.get("status", 0)))
         if self.show_events and name != "exception":
             self._print_event("job", entry)
         if self.on_event is not None:
@@ -193,6 +199,8 @@ class JobFollower:
                                 self._on_output, self._on_aux_end)
 
     def _on_exec(self, entry: Any) -> None:
+        if entry.name == "init" and self.stdin is not None:
+            self.stdin.start()          # the job's guest namespace exists from here
         if entry.name in ("shell.init", "complete"):
             self._start_output()
         if entry.name == "log" and not self.quiet:
@@ -264,20 +272,151 @@ def label_lines(raw: bytes, rank: str) -> bytes:
     return b"".join(prefix + line for line in raw.splitlines(keepends=True))
 
 
-def _sigint_handler(h: Any, jobid: Any, prog: str) -> Callable[..., None]:
-    """First ctrl-C warns; a second within 2s cancels the job."""
-    last = [0.0]
+class StdinForwarder:
+    """Copies our stdin into the job's RFC 24 ``guest.input`` log, in order.
 
-    def on_sigint(handle: Any, watcher: Any, signum: int, args: Any) -> None:
+    Reading starts once the job's guest namespace exists (its exec log's
+    ``init``); what arrives is appended as ``data`` events for the task
+    ranks asked for (``all`` by default), and our EOF as ``eof``.  One
+    commit is in flight at a time; data read meanwhile goes in the next.
+    """
+
+    def __init__(self, h: Any, jobid: int, ranks: str = "all", fd: int = 0) -> None:
+        self.h = h
+        self.namespace = f"job-{int(jobid)}"
+        self.ranks = ranks
+        self.fd = fd
+        self.watcher: Any = None
+        self.pending: list[dict[str, Any]] = []
+        self.inflight = False
+        self.started = False
+        self.stopped = False
+        self.pump = False
+
+    def start(self) -> None:
+        if self.started or self.stopped:
+            return
+        self.started = True
+        try:
+            os.fstat(self.fd)
+        except OSError:
+            self._queue({"stream": "stdin", "rank": self.ranks, "eof": True})
+            return
+        from flux.constants import FLUX_POLLIN
+
+        watcher = self.h.fd_watcher_create(self.fd, self._readable, FLUX_POLLIN)
+        try:
+            watcher.start()
+        except PermissionError:
+            # a regular file or /dev/null cannot be polled: read it a chunk per commit
+            self.pump = True
+            self._readable()
+            return
+        self.watcher = watcher
+
+    def _readable(self, *_args: Any) -> None:
+        try:
+            data = os.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        ctx: dict[str, Any] = {"stream": "stdin", "rank": self.ranks}
+        if data:
+            try:
+                ctx["data"] = data.decode()
+            except UnicodeDecodeError:
+                ctx["data"] = base64.b64encode(data).decode()
+                ctx["encoding"] = "base64"
+        else:
+            ctx["eof"] = True
+            self._stop_reading()
+            self.pump = False
+        self._queue(ctx)
+
+    def _queue(self, ctx: dict[str, Any]) -> None:
+        self.pending.append({"timestamp": time.time(), "name": "data", "context": ctx})
+        self._commit()
+
+    def _commit(self) -> None:
+        if self.inflight or not self.pending or self.stopped:
+            return
+        import orjson
+
+        data = b"".join(orjson.dumps(e) + b"\n" for e in self.pending)
+        self.pending = []
+        self.inflight = True
+        op = {"key": "input", "flags": 32,  # FLUX_KVS_APPEND
+              "dirent": {"ver": 1, "type": "val", "data": base64.b64encode(data).decode()}}
+        self.h.rpc("kvs.commit", {"namespace": self.namespace, "flags": 0,
+                                  "ops": [op]}).then(self._committed)
+
+    def _committed(self, future: Any) -> None:
+        self.inflight = False
+        try:
+            future.get()
+        except OSError:
+            self.stop()          # the job is over: its namespace is gone
+            return
+        if self.pump and not self.pending and not self.stopped:
+            self._readable()
+            return
+        self._commit()
+
+    def _stop_reading(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+
+    def stop(self) -> None:
+        self.stopped = True
+        self._stop_reading()
+
+
+class _Interrupts:
+    """ctrl-C and ctrl-Z while following a job, as Flux's attach handles them.
+
+    ctrl-C: a warning; a second within 2 s cancels the job.  ctrl-Z within
+    2 s of a ctrl-C detaches (we exit, the job runs on); otherwise a
+    ctrl-Z warns and a second within 2 s suspends the job (SIGTSTP to its
+    tasks; ``flux job kill -s CONT`` resumes it).
+    """
+
+    def __init__(self, h: Any, jobid: Any, prog: str, on_detach: Callable[[], None]) -> None:
+        self.h = h
+        self.jobid = jobid
+        self.prog = prog
+        self.on_detach = on_detach
+        self.last_int = -10.0
+        self.last_tstp = -10.0
+
+    def sigint(self, *_args: Any) -> None:
         now = time.monotonic()
-        if now - last[0] > 2.0:
-            last[0] = now
-            click.echo(f"flux-{prog}: one more ctrl-C within 2s to cancel", err=True)
+        if now - self.last_int > 2.0:
+            self.last_int = now
+            click.echo(f"flux-{self.prog}: one more ctrl-C within 2s to cancel or ctrl-Z to "
+                       "detach", err=True)
             return
         from flux.job.kill import cancel_async
 
-        cancel_async(h, jobid, "interrupted by ctrl-C")
-    return on_sigint
+        cancel_async(self.h, self.jobid, "interrupted by ctrl-C")
+
+    def sigtstp(self, *_args: Any) -> None:
+        now = time.monotonic()
+        if now - self.last_int <= 2.0:
+            click.echo(f"flux-{self.prog}: detaching from {self.jobid.f58}...", err=True)
+            self.on_detach()
+            return
+        if now - self.last_tstp > 2.0:
+            self.last_tstp = now
+            click.echo(f"flux-{self.prog}: one more ctrl-Z within 2s to suspend the job",
+                       err=True)
+            return
+        from flux.job.kill import kill_async
+
+        kill_async(self.h, self.jobid, signal.SIGTSTP)
+        click.echo(f"flux-{self.prog}: job {self.jobid.f58} suspended "
+                   f"(resume it with: flux job kill -s CONT {self.jobid.f58})", err=True)
 
 
 def follow_jobs(h: Any, followers_factory: Callable[[Callable[[JobFollower], None]],
@@ -298,8 +437,14 @@ def follow_jobs(h: Any, followers_factory: Callable[[Callable[[JobFollower], Non
         return followers
     watchers = []
     if forward_signals is not None:
-        watchers.append(h.signal_watcher_create(signal.SIGINT,
-                                                _sigint_handler(h, forward_signals, prog)))
+        def detach() -> None:
+            for follower in followers:
+                follower.detached = True
+            h.reactor_stop()
+
+        interrupts = _Interrupts(h, forward_signals, prog, detach)
+        watchers.append(h.signal_watcher_create(signal.SIGINT, interrupts.sigint))
+        watchers.append(h.signal_watcher_create(signal.SIGTSTP, interrupts.sigtstp))
 
         def forward(handle: Any, watcher: Any, signum: int, args: Any) -> None:
             from flux.job.kill import kill_async
@@ -320,13 +465,20 @@ def follow_jobs(h: Any, followers_factory: Callable[[Callable[[JobFollower], Non
 
 def attach(h: Any, jobid: Any, prog: str = "job", *, show_events: bool = False,
            show_exec: bool = False, label_io: bool = False, quiet: bool = False,
-           read_only: bool = False, label: str | None = None) -> int:
-    """Follow JOBID to its end, forwarding signals unless READ_ONLY; its exit code."""
+           read_only: bool = False, label: str | None = None, stdin: bool = True,
+           stdin_ranks: str = "all") -> int:
+    """Follow JOBID to its end; unless READ_ONLY, forward signals and (with STDIN) our
+    stdin to the job.  Its exit code (0 if we detached)."""
     def make(on_done: Callable[[JobFollower], None]) -> list[JobFollower]:
-        return [JobFollower(h, jobid, prog, show_events=show_events, show_exec=show_exec,
-                            label_io=label_io, quiet=quiet, label=label, on_done=on_done)]
+        follower = JobFollower(h, jobid, prog, show_events=show_events, show_exec=show_exec,
+                               label_io=label_io, quiet=quiet, label=label, on_done=on_done)
+        if stdin and not read_only:
+            follower.stdin = StdinForwarder(h, int(jobid), stdin_ranks)
+        return [follower]
 
     followers = follow_jobs(h, make, None if read_only else jobid, prog)
+    if followers[0].detached:
+        return 0
     return followers[0].exit_code
 
 
@@ -335,10 +487,13 @@ def attach(h: Any, jobid: Any, prog: str = "job", *, show_events: bool = False,
 @click.option("-X", "--show-exec", is_flag=True, help="Show exec events on stderr")
 @click.option("-l", "--label-io", is_flag=True, help="Label output by rank")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress warnings on stderr")
-@click.option("-r", "--read-only", is_flag=True, help="Do not capture signals")
+@click.option("-r", "--read-only", is_flag=True,
+              help="Do not forward stdin or signals to the job")
+@click.option("-i", "--stdin-ranks", metavar="RANKS", default="all",
+              help="Send stdin to task RANKS only (an idset, default all)")
 @click.argument("jobid")
 def command(show_events: bool, show_exec: bool, label_io: bool, quiet: bool, read_only: bool,
-            jobid: str) -> None:
+            stdin_ranks: str, jobid: str) -> None:
     """Follow JOBID until it ends, printing its output; exit with its exit code."""
     from cli.job_common import open_handle
 
@@ -347,5 +502,14 @@ def command(show_events: bool, show_exec: bool, label_io: bool, quiet: bool, rea
     except ValueError:
         die("job", f'error parsing jobid: "{jobid}"')
     h = open_handle("job")
+    if stdin_ranks != "all":
+        from flux.idset import IDset
+
+        try:
+            stdin_ranks = IDset(stdin_ranks).encode()
+        except ValueError:
+            raise click.BadParameter(f"invalid idset {stdin_ranks!r}",
+                                     param_hint="--stdin-ranks") from None
     sys.exit(attach(h, id_, "job", show_events=show_events, show_exec=show_exec,
-                    label_io=label_io, quiet=quiet, read_only=read_only, label=jobid))
+                    label_io=label_io, quiet=quiet, read_only=read_only, label=jobid,
+                    stdin_ranks=stdin_ranks))

@@ -31,6 +31,7 @@ __all__ = [
     "parse_urgency", "parse_setattr", "parse_setopt", "parse_json_or_string",
     "apply_env_rules", "env_rule_list", "parse_begin_time", "parse_flags",
     "check_output_template", "build_jobspec", "substitute_cc", "ENV_RULE_OPTIONS",
+    "parse_signal", "apply_rlimit_rules",
 ]
 
 URGENCY_NAMES = {"hold": 0, "default": 16, "expedite": 31}
@@ -129,6 +130,13 @@ def submission_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--input", "input_", metavar="FILE", default=None,
                      help="Read stdin of the job from FILE"),
         click.option("-l", "--label-io", is_flag=True, help="Label output lines with the task rank"),
+        click.option("-u", "--unbuffered", is_flag=True,
+                     help="Send output as it comes, not line by line in batches"),
+        click.option("--signal", "signal_", metavar="SIG@TIME", default=None,
+                     help="Send SIG to the job TIME before its time limit (default USR1@60)"),
+        click.option("--rlimit", "rlimits", metavar="RULE", multiple=True,
+                     help="Give the job our soft limit NAME, NAME=VALUE, all (*), or "
+                          "remove it (-NAME, -*)"),
         click.option("--flags", "flag_names", metavar="FLAGS", default=None,
                      help="Comma-separated submit flags: debug, waitable, novalidate"),
         click.option("--debug", is_flag=True, help="Enable job debug events"),
@@ -369,6 +377,9 @@ class SubmitArgs:
     label_io: bool = False
     flags: int = 0
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    unbuffered: bool = False
+    signal: str | None = None
+    rlimits: Sequence[str] = ()
 
     @classmethod
     def from_click(cls, ctx: click.Context, command: Sequence[str]) -> "SubmitArgs":
@@ -385,7 +396,8 @@ class SubmitArgs:
                    begin_time=p["begin_time"], env_rules=env_rule_list(ctx),
                    setattrs=tuple(p["setattrs"]), setopts=tuple(p["setopts"]),
                    output=p["output"], error=p["error"], input=p["input_"],
-                   label_io=p["label_io"], flags=flags)
+                   label_io=p["label_io"], flags=flags, unbuffered=p.get("unbuffered", False),
+                   signal=p.get("signal_"), rlimits=tuple(p.get("rlimits") or ()))
 
     def uses_cc(self) -> bool:
         """Whether ``{cc}`` appears anywhere a copy must substitute it."""
@@ -411,7 +423,8 @@ class SubmitArgs:
             setattrs=[substitute_cc(s, cc) for s in self.setattrs],
             setopts=[substitute_cc(s, cc) for s in self.setopts],
             output=sub(self.output), error=sub(self.error), input=sub(self.input),
-            label_io=self.label_io, flags=self.flags, environ=self.environ)
+            label_io=self.label_io, flags=self.flags, environ=self.environ,
+            unbuffered=self.unbuffered, signal=self.signal, rlimits=self.rlimits)
 
 
 def substitute_cc(text: str, cc: int | str) -> str:
@@ -454,7 +467,93 @@ def build_jobspec(args: SubmitArgs) -> Any:
     for arg in args.setattrs:
         key, value = parse_setattr(arg)
         jobspec.setattr(key, value)
+    if args.unbuffered:
+        for stream in ("stdout", "stderr"):
+            jobspec.setattr_shell_option(f"output.{stream}.buffer.type", "none")
+        jobspec.setattr_shell_option("output.batch-timeout", 0.05)
+    if args.signal is not None:
+        jobspec.setattr_shell_option("signal", parse_signal(args.signal))
+    if args.rlimits:
+        limits = apply_rlimit_rules(args.rlimits)
+        if limits:
+            jobspec.setattr_shell_option("rlimit", limits)
     for arg in args.setopts:
         key, value = parse_setopt(arg)
         jobspec.setattr_shell_option(key, value)
     return jobspec
+
+
+def parse_signal(text: str) -> dict[str, Any]:
+    """``--signal=[SIG][@TIME]`` -> ``{"signum", "timeleft"}`` (default SIGUSR1, 60 s)."""
+    import signal as _signal
+
+    from flux.util.fsd import parse_fsd
+
+    sig, _at, when = text.partition("@")
+    signum = int(_signal.SIGUSR1)
+    if sig:
+        name = sig.strip().upper()
+        if name.isdigit():
+            signum = int(name)
+        else:
+            try:
+                signum = int(_signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+            except KeyError:
+                raise ValueError(f"--signal: invalid signal '{sig}'") from None
+        if not 0 < signum < _signal.NSIG:
+            raise ValueError(f"--signal: invalid signal '{sig}'")
+    timeleft = 60.0
+    if when:
+        try:
+            timeleft = parse_fsd(when)
+        except ValueError:
+            raise ValueError(f"--signal: invalid time '{when}'") from None
+    return {"signum": signum, "timeleft": timeleft}
+
+
+def apply_rlimit_rules(rules: Iterable[str]) -> dict[str, int]:
+    """The ``rlimit`` shell option for ``--rlimit`` RULES, in order.
+
+    ``NAME`` copies our soft limit, ``NAME=VALUE`` sets one (``unlimited``
+    allowed), ``*`` copies all, ``-NAME`` / ``-*`` remove.  Names are the
+    RLIMIT_* names without the prefix, any case.
+    """
+    import resource
+
+    names = sorted(n[len("RLIMIT_"):].lower() for n in dir(resource) if n.startswith("RLIMIT_"))
+    out: dict[str, int] = {}
+
+    def ours(name: str) -> int:
+        soft, _hard = resource.getrlimit(getattr(resource, "RLIMIT_" + name.upper()))
+        return -1 if soft == resource.RLIM_INFINITY else soft
+
+    for rule in rules:
+        for item in rule.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if item == "*":
+                out.update({n: ours(n) for n in names})
+                continue
+            if item == "-*":
+                out.clear()
+                continue
+            remove = item.startswith("-")
+            name, eq, value = item.lstrip("-").partition("=")
+            name = name.lower()
+            if name not in names:
+                raise ValueError(f"--rlimit: unknown resource limit '{name}'")
+            if remove:
+                out.pop(name, None)
+            elif eq:
+                if value.lower() in ("unlimited", "infinity", "inf"):
+                    out[name] = -1
+                else:
+                    try:
+                        out[name] = int(value)
+                    except ValueError:
+                        raise ValueError(f"--rlimit: invalid value '{value}' for {name}") \
+                            from None
+            else:
+                out[name] = ours(name)
+    return out

@@ -206,6 +206,13 @@ class Shell:
         """Run the job's local tasks to the end; the shell's exit code."""
         from shell.plugins import load_builtins
 
+        from shell.forkserver import PR_SET_CHILD_SUBREAPER, prctl
+
+        # what the tasks leave behind becomes ours, so the job's end can kill it
+        try:
+            prctl(PR_SET_CHILD_SUBREAPER, 1)
+        except OSError:
+            pass
         for signum in FORWARDED_SIGNALS:
             self._watch_signal(signum, self._forward_signal)
         self._watch_signal(signal.SIGCHLD, lambda _s: self._reap())
@@ -231,7 +238,7 @@ class Shell:
     def _fail_init(self, note: str) -> None:
         self.die(note)
         self.exit_code = max(self.exit_code, 1)
-        self.after_rpcs(self._stop)
+        self.output.flush(lambda: self.after_rpcs(self._stop))
 
     def _chdir(self) -> bool:
         cwd = self.info.cwd
@@ -405,7 +412,11 @@ class Shell:
                 return
             task = self._by_pid.pop(pid, None)
             if task is None:
-                continue        # a task's orphan, reparented to us (we are its subreaper)
+                # a task's orphan, reparented to us (we are its subreaper); its own
+                # children are ours now too
+                if self._finishing:
+                    self._kill_orphans()
+                continue
             task.state = "exited"
             task.wait_status = status
             self._exited += 1
@@ -447,12 +458,15 @@ class Shell:
                     os.killpg(task.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+        self._kill_orphans()
+
+    def _kill_orphans(self) -> None:
         try:
             pid, _status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return                # no children at all: nothing to look for
         if pid != 0:
-            self._reap()
+            self.reactor.call_soon(self._reap)
         from shell.forkserver import children_of
 
         for child in children_of(os.getpid()):

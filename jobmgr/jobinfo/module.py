@@ -463,14 +463,18 @@ class JobInfoModule(Module):
         self._watches[(msg.sender, msg.matchtag)] = watch
         self._by_dir.setdefault(watch.jobdir, set()).add(watch)
         stream.on_cancel = watch.cancelled
-        watch.tasks.append(self.ctx.create_task(self._guarded(watch, self._serve_watch(watch)),
+        watch.tasks.append(self.ctx.create_task(self._guarded(watch, self._serve_watch, watch),
                                                 name=f"eventlog-watch {watch.key}"))
         return None
 
-    async def _guarded(self, watch: _Watch, coro: Any) -> None:
-        """Run one of a watch's tasks; whatever goes wrong, the stream ends."""
+    async def _guarded(self, watch: _Watch, fn: Any, *args: Any) -> None:
+        """Run one of a watch's tasks; whatever goes wrong, the stream ends.
+
+        Takes the coroutine function, not a coroutine, so that a task
+        cancelled before it starts (at unload) leaves no coroutine unawaited.
+        """
         try:
-            await coro
+            await fn(*args)
         except asyncio.CancelledError:
             raise
         except OSError as exc:
@@ -493,7 +497,7 @@ class JobInfoModule(Module):
                 self._check_owner(watch.msg, watch.jobid, main_log)
         if watch.path != MAIN_LOG:
             assert main_log is not None
-            watch.tasks.append(self.ctx.create_task(self._guarded(watch, self._follow_job(watch)),
+            watch.tasks.append(self.ctx.create_task(self._guarded(watch, self._follow_job, watch),
                                                     name=f"job end {watch.key}"))
         if watch.path.startswith("guest."):
             await self._serve_guest(watch)

@@ -1,0 +1,420 @@
+"""Real execution on a size-1 instance: shells, tasks, stdio, signals, limits, options.
+
+Every job here runs real processes (no test mode).  The instance's kill
+timeout is 1 s so escalation to SIGKILL is quick to see.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+import flux
+import flux.job
+from broker.testing import TestInstance
+from flux.job import JobID, JobspecV1
+
+pytestmark = pytest.mark.slow
+
+CONF = "[exec]\nkill-timeout = \"1s\"\n[access]\nallow-guest-user = true\n"
+
+
+@pytest.fixture(scope="module")
+def inst(tmp_path_factory):
+    conf = tmp_path_factory.mktemp("conf")
+    os.chmod(conf, 0o755)
+    (conf / "exec.toml").write_text(CONF)
+    inst = TestInstance(config_path=str(conf)).start()
+    yield inst
+    inst.stop()
+
+
+@pytest.fixture(scope="module")
+def h(inst):
+    return inst.handle()
+
+
+def run(inst, *args, input=None, timeout=60):
+    return inst.flux("run", *args, input=input, timeout=timeout)
+
+
+def submit(inst, *args):
+    r = inst.flux("submit", *args)
+    assert r.returncode == 0, r.stderr
+    return JobID(r.stdout.strip())
+
+
+def wait_event(inst, jobid, name, path=None, timeout="30s"):
+    extra = ["-p", path] if path else []
+    r = inst.flux("job", "wait-event", "-t", timeout, *extra, str(jobid), name)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def events(inst, jobid, path=None):
+    extra = ["-p", path] if path else []
+    r = inst.flux("job", "eventlog", "-f", "json", *extra, str(jobid))
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def last_job(inst):
+    r = inst.flux("jobs", "-a", "-n", "-c", "1", "-o", "{id}")
+    return JobID(r.stdout.strip())
+
+
+def jobs_field(inst, jobid, fmt):
+    r = inst.flux("jobs", "-n", "-o", fmt, str(jobid))
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# -- running, output, exit codes ------------------------------------------------------
+
+def test_run_hostname_prints_the_hostname(inst):
+    r = run(inst, "hostname")
+    assert r.returncode == 0 and r.stdout == socket.gethostname() + "\n"
+
+
+def test_exit_code_is_the_largest_task_exit_code(inst):
+    r = run(inst, "-n2", "sh", "-c", "exit $((FLUX_TASK_RANK + 3))")
+    assert r.returncode == 4
+    assert r.stderr.strip().endswith("flux-run: task(s) exited with exit code 4")
+    jobid = last_job(inst)
+    assert jobs_field(inst, jobid, "{returncode} {waitstatus} {result}") == "4 1024 FAILED"
+
+
+def test_label_io_and_task_environment(inst):
+    r = run(inst, "-n2", "-l", "sh", "-c",
+            "echo $FLUX_TASK_RANK $FLUX_TASK_LOCAL_ID $FLUX_JOB_SIZE $FLUX_JOB_NNODES")
+    assert sorted(r.stdout.splitlines()) == ["0: 0 0 2 1", "1: 1 1 2 1"]
+
+
+def test_flux_variables_and_tmpdir(inst):
+    r = run(inst, "sh", "-c", "echo $FLUX_JOB_ID $FLUX_URI $FLUX_KVS_NAMESPACE $FLUX_JOB_TMPDIR;"
+            " test -d $FLUX_JOB_TMPDIR && test -w $FLUX_JOB_TMPDIR && echo ok")
+    jobid = last_job(inst)
+    fid, uri, ns, tmpdir, ok = r.stdout.split()
+    assert fid == jobid.f58 and uri == inst.uri and ns == f"job-{int(jobid)}" and ok == "ok"
+    assert not os.path.exists(tmpdir)            # removed with the job
+
+
+def test_task_can_use_its_guest_namespace(inst):
+    r = run(inst, "sh", "-c", "flux kvs put mykey=42 && flux kvs get mykey")
+    assert r.returncode == 0 and r.stdout == "42\n", r.stderr
+    jobid = last_job(inst)
+    got = inst.flux("kvs", "get", f"{jobid.kvs}.guest.mykey")
+    assert got.stdout == "42\n"
+
+
+def test_cwd(inst, tmp_path):
+    r = run(inst, f"--cwd={tmp_path}", "pwd")
+    assert r.stdout.strip() == str(tmp_path)
+
+
+def test_missing_command_is_an_exec_exception_and_exit_127(inst):
+    r = run(inst, "no-such-command-xyzzy")
+    assert r.returncode == 127
+    assert "type=exec" in r.stderr and "start failed" in r.stderr and "rank 0" in r.stderr
+    jobid = last_job(inst)
+    assert jobs_field(inst, jobid, "{exception.type} {result}") == "exec FAILED"
+
+
+def test_missing_cwd_is_an_exec_exception(inst):
+    r = run(inst, "--cwd=/nonexistent/dir", "true")
+    assert r.returncode == 1
+    assert "Could not change dir to /nonexistent/dir" in r.stderr and "type=exec" in r.stderr
+
+
+def test_time_limit(inst):
+    start = time.monotonic()
+    r = run(inst, "-t", "1s", "sleep", "30")
+    assert time.monotonic() - start < 10
+    assert r.returncode == 142 and "task(s) Alarm clock" in r.stderr
+    assert "type=timeout" in r.stderr and "resource allocation expired" in r.stderr
+    assert jobs_field(inst, last_job(inst), "{result}") == "TIMEOUT"
+
+
+def test_cancel_a_running_job(inst):
+    jobid = submit(inst, "sleep", "60")
+    wait_event(inst, jobid, "start")
+    assert inst.flux("cancel", str(jobid)).returncode == 0
+    r = inst.flux("job", "attach", str(jobid))
+    assert r.returncode == 143 and "task(s) Terminated" in r.stderr
+    assert jobs_field(inst, jobid, "{result} {returncode}") == "CANCELED 143"
+
+
+def test_kill_with_a_signal(inst, tmp_path):
+    mark = tmp_path / "trapped"
+    jobid = submit(inst, "sh", "-c",
+                   f"trap 'echo got USR1; exit 7' USR1; touch {mark}; while :; do sleep 0.1; done")
+    wait_event(inst, jobid, "start")
+    for _ in range(100):
+        if mark.exists():
+            break
+        time.sleep(0.05)
+    assert inst.flux("job", "kill", "-s", "USR1", str(jobid)).returncode == 0
+    r = inst.flux("job", "attach", str(jobid))
+    assert r.returncode == 7 and "got USR1" in r.stdout
+
+
+def test_kill_of_a_finished_job_is_a_clear_error(inst):
+    run(inst, "true")
+    jobid = last_job(inst)
+    r = inst.flux("job", "kill", str(jobid))
+    assert r.returncode == 1 and r.stderr.strip()
+    assert "Traceback" not in r.stderr
+
+
+def test_tasks_that_ignore_sigterm_get_sigkill_after_the_kill_timeout(inst):
+    jobid = submit(inst, "sh", "-c", "trap '' TERM; sleep 60")
+    wait_event(inst, jobid, "start")
+    time.sleep(0.2)
+    start = time.monotonic()
+    inst.flux("cancel", str(jobid))
+    r = inst.flux("job", "attach", str(jobid))
+    assert time.monotonic() - start < 8
+    assert r.returncode == 137 and "task(s) Killed" in r.stderr
+
+
+def test_output_and_error_to_files(inst, tmp_path):
+    r = run(inst, "-n2", f"--output={tmp_path}/out-{{{{id}}}}.txt", f"--error={tmp_path}/err.txt",
+            "sh", "-c", "echo out $FLUX_TASK_RANK; echo err >&2")
+    assert r.returncode == 0 and r.stdout == ""
+    jobid = last_job(inst)
+    assert sorted((tmp_path / f"out-{jobid.f58}.txt").read_text().splitlines()) == \
+        ["out 0", "out 1"]
+    assert (tmp_path / "err.txt").read_text() == "err\nerr\n"
+    redirects = [e for e in events(inst, jobid, "output") if e["name"] == "redirect"]
+    assert {e["context"]["stream"] for e in redirects} == {"stdout", "stderr"}
+
+
+def test_input_from_a_file_and_an_unreadable_one(inst, tmp_path):
+    data = tmp_path / "in.txt"
+    data.write_text("line one\nline two\n")
+    r = run(inst, "-n2", "-l", f"--input={data}", "wc", "-l")
+    assert sorted(r.stdout.split("\n")[:2]) == ["0: 2", "1: 2"]
+    r = run(inst, "--input=/nonexistent/input", "cat")
+    assert r.returncode == 1 and "could not open input file /nonexistent/input" in r.stderr
+
+
+def test_stdin_is_forwarded_to_every_task(inst):
+    r = run(inst, "-n2", "-l", "cat", input="hello\nworld\n")
+    assert sorted(r.stdout.splitlines()) == ["0: hello", "0: world", "1: hello", "1: world"]
+    jobid = last_job(inst)
+    data = [e for e in events(inst, jobid, "input") if e["name"] == "data"]
+    assert data[-1]["context"].get("eof") is True
+
+
+def test_binary_output_comes_back_intact(inst, tmp_path):
+    blob = os.urandom(200_000)
+    (tmp_path / "blob").write_bytes(blob)
+    r = subprocess.run(["flux", "run", "cat", str(tmp_path / "blob")], env=inst.env,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == blob
+    encodings = {e["context"].get("encoding") for e in events(inst, last_job(inst), "output")
+                 if e["name"] == "data" and e["context"].get("data")}
+    assert "base64" in encodings
+
+
+def test_task_that_closes_stdout_and_keeps_running(inst):
+    r = run(inst, "sh", "-c", "echo before; exec >&-; sleep 1; exit 3")
+    assert r.returncode == 3 and r.stdout == "before\n"
+
+
+def test_a_child_that_outlives_its_task_is_killed_at_job_end(inst, tmp_path):
+    pidfile = tmp_path / "pid"
+    r = run(inst, "sh", "-c", f"sleep 300 >/dev/null 2>&1 & echo $! > {pidfile}")
+    assert r.returncode == 0
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        if not alive(pid):
+            break
+        time.sleep(0.1)
+    assert not alive(pid)
+
+
+def test_a_setsid_child_holding_the_output_pipe_does_not_hang_the_job(inst, tmp_path):
+    pidfile = tmp_path / "pid"
+    start = time.monotonic()
+    r = run(inst, "sh", "-c", f"setsid sh -c 'echo $$ > {pidfile}; sleep 300' & sleep 0.5")
+    assert r.returncode == 0 and time.monotonic() - start < 15
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        if not alive(pid):
+            break
+        time.sleep(0.1)
+    assert not alive(pid)
+
+
+def test_shell_killed_with_sigkill_fails_only_its_job(inst, tmp_path):
+    ppid = tmp_path / "ppid"
+    victim = submit(inst, "sh", "-c", f"echo $PPID > {ppid}; sleep 60")
+    for _ in range(100):
+        if ppid.exists() and ppid.read_text().strip():
+            break
+        time.sleep(0.05)
+    shell_pid = int(ppid.read_text())
+    os.kill(shell_pid, signal.SIGKILL)
+    r = inst.flux("job", "attach", str(victim))
+    assert r.returncode == 137
+    # the instance keeps running jobs
+    assert run(inst, "echo", "still here").stdout == "still here\n"
+
+
+def test_exec_eventlog_and_guest_namespace_after_the_job(inst):
+    run(inst, "true")
+    jobid = last_job(inst)
+    names = [e["name"] for e in events(inst, jobid, "exec")]
+    assert names == ["init", "starting", "shell.init", "shell.start", "complete", "done"]
+    spaces = inst.flux("kvs", "namespace", "list").stdout
+    assert f"job-{int(jobid)}" not in spaces
+    assert inst.flux("kvs", "get", f"{jobid.kvs}.guest.exec.eventlog").returncode == 0
+
+
+def test_watches_of_guest_logs_end(inst):
+    jobid = submit(inst, "sh", "-c", "echo a; sleep 0.5; echo b")
+    procs = [subprocess.Popen(["flux", "job", "eventlog", "-F", "-p", path, str(jobid)],
+                              env=inst.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for path in ("exec", "output", "input")]
+    out = [p.communicate(timeout=30) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    assert out[0][0].splitlines()[-1].split()[1] == "done"
+    assert '"b\\n"' in out[1][0]
+    wait_event(inst, jobid, "done", path="exec")
+
+
+def test_exit_timeout(inst):
+    start = time.monotonic()
+    r = run(inst, "-n2", "-o", "exit-timeout=1s", "sh", "-c",
+            "test $FLUX_TASK_RANK = 1 && sleep 60; exit 0")
+    assert time.monotonic() - start < 15
+    assert "exit-timeout" in r.stderr and r.returncode != 0
+
+
+def test_exit_on_error(inst):
+    start = time.monotonic()
+    r = run(inst, "-n2", "-o", "exit-on-error", "sh", "-c",
+            "test $FLUX_TASK_RANK = 1 && exit 2; sleep 60")
+    assert time.monotonic() - start < 15
+    assert "exit-on-error" in r.stderr and r.returncode != 0
+
+
+def test_signal_before_the_time_limit(inst):
+    r = run(inst, "--signal=USR2@1s", "-t", "3s", "sh", "-c",
+            "trap 'echo warned; exit 0' USR2; while :; do sleep 0.1; done")
+    assert r.returncode == 0 and "warned" in r.stdout
+
+
+def test_cpu_affinity(inst):
+    def allowed(*opts):
+        r = run(inst, *opts, "-l", "sh", "-c", "grep Cpus_allowed_list /proc/self/status")
+        return {line.split(":")[0]: line.split()[-1] for line in r.stdout.splitlines()}
+
+    ncpu = len(os.sched_getaffinity(0))
+    if ncpu < 2:
+        pytest.skip("needs 2 CPUs to see a binding")
+    one = allowed("-n1")
+    assert len(one) == 1 and "-" not in one["0"] and "," not in one["0"]
+    per_task = allowed("-n2", "-o", "cpu-affinity=per-task")
+    assert per_task["0"] != per_task["1"]
+    off = allowed("-n1", "-o", "cpu-affinity=off")
+    assert off["0"] == allowed_list_of_self()
+
+
+def allowed_list_of_self():
+    with open("/proc/self/status") as fh:
+        return next(line.split()[-1] for line in fh if line.startswith("Cpus_allowed_list"))
+
+
+def test_rlimit(inst):
+    assert run(inst, "--rlimit=nofile=123", "sh", "-c", "ulimit -n").stdout == "123\n"
+
+
+def test_pty(inst):
+    r = run(inst, "-o", "pty", "sh", "-c", "test -t 0 && test -t 1 && tty")
+    assert r.returncode == 0 and r.stdout.startswith("/dev/pts/")
+
+
+def test_site_plugin_from_an_initrc(inst, tmp_path):
+    plugin = tmp_path / "hello.py"
+    plugin.write_text("def flux_plugin_init(p):\n"
+                      "    def init(topic, shell, task):\n"
+                      "        task.env['SITE_PLUGIN'] = 'rank-%d' % task.rank\n"
+                      "    p.add_handler('task.init', init)\n")
+    initrc = tmp_path / "initrc.py"
+    initrc.write_text(f"plugin.searchpath = [{str(tmp_path)!r}]\nplugin.load('hello.py')\n")
+    r = run(inst, "-n2", "-l", "-o", f"initrc={initrc}", "sh", "-c", "echo $SITE_PLUGIN")
+    assert sorted(r.stdout.splitlines()) == ["0: rank-0", "1: rank-1"]
+
+
+def test_output_limit_truncates(inst):
+    r = run(inst, "-o", "output.limit=100", "sh", "-c", "head -c 5000 /dev/zero | tr '\\0' x")
+    assert r.returncode == 0 and r.stdout == "x" * 100
+    assert "limit of 100 bytes" in r.stderr
+
+
+def test_shell_verbose_logs_into_the_output_log(inst):
+    run(inst, "-o", "verbose=2", "true")
+    logs = [e for e in events(inst, last_job(inst), "output") if e["name"] == "log"]
+    assert any("started pid" in e["context"]["message"] for e in logs)
+
+
+def test_submit_wait_and_watch(inst):
+    r = inst.flux("submit", "--wait", "sh", "-c", "exit 3")
+    assert r.returncode == 3
+    r = inst.flux("submit", "--watch", "echo", "watched")
+    assert r.returncode == 0 and "watched" in r.stdout
+
+
+def test_python_submit_and_result(h):
+    spec = JobspecV1.from_command(["sh", "-c", "exit 5"])
+    jobid = flux.job.submit(h, spec)
+    info = flux.job.result(h, jobid)
+    assert info.returncode == 5 and info.result == "FAILED"
+    ok = flux.job.result(h, flux.job.submit(h, JobspecV1.from_command(["true"])))
+    assert ok.returncode == 0 and ok.result == "COMPLETED"
+
+
+def test_killall(inst):
+    ids = [submit(inst, "sleep", "60") for _ in range(2)]
+    for jobid in ids:
+        wait_event(inst, jobid, "start")
+    r = inst.flux("job", "killall", "-f")
+    assert r.returncode == 0
+    for jobid in ids:
+        wait_event(inst, jobid, "clean")
+        assert jobs_field(inst, jobid, "{returncode}") == "143"
+
+
+def test_standalone_flux_shell(tmp_path):
+    spec = JobspecV1.from_command(["sh", "-c", "echo hi $FLUX_TASK_RANK; exit 2"], num_tasks=2)
+    spec.cwd = str(tmp_path)
+    spec.setattr_shell_option("output.stdout.label", True)
+    (tmp_path / "j.json").write_text(spec.dumps())
+    (tmp_path / "R.json").write_text(json.dumps(
+        {"version": 1, "execution": {"R_lite": [{"rank": "0", "children": {"core": "0-1"}}],
+                                     "nodelist": ["localhost"]}}))
+    exe = os.path.join(os.path.dirname(sys.executable), "flux-shell")
+    r = subprocess.run([exe, "--standalone", "-j", str(tmp_path / "j.json"), "-R",
+                        str(tmp_path / "R.json")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert sorted(r.stdout.splitlines()) == ["0: hi 0", "1: hi 1"]
