@@ -40,6 +40,14 @@ _EXPORTS = {
     "JobInfo": "info", "JobInfoFormat": "info",
     "JobStats": "stats",
     "job_kvs": "kvs", "job_kvs_guest": "kvs",
+    # concurrent.futures executor
+    "FluxExecutor": "executor", "FluxExecutorFuture": "executor",
+    # job output (RFC 24)
+    "JobOutput": "output", "job_output": "output",
+    "output_watch": "output", "output_watch_async": "output",
+    "output_watch_lines": "output", "output_watch_lines_async": "output",
+    "output_event_watch": "output", "output_event_watch_async": "output",
+    "JobOutputWatch": "output", "JobOutputWatchLines": "output", "JobOutputEventWatch": "output",
 }
 
 __all__ = sorted([*_EXPORTS, "JobID", "id_encode", "id_parse",
