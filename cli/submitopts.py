@@ -91,8 +91,8 @@ def _urgency_callback(ctx: click.Context, param: click.Parameter, value: str) ->
 def submission_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Attach the job-request options of ``flux submit`` and ``flux run``."""
     options = [
-        click.option("-n", "--ntasks", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Number of tasks to start"),
+        click.option("-n", "--ntasks", type=click.IntRange(min=1), default=None,
+                     help="Number of tasks to start (default: 1, or one per node with -N)"),
         click.option("-c", "--cores-per-task", type=click.IntRange(min=1), default=1,
                      show_default=True, help="Number of cores to allocate per task"),
         click.option("-g", "--gpus-per-task", type=click.IntRange(min=0), default=None,
@@ -388,7 +388,8 @@ class SubmitArgs:
         flags = parse_flags(p.get("flag_names"))
         if p.get("debug"):
             flags |= SUBMIT_FLAGS["debug"]
-        return cls(command=list(command), ntasks=p["ntasks"], cores_per_task=p["cores_per_task"],
+        ntasks = p["ntasks"] if p["ntasks"] is not None else (p["nodes"] or 1)
+        return cls(command=list(command), ntasks=ntasks, cores_per_task=p["cores_per_task"],
                    gpus_per_task=p["gpus_per_task"], nodes=p["nodes"],
                    exclusive=p["exclusive"], time_limit=p["time_limit"],
                    urgency=p["urgency"], job_name=p["job_name"], queue=p["queue"],

@@ -286,8 +286,28 @@ class ForkServer:
 
 
 def _preload() -> None:
-    """Import what every shell needs, so no child pays for it."""
+    """Import what every shell needs, so no child pays for it.
+
+    It matters twice: a forked shell that imports nothing starts faster, and
+    a shell that has taken a guest's identity may not be able to read the
+    Python installation at all.  Lazily imported modules are pulled in by
+    using them once.
+    """
+    import glob  # noqa: F401
+    import runpy  # noqa: F401
+    import tempfile  # noqa: F401
+
+    import shell.initrc  # noqa: F401
     import shell.main  # noqa: F401
+    import shell.template  # noqa: F401
+    from flux.job.JobID import JobID
+
+    jobid = JobID(1)
+    for encoding in ("f58", "hex", "dothex", "kvs", "words", "emoji", "f58plain"):
+        try:
+            jobid.encode(encoding)
+        except (ValueError, TypeError):
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,11 +43,19 @@ from jobmgr.exec.launcher import Launcher, ShellHandle
 from jobmgr.exec.testexec import TestExec, fail, run_settings
 from jobmgr.manager.active import job_key
 
-__all__ = ["JobExec"]
+__all__ = ["JobExec", "user_check"]
 
 _GUEST_OUTPUT_LIMIT = "10M"
 _OWNER_OUTPUT_LIMIT = "1G"
 _SHUTDOWN_NOTE = "job killed: the instance is shutting down"
+
+
+def user_check(userid: int, owner: int, euid: int) -> str | None:
+    """Why a job of USERID cannot run here (None if it can): only root switches users."""
+    if userid == owner or userid == euid or euid == 0:
+        return None
+    return (f"the instance cannot run jobs for other users: it does not run as root, and "
+            f"the job belongs to uid {userid}")
 
 
 def _payload(msg: Message) -> dict[str, Any]:
@@ -133,9 +141,9 @@ class JobExec(Module):
         if type(userid) is not int or userid < 0:
             fail(respond, f"invalid userid {userid!r}", started=False)
             return
-        if userid != self.ctx.owner and os.geteuid() != 0:
-            fail(respond, f"the instance cannot run jobs for other users: it does not run as "
-                          f"root, and the job belongs to uid {userid}", started=False)
+        refused = user_check(userid, self.ctx.owner, os.geteuid())
+        if refused is not None:
+            fail(respond, refused, started=False)
             return
         try:
             if not isinstance(jobspec, dict) or not isinstance(R, dict):

@@ -18,6 +18,7 @@ import pytest
 import flux
 import flux.job
 from broker.testing import TestInstance
+from helpers.procs import alive
 from flux.job import JobID, JobspecV1
 
 pytestmark = pytest.mark.slow
@@ -75,16 +76,6 @@ def jobs_field(inst, jobid, fmt):
     return r.stdout.strip()
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 # -- running, output, exit codes ------------------------------------------------------
