@@ -6,8 +6,11 @@ from broker.svc_broker import BrokerService, ConfigService, ModuleService, Servi
 from broker.svc_event import EventService
 from broker.svc_log import LogService
 from broker.svc_overlay import OverlayService
+from broker.svc_rexec import RexecService
 
+# rexec is last so that it unloads first: its processes are killed while the
+# other services are still there to carry their final responses.
 BUILTINS = (BrokerService, AttrService, LogService, EventService, ServiceService,
-            ModuleService, ConfigService, OverlayService)
+            ModuleService, ConfigService, OverlayService, RexecService)
 
 __all__ = ["BUILTINS"]
