@@ -76,6 +76,8 @@ class ActiveJob:
     exec_phase: int = ExecPhase.NONE
     kill_sent: bool = False
     inflight: int = 0                # posted events whose commit has not returned
+    prolog: int = 0                  # perilog.NOT_RUN / RUNNING / DONE / FAILED
+    epilog: int = 0
     eventlog_key: str = ""           # job.<dothex>.eventlog, computed once
 
     def __post_init__(self) -> None:

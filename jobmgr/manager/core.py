@@ -27,6 +27,8 @@ from jobmgr.manager.alloc import SchedClient
 from jobmgr.manager.dependencies import Dependencies
 from jobmgr.manager.drain_idle import DrainIdle
 from jobmgr.manager.journal import Journal
+from jobmgr.manager.perilog import RUNNING as PERILOG_RUNNING
+from jobmgr.manager.perilog import Perilog, PerilogConfig
 from jobmgr.manager.post import Applied, EventPoster
 from jobmgr.manager.purge import InactiveIndex, PurgeLimits, select
 from jobmgr.manager.queues import Queues
@@ -45,7 +47,9 @@ _RETRY_AFTER_FAILURE = 1.0
 
 
 class Manager:
-    def __init__(self, ctx: Any, policy: JobPolicy, purge_limits: PurgeLimits) -> None:
+    def __init__(self, ctx: Any, policy: JobPolicy, purge_limits: PurgeLimits,
+                 prolog: PerilogConfig | None = None,
+                 epilog: PerilogConfig | None = None) -> None:
         self.ctx = ctx
         self.log = ctx.log
         self.owner: int = ctx.owner
@@ -60,6 +64,7 @@ class Manager:
         self.sched = SchedClient(self)
         self.execs = ExecClient(self)
         self.deps = Dependencies(self)
+        self.perilog = Perilog(self, prolog, epilog)
         self.inactive = InactiveIndex()
         self.purge_limits = purge_limits
         self.changes = 0                  # applied commits since the last checkpoint
@@ -111,7 +116,8 @@ class Manager:
     def can_clean(job: ActiveJob) -> bool:
         return (not job.t_resources and not job.alloc_pending and not job.free_pending
                 and job.exec_phase != ExecPhase.STARTING
-                and (not job.t_started or job.t_finished))
+                and (not job.t_started or job.t_finished)
+                and job.prolog != PERILOG_RUNNING and job.epilog != PERILOG_RUNNING)
 
     def progress(self, job: ActiveJob) -> None:
         """Post every event JOB's tentative state leads to without outside input."""
@@ -139,7 +145,10 @@ class Manager:
         elif st == _R or st == _C:
             if job.exec_phase == ExecPhase.NONE and (
                     (st == _R and job.tstate == _R) or (job.t_started and not job.t_finished)):
-                self.execs.start(job)
+                if st == _R and self.perilog.prolog_pending(job):
+                    self.perilog.start_prolog(job)       # exec starts once it succeeded
+                else:
+                    self.execs.start(job)
             if st == _C:
                 if job.alloc_pending:
                     self.sched.cancel(job)
@@ -147,8 +156,12 @@ class Manager:
                     if rec.fatal is not None and not job.kill_sent and not job.t_finished:
                         self.execs.kill(job, int(signal.SIGTERM), exception=True)
                 elif rec.has_resources and job.t_resources and not job.free_pending \
-                        and (not job.t_started or job.t_finished):
-                    self.sched.free(job)
+                        and (not job.t_started or job.t_finished) \
+                        and job.prolog != PERILOG_RUNNING:
+                    if self.perilog.epilog_pending(job):
+                        self.perilog.start_epilog(job)   # the free waits for it
+                    else:
+                        self.sched.free(job)
         self.progress(job)
 
     # -- commits ---------------------------------------------------------------------------
@@ -274,6 +287,7 @@ class Manager:
         self.poster.after_commit(committed)
 
     def close(self) -> None:
+        self.perilog.close()
         self.sched.close()
         self.execs.close()
         self.deps.close()

@@ -22,6 +22,7 @@ from jobmgr.manager import submit as submit_rpc
 from jobmgr.manager import urgency as urgency_rpc
 from jobmgr.manager.core import Manager
 from jobmgr.manager.lookup import payload_of
+from jobmgr.manager.perilog import parse_perilog
 from jobmgr.manager.purge import parse_purge_limits, select
 from jobmgr.states import JobState
 
@@ -52,9 +53,10 @@ class JobManager(Module):
         try:
             policy = parse_job_policy(self.ctx.config)
             limits = parse_purge_limits(self.ctx.conf_get("job-manager"))
+            prolog, epilog = parse_perilog(self.ctx.conf_get("job-manager"))
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"job-manager: {exc}") from None
-        self.mgr = Manager(self.ctx, policy, limits)
+        self.mgr = Manager(self.ctx, policy, limits, prolog, epilog)
         self.stats = await restart.recover(self.mgr)
         self._ckpt_task = self.ctx.create_task(self._checkpoints(), "job-manager checkpoint")
         self._age_timer: asyncio.TimerHandle | None = None
@@ -99,9 +101,11 @@ class JobManager(Module):
     def config_reload(self, config: Any) -> None:
         try:
             limits = parse_purge_limits(config.get("job-manager"))
+            prolog, epilog = parse_perilog(config.get("job-manager"))
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"job-manager: {exc}") from None
         self.mgr.purge_limits = limits
+        self.mgr.perilog.prolog, self.mgr.perilog.epilog = prolog, epilog
         if self._age_timer is not None:
             self._age_timer.cancel()
             self._age_timer = None

@@ -394,6 +394,7 @@ def _restart_job(mgr: "Manager", job: ActiveJob) -> None:
         begin(mgr, job)
         return
     mgr.post(job, "flux-restart")
+    mgr.perilog.recover(job)
     if state == JobState.DEPEND:
         mgr.deps.begin(job)
     mgr.progress(job)

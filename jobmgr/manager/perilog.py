@@ -1,0 +1,216 @@
+"""Job prologs and epilogs: site commands run on a job's ranks around its run.
+
+Configured as flux-core's perilog plugin is::
+
+    [job-manager.prolog]
+    command = ["/etc/flux/prolog"]      # or a string, split like a shell would
+    per-rank = true                     # on every rank of the job (false: rank 0 only)
+    timeout = "30m"                     # then the command is killed and counts as failed
+
+    [job-manager.epilog]                # the same keys
+    command = ["/etc/flux/epilog"]
+
+A job entering RUN gets ``prolog-start {description}``; the command runs
+(through each rank's ``rexec`` service) with FLUX_JOB_ID, FLUX_JOB_USERID,
+FLUX_OWNER_USERID and FLUX_JOB_RANKS set; then ``prolog-finish
+{description, status}`` (the largest wait status).  Exec is started only
+after a successful prolog; a failed one raises a fatal ``prolog``
+exception naming the ranks.  After exec is done (or a job that had
+resources ends), ``epilog-start`` ... ``epilog-finish`` run before the
+resources are freed; a failed epilog drains the ranks it failed on, with
+the job in the reason, and the job ends normally.  A prolog or epilog cut
+short by a restart is finished with status 1 at recovery.
+"""
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flux.idset import IDset
+from flux.job.JobID import JobID
+from flux.util.fsd import parse_fsd
+from jobmgr.manager.active import ActiveJob
+
+if TYPE_CHECKING:
+    from jobmgr.manager.core import Manager
+
+__all__ = ["PerilogConfig", "Perilog", "parse_perilog", "NOT_RUN", "RUNNING", "DONE", "FAILED"]
+
+NOT_RUN, RUNNING, DONE, FAILED = 0, 1, 2, 3
+_DEFAULT_TIMEOUT = 1800.0
+
+
+@dataclass(slots=True, frozen=True)
+class PerilogConfig:
+    command: tuple[str, ...]
+    per_rank: bool = True
+    timeout: float | None = _DEFAULT_TIMEOUT
+
+
+def _parse_one(table: Any, name: str) -> PerilogConfig | None:
+    if table is None:
+        return None
+    if not isinstance(table, Mapping):
+        raise ValueError(f"[job-manager.{name}] must be a table")
+    command = table.get("command")
+    if command is None:
+        return None
+    if isinstance(command, str):
+        command = shlex.split(command)
+    if not isinstance(command, list) or not command \
+            or not all(isinstance(a, str) for a in command):
+        raise ValueError(f"[job-manager.{name}] command: must be a non-empty list of strings")
+    per_rank = table.get("per-rank", True)
+    if not isinstance(per_rank, bool):
+        raise ValueError(f"[job-manager.{name}] per-rank: must be true or false")
+    timeout: float | None = _DEFAULT_TIMEOUT
+    if "timeout" in table:
+        value = table["timeout"]
+        if value in ("none", "infinity", 0):
+            timeout = None
+        else:
+            try:
+                timeout = parse_fsd(value)
+            except ValueError:
+                raise ValueError(f"[job-manager.{name}] timeout: invalid duration "
+                                 f"{value!r}") from None
+    return PerilogConfig(tuple(command), per_rank, timeout)
+
+
+def parse_perilog(jm_table: Any) -> tuple[PerilogConfig | None, PerilogConfig | None]:
+    """(prolog, epilog) from the ``[job-manager]`` table; ValueError names the bad key."""
+    if jm_table is None:
+        return None, None
+    if not isinstance(jm_table, Mapping):
+        raise ValueError("[job-manager] must be a table")
+    return _parse_one(jm_table.get("prolog"), "prolog"), _parse_one(jm_table.get("epilog"),
+                                                                    "epilog")
+
+
+class Perilog:
+    """Runs prologs and epilogs for the job manager; state lives on each ActiveJob."""
+
+    def __init__(self, mgr: "Manager", prolog: PerilogConfig | None,
+                 epilog: PerilogConfig | None) -> None:
+        self.mgr = mgr
+        self.prolog = prolog
+        self.epilog = epilog
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    # -- what advance() asks -------------------------------------------------------------
+    def prolog_pending(self, job: ActiveJob) -> bool:
+        """True while exec must wait: a prolog is configured and has not succeeded."""
+        return self.prolog is not None and job.prolog != DONE and not job.rec.started
+
+    def epilog_pending(self, job: ActiveJob) -> bool:
+        """True while the resources must stay allocated for an epilog."""
+        if self.epilog is None or job.epilog == DONE:
+            return False
+        return job.prolog != NOT_RUN or job.t_started
+
+    # -- running ---------------------------------------------------------------------------
+    def start_prolog(self, job: ActiveJob) -> None:
+        if job.prolog != NOT_RUN or self.prolog is None:
+            return
+        job.prolog = RUNNING
+        self._run(job, "prolog", self.prolog)
+
+    def start_epilog(self, job: ActiveJob) -> None:
+        if job.epilog != NOT_RUN or self.epilog is None:
+            return
+        job.epilog = RUNNING
+        self._run(job, "epilog", self.epilog)
+
+    def _run(self, job: ActiveJob, kind: str, conf: PerilogConfig) -> None:
+        desc = f"job-manager.{kind}"
+        self.mgr.post(job, f"{kind}-start", {"description": desc})
+        task = asyncio.ensure_future(self._execute(job, kind, conf, desc))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _ranks(self, job: ActiveJob) -> list[int]:
+        from flux.job.taskmap import r_ranks
+
+        try:
+            return [r for r, _c, _g in r_ranks(job.R or {})]
+        except ValueError:
+            return [0]
+
+    async def _execute(self, job: ActiveJob, kind: str, conf: PerilogConfig,
+                       desc: str) -> None:
+        from broker.svc_rexec import Command, run_command
+
+        ranks = self._ranks(job)
+        targets = ranks if conf.per_rank else ranks[:1]
+        env = {"FLUX_JOB_ID": JobID(job.rec.id).f58, "FLUX_JOB_USERID": str(job.rec.userid),
+               "FLUX_OWNER_USERID": str(self.mgr.owner), "FLUX_JOB_RANKS": IDset(ranks).encode(),
+               "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/"}
+        import os
+
+        for name in ("PATH", "PYTHONPATH", "VIRTUAL_ENV"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        cmd = Command(list(conf.command), cwd="/", env=env)
+
+        async def one(rank: int) -> tuple[int, int, str]:
+            try:
+                res = await run_command(self.mgr.ctx, cmd, nodeid=rank, timeout=conf.timeout)
+            except asyncio.TimeoutError:
+                return rank, 1 << 8, "timed out"
+            except OSError as exc:
+                return rank, 1 << 8, exc.strerror or str(exc)
+            text = res.stderr.decode("utf-8", "replace").strip().splitlines()
+            return rank, res.status, text[-1] if text else ""
+
+        results = await asyncio.gather(*(one(r) for r in targets))
+        status = max((s for _r, s, _t in results), default=0)
+        failed = [(r, s, t) for r, s, t in results if s != 0]
+        if self.mgr.jobs.get(job.rec.id) is not job:
+            return
+        self.mgr.post(job, f"{kind}-finish", {"description": desc, "status": status})
+        if kind == "prolog":
+            job.prolog = DONE if not failed else FAILED    # a failed prolog never lets exec run
+            if failed:
+                self.mgr.post(job, "exception", {
+                    "type": "prolog", "severity": 0, "userid": self.mgr.owner,
+                    "note": f"prolog failed on rank(s) {IDset([r for r, _s, _t in failed])}"
+                            f"{': ' + failed[0][2] if failed[0][2] else ''}"})
+        else:
+            job.epilog = DONE
+            if failed:
+                reason = f"epilog failed for job {JobID(job.rec.id).f58}"
+                try:
+                    await self.mgr.ctx.rpc("resource.drain", {
+                        "targets": IDset([r for r, _s, _t in failed]).encode(),
+                        "reason": reason, "mode": "update"})
+                except OSError as exc:
+                    self.mgr.log.error("drain after a failed epilog failed",
+                                       error=exc.strerror or str(exc))
+        self.mgr.advance(job)
+
+    def recover(self, job: ActiveJob) -> None:
+        """At restart: finish a prolog or epilog the stop cut short (status 1)."""
+        rec = job.rec
+        if rec.prolog_active:
+            for _ in range(rec.prolog_active):
+                self.mgr.post(job, "prolog-finish", {"description": "job-manager.prolog",
+                                                     "status": 1 << 8})
+            job.prolog = FAILED
+            if rec.fatal is None:
+                self.mgr.post(job, "exception", {"type": "prolog", "severity": 0,
+                                                 "userid": self.mgr.owner,
+                                                 "note": "prolog interrupted by a restart"})
+        elif rec.started:
+            job.prolog = DONE
+        if rec.epilog_active:
+            for _ in range(rec.epilog_active):
+                self.mgr.post(job, "epilog-finish", {"description": "job-manager.epilog",
+                                                     "status": 1 << 8})
+            job.epilog = DONE
+
+    def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
