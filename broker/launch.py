@@ -7,7 +7,8 @@ uses ``<dir>/<r>`` as its rundir.  The exit code follows flux-start(1):
 with ``--test-exit-mode=any`` (default) the exit of any broker starts the
 exit timer (``--test-exit-timeout``, after which the rest are killed) and
 the code is the highest of all brokers; with ``leader`` only rank 0
-counts.
+counts.  With ``pmi`` (flux start run as the tasks of a job) this process
+runs one broker of an instance bootstrapped over PMI (broker.boot_pmi).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class LaunchOptions:
     start_mode: str = "all"
     verbose: int = 0
     noexec: bool = False
+    pmi: bool = False                  # one broker per PMI task (no --test-size, PMI_FD set)
 
 
 def broker_argv(opts: LaunchOptions, rank: int, instance_dir: str | None) -> list[str]:
@@ -77,6 +79,16 @@ def _prepare_dir(opts: LaunchOptions) -> tuple[str | None, bool]:
 
 def launch(opts: LaunchOptions) -> int:
     """Run the instance to completion; returns the flux-start exit code."""
+    from broker.pmi_client import clean_environ
+
+    if opts.pmi:
+        if opts.noexec:
+            return 0
+        from broker.boot_pmi import launch_pmi
+
+        return launch_pmi(opts)
+    # our brokers and programs must not use a PMI descriptor meant for us
+    clean_environ()
     instance_dir = None
     if opts.verbose or opts.noexec:
         shown_dir = instance_dir or "<instance-dir>"

@@ -3,9 +3,13 @@
 ``flux start [OPTIONS] [initial-program [args...]]`` (flux-start(1)).
 Without a program, an interactive shell ($SHELL or /bin/sh) is started.
 The exit code is the initial program's (128+N if killed by signal N).
+Run as the tasks of a job (PMI_FD in the environment) without
+``--test-size``, each task runs one broker of a single instance whose
+rank and size come from PMI (broker/boot_pmi.py).
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -58,6 +62,10 @@ def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple
         raise click.BadParameter(str(exc), param_hint="'--test-exit-timeout'") from None
     if rundir and test_rundir:
         raise click.UsageError("--rundir and --test-rundir cannot be used together")
+    pmi = test_size is None and "PMI_FD" in os.environ
+    if pmi and (rundir or test_rundir):
+        raise click.UsageError("--rundir and --test-rundir need --test-size (each broker "
+                               "started by PMI makes its own rundir)")
     extra = _split_broker_opts(broker_opts)
     parser = build_parser()
     known, unknown = parser.parse_known_args(extra)
@@ -79,7 +87,7 @@ def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple
                          test_rundir=test_rundir, test_rundir_cleanup=test_rundir_cleanup,
                          exit_timeout=exit_timeout, exit_mode=test_exit_mode,
                          start_mode=test_start_mode, verbose=verbose + known.verbose,
-                         noexec=noexec)
+                         noexec=noexec, pmi=pmi)
     try:
         rc = launch(opts)
     except OSError as exc:

@@ -1,0 +1,133 @@
+"""Where a job's tasks run: ``PMI_process_mapping`` (RFC 13) and the RFC 34 task map.
+
+Both describe a list *nodeids* in which entry r is the node (shell rank)
+running task rank r.  They compress it into map blocks: a block
+``(nodeid, nnodes, ppn)`` gives ``ppn`` consecutive ranks to each of the
+nodes ``nodeid .. nodeid+nnodes-1`` in turn; blocks apply in order.
+
+- ``PMI_process_mapping``: ``(vector,(0,2,2),(2,2,4))``; a cyclic
+  distribution repeats its block: ``(vector,(0,2,1),(0,2,1))``.
+- RFC 34: JSON ``{"version":1,"map":[[nodeid,nnodes,ppn,repeat],...]}``,
+  where ``repeat`` folds identical consecutive blocks.
+
+Pure functions; the encoders make the greedy (shortest for block and
+cyclic distributions) block list, the decoders accept any valid one.
+"""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import orjson
+
+Block = tuple[int, int, int]
+
+
+def block_nodeids(counts: Sequence[int]) -> list[int]:
+    """Block distribution: node i runs COUNTS[i] consecutive ranks."""
+    out: list[int] = []
+    for node, count in enumerate(counts):
+        if count < 0:
+            raise ValueError(f"node {node} has a negative task count {count}")
+        out.extend([node] * count)
+    return out
+
+
+def blocks(nodeids: Sequence[int]) -> list[Block]:
+    """The (nodeid, nnodes, ppn) blocks that expand to NODEIDS."""
+    out: list[list[int]] = []
+    i, n = 0, len(nodeids)
+    while i < n:
+        node = nodeids[i]
+        if node < 0:
+            raise ValueError(f"rank {i} has a negative node id {node}")
+        j = i
+        while j < n and nodeids[j] == node:
+            j += 1
+        run = j - i
+        last = out[-1] if out else None
+        # extend the previous block when this run continues it on the next node
+        if last is not None and last[2] == run and last[0] + last[1] == node:
+            last[1] += 1
+        else:
+            out.append([node, 1, run])
+        i = j
+    return [(a, b, c) for a, b, c in out]
+
+
+def expand(block_list: Sequence[Block]) -> list[int]:
+    """The node id of each rank, from BLOCK_LIST."""
+    out: list[int] = []
+    for nodeid, nnodes, ppn in block_list:
+        for node in range(nodeid, nodeid + nnodes):
+            out.extend([node] * ppn)
+    return out
+
+
+def encode_process_mapping(nodeids: Sequence[int], limit: int | None = None) -> str:
+    """The PMI_process_mapping value for NODEIDS; "" if longer than LIMIT (unknown mapping)."""
+    if not nodeids:
+        raise ValueError("a process mapping needs at least one task")
+    text = "(vector," + ",".join(f"({a},{b},{c})" for a, b, c in blocks(nodeids)) + ")"
+    if limit is not None and len(text) > limit:
+        return ""
+    return text
+
+
+def process_mapping(counts: Sequence[int], limit: int | None = None) -> str:
+    """PMI_process_mapping for a block distribution of COUNTS[i] tasks on node i."""
+    return encode_process_mapping(block_nodeids(counts), limit)
+
+
+_VECTOR = re.compile(r"\(vector((?:,\(\d+,\d+,\d+\))+)\)")
+_BLOCK = re.compile(r"\((\d+),(\d+),(\d+)\)")
+
+
+def decode_process_mapping(text: str) -> list[int]:
+    """The node id of each rank from a PMI_process_mapping value (spaces ignored)."""
+    compact = "".join(text.split())
+    m = _VECTOR.fullmatch(compact)
+    if m is None:
+        raise ValueError(f"not a PMI_process_mapping vector: {text!r} "
+                         "(expected (vector,(nodeid,nnodes,ppn),...))")
+    block_list = [(int(a), int(b), int(c)) for a, b, c in _BLOCK.findall(m.group(1))]
+    return expand(block_list)
+
+
+def encode_taskmap(nodeids: Sequence[int]) -> str:
+    """The RFC 34 task map of NODEIDS as compact JSON (with version and map)."""
+    if not nodeids:
+        raise ValueError("a task map needs at least one task")
+    out: list[list[int]] = []
+    for block in blocks(nodeids):
+        if out and tuple(out[-1][:3]) == block:
+            out[-1][3] += 1
+        else:
+            out.append([*block, 1])
+    return orjson.dumps({"version": 1, "map": out}).decode()
+
+
+def decode_taskmap(text: str) -> list[int]:
+    """The node id of each rank from an RFC 34 task map (wrapped or bare array)."""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"task map is not JSON: {exc}") from None
+    if isinstance(obj, dict):
+        if obj.get("version") != 1:
+            raise ValueError(f"task map version must be 1, got {obj.get('version')!r}")
+        obj = obj.get("map")
+    if not isinstance(obj, list) or not obj:
+        raise ValueError("task map must be a non-empty array of blocks")
+    block_list: list[Block] = []
+    for block in obj:
+        if (not isinstance(block, list) or len(block) != 4
+                or not all(type(v) is int and v >= 0 for v in block)):
+            raise ValueError(f"task map block must be 4 non-negative integers, got {block!r}")
+        nodeid, nnodes, ppn, repeat = block
+        block_list.extend([(nodeid, nnodes, ppn)] * repeat)
+    return expand(block_list)
+
+
+__all__ = ["Block", "block_nodeids", "blocks", "expand", "encode_process_mapping",
+           "process_mapping", "decode_process_mapping", "encode_taskmap", "decode_taskmap"]
