@@ -80,8 +80,7 @@ class ExecJob:
         self.fatal = False                        # a fatal exception was raised
         self.kill_stage = 0                       # 0 none, 1 signal sent, 2 SIGKILL sent, 3 drained
         self.barriers_done: list[str] = []
-        self._barrier: str | None = None
-        self._entered: dict[int, tuple[Any, Any]] = {}
+        self._open: dict[str, dict[int, tuple[Any, Any]]] = {}    # name -> rank -> entry
         self._failed_barriers: set[str] = set()
         self.first_task_exit = False
         self.complete = False
@@ -145,35 +144,32 @@ class ExecJob:
 
     # -- barriers ----------------------------------------------------------------------
     def barrier(self, shell_rank: int, name: str, data: Any, token: Any) -> list[Action]:
-        """SHELL_RANK entered barrier NAME with DATA; TOKEN identifies its request."""
+        """SHELL_RANK entered barrier NAME with DATA; TOKEN identifies its request.
+
+        Barriers are independent and named once each (``init``, ``start``,
+        ``pmi.1``, ...): a shell may enter the next before the others have
+        left the previous one.
+        """
         if name in self._failed_barriers or self.exited:
             return [Action("barrier", {"name": name, "waiters": [token],
                                        "errnum": errno.ECONNRESET,
                                        "text": "a shell of the job has exited"})]
-        if self._barrier is None:
-            self._barrier = name
-            self._entered = {}
-        elif name != self._barrier:
-            return [Action("barrier", {"name": name, "waiters": [token], "errnum": errno.EPROTO,
-                                       "text": f"barrier {name!r} entered while "
-                                               f"{self._barrier!r} is in progress"})]
-        if shell_rank in self._entered:
+        entered = self._open.setdefault(name, {})
+        if shell_rank in entered or name in self.barriers_done:
             return [Action("barrier", {"name": name, "waiters": [token], "errnum": errno.EEXIST,
                                        "text": f"shell {shell_rank} entered {name!r} twice"})]
-        self._entered[shell_rank] = (token, data)
-        if len(self._entered) < self.size:
+        entered[shell_rank] = (token, data)
+        if len(entered) < self.size:
             return []
-        return self._barrier_complete()
+        return self._barrier_complete(name, self._open.pop(name))
 
-    def _barrier_complete(self) -> list[Action]:
-        name = self._barrier or ""
+    def _barrier_complete(self, name: str, entered: dict[int, tuple[Any, Any]]) -> list[Action]:
         merged: dict[str, Any] = {}
-        for rank in sorted(self._entered):
-            data = self._entered[rank][1]
+        for rank in sorted(entered):
+            data = entered[rank][1]
             if isinstance(data, dict):
                 merged.update(data)
-        waiters = [self._entered[r][0] for r in sorted(self._entered)]
-        self._barrier, self._entered = None, {}
+        waiters = [entered[r][0] for r in sorted(entered)]
         self.barriers_done.append(name)
         out: list[Action] = []
         if name == "init":
@@ -188,15 +184,16 @@ class ExecJob:
         out.append(Action("barrier", {"name": name, "waiters": waiters, "data": merged}))
         return out
 
-    def _fail_barrier(self, why: str) -> list[Action]:
-        if self._barrier is None:
-            return []
-        name = self._barrier
-        waiters = [tok for tok, _d in self._entered.values()]
-        self._failed_barriers.add(name)
-        self._barrier, self._entered = None, {}
-        return [Action("barrier", {"name": name, "waiters": waiters,
-                                   "errnum": errno.ECONNRESET, "text": why})]
+    def _fail_barriers(self, shell_rank: int, why: str) -> list[Action]:
+        """Fail every open barrier SHELL_RANK (now gone) had not entered."""
+        out: list[Action] = []
+        for name in [n for n, e in self._open.items() if shell_rank not in e]:
+            entered = self._open.pop(name)
+            self._failed_barriers.add(name)
+            out.append(Action("barrier", {"name": name,
+                                          "waiters": [tok for tok, _d in entered.values()],
+                                          "errnum": errno.ECONNRESET, "text": why}))
+        return out
 
     # -- exceptions, kills, timers ----------------------------------------------------------
     def raise_fatal(self, etype: str, note: str, signum: int = _SIGTERM) -> list[Action]:
@@ -296,9 +293,7 @@ class ExecJob:
             return []
         self.exited[shell_rank] = status
         self.status = max(self.status, status)
-        out: list[Action] = []
-        if self._barrier is not None and shell_rank not in self._entered:
-            out += self._fail_barrier("a shell of the job has exited")
+        out = self._fail_barriers(shell_rank, "a shell of the job has exited")
         running = self.running()
         if running:
             out += self.task_exited(shell_rank, status) if not self.first_task_exit else []

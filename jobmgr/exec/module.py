@@ -268,7 +268,8 @@ class JobExec(Module):
         args = {"jobid": jobid, "jobspec": body.get("jobspec"), "R": body.get("R"),
                 "rank": rank, "shell_rank": body.get("shell_rank", 0),
                 "uri": self.ctx.attr_get("local-uri"), "namespace": body.get("namespace"),
-                "tmpdir": tmpdir, "output_limit": limit, "userid": userid}
+                "tmpdir": tmpdir, "output_limit": limit, "userid": userid,
+                "instance_level": self.ctx.attr_get_default("instance-level", "0")}
         if self.config.shell_initrc:
             args["initrc"] = self.config.shell_initrc
 

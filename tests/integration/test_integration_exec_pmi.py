@@ -1,0 +1,94 @@
+"""PMI from the job shell: a real MPI (MPICH via mpi4py) and nested instances, on one
+and two broker ranks."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from broker.testing import TestInstance
+
+pytestmark = pytest.mark.slow
+
+_probe = subprocess.run([sys.executable, "-c", "import mpi4py; mpi4py.rc.initialize = False; "
+                         "from mpi4py import MPI"], capture_output=True, text=True)
+if _probe.returncode != 0:
+    pytest.skip("mpi4py cannot import (pip install -e '.[test]' brings mpich and mpi4py): "
+                + (_probe.stderr.strip().splitlines() or ["?"])[-1], allow_module_level=True)
+
+PROGRAM = ("import json\n"
+           "from mpi4py import MPI\n"
+           "w = MPI.COMM_WORLD\n"
+           "total = w.allreduce(w.Get_rank() + 1, op=MPI.SUM)\n"
+           "node = w.Split_type(MPI.COMM_TYPE_SHARED).Get_size()\n"
+           "print(json.dumps({'rank': w.Get_rank(), 'size': w.Get_size(), 'sum': total, "
+           "'node': node}), flush=True)\n")
+
+# four cores on the one node, so -n4 fits whatever this machine has
+FOUR_CORES = f"""
+[[resource.config]]
+hosts = "{socket.gethostname()}"
+cores = "0-3"
+"""
+
+
+@pytest.fixture(scope="module")
+def one(tmp_path_factory):
+    conf = tmp_path_factory.mktemp("conf")
+    (conf / "r.toml").write_text(FOUR_CORES)
+    inst = TestInstance(config_path=str(conf)).start()
+    yield inst
+    inst.stop()
+
+
+@pytest.fixture(scope="module")
+def two():
+    inst = TestInstance(size=2).start()
+    yield inst
+    inst.stop()
+
+
+def mpi(inst, *args):
+    r = inst.flux("run", *args, "-o", "cpu-affinity=off", sys.executable, "-c", PROGRAM,
+                  timeout=120)
+    assert r.returncode == 0, r.stderr
+    return sorted((json.loads(line) for line in r.stdout.splitlines()), key=lambda d: d["rank"])
+
+
+def test_mpi_on_a_size_1_instance(one):
+    out = mpi(one, "-n4")
+    assert [d["rank"] for d in out] == [0, 1, 2, 3]
+    assert all(d["size"] == 4 and d["sum"] == 10 and d["node"] == 4 for d in out)
+
+
+def test_mpi_across_two_ranks(two):
+    out = mpi(two, "-N2", "-n4")
+    assert [d["rank"] for d in out] == [0, 1, 2, 3]
+    # the process mapping tells MPI there are two nodes of two
+    assert all(d["size"] == 4 and d["sum"] == 10 and d["node"] == 2 for d in out)
+
+
+def test_mpi_abort_fails_the_job(one):
+    r = one.flux("run", "-n2", "-o", "cpu-affinity=off", sys.executable, "-c",
+                 "from mpi4py import MPI\n"
+                 "import time\n"
+                 "if MPI.COMM_WORLD.Get_rank() == 1: MPI.COMM_WORLD.Abort(3)\n"
+                 "time.sleep(60)\n", timeout=120)
+    assert r.returncode != 0 and "type=exec" in r.stderr and "PMI abort" in r.stderr
+
+
+def test_flux_start_in_a_job_bootstraps_a_nested_instance(two):
+    r = two.flux("run", "-N2", "flux", "start", "flux", "getattr", "size", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "2\n"
+    r = two.flux("run", "-N2", "flux", "start", "flux", "getattr", "instance-level", timeout=120)
+    assert r.stdout == "1\n"
+
+
+def test_pmi_off(one):
+    r = one.flux("run", "-o", "pmi=off", "sh", "-c", "echo ${PMI_FD:-none}")
+    assert r.stdout == "none\n"
