@@ -85,8 +85,11 @@ class Content(Module):
         if hashname != _HASH:
             raise FluxError(errno.EINVAL, f"content.hash: unsupported hash '{hashname}' "
                                           f"(this store uses {_HASH})")
+        # Without a statedir the store lives in the rundir and is removed at exit:
+        # a sync would protect nothing (flux-core turns sqlite's syncs off then too)
+        default = DEFAULT_DURABILITY if ctx.statedir else "none"
         durability = ctx.attr_get_default("content.durability") \
-            or ctx.conf_get("content.durability", DEFAULT_DURABILITY)
+            or ctx.conf_get("content.durability", default)
         try:
             mode = Durability.parse(durability)
         except ValueError as exc:

@@ -75,7 +75,9 @@ class Ctx:
 
     def instance(self, size: int) -> TestInstance:
         if size not in self._instances:
-            self._instances[size] = TestInstance(size=size).start()
+            # durable as a statedir instance would be (without one the default is none)
+            self._instances[size] = TestInstance(
+                size=size, setattrs=["content.durability=always"]).start()
         return self._instances[size]
 
     def close(self) -> None:

@@ -113,7 +113,8 @@ class Ctx:
         self.rows.append((metric, value, unit, label))
 
     def instance(self, statedir: str | None = None) -> TestInstance:
-        setattrs = [f"statedir={statedir}"] if statedir else []
+        # durable as with a statedir (without one the default would be none)
+        setattrs = ["content.durability=always"] + ([f"statedir={statedir}"] if statedir else [])
         inst = TestInstance(config_path=self.confdir, setattrs=setattrs).start(timeout=300)
         self.instances.append(inst)
         return inst

@@ -216,9 +216,18 @@ def test_content_errors(h):
 def test_content_attributes(h):
     path = h.attr_get("content.backing-path")
     assert path.endswith("content.lmdb") and os.path.isdir(path)
-    assert h.attr_get("content.durability") == "always"
+    # no statedir: the store is removed at exit, so it is not synced
+    assert h.attr_get("content.durability") == "none"
     assert h.attr_get("content.blob-size-limit") == str(1 << 20)
     assert h.attr_get("content.hash") == "blake3"
+
+
+def test_a_statedir_instance_is_durable_by_default(tmp_path):
+    inst = TestInstance(setattrs=[f"statedir={tmp_path}"]).start()
+    try:
+        assert inst.flux("getattr", "content.durability").stdout == "always\n"
+    finally:
+        inst.stop()
 
 
 GUEST = """
