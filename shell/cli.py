@@ -43,6 +43,7 @@ def main(verbose: int, initrc: str | None, rfile: str | None, jfile: str | None,
     """Run a job's tasks (standalone, for testing)."""
     from flux.core.reactor import Reactor
     from flux.job.JobID import JobID
+    from shell.host import StandaloneHost
     from shell.info import job_info, r_ranks
     from shell.shell import Shell
 
@@ -65,7 +66,8 @@ def main(verbose: int, initrc: str | None, rfile: str | None, jfile: str | None,
     if verbose:
         info.options["verbose"] = verbose
     args = {"initrc": initrc} if initrc else {}
-    sys.exit(Shell(info, Reactor(), None, args).run())
+    host = StandaloneHost(Reactor())
+    sys.exit(host.run(Shell(info, host, args)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,9 +1,12 @@
 """The job shell core: plan the local tasks, start them, watch them, report.
 
-One ``Shell`` runs per job per broker rank (flux-shell(1), OPERATION):
+One ``Shell`` runs per job per broker rank (flux-shell(1), OPERATION).  It
+lives in a host process (shell/host.py: a shell server running many jobs
+of one user on a rank, or ``flux-shell --standalone``), which starts and
+reaps the tasks for it:
 
 1. builtin plugins and the initrc load; ``shell.connect``, ``shell.init``;
-   change to the job's cwd (a failure is a fatal ``exec`` exception);
+   the job's cwd must exist (a failure is a fatal ``exec`` exception);
 2. barrier ``init`` with every shell of the job (exec logs ``shell.init``);
 3. for each local task: ``task.init``, start it, ``task.fork``; a task that
    cannot start gets exit status 127/126 and a fatal ``exec`` exception
@@ -14,12 +17,11 @@ One ``Shell`` runs per job per broker rank (flux-shell(1), OPERATION):
    exit-timeout and exit-on-error);
 6. when every task has exited: anything the tasks left behind is killed,
    output is drained to EOF, ``shell.exit``, the output is flushed, and
-   the shell exits with the largest task exit code (128+N for signal N).
+   the shell is done with the largest task exit code (128+N for signal N).
 
-Signals the shell gets (from exec: cancel, time limit, ``flux job kill``)
-go to every running task's process group.  If the broker connection is
-lost the tasks are killed and the shell exits.  The shell talks to rank
-0's exec (``job-exec.barrier``, ``job-exec.exception``,
+Signals for the job (from exec: cancel, time limit, ``flux job kill``)
+go to every running task's process group (``killall``).  The shell talks
+to rank 0's exec (``job-exec.barrier``, ``job-exec.exception``,
 ``job-exec.task-exit``); in standalone mode (no instance) barriers pass at
 once, exceptions are printed, and output goes to the terminal.
 """
@@ -36,28 +38,12 @@ from typing import Any
 from flux.constants import FLUX_POLLIN, FLUX_RPC_NORESPONSE
 from shell.info import JobInfo
 from shell.plugstack import PlugStack, PluginError
-from shell.task import SpawnError, Task, exit_code, spawn
+from shell.task import SpawnError, Task, exit_code
 
-__all__ = ["Shell", "LOG_LEVELS", "FORWARDED_SIGNALS"]
+__all__ = ["Shell", "LOG_LEVELS"]
 
 LOG_LEVELS = {"FATAL": 0, "ERROR": 3, "WARN": 4, "NOTICE": 5, "INFO": 6, "DEBUG": 7}
-FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM,
-                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT, signal.SIGCONT,
-                     signal.SIGWINCH, signal.SIGURG, signal.SIGTSTP)
 _DRAIN_TIMEOUT = 1.0           # seconds to read output after the last task exited
-
-
-class _SignalWatcher:
-    """What Reactor.add_signal() calls: ``_fire()``."""
-
-    __slots__ = ("signum", "fn")
-
-    def __init__(self, signum: int, fn: Callable[[int], None]) -> None:
-        self.signum = signum
-        self.fn = fn
-
-    def _fire(self) -> None:
-        self.fn(self.signum)
 
 
 class OutputSink:
@@ -81,14 +67,14 @@ class OutputSink:
 
 
 class Shell:
-    def __init__(self, info: JobInfo, reactor: Any, h: Any = None,
-                 args: dict[str, Any] | None = None) -> None:
+    def __init__(self, info: JobInfo, host: Any, args: dict[str, Any] | None = None) -> None:
         self.info = info
-        self.reactor = reactor
-        self.h = h
+        self.host = host
+        self.reactor = host.reactor
+        self.h = host.h
         self.args = dict(args or {})
         self.rank = info.shell_rank
-        self.standalone = h is None
+        self.standalone = self.h is None
         self.options = info.options
         self.verbose = int(self.options.get("verbose", 0) or 0) if \
             isinstance(self.options.get("verbose", 0), (int, bool)) else 1
@@ -100,11 +86,12 @@ class Shell:
         self.aux: dict[str, Any] = {}
         self.exit_code = 0
         self.fatal = False
-        self._by_pid: dict[int, Task] = {}
+        #: RLIMIT constant -> soft limit for the tasks (the rlimit plugin)
+        self.rlimits: dict[int, int] = {}
         self._exited = 0
         self._first_exit_sent = False
         self._fds: dict[int, tuple[Task, str]] = {}    # open output fds
-        self._signals: list[_SignalWatcher] = []
+        self._on_done: Callable[[int], None] | None = None
         self._finishing = False
         self._done = False
         self._drain_timer: Any = None
@@ -202,54 +189,41 @@ class Shell:
                                        "data": data}, done)
 
     # -- running -------------------------------------------------------------------------
-    def run(self) -> int:
-        """Run the job's local tasks to the end; the shell's exit code."""
+    def start(self, on_done: Callable[[int], None]) -> None:
+        """Start the job's local tasks; ON_DONE(exit code) when the shell is done."""
         from shell.plugins import load_builtins
 
-        from shell.forkserver import PR_SET_CHILD_SUBREAPER, prctl
-
-        # what the tasks leave behind becomes ours, so the job's end can kill it
-        try:
-            prctl(PR_SET_CHILD_SUBREAPER, 1)
-        except OSError:
-            pass
-        for signum in FORWARDED_SIGNALS:
-            self._watch_signal(signum, self._forward_signal)
-        self._watch_signal(signal.SIGCHLD, lambda _s: self._reap())
-        if self.h is not None:
-            self.h.lost_hooks.append(self._broker_lost)
-        self.reactor.incref()
+        self._on_done = on_done
         try:
             load_builtins(self)
             self._load_initrc()
             if self.h is not None:
                 self.plugstack.call("shell.connect", self)
             self.plugstack.call("shell.init", self)
+            self._check_cwd()
         except PluginError as exc:
             self._fail_init(str(exc))
         except (OSError, ValueError) as exc:
-            self._fail_init(str(exc))
+            self._fail_init(exc.strerror if isinstance(exc, OSError) and exc.strerror
+                            else str(exc))
         else:
-            if self._chdir():
-                self.barrier("init", None, self._after_init)
-        self.reactor.run()
-        return self.exit_code
+            self.barrier("init", None, self._after_init)
 
     def _fail_init(self, note: str) -> None:
         self.die(note)
         self.exit_code = max(self.exit_code, 1)
-        self.output.flush(lambda: self.after_rpcs(self._stop))
+        self._finishing = True
+        self.output.flush(lambda: self.after_rpcs(self._finish))
 
-    def _chdir(self) -> bool:
+    def _check_cwd(self) -> None:
         cwd = self.info.cwd
         if not cwd:
-            return True
-        try:
-            os.chdir(cwd)
-        except OSError as exc:
-            self._fail_init(f"Could not change dir to {cwd}: {exc.strerror or exc}")
-            return False
-        return True
+            return
+        if not os.path.isdir(cwd):
+            raise OSError(errno.ENOENT, f"Could not change dir to {cwd}: "
+                                        "No such file or directory")
+        if not os.access(cwd, os.X_OK):
+            raise OSError(errno.EACCES, f"Could not change dir to {cwd}: Permission denied")
 
     def _load_initrc(self) -> None:
         path = self.options.get("initrc") or self.args.get("initrc")
@@ -296,10 +270,9 @@ class Shell:
 
     def _start(self, task: Task) -> None:
         try:
-            pid = spawn(task)
+            pid = self.host.spawn(self, task, self.info.cwd, self.rlimits)
         finally:
             self._close_child_fds(task)
-        self._by_pid[pid] = task
         self.log(f"task {task.rank}: started pid {pid}", LOG_LEVELS["DEBUG"])
 
     @staticmethod
@@ -379,15 +352,6 @@ class Shell:
             self._drained()
 
     # -- signals and exits --------------------------------------------------------------
-    def _watch_signal(self, signum: int, fn: Callable[[int], None]) -> None:
-        watcher = _SignalWatcher(signum, fn)
-        self._signals.append(watcher)
-        self.reactor.add_signal(signum, watcher)
-
-    def _forward_signal(self, signum: int) -> None:
-        self.log(f"forwarding signal {signum} to tasks", LOG_LEVELS["DEBUG"])
-        self.killall(signum)
-
     def killall(self, signum: int) -> None:
         """Send SIGNUM to every running task (its whole process group)."""
         for task in self.tasks:
@@ -402,33 +366,20 @@ class Shell:
                 except PermissionError:
                     pass
 
-    def _reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            task = self._by_pid.pop(pid, None)
-            if task is None:
-                # a task's orphan, reparented to us (we are its subreaper); its own
-                # children are ours now too
-                if self._finishing:
-                    self._kill_orphans()
-                continue
-            task.state = "exited"
-            task.wait_status = status
-            self._exited += 1
-            self.exit_code = max(self.exit_code, exit_code(status))
-            self.log(f"task {task.rank}: exited with status {status}", LOG_LEVELS["DEBUG"])
-            try:
-                self.plugstack.call("task.exit", self, task)
-            except PluginError as exc:
-                self.log_error(str(exc))
-            self._notify_exit(task)
-            if self._exited == len(self.tasks):
-                self._all_exited()
+    def task_exited(self, task: Task, status: int) -> None:
+        """The host reaped TASK (wait status STATUS)."""
+        task.state = "exited"
+        task.wait_status = status
+        self._exited += 1
+        self.exit_code = max(self.exit_code, exit_code(status))
+        self.log(f"task {task.rank}: exited with status {status}", LOG_LEVELS["DEBUG"])
+        try:
+            self.plugstack.call("task.exit", self, task)
+        except PluginError as exc:
+            self.log_error(str(exc))
+        self._notify_exit(task)
+        if self._exited == len(self.tasks):
+            self._all_exited()
 
     def _notify_exit(self, task: Task) -> None:
         if self._first_exit_sent or self.h is None or self.info.ntasks <= 1:
@@ -443,40 +394,17 @@ class Shell:
         if self._finishing:
             return
         self._finishing = True
-        self._kill_leftovers()
+        # what the tasks forked and left running dies with them
+        self.host.job_ended(self.env.get("FLUX_JOB_ID", str(self.jobid)), self.tasks)
         if not self._fds:
             self._drained()
         else:
             self._drain_timer = self.reactor.add_timer(time.monotonic() + _DRAIN_TIMEOUT,
                                                        self._drain_timeout)
 
-    def _kill_leftovers(self) -> None:
-        """Kill what the tasks forked and left running (their groups, then our orphans)."""
-        for task in self.tasks:
-            if task.pid:
-                try:
-                    os.killpg(task.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        self._kill_orphans()
-
-    def _kill_orphans(self) -> None:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return                # no children at all: nothing to look for
-        if pid != 0:
-            self.reactor.call_soon(self._reap)
-        from shell.forkserver import children_of
-
-        for child in children_of(os.getpid()):
-            try:
-                os.kill(child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
     def _drain_timeout(self) -> None:
         # a leftover process we could not see still holds a pipe: stop reading it
+        self._drain_timer = None
         for fd in list(self._fds):
             self._close_output(fd)
 
@@ -486,20 +414,27 @@ class Shell:
         self._done = True
         if self._drain_timer is not None:
             self.reactor.cancel_timer(self._drain_timer)
+            self._drain_timer = None
         try:
             self.plugstack.call("shell.exit", self)
         except PluginError as exc:
             self.log_error(str(exc))
-        self.output.flush(lambda: self.after_rpcs(self._stop))
+        self.output.flush(lambda: self.after_rpcs(self._finish))
 
-    def _stop(self) -> None:
-        self.reactor.decref()
-        self.reactor.stop()
+    def _finish(self) -> None:
+        on_done, self._on_done = self._on_done, None
+        if on_done is not None:
+            on_done(self.exit_code)
 
-    def _broker_lost(self, reason: str) -> None:
-        """No broker: nobody can hear about the job any more; end it now."""
+    def lost(self) -> None:
+        """No broker: nobody can hear about the job any more; end its tasks now."""
         self.killall(signal.SIGKILL)
-        sys.stderr.write(f"flux-shell: {self.info.jobid}: {reason}; killing tasks\n")
         self.exit_code = max(self.exit_code, 128 + signal.SIGKILL)
-        self._kill_leftovers()
-        self._stop()
+        self.host.job_ended(self.env.get("FLUX_JOB_ID", str(self.jobid)), self.tasks)
+        for fd in list(self._fds):
+            self._close_output(fd)
+        if self._drain_timer is not None:
+            self.reactor.cancel_timer(self._drain_timer)
+            self._drain_timer = None
+        self._done = True
+        self._finish()

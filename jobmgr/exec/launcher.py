@@ -1,14 +1,15 @@
-"""This rank's job shells: the exec module's side of the shell fork server.
+"""This rank's job shells: the exec module's side of the shell servers.
 
-``Launcher`` starts ``python -m shell.forkserver`` once (at module load,
-in the background) and asks it for one shell per job
-(shell/forkserver.py has the protocol).  Callers get ``on_started(pid)``,
-then ``on_exit(status)`` with the shell's wait status, or
-``on_error(errnum, text)`` if the shell could not be forked.  A shell that
-needs signalling is signalled through the fork server, which alone knows
-whether the pid is still that shell.  If the fork server dies, every shell
-it had is reported as killed (SIGKILL) and a new fork server is started
-for the next job.
+A shell server (shell/server.py) runs the shells of one user's jobs on
+this rank.  ``Launcher`` starts the instance owner's server in the
+background at module load (``python -m shell.server FD URI``) and asks it
+to fork one for each other user (only a root broker runs other users'
+jobs), which it stops after ``idle_timeout`` seconds without jobs.
+Callers get ``on_started(pid)``, then ``on_exit(status)`` with the shell's
+wait status, or ``on_error(errnum, text)``.  If a server dies, each of its
+jobs is reported killed (SIGKILL's status), the processes of those jobs
+(found by FLUX_JOB_ID in their environment) get SIGKILL, and the next job
+starts a new server.
 """
 from __future__ import annotations
 
@@ -26,14 +27,39 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Launcher", "ShellHandle"]
+__all__ = ["Launcher", "ShellHandle", "kill_job_processes"]
 
 _HDR = struct.Struct(">I")
+_KILLED = int(signal.SIGKILL)
+
+
+def kill_job_processes(jobs: set[str]) -> int:
+    """SIGKILL every process whose FLUX_JOB_ID is one of JOBS (F58); how many."""
+    if not jobs:
+        return 0
+    wanted = {b"FLUX_JOB_ID=" + j.encode() for j in jobs}
+    killed = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                env = fh.read()
+        except OSError:
+            continue
+        if any(item in wanted for item in env.split(b"\0")):
+            try:
+                os.kill(int(name), signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
 
 
 @dataclass(slots=True, eq=False)
 class ShellHandle:
     key: str
+    f58: str
     on_started: Callable[[int], None]
     on_exit: Callable[[int], None]
     on_error: Callable[[int, str], None]
@@ -42,161 +68,305 @@ class ShellHandle:
     pending_signals: list[int] = field(default_factory=list)
 
 
-class Launcher:
-    def __init__(self, log: Any) -> None:
-        self.log = log
+class _Server:
+    """One shell server process and the framed-JSON socket to it."""
+
+    def __init__(self, launcher: "Launcher", uid: int, sock: socket.socket,
+                 proc: subprocess.Popen[bytes] | None) -> None:
+        self.launcher = launcher
+        self.uid = uid
+        self.sock = sock
+        self.proc = proc
+        self.pid = proc.pid if proc is not None else 0
         self.shells: dict[str, ShellHandle] = {}
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._ready: asyncio.Future[None] | None = None
-        self._reader_task: asyncio.Task[None] | None = None
-        self._closing = False
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inbuf = b""
+        self.fds: list[int] = []
+        self.outbuf = bytearray()
+        self.writing = False
+        self.closed = False
+        self.idle: asyncio.TimerHandle | None = None
+        self.forks: dict[int, asyncio.Future[_Server]] = {}
+        sock.setblocking(False)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
 
-    # -- the fork server process ----------------------------------------------------
-    def start(self) -> None:
-        """Start the fork server (returns at once; spawns wait until it is ready)."""
-        if self._ready is not None:
-            return
-        loop = asyncio.get_running_loop()
-        self._ready = loop.create_future()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        env = dict(os.environ)
-        env.pop("FLUX_URI", None)
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "shell.forkserver", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True, env=env)
-        except OSError as exc:
-            ours.close()
-            theirs.close()
-            self._ready.set_exception(OSError(exc.errno, f"cannot start the shell fork "
-                                                         f"server: {exc.strerror}"))
-            self._ready.exception()          # retrieved: reported per spawn
-            return
-        theirs.close()
-        self._reader_task = asyncio.ensure_future(self._run(ours))
+    # -- socket ---------------------------------------------------------------------------
+    def send(self, msg: dict[str, Any]) -> None:
+        if self.closed:
+            raise OSError(errno.ECONNRESET, "the shell server is gone")
+        data = orjson.dumps(msg)
+        self.outbuf += _HDR.pack(len(data)) + data
+        self._flush()
 
-    async def _run(self, sock: socket.socket) -> None:
-        reader, writer = await asyncio.open_unix_connection(sock=sock)
-        self._writer = writer
+    def _flush(self) -> None:
+        while self.outbuf:
+            try:
+                n = self.sock.send(self.outbuf)
+            except BlockingIOError:
+                if not self.writing:
+                    self.writing = True
+                    asyncio.get_running_loop().add_writer(self.sock.fileno(), self._flush)
+                return
+            except OSError:
+                self._lost()
+                return
+            del self.outbuf[:n]
+        if self.writing:
+            self.writing = False
+            asyncio.get_running_loop().remove_writer(self.sock.fileno())
+
+    def _readable(self) -> None:
         try:
-            while True:
-                header = await reader.readexactly(4)
-                (n,) = _HDR.unpack(header)
-                msg = orjson.loads(await reader.readexactly(n))
-                self._handle(msg)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
-        finally:
+            data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 20, 8)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, fds = b"", []
+        self.fds.extend(fds)
+        if not data:
             self._lost()
+            return
+        self.inbuf += data
+        while len(self.inbuf) >= 4:
+            (n,) = _HDR.unpack_from(self.inbuf)
+            if len(self.inbuf) < 4 + n:
+                break
+            msg = orjson.loads(self.inbuf[4:4 + n])
+            self.inbuf = self.inbuf[4 + n:]
+            self._handle(msg)
 
     def _handle(self, msg: dict[str, Any]) -> None:
         op = msg.get("op")
         if op == "ready":
-            if self._ready is not None and not self._ready.done():
-                self._ready.set_result(None)
+            self.pid = int(msg.get("pid") or self.pid)
+            if not self.ready.done():
+                self.ready.set_result(None)
             return
-        shell = self.shells.get(msg.get("key"))  # type: ignore[arg-type]
+        if op == "forked":
+            self.launcher._forked(self, msg)
+            return
+        shell = self.shells.get(str(msg.get("key")))
         if shell is None:
             return
-        if op == "spawned":
-            shell.pid = int(msg["pid"])
+        if op == "started":
+            shell.pid = int(msg.get("pid") or 0)
             shell.on_started(shell.pid)
             for signum in shell.pending_signals:
-                self._send({"op": "kill", "key": shell.key, "signum": signum})
+                self.send({"op": "signal", "key": shell.key, "signum": signum})
             shell.pending_signals.clear()
+        elif op == "exit":
+            self._forget(shell)
+            shell.on_exit(int(msg.get("status", 1 << 8)))
         elif op == "error":
             self._forget(shell)
             shell.on_error(int(msg.get("errno") or errno.EIO), str(msg.get("text", "")))
-        elif op == "exit":
-            self._forget(shell)
-            shell.on_exit(int(msg["status"]))
 
     def _forget(self, shell: ShellHandle) -> None:
         shell.done = True
         self.shells.pop(shell.key, None)
+        self.launcher._jobs.pop(shell.key, None)
+        self.launcher._maybe_idle(self)
 
     def _lost(self) -> None:
-        """The fork server is gone: its shells (and their tasks) are gone with it."""
-        if self._ready is not None and not self._ready.done():
-            self._ready.set_exception(OSError(errno.ECONNRESET, "the shell fork server exited"))
-            self._ready.exception()
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None and self._closing:
-            pass
-        self._writer = None
-        self._ready = None
+        """The server is gone: its shells, and their tasks, are gone with it."""
+        if self.closed:
+            return
+        self.closed = True
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self.sock.fileno())
+        if self.writing:
+            loop.remove_writer(self.sock.fileno())
+        self.sock.close()
+        for fd in self.fds:
+            os.close(fd)
+        self.fds.clear()
+        if self.idle is not None:
+            self.idle.cancel()
+        if not self.ready.done():
+            self.ready.set_exception(OSError(errno.ECONNRESET, "the shell server exited"))
+            self.ready.exception()
+        self.launcher._server_gone(self)
         shells = list(self.shells.values())
         self.shells.clear()
-        if shells and not self._closing:
-            self.log.error("shell fork server exited; its jobs are lost", shells=len(shells))
+        if shells and not self.launcher.closing:
+            self.launcher.log.error("shell server exited; its jobs are lost", uid=self.uid,
+                                    jobs=len(shells))
+        # the tasks of its jobs outlived it: they are nobody's now
+        kill_job_processes({shell.f58 for shell in shells})
         for shell in shells:
+            self.launcher._jobs.pop(shell.key, None)
             shell.done = True
             if shell.pid:
-                shell.on_exit(int(signal.SIGKILL))
+                shell.on_exit(_KILLED)
             else:
-                shell.on_error(errno.ECONNRESET, "the shell fork server exited")
+                shell.on_error(errno.ECONNRESET, "the shell server exited")
 
-    def _send(self, msg: dict[str, Any]) -> None:
-        if self._writer is None:
-            raise OSError(errno.ECONNRESET, "the shell fork server is not running")
-        data = orjson.dumps(msg)
-        self._writer.write(_HDR.pack(len(data)) + data)
 
-    # -- shells ---------------------------------------------------------------------
+class Launcher:
+    def __init__(self, log: Any, uri: str = "", idle_timeout: float = 60.0) -> None:
+        self.log = log
+        self.uri = uri
+        self.idle_timeout = idle_timeout
+        self.closing = False
+        self._servers: dict[int, _Server] = {}
+        self._starting: dict[int, asyncio.Future[_Server]] = {}
+        self._jobs: dict[str, tuple[_Server, ShellHandle]] = {}
+
+    @property
+    def shells(self) -> dict[str, ShellHandle]:
+        return {key: handle for key, (_srv, handle) in self._jobs.items()}
+
+    # -- servers ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the owner's shell server in the background."""
+        uid = os.geteuid()
+        if uid not in self._servers and uid not in self._starting:
+            self._starting[uid] = asyncio.ensure_future(self._start_owner())
+
+    async def _start_owner(self) -> _Server:
+        uid = os.geteuid()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = dict(os.environ)
+        env.pop("FLUX_URI", None)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "shell.server", str(theirs.fileno()), self.uri],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True, env=env)
+        except OSError as exc:
+            ours.close()
+            raise OSError(exc.errno, f"cannot start the shell server: {exc.strerror}") from None
+        finally:
+            theirs.close()
+        server = _Server(self, uid, ours, proc)
+        await server.ready
+        self._servers[uid] = server
+        return server
+
+    async def _server_for(self, uid: int, gid: int | None) -> _Server:
+        server = self._servers.get(uid)
+        if server is not None and not server.closed:
+            return server
+        pending = self._starting.get(uid)
+        if pending is None or pending.done() and (pending.cancelled() or pending.exception()):
+            if uid == os.geteuid():
+                pending = asyncio.ensure_future(self._start_owner())
+            else:
+                pending = asyncio.ensure_future(self._fork_server(uid, gid))
+            self._starting[uid] = pending
+        try:
+            return await asyncio.shield(pending)
+        finally:
+            if pending.done():
+                self._starting.pop(uid, None)
+
+    async def _fork_server(self, uid: int, gid: int | None) -> _Server:
+        owner = await self._server_for(os.geteuid(), None)
+        fut: asyncio.Future[_Server] = asyncio.get_running_loop().create_future()
+        owner.forks[uid] = fut
+        owner.send({"op": "fork", "uid": uid, "gid": gid})
+        server = await fut
+        await server.ready
+        self._servers[uid] = server
+        return server
+
+    def _forked(self, owner: _Server, msg: dict[str, Any]) -> None:
+        uid = int(msg.get("uid", -1))
+        fut = owner.forks.pop(uid, None)
+        if fut is None or fut.done():
+            return
+        if "errno" in msg or not owner.fds:
+            fut.set_exception(OSError(int(msg.get("errno") or errno.EIO),
+                                      f"cannot start a shell server for uid {uid}: "
+                                      f"{msg.get('text', 'no socket')}"))
+            return
+        sock = socket.socket(fileno=owner.fds.pop(0))
+        server = _Server(self, uid, sock, None)
+        server.pid = int(msg.get("pid") or 0)
+        fut.set_result(server)
+
+    def _server_gone(self, server: _Server) -> None:
+        if self._servers.get(server.uid) is server:
+            del self._servers[server.uid]
+        pending = self._starting.get(server.uid)
+        if pending is not None and pending.done() and not pending.cancelled() \
+                and pending.exception() is None and pending.result() is server:
+            del self._starting[server.uid]
+
+    def _maybe_idle(self, server: _Server) -> None:
+        """Stop another user's server once it has had no job for a while."""
+        if server.uid == os.geteuid() or server.shells or server.closed:
+            return
+        if server.idle is not None:
+            server.idle.cancel()
+
+        def stop() -> None:
+            server.idle = None
+            if not server.shells and not server.closed:
+                try:
+                    server.send({"op": "shutdown", "grace": 1.0})
+                except OSError:
+                    pass
+
+        server.idle = asyncio.get_running_loop().call_later(self.idle_timeout, stop)
+
+    # -- shells -------------------------------------------------------------------------------
     async def spawn(self, shell: ShellHandle, args: dict[str, Any], uid: int,
-                    gid: int | None, tmpdir: str | None) -> None:
-        """Ask for a shell; its callbacks report the outcome."""
-        if shell.key in self.shells:
+                    gid: int | None, tmpdir: str | None = None) -> None:
+        """Start a job's shell; its callbacks report the outcome."""
+        if shell.key in self._jobs:
             shell.on_error(errno.EEXIST, f"a shell for {shell.key} is already running")
             return
-        self.start()
-        assert self._ready is not None
-        self.shells[shell.key] = shell
         try:
-            await self._ready
-            msg: dict[str, Any] = {"op": "spawn", "key": shell.key, "args": args, "uid": uid}
-            if gid is not None:
-                msg["gid"] = gid
-            if tmpdir:
-                msg["tmpdir"] = tmpdir
-            self._send(msg)
+            server = await self._server_for(uid, gid)
+            if server.idle is not None:
+                server.idle.cancel()
+                server.idle = None
+            server.shells[shell.key] = shell
+            self._jobs[shell.key] = (server, shell)
+            server.send({"op": "start", "key": shell.key, "args": args})
         except OSError as exc:
-            if self.shells.pop(shell.key, None) is not None:
-                shell.done = True
-                shell.on_error(exc.errno or errno.EIO, exc.strerror or str(exc))
+            self._jobs.pop(shell.key, None)
+            shell.done = True
+            shell.on_error(exc.errno or errno.EIO, exc.strerror or str(exc))
 
     def kill(self, key: str, signum: int) -> bool:
-        """Signal the shell of KEY; False if there is none running."""
-        shell = self.shells.get(key)
-        if shell is None:
+        """Signal the tasks of the job KEY; False if it has no shell here."""
+        entry = self._jobs.get(key)
+        if entry is None:
             return False
-        if not shell.pid or self._writer is None:
-            shell.pending_signals.append(int(signum))   # sent once it is forked
+        server, shell = entry
+        if not shell.pid:
+            shell.pending_signals.append(int(signum))    # sent once it has started
             return True
-        self._send({"op": "kill", "key": key, "signum": int(signum)})
+        try:
+            server.send({"op": "signal", "key": key, "signum": int(signum)})
+        except OSError:
+            return False
         return True
 
     async def close(self, grace: float) -> None:
-        """End every shell (SIGTERM, SIGKILL after GRACE) and the fork server."""
-        self._closing = True
-        proc = self._proc
-        if self._writer is not None:
+        """End every job (SIGTERM, SIGKILL after GRACE) and every server."""
+        self.closing = True
+        for pending in self._starting.values():
+            pending.cancel()
+        servers = list(self._servers.values())
+        for server in servers:
             try:
-                self._send({"op": "shutdown", "grace": grace})
+                server.send({"op": "shutdown", "grace": grace})
             except OSError:
                 pass
-        if proc is not None:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + grace + 6.0
-            while proc.poll() is None and loop.time() < deadline:
-                await asyncio.sleep(0.02)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            try:
-                await self._reader_task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace + 5.0
+        while any(not s.closed for s in servers) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for server in servers:
+            if server.proc is not None:
+                if server.proc.poll() is None:
+                    server.proc.kill()
+                server.proc.wait()
+            elif server.pid and not server.closed:
+                try:
+                    os.kill(server.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            server._lost()

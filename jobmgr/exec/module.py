@@ -12,13 +12,13 @@ limit.
 On every rank (rank 0 included) it starts shells when rank 0 asks
 (``job-exec.launch``, streaming: ``started {pid}``, ``exit {status}``,
 then ENODATA; an error if the shell cannot be forked) and signals them
-(``job-exec.signal {id, signum}``).  Shells come from the rank's fork
-server (jobmgr/exec/launcher.py, shell/forkserver.py).
+(``job-exec.signal {id, signum}``).  Shells run in the rank's shell
+server for the job's user (jobmgr/exec/launcher.py, shell/server.py).
 
 At unload, rank 0 ends its running jobs (a fatal ``exec`` exception, the
 shells signalled, SIGKILL after the kill timeout) and waits for them to
 be reported; every rank then ends whatever shells it still has and its
-fork server.  specs/exec.md states the protocol.
+shell servers.  specs/exec.md states the protocol.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class JobExec(Module):
         self.log = self.ctx.log
         self.tests = TestExec()
         self.jobs: dict[int, BulkJob] = {}
-        self.launcher = Launcher(self.log)
+        self.launcher = Launcher(self.log, self.ctx.attr_get("local-uri"))
         self.local: dict[int, ShellHandle] = {}      # this rank's shells, by job id
         self.stopping = False
         if self.ctx.rank == 0:
@@ -283,11 +283,11 @@ class JobExec(Module):
 
         def failed(errnum: int, text: str) -> None:
             self.local.pop(jobid, None)
-            stream.error(errnum, f"rank {rank}: cannot start the job shell: {text}")
+            stream.error(errnum, f"cannot start the job shell: {text}")
 
-        handle = ShellHandle(str(jobid), started, exited, failed)
+        handle = ShellHandle(str(jobid), f58, started, exited, failed)
         self.local[jobid] = handle
-        await self.launcher.spawn(handle, args, userid, gid, tmpdir)
+        await self.launcher.spawn(handle, args, userid, gid)
 
     @request_handler("job-exec.signal")
     def signal_shell(self, msg: Message) -> None:

@@ -4,9 +4,9 @@
 the cores are split among the local tasks; ``off``: no binding.  Core ids
 in R are taken as CPU numbers; ids this machine does not have (a test
 instance configured with more cores than it has) are skipped, and nothing
-is bound when none is left.  Binding is done by setting the shell's own
-affinity before each task starts (tasks inherit it), so no code runs in
-the task between fork and exec.
+is bound when none is left.  The shell sets ``task.cpus``; its host binds
+the process to them just while it starts the task (tasks inherit it), so
+no code runs in the task between fork and exec.
 """
 from __future__ import annotations
 
@@ -47,24 +47,19 @@ def plugin(shell: Any) -> Plugin:
             sh.log("cpu-affinity: none of the assigned cores exist here; not binding", 7)
             state["mode"] = "off"
             return
-        state["saved"] = os.sched_getaffinity(0)
         if mode == "on":
-            os.sched_setaffinity(0, cpus)
+            state["all"] = sorted(cpus)
         else:
-            state["per_task"] = [usable_cpus(c) or cpus for c in
+            state["per_task"] = [sorted(usable_cpus(c) or cpus) for c in
                                  cores_of_tasks(sh.info.me.cores, sh.info.me.ntasks)]
 
     def task_init(_topic: str, sh: Any, task: Any) -> None:
-        if state.get("mode") == "per-task":
-            cpus = state["per_task"][task.local_id]
-            task.cpus = sorted(cpus)
-            os.sched_setaffinity(0, cpus)
-
-    def task_fork(_topic: str, sh: Any, task: Any) -> None:
-        if state.get("mode") == "per-task":
-            os.sched_setaffinity(0, state["saved"])
+        mode = state.get("mode")
+        if mode == "on":
+            task.cpus = state["all"]
+        elif mode == "per-task":
+            task.cpus = state["per_task"][task.local_id]
 
     p.add_handler("shell.init", init)
     p.add_handler("task.init", task_init)
-    p.add_handler("task.fork", task_fork)
     return p

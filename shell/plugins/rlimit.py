@@ -2,9 +2,10 @@
 
 ``{"nofile": 1024, "core": 0, "stack": "unlimited", ...}`` (names are
 RLIMIT_* without the prefix, lower case; values an integer, -1,
-``"unlimited"`` or ``"infinity"``).  They are set on the shell, whose
-limits the tasks inherit; a limit the shell may not raise is logged, not
-fatal (the submitter's own limit was higher than this node allows).
+``"unlimited"`` or ``"infinity"``).  The shell's host sets them on its
+process just while it starts each task (tasks inherit them); a limit above
+the node's hard limit is lowered to it and logged, not fatal (the
+submitter's own limit was higher than this node allows).
 """
 from __future__ import annotations
 
@@ -45,10 +46,7 @@ def plugin(shell: Any) -> Plugin:
                 sh.log(f"rlimit: {name}: {value} exceeds the hard limit {hard}; using {hard}",
                        4, "rlimit")
                 limit = hard
-            try:
-                resource.setrlimit(const, (limit, hard))
-            except (ValueError, OSError) as exc:
-                sh.log(f"rlimit: {name}: {exc}", 4, "rlimit")
+            sh.rlimits[const] = limit
 
     p.add_handler("shell.init", init)
     return p

@@ -1,11 +1,13 @@
 """FLUX_JOB_TMPDIR: a private directory per job per rank, removed at the end.
 
-Under an instance the fork server makes it (as root it can hand it to the
-job's user) and removes it after the shell exits; standalone, the shell
-makes and removes its own.
+Under an instance exec names it (``<rundir>/jobtmp-<rank>-<f58>``, or under
+the system temporary directory for another user's job); the shell, running
+as the job's user, creates it (mode 0700) and removes it.  Standalone, the
+shell makes a temporary one.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from typing import Any
@@ -20,9 +22,14 @@ def plugin(shell: Any) -> Plugin:
 
     def init(_topic: str, sh: Any, _task: Any) -> None:
         path = sh.args.get("tmpdir")
-        if not path:
+        if path:
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+        else:
             path = tempfile.mkdtemp(prefix=f"flux-job-{sh.jobid}-")
-            sh.aux["tmpdir.remove"] = path
+        sh.aux["tmpdir.remove"] = path
         sh.env["FLUX_JOB_TMPDIR"] = path
 
     def exit_(_topic: str, sh: Any, _task: Any) -> None:

@@ -18,7 +18,7 @@ import pytest
 import flux
 import flux.job
 from broker.testing import TestInstance
-from helpers.procs import alive
+from helpers.procs import alive, wait_dead
 from flux.job import JobID, JobspecV1
 
 pytestmark = pytest.mark.slow
@@ -256,19 +256,36 @@ def test_a_setsid_child_holding_the_output_pipe_does_not_hang_the_job(inst, tmp_
     assert not alive(pid)
 
 
-def test_shell_killed_with_sigkill_fails_only_its_job(inst, tmp_path):
-    ppid = tmp_path / "ppid"
-    victim = submit(inst, "sh", "-c", f"echo $PPID > {ppid}; sleep 60")
+def test_a_shell_server_killed_with_sigkill_fails_its_jobs_and_kills_their_tasks(inst, tmp_path):
+    pids = tmp_path / "pids"
+    victim = submit(inst, "sh", "-c", f"echo $PPID $$ > {pids}; sleep 60")
     for _ in range(100):
-        if ppid.exists() and ppid.read_text().strip():
+        if pids.exists() and pids.read_text().strip():
             break
         time.sleep(0.05)
-    shell_pid = int(ppid.read_text())
-    os.kill(shell_pid, signal.SIGKILL)
+    server, task = (int(p) for p in pids.read_text().split())
+    os.kill(server, signal.SIGKILL)
     r = inst.flux("job", "attach", str(victim))
     assert r.returncode == 137
-    # the instance keeps running jobs
+    assert wait_dead([task])
+    # the instance keeps running jobs (a new server is started)
     assert run(inst, "echo", "still here").stdout == "still here\n"
+
+
+def test_an_error_in_one_jobs_shell_fails_only_that_job(inst, tmp_path):
+    plugin = tmp_path / "boom.py"
+    plugin.write_text("def flux_plugin_init(p):\n"
+                      "    def exit_(topic, shell, task):\n"
+                      "        raise RuntimeError('boom in ' + topic)\n"
+                      "    p.add_handler('shell.start', exit_)\n")
+    initrc = tmp_path / "initrc.py"
+    initrc.write_text(f"plugin.load({str(plugin)!r})\n")
+    other = submit(inst, "sh", "-c", "sleep 2; echo fine")
+    wait_event(inst, other, "start")
+    r = run(inst, "-o", f"initrc={initrc}", "sleep", "30")
+    assert r.returncode != 0 and "boom in shell.start" in r.stderr
+    good = inst.flux("job", "attach", str(other))
+    assert good.returncode == 0 and good.stdout == "fine\n"
 
 
 def test_exec_eventlog_and_guest_namespace_after_the_job(inst):

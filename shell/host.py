@@ -1,0 +1,197 @@
+"""The process a job shell lives in: spawning tasks, reaping them, leftovers.
+
+A ``Shell`` (shell/shell.py) is one job's shell; it does not own a process.
+A ``Host`` is the process: it starts tasks for its shells (setting the
+working directory, CPU affinity and resource limits of the process around
+each ``posix_spawn``, which a single-threaded process may do), reaps every
+child on SIGCHLD and hands each exit to the shell that started it, and
+kills what tasks leave behind.  It is a child subreaper, so a task's
+orphans become its children.
+
+- ``StandaloneHost``: ``flux-shell --standalone``, one shell; signals the
+  process gets are forwarded to the job's tasks.
+- ``shell.server.ServerHost``: a shell server, many shells of one user on
+  one broker rank.
+
+Leftovers: at a job's end every task's process group gets SIGKILL (what a
+task forks stays in its group); anything that left its group (setsid, a
+daemon) and was orphaned is found among the host's children by its
+FLUX_JOB_ID and killed by ``sweep()``, which hosts run shortly after a job
+ends.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from shell.procs import PR_SET_CHILD_SUBREAPER, children_of, prctl
+from shell.task import Task, spawn
+
+__all__ = ["Host", "StandaloneHost", "FORWARDED_SIGNALS", "job_of"]
+
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM,
+                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT, signal.SIGCONT,
+                     signal.SIGWINCH, signal.SIGURG, signal.SIGTSTP)
+
+
+class _SignalWatcher:
+    """What Reactor.add_signal() calls: ``_fire()``."""
+
+    __slots__ = ("signum", "fn")
+
+    def __init__(self, signum: int, fn: Callable[[int], None]) -> None:
+        self.signum = signum
+        self.fn = fn
+
+    def _fire(self) -> None:
+        self.fn(self.signum)
+
+
+def job_of(pid: int) -> str | None:
+    """FLUX_JOB_ID in PID's environment (None if unreadable or unset)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            env = fh.read()
+    except OSError:
+        return None
+    for item in env.split(b"\0"):
+        if item.startswith(b"FLUX_JOB_ID="):
+            return item[12:].decode("utf-8", "replace")
+    return None
+
+
+class Host:
+    def __init__(self, reactor: Any, h: Any = None) -> None:
+        self.reactor = reactor
+        self.h = h
+        self.pids: dict[int, tuple[Any, Task]] = {}     # task pid -> (shell, task)
+        self._signals: list[_SignalWatcher] = []
+        self._home = os.getcwd()
+        self.ended_jobs: set[str] = set()                # F58 ids whose leftovers to kill
+        self._sweep_timer: Any = None
+        try:
+            prctl(PR_SET_CHILD_SUBREAPER, 1)
+        except OSError:
+            pass
+
+    # -- signals --------------------------------------------------------------------------
+    def watch_signal(self, signum: int, fn: Callable[[int], None]) -> None:
+        watcher = _SignalWatcher(signum, fn)
+        self._signals.append(watcher)
+        self.reactor.add_signal(signum, watcher)
+
+    def watch_children(self) -> None:
+        self.watch_signal(signal.SIGCHLD, lambda _s: self.reap())
+
+    def close_signals(self) -> None:
+        for watcher in self._signals:
+            self.reactor.remove_signal(watcher.signum, watcher)
+        self._signals.clear()
+
+    # -- tasks ----------------------------------------------------------------------------
+    def spawn(self, shell: Any, task: Task, cwd: str | None, rlimits: dict[int, int]) -> int:
+        """Start TASK for SHELL with this process's cwd, affinity and limits set for it."""
+        saved_limits: list[tuple[int, tuple[int, int]]] = []
+        saved_cpus = None
+        try:
+            if cwd:
+                os.chdir(cwd)
+            for const, value in rlimits.items():
+                old = resource.getrlimit(const)
+                resource.setrlimit(const, (value, old[1]))
+                saved_limits.append((const, old))
+            if task.cpus:
+                saved_cpus = os.sched_getaffinity(0)
+                os.sched_setaffinity(0, task.cpus)
+            pid = spawn(task)
+        finally:
+            if saved_cpus is not None:
+                os.sched_setaffinity(0, saved_cpus)
+            for const, old in saved_limits:
+                try:
+                    resource.setrlimit(const, old)
+                except (ValueError, OSError):
+                    pass
+            if cwd:
+                os.chdir(self._home)
+        self.pids[pid] = (shell, task)
+        return pid
+
+    def reap(self) -> None:
+        """Collect exited children; each task's exit goes to its shell."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            entry = self.pids.pop(pid, None)
+            if entry is not None:
+                shell, task = entry
+                shell.task_exited(task, status)
+            # else: an orphan of some task, reparented to us; already gone
+
+    # -- leftovers ------------------------------------------------------------------------
+    def job_ended(self, f58: str, tasks: Iterable[Task]) -> None:
+        """Kill the process groups of a finished job's tasks; sweep for escapees soon."""
+        for task in tasks:
+            if task.pid:
+                try:
+                    os.killpg(task.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        self.ended_jobs.add(f58)
+        if self._sweep_timer is None:
+            import time
+
+            self._sweep_timer = self.reactor.add_timer(time.monotonic() + 0.2, self._sweep_soon)
+
+    def _sweep_soon(self) -> None:
+        self._sweep_timer = None
+        self.sweep()
+
+    def sweep(self, everything: bool = False) -> None:
+        """Kill children that belong to ended jobs (or, with EVERYTHING, all but tasks)."""
+        ended, self.ended_jobs = self.ended_jobs, set()
+        if not ended and not everything:
+            return
+        for pid in children_of(os.getpid()):
+            if pid in self.pids:
+                continue
+            if everything or job_of(pid) in ended:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+class StandaloneHost(Host):
+    """``flux-shell --standalone``: one shell, this process; signals go to its tasks."""
+
+    def __init__(self, reactor: Any) -> None:
+        super().__init__(reactor, None)
+        self.shell: Any = None
+
+    def run(self, shell: Any) -> int:
+        self.shell = shell
+        for signum in FORWARDED_SIGNALS:
+            self.watch_signal(signum, shell.killall)
+        self.watch_children()
+        result: list[int] = []
+
+        def done(code: int) -> None:
+            result.append(code)
+            self.reactor.decref()
+            self.reactor.stop()
+
+        self.reactor.incref()
+        shell.start(done)
+        if not result:
+            self.reactor.run()
+        self.sweep(everything=True)
+        self.close_signals()
+        return result[0] if result else 1

@@ -1,0 +1,279 @@
+"""A shell server: the job shells of one user on one broker rank, in one process.
+
+Why a server and not a process per job (specs/shell.md): a job's shell is
+Python, and a process per job costs a fork, a copy of every page it
+touches, a broker connection and a teardown, about 12 ms of CPU and 5 MB
+of memory per job here; a server pays those once.  Jobs stay apart inside
+it: each has its own ``Shell`` (plugins, tasks, pipes, PMI); an error in
+one job's shell or plugin fails that job only.  The server runs as the
+jobs' user; the broker's exec module starts one for the instance owner,
+and (running as root) asks it to fork one for each other user, which
+takes that user's identity before it runs anything.
+
+Started as ``python -m shell.server FD URI [UID GID]``; FD is a stream
+socket to exec's launcher (jobmgr/exec/launcher.py), each message a
+4-byte big-endian length and a JSON object:
+
+- launcher -> server: ``start {key, args}`` (args: ``jobid``, ``jobspec``,
+  ``R``, ``rank``, ``shell_rank``, ``uri``, ``namespace``, ``tmpdir``,
+  ``output_limit``, ``instance_level``, ``initrc``), ``signal {key, signum}``, ``fork {uid, gid}`` (owner server
+  only: a server for another user, whose socket comes back with
+  ``forked {uid, pid}`` as an SCM_RIGHTS fd), ``shutdown {grace}``;
+- server -> launcher: ``ready {pid}``, ``started {key, pid}``, ``exit
+  {key, status}`` (a wait status: the shell's exit code << 8), ``error
+  {key, errno, text}``, ``forked``.
+
+Nothing outlives it: it gets SIGTERM if its parent dies, ends every job
+on SIGTERM, on EOF from the launcher, or when its broker connection is
+lost, and it is the child subreaper of all its tasks.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import pwd
+import signal
+import socket
+import struct
+import sys
+from typing import Any
+
+import orjson
+
+import shell.plugins  # noqa: F401  (loaded once, for every job)
+from flux.constants import FLUX_POLLIN
+from flux.core.handle import Flux
+from shell.host import Host
+from shell.info import job_info
+from shell.procs import PR_SET_PDEATHSIG, prctl
+from shell.shell import Shell
+
+__all__ = ["ServerHost", "main", "HDR"]
+
+HDR = struct.Struct(">I")
+#: the server a forked child replaced: kept referenced so none of its objects is finalized
+#: (a socket object's finalizer would close an fd number the child reuses)
+_PARENT: list[Any] = []
+
+
+def _preload() -> None:
+    """Use once what jobs use lazily, so a job (or a forked guest server) imports nothing."""
+    import glob  # noqa: F401
+    import runpy  # noqa: F401
+    import tempfile  # noqa: F401
+
+    import shell.initrc  # noqa: F401
+    import shell.pmi  # noqa: F401
+    import shell.pmi.server  # noqa: F401
+    import shell.template  # noqa: F401
+    from flux.job.JobID import JobID
+    from shell.plugins import BUILTINS
+
+    for name in BUILTINS:
+        __import__(f"shell.plugins.{name}")
+    jobid = JobID(1)
+    for encoding in ("f58", "hex", "dothex", "kvs", "words", "emoji", "f58plain"):
+        try:
+            jobid.encode(encoding)
+        except (ValueError, TypeError):
+            pass
+
+
+class ServerHost(Host):
+    def __init__(self, sock: socket.socket, uri: str) -> None:
+        h = Flux(uri)
+        super().__init__(h.get_reactor(), h)
+        self.uri = uri
+        self.sock = sock
+        self.sock.setblocking(True)
+        self.buf = b""
+        self.shells: dict[str, Shell] = {}
+        self.stopping = False
+        self._stop_timer: Any = None
+        h.lost_hooks.append(self._lost)
+        self.watch_children()
+        self.watch_signal(signal.SIGTERM, lambda _s: self.shutdown(2.0))
+        self.watch_signal(signal.SIGINT, lambda _s: None)   # a ctrl-C at flux start's terminal
+        self.reactor.add_fd(self.sock.fileno(), FLUX_POLLIN, self._readable)
+
+    # -- the launcher -----------------------------------------------------------------------
+    def send(self, msg: dict[str, Any], fds: list[int] | None = None) -> None:
+        data = orjson.dumps(msg)
+        try:
+            if fds:
+                socket.send_fds(self.sock, [HDR.pack(len(data)) + data], fds)
+            else:
+                self.sock.sendall(HDR.pack(len(data)) + data)
+        except OSError:
+            pass  # the launcher is gone: EOF or SIGTERM ends us next
+
+    def _readable(self, _revents: int) -> None:
+        try:
+            chunk = self.sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.reactor.remove_fd(self.sock.fileno(), self._readable)
+            self.shutdown(2.0)
+            return
+        self.buf += chunk
+        while len(self.buf) >= 4:
+            (n,) = HDR.unpack_from(self.buf)
+            if len(self.buf) < 4 + n:
+                break
+            msg = orjson.loads(self.buf[4:4 + n])
+            self.buf = self.buf[4 + n:]
+            self._dispatch(msg)
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        op = msg.get("op")
+        if op == "start":
+            self.start_job(str(msg.get("key")), msg.get("args") or {})
+        elif op == "signal":
+            shell = self.shells.get(str(msg.get("key")))
+            if shell is not None:
+                shell.killall(int(msg.get("signum", signal.SIGTERM)))
+        elif op == "fork":
+            self.fork_server(int(msg["uid"]), msg.get("gid"))
+        elif op == "shutdown":
+            self.shutdown(float(msg.get("grace", 2.0)))
+
+    # -- jobs -------------------------------------------------------------------------------
+    def start_job(self, key: str, args: dict[str, Any]) -> None:
+        if self.stopping:
+            self.send({"op": "error", "key": key, "errno": errno.ESHUTDOWN,
+                       "text": "the shell server is shutting down"})
+            return
+        jobid = int(args.get("jobid", 0))
+        try:
+            info = job_info(jobid, args["jobspec"], args["R"], int(args["rank"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            self.send({"op": "started", "key": key, "pid": os.getpid()})
+            note = f"rank {args.get('rank')}: {exc}"
+            self.h.rpc("job-exec.exception", {"id": jobid, "rank": args.get("shell_rank", 0),
+                                              "severity": 0, "type": "exec", "note": note},
+                       nodeid=0).then(lambda _f: self.send({"op": "exit", "key": key,
+                                                            "status": 1 << 8}))
+            return
+        self.send({"op": "started", "key": key, "pid": os.getpid()})
+        shell = None
+        try:
+            shell = Shell(info, self, args)
+            self.shells[key] = shell
+            shell.start(lambda code: self._done(key, code))
+        except Exception as exc:  # noqa: BLE001 - one job's failure must not end the others
+            sys.stderr.write(f"flux-shell: job {jobid}: {type(exc).__name__}: {exc}\n")
+            if shell is not None:
+                shell.raise_exception(f"rank {info.me.broker_rank}: shell error: {exc}")
+                shell.lost()
+            else:
+                self._done(key, 1)
+
+    def _done(self, key: str, code: int) -> None:
+        self.shells.pop(key, None)
+        self.send({"op": "exit", "key": key, "status": (min(code, 255) & 0xFF) << 8})
+        if self.stopping and not self.shells:
+            self._exit()
+
+    # -- ending -----------------------------------------------------------------------------
+    def shutdown(self, grace: float) -> None:
+        """End every job: SIGTERM to its tasks, SIGKILL after GRACE; then exit."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if not self.shells:
+            self._exit()
+            return
+        for shell in list(self.shells.values()):
+            shell.killall(signal.SIGTERM)
+        import time
+
+        self._stop_timer = self.reactor.add_timer(time.monotonic() + grace, self._hard_stop)
+
+    def _hard_stop(self) -> None:
+        for shell in list(self.shells.values()):
+            shell.lost()
+        self._exit()
+
+    def _lost(self, reason: str) -> None:
+        """The broker is gone: kill everything and go."""
+        sys.stderr.write(f"flux-shell: {reason}; ending {len(self.shells)} job(s)\n")
+        self.stopping = True
+        for shell in list(self.shells.values()):
+            shell.lost()
+        self._exit()
+
+    def _exit(self) -> None:
+        self.sweep(everything=True)
+        self.send({"op": "bye"})
+        self.reactor.stop()
+
+    # -- other users ---------------------------------------------------------------------------
+    def fork_server(self, uid: int, gid: Any) -> None:
+        """Fork a server for UID (we must be root); its socket goes back to the launcher."""
+        try:
+            pw = pwd.getpwuid(uid)
+            group = pw.pw_gid if gid is None else int(gid)
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pid = os.fork()
+        except (OSError, KeyError) as exc:
+            self.send({"op": "forked", "uid": uid, "errno": getattr(exc, "errno", None)
+                       or errno.ENOENT, "text": str(exc)})
+            return
+        if pid == 0:
+            code = 1
+            try:
+                keep = theirs.fileno()
+                _PARENT.append(self)
+                signal.set_wakeup_fd(-1)
+                os.closerange(3, keep)
+                os.closerange(keep + 1, 1 << 16)
+                os.setsid()
+                prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+                os.initgroups(pw.pw_name, group)
+                os.setgid(group)
+                os.setuid(uid)
+                os.chdir("/")
+                code = serve(socket.socket(fileno=keep), self.uri)
+            except BaseException as exc:  # noqa: BLE001 - never return into the parent's loop
+                try:
+                    sys.stderr.write(f"flux-shell: server for uid {uid}: {exc}\n")
+                except Exception:  # noqa: BLE001
+                    pass
+            finally:
+                os._exit(code)
+        theirs.close()
+        self.send({"op": "forked", "uid": uid, "pid": pid}, [ours.fileno()])
+        ours.close()
+
+
+def serve(sock: socket.socket, uri: str) -> int:
+    host = ServerHost(sock, uri)
+    host.send({"op": "ready", "pid": os.getpid()})
+    host.reactor.incref()
+    host.reactor.run()
+    host.close_signals()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv if argv is None else argv
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:
+        return 1
+    sock = socket.socket(fileno=int(argv[1]))
+    # tasks must not hold the launcher's socket open: its EOF is how we are missed
+    os.set_inheritable(sock.fileno(), False)
+    os.chdir("/")
+    _preload()
+    import gc
+
+    gc.collect()
+    gc.freeze()      # forked guest servers share these pages
+    return serve(sock, argv[2])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
