@@ -283,6 +283,8 @@ class StdinForwarder:
 
     def __init__(self, h: Any, jobid: int, ranks: str = "all", fd: int = 0) -> None:
         self.h = h
+        self.jobid = int(jobid)
+        self.announced = False
         self.namespace = f"job-{int(jobid)}"
         self.ranks = ranks
         self.fd = fd
@@ -358,6 +360,13 @@ class StdinForwarder:
         except OSError:
             self.stop()          # the job is over: its namespace is gone
             return
+        if not self.announced:
+            # the job's shells follow the input log only once told it is written
+            self.announced = True
+            from flux.constants import FLUX_RPC_NORESPONSE
+
+            self.h.rpc("job-exec.input", {"id": self.jobid}, nodeid=0,
+                       flags=FLUX_RPC_NORESPONSE)
         if self.pump and not self.pending and not self.stopped:
             self._readable()
             return

@@ -10,6 +10,7 @@ service wraps this.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import time
@@ -39,7 +40,8 @@ from kvs.diff import Change, diff
 from kvs.lookup import resolve, sorted_dir
 from kvs.namespace import NamespaceInfo, check_name
 from kvs.tree import BlobSource, TreeConfig, WorkTree, load_dir
-from kvs.txn import Op, Txn, check_commit_flags, parse_ops
+from kvs import keys as _keys
+from kvs.txn import Op, Txn, check_commit_flags, parse_op, parse_ops
 from kvs.walk import reachable
 from kvs.watch import appended_bytes, changed_keys, changed_since, resolve_keys
 
@@ -56,6 +58,8 @@ class CommitResult:
     rootref: str | None = None
     sequence: int | None = None
     error: FluxError | None = None
+    #: namespaces this transaction removed (``Txn.link``)
+    removed: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -161,22 +165,45 @@ class KVS:
         """Commit a batch of transactions together (see module doc); one result per txn."""
         results: list[CommitResult | None] = [None] * len(txns)
         parsed: list[list[Op] | None] = []
+        creating: dict[str, int] = {}
         for i, txn in enumerate(txns):
             try:
-                if txn.namespace not in self._roots:
-                    self._rec(txn.namespace)
+                ns = txn.namespace
+                if ns not in self._roots and ns not in creating:
+                    if txn.create is None:
+                        self._rec(ns)
+                    check_name(ns)
+                    if type(txn.create) is not int or txn.create < 0:
+                        raise FluxError(errno.EINVAL, f"namespace owner {txn.create!r} "
+                                                      "is not a uid")
+                    creating[ns] = txn.create
                 check_commit_flags(txn.flags)
-                parsed.append(parse_ops(txn.ops))
+                ops = parse_ops(txn.ops)
+                if txn.link is not None:
+                    key, src = txn.link
+                    check_name(src)
+                    if src == PRIMARY_NAMESPACE or src == ns:
+                        raise FluxError(errno.EINVAL, f"cannot link namespace {src!r} into "
+                                                      f"{ns!r}")
+                    if _keys.normalize(key) == ".":
+                        raise FluxError(errno.EINVAL, "cannot link a namespace over the root")
+                parsed.append(ops)
             except FluxError as e:
                 results[i] = CommitResult(txn.namespace, error=e)
                 parsed.append(None)
         if len(self._sizes) > _SIZES_MAX:
             self._sizes.clear()
         new_roots: dict[str, RootRecord] = {}
+        removed: set[str] = set()
         open_groups: dict[str, tuple[WorkTree, list[int]]] = {}
         cfg = self.config
         with self.store.reader() as rd:
             src = BlobSource(rd, self.cache, self._sizes)
+            if creating:
+                empty = src.add(_t.encode(_t.empty_dir()))
+                now = time.time()
+                for ns, owner in creating.items():
+                    new_roots[ns] = RootRecord(empty, 0, now, owner)
 
             def current(ns: str) -> RootRecord:
                 return new_roots.get(ns) or self._roots[ns]
@@ -197,7 +224,23 @@ class KVS:
                     continue
                 txn = txns[i]
                 ns = txn.namespace
-                alone = txn.flags & FLUX_KVS_NO_MERGE
+                if ns in removed:
+                    results[i] = CommitResult(ns, error=FluxError(
+                        errno.ENOTSUP, f"namespace {ns!r} does not exist"))
+                    continue
+                link_src = None
+                if txn.link is not None:
+                    key, link_src = txn.link
+                    if link_src in removed or (link_src not in self._roots
+                                               and link_src not in new_roots):
+                        results[i] = CommitResult(ns, error=FluxError(
+                            errno.ENOTSUP, f"namespace {link_src!r} does not exist"))
+                        continue
+                    if link_src in open_groups:
+                        finalize(link_src)           # its root as of this point in the batch
+                    ops = ops + [parse_op({"key": key, "flags": 0,
+                                           "dirent": _t.dirref(current(link_src).rootref)})]
+                alone = txn.flags & FLUX_KVS_NO_MERGE or link_src is not None
                 if alone and ns in open_groups:
                     finalize(ns)
                 group = open_groups.get(ns)
@@ -211,17 +254,24 @@ class KVS:
                 group[1].append(i)
                 if alone:
                     finalize(ns)
+                if link_src is not None and results[i] is not None and results[i].ok:
+                    removed.add(link_src)
+                    new_roots.pop(link_src, None)
+                    results[i] = dataclasses.replace(results[i], removed=(link_src,))
             for ns in list(open_groups):
                 finalize(ns)
-        if new_roots:
+        if new_roots or removed:
             try:
-                self.store.commit(src.pending.items(), roots=new_roots, verify=False)
+                self.store.commit(src.pending.items(), roots=new_roots, deleted_roots=removed,
+                                  verify=False)
             except FluxError as e:
                 # nothing was written: every txn that had succeeded fails with the store's error
                 results = [r if r is not None and r.error is not None
                            else CommitResult(txns[i].namespace, error=e) for i, r in enumerate(results)]
             else:
                 self._roots.update(new_roots)
+                for ns in removed:
+                    self._roots.pop(ns, None)
         return results  # type: ignore[return-value]  # every slot is filled by now
 
     def commit_one(self, txn: Txn) -> CommitResult:

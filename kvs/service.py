@@ -157,8 +157,26 @@ class Kvs(Module):
         ops = body.get("ops")
         if ops is None:
             raise FluxError(errno.EPROTO, "kvs.commit: missing field 'ops'")
-        self._check_access(msg, ns)
-        self._pending.append((msg, Txn(ops, ns, flags)))
+        create, link = body.get("create"), body.get("link")
+        if create is not None or link is not None:
+            if not msg.rolemask & FLUX_ROLE_OWNER:
+                raise FluxError(errno.EPERM, "kvs.commit: 'create' and 'link' need owner "
+                                             "credentials")
+            if create is not None:
+                owner = create.get("owner") if isinstance(create, dict) else None
+                if type(owner) is not int:
+                    raise FluxError(errno.EPROTO, "kvs.commit: 'create' must be "
+                                                  "{\"owner\": uid}")
+                create = self.ctx.owner if owner in (-1, FLUX_USERID_UNKNOWN) else owner
+            if link is not None:
+                if not isinstance(link, dict) or type(link.get("key")) is not str \
+                        or type(link.get("namespace")) is not str:
+                    raise FluxError(errno.EPROTO, "kvs.commit: 'link' must be "
+                                                  "{\"key\": str, \"namespace\": str}")
+                link = (link["key"], link["namespace"])
+        else:
+            self._check_access(msg, ns)
+        self._pending.append((msg, Txn(ops, ns, flags, create, link)))
         if not self._posted:
             self._posted = True
             self._seen = len(self._pending)
@@ -213,6 +231,9 @@ class Kvs(Module):
                 group[1].append(txn)
         for (ns, seq), (rootref, members) in roots.items():
             self._new_root(ns, rootref, seq, members)
+        for res in results:
+            for gone in res.removed:
+                self._namespace_gone(gone)
 
     def _new_root(self, ns: str, rootref: str, seq: int, txns: list[Txn]) -> None:
         self._remember(rootref, seq)
@@ -319,13 +340,16 @@ class Kvs(Module):
         if type(ns) is not str:
             raise FluxError(errno.EPROTO, "namespace-remove: 'namespace' must be a string")
         self.engine.namespace_remove(ns)
+        self._namespace_gone(ns)
+        return {}
+
+    def _namespace_gone(self, ns: str) -> None:
         self._fail_waiters(ns, errno.ENOTSUP, f"namespace {ns!r} was removed")
         for listener in list(self._listeners):
             try:
                 listener.namespace_removed(ns)
             except Exception:  # noqa: BLE001
                 self.ctx.log.exception("root listener failed", namespace=ns)
-        return {}
 
     @request_handler("kvs.namespace-list", allow_guest=True)
     def namespace_list(self, msg: Message) -> dict[str, Any]:

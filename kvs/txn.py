@@ -79,11 +79,20 @@ class Op:
 
 @dataclass(slots=True)
 class Txn:
-    """A commit request: ops for one namespace, with commit flags (NO_MERGE)."""
+    """A commit request: ops for one namespace, with commit flags (NO_MERGE).
+
+    ``create``: the owner uid to create the namespace with if it does not
+    exist yet (in the same store commit).  ``link``: (key, namespace) —
+    after the ops, KEY becomes a dirref to that namespace's root as of this
+    point in the batch, and that namespace is removed (how a job's guest
+    namespace becomes part of its directory in one commit).
+    """
 
     ops: list[dict[str, Any]]
     namespace: str = PRIMARY_NAMESPACE
     flags: int = 0
+    create: int | None = None
+    link: tuple[str, str] | None = None
 
 
 def _proto(index: int, why: str) -> FluxError:

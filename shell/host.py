@@ -135,6 +135,10 @@ class Host:
                 shell.task_exited(task, status)
             # else: an orphan of some task, reparented to us; already gone
 
+    def later(self, fn: Callable[[], None]) -> None:
+        """Run FN soon, after what is waiting now (cleanup off the job's path)."""
+        self.reactor.call_soon(fn)
+
     # -- leftovers ------------------------------------------------------------------------
     def job_ended(self, f58: str, tasks: Iterable[Task]) -> None:
         """Kill the process groups of a finished job's tasks; sweep for escapees soon."""
@@ -176,6 +180,8 @@ class StandaloneHost(Host):
         super().__init__(reactor, None)
         self.shell: Any = None
 
+    def later(self, fn: Callable[[], None]) -> None:
+        fn()               # nothing else waits on this process
     def run(self, shell: Any) -> int:
         self.shell = shell
         for signum in FORWARDED_SIGNALS:
@@ -183,7 +189,7 @@ class StandaloneHost(Host):
         self.watch_children()
         result: list[int] = []
 
-        def done(code: int) -> None:
+        def done(code: int, _tail: bytes) -> None:
             result.append(code)
             self.reactor.decref()
             self.reactor.stop()

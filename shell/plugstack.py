@@ -54,30 +54,45 @@ class PlugStack:
     def __init__(self) -> None:
         self.plugins: list[Plugin] = []
         self.searchpath: list[str] = []
+        # topic -> (plugin name, handler) in call order; rebuilt when plugins change
+        self._routes: dict[str, list[tuple[str, Handler]]] = {}
+        self._count = 0
 
     def add(self, plugin: Plugin) -> None:
         """Load PLUGIN; one of the same name is replaced (the last loaded wins)."""
         self.plugins = [p for p in self.plugins if p.name != plugin.name]
         self.plugins.append(plugin)
+        self._routes.clear()
 
     def remove(self, name: str) -> None:
         self.plugins = [p for p in self.plugins if p.name != name]
+        self._routes.clear()
+
+    def _route(self, topic: str) -> list[tuple[str, Handler]]:
+        count = sum(len(p.handlers) for p in self.plugins)
+        if count != self._count:          # a plugin added a handler since
+            self._routes.clear()
+            self._count = count
+        route = self._routes.get(topic)
+        if route is None:
+            route = [(plugin.name, fn) for plugin in self.plugins
+                     for pattern, fn in plugin.handlers
+                     if pattern == topic or fnmatch.fnmatchcase(topic, pattern)]
+            self._routes[topic] = route
+        return route
 
     def names(self) -> list[str]:
         return [p.name for p in self.plugins]
 
     def call(self, topic: str, shell: Any = None, task: Any = None) -> int:
         """Call every handler matching TOPIC; the number called."""
-        n = 0
-        for plugin in list(self.plugins):
-            for pattern, fn in plugin.handlers:
-                if pattern == topic or fnmatch.fnmatchcase(topic, pattern):
-                    try:
-                        fn(topic, shell, task)
-                    except Exception as exc:  # noqa: BLE001 - becomes a job exception
-                        raise PluginError(plugin.name, topic, exc) from exc
-                    n += 1
-        return n
+        route = self._route(topic)
+        for name, fn in route:
+            try:
+                fn(topic, shell, task)
+            except Exception as exc:  # noqa: BLE001 - becomes a job exception
+                raise PluginError(name, topic, exc) from exc
+        return len(route)
 
     def load_file(self, path: str, conf: dict[str, Any] | None = None) -> Plugin:
         """Load a Python plugin file (see the module docstring)."""

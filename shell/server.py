@@ -16,11 +16,14 @@ socket to exec's launcher (jobmgr/exec/launcher.py), each message a
 
 - launcher -> server: ``start {key, args}`` (args: ``jobid``, ``jobspec``,
   ``R``, ``rank``, ``shell_rank``, ``uri``, ``namespace``, ``tmpdir``,
-  ``output_limit``, ``instance_level``, ``initrc``), ``signal {key, signum}``, ``fork {uid, gid}`` (owner server
+  ``output_limit``, ``instance_level``, ``initrc``, ``input``),
+  ``signal {key, signum}``, ``input {key}`` (follow the job's input log), ``fork {uid, gid}`` (owner server
   only: a server for another user, whose socket comes back with
   ``forked {uid, pid}`` as an SCM_RIGHTS fd), ``shutdown {grace}``;
 - server -> launcher: ``ready {pid}``, ``started {key, pid}``, ``exit
-  {key, status}`` (a wait status: the shell's exit code << 8), ``error
+  {key, status, output?}`` (a wait status: the shell's exit code << 8;
+  ``output``: the job's last output entries, base64, for exec to add to
+  its output log), ``error
   {key, errno, text}``, ``forked``.
 
 Nothing outlives it: it gets SIGTERM if its parent dies, ends every job
@@ -29,6 +32,7 @@ lost, and it is the child subreaper of all its tasks.
 """
 from __future__ import annotations
 
+import base64
 import errno
 import os
 import pwd
@@ -135,6 +139,10 @@ class ServerHost(Host):
             shell = self.shells.get(str(msg.get("key")))
             if shell is not None:
                 shell.killall(int(msg.get("signum", signal.SIGTERM)))
+        elif op == "input":
+            shell = self.shells.get(str(msg.get("key")))
+            if shell is not None:
+                shell.input_ready()
         elif op == "fork":
             self.fork_server(int(msg["uid"]), msg.get("gid"))
         elif op == "shutdown":
@@ -162,7 +170,7 @@ class ServerHost(Host):
         try:
             shell = Shell(info, self, args)
             self.shells[key] = shell
-            shell.start(lambda code: self._done(key, code))
+            shell.start(lambda code, tail: self._done(key, code, tail))
         except Exception as exc:  # noqa: BLE001 - one job's failure must not end the others
             sys.stderr.write(f"flux-shell: job {jobid}: {type(exc).__name__}: {exc}\n")
             if shell is not None:
@@ -171,9 +179,12 @@ class ServerHost(Host):
             else:
                 self._done(key, 1)
 
-    def _done(self, key: str, code: int) -> None:
+    def _done(self, key: str, code: int, tail: bytes = b"") -> None:
         self.shells.pop(key, None)
-        self.send({"op": "exit", "key": key, "status": (min(code, 255) & 0xFF) << 8})
+        msg: dict[str, Any] = {"op": "exit", "key": key, "status": (min(code, 255) & 0xFF) << 8}
+        if tail:
+            msg["output"] = base64.b64encode(tail).decode()
+        self.send(msg)
         if self.stopping and not self.shells:
             self._exit()
 

@@ -65,6 +65,9 @@ class OutputSink:
     def flush(self, callback: Callable[[], None]) -> None:
         callback()
 
+    def finish(self, callback: Callable[[bytes], None]) -> None:
+        callback(b"")
+
 
 class Shell:
     def __init__(self, info: JobInfo, host: Any, args: dict[str, Any] | None = None) -> None:
@@ -91,7 +94,7 @@ class Shell:
         self._exited = 0
         self._first_exit_sent = False
         self._fds: dict[int, tuple[Task, str]] = {}    # open output fds
-        self._on_done: Callable[[int], None] | None = None
+        self._on_done: Callable[[int, bytes], None] | None = None
         self._finishing = False
         self._done = False
         self._drain_timer: Any = None
@@ -189,8 +192,9 @@ class Shell:
                                        "data": data}, done)
 
     # -- running -------------------------------------------------------------------------
-    def start(self, on_done: Callable[[int], None]) -> None:
-        """Start the job's local tasks; ON_DONE(exit code) when the shell is done."""
+    def start(self, on_done: Callable[[int, bytes], None]) -> None:
+        """Start the job's local tasks; ON_DONE(exit code, last output entries) when the
+        shell is done (the entries, RFC 18 lines, are for exec to add to the output log)."""
         from shell.plugins import load_builtins
 
         self._on_done = on_done
@@ -213,7 +217,7 @@ class Shell:
         self.die(note)
         self.exit_code = max(self.exit_code, 1)
         self._finishing = True
-        self.output.flush(lambda: self.after_rpcs(self._finish))
+        self.output.finish(lambda tail: self.after_rpcs(lambda: self._finish(tail)))
 
     def _check_cwd(self) -> None:
         cwd = self.info.cwd
@@ -352,6 +356,12 @@ class Shell:
             self._drained()
 
     # -- signals and exits --------------------------------------------------------------
+    def input_ready(self) -> None:
+        """Exec says someone writes to the job's input log."""
+        fn = self.aux.get("input.ready")
+        if fn is not None:
+            fn()
+
     def killall(self, signum: int) -> None:
         """Send SIGNUM to every running task (its whole process group)."""
         for task in self.tasks:
@@ -419,12 +429,12 @@ class Shell:
             self.plugstack.call("shell.exit", self)
         except PluginError as exc:
             self.log_error(str(exc))
-        self.output.flush(lambda: self.after_rpcs(self._finish))
+        self.output.finish(lambda tail: self.after_rpcs(lambda: self._finish(tail)))
 
-    def _finish(self) -> None:
+    def _finish(self, tail: bytes = b"") -> None:
         on_done, self._on_done = self._on_done, None
         if on_done is not None:
-            on_done(self.exit_code)
+            on_done(self.exit_code, tail)
 
     def lost(self) -> None:
         """No broker: nobody can hear about the job any more; end its tasks now."""

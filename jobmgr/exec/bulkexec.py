@@ -13,6 +13,7 @@ exception.
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import time
 from collections.abc import Callable
@@ -50,29 +51,36 @@ class BulkJob:
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.tags: dict[int, int] = {}          # shell rank -> launch matchtag
         self.finalizing = False
+        self.input = False                      # someone writes the job's input log
+        self.held: list[Action] = []            # barrier replies waiting for the namespace
+        self.namespace_failed = False
         self.done = asyncio.get_running_loop().create_future()
 
     # -- running the job ----------------------------------------------------------------
     async def run(self) -> None:
-        try:
-            await self.guest.create(self.ntasks, [("init", {}), ("starting", {})])
-        except OSError as exc:
-            self.mod.log.error("guest namespace setup failed", id=self.jobid,
-                               error=exc.strerror or str(exc))
-            self.apply(self.job.raise_fatal("exec", f"cannot set up the job's KVS namespace: "
-                                                    f"{exc.strerror or exc}"))
-            for r in range(self.job.size):
-                self.apply(self.job.shell_exited(r, 1 << 8))
-            return
+        # shells start while the namespace is made: they touch it only after barrier
+        # init, which is answered once it exists
         self.apply(self.job.begin(time.time()))
         if self.job.complete:
             return
         for shell_rank, rank in enumerate(self.job.ranks):
             self._launch(shell_rank, rank)
+        try:
+            await self.guest.create(self.ntasks, [("init", {}), ("starting", {})])
+        except OSError as exc:
+            self.mod.log.error("guest namespace setup failed", id=self.jobid,
+                               error=exc.strerror or str(exc))
+            self.namespace_failed = True
+            self.apply(self.job.raise_fatal("exec", f"cannot set up the job's KVS namespace: "
+                                                    f"{exc.strerror or exc}"))
+        held, self.held = self.held, []
+        for action in held:
+            self._barrier_reply(action)
 
     def _launch(self, shell_rank: int, rank: int) -> None:
         payload = {"id": self.jobid, "userid": self.userid, "jobspec": self.jobspec,
-                   "R": self.R, "namespace": self.guest.name, "shell_rank": shell_rank}
+                   "R": self.R, "namespace": self.guest.name, "shell_rank": shell_rank,
+                   "input": self.input}
 
         def on_response(msg: Message) -> None:
             self._launch_response(shell_rank, rank, msg)
@@ -99,6 +107,9 @@ class BulkJob:
         if kind == "started":
             self.apply(self.job.launched_on(shell_rank))
         elif kind == "exit":
+            tail = body.get("output")
+            if isinstance(tail, str) and tail:
+                self.guest.append_output(base64.b64decode(tail))
             status = body.get("status")
             self.apply(self.job.shell_exited(shell_rank, int(status) if isinstance(status, int)
                                              else 1 << 8))
@@ -113,6 +124,15 @@ class BulkJob:
     def task_exit(self, shell_rank: int, status: int) -> None:
         self.apply(self.job.task_exited(shell_rank, status))
 
+    def input_ready(self) -> None:
+        """Shells launched from now on follow the input log; tell those already out."""
+        if self.input:
+            return
+        self.input = True
+        for shell_rank in self.tags:
+            self.ctx.send_request("job-exec.input-ready", {"id": self.jobid},
+                                  nodeid=self.job.ranks[shell_rank])
+
     def kill(self, signum: int, after_exception: bool) -> None:
         self.apply(self.job.kill(signum, after_exception))
 
@@ -126,9 +146,15 @@ class BulkJob:
             if kind == "respond":
                 self.respond(action["type"], action["data"] or None)
             elif kind == "eventlog":
-                self.guest.append(action["name"], action["context"])
+                # shell.init may wait a moment for shell.start: one commit for both
+                self.guest.append(action["name"], action["context"],
+                                  hold=action["name"] == "shell.init")
             elif kind == "barrier":
-                self._barrier_reply(action)
+                if not self.guest.created and not self.namespace_failed \
+                        and "errnum" not in action.args:
+                    self.held.append(action)     # answered once the namespace exists
+                else:
+                    self._barrier_reply(action)
             elif kind == "signal":
                 for rank in action["ranks"]:
                     self.ctx.send_request("job-exec.signal", {"id": self.jobid,
@@ -146,7 +172,7 @@ class BulkJob:
             elif kind == "finalize":
                 if not self.finalizing:
                     self.finalizing = True
-                    self.ctx.create_task(self._finalize(), f"finalize job {self.jobid}")
+                    self._finalize()
 
     def _barrier_reply(self, action: Action) -> None:
         waiters: list[Message] = action["waiters"]
@@ -176,12 +202,11 @@ class BulkJob:
         except OSError as exc:
             self.mod.log.error("drain failed", ranks=ranks, error=exc.strerror or str(exc))
 
-    async def _finalize(self) -> None:
-        try:
-            await self.guest.finalize()
-        except OSError as exc:
-            self.mod.log.error("moving the guest namespace failed", id=self.jobid,
-                               error=exc.strerror or str(exc))
+    def _finalize(self) -> None:
+        def failed(text: str) -> None:
+            self.mod.log.error("moving the guest namespace failed", id=self.jobid, error=text)
+
+        self.guest.finalize(failed)
         for handle in self.timers.values():
             handle.cancel()
         self.timers.clear()

@@ -3,14 +3,17 @@
 While a job runs, its guest data lives in its own KVS namespace
 ``job-<id>``, owned by the job's user (so the shells, running as that user,
 may write there), and ``job.<id>.guest`` in the primary namespace is a
-symlink to it.  The namespace starts with the exec eventlog's first
-entries and the RFC 24 headers of ``output`` and ``input``.  When the job
-is over, the namespace's final root becomes ``job.<id>.guest`` (a dirref:
-nothing is copied) and the namespace is removed: an inactive job's
-directory holds everything its run wrote.
+symlink to it.  The namespace is created by its first commit (the exec
+eventlog's first entries and the RFC 24 headers of ``output`` and
+``input``), the symlink goes in the same group commit.  When the job is
+over, one commit makes the namespace's final root ``job.<id>.guest`` (a
+dirref: nothing is copied) and removes the namespace (``kvs.commit``'s
+``link``): an inactive job's directory holds everything its run wrote.
 
 Appends to the exec eventlog are sent in order without waiting (the KVS
-applies commits in the order they arrive); ``drain()`` waits for them.
+applies commits in the order they arrive).  An entry may be held back
+``HOLD`` seconds so the entries of one short stretch (``shell.init`` and
+``shell.start``) travel in one commit; ``flush()`` sends what is held.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ import orjson
 __all__ = ["GuestNamespace", "namespace_of", "event_line", "output_header", "input_header"]
 
 FLUX_KVS_APPEND = 32
+#: longest an exec eventlog entry waits for company before it is committed
+HOLD = 0.02
 
 
 def namespace_of(jobid: int) -> str:
@@ -66,16 +71,15 @@ class GuestNamespace:
         self.name = namespace_of(jobid)
         self.job_key = job_key            # job.<dothex>
         self._ops: list[dict[str, Any]] = []
+        self.removed = False
         self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
         self._inflight: list[asyncio.Future[Any]] = []
         self.created = False
         self.errors: list[str] = []
 
     async def create(self, ntasks: int, first_events: list[tuple[str, dict[str, Any]]]) -> None:
-        """Create the namespace with its headers and FIRST_EVENTS, then link it."""
-        await self.ctx.rpc("kvs.namespace-create", {"namespace": self.name,
-                                                    "owner": self.userid, "flags": 0})
-        self.created = True
+        """Create the namespace with its headers and FIRST_EVENTS, and link it."""
         exec_log = b"".join(event_line(n, c) for n, c in first_events)
         ops = [_op("exec.eventlog", exec_log, False),
                _op("output", event_line("header", output_header(ntasks)), False),
@@ -84,53 +88,94 @@ class GuestNamespace:
                 "dirent": {"ver": 1, "type": "symlink",
                            "data": {"namespace": self.name, "target": "."}}}
         await asyncio.gather(
-            self.ctx.rpc("kvs.commit", {"namespace": self.name, "flags": 0, "ops": ops}),
+            self.ctx.rpc("kvs.commit", {"namespace": self.name, "flags": 0, "ops": ops,
+                                        "create": {"owner": self.userid}}),
             self.ctx.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [link]}))
+        self.created = True
+        if self._ops:
+            self._send()            # entries queued while the namespace was being made
 
-    def append(self, name: str, context: dict[str, Any] | None = None) -> None:
-        """Queue an exec eventlog entry (sent with the others of this loop turn)."""
+    def append(self, name: str, context: dict[str, Any] | None = None,
+               hold: bool = False) -> None:
+        """Queue an exec eventlog entry; with HOLD it may wait up to ``HOLD`` s for others.
+
+        Entries queued before the namespace exists are sent once it does.
+        """
+        self._queue(_op("exec.eventlog", event_line(name, context), True), hold)
+
+    def append_output(self, lines: bytes) -> None:
+        """Queue RFC 18 lines for the ``output`` log (a shell's last entries)."""
+        self._queue(_op("output", lines, True), False)
+
+    def _queue(self, op: dict[str, Any], hold: bool) -> None:
+        if self.removed:
+            return
+        self._ops.append(op)
         if not self.created:
             return
-        self._ops.append(_op("exec.eventlog", event_line(name, context), True))
+        loop = asyncio.get_running_loop()
+        if hold:
+            if self._timer is None and not self._scheduled:
+                self._timer = loop.call_later(HOLD, self._send)
+            return
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._send)
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            loop.call_soon(self._send)
 
     def _send(self) -> None:
         self._scheduled = False
+        if not self.created:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         ops, self._ops = self._ops, []
         if not ops:
             return
-        fut = asyncio.ensure_future(self.ctx.rpc("kvs.commit", {"namespace": self.name,
-                                                                "flags": 0, "ops": ops}))
-        fut.add_done_callback(self._sent)
-        self._inflight.append(fut)
+        # sent now (not from a task): a link sent after this must reach the KVS after it
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def _sent(self, fut: "asyncio.Future[Any]") -> None:
-        if fut in self._inflight:
-            self._inflight.remove(fut)
-        if not fut.cancelled() and fut.exception() is not None:
-            self.errors.append(str(fut.exception()))
+        def done(msg: Any) -> None:
+            if msg.errnum:
+                self.errors.append(msg.errstr or str(msg.errnum))
+            if fut in self._inflight:
+                self._inflight.remove(fut)
+            if not fut.done():
+                fut.set_result(None)
+
+        self._inflight.append(fut)
+        self.ctx.request_callback("kvs.commit", {"namespace": self.name, "flags": 0,
+                                                 "ops": ops}, done)
+
+    def finalize(self, on_error: Any = None) -> None:
+        """Move the namespace (with every queued entry) into ``job.<id>.guest``; remove it.
+
+        The queued appends and then the link are sent now, in that order:
+        the KVS applies them in that order.  Nothing waits for them: a
+        commit the job manager sends after this (``clean``) reaches the KVS
+        after them, so an inactive job still has its guest data.
+        ON_ERROR(text) is called if the link fails.
+        """
+        if not self.created or self.removed:
+            return
+        self._send()
+        self.removed = True
+
+        def linked(msg: Any) -> None:
+            if msg.errnum and on_error is not None:
+                on_error(msg.errstr or str(msg.errnum))
+
+        self.ctx.request_callback("kvs.commit", {
+            "namespace": "primary", "flags": 0, "ops": [],
+            "link": {"key": f"{self.job_key}.guest", "namespace": self.name}}, linked)
 
     async def drain(self) -> None:
-        """Wait until every queued append is committed."""
-        if self._scheduled:
-            self._scheduled = False
-            self._send()
+        """Wait for every commit sent so far."""
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
-
-    async def finalize(self) -> None:
-        """Make the namespace's final root the job's ``guest`` directory; remove it."""
-        if not self.created:
-            return
-        await self.drain()
-        root = await self.ctx.rpc("kvs.getroot", {"namespace": self.name})
-        op = {"key": f"{self.job_key}.guest", "flags": 0,
-              "dirent": {"ver": 1, "type": "dirref", "data": [root["rootref"]]}}
-        await self.ctx.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [op]})
-        await self.ctx.rpc("kvs.namespace-remove", {"namespace": self.name})
-        self.created = False
 
     @classmethod
     async def recover(cls, ctx: Any, jobid: int, job_key: str) -> bool:
@@ -142,5 +187,8 @@ class GuestNamespace:
             return False
         ns.created = True
         ns.append("done")
-        await ns.finalize()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ns.finalize()
+        ctx.request_callback("kvs.getroot", {}, lambda _m: done.set_result(None))
+        await done                  # the link is in once a later request is answered
         return True

@@ -12,10 +12,11 @@ tested with plain calls.
 Order of a normal run: ``init``/``starting`` are logged by the module
 before launch; every shell enters barrier ``init`` (-> ``shell.init``),
 then ``start`` (-> ``shell.start`` and the RFC 32 ``start``); shells exit;
-with the last one ``complete {status}``, ``finish {status}``, ``done``,
-then ``finalize`` (guest namespace into the job directory), and only
-after that the final ``release``: so an INACTIVE job's directory holds
-its guest data (RFC 16).
+with the last one ``complete {status}`` and ``done``, then ``finalize``
+(guest namespace into the job directory), and only after that ``finish
+{status}`` with the final ``release``: so an INACTIVE job's directory
+holds its guest data (RFC 16), and the job manager logs both in one
+commit.
 """
 from __future__ import annotations
 
@@ -304,14 +305,13 @@ class ExecJob:
         out += [Action("cancel_timer", {"name": n})
                 for n in ("expire", "signal", "exit-timeout", "kill")]
         out.append(self._log("complete", status=self.status))
-        if self.started:
-            out.append(self._respond("finish", status=self.status))
         out.append(self._log("done"))
         out.append(Action("finalize"))
         return out
 
     def finalized(self) -> list[Action]:
-        """The guest namespace is in the job directory: release the remaining ranks."""
+        """The guest namespace is in the job directory: ``finish`` (if the job started)
+        and the final release of the remaining ranks, together (one job manager commit)."""
         if self.finished:
             return []
         self.finished = True
@@ -319,4 +319,5 @@ class ExecJob:
         from flux.idset import IDset
 
         ranks = IDset(rest).encode() if rest else ""
-        return [self._respond("release", ranks=ranks, final=True)]
+        out = [self._respond("finish", status=self.status)] if self.started else []
+        return out + [self._respond("release", ranks=ranks, final=True)]

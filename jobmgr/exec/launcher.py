@@ -14,6 +14,7 @@ starts a new server.
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import os
 import signal
@@ -61,11 +62,12 @@ class ShellHandle:
     key: str
     f58: str
     on_started: Callable[[int], None]
-    on_exit: Callable[[int], None]
+    on_exit: Callable[[int, bytes], None]       # wait status, last output entries
     on_error: Callable[[int, str], None]
     pid: int = 0
     done: bool = False
-    pending_signals: list[int] = field(default_factory=list)
+    #: messages for the server held until the shell has started
+    pending: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Server:
@@ -151,12 +153,14 @@ class _Server:
         if op == "started":
             shell.pid = int(msg.get("pid") or 0)
             shell.on_started(shell.pid)
-            for signum in shell.pending_signals:
-                self.send({"op": "signal", "key": shell.key, "signum": signum})
-            shell.pending_signals.clear()
+            for msg in shell.pending:
+                self.send(msg)
+            shell.pending.clear()
         elif op == "exit":
             self._forget(shell)
-            shell.on_exit(int(msg.get("status", 1 << 8)))
+            tail = msg.get("output")
+            shell.on_exit(int(msg.get("status", 1 << 8)),
+                          base64.b64decode(tail) if isinstance(tail, str) else b"")
         elif op == "error":
             self._forget(shell)
             shell.on_error(int(msg.get("errno") or errno.EIO), str(msg.get("text", "")))
@@ -197,7 +201,7 @@ class _Server:
             self.launcher._jobs.pop(shell.key, None)
             shell.done = True
             if shell.pid:
-                shell.on_exit(_KILLED)
+                shell.on_exit(_KILLED, b"")
             else:
                 shell.on_error(errno.ECONNRESET, "the shell server exited")
 
@@ -331,15 +335,22 @@ class Launcher:
 
     def kill(self, key: str, signum: int) -> bool:
         """Signal the tasks of the job KEY; False if it has no shell here."""
+        return self._tell(key, {"op": "signal", "key": key, "signum": int(signum)})
+
+    def input_ready(self, key: str) -> bool:
+        """Tell the shell of job KEY that its input log is being written."""
+        return self._tell(key, {"op": "input", "key": key})
+
+    def _tell(self, key: str, msg: dict[str, Any]) -> bool:
         entry = self._jobs.get(key)
         if entry is None:
             return False
         server, shell = entry
         if not shell.pid:
-            shell.pending_signals.append(int(signum))    # sent once it has started
+            shell.pending.append(msg)          # sent once it has started
             return True
         try:
-            server.send({"op": "signal", "key": key, "signum": int(signum)})
+            server.send(msg)
         except OSError:
             return False
         return True

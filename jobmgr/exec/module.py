@@ -5,7 +5,9 @@ streaming; ``job-exec.kill``) and coordinates each job over the ranks of
 its R: a test-mode job is run by ``TestExec`` (no processes), any other by
 a ``BulkJob`` (a shell on each rank).  It also answers the shells of
 running jobs: ``job-exec.barrier``, ``job-exec.exception``,
-``job-exec.task-exit`` (guests may call these for their own jobs only),
+``job-exec.task-exit``, ``job-exec.input`` (someone writes the job's
+input log: its shells start following it) (guests may call these for
+their own jobs only),
 and ``job-exec.expiration {id, expiration}`` moves a running job's time
 limit.
 
@@ -23,6 +25,7 @@ shell servers.  specs/exec.md states the protocol.
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import os
 import pwd
@@ -234,6 +237,25 @@ class JobExec(Module):
         bulk.shell_exception(severity, etype, note)
         return {}
 
+    @request_handler("job-exec.input", allow_guest=True)
+    def input(self, msg: Message) -> dict[str, Any]:
+        """Someone (flux run, flux job attach) writes to the job's input log."""
+        body = _payload(msg)
+        jobid = _int(body, "id", msg.topic)
+        bulk = self.jobs.get(jobid)
+        if bulk is None:
+            raise FluxError(errno.ENOENT, f"{msg.topic}: job {JobID(jobid).f58} is not running")
+        if not msg.rolemask & FLUX_ROLE_OWNER and msg.userid != bulk.userid:
+            raise FluxError(errno.EPERM, f"{msg.topic}: job {JobID(jobid).f58} is not yours")
+        bulk.input_ready()
+        return {}
+
+    @request_handler("job-exec.input-ready")
+    def input_ready(self, msg: Message) -> None:
+        body = _payload(msg)
+        self.launcher.input_ready(str(_int(body, "id", msg.topic)))
+        return None
+
     @request_handler("job-exec.task-exit", allow_guest=True)
     def task_exit(self, msg: Message) -> None:
         body = _payload(msg)
@@ -269,16 +291,20 @@ class JobExec(Module):
                 "rank": rank, "shell_rank": body.get("shell_rank", 0),
                 "uri": self.ctx.attr_get("local-uri"), "namespace": body.get("namespace"),
                 "tmpdir": tmpdir, "output_limit": limit, "userid": userid,
-                "instance_level": self.ctx.attr_get_default("instance-level", "0")}
+                "instance_level": self.ctx.attr_get_default("instance-level", "0"),
+                "input": bool(body.get("input"))}
         if self.config.shell_initrc:
             args["initrc"] = self.config.shell_initrc
 
         def started(pid: int) -> None:
             stream.send({"type": "started", "pid": pid})
 
-        def exited(status: int) -> None:
+        def exited(status: int, output: bytes) -> None:
             self.local.pop(jobid, None)
-            stream.send({"type": "exit", "status": status})
+            msg: dict[str, Any] = {"type": "exit", "status": status}
+            if output:
+                msg["output"] = base64.b64encode(output).decode()
+            stream.send(msg)
             stream.end()
 
         def failed(errnum: int, text: str) -> None:

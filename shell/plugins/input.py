@@ -6,8 +6,12 @@ cannot be read is a fatal error naming it.  With ``service`` every task's
 stdin is a pipe fed from the ``input`` eventlog of the job's namespace
 (``flux run`` and ``flux job attach`` append to it): each ``data`` event
 goes to the tasks its ``rank`` names (``all`` or an idset) and ``eof``
-closes their stdin.  Writes never block the shell: what a task does not
-read yet waits in memory.  Standalone, tasks share the shell's stdin.
+closes their stdin.  The log is watched only once exec says someone
+writes to it (``shell.input_ready()``, from ``job-exec.input``): most jobs
+never get input, and a watch per job would cost every one of them; the
+watch starts from the top of the log, so nothing written before is
+missed.  Writes never block the shell: what a task does not read yet
+waits in memory.  Standalone, tasks share the shell's stdin.
 """
 from __future__ import annotations
 
@@ -160,8 +164,19 @@ def plugin(shell: Any) -> Plugin:
             state["router"].add(task.rank, w)
 
     def start(_topic: str, sh: Any, _task: Any) -> None:
+        state["started"] = True
+        if sh.args.get("input") or state.get("wanted"):
+            watch(sh)
+
+    def ready(sh: Any) -> None:
+        """Someone writes to the input log: follow it (once the tasks exist)."""
+        state["wanted"] = True
+        if state.get("started"):
+            watch(sh)
+
+    def watch(sh: Any) -> None:
         router: InputRouter | None = state.get("router")
-        if router is None or not router.pipes:
+        if router is None or not router.pipes or "watch" in state:
             return
 
         def on_response(future: Any) -> None:
@@ -193,6 +208,7 @@ def plugin(shell: Any) -> Plugin:
         if "file" in state:
             os.close(state.pop("file"))
 
+    shell.aux["input.ready"] = lambda: ready(shell)
     p.add_handler("shell.init", init)
     p.add_handler("task.init", task_init)
     p.add_handler("shell.start", start)

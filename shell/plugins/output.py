@@ -36,6 +36,7 @@ __all__ = ["plugin", "OutputBuffer", "data_context", "parse_size", "KVSOutput",
 
 FLUX_KVS_APPEND = 32
 FLUSH_BYTES = 1 << 20
+TAIL_MAX = 1 << 20                # last output handed to exec with the shell's exit
 _EVENT_MAX = 1 << 19            # raw bytes in one data event
 DEFAULT_BATCH_TIMEOUT = 0.1
 _SUFFIX = {"": 1, "k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30,
@@ -268,6 +269,28 @@ class KVSOutput:
             self.timer = None
         self._commit(final=True)
 
+    def finish(self, callback: Callable[[bytes], None]) -> None:
+        """The shell is done: CALLBACK(the last entries, as RFC 18 lines, or b"").
+
+        Up to ``TAIL_MAX`` bytes of last entries are handed back rather than
+        committed: they travel to exec with the shell's exit and go into the
+        log in exec's last commit of the job, one commit round less for
+        every job.  More than that is committed here first.
+        """
+        if self.timer is not None:
+            self.shell.reactor.cancel_timer(self.timer)
+            self.timer = None
+        if self.inflight:
+            self.waiters.append(lambda: self.finish(callback))
+            return
+        events = self.buf.take(final=True)
+        data = _lines(events)
+        if len(data) <= TAIL_MAX:
+            callback(data)
+            return
+        self.buf.logs[:0] = events          # too much to carry: commit it first
+        self.flush(lambda: callback(b""))
+
     # -- committing --------------------------------------------------------------------------
     def _schedule(self) -> None:
         if self.inflight:
@@ -354,6 +377,9 @@ class TerminalOutput:
 
     def flush(self, callback: Callable[[], None]) -> None:
         callback()
+
+    def finish(self, callback: Callable[[bytes], None]) -> None:
+        callback(b"")
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -35,7 +35,8 @@ def plugin(shell: Any) -> Plugin:
     def exit_(_topic: str, sh: Any, _task: Any) -> None:
         path = sh.aux.pop("tmpdir.remove", None)
         if path:
-            shutil.rmtree(path, ignore_errors=True)
+            # after the shell has reported its exit: the job need not wait for it
+            sh.host.later(lambda: shutil.rmtree(path, ignore_errors=True))
 
     p.add_handler("shell.init", init)
     p.add_handler("shell.exit", exit_)
