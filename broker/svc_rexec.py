@@ -38,8 +38,6 @@ asyncio loop: no threads.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import errno
 import os
 import signal
@@ -50,6 +48,8 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from broker.module import Module, request_handler
 from flux.constants import FLUX_MSGFLAG_STREAMING, FLUX_NODEID_ANY
 from flux.errors import FluxError
+from flux.util.iodata import decode_io, encode_io
+from flux.util.waitstatus import exit_code
 from flux.message import Message
 
 if TYPE_CHECKING:
@@ -159,46 +159,6 @@ def parse_exec(payload: Any) -> tuple[Command, int]:
     return cmd, flags
 
 
-def encode_io(stream: str, rank: int | str, data: bytes, eof: bool = False) -> dict[str, Any]:
-    """An RFC 24-style io object: UTF-8 text when DATA decodes, else base64."""
-    io: dict[str, Any] = {"stream": stream, "rank": str(rank)}
-    if data:
-        try:
-            io["data"] = data.decode()
-        except UnicodeDecodeError:
-            io["data"] = base64.b64encode(data).decode()
-            io["encoding"] = "base64"
-    if eof:
-        io["eof"] = True
-    return io
-
-
-def decode_io(io: Any) -> tuple[str, bytes, bool]:
-    """(stream, data, eof) of an io object; ValueError if malformed."""
-    if not isinstance(io, dict):
-        raise ValueError("'io' must be a JSON object")
-    stream = io.get("stream")
-    if not isinstance(stream, str) or not stream:
-        raise ValueError("io.stream must be a non-empty string")
-    data = io.get("data", "")
-    if data is None:
-        data = ""
-    if not isinstance(data, str):
-        raise ValueError("io.data must be a string")
-    encoding = io.get("encoding")
-    if encoding is None or str(encoding).upper() in ("UTF-8", "UTF8"):
-        raw = data.encode()
-    elif encoding == "base64":
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except binascii.Error as exc:
-            raise ValueError(f"io.data is not valid base64: {exc}") from None
-    else:
-        raise ValueError(f"io.encoding '{encoding}' is not UTF-8 or base64")
-    eof = io.get("eof", False)
-    if not isinstance(eof, bool):
-        raise ValueError("io.eof must be a boolean")
-    return stream, raw, eof
 
 
 def wait_status(si_code: int, si_status: int) -> int:
@@ -209,14 +169,6 @@ def wait_status(si_code: int, si_status: int) -> int:
         return (si_status & 0x7F) | 0x80
     return si_status & 0x7F
 
-
-def exit_code(status: int) -> int:
-    """Shell-style exit code of a wait status: the exit code, or 128 + signal."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status)
-    return 1
 
 
 def _signum(value: Any) -> int:

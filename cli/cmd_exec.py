@@ -14,7 +14,6 @@ instance or cannot be reached, 1 for other failures, 2 for bad usage.
 """
 from __future__ import annotations
 
-import base64
 import errno
 import os
 import signal
@@ -25,6 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
+
+from flux.util.iodata import decode_io, encode_io
+from flux.util.waitstatus import exit_code
 
 from cli.common import die, handle_errors
 
@@ -49,14 +51,6 @@ def target_ranks(spec: str, size: int) -> tuple[list[int], list[int]]:
     return [r for r in ids if r < size], [r for r in ids if r >= size]
 
 
-def status_code(status: int) -> int:
-    """Exit code of a wait status: its exit code, or 128 + the signal that killed it."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status)
-    return 1
-
 
 def failure_code(errnum: int) -> int:
     """Exit code for a command that could not be run, as a shell would report it."""
@@ -74,27 +68,9 @@ def status_text(status: int) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         return signal.strsignal(sig) or f"Signal {sig}"
-    return f"Exit {status_code(status)}"
+    return f"Exit {exit_code(status)}"
 
 
-def decode_io(io: dict[str, Any]) -> tuple[str, bytes, bool]:
-    """(stream, data, eof) of an output io object (UTF-8 text or base64)."""
-    data = io.get("data") or ""
-    raw = base64.b64decode(data) if io.get("encoding") == "base64" else data.encode()
-    return str(io.get("stream", "stdout")), raw, bool(io.get("eof"))
-
-
-def encode_stdin(rank: int, data: bytes, eof: bool) -> dict[str, Any]:
-    io: dict[str, Any] = {"stream": "stdin", "rank": str(rank)}
-    if data:
-        try:
-            io["data"] = data.decode()
-        except UnicodeDecodeError:
-            io["data"] = base64.b64encode(data).decode()
-            io["encoding"] = "base64"
-    if eof:
-        io["eof"] = True
-    return io
 
 
 class LineLabeler:
@@ -250,7 +226,7 @@ class ExecRun:
             self._stdin_arm()
         elif kind == "finished":
             remote.status = int(body["status"])
-            remote.code = status_code(remote.status)
+            remote.code = exit_code(remote.status)
 
     def _on_error(self, remote: Remote, exc: OSError) -> None:
         if exc.errno == errno.ENODATA:
@@ -321,7 +297,7 @@ class ExecRun:
         from flux.constants import FLUX_RPC_NORESPONSE
 
         self.h.rpc("rexec.write", {"matchtag": remote.rpc.matchtag,
-                                   "io": encode_stdin(remote.rank, data, eof)},
+                                   "io": encode_io("stdin", remote.rank, data, eof)},
                    nodeid=remote.rank, flags=FLUX_RPC_NORESPONSE)
         if eof:
             remote.stdin_open = False

@@ -323,18 +323,12 @@ class StdinForwarder:
             return
         except OSError:
             data = b""
-        ctx: dict[str, Any] = {"stream": "stdin", "rank": self.ranks}
-        if data:
-            try:
-                ctx["data"] = data.decode()
-            except UnicodeDecodeError:
-                ctx["data"] = base64.b64encode(data).decode()
-                ctx["encoding"] = "base64"
-        else:
-            ctx["eof"] = True
+        from flux.util.iodata import encode_io
+
+        if not data:
             self._stop_reading()
             self.pump = False
-        self._queue(ctx)
+        self._queue(encode_io("stdin", self.ranks, data, eof=not data))
 
     def _queue(self, ctx: dict[str, Any]) -> None:
         self.pending.append({"timestamp": time.time(), "name": "data", "context": ctx})

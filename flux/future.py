@@ -141,6 +141,14 @@ class Future:
             self._arm_then_timer()
         return self
 
+    def stop(self) -> None:
+        """Drop the ``then()`` continuation and its hold on the reactor."""
+        self._then = None
+        self._cancel_then_timer()
+        if self._holds_ref:
+            self._holds_ref = False
+            self.get_reactor().decref()
+
     def _arm_then_timer(self) -> None:
         reactor = self.get_reactor()
         self._then_timer = reactor.add_timer(reactor.now() + self._then_timeout,

@@ -8,7 +8,7 @@ itself (shared with exec and PMI) is flux/job/taskmap.py.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 

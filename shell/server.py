@@ -197,23 +197,23 @@ class ServerHost(Host):
         if not self.shells:
             self._exit()
             return
-        for shell in list(self.shells.values()):
-            shell.killall(signal.SIGTERM)
+        for sh in list(self.shells.values()):
+            sh.killall(signal.SIGTERM)
         import time
 
         self._stop_timer = self.reactor.add_timer(time.monotonic() + grace, self._hard_stop)
 
     def _hard_stop(self) -> None:
-        for shell in list(self.shells.values()):
-            shell.lost()
+        for sh in list(self.shells.values()):
+            sh.lost()
         self._exit()
 
     def _lost(self, reason: str) -> None:
         """The broker is gone: kill everything and go."""
         sys.stderr.write(f"flux-shell: {reason}; ending {len(self.shells)} job(s)\n")
         self.stopping = True
-        for shell in list(self.shells.values()):
-            shell.lost()
+        for sh in list(self.shells.values()):
+            sh.lost()
         self._exit()
 
     def _exit(self) -> None:

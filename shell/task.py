@@ -16,6 +16,8 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from flux.util.waitstatus import exit_code
+
 __all__ = ["Task", "spawn", "resolve_command", "exit_code", "SpawnError"]
 
 _RESET_SIGNALS = tuple(s for s in (signal.SIGPIPE, getattr(signal, "SIGXFSZ", None),
@@ -72,14 +74,6 @@ class Task:
             out["signaled"] = self.signaled
         return out
 
-
-def exit_code(status: int) -> int:
-    """A wait status as a shell exit code (128+N for a signal)."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status)
-    return 1
 
 
 def resolve_command(argv0: str, env: dict[str, str], cwd: str | None) -> str:

@@ -570,14 +570,6 @@ class _OutputFollower(Future):
         if stop:
             self.stop()
 
-    def stop(self) -> None:
-        """Drop the ``then()`` continuation and its hold on the reactor."""
-        self._then = None
-        self._cancel_then_timer()
-        if self._holds_ref:
-            self._holds_ref = False
-            self.get_reactor().decref()
-
     def __del__(self) -> None:
         try:
             if not self._ended:

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from flux.util.iodata import encode_io
 from shell.plugstack import Plugin
 from shell.template import expand
 
@@ -65,16 +66,7 @@ def parse_size(value: Any) -> int:
 
 def data_context(stream: str, rank: str, data: bytes, eof: bool = False) -> dict[str, Any]:
     """The context of an RFC 24 ``data`` event (UTF-8 text, else base64)."""
-    ctx: dict[str, Any] = {"stream": stream, "rank": rank}
-    if data:
-        try:
-            ctx["data"] = data.decode()
-        except UnicodeDecodeError:
-            ctx["data"] = base64.b64encode(data).decode()
-            ctx["encoding"] = "base64"
-    if eof:
-        ctx["eof"] = True
-    return ctx
+    return encode_io(stream, rank, data, eof)
 
 
 class OutputBuffer:

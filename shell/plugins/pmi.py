@@ -14,7 +14,6 @@ after it).  A task calling PMI_Abort raises a fatal ``exec`` exception.
 from __future__ import annotations
 
 import errno
-import os
 import socket
 from typing import Any
 

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from broker.testing import TestInstance, flux_command, stray_brokers
-from cli.cmd_exec import LineLabeler, failure_code, status_code, target_ranks
+from cli.cmd_exec import LineLabeler, failure_code, target_ranks
+from flux.util.waitstatus import exit_code as status_code
 
 FLUX = flux_command()
 SH_FLUX = " ".join(FLUX)

@@ -215,6 +215,24 @@ def test_stdin_is_forwarded_to_every_task(inst):
     assert data[-1]["context"].get("eof") is True
 
 
+def test_attach_feeds_stdin_to_a_submitted_job(inst):
+    jobid = submit(inst, "-n2", "sh", "-c", "read line; echo got $line")
+    wait_event(inst, jobid, "start")
+    time.sleep(0.2)
+    r = inst.flux("job", "attach", "-l", str(jobid), input="hello\n")
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == ["0: got hello", "1: got hello"]
+
+
+def test_attach_stdin_ranks(inst):
+    jobid = submit(inst, "-n2", "sh", "-c",
+                   "if [ $FLUX_TASK_RANK = 1 ]; then read line; echo got $line; "
+                   "else echo skipped; fi")
+    wait_event(inst, jobid, "start")
+    r = inst.flux("job", "attach", "-l", "-i", "1", str(jobid), input="only one\n")
+    assert sorted(r.stdout.splitlines()) == ["0: skipped", "1: got only one"]
+
+
 def test_binary_output_comes_back_intact(inst, tmp_path):
     blob = os.urandom(200_000)
     (tmp_path / "blob").write_bytes(blob)

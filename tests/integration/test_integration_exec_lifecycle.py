@@ -104,6 +104,50 @@ def test_losing_a_rank_ends_its_jobs_with_node_failure(tmp_path):
         inst.kill()
 
 
+# -- many jobs at once --------------------------------------------------------------------------
+
+def test_hundreds_of_jobs_at_once_keep_fds_and_memory_bounded(tmp_path):
+    import socket as _socket
+
+    n = 300
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "r.toml").write_text(f"""[resource]
+noverify = true
+monitor-force-up = true
+[[resource.config]]
+hosts = "{_socket.gethostname()}"
+cores = "0-{n - 1}"
+""")
+    inst = TestInstance(config_path=str(conf)).start()
+    try:
+        broker = inst.broker_pids[0]
+        inst.flux("run", "true")
+        fds0 = len(os.listdir(f"/proc/{broker}/fd"))
+        r = inst.flux("submit", f"--cc=1-{n}", "--quiet", "-o", "cpu-affinity=off",
+                      "sh", "-c", "echo started; sleep 300", timeout=120)
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            running = inst.flux("jobs", "-n", "-f", "running", "-o", "{id}").stdout.split()
+            if len(running) == n:
+                break
+            time.sleep(0.5)
+        assert len(running) == n
+        fds = len(os.listdir(f"/proc/{broker}/fd"))
+        # one connection per shell server, not per job: the broker's fds do not grow with jobs
+        assert fds - fds0 < 20, (fds0, fds)
+        with open(f"/proc/{broker}/status") as fh:
+            rss = next(int(line.split()[1]) for line in fh if line.startswith("RssAnon"))
+        assert rss < 400_000, rss                     # KiB
+        assert inst.flux("cancel", "--all").returncode == 0
+        assert inst.flux("queue", "drain", timeout=120).returncode == 0
+        results = inst.flux("jobs", "-a", "-n", "-o", "{result}").stdout.split()
+        assert results.count("CANCELED") == n
+    finally:
+        inst.stop()
+
+
 # -- shutdown and crashes ---------------------------------------------------------------------
 
 def test_shutdown_ends_running_jobs_and_their_processes(tmp_path):
