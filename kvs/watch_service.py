@@ -11,6 +11,8 @@
   e.g. a parent directory replaced; WATCH_APPEND: only the bytes appended
   since the last response, as a ``val``).  Without WAITCREATE a missing
   key is ENOENT; with it the stream starts when the key appears.
+- ``"raw": true`` from a module of the same broker (in-process): values
+  come as ``{"key", "raw": bytes}`` instead of base64 ``val`` objects.
 - The stream ends with ENODATA on ``kvs-watch.cancel {"matchtag"}``, when
   the namespace is removed, or silently when the client disconnects; with
   ENOENT when the key is removed; with EINVAL when an appended-to value is
@@ -26,6 +28,7 @@ the valref's tail (``KVS.appended``), never by rereading the whole value.
 """
 from __future__ import annotations
 
+import binascii
 import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,6 +47,7 @@ from kvs.constants import (
     LOOKUP_FLAGS,
     PRIMARY_NAMESPACE,
 )
+from kvs.content_service import in_process
 from kvs.service import val_treeobj
 
 if TYPE_CHECKING:
@@ -67,6 +71,7 @@ class Watcher:
     last: _Obj = None
     created: bool = False
     done: bool = False
+    raw: bool = False          # in-process watcher: values as bytes, not base64 vals
 
     @property
     def tag(self) -> tuple[str | None, int]:
@@ -131,6 +136,9 @@ class KvsWatch(Module):
             raise FluxError(errno.ENOENT, f"{key}: no such key")
         stream = self.ctx.stream(msg) if streaming else None
         w = Watcher(msg, key, ns, flags, stream)
+        # a module of this broker (job-info following output) may take the bytes as
+        # they are: no base64 on the way out to be undone on the way in
+        w.raw = bool(body.get("raw")) and in_process(msg)
         self._by_tag[w.tag] = w
         if stream is not None:
             stream.on_cancel = lambda: self._forget(w)
@@ -216,7 +224,17 @@ class KvsWatch(Module):
     def _value(self, w: Watcher, root: str) -> dict[str, Any]:
         return self.kvs.lookup_treeobj(w.key, w.ns, w.flags, root)
 
+    def _send_raw(self, w: Watcher, data: bytes) -> None:
+        payload = {"key": w.key, "raw": data}
+        if w.stream is not None:
+            w.stream.send(payload)
+        else:
+            self.ctx.respond(w.msg, payload)
+
     def _send(self, w: Watcher, val: dict[str, Any]) -> None:
+        if w.raw and val.get("type") == "val":
+            self._send_raw(w, binascii.a2b_base64(val["data"]))
+            return
         payload = {"key": w.key, "val": val}
         if w.stream is not None:
             w.stream.send(payload)
@@ -266,7 +284,10 @@ class KvsWatch(Module):
                 return
             w.last = new
             if data:
-                self._send(w, val_treeobj(data))
+                if w.raw:
+                    self._send_raw(w, data)
+                else:
+                    self._send(w, val_treeobj(data))
             return
         if new == w.last and w.flags & (FLUX_KVS_WATCH_UNIQ | FLUX_KVS_WATCH_FULL):
             return

@@ -78,6 +78,14 @@ def check_path(path: Any, what: str = "path") -> str:
     return path
 
 
+def watch_bytes(resp: Mapping[str, Any], key: str) -> bytes:
+    """The bytes of a kvs-watch response (``raw`` for in-process watchers, else ``val``)."""
+    raw = resp.get("raw")
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return bytes(raw)
+    return value_text(resp["val"], key)
+
+
 def value_text(val: Mapping[str, Any], key: str) -> bytes:
     """The bytes of a ``val`` treeobj from a kvs lookup (EISDIR for a directory)."""
     kind = val.get("type") if isinstance(val, Mapping) else None
@@ -184,6 +192,17 @@ class LogEnd:
         self.counts: dict[str, int] | None = None
         self.closed: dict[str, set[int] | None] = {}
 
+    def may_end(self, line: bytes) -> bool:
+        """False only for a line that cannot matter to the end of the log.
+
+        A big ``data`` entry of an output log without ``eof`` is most of a
+        job's output; telling so without parsing it saves a JSON decode of
+        every chunk.  In doubt (the text appears anywhere), parse.
+        """
+        if self.path not in ("guest.output", "guest.input"):
+            return True
+        return b'"eof"' in line or b'"data"' not in line[:160]
+
     def feed(self, entry: Mapping[str, Any]) -> bool:
         name = entry.get("name")
         terminal = _TERMINAL.get(self.path)
@@ -263,6 +282,8 @@ class _Watch:
             if not line:
                 continue
             self.stream.send({"event": line.decode("utf-8", "replace") + "\n"})
+            if not self.end.may_end(line):
+                continue  # cannot be a terminal entry: no need to parse it
             try:
                 entry = orjson.loads(line)
             except orjson.JSONDecodeError:
@@ -507,8 +528,9 @@ class JobInfoModule(Module):
             flags |= FLUX_KVS_WAITCREATE
         try:
             async for resp in self.ctx.rpc_stream("kvs-watch.lookup",
-                                                  {"key": watch.key, "flags": flags}):
-                if watch.deliver(value_text(resp["val"], watch.key)):
+                                                  {"key": watch.key, "flags": flags,
+                                                   "raw": True}):
+                if watch.deliver(watch_bytes(resp, watch.key)):
                     return
         except FluxError as exc:
             if exc.errno == errno.ENOENT and watch.lines.offset > 0:
@@ -539,9 +561,9 @@ class JobInfoModule(Module):
             try:
                 async for resp in self.ctx.rpc_stream(
                         "kvs-watch.lookup",
-                        {"key": rest, "namespace": namespace,
+                        {"key": rest, "namespace": namespace, "raw": True,
                          "flags": FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND | FLUX_KVS_WAITCREATE}):
-                    if watch.deliver(value_text(resp["val"], watch.key)):
+                    if watch.deliver(watch_bytes(resp, watch.key)):
                         return
             except FluxError as exc:
                 if exc.errno != errno.ENOTSUP:

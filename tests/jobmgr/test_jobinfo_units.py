@@ -141,3 +141,24 @@ def test_output_log_end_with_json_lines() -> None:
              {"timestamp": 2, "name": "data", "context": {"stream": "stdout", "rank": "0",
                                                            "eof": True}}]
     assert [out.feed(orjson.loads(orjson.dumps(e))) for e in lines] == [False, True]
+
+
+@given(st.binary(max_size=300), st.booleans())
+def test_may_end_never_skips_a_line_that_could_end_the_output_log(data, eof):
+    end = LogEnd("guest.output")
+    ctx = {"stream": "stdout", "rank": "0", "data": data.decode("latin-1")}
+    if eof:
+        ctx["eof"] = True
+    line = orjson.dumps({"timestamp": 1.0, "name": "data", "context": ctx})
+    if eof:
+        assert end.may_end(line)
+    for name in ("header", "redirect"):
+        assert end.may_end(orjson.dumps({"timestamp": 1.0, "name": name, "context": {}}))
+    # the main log is always parsed
+    assert LogEnd("eventlog").may_end(line)
+
+
+def test_may_end_skips_a_plain_output_chunk():
+    line = orjson.dumps({"timestamp": 1.0, "name": "data",
+                         "context": {"stream": "stdout", "rank": "0", "data": "x" * 1000}})
+    assert LogEnd("guest.output").may_end(line) is False

@@ -249,3 +249,11 @@ def test_commit_resolves_only_watched_keys_it_names(h):
     assert nxt(fs[7]) == b"1"
     assert h.rpc("kvs-watch.stats", {}).get()["resolved"] == before + 1
     assert all(silent(f, 0.01) for i, f in enumerate(fs) if i != 7)
+
+
+def test_raw_values_are_for_modules_only(h):
+    # a client asking for raw bytes still gets RFC 11 val objects (bytes cannot travel as JSON)
+    h.rpc("kvs.commit", {"ops": [{"key": "rawtest", "flags": 0,
+                                  "dirent": {"ver": 1, "type": "val", "data": "aGk="}}]}).get()
+    resp = h.rpc("kvs-watch.lookup", {"key": "rawtest", "flags": 0, "raw": True}).get()
+    assert "raw" not in resp and resp["val"]["data"] == "aGk="
