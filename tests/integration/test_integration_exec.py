@@ -444,3 +444,57 @@ def test_standalone_flux_shell(tmp_path):
                         str(tmp_path / "R.json")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert sorted(r.stdout.splitlines()) == ["0: hi 0", "1: hi 1"]
+
+
+def _running_flux_run(inst, *args):
+    proc = subprocess.Popen(["flux", "run", *args], env=inst.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ids = inst.flux("jobs", "-n", "-f", "running", "-o", "{id}").stdout.split()
+        if ids:
+            return proc, JobID(ids[0])
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the job never started")
+
+
+def test_ctrl_c_twice_cancels_the_job(inst):
+    proc, jobid = _running_flux_run(inst, "sleep", "60")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert "one more ctrl-C within 2s to cancel or ctrl-Z to detach" in err
+    assert "interrupted by ctrl-C" in err and proc.returncode == 143
+    assert jobs_field(inst, jobid, "{result}") == "CANCELED"
+
+
+def test_ctrl_c_then_ctrl_z_detaches_and_the_job_runs_on(inst):
+    proc, jobid = _running_flux_run(inst, "sleep", "60")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTSTP)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "detaching" in err
+    assert jobs_field(inst, jobid, "{status}") == "RUNNING"
+    inst.flux("cancel", str(jobid))
+    wait_event(inst, jobid, "clean")
+
+
+def test_unbuffered_output_sets_the_shell_options(inst):
+    r = inst.flux("run", "--dry-run", "-u", "true")
+    opts = json.loads(r.stdout)["attributes"]["system"]["shell"]["options"]
+    assert opts["output"]["stdout"]["buffer"]["type"] == "none"
+    assert opts["output"]["batch-timeout"] == 0.05
+    # and a partial line is not held back
+    r = run(inst, "-u", "sh", "-c", "printf 'no newline'")
+    assert r.stdout == "no newline"
+
+
+def test_verbose_run_prints_the_jobid_and_events(inst):
+    r = run(inst, "-vvv", "true")
+    assert r.stderr.startswith("jobid: ")
+    assert "job.start" in r.stderr and "exec.shell.start" in r.stderr

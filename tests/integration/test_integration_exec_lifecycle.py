@@ -106,10 +106,10 @@ def test_losing_a_rank_ends_its_jobs_with_node_failure(tmp_path):
 
 # -- many jobs at once --------------------------------------------------------------------------
 
-def test_hundreds_of_jobs_at_once_keep_fds_and_memory_bounded(tmp_path):
+def test_a_thousand_jobs_at_once_keep_fds_and_memory_bounded(tmp_path):
     import socket as _socket
 
-    n = 300
+    n = 1000
     conf = tmp_path / "conf"
     conf.mkdir()
     (conf / "r.toml").write_text(f"""[resource]

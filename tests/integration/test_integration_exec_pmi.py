@@ -89,6 +89,25 @@ def test_flux_start_in_a_job_bootstraps_a_nested_instance(two):
     assert r.stdout == "1\n"
 
 
+def test_gpu_affinity(tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "r.toml").write_text(FOUR_CORES.replace('cores = "0-3"', 'cores = "0-3"\ngpus = "0-1"'))
+    inst = TestInstance(config_path=str(conf)).start()
+    try:
+        r = inst.flux("run", "-n2", "-g1", "-l", "-o", "cpu-affinity=off", "sh", "-c",
+                      "echo ${CUDA_VISIBLE_DEVICES:-none}")
+        assert sorted(r.stdout.splitlines()) == ["0: 0,1", "1: 0,1"], r.stderr
+        r = inst.flux("run", "-n2", "-g1", "-l", "-o", "gpu-affinity=per-task", "sh", "-c",
+                      "echo $CUDA_VISIBLE_DEVICES")
+        assert sorted(r.stdout.splitlines()) == ["0: 0", "1: 1"]
+        r = inst.flux("run", "-n1", "-o", "gpu-affinity=off", "sh", "-c",
+                      "echo ${CUDA_VISIBLE_DEVICES:-none}")
+        assert r.stdout == "none\n"
+    finally:
+        inst.stop()
+
+
 def test_pmi_off(one):
     r = one.flux("run", "-o", "pmi=off", "sh", "-c", "echo ${PMI_FD:-none}")
     assert r.stdout == "none\n"

@@ -1,10 +1,9 @@
 """flux.job.FluxExecutor against a real instance, with test-mode jobs.
 
 Test-mode jobs run no process: they finish with status 0, or with the
-signal's wait status when killed.  Tests that need real tasks (nonzero
-exit codes, tasks killed by a signal inside the shell) come with real
-execution.  Waits are on events (threading.Event, future timeouts), never
-on sleeps.
+signal's wait status when killed.  Real tasks (nonzero exit codes, tasks
+killed by a signal inside the shell) are in test_integration_python_real.py.
+Waits are on events (threading.Event, future timeouts), never on sleeps.
 """
 from __future__ import annotations
 

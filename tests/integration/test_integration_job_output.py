@@ -1,12 +1,10 @@
 """flux.job.output against a real instance: reading a job's RFC 24 ``guest.output`` log.
 
-Jobs run in test mode and write no output yet.  Until real execution
-lands, these tests append the RFC 24 log of a test-mode job directly to
+These tests append the RFC 24 log of a test-mode job directly to
 ``job.<id>.guest.output`` in the KVS, as a job shell would, and read it
-back through job-info (a running job's guest logs live in its guest
-namespace, which test mode does not create).  TODO(exec): add tests
-whose output comes from a real job (``flux submit echo``), including
-output read while the job writes it.
+back through job-info, so every shape of log (bad entries, repeats,
+redirects, logs) can be made.  Output written by real jobs, read while
+they run, is in test_integration_python_real.py.
 """
 from __future__ import annotations
 
