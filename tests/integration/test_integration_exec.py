@@ -5,6 +5,7 @@ timeout is 1 s so escalation to SIGKILL is quick to see.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -498,3 +499,21 @@ def test_verbose_run_prints_the_jobid_and_events(inst):
     r = run(inst, "-vvv", "true")
     assert r.stderr.startswith("jobid: ")
     assert "job.start" in r.stderr and "exec.shell.start" in r.stderr
+
+
+def test_the_time_limit_can_be_moved_while_the_job_runs(inst, h):
+    jobid = submit(inst, "-t", "2s", "sleep", "30")
+    wait_event(inst, jobid, "start")
+    h.rpc("job-exec.expiration", {"id": int(jobid), "expiration": time.time() + 60}).get()
+    time.sleep(3)
+    assert jobs_field(inst, jobid, "{status}") == "RUNNING"
+    # and back: an expiration in the past ends it at once with a timeout
+    h.rpc("job-exec.expiration", {"id": int(jobid), "expiration": time.time() - 1}).get()
+    wait_event(inst, jobid, "clean")
+    assert jobs_field(inst, jobid, "{result}") == "TIMEOUT"
+    with pytest.raises(OSError) as info:
+        h.rpc("job-exec.expiration", {"id": int(jobid), "expiration": 1.0}).get()
+    assert info.value.errno == errno.ENOENT
+    with pytest.raises(OSError) as info:
+        h.rpc("job-exec.expiration", {"id": int(jobid), "expiration": "soon"}).get()
+    assert info.value.errno == errno.EPROTO
