@@ -54,7 +54,15 @@ __all__ = sorted([*_EXPORTS, "JobID", "id_encode", "id_parse",
                   "Jobspec", "JobspecV1", "validate_jobspec", "kill", "submit", "wait"])
 
 
+# submodules a script may use as attributes after ``import flux.job`` (as in
+# Flux's bindings, where the package imports them): ``flux.job.output.job_output``
+_SUBMODULES = frozenset(("event", "info", "list", "stats", "kvs", "executor", "output",
+                         "dependency", "summary", "taskmap"))
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"flux.job.{name}")
     modname = _EXPORTS.get(name)
     if modname is None:
         raise AttributeError(f"module 'flux.job' has no attribute {name!r}")

@@ -200,3 +200,12 @@ def test_functions_named_like_their_modules() -> None:
             "    assert callable(getattr(flux.job, name)), name\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_submodules_are_attributes_of_flux_job_after_import():
+    import flux.job
+
+    assert flux.job.output.job_output is flux.job.job_output
+    assert flux.job.executor.FluxExecutor is flux.job.FluxExecutor
+    with pytest.raises(AttributeError):
+        flux.job.no_such_thing
