@@ -146,9 +146,10 @@ class BulkJob:
             if kind == "respond":
                 self.respond(action["type"], action["data"] or None)
             elif kind == "eventlog":
-                # shell.init may wait a moment for shell.start: one commit for both
+                # shell.init and shell.start may wait a moment for company: a short job's
+                # exec log then goes in with its last entries, in one commit
                 self.guest.append(action["name"], action["context"],
-                                  hold=action["name"] == "shell.init")
+                                  hold=action["name"] in ("shell.init", "shell.start"))
             elif kind == "barrier":
                 if not self.guest.created and not self.namespace_failed \
                         and "errnum" not in action.args:

@@ -12,8 +12,9 @@ dirref: nothing is copied) and removes the namespace (``kvs.commit``'s
 
 Appends to the exec eventlog are sent in order without waiting (the KVS
 applies commits in the order they arrive).  An entry may be held back
-``HOLD`` seconds so the entries of one short stretch (``shell.init`` and
-``shell.start``) travel in one commit; ``flush()`` sends what is held.
+``HOLD`` seconds so the entries of one short stretch travel in one commit
+(``shell.init`` and ``shell.start``, and for a short job everything up to
+``done``); a watcher sees them at most ``HOLD`` late.
 """
 from __future__ import annotations
 
