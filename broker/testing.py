@@ -28,6 +28,7 @@ import time
 from typing import Any, Sequence
 
 from flux.errors import FluxError
+from shell.procs import PR_SET_PDEATHSIG, prctl
 
 #: every instance started in this process, for leak checks
 STARTED: list["TestInstance"] = []
@@ -39,6 +40,12 @@ def flux_command() -> list[str]:
     if os.path.exists(script):
         return [script]
     return [sys.executable, "-m", "cli.main"]
+
+
+def _die_with_parent() -> None:
+    # a test run killed outright (SIGKILL, a CI timeout) must not leave its
+    # instances running: the broker gets SIGTERM and shuts down cleanly
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class TestInstance:
@@ -104,7 +111,7 @@ class TestInstance:
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(self.start_command(), env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._stderr, stderr=self._stderr,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         STARTED.append(self)
         deadline = time.monotonic() + timeout
         while True:
