@@ -33,7 +33,8 @@ __all__ = [
     "Limits", "Access", "Policy", "QueueConfig", "JobPolicy", "Prepared",
     "SUBMIT_PRE_SIGNED", "SUBMIT_DEBUG", "SUBMIT_WAITABLE", "SUBMIT_NOVALIDATE",
     "parse_job_policy", "prepare", "event_flags", "make_J", "load_jobspec",
-    "add_constraint", "check_access",
+    "add_constraint", "check_access", "check_updated",
+    "check_queue_name",
 ]
 
 SUBMIT_PRE_SIGNED = 1
@@ -299,6 +300,16 @@ def _jobspec_of_J(value: Any, userid: int) -> dict[str, Any]:
     return load_jobspec(J["jobspec"])
 
 
+def _validate_v1(jobspec: Mapping[str, Any]) -> None:
+    from flux.job.Jobspec import validate_jobspec
+
+    try:
+        validate_jobspec(jobspec, require_version=1)
+    except (ValueError, TypeError, OSError) as exc:
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise _einval(f"invalid jobspec: {text}") from None
+
+
 def _system(jobspec: Mapping[str, Any]) -> Mapping[str, Any]:
     attrs = jobspec.get("attributes")
     system = attrs.get("system") if isinstance(attrs, Mapping) else None
@@ -314,6 +325,19 @@ def _with_system(jobspec: dict[str, Any], updates: Mapping[str, Any]) -> dict[st
     attrs["system"] = system
     out["attributes"] = attrs
     return out
+
+
+def check_queue_name(policy: JobPolicy, queue: str | None) -> None:
+    """EINVAL unless QUEUE names a configured queue (None: only without queues)."""
+    if policy.named:
+        if queue is None:
+            raise _einval("no queue was specified and no default queue is configured "
+                          f"(queues: {', '.join(sorted(policy.queues))})")
+        if queue not in policy.queues:
+            raise _einval(f"invalid queue '{queue}' (queues: "
+                          f"{', '.join(sorted(policy.queues))})")
+    elif queue is not None:
+        raise _einval(f"invalid queue '{queue}': no queues are configured")
 
 
 def add_constraint(existing: Any, requires: tuple[str, ...]) -> dict[str, Any]:
@@ -401,13 +425,7 @@ def prepare(payload: Any, userid: int, owner: bool, policy: JobPolicy,
     original = jobspec
 
     if not flags & SUBMIT_NOVALIDATE:
-        from flux.job.Jobspec import validate_jobspec
-
-        try:
-            validate_jobspec(jobspec, require_version=1)
-        except (ValueError, TypeError, OSError) as exc:
-            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise _einval(f"invalid jobspec: {text}") from None
+        _validate_v1(jobspec)
 
     system = _system(jobspec)
     queue = system.get("queue")
@@ -417,15 +435,7 @@ def prepare(payload: Any, userid: int, owner: bool, policy: JobPolicy,
     if queue is None and policy.default_queue is not None:
         queue = policy.default_queue
         updates["queue"] = queue
-    if policy.named:
-        if queue is None:
-            raise _einval("no queue was specified and no default queue is configured "
-                          f"(queues: {', '.join(sorted(policy.queues))})")
-        if queue not in policy.queues:
-            raise _einval(f"invalid queue '{queue}' (queues: "
-                          f"{', '.join(sorted(policy.queues))})")
-    elif queue is not None:
-        raise _einval(f"invalid queue '{queue}': no queues are configured")
+    check_queue_name(policy, queue)
     refusal = queue_open(queue)
     if refusal is not None:
         raise _einval(refusal)
@@ -442,15 +452,40 @@ def prepare(payload: Any, userid: int, owner: bool, policy: JobPolicy,
     if updates:
         jobspec = _with_system(jobspec, updates)
 
+    summary = _summary_within_limits(jobspec, pol, queue, bool(flags & SUBMIT_NOVALIDATE))
+    return Prepared(userid, urgency, event_flags(flags), jobspec, original, queue, summary)
+
+
+def _summary_within_limits(jobspec: Mapping[str, Any], pol: Policy, queue: str | None,
+                           novalidate: bool) -> JobspecSummary | None:
     summary: JobspecSummary | None = None
     try:
         summary = summarize(jobspec)
     except ValueError as exc:
-        if not flags & SUBMIT_NOVALIDATE:
+        if not novalidate:
             raise _einval(f"invalid jobspec: {exc}") from None
     if summary is not None:
         _check_limits(summary, pol, queue)
-    return Prepared(userid, urgency, event_flags(flags), jobspec, original, queue, summary)
+    return summary
+
+
+def check_updated(jobspec: Mapping[str, Any], userid: int, owner: bool, policy: JobPolicy,
+                  novalidate: bool = False) -> JobspecSummary | None:
+    """Check a job's jobspec with updates applied as a submission is checked.
+
+    The jobspec V1 rules (unless the job was submitted with novalidate),
+    access to its queue for a guest, and the queue's (or the instance's)
+    limits; EINVAL/EPERM with the same texts a submission gets.
+    """
+    if not novalidate:
+        _validate_v1(jobspec)
+    queue = _system(jobspec).get("queue")
+    if not isinstance(queue, str):
+        queue = None
+    pol = policy.policy_for(queue)
+    if not owner:
+        check_access(pol.access, userid, queue)
+    return _summary_within_limits(jobspec, pol, queue, novalidate)
 
 
 def make_J(userid: int, jobspec: Any) -> dict[str, Any]:
