@@ -71,6 +71,7 @@ class ActiveJob:
     t_release_final: bool = False
     t_finished: bool = False
     alloc_pending: bool = False      # a sched.alloc is out
+    alloc_jobspec: dict[str, Any] | None = None   # the jobspec that request carried
     cancel_sent: bool = False        # sched.cancel sent for the pending alloc
     free_pending: bool = False       # a sched.free is out
     exec_phase: int = ExecPhase.NONE

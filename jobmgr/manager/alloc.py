@@ -150,6 +150,7 @@ class SchedClient:
             rec = job.rec
             if rec.flags & _DEBUG:
                 self._mgr.post(job, "debug.alloc-request")
+            job.alloc_jobspec = job.jobspec
             self._mux.send("sched.alloc", {"id": rec.id, "priority": rec.priority,
                                            "userid": rec.userid, "t_submit": rec.t_submit,
                                            "jobspec": job.jobspec})
@@ -159,6 +160,15 @@ class SchedClient:
         if job.alloc_pending and not job.cancel_sent:
             job.cancel_sent = True
             self._mgr.ctx.send_request("sched.cancel", {"id": job.rec.id})
+
+    def jobspec_changed(self, job: ActiveJob) -> None:
+        """JOB's jobspec was updated: withdraw a request made with the old one.
+
+        The CANCEL answer puts the job back in line, and the next request
+        carries the new jobspec.
+        """
+        if job.alloc_pending:
+            self.cancel(job)
 
     def prioritize(self, pairs: list[list[int]]) -> None:
         if pairs and self.ready:
@@ -219,6 +229,9 @@ class SchedClient:
 
     def _granted(self, job: ActiveJob, R: dict[str, Any], store: bool) -> None:
         """Post ``alloc``; with STORE, R is written in the same commit (specs/scheduler.md)."""
+        if job.alloc_jobspec is not None and job.alloc_jobspec is not job.jobspec:
+            R = self._follow_update(job, R)
+        job.alloc_jobspec = None
         job.R = R
         ctx = {"annotations": job.annotations} if job.annotations else None
         self._mgr.post(job, "alloc", ctx)
@@ -228,6 +241,24 @@ class SchedClient:
         job.annotations = None
         self._mgr.progress(job)
         self._mgr.drain_idle.check()
+
+    def _follow_update(self, job: ActiveJob, R: dict[str, Any]) -> dict[str, Any]:
+        """The scheduler granted a request made before JOB's jobspec was updated
+        (the cancel came too late): give R the updated duration's expiration."""
+        from jobmgr.manager.update import with_expiration
+        from jobmgr.update import expiration_for
+
+        system = (job.jobspec.get("attributes") or {}).get("system") or {}
+        duration = system.get("duration") or 0
+        if not isinstance(duration, (int, float)) or duration <= 0:
+            return R
+        try:
+            expiration = expiration_for(R, float(duration))
+        except FluxError:
+            return R
+        self._mgr.ctx.send_request("sched.expiration", {"id": job.rec.id,
+                                                        "expiration": expiration})
+        return with_expiration(R, expiration) or R
 
     def _fetch_R(self, job: ActiveJob) -> None:
         """A scheduler that did not put R in its answer: read the R it committed."""

@@ -33,6 +33,7 @@ from jobmgr.manager.post import Applied, EventPoster
 from jobmgr.manager.purge import InactiveIndex, PurgeLimits, select
 from jobmgr.manager.queues import Queues
 from jobmgr.manager.start import ExecClient
+from jobmgr.manager.update import UpdateService
 from jobmgr.manager.wait import Waits
 from jobmgr.priority import priority_for
 from jobmgr.states import JobState
@@ -65,6 +66,7 @@ class Manager:
         self.execs = ExecClient(self)
         self.deps = Dependencies(self)
         self.perilog = Perilog(self, prolog, epilog)
+        self.update = UpdateService(self)
         self.inactive = InactiveIndex()
         self.purge_limits = purge_limits
         self.changes = 0                  # applied commits since the last checkpoint
@@ -182,6 +184,8 @@ class Manager:
                     reprioritized = True
                 elif name == "start":
                     started = True
+                elif name == "resource-update":
+                    self.execs.expiration(job, event["context"]["expiration"])
             items.append(item)
             after = job.rec.state
             if after != before:
@@ -287,6 +291,7 @@ class Manager:
         self.poster.after_commit(committed)
 
     def close(self) -> None:
+        self.update.close()
         self.perilog.close()
         self.sched.close()
         self.execs.close()

@@ -59,11 +59,14 @@ class JobManager(Module):
         self.mgr = Manager(self.ctx, policy, limits, prolog, epilog)
         self.stats = await restart.recover(self.mgr)
         self._ckpt_task = self.ctx.create_task(self._checkpoints(), "job-manager checkpoint")
+        self._expiration_task = self.ctx.create_task(
+            self.mgr.update.follow_instance_expiration(), "job-manager instance expiration")
         self._age_timer: asyncio.TimerHandle | None = None
         self._arm_age_purge()
 
     async def stop(self) -> None:
         self._ckpt_task.cancel()
+        self._expiration_task.cancel()
         if self._age_timer is not None:
             self._age_timer.cancel()
         try:
@@ -156,6 +159,10 @@ class JobManager(Module):
     @request_handler("job-manager.killall", allow_guest=True)
     def killall(self, msg: Message) -> dict[str, Any]:
         return raise_kill.killall(self.mgr, msg)
+
+    @request_handler("job-manager.update", allow_guest=True)
+    def update(self, msg: Message) -> None:
+        self.mgr.update.request(msg)
 
     @request_handler("job-manager.urgency", allow_guest=True)
     def urgency(self, msg: Message) -> None:

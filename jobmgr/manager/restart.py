@@ -42,10 +42,11 @@ from flux.errors import FluxError
 from flux.message import Message
 from jobmgr.depend import parse_dependencies
 from jobmgr.events import JobEventError
-from jobmgr.job import Job, replay
+from jobmgr.job import Job, apply_jobspec_updates, replay
 from jobmgr.manager.active import ActiveJob, eventlog_key, id_from_key, job_key
 from jobmgr.manager.purge import InactiveIndex
 from jobmgr.manager.submit import begin, queue_of
+from jobmgr.manager.update import with_expiration
 from jobmgr.states import JobState
 
 if TYPE_CHECKING:
@@ -369,7 +370,16 @@ async def recover(mgr: "Manager") -> RestartStats:
             mgr.log.warning("restart: ignoring unreadable dependencies", id=rec.id,
                             error=str(exc))
             deps = []
-        job = ActiveJob(rec, jobspec, queue_of(jobspec), events=list(events), R=Rs.get(rec.id),
+        if rec.jobspec_updates:
+            try:
+                jobspec = apply_jobspec_updates(jobspec, rec.jobspec_updates)
+            except ValueError as exc:
+                mgr.log.error("restart: jobspec updates do not apply", id=rec.id,
+                              error=str(exc))
+        R = Rs.get(rec.id)
+        if R is not None and rec.expiration is not None:
+            R = with_expiration(R, rec.expiration)
+        job = ActiveJob(rec, jobspec, queue_of(jobspec), events=list(events), R=R,
                         deps=deps or None)
         job.reset_tentative()
         mgr.add(job)

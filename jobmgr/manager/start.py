@@ -75,6 +75,12 @@ class ExecClient:
                 payload["exception"] = True
             self._mgr.ctx.send_request(f"{self.service}.kill", payload)
 
+    def expiration(self, job: ActiveJob, expiration: float) -> None:
+        """Move a running job's time limit (its resource-update is durable)."""
+        if self.ready and job.exec_phase == ExecPhase.STARTING:
+            self._mgr.ctx.send_request(f"{self.service}.expiration",
+                                       {"id": job.rec.id, "expiration": expiration})
+
     def _response(self, msg: Message) -> None:
         payload = msg.payload
         try:

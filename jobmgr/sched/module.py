@@ -98,6 +98,10 @@ def _ranks_of(R: Any) -> set[int]:
     return ranks
 
 
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
+
+
 def _int_field(body: Mapping[str, Any], key: str, topic: str) -> int:
     value = body.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
@@ -432,6 +436,11 @@ class Sched(Module):
                                           f">= 0, got {value!r}")
         if self.core is None or jobid not in self.core:
             raise FluxError(errno.ENOENT, f"sched.expiration: job {jobid} has no allocation")
+        limit = self.core.expiration
+        if limit > 0 and (value == 0 or value > limit + 1e-6):
+            # a job cannot outlive the instance that holds its resources
+            raise FluxError(errno.EINVAL, "requested expiration is past the instance's own "
+                                          f"expiration ({_when(limit)})")
         self._expiration[jobid] = float(value)
         return {}
 
