@@ -40,6 +40,8 @@ _EXPORTS = {
     "JobInfo": "info", "JobInfoFormat": "info",
     "JobStats": "stats",
     "job_kvs": "kvs", "job_kvs_guest": "kvs",
+    "job_info_lookup": "kvslookup", "job_kvs_lookup": "kvslookup",
+    "JobInfoLookupRPC": "kvslookup", "JobKVSLookup": "kvslookup",
     # concurrent.futures executor
     "FluxExecutor": "executor", "FluxExecutorFuture": "executor",
     # job output (RFC 24)
@@ -56,7 +58,8 @@ __all__ = sorted([*_EXPORTS, "JobID", "id_encode", "id_parse",
 
 # submodules a script may use as attributes after ``import flux.job`` (as in
 # Flux's bindings, where the package imports them): ``flux.job.output.job_output``
-_SUBMODULES = frozenset(("event", "info", "list", "stats", "kvs", "executor", "output",
+_SUBMODULES = frozenset(("event", "info", "list", "stats", "kvs", "kvslookup", "executor",
+                         "output",
                          "dependency", "summary", "taskmap"))
 
 
