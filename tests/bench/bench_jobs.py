@@ -32,6 +32,11 @@ Metrics (targets from issue 5 in parentheses):
                                list and the purge index keep.  (Submitting all jobs at once
                                would measure the peak of N active jobs, and pymalloc and
                                glibc keep freed memory, so RSS would never come back down.)
+  update_per_s                 pipelined ``job-manager.update`` requests (a new duration
+                               for each of N held jobs) through the Python API, until
+                               every answer (each one durable) is in (>= 2,000; issue 12)
+  update_cli_ms                one ``flux update JOBID duration=...`` wall time, median
+                               of ``update_cli_runs`` (<= 150; issue 12)
   rss_file_bytes_per_inactive_job  RssFile growth per inactive job, reported on its own:
                                it is the store's LMDB memory map (pages the kernel may
                                drop at any time and shares with the page cache), not
@@ -58,16 +63,18 @@ import orjson
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 from broker.testing import TestInstance, flux_command  # noqa: E402
+from flux.job.JobID import JobID  # noqa: E402
 
 SIZES = {
     "full": dict(ingest=10_000, throughput=(1_000, 10_000, 50_000), flux_jobs=(10_000, 100_000),
                  flux_jobs_runs=7, restart=(10_000, 50_000), pending=1_000, rss=50_000,
-                 rss_wave=1_000),
+                 rss_wave=1_000, update=10_000, update_cli_runs=11),
     "quick": dict(ingest=3_000, throughput=(500, 2_000, 5_000), flux_jobs=(2_000, 10_000),
                   flux_jobs_runs=5, restart=(2_000, 5_000), pending=200, rss=5_000,
-                  rss_wave=1_000),
+                  rss_wave=1_000, update=2_000, update_cli_runs=7),
     "tiny": dict(ingest=50, throughput=(20, 50), flux_jobs=(20, 50), flux_jobs_runs=2,
-                 restart=(20, 40), pending=5, rss=40, rss_wave=20),
+                 restart=(20, 40), pending=5, rss=40, rss_wave=20, update=20,
+                 update_cli_runs=2),
 }
 
 PARTS: dict[str, Callable[["Ctx"], None]] = {}
@@ -277,6 +284,34 @@ def bench_flux_jobs(ctx: Ctx) -> None:
     h.close()
     ms, lines = flux_jobs_ms(inst, runs)
     ctx.emit("flux_jobs_ms", ms, "ms", {"inactive": large, "lines": lines, "runs": runs})
+    ctx.stop(inst)
+
+
+@part("update")
+def bench_update(ctx: Ctx) -> None:
+    count = ctx.p["update"]
+    inst = ctx.instance()
+    h = inst.handle()
+    out = flux(inst, "submit", f"--cc=1-{count}", "--urgency=hold", "-t", "10m", "true").stdout
+    ids = [int(JobID(line)) for line in out.split()]
+    t0 = time.perf_counter()
+    futures = [h.rpc("job-manager.update",
+                     {"id": jobid, "updates": {"attributes.system.duration": 600.0 + i % 97}})
+               for i, jobid in enumerate(ids)]
+    for future in futures:
+        future.get()
+    elapsed = time.perf_counter() - t0
+    ctx.emit("update_per_s", count / elapsed, "updates/s",
+             {"jobs": count, "api": "pipelined job-manager.update"})
+    flux(inst, "update", str(ids[0]), "duration=+1m")   # warm the command's imports
+    times = []
+    for i in range(ctx.p["update_cli_runs"]):
+        t0 = time.perf_counter()
+        flux(inst, "update", str(ids[i + 1]), "duration=20m")
+        times.append((time.perf_counter() - t0) * 1000)
+    ctx.emit("update_cli_ms", statistics.median(times), "ms",
+             {"runs": len(times), "command": "flux update JOBID duration=20m"})
+    h.close()
     ctx.stop(inst)
 
 
