@@ -320,3 +320,19 @@ def test_running_job_ends_at_its_new_time(real):
     assert exc[0]["timestamp"] - start == pytest.approx(4, abs=1.5)
     r = real.flux("job", "attach", job, check=False)
     assert r.returncode == 142 and "Alarm clock" in r.stderr
+
+
+def test_signal_before_the_time_limit_follows_the_update(real, tmp_path):
+    marks = tmp_path / "signals"
+    script = f"trap 'echo got >> {marks}' USR1; while :; do sleep 0.1; done"
+    job = real.submit("-t", "6s", "-o", "signal=SIGUSR1@3s", "sh", "-c", script)
+    real.flux("job", "wait-event", "-t", "30", job, "start")
+    assert real.update(job, "duration=+1m").returncode == 0
+    start = _R(real, job)["starttime"]
+    time.sleep(max(0.0, start + 4.5 - time.time()))
+    assert not marks.exists()                    # the signal moved with the limit
+    # bring the limit close: the signal comes 3s before it, then the limit
+    assert real.update(job, "duration=8s").returncode == 0
+    real.flux("job", "wait-event", "-t", "30", job, "clean")
+    assert marks.read_text().split() == ["got"]
+    assert real.field(job, "{result}") == "TIMEOUT"
