@@ -265,7 +265,13 @@ class Broker:
         a.add("instance-level", 0, **imm)
         a.add("content.hash", "blake3", **imm)
         if "FLUX_URI" in os.environ:
+            # started inside a parent instance (as a job's tasks): where it is,
+            # which job this instance is, and that job's guest namespace
             a.add("parent-uri", os.environ["FLUX_URI"], **imm)
+            for attr, var in (("jobid", "FLUX_JOB_ID"),
+                              ("parent-kvs-namespace", "FLUX_KVS_NAMESPACE")):
+                if os.environ.get(var):
+                    a.add(attr, os.environ[var], **imm)
         # rundir: created here unless given (and then removed at exit)
         rundir = a.get_default("rundir")
         if rundir is None:
