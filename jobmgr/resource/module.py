@@ -8,7 +8,11 @@ response) or goes away (the stream fails: EHOSTUNREACH when the overlay
 loses the rank, ENOSYS when its module unloads).
 
 Rank 0 owns the instance R (from ``[[resource.config]]``, ``[resource]
-path``, or joined from every rank's report) and ``resource.eventlog``.
+path``, the parent instance's R of the job this instance is (see
+jobmgr/resource/parent.py), or joined from every rank's report) and
+``resource.eventlog``.  R's ``execution.expiration`` is the instance's;
+as a job of another instance rank 0 follows the job's eventlog there and
+moves it with each ``resource-update``.
 Every change (restart, resource-define, online/offline, exclude, drain,
 undrain) is appended to the log first and folded into the
 ``ResourceState`` projection only once the append is durable; requests
@@ -29,6 +33,7 @@ from typing import Any
 import orjson
 
 from broker.module import Module, Stream, request_handler
+from flux.core.aio import AsyncFlux
 from flux.errors import FluxError
 from flux.message import Message
 from jobmgr.kvs_batch import KvsBatch, encode_value, kvs_get
@@ -42,6 +47,14 @@ from jobmgr.resource.config import (
     parse_config,
     resolve_targets,
 )
+from jobmgr.resource.parent import METHOD as PARENT_METHOD
+from jobmgr.resource.parent import (
+    ParentJob,
+    R_from_lookup,
+    parent_job,
+    renumber_R,
+    update_expiration,
+)
 from jobmgr.resource.state import ResourceEventError, ResourceState
 
 __all__ = ["Resource", "EVENTLOG_KEY", "R_KEY", "CHECKPOINT_KEY"]
@@ -50,6 +63,8 @@ EVENTLOG_KEY = "resource.eventlog"
 R_KEY = "resource.R"
 CHECKPOINT_KEY = "checkpoint.resource"
 _DRAIN_MODES = {None: 0, "overwrite": 1, "update": 2}
+#: how long rank 0 waits for the parent instance before discovering resources
+PARENT_TIMEOUT = 10.0
 
 
 def _idset(ranks: Iterable[int]) -> str:
@@ -91,6 +106,10 @@ class Resource(Module):
         self._watchers: list[asyncio.Task[Any]] = []
         self._wake: dict[int, asyncio.Event] = {}
         self._defined = asyncio.Event()
+        self._method = "dynamic-discovery"
+        self._parent: AsyncFlux | None = None     # the parent instance, as its job
+        self._parent_seen = 0                      # job eventlog entries already in R
+        self._expiration_intent = 0.0              # as posted, ahead of the applied state
 
     # -- start and stop --------------------------------------------------------
 
@@ -101,7 +120,14 @@ class Resource(Module):
             self.ctx.send_request("resource.hello", {"rank": self.ctx.rank}, nodeid=0)
             return
         rset = configured_R(self.cfg)
+        self._method = self.cfg.method
         await self._replay()
+        job = None
+        if rset is None:
+            job = self._parent_job()
+            rset = await self._parent_R(job) if job is not None else None
+            if rset is not None:
+                self._method = PARENT_METHOD
         if rset is not None:
             ranks = list(rset.ranks)
             self._exclude = self._resolve_exclude(rset)
@@ -120,6 +146,9 @@ class Resource(Module):
             events.append(("online", {"idset": _idset(online)}))
             self._intent_online |= online
         await self._post(events, (lambda: self._define(rset)) if rset is not None else None)
+        if self._parent is not None and job is not None:
+            self._watchers.append(self.ctx.create_task(self._follow_parent(self._parent, job),
+                                                       name="resource-parent-watch"))
         if not self.cfg.monitor_force_up:
             for rank in range(1, self.ctx.size):
                 if rset is None or rank in rset.ranks:
@@ -131,6 +160,9 @@ class Resource(Module):
             task.cancel()
         if self._watchers:
             await asyncio.gather(*self._watchers, return_exceptions=True)
+        if self._parent is not None:
+            self._parent.close()
+            self._parent = None
         if self.ctx.rank != 0:
             return
         await self._batch.flush()
@@ -247,7 +279,11 @@ class Resource(Module):
             except FluxError as exc:
                 self.ctx.log.error(f"{exc}: nothing excluded")
         events: list[tuple[str, dict[str, Any]]] = [
-            ("resource-define", {"method": self.cfg.method})]
+            ("resource-define", {"method": self._method})]
+        # the instance's expiration is R's (0: none); a replayed one is replaced
+        self._expiration_intent = rset.expiration
+        if rset.expiration != self.state.expiration:
+            events.append(("resource-update", {"expiration": rset.expiration}))
         added = self._exclude - self.state.excluded
         removed = self.state.excluded - self._exclude
         if added:
@@ -279,6 +315,89 @@ class Resource(Module):
         if self.rset is None:
             return {}
         return {r: h for r in self.rset.ranks if (h := self.rset.hostname(r))}
+
+    # -- R and expiration from the parent instance ----------------------------------
+
+    def _parent_job(self) -> ParentJob | None:
+        """This instance's job in its parent, from the broker attributes (None: not a job)."""
+        attr = getattr(self.ctx, "attr_get_default", None)
+        if attr is None:   # a context without attributes (in-process tests): no parent
+            return None
+        try:
+            return parent_job(attr)
+        except ValueError as exc:
+            self.ctx.log.error(f"{exc}: discovering resources instead")
+            return None
+
+    async def _parent_R(self, job: ParentJob) -> Any:
+        """The job's R from the parent, ranks renumbered; None (logged) if unusable.
+
+        On success the connection to the parent stays open in ``self._parent``
+        for the expiration watch.
+        """
+        from flux.resource import ResourceSet
+
+        h: AsyncFlux | None = None
+        try:
+            h = await asyncio.wait_for(AsyncFlux.connect(job.uri), PARENT_TIMEOUT)
+            resp = await asyncio.wait_for(h.rpc("job-info.lookup", job.lookup_request()),
+                                          PARENT_TIMEOUT)
+            R, seen = R_from_lookup(resp)
+            rset = ResourceSet(renumber_R(R))
+        except (TimeoutError, OSError, ValueError) as exc:
+            why = str(exc) or type(exc).__name__
+            self.ctx.log.warning(f"cannot get the R of job {job.f58} from the parent "
+                                 f"instance ({why}): discovering resources instead")
+            if h is not None:
+                h.close()
+            return None
+        if len(rset.ranks) != self.ctx.size:
+            self.ctx.log.warning(f"the R of job {job.f58} in the parent instance has "
+                                 f"{len(rset.ranks)} ranks but this instance has "
+                                 f"{self.ctx.size} brokers: discovering resources instead")
+            h.close()
+            return None
+        self._parent = h
+        self._parent_seen = seen
+        return rset
+
+    async def _follow_parent(self, h: AsyncFlux, job: ParentJob) -> None:
+        """Move the instance's expiration with the job's ``resource-update`` events.
+
+        Ends quietly when the job's eventlog ends or the parent goes away;
+        cancelled at unload.
+        """
+        skip = self._parent_seen     # the watch starts with the entries R came from
+        try:
+            async for resp in h.rpc_stream("job-info.eventlog-watch", job.watch_request()):
+                if skip:
+                    skip -= 1
+                    continue
+                expiration = update_expiration(resp)
+                if expiration is not None and expiration != self._expiration_intent:
+                    self._set_expiration(expiration)
+        except FluxError as exc:
+            self.ctx.log.info(f"parent job eventlog: {exc}: no more expiration updates")
+
+    def _set_expiration(self, expiration: float) -> None:
+        """Post resource-update; once durable, rewrite resource.R and tell the scheduler."""
+        self._expiration_intent = expiration
+        self.ctx.log.info(f"expiration moved to {expiration:.3f} by the parent instance")
+        self._post([("resource-update", {"expiration": expiration})],
+                   lambda: self._expiration_applied(expiration))
+
+    def _expiration_applied(self, expiration: float) -> None:
+        """The resource-update is durable: R (and the scheduler's R) get the new expiration.
+
+        ``_post`` then sends the change down the acquire streams.
+        """
+        if self.rset is None or self.sched_R is None:
+            return
+        self.rset.expiration = expiration
+        self.R = self.rset.to_dict()
+        self.sched_R = {**self.sched_R,
+                        "execution": {**self.sched_R["execution"], "expiration": expiration}}
+        self._batch.put(R_KEY, encode_value(self.R)).add_done_callback(self._log_failure)
 
     # -- ranks coming and going ---------------------------------------------------
 
@@ -321,7 +440,7 @@ class Resource(Module):
             return
         events: list[tuple[str, dict[str, Any]]] = []
         then = None
-        if self.rset is None and self.cfg.method == "dynamic-discovery" \
+        if self.rset is None and self._method == "dynamic-discovery" \
                 and rank not in self._reports:
             self._reports[rank] = report
             if len(self._reports) == self.ctx.size:
