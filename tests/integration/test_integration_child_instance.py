@@ -162,3 +162,33 @@ def test_a_child_follows_expiration_updates_of_its_job(parent, tmp_path):
     r = parent.flux("job", "wait-event", "-t", "30s", str(jobid), "clean")
     assert r.returncode == 0, r.stderr
     assert wait_dead([int(pid)], timeout=10.0)
+
+
+def test_flux_update_of_the_job_moves_the_childs_running_jobs(parent, tmp_path):
+    """End to end: the parent's job manager posts the resource-update (flux update), the
+    child's resource module rewrites resource.R, the child's job manager moves its jobs."""
+    urifile = tmp_path / "uri"
+    jobid = submit(parent, "-t", "10m", "flux", "start", "sh", "-c",
+                   "flux submit sleep 300 > /dev/null; "
+                   f"echo $FLUX_URI $(flux getattr broker.pid) > {urifile}.new; "
+                   f"mv {urifile}.new {urifile}; sleep 300")
+    try:
+        uri, pid = wait_file(str(urifile)).split()
+        child = {"FLUX_URI": uri}
+
+        def inner_expiration():
+            r = parent.flux("jobs", "-no", "{state} {expiration}", env=child)
+            assert r.returncode == 0, r.stderr
+            state, expiration = r.stdout.split()
+            return float(expiration) if state == "RUN" else None
+
+        first = eventually(inner_expiration)
+        assert first == pytest.approx(job_R(parent, jobid)["execution"]["expiration"])
+        r = parent.flux("update", str(jobid), "duration=+10m")
+        assert r.returncode == 0, r.stderr
+        assert eventually(lambda: inner_expiration() == pytest.approx(first + 600))
+    finally:
+        parent.flux("cancel", str(jobid))
+    r = parent.flux("job", "wait-event", "-t", "30s", str(jobid), "clean")
+    assert r.returncode == 0, r.stderr
+    assert wait_dead([int(pid)], timeout=10.0)
