@@ -19,6 +19,7 @@ field is refused when the format is parsed: ``Unknown format field: foo``.
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 import unicodedata
@@ -27,7 +28,8 @@ from datetime import datetime, timedelta
 from string import Formatter
 from typing import Any, TextIO
 
-__all__ = ["OutputFormat", "UtilFormatter", "UtilDatetime", "empty_outputs", "display_width"]
+__all__ = ["OutputFormat", "UtilFormatter", "UtilDatetime", "DisplayValue", "AltField",
+           "Deduplicator", "empty_outputs", "display_width"]
 
 _CONVERSIONS = frozenset("rsaDdFHP")
 _SENTINELS = ("?+:", "?:", "+:")      # longest first
@@ -378,10 +380,16 @@ class OutputFormat:
     # -- sorting -----------------------------------------------------------
 
     def set_sort_keys(self, sort_keys: str) -> None:
-        """Set sort keys from ``"key,-key2"`` (``-`` sorts that key descending)."""
+        """Set sort keys from ``"key,-key2"`` (``-`` sorts that key descending).
+
+        Empty keys (``"s,"``, ``"s, ,i"``) are skipped; a key that is not a
+        field raises ``ValueError("Invalid sort key: KEY")``.
+        """
         keys = []
         for key in sort_keys.split(","):
             key = key.strip()
+            if not key:
+                continue
             reverse = key.startswith("-")
             if reverse:
                 key = key[1:]
@@ -400,7 +408,8 @@ class OutputFormat:
             self.set_sort_keys(sort_keys)
         for key, reverse in reversed(self.sort_keys):
             getter = _value_getter(key)
-            items.sort(key=lambda item: _sortable(getter(item)), reverse=reverse)
+            # the same order as DisplayValue, without an object per item
+            items.sort(key=lambda item: _display_key(getter(item)), reverse=reverse)
         return items
 
     def print_items(self, items: Iterable[Any], no_header: bool = False,
@@ -443,13 +452,122 @@ def _value_getter(path: str) -> Callable[[Any], Any]:
     return get
 
 
-def _sortable(value: Any) -> tuple[int, Any]:
-    # numbers before strings before anything else, so mixed columns
-    # (a float for set values, "" for unset) still sort
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (0, value)
-    if isinstance(value, bool):
-        return (0, int(value))
-    if isinstance(value, str):
-        return (1, value)
-    return (2, str(value))
+class DisplayValue:
+    """A sort key for a listed value, whatever its type.
+
+    Empty values (None, ``""``, ``"-"``) sort first, then numbers by value
+    (ints, floats, bools, and strings that read as a number such as
+    ``"2.5"``), then other strings in code point order.  NaN sorts after
+    every other number.  Any other object sorts by ``str()`` under the same
+    rules.  ``value`` is the wrapped value.
+    """
+
+    __slots__ = ("value", "_key")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self._key = _display_key(value)
+
+    def __lt__(self, other: "DisplayValue") -> bool:
+        if not isinstance(other, DisplayValue):
+            return NotImplemented
+        return self._key < other._key
+
+    def __le__(self, other: "DisplayValue") -> bool:
+        if not isinstance(other, DisplayValue):
+            return NotImplemented
+        return self._key <= other._key
+
+    def __gt__(self, other: "DisplayValue") -> bool:
+        if not isinstance(other, DisplayValue):
+            return NotImplemented
+        return self._key > other._key
+
+    def __ge__(self, other: "DisplayValue") -> bool:
+        if not isinstance(other, DisplayValue):
+            return NotImplemented
+        return self._key >= other._key
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DisplayValue):
+            return NotImplemented
+        return self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        return f"DisplayValue({self.value!r})"
+
+
+_EMPTY_RANK, _NUMBER_RANK, _STRING_RANK = 0, 1, 2
+
+
+def _number_key(number: float) -> tuple[Any, ...]:
+    if number != number:  # NaN: after every number, all equal
+        return (_NUMBER_RANK, 1, 0.0)
+    return (_NUMBER_RANK, 0, number)
+
+
+def _display_key(value: Any) -> tuple[Any, ...]:
+    if value is None:
+        return (_EMPTY_RANK,)
+    if isinstance(value, (int, float)):
+        try:
+            return _number_key(float(value))
+        except OverflowError:  # an int too large for a float
+            return (_NUMBER_RANK, 0, math.inf if value > 0 else -math.inf)
+    text = value if isinstance(value, str) else str(value)
+    if text in ("", "-"):
+        return (_EMPTY_RANK,)
+    try:
+        number = float(text)
+    except ValueError:
+        return (_STRING_RANK, text)
+    if number != number:  # "nan" reads as a word, not a number
+        return (_STRING_RANK, text)
+    return _number_key(number)
+
+
+class AltField:
+    """A value with a default and an ASCII form: ``{field}`` / ``{field.ascii}``."""
+
+    def __init__(self, default: str, ascii: str) -> None:  # noqa: A002
+        self.default = default
+        self.ascii = ascii
+
+    def __str__(self) -> str:
+        return self.default
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+class Deduplicator:
+    """Collect items, merging those that format alike (minus ``except_fields``).
+
+    ``combine(existing, new)`` is called for each merged item; iterate the
+    deduplicator for the kept items in order.
+    """
+
+    def __init__(self, formatter: OutputFormat, except_fields: Iterable[str] | None = None,
+                 combine: Callable[[Any, Any], Any] | None = None) -> None:
+        self.formatter = formatter.copy(except_fields=except_fields, nullify_expansion=True)
+        self.combine = combine
+        self.hash: dict[str, Any] = {}
+        self.items: list[Any] = []
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def append(self, item: Any) -> None:
+        key = self.formatter.format(item)
+        existing = self.hash.get(key)
+        if existing is None:
+            self.hash[key] = item
+            self.items.append(item)
+        elif self.combine is not None:
+            self.combine(existing, item)

@@ -114,9 +114,9 @@ def test_sort_keys_and_prefix():
     assert f.sort_keys == [("name", False), ("id", True)]
     with pytest.raises(ValueError, match="Invalid sort key: nope"):
         f.sort_items(list(items), "nope")
-    # mixed types (unset "" vs numbers) still sort: numbers first
-    mixed = [Item(t=""), Item(t=2.0), Item(t=1.0)]
-    assert [i.t for i in fmt("sort:t {id}").sort_items(mixed)] == [1.0, 2.0, ""]
+    # mixed types (unset "" vs numbers) still sort: empty first, as Flux's DisplayValue
+    mixed = [Item(t=2.0), Item(t=""), Item(t=1.0)]
+    assert [i.t for i in fmt("sort:t {id}").sort_items(mixed)] == ["", 1.0, 2.0]
 
 
 def test_copy_without_fields():
