@@ -9,8 +9,10 @@ The API follows Flux's ``flux.hostlist``.
 """
 from __future__ import annotations
 
+import errno
 import re
 from bisect import bisect_right
+from numbers import Integral
 from typing import Iterable, Iterator, Union, overload
 
 __all__ = ["Hostlist", "HostlistIterator", "decode"]
@@ -301,13 +303,29 @@ class Hostlist:
     def __getitem__(self, index: int) -> str: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: slice | Iterable[int]) -> Hostlist: ...
 
-    def __getitem__(self, index: int | slice) -> str | list[str]:
+    def __getitem__(self, index: int | slice | Iterable[int]) -> str | Hostlist:
+        """``hl[i]`` is a host name (negative counts from the end; IndexError
+        when out of range); ``hl[a:b]`` and ``hl[iterable of ints]`` (``hl[1, 3]``,
+        ``hl[IDset("0-1")]``) are new Hostlists; any other index is a TypeError."""
+        if isinstance(index, Integral):
+            return self._nth(int(index))
         if isinstance(index, slice):
-            return [self[i] for i in range(self.count())[index]]
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise TypeError("Hostlist index must be integer or slice")
+            positions: Iterable[int] = range(self.count())[index]
+        elif isinstance(index, Iterable) and not isinstance(index, (str, bytes)):
+            positions = index
+        else:
+            raise TypeError(f"Hostlist index must be integer, slice or iterable of integers, "
+                            f"not {type(index).__name__}")
+        result = Hostlist()
+        for position in positions:
+            if not isinstance(position, Integral):
+                raise TypeError(f"Invalid Hostlist index '{position}': not an integer")
+            _append_name(result._runs, self._nth(int(position)))
+        return result
+
+    def _nth(self, index: int) -> str:
         total = self.count()
         if index < 0:
             index += total
@@ -339,12 +357,33 @@ class Hostlist:
                     return k, n - lo
         return -1, -1
 
-    def index(self, host: str) -> int:
-        """Position of the first ``host``; ValueError if absent."""
-        k, offset = self._find(host)
+    def find(self, host: str) -> int:
+        """Position of the first ``host``; FileNotFoundError (ENOENT) if absent."""
+        k, offset = self._find(host) if isinstance(host, str) else (-1, -1)
         if k < 0:
-            raise ValueError(f"host '{host}' is not in hostlist")
+            raise _not_found(f"host '{host}' not found")
         return (self._cumulative()[k] - _count(self._runs[k])) + offset
+
+    def index(self, hosts: HostlistArg, ignore_nomatch: bool = False) -> list[int]:
+        """Positions of each host of ``hosts`` (a hostlist string or Hostlist), in order.
+
+        A host not in this list raises FileNotFoundError naming every
+        missing host (``host 'x' not found``), unless ``ignore_nomatch``,
+        which leaves them out.
+        """
+        wanted = hosts if isinstance(hosts, Hostlist) else Hostlist(hosts)
+        positions: list[int] = []
+        missing = Hostlist()
+        for name in wanted:
+            k, offset = self._find(name)
+            if k < 0:
+                _append_name(missing._runs, name)
+                continue
+            positions.append((self._cumulative()[k] - _count(self._runs[k])) + offset)
+        if missing._runs and not ignore_nomatch:
+            plural = "s" if missing.count() > 1 else ""
+            raise _not_found(f"host{plural} '{missing.encode()}' not found")
+        return positions
 
     def __contains__(self, host: object) -> bool:
         return isinstance(host, str) and self._find(host)[0] >= 0
@@ -431,6 +470,13 @@ class Hostlist:
     def copy(self) -> Hostlist:
         """An independent copy."""
         return Hostlist(self)
+
+
+def _not_found(message: str) -> FileNotFoundError:
+    """FileNotFoundError with errno ENOENT whose text is ``message`` alone."""
+    exc = FileNotFoundError(message)
+    exc.errno = errno.ENOENT
+    return exc
 
 
 def decode(arg: HostlistArg) -> Hostlist:

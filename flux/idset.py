@@ -215,8 +215,12 @@ class IDset:
     # --- queries -------------------------------------------------------------
 
     def test(self, i: int) -> bool:
-        """True if id ``i`` is in the set."""
-        _check_id(i, "test")
+        """True if id ``i`` is in the set (an id past the largest valid one
+        is simply absent); TypeError for a non-int, ValueError if negative."""
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TypeError(f"IDset.test supports integers, not {type(i).__name__}")
+        if i < 0:
+            raise ValueError(f"negative id {i} passed to IDset.test")
         k = bisect_right(self._lo, i) - 1
         return k >= 0 and self._hi[k] >= i
 
@@ -267,10 +271,8 @@ class IDset:
         return IDsetIterator(self)
 
     def __contains__(self, i: object) -> bool:
-        if isinstance(i, bool) or not isinstance(i, int) or i < 0:
-            return False
-        k = bisect_right(self._lo, i) - 1
-        return k >= 0 and self._hi[k] >= i
+        """``i in ids`` is ``ids.test(i)``: TypeError for a non-int, ValueError if negative."""
+        return self.test(i)  # type: ignore[arg-type]
 
     def __getitem__(self, i: int) -> bool:
         return self.test(i)
@@ -286,8 +288,10 @@ class IDset:
             self.clear(i)
 
     def __eq__(self, other: object) -> bool:
+        """Same ids; TypeError when ``other`` is not an IDset (as Flux's ``equal``)."""
         if not isinstance(other, IDset):
-            return NotImplemented
+            raise TypeError(f"IDset can only be compared with an IDset, "
+                            f"not {type(other).__name__}")
         return self._lo == other._lo and self._hi == other._hi
 
     __hash__ = None  # type: ignore[assignment]  # mutable

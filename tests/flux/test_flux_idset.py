@@ -154,7 +154,11 @@ def test_set_and_clear_reject_bad_ranges(method: str) -> None:
 def test_queries() -> None:
     idset = IDset("2-4,10")
     assert idset.test(3) and not idset.test(5)
-    assert 10 in idset and 11 not in idset and "10" not in idset and -1 not in idset
+    assert 10 in idset and 11 not in idset
+    with pytest.raises(TypeError):
+        "10" in idset  # noqa: B015
+    with pytest.raises(ValueError):
+        -1 in idset  # noqa: B015
     assert idset[2] is True and idset[9] is False
     assert idset.first() == 2 and idset.last() == 10
     assert [idset.next(i) for i in (0, 2, 4, 9, 10)] == [2, 3, 10, 10, IDSET_INVALID_ID]
@@ -206,7 +210,8 @@ def test_add_and_subtract_mutate_in_place() -> None:
 def test_equality() -> None:
     assert IDset("1-3") == IDset([1, 2, 3])
     assert IDset("1-3") != IDset("1-4")
-    assert IDset("1") != "1"
+    with pytest.raises(TypeError):
+        IDset("1") != "1"  # noqa: B015
     assert IDset("1").equal(IDset("1"))
     with pytest.raises(TypeError, match="expected an IDset"):
         IDset("1").equal("1")  # type: ignore[arg-type]
