@@ -19,6 +19,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Mapping, Sequence
+from types import SimpleNamespace
 from typing import IO, Any
 
 import orjson
@@ -165,7 +166,7 @@ def _check_system(system: Any, v1: bool) -> None:
 
 def _check_attributes(attributes: Any, v1: bool) -> None:
     if not isinstance(attributes, Mapping):
-        raise _type_error("attributes", "an object", attributes)
+        raise TypeError("attributes must be a mapping")  # Flux's text
     for key in attributes:
         if key not in ("system", "user"):
             raise ValueError(f"attributes: unknown key '{key}' (only 'system' and 'user')")
@@ -181,7 +182,6 @@ def _check_attributes(attributes: Any, v1: bool) -> None:
 # RFC 25 version 1
 
 _V1_VERTEX_KEYS = frozenset(("type", "count", "unit", "with", "label", "exclusive"))
-_V1_TASK_KEYS = frozenset(("command", "slot", "count", "attributes"))
 
 
 def _check_v1_vertex(vertex: Any, path: str, minimum: int) -> tuple[str, int]:
@@ -280,7 +280,9 @@ def _check_command(command: Any, path: str) -> None:
             raise _type_error(f"{path}[{i}]", "a string", arg)
 
 
-def _check_v1_tasks(tasks: Any, label: str, nnodes: int, nslots: int) -> None:
+def _check_v1_tasks(tasks: Any, nnodes: int) -> None:
+    """One task: command, slot (any string: Flux does not tie it to the slot
+    label) and a per_slot/total count; other keys are accepted, as Flux does."""
     if not _is_list(tasks):
         raise _type_error("tasks", "a list", tasks)
     if len(tasks) != 1:
@@ -292,15 +294,10 @@ def _check_v1_tasks(tasks: Any, label: str, nnodes: int, nslots: int) -> None:
     for key in ("command", "slot", "count"):
         if key not in task:
             raise ValueError(f"{path}: missing required key '{key}'")
-    for key in task:
-        if key not in _V1_TASK_KEYS:
-            raise ValueError(f"{path}: unknown key '{key}'")
     _check_command(task["command"], f"{path}.command")
     slot = task["slot"]
     if type(slot) is not str:
         raise _type_error(f"{path}.slot", "a string", slot)
-    if slot != label:
-        raise ValueError(f"{path}.slot: '{slot}' does not match the slot label '{label}'")
     if "attributes" in task and not isinstance(task["attributes"], Mapping):
         raise _type_error(f"{path}.attributes", "an object", task["attributes"])
     count = task["count"]
@@ -322,9 +319,7 @@ def _check_v1_tasks(tasks: Any, label: str, nnodes: int, nslots: int) -> None:
             raise _type_error(f"{cpath}.total", "an integer", value)
         if value < 1:
             raise ValueError(f"{cpath}.total: must be >= 1 (got {value})")
-        if value > nslots:
-            raise ValueError(f"{cpath}.total: must be <= the number of slots "
-                             f"{nslots} (got {value})")
+        # more tasks than slots is fine (tasks are dealt to the slots in turn)
         if value < nnodes:
             raise ValueError(f"{cpath}.total: must be >= the number of nodes "
                              f"{nnodes} (got {value})")
@@ -342,8 +337,8 @@ def _check_v1(doc: Mapping) -> None:
         raise _type_error("version", "an integer", version)
     if version != 1:
         raise ValueError(f"version: must be 1 (got {version})")
-    label, nnodes, nslots = _check_v1_resources(doc["resources"])
-    _check_v1_tasks(doc["tasks"], label, nnodes, nslots)
+    _label, nnodes, _nslots = _check_v1_resources(doc["resources"])
+    _check_v1_tasks(doc["tasks"], nnodes)
     _check_attributes(doc["attributes"], v1=True)
 
 
@@ -351,7 +346,6 @@ def _check_v1(doc: Mapping) -> None:
 # RFC 14 canonical
 
 _CANON_VERTEX_KEYS = frozenset(("type", "count", "unit", "with", "label", "exclusive", "id"))
-_CANON_TASK_KEYS = frozenset(("command", "slot", "count", "attributes", "distribution"))
 _IDSET_TOKEN = re.compile(r"(0|[1-9]\d*)(?:-(0|[1-9]\d*))?\Z")
 _RANGE = re.compile(r"(\d+)(?:-(\d+)|\+)(?::(\d+)(?::(.))?)?\Z")
 
@@ -473,15 +467,10 @@ def _check_canon_task(task: Any, path: str, slot_labels: set[str]) -> None:
     for key in ("command", "slot", "count"):
         if key not in task:
             raise ValueError(f"{path}: missing required key '{key}'")
-    for key in task:
-        if key not in _CANON_TASK_KEYS:
-            raise ValueError(f"{path}: unknown key '{key}'")
     _check_command(task["command"], f"{path}.command")
     slot = task["slot"]
     if type(slot) is not str:
         raise _type_error(f"{path}.slot", "a string", slot)
-    if slot not in slot_labels:
-        raise ValueError(f"{path}.slot: no slot is labelled '{slot}'")
     if "attributes" in task and not isinstance(task["attributes"], Mapping):
         raise _type_error(f"{path}.attributes", "an object", task["attributes"])
     if "distribution" in task and type(task["distribution"]) is not str:
@@ -567,8 +556,30 @@ def _set_treedict(tree: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _del_treedict(tree: dict, key: str, keep: int = 2) -> None:
+    """Remove dotted KEY from TREE if present, then the objects it leaves empty
+    (but never the first KEEP levels: ``attributes.system`` stays)."""
+    parts = key.split(".")
+    chain: list[dict] = [tree]
+    for part in parts[:-1]:
+        child = chain[-1].get(part)
+        if not isinstance(child, dict):
+            return
+        chain.append(child)
+    if parts[-1] not in chain[-1]:
+        return
+    del chain[-1][parts[-1]]
+    for depth in range(len(chain) - 1, keep, -1):
+        if chain[depth]:
+            break
+        del chain[depth - 1][parts[depth - 1]]
+
+
 # --------------------------------------------------------------------------
 # the Jobspec classes
+
+#: ``attributes`` left out of a constructor call (None is refused, as by Flux)
+_DEFAULT: Any = object()
 
 class Jobspec:
     """A canonical (RFC 14) jobspec.
@@ -581,9 +592,9 @@ class Jobspec:
 
     top_level_keys = {"attributes", "resources", "tasks", "version"}
 
-    def __init__(self, resources: Any, tasks: Any, attributes: Any = None,
+    def __init__(self, resources: Any, tasks: Any, attributes: Any = _DEFAULT,
                  version: Any = 1) -> None:
-        if attributes is None:
+        if attributes is _DEFAULT:
             attributes = self._default_attributes()
         self.jobspec: dict[str, Any] = {
             "resources": resources,
@@ -596,6 +607,14 @@ class Jobspec:
     @staticmethod
     def _default_attributes() -> dict[str, Any]:
         return {}
+
+    @classmethod
+    def _unchecked(cls, doc: dict[str, Any]) -> "Jobspec":
+        """An object over DOC (shared, not copied) without validating it again
+        (job-ingest hands an already checked jobspec to the CLI plugins)."""
+        obj = cls.__new__(cls)
+        obj.jobspec = doc
+        return obj
 
     @staticmethod
     def _check(doc: Mapping) -> None:
@@ -783,6 +802,43 @@ class Jobspec:
     output = stdout
     error = stderr
 
+    @property
+    def unbuffered(self) -> bool:
+        """True when stdout and stderr are both unbuffered (buffer type ``none``).
+
+        Setting True sets the shell options ``output.stdout.buffer.type``
+        and ``output.stderr.buffer.type`` to ``"none"``,
+        ``output.batch-timeout`` to 0.05 and ``input.batch-timeout`` to 0;
+        setting False removes the buffer types, and each batch-timeout
+        still at that value.  TypeError unless a bool.
+        """
+        try:
+            return (self.getattr("shell.options.output.stdout.buffer.type") == "none"
+                    and self.getattr("shell.options.output.stderr.buffer.type") == "none")
+        except KeyError:
+            return False
+
+    @unbuffered.setter
+    def unbuffered(self, value: Any) -> None:
+        if not isinstance(value, bool):
+            raise TypeError("unbuffered must be True or False")
+        if value:
+            self.setattr_shell_option("output.stdout.buffer.type", "none")
+            self.setattr_shell_option("output.stderr.buffer.type", "none")
+            self.setattr_shell_option("output.batch-timeout", 0.05)
+            self.setattr_shell_option("input.batch-timeout", 0.0)
+            return
+        options = "attributes.system.shell.options"
+        _del_treedict(self.jobspec, f"{options}.output.stdout.buffer")
+        _del_treedict(self.jobspec, f"{options}.output.stderr.buffer")
+        for key, value in (("output.batch-timeout", 0.05), ("input.batch-timeout", 0.0)):
+            try:
+                current = self.getattr(f"shell.options.{key}")
+            except KeyError:
+                continue
+            if current == value and not isinstance(current, bool):
+                _del_treedict(self.jobspec, f"{options}.{key}")
+
     def add_file(self, path: str, data: Any, perms: int | None = None,
                  encoding: str | None = None) -> None:
         """Add a file to ``attributes.system.files`` (RFC 37 archive entry).
@@ -884,7 +940,7 @@ class JobspecV1(Jobspec):
     ``attributes`` defaults to ``{"system": {"duration": 0}}``.
     """
 
-    def __init__(self, resources: Any, tasks: Any, attributes: Any = None,
+    def __init__(self, resources: Any, tasks: Any, attributes: Any = _DEFAULT,
                  version: Any = 1) -> None:
         super().__init__(resources, tasks, attributes, version)
 
@@ -918,8 +974,8 @@ class JobspecV1(Jobspec):
                            env_expand: Mapping | None = None, cwd: Any = None,
                            rlimits: Mapping | None = None, name: str | None = None,
                            input: Any = None, output: Any = None, error: Any = None,
-                           label_io: bool = False, queue: str | None = None,
-                           bank: str | None = None) -> "JobspecV1":
+                           label_io: bool = False, unbuffered: Any = False,
+                           queue: str | None = None, bank: str | None = None) -> "JobspecV1":
         if duration is not None:
             self.duration = duration
         # Like Flux, a job built without an explicit environment gets ours.
@@ -946,6 +1002,8 @@ class JobspecV1(Jobspec):
             self.stderr = error
             if label_io:
                 self.setattr_shell_option("output.stderr.label", True)
+        if unbuffered not in (False, None):
+            self.unbuffered = unbuffered
         if queue is not None:
             self.queue = queue
         if bank is not None:
@@ -963,7 +1021,8 @@ class JobspecV1(Jobspec):
         spread over that many nodes (``exclusive`` then asks for whole
         nodes).  Keyword options: duration, environment (default: a copy
         of ``os.environ``), env_expand, cwd, rlimits, name, input, output,
-        error, label_io, queue, bank.
+        error, label_io, unbuffered, queue, bank.  ``from_submit`` adds the
+        ``flux submit`` options (``apply_options``) to this.
         """
         if not _is_int(num_tasks) or num_tasks < 1:
             raise ValueError("task count must be a integer >= 1")
@@ -1100,6 +1159,262 @@ class JobspecV1(Jobspec):
                                         conf=conf, name=jobname, **kwargs)
         jobspec.add_file("script", script, perms=0o700, encoding="utf-8")
         return jobspec
+
+    # -- flux submit / batch / alloc
+
+    def apply_options(self, args: Any = None, *, prog: str | None = None, env: Any = None,
+                      rlimit: Any = None, signal: str | None = None, taskmap: str | None = None,
+                      dependency: Any = None, requires: Any = None,
+                      shell_options: Mapping | None = None, time_limit: Any = None,
+                      attributes: Mapping | None = None, add_file: Any = None,
+                      **plugin_kwargs: Any) -> "JobspecV1":
+        """Apply ``flux submit``-style options to this jobspec in place; returns self.
+
+        ``args`` is an argparse-like namespace (or a mapping) whose
+        attributes give option values, including the CLI's ``setopt`` and
+        ``setattr`` string lists; keywords that are not None override it.
+
+        - ``env``, ``rlimit``: env / rlimit rules, applied only when given
+          here or when ``args`` is given (``env=[]`` copies our whole
+          environment; ``rlimit=[]`` propagates Flux's default limits);
+          a ``{{...}}`` value goes to the ``env-expand`` shell option;
+        - ``signal="[SIG][@TIME]"`` and ``taskmap`` become those shell options;
+        - ``dependency`` (URIs) fills ``system.dependencies``; ``requires``
+          (RFC 35 expressions) ``system.constraints`` (ValueError on bad
+          syntax);
+        - ``shell_options`` (a dict) sets shell options; ``time_limit`` (FSD
+          or seconds) the duration; ``attributes`` (a dict) attributes:
+          keys without a prefix go under ``system.``, a leading ``.``
+          means ``attributes.``;
+        - ``add_file``: ``path``, ``name=path``, ``name=data``,
+          ``name:perms=path`` entries.
+
+        A bare string is accepted where a list is expected.  Other
+        keywords must be option dests of a CLI plugin for ``prog``
+        (TypeError otherwise); with ``prog``, the plugins' ``preinit`` and
+        ``modify_jobspec`` callbacks run last.
+        """
+        from flux.job import _utils
+
+        explicit = {"env": env, "rlimit": rlimit, "signal": signal, "taskmap": taskmap,
+                    "dependency": dependency, "requires": requires,
+                    "shell_options": shell_options, "time_limit": time_limit,
+                    "attributes": attributes, "add_file": add_file}
+        registry = None
+        if prog:
+            from flux.cli.plugin import CLIPluginRegistry
+
+            registry = CLIPluginRegistry(prog)
+        if plugin_kwargs:
+            known = {opt.dest for opt in registry.options} if registry is not None else set()
+            unknown = sorted(set(plugin_kwargs) - known)
+            if unknown:
+                raise TypeError("apply_options() got unexpected keyword argument(s): "
+                                + ", ".join(repr(k) for k in unknown))
+        base = _namespace_items(args)
+        values: dict[str, Any] = {key: None for key in (*explicit, *plugin_kwargs)}
+        values.update(base)
+        values.update({k: v for k, v in {**explicit, **plugin_kwargs}.items() if v is not None})
+        merged = SimpleNamespace(**values)
+        for key in ("env", "rlimit", "dependency", "requires", "add_file", "setopt", "setattr"):
+            if isinstance(values.get(key), str):
+                setattr(merged, key, [values[key]])
+
+        if env is not None or args is not None:
+            environment, expand = _utils.get_filtered_environment(merged.env,
+                                                                   base.get("environ"))
+            self.environment = environment
+            if expand:
+                try:
+                    current = self.getattr("shell.options.env-expand")
+                except KeyError:
+                    current = None
+                merged_expand = {**current, **expand} if isinstance(current, Mapping) else expand
+                self.setattr_shell_option("env-expand", merged_expand)
+        if rlimit is not None or args is not None:
+            limits = _utils.get_filtered_rlimits(merged.rlimit)
+            if limits:
+                self.setattr_shell_option("rlimit", limits)
+        if merged.signal:
+            self.setattr_shell_option("signal", _utils.parse_signal_option(merged.signal))
+        if merged.taskmap is not None:
+            self.setattr_shell_option("taskmap", _utils.uri_entry(merged.taskmap, "taskmap"))
+        if merged.dependency is not None:
+            self.setattr("system.dependencies",
+                         _utils.dependency_array_create(merged.dependency))
+        if merged.requires is not None:
+            self.setattr("system.constraints", _utils.constraint_from_requires(merged.requires))
+        for keyval in getattr(merged, "setopt", None) or ():
+            key, value = _utils.parse_setopt(keyval)
+            self.setattr_shell_option(key, value)
+        for key, value in _mapping_items(merged.shell_options, "shell_options"):
+            self.setattr_shell_option(key, value)
+        if merged.time_limit is not None:
+            try:
+                seconds = _utils.decode_duration(merged.time_limit)
+            except (ValueError, TypeError):
+                raise ValueError(f"--time-limit: invalid Flux standard duration "
+                                 f"'{merged.time_limit}'") from None
+            self.duration = seconds
+        for keyval in getattr(merged, "setattr", None) or ():
+            key, value = _utils.parse_setattr(keyval)
+            self.setattr(_utils.attribute_key(key), value)
+        for key, value in _mapping_items(merged.attributes, "attributes"):
+            self.setattr(_utils.attribute_key(key), value)
+        for arg in merged.add_file or ():
+            _utils.jobspec_add_file(self, arg)
+        if registry is not None:
+            for opt in registry.options:
+                if opt.dest not in values:
+                    setattr(merged, opt.dest, opt.kwargs.get("default"))
+            registry.preinit(merged)
+            registry.modify_jobspec(merged, self)
+        return self
+
+    def _with_options(self, prog: str, kwargs: dict[str, Any]) -> "JobspecV1":
+        """apply_options for the from_* factories: env and rlimits propagate by
+        default (unless an ``args`` namespace says what to do); ``prog=``
+        names another command for the CLI plugins (``flux run`` uses
+        ``from_submit`` with ``prog="run"``)."""
+        if "args" not in kwargs:
+            kwargs.setdefault("env", [])
+            kwargs.setdefault("rlimit", [])
+        kwargs.setdefault("prog", prog)
+        return self.apply_options(**kwargs)
+
+    @classmethod
+    def from_submit(cls, command: Sequence[str], *, ntasks: int = 1, nodes: int | None = None,
+                    cores_per_task: int = 1, gpus_per_task: int | None = None,
+                    exclusive: bool = False, name: str | None = None, queue: str | None = None,
+                    bank: str | None = None, cwd: Any = None, output: Any = None,
+                    error: Any = None, input: Any = None, label_io: bool = False,
+                    unbuffered: bool = False, **kwargs: Any) -> "JobspecV1":
+        """The jobspec ``flux submit`` builds: ``from_command`` then
+        ``apply_options(prog="submit", **kwargs)`` (``env=[]`` and
+        ``rlimit=[]`` unless given)."""
+        jobspec = cls.from_command(command, num_tasks=ntasks, cores_per_task=cores_per_task,
+                                   gpus_per_task=gpus_per_task, num_nodes=nodes,
+                                   exclusive=exclusive, name=name, queue=queue, bank=bank,
+                                   cwd=cwd, output=output, error=error, input=input,
+                                   label_io=label_io, unbuffered=unbuffered)
+        return jobspec._with_options("submit", kwargs)
+
+    @classmethod
+    def from_alloc(cls, *, nslots: int | None = None, nodes: int | None = None,
+                   cores_per_slot: int = 1, gpus_per_slot: int | None = None,
+                   exclusive: bool = False, broker_opts: Sequence[str] | None = None,
+                   conf: Any = None, bg: bool = False, name: str | None = None,
+                   queue: str | None = None, bank: str | None = None, cwd: Any = None,
+                   output: Any = None, error: Any = None, input: Any = None,
+                   label_io: bool = False, unbuffered: bool = False,
+                   **kwargs: Any) -> "JobspecV1":
+        """The jobspec ``flux alloc`` builds: a nested instance on NSLOTS slots
+        (or NODES whole nodes), then ``apply_options(prog="alloc", **kwargs)``.
+
+        ValueError without ``nslots`` or ``nodes``; ``cwd`` defaults to the
+        current directory; ``bg`` adds ``-Sbroker.rc2_none=1`` to (a copy
+        of) ``broker_opts`` and sets the ``pty.capture`` shell option;
+        ``conf`` (dict, BatchConfig or its text) ships as ``conf.json``.
+        """
+        from flux.job._utils import normalize_conf
+
+        if nslots is None:
+            if nodes is None:
+                raise ValueError("from_alloc() requires nslots or nodes")
+            nslots = nodes
+            exclusive = True
+        if cwd is None:
+            cwd = os.getcwd()
+        if bg:
+            broker_opts = [*(broker_opts or ()), "-Sbroker.rc2_none=1"]
+        jobspec = cls.from_nest_command([], num_slots=nslots, cores_per_slot=cores_per_slot,
+                                        gpus_per_slot=gpus_per_slot, num_nodes=nodes,
+                                        broker_opts=broker_opts, exclusive=exclusive,
+                                        conf=normalize_conf(conf), name=name, queue=queue,
+                                        bank=bank, cwd=cwd, output=output, error=error,
+                                        input=input, label_io=label_io, unbuffered=unbuffered)
+        if bg:
+            jobspec.setattr_shell_option("pty.capture", 1)
+        return jobspec._with_options("alloc", kwargs)
+
+    @classmethod
+    def from_batch(cls, script: Any = None, *, content: str | None = None,
+                   nslots: int | None = None, nodes: int | None = None,
+                   cores_per_slot: int = 1, gpus_per_slot: int | None = None,
+                   exclusive: bool = False, broker_opts: Sequence[str] | None = None,
+                   conf: Any = None, wrap: bool = False, name: str | None = None,
+                   queue: str | None = None, bank: str | None = None, cwd: Any = None,
+                   output: Any = None, error: Any = None, input: Any = None,
+                   label_io: bool = False, unbuffered: bool = False,
+                   **kwargs: Any) -> "JobspecV1":
+        """The jobspec ``flux batch`` builds: a nested instance running a batch
+        script, then ``apply_options(prog="batch", **kwargs)``.
+
+        Exactly one of ``script`` (a path; its file name is the default
+        job name) and ``content`` (the script text; default name
+        ``batch``) (TypeError otherwise).  A script without ``#!`` is a
+        ValueError unless ``wrap`` prepends ``#!/bin/sh``.  ``nslots``
+        defaults to 1 (to ``nodes`` whole nodes with ``nodes``), ``output``
+        to ``flux-{{id}}.out``, ``cwd`` to the current directory.
+        """
+        from flux.job._utils import normalize_conf
+
+        if script is not None and content is not None:
+            raise TypeError("from_batch() accepts 'script' or 'content', not both")
+        if script is None and content is None:
+            raise TypeError("from_batch() requires 'script' (file path) or 'content' "
+                            "(inline script)")
+        if content is not None:
+            if not isinstance(content, str):
+                raise TypeError(f"content must be a string, not {type(content).__name__}")
+            text = content
+        else:
+            if not isinstance(script, (str, os.PathLike)):
+                raise TypeError(f"script must be a path, not {type(script).__name__}")
+            path = os.fspath(script)
+            if name is None:
+                name = os.path.basename(path)
+            with open(path, encoding="utf-8") as infile:
+                text = infile.read()
+        if wrap and not text.startswith("#!"):
+            text = "#!/bin/sh\n" + text
+        if nslots is None:
+            if nodes is not None:
+                nslots = nodes
+                exclusive = True
+            else:
+                nslots = 1
+        jobspec = cls.from_batch_command(text, name if name is not None else "batch",
+                                         num_slots=nslots, cores_per_slot=cores_per_slot,
+                                         gpus_per_slot=gpus_per_slot, num_nodes=nodes,
+                                         broker_opts=broker_opts, exclusive=exclusive,
+                                         conf=normalize_conf(conf),
+                                         cwd=os.getcwd() if cwd is None else cwd,
+                                         output="flux-{{id}}.out" if output is None else output,
+                                         error=error, input=input, label_io=label_io,
+                                         unbuffered=unbuffered, queue=queue, bank=bank)
+        return jobspec._with_options("batch", kwargs)
+
+
+def _namespace_items(args: Any) -> dict[str, Any]:
+    """The option values of an argparse-like ``args`` (a namespace or a mapping)."""
+    if args is None:
+        return {}
+    if isinstance(args, Mapping):
+        return dict(args)
+    try:
+        return dict(vars(args))
+    except TypeError:
+        raise TypeError(f"args must be a namespace or a mapping, not "
+                        f"{type(args).__name__}") from None
+
+
+def _mapping_items(value: Any, name: str) -> Iterator[tuple[str, Any]]:
+    if value is None:
+        return iter(())
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping, not {type(value).__name__}")
+    return iter(list(value.items()))
 
 
 def _command_list(command: Any, empty: bool = False) -> list[str]:
