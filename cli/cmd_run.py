@@ -1,6 +1,8 @@
 """flux run: submit a job and follow it to the end, exiting with its exit code.
 
-Options are flux-mini(1)'s (``cli/submitopts.py``).  The job's output is
+Options are flux-mini(1)'s (``cli/submitopts.py``), plus those of CLI
+plugins (``flux.cli.plugin``); the jobspec is ``JobspecV1.from_submit``'s
+(plugins see ``prog`` "run").  The job's output is
 copied to our stdout/stderr as it comes and our stdin is copied to the
 job (unless ``--input`` gives it a file); ``-v`` prints the job id on
 stderr, ``-vv`` also the job's events, ``-vvv`` its exec events too.
@@ -16,12 +18,12 @@ from typing import Any
 import click
 
 from cli.common import die
-from cli.submitopts import OrderedCommand, SubmitArgs, build_jobspec, submission_options
+from cli.submitopts import SubmitArgs, SubmitCommand, build_jobspec, submission_options
 
 _CTX = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
 
 
-@click.command("run", cls=OrderedCommand, context_settings=_CTX)
+@click.command("run", cls=SubmitCommand, prog="run", context_settings=_CTX)
 @submission_options
 @click.argument("command_", metavar="COMMAND...", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -31,9 +33,10 @@ def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> N
 
     if not command_:
         raise click.UsageError("job command and arguments are missing")
+    registry, _options = ctx.command.plugins(ctx)
     try:
         args = SubmitArgs.from_click(ctx, command_)
-        jobspec = build_jobspec(args).jobspec
+        jobspec = build_jobspec(args, registry).jobspec
     except (ValueError, TypeError, OSError) as exc:
         die("run", str(exc))
     if ctx.params["dry_run"]:

@@ -1,6 +1,7 @@
 """flux submit: enqueue a job (or ``--cc`` copies of it) and print the job ids.
 
-Options are flux-mini(1)'s (see ``cli/submitopts.py``).  ``--cc``/``--bcc
+Options are flux-mini(1)'s (see ``cli/submitopts.py``), plus those of
+CLI plugins (``flux.cli.plugin``); the jobspec is ``JobspecV1.from_submit``'s.  ``--cc``/``--bcc
 IDSET`` submit one copy per id (``{cc}`` in arguments becomes the id;
 ``--cc`` also sets FLUX_JOB_CC in the job's environment).  ``--wait``
 waits for every job and exits with the largest job exit code; ``--watch``
@@ -16,7 +17,7 @@ from typing import Any
 import click
 
 from cli.common import die
-from cli.submitopts import OrderedCommand, SubmitArgs, build_jobspec, submission_options
+from cli.submitopts import SubmitArgs, SubmitCommand, build_jobspec, submission_options
 
 _CTX = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
 
@@ -38,16 +39,16 @@ def _cc_ids(cc: str | None, bcc: str | None) -> tuple[list[int] | None, bool]:
     return ids, cc is not None
 
 
-def _jobspecs(args: SubmitArgs, ids: list[int] | None, set_cc: bool) -> Any:
+def _jobspecs(args: SubmitArgs, ids: list[int] | None, set_cc: bool, registry: Any) -> Any:
     """Jobspec dicts to submit: built once unless ``{cc}`` must be substituted."""
     from cli.job_submit import copies
 
     if ids is not None and args.uses_cc():
         for cc in ids:
-            jobspec = build_jobspec(args.with_cc(cc)).jobspec
+            jobspec = build_jobspec(args.with_cc(cc), registry).jobspec
             yield from copies(jobspec, [cc], set_cc)
         return
-    yield from copies(build_jobspec(args).jobspec, ids, set_cc)
+    yield from copies(build_jobspec(args, registry).jobspec, ids, set_cc)
 
 
 class _Waiter:
@@ -117,7 +118,7 @@ class _Waiter:
         return self.exit_code
 
 
-@click.command("submit", cls=OrderedCommand, context_settings=_CTX)
+@click.command("submit", cls=SubmitCommand, prog="submit", context_settings=_CTX)
 @submission_options
 @click.option("--cc", metavar="IDSET", default=None,
               help="Submit one copy per id in IDSET, setting FLUX_JOB_CC={cc}")
@@ -139,13 +140,14 @@ def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wa
     ids, set_cc = _cc_ids(cc, bcc)
     if not command_:
         raise click.UsageError("job command and arguments are missing")
+    registry, _options = ctx.command.plugins(ctx)
     try:
         args = SubmitArgs.from_click(ctx, command_)
         if ctx.params["dry_run"]:
-            for jobspec in _jobspecs(args, ids, set_cc):
+            for jobspec in _jobspecs(args, ids, set_cc, registry):
                 sys.stdout.write(orjson.dumps(jobspec).decode() + "\n")
             return
-        specs = _jobspecs(args, ids, set_cc)
+        specs = _jobspecs(args, ids, set_cc, registry)
         first = next(specs)
     except (ValueError, TypeError, OSError) as exc:
         die("submit", str(exc))

@@ -1,24 +1,29 @@
 """Options shared by ``flux submit`` and ``flux run``, and the jobspec they build.
 
 The click options are attached with :func:`submission_options`; the
-functions below turn their values into a JobspecV1 (flux-mini(1) rules,
-our statement in ``specs/cli-jobs.md``):
+commands use :class:`SubmitCommand`, which adds the options of CLI plugins
+(``flux.cli.plugin``: ``--PREFIX-name`` from ``*.py`` files in
+``FLUX_CLI_PLUGINPATH`` and the system plugin directories) to the
+command's options and ``--help``.  :func:`build_jobspec` builds the
+jobspec as Flux's commands do, through ``JobspecV1.from_submit`` and
+``apply_options`` (``flux.job._utils`` holds the option rules; our
+statement in ``specs/jobspec.md`` and ``specs/cli-jobs.md``):
 
 - ``--env``/``--env-remove``/``--env-file`` rules apply in command-line
-  order over a copy of the environment (:func:`apply_env_rules`);
+  order over a copy of the environment;
 - ``--setattr KEY=VAL`` / ``--setopt KEY[=VAL]``: VAL is JSON when it
   parses, else a string (``^FILE`` for setattr reads JSON from FILE);
+- ``--rlimit`` rules apply over Flux's default set of propagated limits;
 - ``--urgency`` takes 0-31 or hold/default/expedite;
 - ``--cc``/``--bcc`` replicate the job, substituting ``{cc}``.
 
-Everything here is pure apart from reading files named by the user.
+Everything here is pure apart from reading files named by the user and
+loading CLI plugins.
 """
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
-import string
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,12 +31,18 @@ from typing import Any
 
 import click
 
+# the submit path's modules, imported with the command (a guest's command may
+# not be able to read the Python tree once it runs)
+from flux.cli.plugin import CLIPluginOption, CLIPluginRegistry
+from flux.job import _utils
+from flux.job._utils import parse_json_or_string, parse_setattr, parse_setopt
+
 __all__ = [
-    "URGENCY_NAMES", "SUBMIT_FLAGS", "OrderedCommand", "submission_options", "SubmitArgs",
-    "parse_urgency", "parse_setattr", "parse_setopt", "parse_json_or_string",
+    "URGENCY_NAMES", "SUBMIT_FLAGS", "OrderedCommand", "SubmitCommand", "submission_options",
+    "SubmitArgs", "parse_urgency", "parse_setattr", "parse_setopt", "parse_json_or_string",
     "apply_env_rules", "env_rule_list", "parse_begin_time", "parse_flags",
     "check_output_template", "build_jobspec", "substitute_cc", "ENV_RULE_OPTIONS",
-    "parse_signal", "apply_rlimit_rules",
+    "parse_signal", "apply_rlimit_rules", "plugin_click_option",
 ]
 
 URGENCY_NAMES = {"hold": 0, "default": 16, "expedite": 31}
@@ -41,6 +52,7 @@ SUBMIT_FLAGS = {"debug": 2, "waitable": 4, "novalidate": 8}
 ENV_RULE_OPTIONS = {"env": "", "env_remove": "-", "env_file": "^"}
 _TEMPLATE_TAG = re.compile(r"\{\{\s*(id|jobid)(?:\.([A-Za-z0-9]+))?\s*\}\}")
 _ID_ENCODINGS = ("dec", "hex", "dothex", "kvs", "words", "f58", "f58plain", "emoji")
+_PLUGINS_META = "flux.cli.plugins"
 
 
 # --------------------------------------------------------------------------
@@ -66,6 +78,154 @@ class OrderedCommand(click.Command):
 
         parser.parse_args = recording_parse_args  # type: ignore[method-assign]
         return parser
+
+
+# --------------------------------------------------------------------------
+# CLI plugins as click options
+
+class _ArgparseType(click.ParamType):
+    """An argparse ``type=`` callable (and ``choices=``) as a click type."""
+
+    def __init__(self, convert: Callable[[str], Any] | None, choices: Sequence[Any] | None):
+        self.fn = convert
+        self.choices = list(choices) if choices is not None else None
+        self.name = getattr(convert, "__name__", "value") if convert is not None else "text"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if self.fn is not None and isinstance(value, str):
+            try:
+                value = self.fn(value)
+            except (TypeError, ValueError, click.BadParameter):
+                self.fail(f"invalid {self.name} value: {value!r}", param, ctx)
+        if self.choices is not None and value not in self.choices:
+            self.fail(f"invalid choice: {value!r} (choose from "
+                      f"{', '.join(repr(c) for c in self.choices)})", param, ctx)
+        return value
+
+
+def _as_list(default: Any) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        return list(value) if value else default
+    return callback
+
+
+def plugin_click_option(opt: CLIPluginOption) -> click.Option:
+    """The click option for a CLI plugin's ``add_option(name, **argparse_kwargs)``.
+
+    Handles the argparse actions ``store`` (``type``, ``choices``,
+    ``nargs`` ``?``/N/``*``/``+``), ``store_true``, ``store_false``,
+    ``store_const``, ``append`` and ``count``; the value lands under the
+    option's dest as argparse would put it.  ValueError for others.
+    """
+    kw = dict(opt.kwargs)
+    dest = kw.pop("dest")
+    action = kw.pop("action", "store")
+    help_text = kw.pop("help", None)
+    hidden = help_text == "==SUPPRESS=="
+    attrs: dict[str, Any] = {"help": None if hidden else help_text, "hidden": hidden,
+                             "required": bool(kw.pop("required", False))}
+    metavar = kw.pop("metavar", None)
+    default = kw.pop("default", None)
+    const = kw.pop("const", None)
+    nargs = kw.pop("nargs", None)
+    ptype = _ArgparseType(kw.pop("type", None), kw.pop("choices", None))
+    if kw:
+        raise ValueError(f"{opt.name}: unsupported option setting(s) {', '.join(sorted(kw))}")
+    decls = [opt.name, dest]
+    if action == "store_true":
+        return click.Option(decls, is_flag=True, flag_value=True,
+                            default=False if default is None else default, **attrs)
+    if action == "store_false":
+        return click.Option(decls, is_flag=True, flag_value=False,
+                            default=True if default is None else default, **attrs)
+    if action == "store_const":
+        return click.Option(decls, is_flag=True, flag_value=const, default=default, **attrs)
+    if action == "count":
+        return click.Option(decls, count=True, default=default or 0, **attrs)
+    attrs["metavar"] = metavar
+    if action == "append" or nargs in ("*", "+"):
+        return click.Option(decls, multiple=True, type=ptype, callback=_as_list(default),
+                            **attrs)
+    if action != "store":
+        raise ValueError(f"{opt.name}: argparse action {action!r} is not supported")
+    if nargs == "?":
+        return click.Option(decls, is_flag=False, flag_value=const, type=ptype,
+                            default=default, **attrs)
+    if isinstance(nargs, int) and nargs > 1:
+        return click.Option(decls, nargs=nargs, type=ptype, default=default,
+                            callback=_as_list(default), **attrs)
+    if nargs not in (None, 1):
+        raise ValueError(f"{opt.name}: nargs={nargs!r} is not supported")
+    return click.Option(decls, type=ptype, default=default, **attrs)
+
+
+class SubmitCommand(OrderedCommand):
+    """A submission command (``prog``) whose options include its CLI plugins' options.
+
+    The plugins are loaded once per invocation (``ctx.meta``) from the
+    search path in effect then; their options follow the builtin ones and
+    are listed under "Options provided by plugins" in ``--help``.
+    """
+
+    def __init__(self, *args: Any, prog: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prog = prog
+
+    def plugins(self, ctx: click.Context) -> tuple[CLIPluginRegistry, list[click.Option]]:
+        """The plugin registry of this invocation and its click options."""
+        loaded = ctx.meta.get(_PLUGINS_META)
+        if loaded is None:
+            from cli.common import die
+
+            try:
+                registry = CLIPluginRegistry(self.prog)
+                options = [plugin_click_option(opt) for opt in registry.options]
+            except (ValueError, TypeError, OSError) as exc:
+                die(self.prog, f"CLI plugins: {exc}")
+            names = {p.name for p in self.params}
+            strings = {s for p in self.params for s in getattr(p, "opts", ())}
+            for option in options:
+                if option.name in names or strings.intersection(option.opts):
+                    die(self.prog, f"CLI plugins: {option.opts[0]} (dest {option.name}) "
+                                   "conflicts with a builtin option")
+            loaded = ctx.meta[_PLUGINS_META] = (registry, options)
+        return loaded
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        _registry, options = self.plugins(ctx)
+        if not options:
+            return params
+        help_option = self.get_help_option(ctx)
+        builtin = [p for p in params if p is not help_option]
+        return [*builtin, *options, *([help_option] if help_option is not None else [])]
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _registry, options = self.plugins(ctx)
+        plugin_names = {o.name for o in options}
+        builtin: list[tuple[str, str]] = []
+        provided: list[tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None or isinstance(param, click.Argument):
+                continue
+            (provided if param.name in plugin_names else builtin).append(record)
+        if builtin:
+            with formatter.section("Options"):
+                formatter.write_dl(builtin)
+        if provided:
+            with formatter.section("Options provided by plugins"):
+                formatter.write_dl(provided)
+
+
+def plugin_values(ctx: click.Context) -> dict[str, Any]:
+    """The parsed values of the plugin options, by dest."""
+    command = ctx.command
+    if not isinstance(command, SubmitCommand):
+        return {}
+    _registry, options = command.plugins(ctx)
+    return {o.name: ctx.params.get(o.name) for o in options if o.name is not None}
 
 
 def env_rule_list(ctx: click.Context) -> list[str]:
@@ -107,12 +267,16 @@ def submission_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Urgency 0-31, or hold, default, expedite"),
         click.option("--job-name", metavar="NAME", default=None, help="Set the job name"),
         click.option("-q", "--queue", metavar="NAME", default=None, help="Submit to queue NAME"),
+        click.option("-B", "--bank", metavar="BANK", default=None, help="Charge the job to BANK"),
         click.option("--cwd", metavar="DIR", default=None,
                      help="Working directory of the job (default: the current one)"),
         click.option("--dependency", metavar="URI", multiple=True,
                      help="RFC 26 dependency, e.g. afterok:JOBID (repeatable)"),
         click.option("--begin-time", metavar="+FSD|DATETIME", default=None,
                      help="Do not start the job before this time"),
+        click.option("--requires", metavar="CONSTRAINT", multiple=True,
+                     help="Run on nodes matching CONSTRAINT, e.g. ssd or host:node[1-2] "
+                          "(repeatable, ANDed)"),
         click.option("--env", metavar="RULE", multiple=True,
                      help="Environment rule: VAR=VAL, PATTERN, -PATTERN, ^FILE"),
         click.option("--env-remove", metavar="PATTERN", multiple=True,
@@ -123,6 +287,10 @@ def submission_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Set jobspec attribute KEY (VAL is JSON or a string; ^KEY=FILE)"),
         click.option("-o", "--setopt", "setopts", metavar="KEY[=VAL]", multiple=True,
                      help="Set shell option KEY (default value 1)"),
+        click.option("--add-file", "add_files", metavar="[NAME[:PERMS]=]ARG", multiple=True,
+                     help="Ship a file (or NAME=DATA) with the job, to {{tmpdir}}/NAME"),
+        click.option("--taskmap", metavar="SCHEME[:VALUE]", default=None,
+                     help="Task mapping scheme, e.g. block or cyclic"),
         click.option("--output", metavar="TEMPLATE", default=None,
                      help="Write stdout to TEMPLATE ({{id}} expands to the job id)"),
         click.option("--error", metavar="TEMPLATE", default=None,
@@ -135,8 +303,9 @@ def submission_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--signal", "signal_", metavar="SIG@TIME", default=None,
                      help="Send SIG to the job TIME before its time limit (default USR1@60)"),
         click.option("--rlimit", "rlimits", metavar="RULE", multiple=True,
-                     help="Give the job our soft limit NAME, NAME=VALUE, all (*), or "
-                          "remove it (-NAME, -*)"),
+                     help="Propagate our soft limit NAME (a glob), set NAME=VALUE, or stop "
+                          "propagating it (-NAME); by default all but memlock, ofile, "
+                          "msgqueue, nice, rtprio, rttime and sigpending"),
         click.option("--flags", "flag_names", metavar="FLAGS", default=None,
                      help="Comma-separated submit flags: debug, waitable, novalidate"),
         click.option("--debug", is_flag=True, help="Enable job debug events"),
@@ -167,49 +336,6 @@ def parse_urgency(text: str | int) -> int:
     except ValueError:
         raise ValueError(f"invalid urgency '{text}': expected 0-31, hold, default "
                          "or expedite") from None
-
-
-def parse_json_or_string(text: str) -> Any:
-    """VAL of --setattr/--setopt: JSON if it parses, else the string itself."""
-    import orjson
-
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-
-
-def parse_setattr(arg: str) -> tuple[str, Any]:
-    """``KEY=VAL`` -> (KEY, value); ``^KEY=FILE`` reads the value (JSON) from FILE."""
-    key, sep, text = arg.partition("=")
-    if not sep:
-        raise ValueError(f"--setattr: missing value for attribute '{arg}' (use KEY=VAL)")
-    if not key or key == "^":
-        raise ValueError(f"--setattr: empty attribute name in '{arg}'")
-    if key.startswith("^"):
-        import orjson
-
-        key = key[1:]
-        path = os.path.expanduser(text)
-        try:
-            with open(path, "rb") as infile:
-                data = infile.read()
-        except OSError as exc:
-            raise ValueError(f"--setattr: {key}: cannot read {path}: "
-                             f"{exc.strerror or exc}") from None
-        try:
-            return key, orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"--setattr: {key}: {path} is not valid JSON: {exc}") from None
-    return key, parse_json_or_string(text)
-
-
-def parse_setopt(arg: str) -> tuple[str, Any]:
-    """``KEY[=VAL]`` -> (KEY, value); a bare KEY sets the value 1."""
-    key, sep, text = arg.partition("=")
-    if not key:
-        raise ValueError(f"--setopt: empty option name in '{arg}'")
-    return key, parse_json_or_string(text) if sep else 1
 
 
 def parse_flags(text: str | None) -> int:
@@ -281,71 +407,22 @@ def check_output_template(template: str, option: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# environment rules
+# option rules implemented in flux.job._utils (names kept for our callers)
 
-def _env_pattern(pattern: str, rule: str) -> Callable[[str], bool]:
-    if pattern.startswith("/"):
-        body = pattern[1:-1] if len(pattern) > 1 and pattern.endswith("/") else pattern[1:]
-        try:
-            regex = re.compile(body)
-        except re.error as exc:
-            raise ValueError(f"env rule '{rule}': invalid regex '{body}': {exc}") from None
-        return lambda name: regex.search(name) is not None
-    return lambda name: fnmatch.fnmatchcase(name, pattern)
+def apply_env_rules(rules: Iterable[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The job environment: ENVIRON copied, then RULES applied in order
+    (``flux.job._utils.get_filtered_environment``, env-expand templates aside)."""
+    return _utils.get_filtered_environment(list(rules), environ)[0]
 
 
-def _read_rule_file(path: str, rule: str) -> list[str]:
-    full = os.path.expanduser(path)
-    try:
-        with open(full, encoding="utf-8") as infile:
-            lines = infile.read().splitlines()
-    except OSError as exc:
-        raise ValueError(f"env rule '{rule}': cannot read {full}: "
-                         f"{exc.strerror or exc}") from None
-    return [line.strip() for line in lines
-            if line.strip() and not line.lstrip().startswith("#")]
+def parse_signal(text: str) -> dict[str, Any]:
+    """``--signal=[SIG][@TIME]`` -> ``{"signum", "timeleft"}`` (default SIGUSR1, 60 s)."""
+    return _utils.parse_signal_option(text)
 
 
-def apply_env_rules(rules: Iterable[str], environ: Mapping[str, str],
-                    _depth: int = 0, env: dict[str, str] | None = None) -> dict[str, str]:
-    """The job environment: ENVIRON copied, then RULES applied in order.
-
-    ``-PATTERN`` removes matching variables (``/regex/`` or a glob),
-    ``^FILE`` applies the rules in FILE (one per line), ``VAR=VAL`` sets
-    VAR after ``$var``/``${var}`` substitution from the environment built
-    so far, then ENVIRON (an unset variable is an error), and any other
-    rule is a pattern of ENVIRON variables to copy if not already set.
-    """
-    if env is None:
-        env = dict(environ)
-    if _depth > 16:
-        raise ValueError("env rules: ^FILE nested more than 16 deep")
-    for rule in rules:
-        if not rule:
-            continue
-        if rule.startswith("-"):
-            match = _env_pattern(rule[1:], rule)
-            for name in [n for n in env if match(n)]:
-                del env[name]
-        elif rule.startswith("^"):
-            apply_env_rules(_read_rule_file(rule[1:], rule), environ, _depth + 1, env)
-        elif "=" in rule and not rule.startswith("/"):
-            name, _, value = rule.partition("=")
-            if not name:
-                raise ValueError(f"env rule '{rule}': empty variable name")
-            mapping = {**environ, **env}
-            try:
-                env[name] = string.Template(value).substitute(mapping)
-            except KeyError as exc:
-                raise ValueError(f"env rule '{rule}': variable {exc.args[0]} is not set") from None
-            except ValueError as exc:
-                raise ValueError(f"env rule '{rule}': {exc}") from None
-        else:
-            match = _env_pattern(rule, rule)
-            for name, value in environ.items():
-                if name not in env and match(name):
-                    env[name] = value
-    return env
+def apply_rlimit_rules(rules: Iterable[str]) -> dict[str, int]:
+    """The ``rlimit`` shell option for ``--rlimit`` RULES (over Flux's default set)."""
+    return _utils.get_filtered_rlimits(list(rules))
 
 
 # --------------------------------------------------------------------------
@@ -380,15 +457,24 @@ class SubmitArgs:
     unbuffered: bool = False
     signal: str | None = None
     rlimits: Sequence[str] = ()
+    bank: str | None = None
+    requires: Sequence[str] = ()
+    taskmap: str | None = None
+    add_files: Sequence[str] = ()
+    #: the command the jobspec is for, as CLI plugins see it (submit, run)
+    prog: str = "submit"
+    #: values of the CLI plugins' options, by dest
+    plugin_options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_click(cls, ctx: click.Context, command: Sequence[str]) -> "SubmitArgs":
-        """Collect the values :func:`submission_options` gave CTX."""
+        """Collect the values :func:`submission_options` (and the plugins) gave CTX."""
         p = ctx.params
         flags = parse_flags(p.get("flag_names"))
         if p.get("debug"):
             flags |= SUBMIT_FLAGS["debug"]
         ntasks = p["ntasks"] if p["ntasks"] is not None else (p["nodes"] or 1)
+        prog = ctx.command.prog if isinstance(ctx.command, SubmitCommand) else "submit"
         return cls(command=list(command), ntasks=ntasks, cores_per_task=p["cores_per_task"],
                    gpus_per_task=p["gpus_per_task"], nodes=p["nodes"],
                    exclusive=p["exclusive"], time_limit=p["time_limit"],
@@ -398,34 +484,66 @@ class SubmitArgs:
                    setattrs=tuple(p["setattrs"]), setopts=tuple(p["setopts"]),
                    output=p["output"], error=p["error"], input=p["input_"],
                    label_io=p["label_io"], flags=flags, unbuffered=p.get("unbuffered", False),
-                   signal=p.get("signal_"), rlimits=tuple(p.get("rlimits") or ()))
+                   signal=p.get("signal_"), rlimits=tuple(p.get("rlimits") or ()),
+                   bank=p.get("bank"), requires=tuple(p.get("requires") or ()),
+                   taskmap=p.get("taskmap"), add_files=tuple(p.get("add_files") or ()),
+                   prog=prog, plugin_options=plugin_values(ctx))
+
+    def _texts(self) -> list[str | None]:
+        return [*self.command, self.time_limit, self.job_name, self.queue, self.cwd,
+                *self.dependency, self.begin_time, *self.env_rules, *self.setattrs,
+                *self.setopts, self.output, self.error, self.input, self.bank,
+                *self.requires, self.taskmap, *self.add_files]
 
     def uses_cc(self) -> bool:
         """Whether ``{cc}`` appears anywhere a copy must substitute it."""
-        texts: list[str | None] = [*self.command, self.time_limit, self.job_name, self.queue,
-                                   self.cwd, *self.dependency, self.begin_time,
-                                   *self.env_rules, *self.setattrs, *self.setopts,
-                                   self.output, self.error, self.input]
-        return any(t is not None and "{cc}" in t for t in texts)
+        return any(t is not None and "{cc}" in t for t in self._texts())
 
     def with_cc(self, cc: int | str) -> "SubmitArgs":
         """A copy with ``{cc}`` replaced by CC in every string option and the command."""
         def sub(text: str | None) -> str | None:
             return None if text is None else substitute_cc(text, cc)
 
+        def subs(texts: Sequence[str]) -> list[str]:
+            return [substitute_cc(t, cc) for t in texts]
+
         return SubmitArgs(
-            command=[substitute_cc(a, cc) for a in self.command], ntasks=self.ntasks,
+            command=subs(self.command), ntasks=self.ntasks,
             cores_per_task=self.cores_per_task, gpus_per_task=self.gpus_per_task,
             nodes=self.nodes, exclusive=self.exclusive, time_limit=sub(self.time_limit),
             urgency=self.urgency, job_name=sub(self.job_name), queue=sub(self.queue),
-            cwd=sub(self.cwd), dependency=[substitute_cc(d, cc) for d in self.dependency],
-            begin_time=sub(self.begin_time),
-            env_rules=[substitute_cc(r, cc) for r in self.env_rules],
-            setattrs=[substitute_cc(s, cc) for s in self.setattrs],
-            setopts=[substitute_cc(s, cc) for s in self.setopts],
+            cwd=sub(self.cwd), dependency=subs(self.dependency),
+            begin_time=sub(self.begin_time), env_rules=subs(self.env_rules),
+            setattrs=subs(self.setattrs), setopts=subs(self.setopts),
             output=sub(self.output), error=sub(self.error), input=sub(self.input),
             label_io=self.label_io, flags=self.flags, environ=self.environ,
-            unbuffered=self.unbuffered, signal=self.signal, rlimits=self.rlimits)
+            unbuffered=self.unbuffered, signal=self.signal, rlimits=self.rlimits,
+            bank=sub(self.bank), requires=subs(self.requires), taskmap=sub(self.taskmap),
+            add_files=subs(self.add_files), prog=self.prog,
+            plugin_options=self.plugin_options)
+
+    def namespace(self) -> Any:
+        """The argparse-like namespace ``JobspecV1.apply_options`` (and the CLI
+        plugins' callbacks) see: Flux's option names, plugin dests, and the
+        other options of the command line."""
+        from types import SimpleNamespace
+
+        dependency = list(self.dependency)
+        if self.begin_time is not None:
+            dependency.append(f"begin-time:{parse_begin_time(self.begin_time):.6f}")
+        return SimpleNamespace(
+            command=list(self.command), ntasks=self.ntasks, nodes=self.nodes,
+            cores_per_task=self.cores_per_task, gpus_per_task=self.gpus_per_task,
+            exclusive=self.exclusive, job_name=self.job_name, queue=self.queue,
+            bank=self.bank, cwd=self.cwd, output=self.output, error=self.error,
+            input=self.input, label_io=self.label_io, unbuffered=self.unbuffered,
+            urgency=self.urgency, flags=self.flags, begin_time=self.begin_time,
+            env=list(self.env_rules), environ=self.environ, rlimit=list(self.rlimits),
+            signal=self.signal, taskmap=self.taskmap, dependency=dependency or None,
+            requires=list(self.requires) or None, setopt=list(self.setopts),
+            setattr=list(self.setattrs), time_limit=self.time_limit,
+            add_file=list(self.add_files) or None, shell_options=None, attributes=None,
+            **self.plugin_options)
 
 
 def substitute_cc(text: str, cc: int | str) -> str:
@@ -433,128 +551,26 @@ def substitute_cc(text: str, cc: int | str) -> str:
     return text.replace("{cc}", str(cc))
 
 
-def build_jobspec(args: SubmitArgs) -> Any:
-    """A JobspecV1 for ARGS; ValueError/TypeError name the bad option."""
+def build_jobspec(args: SubmitArgs, registry: CLIPluginRegistry | None = None) -> Any:
+    """A JobspecV1 for ARGS, as ``JobspecV1.from_submit`` builds it.
+
+    The CLI plugins of ``args.prog`` modify it and then validate it
+    (REGISTRY, if given, is the invocation's, else one is loaded).
+    ValueError/TypeError name the bad option.
+    """
     from flux.job.Jobspec import JobspecV1
-    from flux.job.dependency import parse_dependency
-    from flux.util.fsd import parse_fsd
 
     if not args.command:
         raise ValueError("job command and arguments are missing")
-    duration = None
-    if args.time_limit is not None:
-        try:
-            duration = parse_fsd(args.time_limit)
-        except ValueError:
-            raise ValueError(f"--time-limit: invalid Flux standard duration "
-                             f"'{args.time_limit}'") from None
     for option, template in (("--output", args.output), ("--error", args.error)):
         if template is not None:
             check_output_template(template, option)
-    environment = apply_env_rules(args.env_rules, args.environ)
-    jobspec = JobspecV1.from_command(
-        args.command, num_tasks=args.ntasks, cores_per_task=args.cores_per_task,
-        gpus_per_task=args.gpus_per_task, num_nodes=args.nodes, exclusive=args.exclusive,
-        duration=duration, environment=environment,
-        cwd=args.cwd if args.cwd is not None else os.getcwd(), name=args.job_name,
-        input=args.input, output=args.output, error=args.error, label_io=args.label_io,
-        queue=args.queue)
-    dependencies = [parse_dependency(uri) for uri in args.dependency]
-    if args.begin_time is not None:
-        when = parse_begin_time(args.begin_time)
-        dependencies.append({"scheme": "begin-time", "value": f"{when:.6f}"})
-    if dependencies:
-        jobspec.setattr("system.dependencies", dependencies)
-    for arg in args.setattrs:
-        key, value = parse_setattr(arg)
-        jobspec.setattr(key, value)
-    if args.unbuffered:
-        for stream in ("stdout", "stderr"):
-            jobspec.setattr_shell_option(f"output.{stream}.buffer.type", "none")
-        jobspec.setattr_shell_option("output.batch-timeout", 0.05)
-    if args.signal is not None:
-        jobspec.setattr_shell_option("signal", parse_signal(args.signal))
-    if args.rlimits:
-        limits = apply_rlimit_rules(args.rlimits)
-        if limits:
-            jobspec.setattr_shell_option("rlimit", limits)
-    for arg in args.setopts:
-        key, value = parse_setopt(arg)
-        jobspec.setattr_shell_option(key, value)
+    jobspec = JobspecV1.from_submit(
+        args.command, ntasks=args.ntasks, nodes=args.nodes,
+        cores_per_task=args.cores_per_task, gpus_per_task=args.gpus_per_task,
+        exclusive=args.exclusive, name=args.job_name, queue=args.queue, bank=args.bank,
+        cwd=args.cwd if args.cwd is not None else os.getcwd(), output=args.output,
+        error=args.error, input=args.input, label_io=args.label_io,
+        unbuffered=args.unbuffered, prog=args.prog, args=args.namespace())
+    (registry or CLIPluginRegistry(args.prog)).validate(jobspec)
     return jobspec
-
-
-def parse_signal(text: str) -> dict[str, Any]:
-    """``--signal=[SIG][@TIME]`` -> ``{"signum", "timeleft"}`` (default SIGUSR1, 60 s)."""
-    import signal as _signal
-
-    from flux.util.fsd import parse_fsd
-
-    sig, _at, when = text.partition("@")
-    signum = int(_signal.SIGUSR1)
-    if sig:
-        name = sig.strip().upper()
-        if name.isdigit():
-            signum = int(name)
-        else:
-            try:
-                signum = int(_signal.Signals[name if name.startswith("SIG") else "SIG" + name])
-            except KeyError:
-                raise ValueError(f"--signal: invalid signal '{sig}'") from None
-        if not 0 < signum < _signal.NSIG:
-            raise ValueError(f"--signal: invalid signal '{sig}'")
-    timeleft = 60.0
-    if when:
-        try:
-            timeleft = parse_fsd(when)
-        except ValueError:
-            raise ValueError(f"--signal: invalid time '{when}'") from None
-    return {"signum": signum, "timeleft": timeleft}
-
-
-def apply_rlimit_rules(rules: Iterable[str]) -> dict[str, int]:
-    """The ``rlimit`` shell option for ``--rlimit`` RULES, in order.
-
-    ``NAME`` copies our soft limit, ``NAME=VALUE`` sets one (``unlimited``
-    allowed), ``*`` copies all, ``-NAME`` / ``-*`` remove.  Names are the
-    RLIMIT_* names without the prefix, any case.
-    """
-    import resource
-
-    names = sorted(n[len("RLIMIT_"):].lower() for n in dir(resource) if n.startswith("RLIMIT_"))
-    out: dict[str, int] = {}
-
-    def ours(name: str) -> int:
-        soft, _hard = resource.getrlimit(getattr(resource, "RLIMIT_" + name.upper()))
-        return -1 if soft == resource.RLIM_INFINITY else soft
-
-    for rule in rules:
-        for item in rule.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            if item == "*":
-                out.update({n: ours(n) for n in names})
-                continue
-            if item == "-*":
-                out.clear()
-                continue
-            remove = item.startswith("-")
-            name, eq, value = item.lstrip("-").partition("=")
-            name = name.lower()
-            if name not in names:
-                raise ValueError(f"--rlimit: unknown resource limit '{name}'")
-            if remove:
-                out.pop(name, None)
-            elif eq:
-                if value.lower() in ("unlimited", "infinity", "inf"):
-                    out[name] = -1
-                else:
-                    try:
-                        out[name] = int(value)
-                    except ValueError:
-                        raise ValueError(f"--rlimit: invalid value '{value}' for {name}") \
-                            from None
-            else:
-                out[name] = ours(name)
-    return out

@@ -3,9 +3,12 @@
 Every ``job-ingest.submit`` that arrives in one loop turn forms a batch
 (the handler only queues; one ``call_soon`` flush per turn).  Each request
 is checked by ``jobmgr.policy.prepare`` (flags, urgency, jobspec,
-defaults, queue, limits, access); the survivors are checked for
-feasibility by the scheduler (``feasibility.check``, skipped when no
-scheduler answers), given FLUIDs, and handed to the job manager in ONE
+defaults, queue, limits, access) and by the site's CLI plugins'
+``validate`` callbacks, if any are installed; when ``[ingest.validator]
+plugins`` includes ``feasibility`` (not by default, as in Flux) the
+survivors are checked for feasibility by the scheduler
+(``feasibility.check``, skipped when no scheduler answers); they are
+given FLUIDs, and handed to the job manager in ONE
 ``job-manager.submit``, which writes every job's jobspec, J and eventlog
 (``submit`` and what follows it without outside input) in one commit and
 answers once it is durable; only then is each submitter answered with its
@@ -40,6 +43,20 @@ def _J_head(userid: int) -> bytes:
 _J_TAIL = b"}"
 
 
+#: the novalidate bit of Prepared.flags (job flags, as in the submit event)
+JOB_NOVALIDATE = 4
+
+
+def _plugin_validate(registry: Any, jobspec: dict[str, Any]) -> None:
+    """Run the site's CLI plugin ``validate`` callbacks; EINVAL with their text."""
+    from flux.job.Jobspec import JobspecV1
+
+    try:
+        registry.validate(JobspecV1._unchecked(jobspec))
+    except Exception as exc:  # noqa: BLE001 - site code: any failure refuses the job
+        raise FluxError(errno.EINVAL, str(exc) or type(exc).__name__) from None
+
+
 def _error_of(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, OSError) and exc.errno:
         return exc.errno, exc.strerror or str(exc)
@@ -53,9 +70,29 @@ def _feasibility_key(jobspec: dict[str, Any]) -> bytes:
     return _dumps([jobspec.get("resources"), constraints])
 
 
-def _feasibility_wanted(config: Any) -> bool:
-    plugins = ((config.get("ingest") or {}).get("validator") or {}).get("plugins")
-    return plugins is None or "feasibility" in plugins
+def _validator_plugins(config: Any) -> list[str]:
+    """``[ingest.validator] plugins``: Flux's default is ``["jobspec"]`` alone."""
+    ingest = config.get("ingest") or {}
+    validator = ingest.get("validator") or {} if isinstance(ingest, dict) else {}
+    plugins = validator.get("plugins") if isinstance(validator, dict) else None
+    if plugins is None:
+        return ["jobspec"]
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise ValueError("ingest.validator.plugins: must be an array of plugin names")
+    return plugins
+
+
+def _cli_validators(log: Any) -> Any:
+    """The CLI plugins' ``validate`` callbacks (Flux's jobspec validator runs them),
+    or None when no plugin is installed."""
+    from flux.cli.plugin import CLIPluginRegistry
+
+    try:
+        registry = CLIPluginRegistry("validate")
+    except Exception as exc:  # noqa: BLE001 - a broken site plugin must not stop ingest
+        log.error(f"job-ingest: CLI plugins not loaded: {exc}")
+        return None
+    return registry if registry.plugins else None
 
 
 class JobIngest(Module):
@@ -66,7 +103,14 @@ class JobIngest(Module):
             self.policy: JobPolicy = parse_job_policy(self.ctx.config)
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"job-ingest: {exc}") from None
-        self._feasibility = _feasibility_wanted(self.ctx.config)
+        try:
+            validators = _validator_plugins(self.ctx.config)
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, f"job-ingest: {exc}") from None
+        # Flux enables only the jobspec validator by default: an unsatisfiable job is
+        # accepted and gets a fatal alloc exception from the scheduler
+        self._feasibility = "feasibility" in validators
+        self._cli_plugins = _cli_validators(self.ctx.log) if "jobspec" in validators else None
         self._refusals: dict[str | None, str | None] = {}
         names: list[str | None] = list(self.policy.queues) or [None]
         max_jobid = 0
@@ -129,11 +173,14 @@ class JobIngest(Module):
         queued, self._queue = self._queue, []
         ready: list[tuple[Message, Prepared]] = []
         respond_error = self.ctx.respond_error
+        plugins = self._cli_plugins
         for msg in queued:
             try:
-                ready.append((msg, prepare(msg.payload, msg.userid,
-                                           bool(msg.rolemask & FLUX_ROLE_OWNER), self.policy,
-                                           self._queue_open)))
+                prepared = prepare(msg.payload, msg.userid, bool(msg.rolemask & FLUX_ROLE_OWNER),
+                                   self.policy, self._queue_open)
+                if plugins is not None and not prepared.flags & JOB_NOVALIDATE:
+                    _plugin_validate(plugins, prepared.jobspec)
+                ready.append((msg, prepared))
             except (OSError, ValueError, TypeError) as exc:
                 respond_error(msg, *_error_of(exc))
         if not ready:
