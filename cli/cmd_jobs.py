@@ -105,15 +105,27 @@ def attrs_for(fields: Iterable[str], color: bool) -> list[str]:
     return list(attrs)
 
 
-def stats_line(stats: dict[str, Any]) -> tuple[str, int]:
-    """The ``--stats`` summary line and the number of active jobs."""
+def stats_line(stats: dict[str, Any], queue: str | None = None) -> tuple[str, int]:
+    """The ``--stats`` summary line and the number of active jobs.
+
+    ``N running, N completed, N failed, N pending, N inactive purged``, as
+    Flux prints it ("failed" counts failed, canceled and timed-out jobs).
+    With QUEUE, that queue's counts (ValueError if it has none).
+    """
+    purged = int(stats.get("inactive_purged", 0))
+    if queue is not None:
+        by_name = {q.get("name"): q for q in stats.get("queues", [])}
+        if queue not in by_name:
+            raise ValueError(f"no stats available for queue {queue}")
+        stats = by_name[queue]
+        purged = int(stats.get("inactive_purged", 0))
     states = stats.get("job_states", {})
     pending = sum(int(states.get(s, 0)) for s in ("new", "depend", "priority", "sched"))
     running = sum(int(states.get(s, 0)) for s in ("run", "cleanup"))
     failed = sum(int(stats.get(k, 0)) for k in ("failed", "canceled", "timeout"))
     completed = int(stats.get("successful", 0))
-    return (f"{running} running, {completed} completed, {failed} failed, {pending} pending",
-            pending + running)
+    return (f"{running} running, {completed} completed, {failed} failed, {pending} pending, "
+            f"{purged} inactive purged", pending + running)
 
 
 class RowRenderer:
@@ -279,9 +291,11 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
     if stats_only:
         h = open_handle("jobs")
         try:
-            line, active = stats_line(h.rpc("job-list.job-stats", {}).get())
+            line, active = stats_line(h.rpc("job-list.job-stats", {}).get(), queue)
         except OSError as exc:
             die("jobs", rpc_error_text(exc))
+        except ValueError as exc:
+            die("jobs", str(exc))
         click.echo(line)
         sys.exit(0 if active else 1)
     ids = []
@@ -314,9 +328,11 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
         else:
             raw = _fetch_list(h, attrs, count, userid, states, results, name, queue)
         if stats_future is not None:
-            click.echo(stats_line(stats_future.get())[0])
+            click.echo(stats_line(stats_future.get(), queue)[0])
     except OSError as exc:
         die("jobs", rpc_error_text(exc))
+    except ValueError as exc:
+        die("jobs", str(exc))
     from flux.job.info import JobInfo
 
     jobs = [JobInfo(job) for job in raw]

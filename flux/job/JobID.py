@@ -281,7 +281,8 @@ class JobID(int):
         else:
             jobid = id_parse(value)  # type: ignore[arg-type]
         self = super().__new__(cls, jobid)
-        self.orig_str = str(value)
+        # a copy keeps the string the source was made from (as Flux's does)
+        self.orig_str = value.orig_str if isinstance(value, JobID) else str(value)
         return self
 
     def encode(self, encoding: str = "dec") -> str:

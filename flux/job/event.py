@@ -10,6 +10,7 @@ inactive, so every watch ends.
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +22,18 @@ from flux.rpc import RPC
 if TYPE_CHECKING:
     from flux.core.handle import Flux
 
-__all__ = ["EventLogEvent", "JobException", "JobEventWatchFuture", "event_watch",
-           "event_watch_async", "event_wait"]
+__all__ = ["EventLogEvent", "JobException", "JobEventWatchFuture", "MAIN_EVENTS",
+           "event_watch", "event_watch_async", "event_wait"]
+
+#: The events of a job's main eventlog (RFC 21), as Flux's bindings name them.
+MAIN_EVENTS = frozenset({"submit", "depend", "priority", "flux-restart", "urgency", "alloc",
+                         "free", "start", "release", "finish", "clean", "debug", "exception"})
+
+
+def require_handle(obj: Any, what: str = "flux_handle") -> None:
+    """OSError(EINVAL) for a missing handle or future, as libflux refuses a NULL one."""
+    if obj is None:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
 
 
 class JobException(Exception):
@@ -129,6 +140,7 @@ def event_watch_async(flux_handle: "Flux", jobid: int,
     ``eventlog`` is the log's path in the job's KVS directory: ``eventlog``
     (RFC 21), ``guest.exec.eventlog``, ``guest.output``, ``guest.input``.
     """
+    require_handle(flux_handle)
     return JobEventWatchFuture(flux_handle, jobid, eventlog)
 
 
@@ -158,6 +170,7 @@ def event_wait(flux_handle: "Flux", jobid: int, name: str, eventlog: str = "even
     first (unless ``raiseJobException`` is False), and OSError(ENODATA) if
     the log ends without the event.
     """
+    require_handle(flux_handle)
     for event in event_watch(flux_handle, jobid, eventlog):
         if event.name == name:
             return event

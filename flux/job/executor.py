@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flux.eventlog import EventLogEvent
-from flux.job.event import JobEventWatchFuture, JobException, event_watch_async
+from flux.job.event import MAIN_EVENTS, JobEventWatchFuture, JobException, event_watch_async
 from flux.job.JobID import JobID
 from flux.job.Jobspec import Jobspec
 from flux.job.submit import SubmitFuture, submit_async
@@ -37,8 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["FluxExecutor", "FluxExecutorFuture", "EVENTS"]
 
 #: The job events a future passes to its event callbacks (RFC 21 main eventlog).
-EVENTS = frozenset({"submit", "depend", "priority", "flux-restart", "urgency", "alloc", "free",
-                    "start", "release", "finish", "clean", "debug", "exception"})
+EVENTS = MAIN_EVENTS
 
 _log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from flux.util.outputformat import OutputFormat
 
 __all__ = [
     "JobInfo", "JobInfoFormat", "AnnotationsInfo", "ExceptionInfo", "InfoList",
-    "statetostr", "resulttostr", "statustostr", "fsd", "get_username",
+    "statetostr", "resulttostr", "statustostr", "fsd", "get_username", "job_fields_to_attrs",
 ]
 
 # RFC 21 values (the same as jobmgr.states; flux/ must not import jobmgr)
@@ -34,6 +34,7 @@ _PENDING = 2 | 4 | 8
 _RUNNING = 16 | 32
 _INACTIVE = 64
 _CANCELED = 4
+_FAILED = 2
 
 
 def statetostr(stateid: int, singlechar: bool = False) -> str:
@@ -55,9 +56,12 @@ def resulttostr(resultid: int | str, singlechar: bool = False) -> str:
 
 
 def statustostr(stateid: int, resultid: int | str, abbrev: bool = False) -> str:
-    """The user-facing status: PENDING/RUNNING while active, else the result."""
+    """The user-facing status: PENDING/RUNNING while active, else the result.
+
+    Abbreviated as flux-jobs(1) says: P, R, CD, F, CA, TO.
+    """
     if stateid & _PENDING:
-        return "PD" if abbrev else "PENDING"
+        return "P" if abbrev else "PENDING"
     if stateid & _RUNNING:
         return "R" if abbrev else "RUNNING"
     if stateid & 1:
@@ -224,7 +228,52 @@ class JobInfo:
             return 0.0
         return max(0.0, expiration - time.time())
 
-    def to_dict(self) -> dict[str, Any]:
+    #: derived values ``to_dict`` adds to the attributes
+    properties = ("id", "t_submit", "t_remaining", "state", "result", "username", "userid",
+                  "urgency", "runtime", "status", "returncode", "dependencies")
+
+    def to_dict(self, filtered: bool = True) -> dict[str, Any]:
+        """The job as a dict: its attributes and derived values.
+
+        Keys: every attribute of ``defaults`` plus ``id`` (an int),
+        ``jobid`` (F58), ``t_submit``, ``t_remaining``, ``state``,
+        ``result`` and ``status`` as names, ``username``, ``userid``,
+        ``urgency``, ``runtime``, ``returncode``, ``dependencies`` (a
+        list), ``annotations`` and ``exception`` (``occurred``,
+        ``severity``, ``type``, ``note``) as dicts.  ``filtered`` drops
+        empty strings, unset (zero) ``t_*`` times, a zero ``runtime`` or
+        ``expiration``, and gives ``exception = {"occurred": False}`` when
+        there was none; ``filtered=False`` keeps them as "" or 0.
+        """
+        result: dict[str, Any] = {}
+        for attr in (*self.defaults, *self.properties):
+            try:
+                value = getattr(self, attr)
+            except AttributeError:
+                continue
+            if value is not None:
+                result[attr] = value
+        result["id"] = int(self.id)
+        result["jobid"] = self.id.f58
+        result["dependencies"] = list(self.dependencies)
+        result["annotations"] = self.annotations.to_dict()
+        exc = self.exception
+        result["exception"] = {"occurred": exc.occurred, "severity": exc.severity,
+                               "type": exc.type, "note": exc.note}
+        if not filtered:
+            return result
+        for key in list(result):
+            value = result[key]
+            if isinstance(value, str) and value == "":
+                del result[key]
+            elif (key.startswith("t_") or key in ("runtime", "expiration")) \
+                    and isinstance(value, (int, float)) and value == 0:
+                del result[key]
+        if not result["exception"]["occurred"]:
+            result["exception"] = {"occurred": False}
+        return result
+
+    def response(self) -> dict[str, Any]:
         """The job-list response this JobInfo was built from."""
         out = dict(self.__dict__["_resp"])
         out["id"] = int(out["id"])
@@ -248,9 +297,8 @@ def _status_abbrev(job: JobInfo) -> str:
 
 
 def _returncode(job: JobInfo) -> int | str:
-    state = job.state_id
-    if not isinstance(state, int) or not state & _INACTIVE:
-        return ""
+    # Flux's rule: a wait status gives the exit code (or -signum) whatever
+    # the state; without one, a canceled job is -128 and a failed one 1
     status = job._data["waitstatus"]
     if isinstance(status, int) and not isinstance(status, bool):
         if os.WIFSIGNALED(status):
@@ -258,8 +306,9 @@ def _returncode(job: JobInfo) -> int | str:
         return os.WEXITSTATUS(status)
     if job.result_id == _CANCELED:
         return -128
-    # failed before any shell ran (e.g. dependency or alloc exception)
-    return 1 if job.result_id not in ("", 1) else 0
+    if job.result_id == _FAILED:
+        return 1
+    return ""
 
 
 def _exception(job: JobInfo) -> ExceptionInfo:
@@ -343,3 +392,59 @@ class JobInfoFormat(OutputFormat):
             elif name.startswith(("sched.", "user.")):
                 table[name] = name.upper()
         super().__init__(fmt, headings=table, prepend=prepend)
+
+
+
+# format field -> the job-list attributes it needs (``id`` always comes)
+_FIELD_ATTRS: dict[str, tuple[str, ...]] = {
+    **{f: () for f in ("id", "id.dec", "id.hex", "id.f58", "id.f58plain", "id.emoji",
+                       "id.kvs", "id.words", "id.dothex")},
+    **{f: (f,) for f in ("userid", "urgency", "priority", "state", "name", "cwd", "queue",
+                         "project", "bank", "ntasks", "ncores", "ngpus", "duration",
+                         "nnodes", "ranks", "nodelist", "success", "waitstatus", "result",
+                         "t_submit", "t_depend", "t_priority", "t_sched", "t_run",
+                         "t_cleanup", "t_inactive", "annotations", "dependencies")},
+    "username": ("userid",),
+    "state_single": ("state",), "state_emoji": ("state",),
+    "returncode": ("waitstatus", "result"),
+    "exception.occurred": ("exception_occurred",),
+    "exception.severity": ("exception_severity",),
+    "exception.type": ("exception_type",),
+    "exception.note": ("exception_note",),
+    "result_abbrev": ("result",), "result_emoji": ("result",),
+    "runtime": ("t_run", "t_cleanup"),
+    "status": ("state", "result"), "status_abbrev": ("state", "result"),
+    "status_emoji": ("state", "result"),
+    "expiration": ("expiration", "state", "result"),
+    "t_remaining": ("expiration", "state", "result"),
+    "contextual_info": ("state", "dependencies", "annotations", "nodelist", "priority",
+                        "urgency"),
+    "contextual_time": ("state", "t_run", "t_cleanup", "duration"),
+    "inactive_reason": ("state", "result", "waitstatus", "exception_occurred",
+                        "exception_severity", "exception_type", "exception_note"),
+    "sched": ("annotations",), "user": ("annotations",),
+    "uri": ("annotations",), "uri.local": ("annotations",),
+}
+
+
+def job_fields_to_attrs(fields: Any) -> set[str]:
+    """The job-list attributes needed to show the ``flux jobs`` format FIELDS.
+
+    ``annotations.*``, ``sched.*`` and ``user.*`` need ``annotations``;
+    ``instance.*`` needs ``annotations``, ``state`` and ``result``.
+    KeyError for an unknown field, as Flux's.
+    """
+    if isinstance(fields, str):
+        fields = [fields]
+    attrs: set[str] = set()
+    for field in fields:
+        if field.startswith(("annotations.", "sched.", "user.")):
+            attrs.add("annotations")
+        elif field.startswith("instance."):
+            attrs.update(("annotations", "state", "result"))
+        else:
+            try:
+                attrs.update(_FIELD_ATTRS[field])
+            except KeyError:
+                raise KeyError(field) from None
+    return attrs

@@ -15,13 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from flux.future import WaitAllFuture
+from flux.job.event import require_handle
 from flux.job.JobID import JobID
 from flux.rpc import RPC
 
 if TYPE_CHECKING:
     from flux.core.handle import Flux
 
-__all__ = ["job_info_lookup", "job_kvs_lookup", "JobInfoLookupRPC", "JobKVSLookup"]
+__all__ = ["job_info_lookup", "job_kvs_lookup", "JobInfoLookupRPC", "JobKVSLookup",
+           "JobKVSLookupFuture"]
 
 _DECODE = 1      # FLUX_JOB_LOOKUP_JSON_DECODE
 _CURRENT = 2     # FLUX_JOB_LOOKUP_CURRENT
@@ -30,6 +33,9 @@ _JSON_KEYS = ("jobspec", "R", "J")
 
 class JobInfoLookupRPC(RPC):
     """A ``job-info.lookup`` RPC; ``get_decode()`` parses jobspec, R and J."""
+
+    #: the job id as the caller gave it (for error messages)
+    jobid: Any = None
 
     def get_decode(self) -> dict[str, Any]:
         result = dict(self.get())
@@ -46,9 +52,12 @@ class JobInfoLookupRPC(RPC):
 def job_info_lookup(flux_handle: "Flux", jobid: Any, keys: Iterable[str] = ("jobspec",),
                     flags: int = 0) -> JobInfoLookupRPC:
     """Send ``job-info.lookup`` for KEYS of JOBID (any job id encoding)."""
+    require_handle(flux_handle)
     keys = [keys] if isinstance(keys, str) else list(keys)
-    return JobInfoLookupRPC(flux_handle, "job-info.lookup",
-                            {"id": int(JobID(jobid)), "keys": keys, "flags": flags})
+    rpc = JobInfoLookupRPC(flux_handle, "job-info.lookup",
+                           {"id": int(JobID(jobid)), "keys": keys, "flags": flags})
+    rpc.jobid = jobid if isinstance(jobid, JobID) else JobID(jobid)
+    return rpc
 
 
 def _jobspec_of_J(J: Any) -> Any:
@@ -95,8 +104,48 @@ def job_kvs_lookup(flux_handle: "Flux", jobid: Any, keys: Iterable[str] = ("jobs
         raise
 
 
+class JobKVSLookupFuture(WaitAllFuture):
+    """The lookups of many jobs as one future: ``get()`` / ``get_decode()`` give a list
+    of the jobs' dicts, and the failures go to ``errors`` (``JobID X unknown``,
+    ``rpc: TEXT``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[str] = []
+        self._decode_args: dict[int, tuple[list[str], bool, bool]] = {}
+
+    def _collect(self, decode: bool) -> list[dict[str, Any]]:
+        self.wait_for()
+        out = []
+        for child in self.children.values():
+            keys, original, _base = self._decode_args.get(id(child), ([], False, False))
+            try:
+                out.append(_result(child, keys, decode, original))  # type: ignore[arg-type]
+            except OSError as exc:
+                jobid = getattr(child, "jobid", None)
+                if exc.errno == errno.ENOENT:
+                    self.errors.append(f"JobID {getattr(jobid, 'orig', jobid)} unknown")
+                else:
+                    self.errors.append(f"rpc: {exc.strerror or exc}")
+        return out
+
+    def get(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """Every job that could be read (values as text); failures go to ``errors``."""
+        return self._collect(False)
+
+    def get_decode(self) -> list[dict[str, Any]]:
+        """As ``get()``, with ``jobspec`` and ``R`` decoded."""
+        return self._collect(True)
+
+
 class JobKVSLookup:
-    """The same KEYS of many jobs, requested at once."""
+    """The same KEYS of many jobs, requested at once.
+
+    ``fetch_data()`` sends the lookups and returns a JobKVSLookupFuture;
+    ``data()`` waits for it and returns the list of the jobs' dicts (the
+    failures are in ``errors``).  ``decode``, ``original`` and ``base`` are
+    as for ``job_kvs_lookup``.
+    """
 
     def __init__(self, flux_handle: "Flux", ids: Iterable[Any] = (),
                  keys: Iterable[str] = ("jobspec",), decode: bool = True,
@@ -108,22 +157,21 @@ class JobKVSLookup:
         self.original = original
         self.base = base
         self.errors: list[str] = []
-        self._rpcs: list[tuple[JobID, JobInfoLookupRPC]] | None = None
 
-    def fetch_data(self) -> list[tuple[JobID, JobInfoLookupRPC]]:
-        """Send every request (once); returns them."""
-        if self._rpcs is None:
-            self._rpcs = [(jobid, _request(self.handle, jobid, self.keys, self.decode,
-                                           self.original, self.base)[0])
-                          for jobid in self.ids]
-        return self._rpcs
+    def fetch_data(self) -> JobKVSLookupFuture:
+        """Send one lookup per job; the future is ready once all have answered."""
+        future = JobKVSLookupFuture()
+        for jobid in self.ids:
+            rpc, _ = _request(self.handle, jobid, self.keys, self.decode, self.original,
+                              self.base)
+            rpc.jobid = jobid
+            future._decode_args[id(rpc)] = (self.keys, self.original, self.base)
+            future.push(rpc)
+        return future
 
     def data(self) -> list[dict[str, Any]]:
         """One dict per job that could be read; the others' errors go to ``errors``."""
-        out = []
-        for jobid, rpc in self.fetch_data():
-            try:
-                out.append(_result(rpc, self.keys, self.decode, self.original))
-            except OSError as exc:
-                self.errors.append(f"{jobid}: {exc.strerror or exc}")
+        future = self.fetch_data()
+        out = future.get_decode() if self.decode else future.get()
+        self.errors = future.errors
         return out

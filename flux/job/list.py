@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flux.constants import (
@@ -31,6 +31,7 @@ from flux.constants import (
     FLUX_USERID_UNKNOWN,
 )
 from flux.future import WaitAllFuture
+from flux.job.event import require_handle
 from flux.job.info import JobInfo
 from flux.job.JobID import JobID
 from flux.rpc import RPC
@@ -63,52 +64,79 @@ class JobListRPC(RPC):
             yield JobInfo(job)
 
 
+def _queue_names(queue: Any) -> list[str]:
+    if isinstance(queue, str):
+        return [queue]
+    try:
+        names = list(queue)
+    except TypeError:
+        raise TypeError(f"queue must be a str or an iterable of str, "
+                        f"not {type(queue).__name__}") from None
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"queue names must be str, not {type(name).__name__}")
+    return names
+
+
 def _list_payload(max_entries: int, attrs: Iterable[str], userid: int, states: int,
-                  results: int, since: float, name: str | None,
-                  queue: str | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"max_entries": int(max_entries), "attrs": list(attrs)}
+                  results: int, since: float, name: str | None, queue: Any,
+                  constraint: Mapping[str, Any] | None) -> dict[str, Any]:
+    if isinstance(attrs, str):
+        attrs = [attrs]
+    # an "and" of nothing matches every job
+    terms: list[dict[str, Any]] = []
     if userid != FLUX_USERID_UNKNOWN:
-        payload["userid"] = int(userid)
+        terms.append({"userid": [int(userid)]})
+    if name:
+        terms.append({"name": [name]})
+    if queue:
+        queues = _queue_names(queue)
+        if queues:
+            terms.append({"queue": queues})
     if states and results:
         # a job matches by its state OR its result (Flux's rule)
-        payload["constraint"] = {"or": [{"states": [int(states)]},
-                                        {"results": [int(results)]}]}
+        terms.append({"or": [{"states": [int(states)]}, {"results": [int(results)]}]})
     elif states:
-        payload["states"] = int(states)
+        terms.append({"states": [int(states)]})
     elif results:
-        payload["results"] = int(results)
-    if since:
-        payload["since"] = float(since)
-    if name:
-        payload["name"] = name
-    if queue:
-        payload["queue"] = queue
+        terms.append({"results": [int(results)]})
+    if constraint is not None:
+        if not isinstance(constraint, Mapping):
+            raise TypeError(f"constraint must be a dict, not {type(constraint).__name__}")
+        terms.append(dict(constraint))
+    payload: dict[str, Any] = {"max_entries": int(max_entries), "attrs": list(attrs),
+                               "since": float(since), "constraint": {"and": terms}}
     return payload
 
 
-def job_list(flux_handle: "Flux", max_entries: int = 1000, attrs: Iterable[str] = (),
+def job_list(flux_handle: "Flux", max_entries: int = 1000,
+             attrs: Iterable[str] = ["all"],  # noqa: B006 - Flux's signature
              userid: int = os.getuid(), states: int = 0, results: int = 0,
-             since: float = 0.0, name: str | None = None,
-             queue: str | None = None) -> JobListRPC:
+             since: float = 0.0, name: str | None = None, queue: Any = None,
+             constraint: Mapping[str, Any] | None = None) -> JobListRPC:
     """List jobs of ``userid`` (FLUX_USERID_UNKNOWN: every user).
 
-    ``states``/``results`` are masks; with both, a job matches by either.
-    ``since`` keeps only inactive jobs that ended after that time (active
-    jobs are all kept).  ``attrs`` names the attributes to return (``id``
-    always comes; ``["all"]`` for every one).
+    ``attrs`` names the attributes to return (default ``["all"]``; ``id``
+    always comes).  ``states``/``results`` are masks; with both, a job
+    matches by either.  ``since`` keeps only jobs that were active after
+    that time.  ``name`` and ``queue`` (a name or an iterable of names)
+    must match exactly; ``constraint`` (an RFC 43 constraint dict) is
+    and-ed with the other filters.
     """
+    require_handle(flux_handle)
     return JobListRPC(flux_handle, "job-list.list",
                       _list_payload(max_entries, attrs, userid, states, results, since,
-                                    name, queue))
+                                    name, queue, constraint))
 
 
 def job_list_inactive(flux_handle: "Flux", since: float = 0.0, max_entries: int = 1000,
-                      attrs: Iterable[str] = (), name: str | None = None,
-                      queue: str | None = None) -> JobListRPC:
+                      attrs: Iterable[str] = ["all"],  # noqa: B006 - Flux's signature
+                      name: str | None = None, queue: Any = None,
+                      constraint: Mapping[str, Any] | None = None) -> JobListRPC:
     """Inactive jobs of every user, most recently finished first."""
     return job_list(flux_handle, max_entries=max_entries, attrs=attrs,
                     userid=FLUX_USERID_UNKNOWN, states=FLUX_JOB_STATE_INACTIVE, since=since,
-                    name=name, queue=queue)
+                    name=name, queue=queue, constraint=constraint)
 
 
 class JobListIdRPC(RPC):
@@ -125,48 +153,36 @@ class JobListIdRPC(RPC):
         return JobInfo(self.get_job())
 
 
-def job_list_id(flux_handle: "Flux", jobid: int, attrs: Iterable[str] = ()) -> JobListIdRPC:
-    """One job's attributes; waits briefly for a job that was just submitted."""
+def job_list_id(flux_handle: "Flux", jobid: int,
+                attrs: Iterable[str] = ["all"]) -> JobListIdRPC:  # noqa: B006
+    """One job's attributes (default all); waits briefly for a job that was just submitted.
+
+    ``get_job()`` raises FileNotFoundError for an unknown job.
+    """
+    require_handle(flux_handle)
+    if isinstance(attrs, str):
+        attrs = [attrs]
     rpc = JobListIdRPC(flux_handle, "job-list.list-id", {"id": int(jobid), "attrs": list(attrs)})
     # the id as the caller gave it, for error messages
     rpc.jobid = jobid
     return rpc
 
 
-# attributes JobInfo derives, added to get_job()'s dict
-_DERIVED = ("id", "t_submit", "t_remaining", "state", "result", "username", "userid",
-            "urgency", "runtime", "status", "returncode", "dependencies")
-
-
-def _jobinfo_dict(info: JobInfo) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for attr in (*JobInfo.defaults, *_DERIVED):
-        value = getattr(info, attr)
-        if value is not None:
-            out[attr] = value
-    out["id"] = int(info.id)
-    out["dependencies"] = list(info.dependencies)
-    out["annotations"] = info.annotations.to_dict()
-    exc = info.exception
-    out["exception"] = {"occurred": exc.occurred, "severity": exc.severity,
-                        "type": exc.type, "note": exc.note}
-    return out
-
-
 def get_job(flux_handle: "Flux", jobid: int) -> dict[str, Any] | None:
     """A job's information as a dict (None if there is no such job).
 
-    Keys: the job-list attributes (unset ones as "" or 0) plus ``state``
-    and ``result`` as names, ``status``, ``username``, ``runtime``,
-    ``returncode``, ``t_remaining``, ``annotations`` and ``exception``
-    (``occurred``, ``severity``, ``type``, ``note``).
+    ``JobInfo.to_dict(filtered=False)``: the job-list attributes (unset
+    ones as "" or 0) plus ``state``, ``result`` and ``status`` as names,
+    ``username``, ``runtime``, ``returncode``, ``t_remaining``,
+    ``annotations`` and ``exception`` (``occurred``, ``severity``,
+    ``type``, ``note``).
     """
     rpc = job_list_id(flux_handle, jobid, ["all"])
     try:
         info = rpc.get_jobinfo()
     except FileNotFoundError:
         return None
-    return _jobinfo_dict(info)
+    return info.to_dict(filtered=False)
 
 
 class JobListIdsFuture(WaitAllFuture):
@@ -220,12 +236,14 @@ class JobList:
         "canceled": FLUX_JOB_RESULT_CANCELED, "timeout": FLUX_JOB_RESULT_TIMEOUT,
     }
 
-    def __init__(self, flux_handle: "Flux", attrs: Iterable[str] = VALID_ATTRS,
+    def __init__(self, flux_handle: "Flux",
+                 attrs: Iterable[str] = ["all"],  # noqa: B006 - Flux's signature
                  filters: Iterable[str] = (), ids: Iterable[Any] = (), user: Any = None,
                  max_entries: int = 1000, since: float = 0.0, name: str | None = None,
-                 queue: str | None = None) -> None:
+                 queue: Any = None, constraint: Mapping[str, Any] | None = None) -> None:
         self.handle = flux_handle
-        self.attrs = list(attrs)
+        self.attrs = [attrs] if isinstance(attrs, str) else list(attrs)
+        self.constraint = constraint
         self.states = 0
         self.results = 0
         self.max_entries = max_entries
@@ -276,7 +294,8 @@ class JobList:
             return listids
         return job_list(self.handle, max_entries=self.max_entries, attrs=self.attrs,
                         userid=self.userid, states=self.states, results=self.results,
-                        since=self.since, name=self.name, queue=self.queue)
+                        since=self.since, name=self.name, queue=self.queue,
+                        constraint=self.constraint)
 
     def jobs(self) -> list[JobInfo]:
         """The matching jobs as JobInfo objects (blocking); errors go to ``self.errors``."""

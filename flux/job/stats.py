@@ -1,6 +1,7 @@
 """flux.job.stats: job counts by state and result (``job-list.job-stats``)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -9,59 +10,83 @@ if TYPE_CHECKING:
 
 __all__ = ["JobStats"]
 
-_STATES = ("new", "depend", "priority", "sched", "run", "cleanup", "inactive")
-_RESULTS = ("successful", "failed", "canceled", "timeout")
-
 
 class JobStats:
-    """Job statistics of the instance (or of one ``queue``), as ``flux jobs --stats`` shows.
+    """Job statistics of the instance (or of some queues), as ``flux jobs --stats`` shows.
 
     Attributes: ``depend``, ``priority``, ``sched``, ``run``, ``cleanup``,
-    ``inactive``, ``active`` (every state but INACTIVE), ``pending``
-    (depend + priority + sched), ``running`` (run + cleanup), ``successful``,
-    ``failed``, ``canceled``, ``timeout``, ``inactive_purged``.  All are 0
-    until ``update_sync()`` or ``update()`` fetches them.
+    ``inactive``, ``total`` (jobs by state), ``successful``, ``failed``
+    (every unsuccessful job: failed, canceled and timed out), ``timeout``,
+    ``canceled``, ``inactive_purged``, and the sums ``pending`` (depend +
+    priority + sched), ``running`` (run + cleanup) and ``active`` (total -
+    inactive).  All are -1 until ``update_sync()`` or ``update()`` has
+    fetched them.  ``queue`` (a name or an iterable of names) limits the
+    counts to those queues (summed); ValueError at update for a queue with
+    no statistics.
     """
 
-    def __init__(self, handle: "Flux", queue: str | None = None) -> None:
-        self.handle = handle
-        self.queue = queue
-        self.new = self.depend = self.priority = self.sched = 0
-        self.run = self.cleanup = self.inactive = 0
-        self.active = self.pending = self.running = self.total = 0
-        self.successful = self.failed = self.canceled = self.timeout = 0
-        self.inactive_purged = 0
+    states = ("depend", "priority", "sched", "run", "cleanup", "inactive", "total")
+    stats = ("successful", "failed", "timeout", "canceled", "inactive_purged")
+    derived_stats = ("pending", "running", "active")
 
-    def _update(self, resp: dict[str, Any]) -> None:
-        stats = resp
-        if self.queue is not None:
-            stats = next((q for q in resp.get("queues", []) if q.get("name") == self.queue),
-                         {"job_states": {}})
+    def __init__(self, handle: "Flux", queue: str | Iterable[str] | None = None) -> None:
+        self.handle = handle
+        self.queues: list[str] = []
+        if queue is not None:
+            self.queues.extend([queue] if isinstance(queue, str) else queue)
+        self.callback: Callable[..., Any] | None = None
+        self.cb_kwargs: dict[str, Any] = {}
+        for name in (*self.states, *self.stats, *self.derived_stats):
+            setattr(self, name, -1)
+
+    @classmethod
+    def _counts(cls, stats: dict[str, Any]) -> dict[str, int]:
         states = stats.get("job_states", {})
-        for name in _STATES:
-            setattr(self, name, int(states.get(name, 0)))
-        for name in _RESULTS:
-            setattr(self, name, int(stats.get(name, 0)))
-        self.inactive_purged = int(resp.get("inactive_purged", 0))
+        counts = {name: int(states.get(name, 0)) for name in cls.states}
+        if "total" not in states:
+            counts["total"] = sum(int(states.get(n, 0))
+                                  for n in ("new", *cls.states[:-1]))
+        for name in cls.stats:
+            counts[name] = int(stats.get(name, 0))
+        return counts
+
+    def _apply(self, resp: dict[str, Any]) -> None:
+        if self.queues:
+            by_name = {q.get("name"): q for q in resp.get("queues", [])}
+            counts = {name: 0 for name in (*self.states, *self.stats)}
+            for queue in self.queues:
+                if queue not in by_name:
+                    raise ValueError(f"no stats available for queue {queue}")
+                for key, value in self._counts(by_name[queue]).items():
+                    counts[key] += value
+        else:
+            counts = self._counts(resp)
+        for key, value in counts.items():
+            setattr(self, key, value)
         self.pending = self.depend + self.priority + self.sched
         self.running = self.run + self.cleanup
-        self.active = self.new + self.pending + self.running
-        self.total = self.active + self.inactive
+        self.active = self.total - self.inactive
+        # "failed" counts every unsuccessful job, as Flux's JobStats does
+        self.failed += self.timeout + self.canceled
 
-    def _rpc(self) -> "RPC":
-        return self.handle.rpc("job-list.job-stats", {})
+    def _query(self) -> "RPC":
+        from flux.rpc import RPC
+
+        return RPC(self.handle, "job-list.job-stats", {})
 
     def update_sync(self) -> "JobStats":
-        """Fetch the statistics now (blocking)."""
-        self._update(self._rpc().get())
+        """Fetch the statistics now (blocking); returns self."""
+        self._apply(self._query().get())
         return self
 
     def update(self, callback: Callable[..., Any] | None = None, **kwargs: Any) -> None:
-        """Fetch the statistics from the reactor; then call ``callback(**kwargs)``."""
+        """Fetch the statistics from the reactor; then call ``callback(self, **kwargs)``."""
+        self.callback = callback
+        self.cb_kwargs = kwargs
 
         def done(future: "RPC") -> None:
-            self._update(future.get())
-            if callback is not None:
-                callback(**kwargs)
+            self._apply(future.get())
+            if self.callback is not None:
+                self.callback(self, **self.cb_kwargs)
 
-        self._rpc().then(done)
+        self._query().then(done)

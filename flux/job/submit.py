@@ -21,6 +21,7 @@ from flux.constants import (
     FLUX_JOB_WAITABLE,
 )
 from flux.errors import FluxError
+from flux.job.event import require_handle
 from flux.job.JobID import JobID
 from flux.job.Jobspec import Jobspec
 from flux.rpc import RPC
@@ -28,7 +29,7 @@ from flux.rpc import RPC
 if TYPE_CHECKING:
     from flux.core.handle import Flux
 
-__all__ = ["SubmitFuture", "submit", "submit_async"]
+__all__ = ["SubmitFuture", "submit", "submit_async", "submit_get_id"]
 
 
 class SubmitFuture(RPC):
@@ -73,7 +74,7 @@ def submit_async(flux_handle: "Flux", jobspec: Any, urgency: int = FLUX_JOB_URGE
     signed J).  ``urgency`` 0 (hold) to 31 (expedite), default 16; guests
     may use 0-16.  ``waitable`` (allow ``flux.job.wait``) and ``novalidate``
     are for the instance owner only; ``debug`` adds debug events to the
-    job's eventlog.
+    job's eventlog.  A None handle raises OSError(EINVAL).
     """
     if isinstance(urgency, bool) or not isinstance(urgency, int) \
             or not FLUX_JOB_URGENCY_MIN <= urgency <= FLUX_JOB_URGENCY_MAX:
@@ -89,8 +90,21 @@ def submit_async(flux_handle: "Flux", jobspec: Any, urgency: int = FLUX_JOB_URGE
     if novalidate:
         flags |= FLUX_JOB_NOVALIDATE
     body = _jobspec_payload(jobspec)
+    require_handle(flux_handle)
     payload = {"J" if pre_signed else "jobspec": body, "urgency": urgency, "flags": flags}
     return SubmitFuture(flux_handle, "job-ingest.submit", payload)
+
+
+def submit_get_id(future: SubmitFuture) -> JobID:
+    """The JobID of a ``submit_async`` future (blocking until ingest answers).
+
+    OSError(EINVAL) for a None future; the submission's error otherwise.
+    """
+    require_handle(future, "future")
+    if isinstance(future, SubmitFuture):
+        return future.get_id()
+    # any other future of a job-ingest.submit request
+    return SubmitFuture.get_id(future)  # type: ignore[arg-type]
 
 
 def submit(flux_handle: "Flux", jobspec: Any, urgency: int = FLUX_JOB_URGENCY_DEFAULT,

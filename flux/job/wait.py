@@ -30,7 +30,7 @@ from flux.constants import (
 )
 from flux.errors import FluxError
 from flux.future import Future
-from flux.job.event import JobEventWatchFuture
+from flux.job.event import JobEventWatchFuture, require_handle
 from flux.job.JobID import JobID
 from flux.rpc import RPC
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from flux.job.info import JobInfo
 
 __all__ = ["JobWaitResult", "JobWaitFuture", "JobResultFuture", "wait", "wait_async",
-           "result", "result_async", "ResultFold"]
+           "wait_get_status", "result", "result_async", "ResultFold"]
 
 JobWaitResult = namedtuple("JobWaitResult", ["jobid", "success", "errstr"])
 JobWaitResult.__doc__ = "What ``flux.job.wait`` returns: (jobid, success, errstr)."
@@ -65,7 +65,18 @@ class JobWaitFuture(RPC):
 
 def wait_async(flux_handle: "Flux", jobid: int = FLUX_JOBID_ANY) -> JobWaitFuture:
     """Wait for a waitable job (default: any waitable job of this user) to end."""
+    require_handle(flux_handle)
     return JobWaitFuture(flux_handle, "job-manager.wait", {"id": int(jobid)})
+
+
+def wait_get_status(future: JobWaitFuture) -> JobWaitResult:
+    """``JobWaitResult(jobid, success, errstr)`` of a ``wait_async`` future (blocking).
+
+    OSError(EINVAL) for a None future; the wait's error (e.g. ECHILD) otherwise.
+    """
+    require_handle(future, "future")
+    # any future of a job-manager.wait request will do
+    return JobWaitFuture.get_status(future)  # type: ignore[arg-type]
 
 
 def wait(flux_handle: "Flux", jobid: int = FLUX_JOBID_ANY) -> JobWaitResult:
@@ -201,6 +212,7 @@ class JobResultFuture(Future):
 
 def result_async(flux_handle: "Flux", jobid: int, flags: int = 0) -> JobResultFuture:
     """Watch a job's eventlog to its end; the future holds the job's result."""
+    require_handle(flux_handle)
     return JobResultFuture(flux_handle, jobid)
 
 

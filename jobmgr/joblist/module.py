@@ -48,8 +48,8 @@ from flux.errors import FluxError
 from flux.job.JobID import JobID
 from flux.message import Message
 from jobmgr.events import JobEventError
-from jobmgr.joblist.projection import ATTRS, JobList
-from jobmgr.joblist.query import parse_results, parse_states
+from jobmgr.joblist.projection import JobList
+from jobmgr.joblist.query import hoist_filters, parse_results, parse_states
 from jobmgr.states import JobState
 from kvs.constants import FLUX_KVS_READDIR
 
@@ -64,6 +64,15 @@ _ARRAY_ITEMS = (8, 8, 8, 1, 4, 4, 4)
 _LOOKUP_WINDOW = 256          # jobs whose lookups are in flight at once (RPC replay)
 _READ_CHUNK = 1000            # jobs read per loop turn during replay
 _SNAPSHOT_SLACK = 0.2         # seconds between taking the root and encoding
+#: ``job-list.list-attrs``: Flux's list, then ``all`` (``id`` always comes;
+#: ``ngpus`` is accepted but not listed, as in Flux)
+LIST_ATTRS: tuple[str, ...] = (
+    "userid", "urgency", "priority", "t_submit", "t_depend", "t_priority", "t_sched",
+    "t_run", "t_cleanup", "t_inactive", "state", "name", "cwd", "queue", "project", "bank",
+    "ntasks", "ncores", "duration", "nnodes", "ranks", "nodelist", "success",
+    "exception_occurred", "exception_type", "exception_severity", "exception_note",
+    "result", "expiration", "annotations", "waitstatus", "dependencies", "all",
+)
 _STREAM_CHUNK = 1000          # jobs per response for streaming list requests
 _ACTIVE = int(JobState.NEW | JobState.ACTIVE)
 _WAIT_RECHECK = 2.0           # seconds between checks that a job being waited for still exists
@@ -552,6 +561,16 @@ class JobListModule(Module):
         constraint = body.get("constraint")
         if constraint is not None and not isinstance(constraint, dict):
             raise FluxError(errno.EPROTO, "'constraint' must be a JSON object")
+        if constraint is not None and userid is None and not states and not results \
+                and name is None and queue is None:
+            # Flux's bindings put every filter in the constraint: take the plain
+            # ones out so the indexes answer them
+            hoisted, constraint = hoist_filters(constraint)
+            userid = hoisted.get("userid")
+            states = hoisted.get("states", 0)
+            results = hoisted.get("results", 0)
+            name = hoisted.get("name")
+            queue = hoisted.get("queue")
         try:
             jobs = self.jl.list(attrs, max_entries, userid=userid, states=states,
                                 results=results, since=float(since), name=name, queue=queue,
@@ -652,7 +671,7 @@ class JobListModule(Module):
 
     @request_handler("job-list.list-attrs", allow_guest=True)
     def list_attrs(self, msg: Message) -> dict[str, Any]:
-        return {"attrs": list(ATTRS)}
+        return {"attrs": list(LIST_ATTRS)}
 
     @request_handler("job-list.job-stats", allow_guest=True)
     def job_stats(self, msg: Message) -> dict[str, Any] | None:

@@ -22,7 +22,8 @@ from typing import Any
 from flux.errors import FluxError
 from jobmgr.states import RESULT_NAMES, STATE_NAMES
 
-__all__ = ["Constraint", "Budget", "compile_constraint", "parse_states", "parse_results"]
+__all__ = ["Constraint", "Budget", "compile_constraint", "hoist_filters", "parse_states",
+           "parse_results"]
 
 Getter = Callable[[str], Any]
 
@@ -222,3 +223,84 @@ def _compile(obj: Any, path: str) -> Constraint:
 def compile_constraint(obj: Any) -> Constraint:
     """Check and compile an RFC 43 constraint; ValueError names the bad part."""
     return _compile(obj, "")
+
+
+_INACTIVE = 64
+
+
+def _single(args: Any, kind: type) -> Any:
+    if isinstance(args, list) and len(args) == 1 and type(args[0]) is kind:
+        return args[0]
+    return None
+
+
+def hoist_filters(constraint: Any) -> tuple[dict[str, Any], Any]:
+    """Split the plain top-level tests out of an ``and`` constraint, for the indexes.
+
+    Flux's bindings send every filter inside one constraint
+    (``{"and": [{"userid": [U]}, {"states": [M]}, ...]}``); the projection
+    answers ``userid``/``states``/``results``/``name``/``queue`` fields
+    from its indexes much faster than by testing each job.  Returns
+    ``(fields, rest)``: the terms that map to one such field each (a
+    single userid, name or queue; a states or results mask; an ``or`` of
+    exactly one states and one results test, which is the fields' own
+    either-or rule) and the constraint left to test (None if nothing is
+    left).  A constraint of any other shape is returned whole.  Invalid
+    terms are left in place, so compiling the rest reports them.
+    """
+    if not isinstance(constraint, Mapping) or list(constraint) != ["and"] \
+            or not isinstance(constraint["and"], list):
+        return {}, constraint
+    fields: dict[str, Any] = {}
+    rest: list[Any] = []
+    for term in constraint["and"]:
+        key = _hoistable(term, fields)
+        if key is None:
+            rest.append(term)
+    return fields, ({"and": rest} if rest else None)
+
+
+def _hoistable(term: Any, fields: dict[str, Any]) -> str | None:
+    if not isinstance(term, Mapping) or len(term) != 1:
+        return None
+    (op, args), = term.items()
+    value: Any = None
+    if op == "userid":
+        value = _single(args, int)
+        if value is not None and value < 0:
+            value = None
+    elif op in ("name", "queue"):
+        value = _single(args, str)
+    elif op in ("states", "results"):
+        try:
+            value = (parse_states if op == "states" else parse_results)(args) or None
+        except ValueError:
+            value = None
+    elif op == "or" and isinstance(args, list) and len(args) == 2:
+        masks: dict[str, int] = {}
+        for sub in args:
+            if isinstance(sub, Mapping) and len(sub) == 1:
+                (sop, sargs), = sub.items()
+                if sop in ("states", "results") and sop not in masks:
+                    try:
+                        masks[sop] = (parse_states if sop == "states"
+                                      else parse_results)(sargs)
+                    except ValueError:
+                        return None
+        if len(masks) != 2 or not all(masks.values()) \
+                or "states" in fields or "results" in fields:
+            return None
+        if masks["states"] & _INACTIVE:
+            # every job with a result is inactive: the states test alone decides
+            fields["states"] = masks["states"]
+        else:
+            # the fields' rule: active jobs by state, inactive ones by result
+            fields.update(masks)
+        return "or"
+    if value is None or op in fields:
+        return None
+    if op in ("states", "results") and ("states" in fields or "results" in fields):
+        # one states and one results field together mean "either", not "both"
+        return None
+    fields[op] = value
+    return op

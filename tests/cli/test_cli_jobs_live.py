@@ -111,7 +111,7 @@ def test_status_result_and_exception_fields(inst, jobs):
     assert rows[jobs["canceled"]] == ["CANCELED", "CA", "I", "CANCELED", "CA", "-128", "True",
                                       "cancel"]
     assert rows[jobs["running"]][:3] == ["RUNNING", "R", "R"]
-    assert rows[jobs["held"]][:3] == ["PENDING", "PD", "S"]
+    assert rows[jobs["held"]][:3] == ["PENDING", "P", "S"]
 
 
 def test_times_conversions_and_annotations(inst, jobs):
@@ -161,7 +161,8 @@ def test_stats(inst, jobs):
     r = flux(inst, "jobs", "--stats", "-n", "-o", "{id}")
     assert r.exit_code == 0
     first = r.stdout.splitlines()[0]
-    m = re.fullmatch(r"(\d+) running, (\d+) completed, (\d+) failed, (\d+) pending", first)
+    m = re.fullmatch(r"(\d+) running, (\d+) completed, (\d+) failed, (\d+) pending, "
+                     r"(\d+) inactive purged", first)
     assert m and int(m.group(1)) >= 1 and int(m.group(3)) >= 3 and int(m.group(4)) >= 2
     r = flux(inst, "jobs", "--stats-only")
     assert r.exit_code == 0 and r.stdout == first + "\n"

@@ -115,15 +115,25 @@ def test_result_rule_matches_first_fatal_exception(excs: list, status: int | Non
         assert res["exception_severity"] == min(s for _, s in excs)
 
 
-def test_list_payload_uses_indexed_filters_or_an_or_constraint() -> None:
-    assert _list_payload(10, ["all"], 1000, 0, 0, 0.0, None, None) == \
-        {"max_entries": 10, "attrs": ["all"], "userid": 1000}
-    assert _list_payload(0, [], FLUX_USERID_UNKNOWN, 14, 0, 5.5, "a", "q") == \
-        {"max_entries": 0, "attrs": [], "states": 14, "since": 5.5, "name": "a", "queue": "q"}
-    assert _list_payload(1, [], FLUX_USERID_UNKNOWN, 0, 2, 0.0, None, None)["results"] == 2
-    both = _list_payload(1, [], FLUX_USERID_UNKNOWN, 14, 2, 0.0, None, None)
-    assert both["constraint"] == {"or": [{"states": [14]}, {"results": [2]}]}
-    assert "states" not in both and "results" not in both
+def test_list_payload_puts_every_filter_in_one_and_constraint() -> None:
+    # Flux's shape: every filter an "and" term (job-list hoists the plain ones)
+    assert _list_payload(10, ["all"], 1000, 0, 0, 0.0, None, None, None) == \
+        {"max_entries": 10, "attrs": ["all"], "since": 0.0,
+         "constraint": {"and": [{"userid": [1000]}]}}
+    assert _list_payload(0, [], FLUX_USERID_UNKNOWN, 14, 0, 5.5, "a", "q", None) == \
+        {"max_entries": 0, "attrs": [], "since": 5.5,
+         "constraint": {"and": [{"name": ["a"]}, {"queue": ["q"]}, {"states": [14]}]}}
+    assert _list_payload(1, [], FLUX_USERID_UNKNOWN, 0, 2, 0.0, None, None,
+                         None)["constraint"] == {"and": [{"results": [2]}]}
+    both = _list_payload(1, [], FLUX_USERID_UNKNOWN, 14, 2, 0.0, None, ("a", "b"),
+                         {"name": ["x"]})
+    assert both["constraint"] == {"and": [{"queue": ["a", "b"]},
+                                          {"or": [{"states": [14]}, {"results": [2]}]},
+                                          {"name": ["x"]}]}
+    with pytest.raises(TypeError, match="constraint must be a dict"):
+        _list_payload(1, [], 0, 0, 0, 0.0, None, None, "userid:1")
+    with pytest.raises(TypeError, match="queue names must be str"):
+        _list_payload(1, [], 0, 0, 0, 0.0, None, [1], None)
 
 
 def test_joblist_filters_and_users() -> None:
@@ -144,19 +154,25 @@ def test_jobstats_update_computes_virtual_counts() -> None:
     resp = {"job_states": {"new": 1, "depend": 2, "priority": 3, "sched": 4, "run": 5,
                            "cleanup": 6, "inactive": 7, "total": 28},
             "successful": 3, "failed": 2, "canceled": 1, "timeout": 1, "inactive_purged": 9,
-            "queues": [{"name": "batch", "job_states": {"run": 2, "inactive": 1},
-                        "successful": 1, "failed": 0, "canceled": 0, "timeout": 0}]}
+            "queues": [{"name": "batch", "job_states": {"run": 2, "inactive": 1, "total": 3},
+                        "successful": 1, "failed": 0, "canceled": 0, "timeout": 0},
+                       {"name": "debug", "job_states": {"sched": 1, "inactive": 1, "total": 2},
+                        "successful": 0, "failed": 1, "canceled": 0, "timeout": 0}]}
     st_all = JobStats(None)
-    st_all._update(resp)
+    assert st_all.active == st_all.pending == st_all.inactive_purged == -1
+    st_all._apply(resp)
     assert (st_all.pending, st_all.running, st_all.active, st_all.inactive) == (9, 11, 21, 7)
-    assert (st_all.successful, st_all.failed, st_all.canceled, st_all.timeout) == (3, 2, 1, 1)
+    # "failed" counts every unsuccessful job, as Flux's JobStats does
+    assert (st_all.successful, st_all.failed, st_all.canceled, st_all.timeout) == (3, 4, 1, 1)
     assert st_all.inactive_purged == 9 and st_all.total == 28
     st_q = JobStats(None, queue="batch")
-    st_q._update(resp)
+    st_q._apply(resp)
     assert (st_q.run, st_q.running, st_q.inactive, st_q.successful) == (2, 2, 1, 1)
-    st_none = JobStats(None, queue="nope")
-    st_none._update(resp)
-    assert st_none.active == 0
+    both = JobStats(None, queue=["batch", "debug"])
+    both._apply(resp)
+    assert (both.total, both.pending, both.running, both.failed) == (5, 1, 2, 1)
+    with pytest.raises(ValueError, match="no stats available for queue nope"):
+        JobStats(None, queue="nope")._apply(resp)
 
 
 def test_submit_checks_arguments_before_sending() -> None:

@@ -35,7 +35,8 @@ def test_state_result_status_strings_agree_with_jobmgr():
         assert resulttostr(value) == states.resulttostr(value)
         assert resulttostr(value, True) == states.resulttostr(value, True)
     assert resulttostr("") == ""
-    assert statustostr(8, "") == "PENDING" and statustostr(8, "", True) == "PD"
+    # flux-jobs(1): PENDING abbreviates to P
+    assert statustostr(8, "") == "PENDING" and statustostr(8, "", True) == "P"
     assert statustostr(32, "", True) == "R"
     assert statustostr(64, 4) == "CANCELED" and statustostr(64, 8, True) == "TO"
 
@@ -101,7 +102,7 @@ def test_default_format_and_header():
     assert line == "  ƒuzzybunny root     sleep      CD      2      1      30s node0"
     pending = JobInfo({"id": 6787342413402046, "userid": 0, "state": 8, "name": "x",
                        "ntasks": 1})
-    assert f.format(pending) == "  ƒuzzybunny root     x          PD      1      -        - -"
+    assert f.format(pending) == "  ƒuzzybunny root     x           P      1      -        - -"
 
 
 def test_format_fields_headings_and_annotations():
@@ -122,9 +123,9 @@ def test_time_conversions_on_jobinfo():
     assert f.format(job) == f"{expected_run} - 0:00:30 {time.localtime(141.0).tm_year}"
 
 
-def test_jobinfo_to_dict_round_trips_response():
+def test_jobinfo_response_round_trips():
     resp = {"id": 5, "state": 64, "result": 1, "name": "n", "userid": 7, "t_submit": 1.0}
-    assert JobInfo(resp).to_dict() == resp
+    assert JobInfo(resp).response() == resp
 
 
 def test_username_falls_back_to_number():

@@ -257,9 +257,11 @@ def test_job_stats_follow_the_jobs(h):
     assert after.inactive == before.inactive + 1
     assert after.successful == before.successful + 1
     stats = JobStats(h)
-    stats.update(callback=lambda: h.reactor_stop())
+    seen = []
+    # Flux's JobStats calls callback(stats, **kwargs)
+    stats.update(callback=lambda st, tag: seen.append((st, tag)), tag="x")
     h.reactor_run()
-    assert stats.inactive == after.inactive
+    assert seen == [(stats, "x")] and stats.inactive == after.inactive
 
 
 def test_purge_removes_jobs_from_the_list_and_the_kvs(h):
