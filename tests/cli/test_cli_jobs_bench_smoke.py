@@ -10,7 +10,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = {"ingest_jobs_per_s", "throughput_jobs_per_s", "throughput_ratio_50k_vs_1k",
            "flux_jobs_ms", "restart_s", "rss_bytes_per_inactive_job",
-           "rss_file_bytes_per_inactive_job"}
+           "rss_file_bytes_per_inactive_job", "update_per_s", "update_cli_ms"}
 # memory growth over a few dozen jobs can round to nothing
 MAY_BE_ZERO = {"rss_bytes_per_inactive_job", "rss_file_bytes_per_inactive_job"}
 
