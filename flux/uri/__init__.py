@@ -1,14 +1,35 @@
-"""Flux URIs the client understands: ``local://PATH`` (an AF_UNIX socket).
+"""Flux URIs: connecting (``local://PATH``) and resolving (``flux uri``, ``flux proxy``).
 
-``local:///run/flux/local`` names the socket itself; a PATH that is a
-directory means the ``local`` socket inside it (flux-core's older form).
+``local_socket_path(uri)`` is what the client connects to: ``local:///run/
+flux/local`` names the socket itself; a PATH that is a directory means the
+``local`` socket inside it (flux-core's older form).
+
+``JobURI`` is an instance's URI with its ``local`` and ``remote``
+(``ssh://HOST/PATH``) forms.  ``FluxURIResolver().resolve(target)`` turns a
+high-level target into a JobURI through plugins named by the target's
+scheme: ``jobid:ID[/ID...]`` (the default scheme), ``pid:PID``,
+``slurm:JOBID``, ``lsf:JOBID``; ``ssh:`` and ``local:`` URIs pass
+through.  A ``?local`` or ``?remote`` query forces that form.
+
+Plugins are the modules of the ``flux.uri.resolvers`` package (other
+distributions may add modules to it), plus, for each directory ``D`` in
+``pluginpath``, ``D/flux/uri/resolvers/*.py`` (these win on a name clash).
+Each defines ``URIResolver``, a ``URIResolverPlugin`` subclass.
 """
 from __future__ import annotations
 
 import errno
 import os
+import re
+from abc import ABC, abstractmethod
+from typing import Any
 
 from flux.errors import FluxError
+
+__all__ = [
+    "local_socket_path", "local_uri", "URI", "JobURI", "URIResolverURI", "URIResolverPlugin",
+    "FluxURIResolver", "hostname",
+]
 
 
 def local_socket_path(uri: str) -> str:
@@ -32,4 +53,232 @@ def local_uri(path: str) -> str:
     return "local://" + os.path.abspath(path)
 
 
-__all__ = ["local_socket_path", "local_uri"]
+def hostname() -> str:
+    """This host's name, as a remote URI names it."""
+    return os.uname().nodename
+
+
+# -- URIs ---------------------------------------------------------------------------
+
+
+class URI:
+    """A URI split as ``urllib.parse.urlparse`` splits it, with settable parts.
+
+    Attributes: ``uri`` (the text given), ``scheme``, ``netloc``, ``path``,
+    ``params``, ``query``, ``fragment`` and ``query_dict`` (the query as
+    ``parse_qs`` reads it, blank values kept: ``?local`` gives
+    ``{"local": [""]}``).
+    """
+
+    def __init__(self, uri: str) -> None:
+        from urllib.parse import parse_qs, urlparse
+
+        if not isinstance(uri, str):
+            raise TypeError(f"URI must be a string, not {type(uri).__name__}")
+        self.uri = uri
+        parts = urlparse(uri)
+        self.scheme = parts.scheme
+        self.netloc = parts.netloc
+        self.path = parts.path
+        self.params = parts.params
+        self.query = parts.query
+        self.fragment = parts.fragment
+        self.query_dict: dict[str, list[str]] = (
+            parse_qs(self.query, keep_blank_values=True) if self.query else {})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri!r})"
+
+
+class JobURI(URI):
+    """The URI of a Flux instance, convertible between local and remote form.
+
+    ``remote``: an ``ssh://`` URI as is, or a ``local://`` one as
+    ``ssh://HOST/PATH`` (HOST is ``remote_hostname`` or this host).
+    ``local``: a ``local://`` URI as is, or an ``ssh://`` one as
+    ``local://PATH``.  Other schemes raise ValueError for both; so does a
+    URI without a scheme.  ``str()`` is the URI, or its local form when
+    ``FLUX_URI_RESOLVE_LOCAL`` is set.
+    """
+
+    def __init__(self, uri: str, remote_hostname: str | None = None) -> None:
+        super().__init__(uri)
+        if not self.scheme:
+            raise ValueError(f"JobURI '{uri}' does not have a valid scheme")
+        self.path = re.sub("/+", "/", self.path)
+        self.remote_hostname = remote_hostname
+
+    @property
+    def remote(self) -> str:
+        if self.scheme == "ssh":
+            return self.uri
+        if self.scheme == "local":
+            return f"ssh://{self.remote_hostname or hostname()}{self.path}"
+        raise ValueError(f"Cannot convert JobURI with scheme {self.scheme} to remote")
+
+    @property
+    def local(self) -> str:
+        if self.scheme == "local":
+            return self.uri
+        if self.scheme == "ssh":
+            return f"local://{self.path}"
+        raise ValueError(f"Cannot convert JobURI with scheme {self.scheme} to local")
+
+    @property
+    def force_local(self) -> bool:
+        return bool(os.environ.get("FLUX_URI_RESOLVE_LOCAL"))
+
+    def __str__(self) -> str:
+        return self.local if self.force_local else self.uri
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JobURI):
+            return self.uri == other.uri
+        if isinstance(other, str):
+            return self.uri == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.uri)
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
+class URIResolverURI(URI):
+    """A resolver target (``scheme:path[?query]``).
+
+    Parsed by hand, not by urlparse, so an all-digit path (``pid:1234``)
+    stays a path and ``jobid://A//B`` is the path ``//A//B`` (no netloc).
+    A target without a scheme has scheme ``""``.
+    """
+
+    def __init__(self, uri: str) -> None:
+        super().__init__("")
+        if not isinstance(uri, str):
+            raise TypeError(f"URI must be a string, not {type(uri).__name__}")
+        from urllib.parse import parse_qs
+
+        self.uri = uri
+        scheme, colon, rest = uri.partition(":")
+        if not colon or not _SCHEME.fullmatch(scheme):
+            scheme, rest = "", uri
+        rest, _, self.fragment = rest.partition("#")
+        rest, _, self.query = rest.partition("?")
+        self.scheme = scheme
+        self.path = rest
+        self.query_dict = parse_qs(self.query, keep_blank_values=True) if self.query else {}
+
+
+class URIResolverPlugin(ABC):
+    """A resolver for one scheme: ``resolve(uri)`` (a URIResolverURI) returns
+    the instance's URI as a str; ``describe()`` a one-line description."""
+
+    def __init__(self, *args: Any) -> None:
+        pass
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A short description of the scheme."""
+
+    @abstractmethod
+    def resolve(self, uri: URIResolverURI) -> str:
+        """The Flux URI that ``uri`` names; ValueError if there is none."""
+
+
+# -- plugin loading ---------------------------------------------------------------
+
+PLUGIN_NAMESPACE = "flux.uri.resolvers"
+
+
+def _builtin_plugins() -> dict[str, Any]:
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module(PLUGIN_NAMESPACE)
+    plugins: dict[str, Any] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        try:
+            plugins[info.name] = importlib.import_module(f"{PLUGIN_NAMESPACE}.{info.name}")
+        except ImportError as exc:
+            raise ImportError(f"failed to import {info.name} URI resolver plugin: {exc}") \
+                from exc
+    return plugins
+
+
+def _path_plugins(pluginpath: list[str]) -> dict[str, Any]:
+    import glob
+    import importlib.util
+
+    plugins: dict[str, Any] = {}
+    for directory in pluginpath:
+        pattern = os.path.join(glob.escape(str(directory)), *PLUGIN_NAMESPACE.split("."), "*.py")
+        for path in sorted(glob.glob(pattern)):
+            name = os.path.basename(path)[:-3]
+            if name.startswith("_"):
+                continue
+            spec = importlib.util.spec_from_file_location(
+                f"_flux_uri_plugin_{len(plugins)}_{name}", path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load URI resolver plugin {path}")
+            module = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:
+                raise ImportError(f"failed to import URI resolver plugin {path}: {exc}") \
+                    from exc
+            plugins[name] = module
+    return plugins
+
+
+class FluxURIResolver:
+    """Resolve high-level targets to instance URIs through scheme plugins."""
+
+    plugin_namespace = PLUGIN_NAMESPACE
+
+    def __init__(self, pluginpath: list[str] | None = None) -> None:
+        modules = _builtin_plugins()
+        modules.update(_path_plugins(list(pluginpath or [])))
+        self.resolvers: dict[str, URIResolverPlugin] = {}
+        for scheme, module in modules.items():
+            cls = getattr(module, "URIResolver", None)
+            if cls is None:
+                raise ImportError(f"URI resolver plugin '{scheme}' defines no URIResolver")
+            self.resolvers[scheme] = cls()
+
+    def resolve(self, uri: str) -> JobURI:
+        """The JobURI that ``uri`` names.
+
+        No scheme means ``jobid``; ``ssh:`` and ``local:`` URIs are returned
+        as they are.  ``?local`` / ``?remote`` force the local or remote form
+        (both: ValueError).  NotImplementedError: no plugin for the scheme;
+        ValueError: the plugin cannot resolve it.
+        """
+        target = URIResolverURI(uri)
+        scheme = target.scheme
+        if not scheme:
+            scheme = "jobid"
+            target = URIResolverURI(f"jobid:{uri}")
+        query = target.query_dict
+        if "local" in query and "remote" in query:
+            raise ValueError("Only one of 'local' or 'remote' is allowed")
+        if scheme in ("ssh", "local"):
+            if "local" in query or "remote" in query:
+                plain = JobURI(uri.split("?", 1)[0])
+                return JobURI(plain.local if "local" in query else plain.remote)
+            return JobURI(uri)
+        resolver = self.resolvers.get(scheme)
+        if resolver is None:
+            raise NotImplementedError(f"No plugin for URI scheme {scheme}")
+        result = JobURI(resolver.resolve(target))
+        if "local" in query:
+            return JobURI(result.local)
+        if "remote" in query:
+            return JobURI(result.remote)
+        return result
+
+    def plugins(self) -> dict[str, str]:
+        """``{scheme: description}`` of the loaded plugins."""
+        return {name: plugin.describe() for name, plugin in self.resolvers.items()}
