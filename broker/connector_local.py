@@ -3,10 +3,14 @@
 On accept the peer's uid is read with SO_PEERCRED and mapped to a role
 (:func:`decide_role`); RFC 3's one-byte answer follows: 0 to proceed, or an
 errno (EPERM) before the socket is closed.  Each request from a client is
-stamped with that uid and role, its route stack is reset to the client's
-identity, and the services it addresses are remembered so that when the
-client goes away each gets a ``<service>.disconnect`` request (RFC 6).
-A client sending bytes that do not decode is dropped; the broker goes on.
+stamped with that uid and role (the owner's with FLUX_ROLE_OWNER |
+FLUX_ROLE_LOCAL, as Flux's connector does), its route stack is reset to
+the client's identity, and the services it addresses are remembered so
+that when the client goes away each gets a ``<service>.disconnect``
+request (RFC 6).  A request for a service the client registered itself
+(nodeid ANY or this rank, no upstream flag) is handed back to it, as
+Flux's local connector does, instead of being routed past it.  A client
+sending bytes that do not decode is dropped; the broker goes on.
 """
 from __future__ import annotations
 
@@ -22,8 +26,11 @@ from flux.constants import (
     FLUX_MSGFLAG_NORESPONSE,
     FLUX_MSGFLAG_PRIVATE,
     FLUX_MSGFLAG_STREAMING,
+    FLUX_MSGFLAG_UPSTREAM,
     FLUX_MSGTYPE_REQUEST,
     FLUX_MSGTYPE_RESPONSE,
+    FLUX_NODEID_ANY,
+    FLUX_ROLE_LOCAL,
     FLUX_ROLE_NONE,
     FLUX_ROLE_OWNER,
     FLUX_ROLE_USER,
@@ -67,6 +74,8 @@ class ClientConn(asyncio.Protocol):
         self.used: set[tuple[str, int]] = set()
         # requests this client serves (as a registered service) and has not answered
         self.served: dict[tuple[int, tuple[str, ...]], tuple[str, int]] = {}
+        #: services this client registered (service.add): its own requests to them come back
+        self.services: set[str] = set()
         self._out: list[bytes] = []
         self.closed = False
 
@@ -93,7 +102,8 @@ class ClientConn(asyncio.Protocol):
             transport.close()
             self.closed = True
             return
-        self.rolemask = role
+        # the owner's messages say they came from this broker, as Flux's do
+        self.rolemask = role | FLUX_ROLE_LOCAL if role & FLUX_ROLE_OWNER else role
         transport.write(b"\0")
         broker.add_endpoint(self)
 
@@ -118,8 +128,12 @@ class ClientConn(asyncio.Protocol):
             msg.rolemask = role
             if mtype == FLUX_MSGTYPE_REQUEST:
                 msg.route = [me]
-                used.add((msg.topic.partition(".")[0], msg.nodeid))
-                broker.route_request(msg)
+                service = msg.topic.partition(".")[0]
+                used.add((service, msg.nodeid))
+                if self.services and service in self.services and self._own(msg):
+                    self.deliver(msg)
+                else:
+                    broker.route_request(msg)
             elif mtype == FLUX_MSGTYPE_RESPONSE:
                 # only answers to requests this client was given are passed on,
                 # so a client cannot forge responses to others
@@ -134,6 +148,15 @@ class ClientConn(asyncio.Protocol):
             else:
                 broker.log.debug(f"client {me[:8]} sent a {msg.type_str} message; ignored")
         broker.flush_dirty()
+
+    def _own(self, msg: Message) -> bool:
+        """Whether request MSG, for a service this client registered, is for this broker."""
+        if msg.flags & FLUX_MSGFLAG_UPSTREAM:
+            return False
+        if msg.nodeid != FLUX_NODEID_ANY and msg.nodeid != self.broker.rank:
+            return False
+        # the registration may have been dropped by the broker meanwhile
+        return self.broker.services.get(msg.topic.partition(".")[0]) is self
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is None:

@@ -1,4 +1,7 @@
-"""The ``attr`` service: broker attributes for flux getattr/setattr/lsattr."""
+"""The ``attr`` service: broker attributes for flux getattr/setattr/lsattr.
+
+``attr.set`` and ``attr.rm`` answer with no payload, as Flux's do.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -29,14 +32,14 @@ class AttrService(Module):
         return {"value": value, "immutable": attrs.is_immutable(name)}
 
     @request_handler("attr.set")
-    def set(self, msg: Message) -> dict[str, Any]:
+    def set(self, msg: Message) -> None:
         self.ctx._broker.attrs.set(str_field(msg, "name"), str_field(msg, "value"))
-        return {}
+        self.ctx.respond(msg)
 
     @request_handler("attr.rm")
-    def rm(self, msg: Message) -> dict[str, Any]:
+    def rm(self, msg: Message) -> None:
         self.ctx._broker.attrs.remove(str_field(msg, "name"))
-        return {}
+        self.ctx.respond(msg)
 
     @request_handler("attr.list", allow_guest=True)
     def list(self, msg: Message) -> dict[str, Any]:

@@ -1,13 +1,18 @@
 """Core broker services: ``broker`` (ping, state, shutdown), ``service``
 (client-registered services), ``module`` (list/load/remove), ``config``
-(get/reload)."""
+(get/load/reload).
+
+As in Flux, ``service.add`` and ``service.remove`` answer with no payload,
+``config.get`` answers with the config object itself, and ``config.load``
+replaces the config with the request's object (specs/broker.md).
+"""
 from __future__ import annotations
 
 import errno
 import time
 from typing import Any
 
-from broker.config import Config, load_dir
+from broker.config import Config, load_dir, validate
 from broker.lifecycle import State
 from broker.module import Module, ping_response, request_handler
 from broker.svc_attr import str_field
@@ -66,14 +71,20 @@ class ServiceService(Module):
         return ep
 
     @request_handler("service.add")
-    def add(self, msg: Message) -> dict[str, Any]:
-        self.ctx._broker.register_service(str_field(msg, "service"), self._client(msg))
-        return {}
+    def add(self, msg: Message) -> None:
+        name = str_field(msg, "service")
+        client = self._client(msg)
+        self.ctx._broker.register_service(name, client)
+        client.services.add(name)
+        self.ctx.respond(msg)
 
     @request_handler("service.remove")
-    def remove(self, msg: Message) -> dict[str, Any]:
-        self.ctx._broker.unregister_service(str_field(msg, "service"), self._client(msg))
-        return {}
+    def remove(self, msg: Message) -> None:
+        name = str_field(msg, "service")
+        client = self._client(msg)
+        self.ctx._broker.unregister_service(name, client)
+        client.services.discard(name)
+        self.ctx.respond(msg)
 
 
 class ModuleService(Module):
@@ -112,10 +123,20 @@ class ConfigService(Module):
     name = "config"
 
     @request_handler("config.get", allow_guest=True)
-    def get(self, msg: Message) -> dict[str, Any]:
-        body = msg.payload if isinstance(msg.payload, dict) else {}
-        key = body.get("key")
+    def get(self, msg: Message) -> Any:
+        """The config object itself, as Flux answers a request with no payload.
+
+        A request with a JSON object payload (our ``flux config get`` and
+        ``flux queue`` send ``{"key"?: K}``) gets ``{"config": value}``
+        instead, the value at dotted key K (ENOENT if K is not set).
+        """
         config = self.ctx._broker.config
+        if not msg.has_payload():
+            return config.table
+        body = msg.payload
+        if not isinstance(body, dict):
+            raise ValueError("payload must be a JSON object")
+        key = body.get("key")
         if key is None or key == "":
             return {"config": config.table}
         if not isinstance(key, str):
@@ -126,11 +147,9 @@ class ConfigService(Module):
             raise FluxError(errno.ENOENT, f"config key '{key}' is not set")
         return {"config": value}
 
-    @request_handler("config.reload")
-    def reload(self, msg: Message) -> dict[str, Any]:
+    def _install(self, new: Config, what: str) -> None:
+        """Make NEW the config, unless a loaded module refuses it (then keep the old)."""
         broker = self.ctx._broker
-        path = broker.config.path
-        new = load_dir(path) if path else Config()
         old = broker.config
         broker.config = new
         for entry in broker.modules.loaded():
@@ -140,7 +159,27 @@ class ConfigService(Module):
                 broker.config = old
                 raise FluxError(getattr(exc, "errno", None) or errno.EINVAL,
                                 f"module {entry.name} refused the new config: {exc}") from None
-        self.ctx.log.info(f"config reloaded from {path or '(no config path)'}")
+        self.ctx.log.info(f"config {what}")
+
+    @request_handler("config.load")
+    def load(self, msg: Message) -> None:
+        """Replace the config with the request's object (Flux's ``config.load``)."""
+        table = msg.payload
+        if not isinstance(table, dict):
+            raise FluxError(errno.EINVAL, "config.load: the config must be a JSON object")
+        new = Config(table, path=self.ctx._broker.config.path)
+        try:
+            validate(new)
+        except OSError as exc:
+            raise FluxError(errno.EINVAL, f"config.load: {exc.strerror or exc}") from None
+        self._install(new, "loaded from a config.load request")
+        self.ctx.respond(msg)
+
+    @request_handler("config.reload")
+    def reload(self, msg: Message) -> dict[str, Any]:
+        path = self.ctx._broker.config.path
+        new = load_dir(path) if path else Config()
+        self._install(new, f"reloaded from {path or '(no config path)'}")
         return {}
 
 

@@ -77,7 +77,13 @@ class EventService(Module):
 
     @request_handler("event.unsubscribe", allow_guest=True)
     def unsubscribe(self, msg: Message) -> dict[str, Any]:
-        self.ctx._broker.events.unsubscribe(self._client(msg), str_field(msg, "topic"))
+        try:
+            self.ctx._broker.events.unsubscribe(self._client(msg), str_field(msg, "topic"))
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            # Flux's text: plain strerror, whatever the topic
+            raise FluxError(errno.ENOENT) from None
         return {}
 
 

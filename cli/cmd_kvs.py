@@ -47,6 +47,36 @@ def _handle() -> "Flux":
     return flux.Flux()
 
 
+_TXN_CLASS: Any = None
+
+
+def _txn(h: "Flux", namespace: str | None = None) -> Any:
+    """A flux.kvs.KVSTxn whose refusal of a bad key names the key and the problem.
+
+    The Python API refuses a bad key with a bare EINVAL, as Flux's does; the
+    command says what is wrong with it.
+    """
+    global _TXN_CLASS
+    if _TXN_CLASS is None:
+        import flux.kvs
+        from flux.errors import FluxError
+        from kvs.keys import parse
+
+        class _Txn(flux.kvs.KVSTxn):
+            def _add(self, key: str, flags: int, dirent: Any) -> None:
+                if isinstance(key, str):
+                    full = self._prefix + key
+                    try:
+                        parse(full)
+                    except OSError as exc:
+                        raise FluxError(exc.errno or errno.EINVAL,
+                                        f"{full}: {exc.strerror}") from None
+                super()._add(key, flags, dirent)
+
+        _TXN_CLASS = _Txn
+    return _TXN_CLASS(h, namespace=namespace)
+
+
 def _ns_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("-N", "--namespace", metavar="NS", default=None,
                         help="Use KVS namespace NS")(fn)
@@ -290,7 +320,6 @@ def _stdin_bytes() -> bytes:
 def put(namespace: str | None, treeobj_root: bool, sequence: bool, raw: bool, treeobj: bool,
         no_merge: bool, append: bool, pairs: tuple[str, ...]) -> None:
     """Store each VALUE under KEY and commit them together."""
-    import flux.kvs
     from kvs.constants import FLUX_KVS_NO_MERGE
 
     _exclusive(raw=raw, treeobj=treeobj)
@@ -298,7 +327,7 @@ def put(namespace: str | None, treeobj_root: bool, sequence: bool, raw: bool, tr
     if append and treeobj:
         raise click.UsageError("--append cannot be used with --treeobj")
     h = _handle()
-    txn = flux.kvs.KVSTxn(h, namespace=namespace)
+    txn = _txn(h, namespace=namespace)
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq:
@@ -374,7 +403,6 @@ def _key_at(dirkey: str, name: str) -> str:
 def _dump_dir(rd: _Reader, dirkey: str, entries: dict[str, Any], maxcol: int, recursive: bool,
               keys_only: bool, out: list[str]) -> None:
     import flux.kvs
-    from kvs.constants import FLUX_KVS_READDIR
 
     # start the lookups of valrefs together, then print in order
     pending = {name: flux.kvs.lookup(rd.h, _key_at(dirkey, name), 0, rd.namespace, rd.rootdir)
@@ -576,7 +604,7 @@ def unlink(namespace: str | None, treeobj_root: bool, sequence: bool, recursive:
 
     _exclusive(treeobj_root=treeobj_root, sequence=sequence)
     h = _handle()
-    txn = flux.kvs.KVSTxn(h, namespace=namespace)
+    txn = _txn(h, namespace=namespace)
     for key in keys:
         try:
             obj = flux.kvs.lookup(h, key, FLUX_KVS_TREEOBJ, namespace).get()["val"]
@@ -613,10 +641,9 @@ def unlink(namespace: str | None, treeobj_root: bool, sequence: bool, recursive:
 def link(namespace: str | None, target_namespace: str | None, treeobj_root: bool,
          sequence: bool, target: str, linkname: str) -> None:
     """Make LINKNAME a symbolic link to TARGET (which need not exist)."""
-    import flux.kvs
 
     _exclusive(treeobj_root=treeobj_root, sequence=sequence)
-    txn = flux.kvs.KVSTxn(_handle(), namespace=namespace)
+    txn = _txn(_handle(), namespace=namespace)
     txn.symlink(linkname, target, target_namespace)
     try:
         _finish_commit(txn.commit_async(), treeobj_root, sequence)
@@ -658,10 +685,9 @@ def readlink(namespace: str | None, at: str | None, namespace_only: bool, key_on
 def mkdir(namespace: str | None, treeobj_root: bool, sequence: bool,
           keys: tuple[str, ...]) -> None:
     """Create empty directories KEYS (replacing what is there) and commit."""
-    import flux.kvs
 
     _exclusive(treeobj_root=treeobj_root, sequence=sequence)
-    txn = flux.kvs.KVSTxn(_handle(), namespace=namespace)
+    txn = _txn(_handle(), namespace=namespace)
     for key in keys:
         txn.mkdir(key)
     try:
@@ -683,7 +709,7 @@ def _copy(src_ns: str | None, dst_ns: str | None, src: str, dst: str, move: bool
     except OSError as exc:
         _fail(src, exc)
     same = flux.kvs.resolve_namespace(src_ns) == flux.kvs.resolve_namespace(dst_ns)
-    txn = flux.kvs.KVSTxn(h, namespace=dst_ns)
+    txn = _txn(h, namespace=dst_ns)
     txn.put_treeobj(dst, obj)
     if move and same:
         txn.unlink(src)  # one transaction: never both or neither missing
@@ -692,7 +718,7 @@ def _copy(src_ns: str | None, dst_ns: str | None, src: str, dst: str, move: bool
     except OSError as exc:
         _fail(dst, exc)
     if move and not same:
-        rm = flux.kvs.KVSTxn(h, namespace=src_ns)
+        rm = _txn(h, namespace=src_ns)
         rm.unlink(src)
         try:
             rm.commit_async().get()
@@ -817,7 +843,10 @@ def eventlog_append(namespace: str | None, timestamp: float | None, key: str, na
             die("kvs", f"context must be a JSON object, not {text}")
     if timestamp is not None and not timestamp > 0:
         die("kvs", f"timestamp must be a positive number of seconds, not {timestamp}")
+    from kvs.keys import parse
+
     try:
+        parse(key)  # a bad key: named with the problem
         flux.kvs.eventlog_append(_handle(), key, name, ctx, timestamp, namespace)
     except OSError as exc:
         _fail(key, exc)

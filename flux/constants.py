@@ -29,6 +29,9 @@ FLUX_NODEID_UPSTREAM = 0xFFFFFFFE
 FLUX_USERID_UNKNOWN = 0xFFFFFFFF
 FLUX_MATCHTAG_NONE = 0
 
+# flux_event_publish() flags.
+FLUX_EVENT_PRIVATE = 1
+
 # Roles stamped on a message at ingress.
 FLUX_ROLE_NONE = 0
 FLUX_ROLE_OWNER = 1
@@ -46,13 +49,66 @@ FLUX_O_CLONE = 2
 FLUX_O_NONBLOCK = 4
 FLUX_O_MATCHDEBUG = 8
 FLUX_O_TEST_NOSUB = 16
+FLUX_O_RPCTRACK = 32
+
+# flux_requeue() flags.
+FLUX_RQ_HEAD = 1
+FLUX_RQ_TAIL = 2
 
 # Reactor run flags and fd watcher events.
 FLUX_REACTOR_NOWAIT = 1
 FLUX_REACTOR_ONCE = 2
+FLUX_REACTOR_SIGCHLD = 1        # flux_reactor_create() flag
+FLUX_WATCHER_LINE_BUFFER = 1    # buffer watcher flag
 FLUX_POLLIN = 1
 FLUX_POLLOUT = 2
 FLUX_POLLERR = 4
+
+# KVS lookup / op flags (flux_kvs_lookup(), flux_kvs_txn_*()).
+FLUX_KVS_READDIR = 1
+FLUX_KVS_READLINK = 2
+FLUX_KVS_WATCH = 4
+FLUX_KVS_WAITCREATE = 8
+FLUX_KVS_TREEOBJ = 16
+FLUX_KVS_APPEND = 32
+FLUX_KVS_WATCH_FULL = 64
+FLUX_KVS_WATCH_UNIQ = 128
+FLUX_KVS_WATCH_APPEND = 256
+# KVS commit flags (flux_kvs_commit()).
+FLUX_KVS_NO_MERGE = 1
+FLUX_KVS_TXN_COMPACT = 2
+FLUX_KVS_SYNC = 4
+
+# Broker module states.
+FLUX_MODSTATE_INIT = 0
+FLUX_MODSTATE_RUNNING = 1
+FLUX_MODSTATE_FINALIZING = 2
+FLUX_MODSTATE_EXITED = 3
+
+# flux_conf_builtin_get() flags.
+FLUX_CONF_INSTALLED = 0
+FLUX_CONF_INTREE = 1
+FLUX_CONF_AUTO = 2
+
+# flux_plugin_t flags and argument directions.
+FLUX_PLUGIN_RTLD_LAZY = 1
+FLUX_PLUGIN_RTLD_NOW = 2
+FLUX_PLUGIN_RTLD_GLOBAL = 4
+FLUX_PLUGIN_RTLD_DEEPBIND = 8
+FLUX_PLUGIN_ARG_IN = 0
+FLUX_PLUGIN_ARG_OUT = 1
+FLUX_PLUGIN_ARG_REPLACE = 2
+
+# Subprocess states and flags (flux_subprocess_state_t, flux_rexec()).
+FLUX_SUBPROCESS_INIT = 0
+FLUX_SUBPROCESS_EXEC_FAILED = 1
+FLUX_SUBPROCESS_RUNNING = 2
+FLUX_SUBPROCESS_EXITED = 3
+FLUX_SUBPROCESS_FAILED = 4
+FLUX_SUBPROCESS_STOPPED = 5
+FLUX_SUBPROCESS_FLAGS_STDIO_FALLTHROUGH = 1
+FLUX_SUBPROCESS_FLAGS_SETPGRP = 2
+FLUX_SUBPROCESS_FLAGS_FORK_EXEC = 4
 
 # syslog(3) severities, as used by flux_log(3) and the broker log ring.
 LOG_EMERG = 0
@@ -118,4 +174,6 @@ FLUX_JOB_EVENT_WATCH_WAITCREATE = 1
 FLUX_JOB_LOOKUP_JSON_DECODE = 1
 FLUX_JOB_LOOKUP_CURRENT = 2
 
-__all__ = [name for name in dir() if name.isupper()]
+#: every FLUX_* name, as Flux's bindings export them (``from flux.constants import *``);
+#: the LOG_* severities and SEVERITY_NAMES are importable by name
+__all__ = [name for name in dir() if name.startswith("FLUX_")]

@@ -7,6 +7,12 @@ drops it so the next becomes current.  ``then(cb)`` calls ``cb(future,
 current; with a timeout, the future is fulfilled with ETIMEDOUT if no
 result arrives in time.  ``wait_for(timeout)`` raises ETIMEDOUT when the
 time passes and leaves the future unfulfilled.
+
+As in Flux's bindings, ``Future(other)`` wraps an existing future (both
+names then share its results), and ``FutureExt(init_cb, ...)`` is an empty
+future completed from Python: ``init_cb(future, ...)`` runs once, at the
+first ``get()``/``wait_for()``/``then()``, and later calls ``fulfill()`` or
+``fulfill_error()``.  Futures are context managers.
 """
 from __future__ import annotations
 
@@ -23,10 +29,15 @@ if TYPE_CHECKING:
 
 
 class Future:
-    """A container for zero or more results, each a value or an error."""
+    """A container for zero or more results, each a value or an error.
 
-    def __init__(self, flux_handle: "Flux | None" = None) -> None:
-        self._handle = flux_handle
+    Built with a Flux handle (the futures of this package), or with
+    another future to wrap (``Future(other)``, as in Flux's bindings):
+    the two then share one queue of results, and the wrapped one is kept
+    alive by the wrapper.
+    """
+
+    def __init__(self, flux_handle: "Flux | Future | None" = None) -> None:
         # each entry: (value, errnum, errstr)
         self._results: deque[tuple[Any, int, str | None]] = deque()
         self._then: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None
@@ -34,6 +45,31 @@ class Future:
         self._then_timer: list[Any] | None = None
         self._then_posted = False
         self._holds_ref = False
+        #: futures sharing these results (None: just this one)
+        self._group: list[Future] | None = None
+        self._wrapped: Future | None = None
+        if isinstance(flux_handle, Future):
+            self._handle: "Flux | None" = None
+            self._adopt(flux_handle)
+        else:
+            self._handle = flux_handle
+
+    def _adopt(self, other: "Future") -> None:
+        """Share OTHER's results: a result it gets wakes this future's continuation too."""
+        self._wrapped = other
+        self._handle = other._handle
+        self._results = other._results
+        group = other._group
+        if group is None:
+            group = other._group = [other]
+        group.append(self)
+        self._group = group
+        cls = type(self)
+        # a plain wrapper reads results the way the wrapped future does (an RPC's payload)
+        if cls.get is Future.get:
+            self.get = other.get  # type: ignore[method-assign]
+        if cls._is_final is Future._is_final:
+            self._is_final = other._is_final  # type: ignore[method-assign]
 
     # -- fulfilment ------------------------------------------------------
     def fulfill(self, value: Any = None) -> None:
@@ -49,6 +85,14 @@ class Future:
             self._on_ready()
 
     def _on_ready(self) -> None:
+        group = self._group
+        if group is None:
+            self._ready_here()
+        else:
+            for future in group:
+                future._ready_here()
+
+    def _ready_here(self) -> None:
         self._cancel_then_timer()
         if self._then is not None and not self._then_posted:
             self._then_posted = True
@@ -64,6 +108,10 @@ class Future:
 
     def get_flux(self) -> "Flux | None":
         return self._handle
+
+    def set_flux(self, flux_handle: "Flux") -> None:
+        """Associate the future with FLUX_HANDLE (for a FutureExt made without one)."""
+        self._handle = flux_handle
 
     def get_reactor(self) -> "Reactor":
         if self._handle is None:
@@ -100,6 +148,9 @@ class Future:
 
     def _wait(self, timeout: float | None) -> None:
         """Block until ready or TIMEOUT; futures fed by a handle read its socket."""
+        if self._wrapped is not None:
+            self._wrapped._wait(timeout)
+            return
         if self._handle is None:
             raise FluxError(errno.EDEADLK, "future has no handle to wait on")
         self._handle._wait_until(self.is_ready, timeout)
@@ -142,12 +193,28 @@ class Future:
         return self
 
     def stop(self) -> None:
-        """Drop the ``then()`` continuation and its hold on the reactor."""
+        """No more continuation calls: drop ``then()`` and its hold on the reactor."""
         self._then = None
         self._cancel_then_timer()
         if self._holds_ref:
             self._holds_ref = False
             self.get_reactor().decref()
+
+    def raise_if_handle_exception(self) -> None:
+        """Raise the Python exception a callback left pending on the handle, if any.
+
+        Useful before re-raising a bare OSError from ``get()``: the
+        callback's exception says more.
+        """
+        handle = self.get_flux()
+        if handle is not None:
+            type(handle).raise_if_exception()
+
+    def __enter__(self) -> "Future":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
 
     def _arm_then_timer(self) -> None:
         reactor = self.get_reactor()
@@ -220,4 +287,87 @@ class WaitAllFuture(Future):
             raise FluxError(errno.ENOENT, f"no child future named '{name}'") from None
 
 
-__all__ = ["Future", "WaitAllFuture"]
+class FutureExt(Future):
+    """An empty future completed from Python (Flux's ``flux.future.FutureExt``).
+
+    ``init_cb(future, *args, **kwargs)`` runs once, at the first
+    ``get()``, ``wait_for()`` or ``then()``; it should use
+    ``future.get_flux()`` and, now or later, call ``fulfill(result)`` (a
+    JSON-serialisable value, returned by ``get()`` as it round-trips
+    through JSON) or ``fulfill_error(errnum, errstr)``.  Without
+    ``flux_handle``, call ``set_flux()`` first (else OSError EINVAL).
+
+    A blocking ``get()`` runs the handle's reactor until the future is
+    fulfilled, so continuations that ``init_cb`` set on RPCs run meanwhile.
+    """
+
+    def __init__(self, init_cb: Callable[..., Any], *args: Any,
+                 flux_handle: "Flux | None" = None, **kwargs: Any) -> None:
+        super().__init__(flux_handle)
+        self._init: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = \
+            (init_cb, args, kwargs)
+
+    def _need_handle(self) -> None:
+        if self._handle is None:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+    def _run_init(self) -> None:
+        init = self._init
+        if init is None:
+            return
+        self._need_handle()
+        self._init = None
+        callback, args, kwargs = init
+        callback(self, *args, **kwargs)
+
+    def fulfill(self, result: Any = None) -> None:
+        """Fulfill with RESULT (TypeError unless it is JSON-serialisable)."""
+        import json
+
+        super().fulfill(json.loads(json.dumps(result)))
+
+    def fulfill_error(self, errnum: int = errno.ENOENT, errstr: str | None = None) -> None:
+        super().fulfill_error(errnum, errstr)
+
+    def wait_for(self, timeout: float = -1.0) -> "FutureExt":
+        self._run_init()
+        super().wait_for(timeout)
+        return self
+
+    def get(self) -> Any:
+        self._run_init()
+        return self._current()
+
+    def then(self, callback: Callable[..., Any], *args: Any, timeout: float = -1.0,
+             **kwargs: Any) -> "FutureExt":
+        self._need_handle()
+        super().then(callback, *args, timeout=timeout, **kwargs)
+        self._run_init()
+        return self
+
+    def _wait(self, timeout: float | None) -> None:
+        from flux.constants import FLUX_REACTOR_ONCE
+
+        reactor = self.get_reactor()
+        deadline = None if timeout is None else reactor.now() + timeout
+        while not self._results:
+            timer = None
+            if deadline is not None:
+                if reactor.now() >= deadline:
+                    return
+                timer = reactor.add_timer(deadline, _nothing)
+            try:
+                if reactor.active <= 0 and not reactor.has_ready():
+                    raise OSError(errno.EDEADLK, "future will never be fulfilled: nothing "
+                                                 "is pending in the reactor")
+                reactor.run(FLUX_REACTOR_ONCE)
+            finally:
+                if timer is not None:
+                    reactor.cancel_timer(timer)
+
+
+def _nothing() -> None:
+    """A timer that only bounds a wait."""
+
+
+__all__ = ["Future", "FutureExt", "WaitAllFuture"]

@@ -1,13 +1,21 @@
 """flux.kvs: the KVS from Python, as in Flux's bindings.
 
-Writes are staged in a transaction kept on the handle (``put``,
-``put_mkdir``, ``put_unlink``, ``put_symlink``, and ``KVSDir`` item
-assignment) until ``commit()`` sends them as one ``kvs.commit``;
-``commit_async()`` returns the RPC future instead, so many commits can be
-in flight at once.  Reads go straight to the ``kvs`` service.  Values are
-stored as JSON text (``bytes`` as they are); ``get`` decodes JSON, else
-returns the UTF-8 text, else the bytes.  A namespace argument of None
-means ``$FLUX_KVS_NAMESPACE``, else ``primary``.
+Writes are staged in a transaction until committed as one ``kvs.commit``:
+``put``, ``put_mkdir``, ``put_unlink`` and ``put_symlink`` use the
+handle's transaction (``h.aux_txn``) unless given ``_kvstxn=`` (a
+``KVSTxn``), and ``commit()`` / ``commit_async()`` send it.  Each
+``KVSDir`` has its own transaction, shared with the subdirectories read
+through it (``kd["sub"]``) and committed by its ``commit()``; committing
+one ``KVSDir`` never commits another's writes.  A key is checked when it
+is staged: an empty or invalid key is OSError EINVAL at once, and nothing
+stays queued to fail a later commit.
+
+Reads go straight to the ``kvs`` service.  Values are stored as JSON text
+(``bytes``, or anything with ``raw=True``, as they are); ``get`` decodes
+JSON, else returns the UTF-8 text, else the bytes.  A namespace argument
+of None means ``$FLUX_KVS_NAMESPACE``, else ``primary``.
+``kvs_watch_async()`` follows a key's values; ``kvs_checkpoint_lookup()``
+reads the stored KVS checkpoint.
 
 Also here: namespace functions, versions, raw lookups and watches
 (``lookup``, ``watch``, ``watch_cancel``, ``val_data``) and
@@ -24,23 +32,26 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from flux.constants import FLUX_RPC_NORESPONSE, FLUX_RPC_STREAMING
-from flux.errors import FluxError
-from kvs.constants import (
+from flux.constants import (
     FLUX_KVS_APPEND,
     FLUX_KVS_READDIR,
     FLUX_KVS_WAITCREATE,
     FLUX_KVS_WATCH,
-    PRIMARY_NAMESPACE,
+    FLUX_KVS_WATCH_FULL,
+    FLUX_KVS_WATCH_UNIQ,
+    FLUX_RPC_NORESPONSE,
+    FLUX_RPC_STREAMING,
 )
+from flux.rpc import RPC
+from kvs.constants import PRIMARY_NAMESPACE
 
 if TYPE_CHECKING:
     from flux.core.handle import Flux
-    from flux.rpc import RPC
 
 __all__ = [
     "KVSDir",
     "KVSTxn",
+    "KVSWatchFuture",
     "commit",
     "commit_async",
     "dropcache",
@@ -53,6 +64,8 @@ __all__ = [
     "inner_walk",
     "isdir",
     "join",
+    "kvs_checkpoint_lookup",
+    "kvs_watch_async",
     "lookup",
     "lookup_wait",
     "namespace_create",
@@ -89,6 +102,32 @@ def _key(key: Any) -> str:
     if not isinstance(key, str):
         raise TypeError(f"KVS key must be a str, not {type(key).__name__}")
     return key
+
+
+def _einval() -> OSError:
+    return OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+
+def _staged_key(prefix: str, key: Any) -> str:
+    """PREFIX + KEY, checked as libflux checks a key when an op is staged.
+
+    An empty key, one the kvs service would refuse (a control character,
+    an over-long component) or one naming the root directory is OSError
+    EINVAL now, so that nothing bad is queued to fail a later commit.
+    """
+    from kvs.keys import ROOT, parse
+
+    key = _key(key)
+    if not key:
+        raise _einval()
+    full = prefix + key
+    try:
+        _parts, norm = parse(full)
+    except OSError:
+        raise _einval() from None
+    if norm == ROOT:
+        raise _einval()
+    return full
 
 
 def _val(data: bytes) -> dict[str, Any]:
@@ -138,12 +177,19 @@ class KVSTxn:
         self.ops: list[dict[str, Any]] = []
 
     def _add(self, key: str, flags: int, dirent: dict[str, Any] | None) -> None:
-        self.ops.append({"key": self._prefix + _key(key), "flags": flags, "dirent": dirent})
+        self.ops.append({"key": _staged_key(self._prefix, key), "flags": flags,
+                         "dirent": dirent})
 
-    def put(self, key: str, value: Any) -> None:
-        """Stage KEY = VALUE: bytes as they are, anything else as JSON text."""
+    def put(self, key: str, value: Any, raw: bool = False) -> None:
+        """Stage KEY = VALUE: bytes (or anything with ``raw=True``) as they are, else JSON.
+
+        With ``raw=True`` a str is stored UTF-8 encoded; other types need an
+        ``encode()`` method (AttributeError otherwise), as in Flux's bindings.
+        """
         if isinstance(value, (bytes, bytearray, memoryview)):
             data = bytes(value)
+        elif raw:
+            data = value.encode()
         else:
             try:
                 data = _dumps(value, option=_JSON_OPTS)
@@ -178,12 +224,15 @@ class KVSTxn:
     def clear(self) -> None:
         self.ops = []
 
-    def commit_async(self, flags: int = 0) -> "RPC":
+    def commit_async(self, flags: int = 0) -> RPC:
         """Send the staged ops as one commit; the future's get() gives rootref and sequence."""
+        return self._send(flags, self.namespace)
+
+    def _send(self, flags: int, namespace: str | None) -> RPC:
         if self.fhdl is None:
             raise ValueError("KVSTxn has no Flux handle to commit with")
         ops, self.ops = self.ops, []
-        return self.fhdl.rpc("kvs.commit", {"namespace": _ns(self.namespace), "flags": flags,
+        return self.fhdl.rpc("kvs.commit", {"namespace": _ns(namespace), "flags": flags,
                                             "ops": ops})
 
     def commit(self, flags: int = 0) -> int:
@@ -201,45 +250,58 @@ class KVSTxn:
             self.commit()
 
 
-def _txn(flux_handle: "Flux") -> KVSTxn:
+def _txn(flux_handle: "Flux", _kvstxn: KVSTxn | None = None) -> KVSTxn:
+    """_KVSTXN, else the handle's own transaction (made on first use)."""
+    if _kvstxn is not None:
+        if not isinstance(_kvstxn, KVSTxn):
+            raise TypeError(f"_kvstxn must be a flux.kvs.KVSTxn, not {type(_kvstxn).__name__}")
+        return _kvstxn
     txn = getattr(flux_handle, "aux_txn", None)
     if txn is None:
         txn = KVSTxn(flux_handle)
-        flux_handle.aux_txn = txn  # type: ignore[attr-defined]  # Flux's per-handle txn
+        flux_handle.aux_txn = txn  # Flux's per-handle txn
     return txn
 
 
-def put(flux_handle: "Flux", key: str, value: Any) -> None:
-    """Stage KEY = VALUE on the handle's transaction (bytes raw, else JSON)."""
-    _txn(flux_handle).put(key, value)
+def put(flux_handle: "Flux", key: str, value: Any, _kvstxn: KVSTxn | None = None,
+        raw: bool = False) -> None:
+    """Stage KEY = VALUE (bytes, or anything with RAW, as they are; else JSON)."""
+    _txn(flux_handle, _kvstxn).put(key, value, raw=raw)
 
 
-def put_mkdir(flux_handle: "Flux", key: str) -> None:
-    _txn(flux_handle).mkdir(key)
+def put_mkdir(flux_handle: "Flux", key: str, _kvstxn: KVSTxn | None = None) -> None:
+    _txn(flux_handle, _kvstxn).mkdir(key)
 
 
-def put_unlink(flux_handle: "Flux", key: str) -> None:
-    _txn(flux_handle).unlink(key)
+def put_unlink(flux_handle: "Flux", key: str, _kvstxn: KVSTxn | None = None) -> None:
+    _txn(flux_handle, _kvstxn).unlink(key)
 
 
 def put_symlink(flux_handle: "Flux", key: str, target: str,
-                target_namespace: str | None = None) -> None:
-    _txn(flux_handle).symlink(key, target, target_namespace)
+                target_namespace: str | None = None, _kvstxn: KVSTxn | None = None) -> None:
+    _txn(flux_handle, _kvstxn).symlink(key, target, target_namespace)
 
 
-def commit_async(flux_handle: "Flux", flags: int = 0, namespace: str | None = None) -> "RPC":
-    """Commit the handle's staged ops without waiting: returns the RPC future."""
-    txn = _txn(flux_handle)
-    txn.namespace = namespace
-    return txn.commit_async(flags)
+def commit_async(flux_handle: "Flux", flags: int = 0, namespace: str | None = None,
+                 _kvstxn: KVSTxn | None = None) -> RPC:
+    """Commit the handle's (or _KVSTXN's) staged ops without waiting: the RPC future."""
+    txn = _txn(flux_handle, _kvstxn)
+    if _kvstxn is not None and namespace is None:
+        namespace = txn.namespace
+    return txn._send(flags, namespace)
 
 
-def commit(flux_handle: "Flux", flags: int = 0, namespace: str | None = None) -> int:
-    """Commit the handle's staged ops (FLUX_KVS_NO_MERGE: not merged); -1 if none."""
-    txn = getattr(flux_handle, "aux_txn", None)
+def commit(flux_handle: "Flux", flags: int = 0, namespace: str | None = None,
+           _kvstxn: KVSTxn | None = None) -> int:
+    """Commit the handle's (or _KVSTXN's) staged ops; -1 if there were none.
+
+    FLAGS: FLUX_KVS_NO_MERGE (not merged with other commits),
+    FLUX_KVS_TXN_COMPACT, FLUX_KVS_SYNC (on stable storage before the answer).
+    """
+    txn = _kvstxn if _kvstxn is not None else getattr(flux_handle, "aux_txn", None)
     if txn is None or not txn.ops:
         return -1
-    commit_async(flux_handle, flags, namespace).get()
+    commit_async(flux_handle, flags, namespace, _kvstxn).get()
     return 0
 
 
@@ -262,23 +324,37 @@ def lookup_wait(flux_handle: "Flux", key: str, flags: int = FLUX_KVS_WAITCREATE,
                            {"key": _key(key), "flags": flags, "namespace": _ns(namespace)})
 
 
+def _plain(exc: OSError) -> OSError:
+    """EXC as Flux's bindings raise a failed KVS call: its errno and strerror text."""
+    return OSError(exc.errno, os.strerror(exc.errno or errno.EIO))
+
+
+def _lookup_val(flux_handle: "Flux", key: str, flags: int, namespace: str | None) -> Any:
+    try:
+        return lookup(flux_handle, key, flags, namespace).get()["val"]
+    except OSError as exc:
+        raise _plain(exc) from None
+
+
 def get_key_direct(flux_handle: "Flux", key: str, namespace: str | None = None) -> Any:
     """The decoded value at KEY; OSError ENOENT if missing, EISDIR for a directory."""
-    return _decode_value(val_data(lookup(flux_handle, key, 0, namespace).get()["val"]))
+    return _decode_value(val_data(_lookup_val(flux_handle, key, 0, namespace)))
 
 
-def get(flux_handle: "Flux", key: str, namespace: str | None = None) -> Any:
-    """The decoded value at KEY, or a KVSDir if KEY is a directory."""
+def get(flux_handle: "Flux", key: str, namespace: str | None = None,
+        _kvstxn: KVSTxn | None = None) -> Any:
+    """The decoded value at KEY, or a KVSDir (writing to _KVSTXN) if KEY is a directory."""
     try:
         return get_key_direct(flux_handle, key, namespace)
     except OSError as exc:
         if exc.errno != errno.EISDIR:
             raise
-    return get_dir(flux_handle, key, namespace)
+    return get_dir(flux_handle, key, namespace, _kvstxn)
 
 
-def get_dir(flux_handle: "Flux", key: str = ".", namespace: str | None = None) -> "KVSDir":
-    return KVSDir(flux_handle, key, namespace=namespace)
+def get_dir(flux_handle: "Flux", key: str = ".", namespace: str | None = None,
+            _kvstxn: KVSTxn | None = None) -> "KVSDir":
+    return KVSDir(flux_handle, key, namespace=namespace, _kvstxn=_kvstxn)
 
 
 def exists(flux_handle: "Flux", key: str, namespace: str | None = None) -> bool:
@@ -375,7 +451,11 @@ def eventlog_append(flux_handle: "Flux", key: str, name: str,
 
 class KVSDir(MutableMapping):  # type: ignore[type-arg]
     """A directory as a mapping: reads from a snapshot taken at construction,
-    writes staged on the handle's transaction until ``commit()``."""
+    writes staged on this KVSDir's own transaction until ``commit()``.
+
+    ``kd["sub"]`` (a subdirectory) shares this transaction, so one
+    ``commit()`` commits both; ``_kvstxn=`` makes it use that ``KVSTxn``.
+    """
 
     class KVSDirIterator(Iterator):  # type: ignore[type-arg]
         def __init__(self, kvsdir: "KVSDir") -> None:
@@ -391,7 +471,8 @@ class KVSDir(MutableMapping):  # type: ignore[type-arg]
             return self.__next__()
 
     def __init__(self, flux_handle: "Flux | None" = None, path: str = ".",
-                 handle: Mapping[str, Any] | None = None, namespace: str | None = None) -> None:
+                 handle: Mapping[str, Any] | None = None, namespace: str | None = None,
+                 _kvstxn: KVSTxn | None = None) -> None:
         if flux_handle is None:
             raise ValueError("KVSDir needs a Flux handle")
         self.fhdl = flux_handle
@@ -399,32 +480,44 @@ class KVSDir(MutableMapping):  # type: ignore[type-arg]
         self.namespace = namespace
         self._prefix = "" if not path or path == "." else path.rstrip(".") + "."
         if handle is None:
-            handle = lookup(flux_handle, path, FLUX_KVS_READDIR, namespace).get()["val"]
+            handle = _lookup_val(flux_handle, path, FLUX_KVS_READDIR, namespace)
         if handle.get("type") != "dir":
-            raise FluxError(errno.ENOTDIR, f"{path}: not a directory listing")
+            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         self._entries: dict[str, Any] = dict(handle["data"])
+        if _kvstxn is not None and not isinstance(_kvstxn, KVSTxn):
+            raise TypeError(f"_kvstxn must be a flux.kvs.KVSTxn, not {type(_kvstxn).__name__}")
+        # keys are staged from the root ("absolute"), so subdirectories may share it
+        self.kvstxn = _kvstxn if _kvstxn is not None else KVSTxn(flux_handle, ".", namespace)
 
     def key_at(self, key: str) -> str:
         """The full key of KEY in this directory."""
         return self._prefix + key
 
     def commit(self, flags: int = 0) -> int:
-        return commit(self.fhdl, flags, self.namespace)
+        """Commit this directory's staged writes (0; -1 if there were none)."""
+        if not self.kvstxn.ops:
+            return -1
+        self.kvstxn._send(flags, self.namespace).get()
+        return 0
+
+    def commit_async(self, flags: int = 0) -> RPC:
+        """Send this directory's staged writes; a Future whose get() gives rootref, sequence."""
+        return self.kvstxn._send(flags, self.namespace)
 
     def exists(self, name: str) -> bool:
         return exists(self.fhdl, self.key_at(name), self.namespace)
 
     def __getitem__(self, key: str) -> Any:
         try:
-            return get(self.fhdl, self.key_at(key), self.namespace)
+            return get(self.fhdl, self.key_at(key), self.namespace, _kvstxn=self.kvstxn)
         except OSError:
             raise KeyError(f"{key} not found under directory {self.path}") from None
 
     def __setitem__(self, key: str, value: Any) -> None:
-        put(self.fhdl, self.key_at(key), value)
+        self.kvstxn.put(self.key_at(key), value)
 
     def __delitem__(self, key: str) -> None:
-        put_unlink(self.fhdl, self.key_at(key))
+        self.kvstxn.unlink(self.key_at(key))
 
     def __iter__(self) -> Iterator[str]:
         return self.KVSDirIterator(self)
@@ -458,7 +551,7 @@ class KVSDir(MutableMapping):  # type: ignore[type-arg]
 
     def mkdir(self, key: str, contents: Mapping[str, Any] | None = None) -> None:
         """Create subdirectory KEY (committed), then fill it with CONTENTS if given."""
-        put_mkdir(self.fhdl, self.key_at(key))
+        self.kvstxn.mkdir(self.key_at(key))
         self.commit()
         if contents is not None:
             KVSDir(self.fhdl, self.key_at(key), namespace=self.namespace).fill(contents)
@@ -471,6 +564,89 @@ class KVSDir(MutableMapping):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return f"KVSDir({self.path!r}, {len(self._entries)} entries)"
+
+
+# -- watches as futures, checkpoints ------------------------------------------------------
+
+
+class KVSWatchFuture(RPC):
+    """The stream of a key's values, from ``kvs_watch_async()`` (a ``kvs-watch.lookup``).
+
+    ``get()`` gives the current value (decoded as ``get()`` decodes), then
+    each change; None once the stream has ended.  A missing key is OSError
+    ENOENT unless the watch waits for its creation.
+    """
+
+    def __init__(self, flux_handle: "Flux", key: str, flags: int,
+                 namespace: str | None = None) -> None:
+        self.needs_cancel = False
+        super().__init__(flux_handle, "kvs-watch.lookup",
+                         {"key": _key(key), "flags": flags, "namespace": _ns(namespace)},
+                         flags=FLUX_RPC_STREAMING)
+        self.key = key
+        self.needs_cancel = True
+
+    def get(self, autoreset: bool = True) -> Any:  # type: ignore[override]
+        """The current value (then reset, unless AUTORESET is False); None at the end."""
+        try:
+            msg = self._current()
+        except OSError as exc:
+            if exc.errno == errno.ENODATA:
+                self.needs_cancel = False
+                return None
+            self.needs_cancel = False
+            self.raise_if_handle_exception()
+            raise _plain(exc) from None
+        value = _decode_value(val_data(msg.payload["val"]))
+        if autoreset:
+            self.reset()
+        return value
+
+    def cancel(self, stop: bool = False) -> None:
+        """End the stream (it then ends with None); STOP: no more continuation calls."""
+        if self.needs_cancel:
+            handle = self.get_flux()
+            if handle is not None:
+                watch_cancel(handle, self)
+        self.needs_cancel = False
+        if stop:
+            self.stop()
+
+    def __del__(self) -> None:
+        if getattr(self, "needs_cancel", False):
+            try:
+                self.cancel()
+            except Exception:  # noqa: BLE001 - the handle may be gone already
+                pass
+
+
+def kvs_watch_async(flux_handle: "Flux", key: str, namespace: str | None = None,
+                    waitcreate: bool = False, uniq: bool = False,
+                    full: bool = False) -> KVSWatchFuture:
+    """Follow KEY: a KVSWatchFuture whose get() gives its value now, then each change.
+
+    WAITCREATE: wait for a missing key to appear (else ENOENT); UNIQ: skip
+    writes that leave the value unchanged; FULL: also notice changes that
+    do not name the key (a parent directory replaced; ENOENT if removed).
+    """
+    flags = FLUX_KVS_WATCH
+    if waitcreate:
+        flags |= FLUX_KVS_WAITCREATE
+    if uniq:
+        flags |= FLUX_KVS_WATCH_UNIQ
+    if full:
+        flags |= FLUX_KVS_WATCH_FULL
+    return KVSWatchFuture(flux_handle, key, flags, namespace)
+
+
+def kvs_checkpoint_lookup(flux_handle: "Flux", cache_bypass: bool = False) -> list[dict[str, Any]]:
+    """The stored KVS checkpoints, most recent first: dicts with ``version``,
+    ``sequence``, ``timestamp`` and ``rootref``.  OSError ENOENT when there is none.
+
+    CACHE_BYPASS asks the backing store directly (``content-backing.checkpoint-get``).
+    """
+    topic = "content-backing.checkpoint-get" if cache_bypass else "content.checkpoint-get"
+    return flux_handle.rpc(topic).get()["checkpoints"]
 
 
 def join(*args: str) -> str:

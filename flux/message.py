@@ -8,14 +8,27 @@ read.  The wire format (specs/messages.md) is a fixed 32-byte header,
 then the route stack, topic and payload; the same bytes serve the local
 AF_UNIX connector (where the leading length frames the stream) and the
 ZeroMQ overlay (one frame per message).
+
+Flux's Python ``Message`` API is here too: ``Message(type_id)``,
+``topic`` (str or bytes in), ``payload`` / ``payload_str`` (both
+settable; a payload set as an object reads back as ``json.dumps`` text),
+``rolemask``, ``userid``, ``type_str`` and ``decode()``.
+
+JSON: payloads are encoded and decoded with orjson once the process has
+loaded it (the broker, its modules and most of the API do), else with the
+standard library's ``json`` (compact, UTF-8, no NaN), imported with this
+module so that a process may drop privileges after importing it.  This
+module never imports orjson itself: that costs more (~18 ms) than a short
+``flux`` command spends on everything else.
 """
 from __future__ import annotations
 
 import errno
+import json
+import os
 import struct
+import sys
 from typing import Any, Iterable
-
-import orjson
 
 from flux.constants import (
     FLUX_MATCHTAG_NONE,
@@ -49,8 +62,34 @@ _TYPE_NAMES = {FLUX_MSGTYPE_REQUEST: "request", FLUX_MSGTYPE_RESPONSE: "response
 
 _pack_header = HEADER.pack
 _unpack_header = HEADER.unpack_from
-_dumps = orjson.dumps
-_loads = orjson.loads
+
+
+def _orjson() -> Any:
+    """orjson if this process has loaded it; from then on the codec is orjson's."""
+    global _dumps, _loads
+    orjson = sys.modules.get("orjson")
+    if orjson is not None:
+        _dumps = orjson.dumps
+        _loads = orjson.loads
+    return orjson
+
+
+def _dumps(obj: Any) -> bytes:
+    orjson = _orjson()
+    if orjson is not None:
+        return orjson.dumps(obj)
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode()
+    except ValueError as exc:  # NaN / Infinity: not JSON
+        raise TypeError(str(exc)) from None
+
+
+def _loads(data: bytes) -> Any:
+    orjson = _orjson()
+    if orjson is not None:
+        return orjson.loads(data)
+    return json.loads(data)
 
 
 class _Unset:
@@ -74,22 +113,24 @@ class Message:
     ``flags`` holds only the flags with meaning to services (noresponse,
     upstream, private, streaming, user1); the presence flags of RFC 3
     (topic, payload, route) follow from the fields when encoding.
-    ``route`` is the route stack, most recent hop last.
+    ``route`` is the route stack, most recent hop last.  ``from_wire``
+    is true for a message decoded from bytes (a client's or another
+    broker's), false for one built in this process.
     """
 
-    __slots__ = ("type", "flags", "topic", "userid", "rolemask", "nodeid",
+    __slots__ = ("type", "flags", "_topic", "userid", "rolemask", "nodeid",
                  "matchtag", "errnum", "seq", "control_type", "control_status",
-                 "route", "_raw", "_obj")
+                 "route", "from_wire", "_raw", "_obj", "_objsrc")
 
-    def __init__(self, type: int = FLUX_MSGTYPE_REQUEST, topic: str = "",
+    def __init__(self, type_id: int = FLUX_MSGTYPE_REQUEST, topic: str | bytes = "",
                  payload: Any = None, *, flags: int = 0,
                  nodeid: int = FLUX_NODEID_ANY, matchtag: int = FLUX_MATCHTAG_NONE,
                  userid: int = FLUX_USERID_UNKNOWN, rolemask: int = 0,
                  errnum: int = 0, seq: int = 0,
                  route: list[str] | None = None) -> None:
-        self.type = type
+        self.type = type_id
         self.flags = flags
-        self.topic = topic
+        self._topic = topic if type(topic) is str else _topic_str(topic)
         self.userid = userid
         self.rolemask = rolemask
         self.nodeid = nodeid
@@ -99,10 +140,21 @@ class Message:
         self.control_type = 0
         self.control_status = 0
         self.route = route if route is not None else []
+        self.from_wire = False
         self._raw: bytes | None = None
         self._obj: Any = _UNSET
+        self._objsrc = False
         if payload is not None:
             self.payload = payload
+
+    # -- topic -----------------------------------------------------------
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    @topic.setter
+    def topic(self, value: str | bytes) -> None:
+        self._topic = value if type(value) is str else _topic_str(value)
 
     # -- payload ---------------------------------------------------------
     @property
@@ -119,15 +171,16 @@ class Message:
                 return None
             try:
                 obj = _loads(raw)
-            except orjson.JSONDecodeError as exc:
+            except ValueError as exc:  # orjson.JSONDecodeError
                 raise FluxError(errno.EPROTO,
-                                f"{self.topic or 'message'}: payload is not valid JSON: {exc}"
+                                f"{self._topic or 'message'}: payload is not valid JSON: {exc}"
                                 ) from None
             self._obj = obj
         return obj
 
     @payload.setter
     def payload(self, value: Any) -> None:
+        self._objsrc = False
         if value is None:
             self._raw = None
             self._obj = _UNSET
@@ -140,6 +193,7 @@ class Message:
         else:
             self._obj = value
             self._raw = None
+            self._objsrc = True
 
     @property
     def raw(self) -> bytes | None:
@@ -149,15 +203,32 @@ class Message:
             try:
                 raw = self._raw = _dumps(self._obj)
             except TypeError as exc:
-                raise TypeError(f"{self.topic or 'message'}: payload cannot be "
+                raise TypeError(f"{self._topic or 'message'}: payload cannot be "
                                 f"encoded as JSON: {exc}") from None
         return raw
 
     @property
     def payload_str(self) -> str | None:
-        """The payload as text, or None."""
+        """The payload as text, or None.
+
+        A payload set as an object reads back as ``json.dumps(obj)``
+        (``", "`` and ``": "`` separators), as in Flux's bindings; one
+        that arrived as bytes reads back as those bytes.
+        """
+        if self._objsrc:
+            try:
+                return json.dumps(self._obj)
+            except TypeError as exc:
+                raise TypeError(f"{self._topic or 'message'}: payload cannot be "
+                                f"encoded as JSON: {exc}") from None
         raw = self.raw
         return None if raw is None else raw.decode("utf-8", errors="replace")
+
+    @payload_str.setter
+    def payload_str(self, value: str | bytes | None) -> None:
+        if value is not None and not isinstance(value, (str, bytes, bytearray)):
+            raise TypeError(f"payload_str must be a str, not {type(value).__name__}")
+        self.payload = value
 
     def has_payload(self) -> bool:
         return self._raw is not None or self._obj is not _UNSET
@@ -167,7 +238,14 @@ class Message:
         """Error text of an error response (its payload), or None."""
         if self.errnum == 0:
             return None
-        return self.payload_str
+        raw = self.raw
+        return None if raw is None else raw.decode("utf-8", errors="replace")
+
+    def decode(self) -> tuple[int, str, str | None]:
+        """``(type, topic, payload text or None)``; an error response raises OSError."""
+        if self.type == FLUX_MSGTYPE_RESPONSE and self.errnum:
+            raise OSError(self.errnum, self.errstr or os.strerror(self.errnum))
+        return self.type, self._topic, self.payload_str
 
     # -- misc ------------------------------------------------------------
     @property
@@ -181,7 +259,7 @@ class Message:
         return route[0] if route else None
 
     @classmethod
-    def from_event_encode(cls, topic: str, payload: Any = None) -> "Message":
+    def from_event_encode(cls, topic: str | bytes, payload: Any = None) -> "Message":
         """An event message with TOPIC and PAYLOAD (str as-is, else JSON)."""
         return cls(FLUX_MSGTYPE_EVENT, topic, payload)
 
@@ -190,7 +268,7 @@ class Message:
         new = Message.__new__(Message)
         new.type = self.type
         new.flags = self.flags
-        new.topic = self.topic
+        new._topic = self._topic
         new.userid = self.userid
         new.rolemask = self.rolemask
         new.nodeid = self.nodeid
@@ -200,14 +278,28 @@ class Message:
         new.control_type = self.control_type
         new.control_status = self.control_status
         new.route = list(self.route)
+        new.from_wire = self.from_wire
         new._raw = self._raw
         new._obj = self._obj
+        new._objsrc = self._objsrc
         return new
 
     def __repr__(self) -> str:
-        return (f"Message({self.type_str}, topic={self.topic!r}, flags=0x{self.flags:x}, "
+        return (f"Message({self.type_str}, topic={self._topic!r}, flags=0x{self.flags:x}, "
                 f"matchtag={self.matchtag}, nodeid={self.nodeid}, errnum={self.errnum}, "
                 f"route={self.route})")
+
+
+def _topic_str(topic: Any) -> str:
+    """A topic given as bytes (Flux's bindings take both) as str; TypeError otherwise."""
+    if isinstance(topic, (bytes, bytearray)):
+        try:
+            return bytes(topic).decode()
+        except UnicodeDecodeError:
+            raise ValueError(f"topic {bytes(topic)[:32]!r} is not valid UTF-8") from None
+    if isinstance(topic, str):
+        return str(topic)
+    raise TypeError(f"topic must be a str or bytes, not {type(topic).__name__}")
 
 
 def response_to(req: Message, payload: Any = None, errnum: int = 0) -> Message:
@@ -218,7 +310,7 @@ def response_to(req: Message, payload: Any = None, errnum: int = 0) -> Message:
     msg = Message.__new__(Message)
     msg.type = FLUX_MSGTYPE_RESPONSE
     msg.flags = req.flags & FLUX_MSGFLAG_STREAMING
-    msg.topic = req.topic
+    msg._topic = req._topic
     msg.userid = req.userid
     msg.rolemask = req.rolemask
     msg.nodeid = FLUX_NODEID_ANY
@@ -228,14 +320,15 @@ def response_to(req: Message, payload: Any = None, errnum: int = 0) -> Message:
     msg.control_type = 0
     msg.control_status = 0
     msg.route = req.route[:]
+    msg.from_wire = False
+    msg._raw = None
     if payload is None:
-        msg._raw = None
         msg._obj = _UNSET
+        msg._objsrc = False
     elif type(payload) is dict or type(payload) is list:
-        msg._raw = None
         msg._obj = payload
+        msg._objsrc = True
     else:
-        msg._raw = None
         msg._obj = _UNSET
         msg.payload = payload
     return msg
@@ -243,7 +336,7 @@ def response_to(req: Message, payload: Any = None, errnum: int = 0) -> Message:
 
 def encode(msg: Message) -> bytes:
     """Encode MSG to its wire form, length prefix included."""
-    topic = msg.topic.encode()
+    topic = msg._topic.encode()
     raw = msg.raw
     route = msg.route
     flags = msg.flags & ~_PRESENCE_FLAGS
@@ -266,7 +359,7 @@ def encode(msg: Message) -> bytes:
     else:
         rbytes = b""
     if len(topic) > 0xFFFF:
-        raise ValueError(f"topic {msg.topic[:32]!r}... is longer than 65535 bytes")
+        raise ValueError(f"topic {msg._topic[:32]!r}... is longer than 65535 bytes")
     t = msg.type
     if t == FLUX_MSGTYPE_REQUEST:
         aux1 = msg.nodeid
@@ -344,11 +437,13 @@ def _build(buf: bytes | bytearray | memoryview, offset: int, end: int,
     msg = Message.__new__(Message)
     msg.type = mtype
     msg.flags = flags & ~_PRESENCE_FLAGS
-    msg.topic = topic
+    msg._topic = topic
     msg.userid = userid
     msg.rolemask = rolemask
     msg.route = route
+    msg.from_wire = True
     msg._obj = _UNSET
+    msg._objsrc = False
     msg._raw = bytes(buf[pos:pos + plen]) if flags & FLUX_MSGFLAG_PAYLOAD else None
     msg.seq = 0
     msg.control_type = 0

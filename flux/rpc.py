@@ -34,11 +34,13 @@ if TYPE_CHECKING:
 class RPC(Future):
     """An RPC in flight on FLUX_HANDLE."""
 
-    def __init__(self, flux_handle: "Flux", topic: str, payload: Any = None,
+    def __init__(self, flux_handle: "Flux", topic: str | bytes, payload: Any = None,
                  nodeid: int = FLUX_NODEID_ANY, flags: int = 0) -> None:
         super().__init__(flux_handle)
+        if isinstance(topic, (bytes, bytearray)):
+            topic = bytes(topic).decode()
         if not isinstance(topic, str) or not topic:
-            raise TypeError(f"RPC topic must be a non-empty str, got {topic!r}")
+            raise TypeError(f"RPC topic must be a non-empty str or bytes, got {topic!r}")
         self.topic = topic
         self.streaming = bool(flags & FLUX_RPC_STREAMING)
         self.matchtag = 0

@@ -19,6 +19,11 @@ Requests (specs/kvs-service.md):
                       (a KVS root and all under it, or one blob) through GC
 ``content.unpin``     ``{"name"}`` -> ``{}``; ``content.pins`` -> ``{"pins": {...}}``
 ``content.backing``   in-process only: ``{"store": Store}``
+``content.checkpoint-get`` / ``content-backing.checkpoint-get``
+                      ``{}`` -> ``{"checkpoints": [{"version": 1, "rootref", "sequence",
+                      "timestamp"}], "value": <the same, most recent>}``: the primary
+                      namespace's root as stored (one store, so both answer alike);
+                      ENOENT when there is none
 
 At load it logs "Flux was not shut down properly. Data may have been
 lost." when the startlog shows that the previous run never finished.  At
@@ -54,11 +59,12 @@ _HASH = "blake3"
 def in_process(msg: Message) -> bool:
     """Whether MSG was sent by a module of this broker (so objects may travel in it).
 
-    Modules stamp their requests with the LOCAL role and a one-hop route;
-    a client's request lacks the role and one from another rank has a
-    longer route.
+    Modules stamp their requests with the LOCAL role and a one-hop route,
+    and hand them over as objects.  The instance owner's local clients carry
+    the LOCAL role too (as in Flux) but their requests were decoded from
+    the socket (``from_wire``); one from another rank has a longer route.
     """
-    return bool(msg.rolemask & FLUX_ROLE_LOCAL) and len(msg.route) == 1
+    return bool(msg.rolemask & FLUX_ROLE_LOCAL) and len(msg.route) == 1 and not msg.from_wire
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -223,6 +229,25 @@ class Content(Module):
     def pins(self, msg: Message) -> dict[str, Any]:
         return {"pins": {name: {"ref": p.ref, "kind": p.kind}
                          for name, p in self.store.pins().items()}}
+
+    @request_handler("content.checkpoint-get")
+    def checkpoint_get(self, msg: Message) -> dict[str, Any]:
+        return self._checkpoint()
+
+    @request_handler("content-backing.checkpoint-get")
+    def backing_checkpoint_get(self, msg: Message) -> dict[str, Any]:
+        # no cache in front of the store here: the same answer, read from LMDB
+        return self._checkpoint()
+
+    def _checkpoint(self) -> dict[str, Any]:
+        from kvs.constants import PRIMARY_NAMESPACE
+
+        rec = self.store.root(PRIMARY_NAMESPACE)
+        if rec is None:
+            raise FluxError(errno.ENOENT)
+        ckpt = {"version": 1, "rootref": rec.rootref, "sequence": rec.sequence,
+                "timestamp": rec.timestamp}
+        return {"checkpoints": [ckpt], "value": ckpt}
 
     @request_handler("content.backing")
     def backing(self, msg: Message) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from kvs.constants import (
 )
 from kvs.content_service import in_process
 from kvs.engine import KVS
-from kvs.txn import Txn
+from kvs.txn import FLUX_KVS_SYNC, Txn
 
 __all__ = ["Kvs", "RootListener", "val_treeobj", "written_keys"]
 
@@ -209,6 +209,15 @@ class Kvs(Module):
             for msg, _txn in batch:
                 self.ctx.respond_error(msg, errno.EIO, f"kvs.commit: internal error: {exc}")
             return
+        if any(txn.flags & FLUX_KVS_SYNC for txn in txns):
+            # FLUX_KVS_SYNC: on stable storage before anyone is told
+            try:
+                self.engine.store.sync()
+            except OSError as exc:
+                for msg, _txn in batch:
+                    self.ctx.respond_error(msg, exc.errno or errno.EIO,
+                                           f"kvs.commit: sync failed: {exc.strerror or exc}")
+                return
         c = self.counters
         c["batches"] += 1
         c["max_batch"] = max(c["max_batch"], len(batch))

@@ -167,8 +167,17 @@ def parse_ops(ops: Any) -> list[Op]:
     return [parse_op(op, i) for i, op in enumerate(ops)]
 
 
+# flux-core's other commit flags, accepted as it accepts them: FLUX_KVS_TXN_COMPACT
+# (combine a txn's ops on one key: every op here is applied in order, nothing to
+# combine) and FLUX_KVS_SYNC (flush and checkpoint: the kvs service syncs the
+# store before answering; with durability "always" every commit already is)
+FLUX_KVS_TXN_COMPACT = 2
+FLUX_KVS_SYNC = 4
+_COMMIT_FLAGS = COMMIT_FLAGS | FLUX_KVS_TXN_COMPACT | FLUX_KVS_SYNC
+
+
 def check_commit_flags(flags: Any) -> int:
-    if type(flags) is not int or flags & ~COMMIT_FLAGS:
+    if type(flags) is not int or flags & ~_COMMIT_FLAGS:
         raise FluxError(errno.EINVAL, f"unknown commit flags {flags!r}")
     return flags
 

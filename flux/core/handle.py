@@ -7,10 +7,17 @@ else comes in), so a synchronous RPC costs one write and one read.
 Everything that is not waited for is dispatched from ``reactor_run()``:
 ``then()`` continuations, message watchers, timers, fd and signal
 watchers.
+
+The API is Flux's (specs/python-api.md): topics may be ``str`` or
+``bytes``; ``event_subscribe``, ``event_unsubscribe``, ``event_send``,
+``send``, ``respond`` and ``respond_error`` return 0; ``attr_set`` and
+``attr_remove`` take ``str`` only; ``conf_get`` caches the instance's
+config on the handle.  Importing this module stays cheap (no JSON library,
+no asyncio): the ``flux`` command's fast paths are built on it.
 """
 from __future__ import annotations
 
-import base64
+import binascii
 import errno
 import os
 import select
@@ -23,6 +30,7 @@ from typing import Any, Callable
 
 from flux.constants import (
     FLUX_MATCHTAG_NONE,
+    FLUX_ROLE_OWNER,
     FLUX_MSGFLAG_NORESPONSE,
     FLUX_MSGFLAG_PRIVATE,
     FLUX_MSGFLAG_STREAMING,
@@ -36,10 +44,14 @@ from flux.constants import (
 )
 from flux.core.reactor import Reactor
 from flux.core.watchers import (
+    CheckWatcher,
     FDWatcher,
+    IdleWatcher,
     MessageWatcher,
+    PrepareWatcher,
     SignalWatcher,
     TimerWatcher,
+    Watcher,
     compile_topic_glob,
 )
 from flux.errors import FluxError
@@ -50,13 +62,26 @@ from flux.uri import local_socket_path
 _RECV_SIZE = 1 << 18
 
 
-def event_pub_payload(topic: str, payload: Any = None, flags: int = 0) -> dict[str, Any]:
+def _topic(topic: Any, what: str) -> str:
+    """TOPIC (str or bytes, as Flux's bindings take it) as a str."""
+    if isinstance(topic, str):
+        return topic
+    if isinstance(topic, (bytes, bytearray)):
+        try:
+            return bytes(topic).decode()
+        except UnicodeDecodeError:
+            raise ValueError(f"{what}: topic {bytes(topic)[:32]!r} is not UTF-8") from None
+    raise TypeError(f"{what}: topic must be str or bytes, not {type(topic).__name__}")
+
+
+def event_pub_payload(topic: str | bytes, payload: Any = None, flags: int = 0) -> dict[str, Any]:
     """The ``event.pub`` request payload for publishing TOPIC with PAYLOAD.
 
     A str is sent as-is, bytes that are not UTF-8 as base64, anything else
     as JSON (the event's payload then decodes back to that object).
     """
-    if not isinstance(topic, str) or not topic:
+    topic = _topic(topic, "event")
+    if not topic:
         raise TypeError(f"event topic must be a non-empty str, got {topic!r}")
     body: dict[str, Any] = {"topic": topic, "flags": flags}
     if payload is None:
@@ -65,7 +90,7 @@ def event_pub_payload(topic: str, payload: Any = None, flags: int = 0) -> dict[s
         try:
             body["payload"] = bytes(payload).decode()
         except UnicodeDecodeError:
-            body["payload"] = base64.b64encode(bytes(payload)).decode()
+            body["payload"] = binascii.b2a_base64(bytes(payload), newline=False).decode()
             body["encoding"] = "base64"
     elif isinstance(payload, str):
         body["payload"] = payload
@@ -73,6 +98,21 @@ def event_pub_payload(topic: str, payload: Any = None, flags: int = 0) -> dict[s
         body["payload"] = payload
         body["encoding"] = "json"
     return body
+
+
+class _InReactor:
+    """``with h.in_reactor():`` marks the block as running inside the reactor."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        Flux.reactor_enter()
+
+    def __exit__(self, *exc: Any) -> None:
+        Flux.reactor_exit()
+
+
+_IN_REACTOR = _InReactor()
 
 
 class Flux:
@@ -95,6 +135,10 @@ class Flux:
         self._dispatch_posted = False
         self._attr_cache: dict[str, str] = {}
         self._closed_reason: str | None = None
+        #: the handle's KVS transaction (flux.kvs.put() without _kvstxn)
+        self.aux_txn: Any = None
+        self._active_watchers: set[Watcher] = set()
+        self._cached_config: Any = None
         #: called with the reason when the broker connection is lost (the job shell uses it)
         self.lost_hooks: list[Callable[[str], None]] = []
         if url is None:
@@ -273,25 +317,34 @@ class Flux:
             # RFC-style dispatch: an exact topic match wins, newest first.
             exact = [w for w in matching if w.exact]
             chosen = (exact or matching)[-1]
+            if not msg.rolemask & chosen.rolemask:
+                # as libflux's message handlers answer a sender without the role
+                self.respond_error(msg, errno.EPERM,
+                                   "Request requires owner credentials"
+                                   if chosen.rolemask in (0, FLUX_ROLE_OWNER)
+                                   else "Request rejected due to insufficient privilege")
+                return True
             chosen._fire(msg)
             return True
         if not matching:
             return False
         for watcher in matching:
-            watcher._fire(msg)
+            if msg.rolemask & watcher.rolemask:
+                watcher._fire(msg)
         return True
 
     # -- public messaging API ----------------------------------------------
-    def send(self, message: Message, flags: int = 0) -> None:
-        """Send a pre-built message; an event is published through the broker."""
+    def send(self, message: Message, flags: int = 0) -> int:
+        """Send a pre-built message (an event is published through the broker); 0."""
         if message.type == FLUX_MSGTYPE_EVENT:
             body = event_pub_payload(message.topic, message.raw, message.flags)
             self.rpc("event.pub", body, flags=FLUX_RPC_NORESPONSE)
-            return
+            return 0
         self._sendbytes(encode(message))
+        return 0
 
     def recv(self, type_mask: int = FLUX_MSGTYPE_ANY, match_tag: int = FLUX_MATCHTAG_NONE,
-             topic_glob: str | None = None, flags: int = 0) -> Message | None:
+             topic_glob: str | bytes | None = None, flags: int = 0) -> Message | None:
         """Receive the next message matching the arguments (None if NONBLOCK and none)."""
         match = compile_topic_glob(topic_glob)
 
@@ -320,75 +373,79 @@ class Flux:
             found = find()
         return found
 
-    def rpc(self, topic: str, payload: Any = None, nodeid: int = FLUX_NODEID_ANY,
+    def rpc(self, topic: str | bytes, payload: Any = None, nodeid: int = FLUX_NODEID_ANY,
             flags: int = 0) -> Any:
         """Send a request; returns a flux.rpc.RPC future for its response(s)."""
         return RPC(self, topic, payload, nodeid, flags)
 
-    def respond(self, message: Message, payload: Any = None) -> None:
-        """Respond to request MESSAGE with PAYLOAD (None, str, bytes or JSON-able)."""
+    def respond(self, message: Message, payload: Any = None) -> int:
+        """Respond to request MESSAGE with PAYLOAD (None, str, bytes or JSON-able); 0."""
         if message.flags & FLUX_MSGFLAG_NORESPONSE:
-            return
+            return 0
         resp = Message(FLUX_MSGTYPE_RESPONSE, message.topic, payload,
                        flags=message.flags & FLUX_MSGFLAG_STREAMING,
                        matchtag=message.matchtag, route=list(message.route))
         self._sendbytes(encode(resp))
+        return 0
 
-    def respond_error(self, message: Message, errnum: int, errstr: str | None = None) -> None:
-        """Respond to request MESSAGE with an error."""
+    def respond_error(self, message: Message, errnum: int, errstr: str | None = None) -> int:
+        """Respond to request MESSAGE with error ERRNUM (and text ERRSTR); 0."""
         if message.flags & FLUX_MSGFLAG_NORESPONSE:
-            return
+            return 0
         resp = Message(FLUX_MSGTYPE_RESPONSE, message.topic, errstr,
                        flags=message.flags & FLUX_MSGFLAG_STREAMING,
                        matchtag=message.matchtag, route=list(message.route), errnum=errnum)
         self._sendbytes(encode(resp))
+        return 0
 
     # -- services ----------------------------------------------------------
     def service_register(self, name: str) -> Any:
-        """Ask the broker to route requests for service NAME here; returns a Future."""
+        """Ask the broker to route requests for service NAME here; a Future (get() is None).
+
+        Requests this handle sends to NAME itself come back to it too.
+        """
         return self.rpc("service.add", {"service": name})
 
     def service_unregister(self, name: str) -> Any:
         return self.rpc("service.remove", {"service": name})
 
     # -- events ------------------------------------------------------------
-    def event_subscribe(self, topic: Any) -> None:
-        """Receive events whose topic starts with TOPIC ("" = all)."""
+    @staticmethod
+    def _sub_topic(topic: Any, what: str) -> str:
         if topic is None:
-            raise EnvironmentError(errno.EINVAL, "event_subscribe: topic is None")
-        if isinstance(topic, bytes):
-            topic = topic.decode()
-        if not isinstance(topic, str):
-            raise TypeError(f"event_subscribe: topic must be str or bytes, got {type(topic).__name__}")
-        self.rpc("event.subscribe", {"topic": topic}).get()
+            raise EnvironmentError(errno.EINVAL, f"{what}: topic is None")
+        return _topic(topic, what)
 
-    def event_unsubscribe(self, topic: Any) -> None:
-        if topic is None:
-            raise EnvironmentError(errno.EINVAL, "event_unsubscribe: topic is None")
-        if isinstance(topic, bytes):
-            topic = topic.decode()
-        if not isinstance(topic, str):
-            raise TypeError(f"event_unsubscribe: topic must be str or bytes, got {type(topic).__name__}")
-        self.rpc("event.unsubscribe", {"topic": topic}).get()
+    def event_subscribe(self, topic: str | bytes) -> int:
+        """Receive events whose topic starts with TOPIC ("" = all); 0."""
+        self.rpc("event.subscribe", {"topic": self._sub_topic(topic, "event_subscribe")}).get()
+        return 0
 
-    def event_create(self, topic: str, payload: Any = None) -> Message:
+    def event_unsubscribe(self, topic: str | bytes) -> int:
+        """Stop receiving TOPIC; 0.  OSError ENOENT if it was not subscribed."""
+        self.rpc("event.unsubscribe",
+                 {"topic": self._sub_topic(topic, "event_unsubscribe")}).get()
+        return 0
+
+    def event_create(self, topic: str | bytes, payload: Any = None) -> Message:
         """An event message (str payload as-is, other types as JSON)."""
         return Message.from_event_encode(topic, payload)
 
-    def event_publish(self, topic: str, payload: Any = None, flags: int = 0) -> Any:
+    def event_publish(self, topic: str | bytes, payload: Any = None, flags: int = 0) -> Any:
         """Publish an event; the returned future's get() gives ``{"seq": N}``."""
         return self.rpc("event.pub", event_pub_payload(topic, payload, flags))
 
-    def event_send(self, topic: str, payload: Any = None, private: bool = False) -> None:
-        """Publish an event without waiting for its sequence number."""
+    def event_send(self, topic: str | bytes, payload: Any = None, private: bool = False) -> int:
+        """Publish an event without waiting for its sequence number; 0."""
         flags = FLUX_MSGFLAG_PRIVATE if private else 0
         self.rpc("event.pub", event_pub_payload(topic, payload, flags), flags=FLUX_RPC_NORESPONSE)
+        return 0
 
-    def event_recv(self, topic: str | None = None) -> Message | None:
+    def event_recv(self, topic: str | bytes | None = None) -> Message | None:
         """Block for the next event (whose topic matches glob TOPIC, if given)."""
         return self.recv(type_mask=FLUX_MSGTYPE_EVENT, topic_glob=topic)
 
-    # -- attributes --------------------------------------------------------
+    # -- attributes and configuration --------------------------------------
     def attr_get(self, attr_name: str) -> str:
         """Value of broker attribute ATTR_NAME (OSError ENOENT if unknown)."""
         cached = self._attr_cache.get(attr_name)
@@ -401,17 +458,51 @@ class Flux:
         return value
 
     def attr_set(self, attr_name: str, value: str | None) -> None:
-        """Set (or with None, remove) broker attribute ATTR_NAME."""
+        """Set broker attribute ATTR_NAME to VALUE (both str: ValueError otherwise).
+
+        OSError EPERM for an immutable attribute.  ``value=None`` removes
+        the attribute (kept for ``flux setattr --expunge``; prefer
+        ``attr_remove``).
+        """
+        if not isinstance(attr_name, str):
+            raise ValueError(f"attribute name must be a str, not {type(attr_name).__name__}")
         if value is None:
-            self.rpc("attr.rm", {"name": attr_name}).get()
-        else:
-            self.rpc("attr.set", {"name": attr_name, "value": str(value)}).get()
+            self.attr_remove(attr_name)
+            return
+        if not isinstance(value, str):
+            raise ValueError(f"attribute value must be a str, not {type(value).__name__}")
+        self.rpc("attr.set", {"name": attr_name, "value": value}).get()
+        self._attr_cache.pop(attr_name, None)
+
+    def attr_remove(self, attr_name: str) -> None:
+        """Remove broker attribute ATTR_NAME (OSError EPERM if it is immutable)."""
+        if not isinstance(attr_name, str):
+            raise ValueError(f"attribute name must be a str, not {type(attr_name).__name__}")
+        self.rpc("attr.rm", {"name": attr_name}).get()
+        self._attr_cache.pop(attr_name, None)
 
     def get_rank(self) -> int:
         return int(self.attr_get("rank"))
 
     def get_size(self) -> int:
         return int(self.attr_get("size"))
+
+    def conf_get(self, key: str | None = None, default: Any = None, update: bool = False) -> Any:
+        """The instance's config (``key=None``) or the value at dotted KEY, else DEFAULT.
+
+        Fetched with ``config.get`` on first use and cached on the handle;
+        ``update=True`` fetches it again.
+        """
+        if update or self._cached_config is None:
+            self._cached_config = self.rpc("config.get").get()
+        if key is None:
+            return self._cached_config
+        node: Any = self._cached_config
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
 
     # -- logging -----------------------------------------------------------
     def log(self, level: int, fstring: str, appname: str | None = None) -> None:
@@ -424,9 +515,13 @@ class Flux:
 
     # -- watchers ----------------------------------------------------------
     def msg_watcher_create(self, callback: Callable[..., Any], type_mask: int = FLUX_MSGTYPE_ANY,
-                           topic_glob: str = "*", args: Any = None,
-                           match_tag: int = FLUX_MATCHTAG_NONE) -> MessageWatcher:
-        return MessageWatcher(self, type_mask, callback, topic_glob, match_tag, args)
+                           topic_glob: str | bytes | None = "*", args: Any = None,
+                           match_tag: int = FLUX_MATCHTAG_NONE,
+                           rolemask: int | None = None) -> MessageWatcher:
+        """A watcher for matching messages.  ROLEMASK None admits the instance owner only
+        (others' requests get EPERM); FLUX_ROLE_ALL admits guests too."""
+        return MessageWatcher(self, type_mask, callback, topic_glob, match_tag, args,
+                              rolemask=rolemask)
 
     def timer_watcher_create(self, after: float, callback: Callable[..., Any],
                              repeat: float = 0.0, args: Any = None) -> TimerWatcher:
@@ -434,11 +529,32 @@ class Flux:
 
     def fd_watcher_create(self, fd_int: int, callback: Callable[..., Any], events: int | None = None,
                           args: Any = None) -> FDWatcher:
+        """A watcher for FD_INT; EVENTS defaults to FLUX_POLLIN."""
         return FDWatcher(self, fd_int, events or 0, callback, args)
 
     def signal_watcher_create(self, signum: int, callback: Callable[..., Any],
                               args: Any = None) -> SignalWatcher:
         return SignalWatcher(self, signum, callback, args)
+
+    def prepare_watcher_create(self, callback: Callable[..., Any],
+                               args: Any = None) -> PrepareWatcher:
+        return PrepareWatcher(self, callback, args)
+
+    def check_watcher_create(self, callback: Callable[..., Any], args: Any = None) -> CheckWatcher:
+        return CheckWatcher(self, callback, args)
+
+    def idle_watcher_create(self, callback: Callable[..., Any] | None = None,
+                            args: Any = None) -> IdleWatcher:
+        return IdleWatcher(self, callback, args)
+
+    def add_watcher(self, watcher: Watcher) -> Watcher:
+        """Hold a reference to WATCHER so it lives as long as the handle."""
+        self._active_watchers.add(watcher)
+        return watcher
+
+    def del_watcher(self, watcher: Watcher) -> None:
+        """Drop the reference taken by ``add_watcher``."""
+        self._active_watchers.discard(watcher)
 
     # -- reactor -----------------------------------------------------------
     def reactor_run(self, reactor: Reactor | None = None, flags: int = 0) -> int:
@@ -478,10 +594,12 @@ class Flux:
 
     @classmethod
     def reactor_running(cls) -> bool:
+        """Whether this thread is running a Flux reactor (or is inside ``in_reactor()``)."""
         return getattr(cls.tls, "depth", 0) > 0
 
-    def in_reactor(self) -> bool:
-        return self._reactor.running
+    def in_reactor(self) -> _InReactor:
+        """A context manager: the block counts as running inside the reactor."""
+        return _IN_REACTOR
 
     @classmethod
     def set_exception(cls, exception: BaseException | None) -> BaseException | None:

@@ -3,8 +3,11 @@
 Clients do not use asyncio: importing it costs more than a short ``flux``
 command takes, and a synchronous RPC only needs one blocking read.  This
 reactor follows flux_reactor_run(3): ``run()`` returns when no watcher is
-active (or on ``stop()``); watchers count as active while started, and a
-future with a pending ``then()`` holds a reference through ``incref``.
+active (or on ``stop()``); watchers count as active while started (unless
+unref'd), and a future with a pending ``then()`` holds a reference through
+``incref``.  Each turn runs the prepare watchers, polls (without waiting
+while an idle watcher is active), runs fd, signal and timer callbacks,
+then the check watchers, and the idle watchers when nothing else happened.
 """
 from __future__ import annotations
 
@@ -51,6 +54,10 @@ class Reactor:
         self._sig_watchers: dict[int, list[Any]] = {}
         self._sig_saved: dict[int, Any] = {}
         self._sig_saved_wakeup = -1
+        # prepare / check / idle watchers (each with a _fire() method)
+        self._prepare: list[Any] = []
+        self._check: list[Any] = []
+        self._idle: list[Any] = []
 
     # -- time ------------------------------------------------------------
     @staticmethod
@@ -72,6 +79,26 @@ class Reactor:
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run FN(*ARGS) from the next turn of ``run()``."""
         self._ready.append((fn, args))
+
+    def has_ready(self) -> bool:
+        """Whether deferred calls wait for the next turn."""
+        return bool(self._ready)
+
+    # -- prepare / check / idle ------------------------------------------
+    def add_loop_watcher(self, kind: str, watcher: Any) -> None:
+        """Call WATCHER._fire() each turn: KIND is "prepare", "check" or "idle"."""
+        getattr(self, "_" + kind).append(watcher)
+
+    def remove_loop_watcher(self, kind: str, watcher: Any) -> None:
+        watchers = getattr(self, "_" + kind)
+        if watcher in watchers:
+            watchers.remove(watcher)
+
+    def _fire_all(self, watchers: list[Any]) -> None:
+        for watcher in list(watchers):
+            self._call(watcher._fire, ())
+            if self._stopped:
+                return
 
     def _call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:
@@ -146,15 +173,18 @@ class Reactor:
             return None
         return max(0.0, timers[0][0] - time.monotonic())
 
-    def _run_timers(self) -> None:
+    def _run_timers(self) -> int:
         timers = self._timers
         now = time.monotonic()
+        fired = 0
         while timers and (timers[0][2] is None or timers[0][0] <= now):
             entry = heapq.heappop(timers)
             cb = entry[2]
             if cb is not None:
                 entry[2] = None
+                fired += 1
                 self._call(cb, ())
+        return fired
 
     # -- signals ---------------------------------------------------------
     def add_signal(self, signum: int, watcher: Any) -> None:
@@ -218,8 +248,9 @@ class Reactor:
             if self._stopped:
                 return
 
-    def _poll(self, timeout: float | None) -> None:
-        for key, mask in self._sel.select(timeout):
+    def _poll(self, timeout: float | None) -> int:
+        events = self._sel.select(timeout)
+        for key, mask in events:
             entry = self._fds.get(key.data)
             if entry is None:
                 continue
@@ -233,6 +264,7 @@ class Reactor:
             if mask & _EV_WRITE:
                 for cb in list(entry.writers):
                     self._call(cb, (FLUX_POLLOUT,))
+        return len(events)
 
     def run(self, flags: int = 0) -> int:
         """Run until no watcher is active, or stop(); returns the active count.
@@ -251,12 +283,20 @@ class Reactor:
                     break
                 if self._active <= 0 and not self._ready:
                     break
-                if self._ready or flags & FLUX_REACTOR_NOWAIT:
+                if self._prepare:
+                    self._fire_all(self._prepare)
+                    if self._stopped:
+                        break
+                if self._ready or self._idle or flags & FLUX_REACTOR_NOWAIT:
                     timeout: float | None = 0.0
                 else:
                     timeout = self._next_timeout()
-                self._poll(timeout)
-                self._run_timers()
+                busy = self._poll(timeout)
+                busy += self._run_timers()
+                if self._check:
+                    self._fire_all(self._check)
+                if self._idle and not busy and not self._ready and not self._stopped:
+                    self._fire_all(self._idle)
                 if once:
                     self._run_ready()
                     break
