@@ -1,9 +1,13 @@
 """flux.job.Jobspec: RFC 14 (canonical) and RFC 25 (version 1) jobspec.
 
 ``Jobspec`` wraps a canonical jobspec, ``JobspecV1`` the version 1 subset
-every Flux instance runs, with the factories the submission commands use
-(``from_command``, ``from_batch_command``, ``from_nest_command``,
-``per_resource``).  ``validate_jobspec`` is the check job submission runs:
+every Flux instance runs, with the factories the submission commands use:
+``from_submit``, ``from_batch``, ``from_alloc`` (a low-level factory plus
+``apply_options``, which applies every ``flux submit`` option and the CLI
+plugins' options; our ``flux submit``/``flux run`` build jobspecs this
+way), and the low-level ``from_command``, ``from_batch_command``,
+``from_nest_command``, ``per_resource``.  The option rules live in
+``flux.job._utils``.  ``validate_jobspec`` is the check job submission runs:
 hand-written, so the common valid case costs one pass over the document.
 Every rejection names the offending path (``tasks[0].count.per_slot: must
 be 1``) and is a TypeError (wrong type) or ValueError (wrong value), as
