@@ -77,6 +77,8 @@ class ActiveJob:
     exec_phase: int = ExecPhase.NONE
     kill_sent: bool = False
     inflight: int = 0                # posted events whose commit has not returned
+    sent: int = 0                    # of those, events in a commit sent and not answered
+    held: list[Any] | None = None    # (event, line) waiting for those to be answered
     prolog: int = 0                  # perilog.NOT_RUN / RUNNING / DONE / FAILED
     epilog: int = 0
     eventlog_key: str = ""           # job.<dothex>.eventlog, computed once

@@ -44,7 +44,6 @@ _D, _P, _S, _R, _C, _I = (JobState.DEPEND, JobState.PRIORITY, JobState.SCHED, Jo
                           JobState.CLEANUP, JobState.INACTIVE)
 #: most job directories unlinked in one commit by the automatic purge
 PURGE_BATCH = 2000
-_RETRY_AFTER_FAILURE = 1.0
 
 
 class Manager:
@@ -57,7 +56,8 @@ class Manager:
         self.policy = policy
         self.jobs: dict[int, ActiveJob] = {}
         self.max_jobid = 0
-        self.poster = EventPoster(ctx, self.on_applied, self.on_failed)
+        self.poster = EventPoster(ctx, self.on_applied, self.on_failed,
+                                  on_abandoned=self.on_abandoned)
         self.journal = Journal()
         self.queues = Queues(policy)
         self.waits = Waits(ctx.respond, ctx.respond_error)
@@ -209,22 +209,35 @@ class Manager:
         counts.check()
 
     def on_failed(self, jobs: list[ActiveJob]) -> None:
-        """A commit failed: its events are gone; retry what they were for a little later.
+        """New jobs whose submit commit failed never existed: they leave the table.
 
-        A job whose submit was in it never existed: it leaves the table (its
-        submitter is told by the submit request's callback).
+        (Their submitters are told by the submit request's callback; every
+        other failed commit is sent again by the poster.)
         """
-        loop = asyncio.get_running_loop()
         for job in jobs:
             if not job.events:
                 self._drop(job)
-            elif job.inflight == 0 and job.rec.id in self.jobs:
-                job.reset_tentative()
-                loop.call_later(_RETRY_AFTER_FAILURE, self._retry, job)
 
-    def _retry(self, job: ActiveJob) -> None:
-        if self.jobs.get(job.rec.id) is job:
-            self.advance(job)
+    def on_abandoned(self, job: ActiveJob, why: str) -> None:
+        """JOB's eventlog refuses its events: nothing more can be recorded, let it go.
+
+        Its shells are killed and its resources handed back without events;
+        a restart replays whatever its eventlog holds.
+        """
+        if self.jobs.get(job.rec.id) is not job:
+            return
+        if job.exec_phase == ExecPhase.STARTING:
+            self.execs.kill(job, int(signal.SIGKILL))
+            job.exec_phase = ExecPhase.DONE
+        if job.alloc_pending:
+            self.sched.cancel(job)
+        elif job.t_resources and not job.free_pending:
+            self.sched.free(job)
+        del self.jobs[job.rec.id]
+        self.drain_idle.count(job.rec.state, None)
+        self.waits.dropped(job.rec)
+        self.deps.forget(job)
+        self.drain_idle.check()
 
     def _drop(self, job: ActiveJob) -> None:
         """Forget a job whose submit was never committed."""

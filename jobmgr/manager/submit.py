@@ -123,7 +123,6 @@ def submit(mgr: "Manager", msg: Message) -> None:
         _check_entry(entry, index)
     admitted: list[ActiveJob] = []
     errors: list[list[Any]] = []
-    ops: list[dict[str, Any]] = []
     for entry in entries:
         try:
             job = _admit(mgr, entry)
@@ -133,11 +132,8 @@ def submit(mgr: "Manager", msg: Message) -> None:
             errors.append([entry["id"], errnum, text])
             continue
         mgr.add(job)
-        mgr.poster.post_submit(job, submit_event(entry))
-        ops.extend(_writes(job, entry))
+        mgr.poster.post_submit(job, submit_event(entry), _writes(job, entry))
         admitted.append(job)
-    if ops:
-        mgr.poster.add_ops(ops)
     for job in admitted:
         begin(mgr, job)
 
@@ -147,4 +143,5 @@ def submit(mgr: "Manager", msg: Message) -> None:
             errors.extend([job.rec.id, errnum, text] for job in admitted)
         mgr.ctx.respond(msg, {"errors": errors} if errors else {})
 
-    mgr.poster.after_commit(done)
+    # a failed commit refuses the submission at once (nothing of it was acknowledged)
+    mgr.poster.after_commit(done, fail_fast=True)

@@ -2,87 +2,13 @@
 answered (and journaled) only once that commit is durable."""
 from __future__ import annotations
 
-import asyncio
 import errno
-from typing import Any
 
 import orjson
 
 from flux.message import Message
-from jobmgr.policy import parse_job_policy
-from jobmgr.manager.core import Manager
-from jobmgr.manager.purge import PurgeLimits
-from helpers.module_testing import FakeLog
+from helpers.jm_fake import Ctx, Manager, entry, run, turn
 from kvs.txn import RawValue
-
-
-class Ctx:
-    """The module context the Manager uses, with a kvs.commit that can be held or failed."""
-
-    owner = 1000
-
-    def __init__(self) -> None:
-        self.log = FakeLog()
-        self.commits: list[dict[str, Any]] = []
-        self.pending: list[Any] = []      # commit callbacks not answered yet
-        self.responses: list[tuple[Message, Any]] = []
-
-    def new_matchtag(self) -> int:
-        return 1
-
-    def on_response(self, tag: int, cb: Any, persistent: bool = False) -> None:
-        pass
-
-    def drop_response(self, tag: int) -> None:
-        pass
-
-    def send_tagged(self, *args: Any, **kw: Any) -> None:
-        pass
-
-    def send_request(self, *args: Any, **kw: Any) -> None:
-        pass
-
-    def respond(self, msg: Message, payload: Any = None) -> None:
-        self.responses.append((msg, payload))
-
-    def respond_error(self, msg: Message, errnum: int, text: str | None = None) -> None:
-        self.responses.append((msg, (errnum, text)))
-
-    def request_callback(self, topic: str, payload: Any, cb: Any) -> None:
-        assert topic == "kvs.commit"
-        self.commits.append(payload)
-        self.pending.append(cb)
-
-    def answer(self, errnum: int = 0) -> None:
-        cb = self.pending.pop(0)
-        reply = Message(2, "kvs.commit", "no space" if errnum else
-                        {"rootref": "blake3-" + "0" * 64, "sequence": len(self.commits)},
-                        errnum=errnum)
-        cb(reply)
-
-
-def entry(jobid: int, **extra: Any) -> dict[str, Any]:
-    spec = {"version": 1, "resources": [{"type": "slot", "count": 1, "label": "task",
-                                         "with": [{"type": "core", "count": 1}]}],
-            "tasks": [{"command": ["true"], "slot": "task", "count": {"per_slot": 1}}],
-            "attributes": {"system": {"duration": 0}}}
-    return {"id": jobid, "userid": 1000, "urgency": 16, "flags": 0, "t_submit": 100.0,
-            "jobspec": spec, **extra}
-
-
-def run(test: Any) -> None:
-    async def main() -> None:
-        ctx = Ctx()
-        mgr = Manager(ctx, parse_job_policy({}), PurgeLimits())
-        published: list[list[dict[str, Any]]] = []
-        mgr.journal.publish = published.append  # type: ignore[method-assign]
-        await test(ctx, mgr, published)
-    asyncio.run(main())
-
-
-async def turn() -> None:
-    for _ in range(3):
-        await asyncio.sleep(0)
 
 
 def test_one_commit_writes_the_job_and_the_answer_waits_for_it():
