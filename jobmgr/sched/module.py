@@ -18,7 +18,8 @@ An allocation is answered at once with SUCCESS carrying R and
 same commit as the ``alloc`` event (a departure from RFC 27, where the
 scheduler commits R first: it saves every job a commit round, see
 specs/scheduler.md).  A request that can never be met is denied at once,
-and ``feasibility.check`` lets ingest refuse it at submit.
+and ``feasibility.check`` lets ingest refuse it at submit when ``[ingest.validator]
+plugins`` includes ``feasibility`` (and lets ``flux update`` check a queue change).
 """
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ import pytest
 from helpers.live import flux, start_instance
 
 CONFIG = """
+[ingest.validator]
+plugins = ["jobspec", "feasibility"]
 [resource]
 monitor-force-up = true
 exclude = "0"

@@ -116,7 +116,7 @@ def test_submit_dependency_and_begin_time(inst):
 
 
 def test_submit_refusals_name_the_problem(inst):
-    r = flux(inst, "submit", "-n", "100000", "true")
+    r = flux(inst, "submit", "-S", 'system.constraints={"foo": []}', "true")
     assert r.exit_code == 1 and r.stderr.startswith("flux-submit: ")
     r = flux(inst, "submit", "--queue=nosuchqueue", "true")
     assert r.exit_code == 1 and r.stderr.startswith("flux-submit: ")

@@ -23,6 +23,8 @@ from flux.job.JobID import JobID, id_encode
 from flux.resource import ResourceSet
 
 CONFIG = """
+[ingest.validator]
+plugins = ["jobspec", "feasibility"]
 [resource]
 monitor-force-up = true
 [[resource.config]]

@@ -153,7 +153,7 @@ def test_invalid_jobspec_names_the_problem():
 
 def test_novalidate_skips_validation():
     doc = jobspec()
-    doc["tasks"][0]["extra"] = 1
+    doc["tasks"][0]["count"] = {"per_slot": 2}
     with pytest.raises(FluxError):
         run({"jobspec": doc})
     assert run({"jobspec": doc, "flags": SUBMIT_NOVALIDATE}).jobspec is doc
