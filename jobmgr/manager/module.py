@@ -28,8 +28,10 @@ from jobmgr.states import JobState
 
 __all__ = ["JobManager", "CHECKPOINT_PERIOD"]
 
-#: seconds between checkpoints while jobs change
-CHECKPOINT_PERIOD = 30.0
+#: seconds between checkpoints while jobs change: a restart after a crash then
+#: replays only the jobs of the last few seconds (a write costs about 25 ms at
+#: 100,000 inactive jobs, all of it in C)
+CHECKPOINT_PERIOD = 2.0
 _PURGE_COMMIT = 10000
 
 

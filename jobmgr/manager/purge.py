@@ -121,8 +121,11 @@ class InactiveIndex:
 
     def encode(self) -> bytes:
         """Compressed bytes for the checkpoint (ids then times)."""
-        self._compact()
-        return zlib.compress(self._ids.tobytes() + self._times.tobytes(), 1)
+        if self._removed:
+            self._compact()
+        # array slices stay in C: no per-job Python work for a checkpoint
+        return zlib.compress(self._ids[self._head:].tobytes()
+                             + self._times[self._head:].tobytes(), 1)
 
     @classmethod
     def decode(cls, data: bytes) -> "InactiveIndex":

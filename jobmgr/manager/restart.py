@@ -4,7 +4,7 @@
 root: ``{"version": 1, "rootref", "job_dir" (the treeobj of ``job`` at that
 root), "max_jobid", "active": [ids], "inactive": base64(zlib(ids, times)),
 "queues": [...], "zombies": [[id, success, errstr]...]}``.  It is written at
-unload and every ``CHECKPOINT_PERIOD`` seconds while jobs change.
+unload and every ``CHECKPOINT_PERIOD`` (2) seconds while jobs change.
 
 On start (``recover``):
 
