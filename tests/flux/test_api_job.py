@@ -248,3 +248,25 @@ def test_hoist_filters_leaves_what_it_cannot_index():
     assert hoist_filters({"or": [{"userid": [1]}]}) == ({}, {"or": [{"userid": [1]}]})
     assert hoist_filters({"and": [{"states": ["bogus"]}]}) == \
         ({}, {"and": [{"states": ["bogus"]}]})
+
+
+def test_progress_bar_line_format():
+    import io
+    import re
+    import time
+
+    from flux.job.watcher import JobProgressBar
+
+    bar = JobProgressBar(object(), starttime=time.time(), jps=True, stream=io.StringIO())
+    bar.add_jobs(job(state=8), JobInfo({"id": 99, "state": 16, "t_submit": time.time()}))
+    assert bar.starttime == 10.0          # the earliest submission
+    bar.starttime = time.time()
+    assert re.fullmatch(r"PD:1 R:1 CD:0 F:0 \| {30}\|   0\.0% 0:00:00 +0\.0 job/s", bar.line())
+    bar.process_event(99, JournalEvent(99, {"timestamp": 1.0, "name": "finish",
+                                            "context": {"status": 0}}))
+    bar.process_event(99, None)
+    assert bar.line().startswith("PD:1 R:0 CD:1 F:0 |" + "#" * 15 + " " * 15 + "|  50.0% ")
+    bar.start()
+    bar.stop()            # not a terminal: only the final line is written
+    assert bar.stream.getvalue().startswith("PD:1 R:0 CD:1 F:0 |") and \
+        bar.stream.getvalue().count("\n") == 1
