@@ -23,11 +23,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# Bound eagerly: the submodule flux.util.fsd shares the function's name, and
+# importing a submodule sets the package attribute to the module.
+from flux.util.fsd import fsd as fsd  # noqa: F401 - re-exported
+from flux.util.fsd import parse_fsd as parse_fsd  # noqa: F401 - re-exported
+
 # As Flux's bindings: ``from flux.util import *`` gives these five.
 __all__ = ["check_future_error", "encode_payload", "encode_topic", "CLIMain", "parse_fsd"]
 
 _LAZY = {
-    "parse_fsd": "fsd", "fsd": "fsd",
     "parse_datetime": "timeparse",
     "get_treedict": "treedict", "set_treedict": "treedict", "del_treedict": "treedict",
     "dict_merge": "treedict",

@@ -837,3 +837,12 @@ def test_climain_default_logger_is_root() -> None:
     assert CLIMain().logger is logging.getLogger()
     mine = logging.getLogger("x")
     assert CLIMain(mine).logger is mine
+
+
+def test_fsd_names_are_functions_after_submodule_import() -> None:
+    import flux.util.fsd  # noqa: F401 - binds the submodule on the package
+
+    from flux.util import fsd as fsd_func
+    from flux.util import parse_fsd as parse
+
+    assert callable(fsd_func) and fsd_func(90) == "1.5m" and parse("1m") == 60.0
