@@ -276,3 +276,37 @@ def test_virtual_queue_uses_parent_resources_and_policy() -> None:
     assert ("job-manager.queue-status", {"name": "batch"}) in stub.topics
     standby = QueueList(stub)["standby"]
     assert standby.limits.duration == 8 * 3600.0 and not standby.enabled and standby.blocked
+
+
+class PlainSet:
+    """A resource set without copy_constraint: ranks, a properties dict, copy_ranks, diff."""
+
+    def __init__(self, ranks: str, props: dict[str, str] | None = None) -> None:
+        from flux.idset import IDset
+
+        self.ranks = IDset(ranks)
+        self.properties = {k: IDset(v) for k, v in (props or {}).items()}
+
+    def copy_ranks(self, ranks: Any) -> "PlainSet":
+        kept = self.ranks.intersect(ranks)
+        return PlainSet(str(kept), {k: str(v.intersect(kept)) for k, v in self.properties.items()})
+
+    def diff(self, other: "PlainSet") -> "PlainSet":
+        return self.copy_ranks(self.ranks.difference(other.ranks))
+
+
+def test_property_filter_without_copy_constraint() -> None:
+    from flux.queue import _ResourceViews
+
+    views = _ResourceViews(PlainSet("0-5", {"a": "0-3", "b": "2-5"}), PlainSet("1"),
+                           PlainSet("3", {"a": "3"}))
+    only_a = views.copy_constraint({"properties": ["a"]})
+    assert str(only_a.all.ranks) == "0-3" and str(only_a.up.ranks) == "0,2-3"
+    assert str(only_a.free.ranks) == "0,2"
+    both = views.copy_constraint({"properties": ["a", "b"]})
+    assert str(both.all.ranks) == "2-3"
+    not_b = views.copy_constraint({"properties": ["a", "^b"]})
+    assert str(not_b.all.ranks) == "0-1" and str(not_b.down.ranks) == "1"
+    assert str(views.copy_constraint({"properties": ["zz"]}).all.ranks) == ""
+    with pytest.raises(ValueError, match="unsupported queue constraint operator"):
+        views.copy_constraint({"hostlist": ["n1"]})
