@@ -4,18 +4,243 @@ Subcommands live one per module as ``cli/cmd_<name>.py`` (dashes in the
 command name become underscores) and expose a click command named
 ``command``.  They are imported only when invoked, so ``flux jobs`` does
 not pay for ``flux start``'s imports.
+
+Scripts call a few commands in loops, and importing click alone costs
+more than such a command should take.  So ``main`` first tries a fast
+path, without click, for the plain forms of ``flux kvs get KEY...``,
+``flux job eventlog JOBID`` and ``flux getattr NAME``: same output, same
+error texts, same exit codes.  Anything else (an option, ``--help``, a
+usage error, a job id in a rarer encoding, a terminal to colour for) goes
+to the click application, which also handles the errors the fast path
+does not reproduce itself; the fast path never falls back after it has
+written anything.  ``main`` is also what tests hand to click's
+``CliRunner``: it has the click group's ``main()`` signature.
 """
 from __future__ import annotations
 
-import importlib
+# click's messages go through gettext, which imports locale when first used.
+# Importing it here keeps the old contract of this module: once it is
+# imported, ``main()`` runs without importing anything new, so a process may
+# drop privileges in between (commands run as another user).  ~1 ms.
+import locale  # noqa: F401
 import os
 import sys
 
-import click
-
-from flux import __version__
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: the fast path could not serve this command line: use the click application
+FALLBACK = None
+
+
+# -- fast paths ---------------------------------------------------------------------------
+
+
+class _Fallback(Exception):
+    """Raised before any output when the fast path cannot reproduce what click would do."""
+
+
+def _die(prog: str, message: str) -> int:
+    sys.stdout.flush()
+    sys.stderr.write(f"flux-{prog}: {message}\n")
+    sys.stderr.flush()
+    return 1
+
+
+def _handle() -> "object":
+    """A connection, or _Fallback: the click path reports connection errors itself."""
+    from flux.core.handle import Flux
+
+    try:
+        return Flux()
+    except OSError:
+        raise _Fallback() from None
+
+
+def _request(text: dict) -> str:
+    import json
+
+    return json.dumps(text, separators=(",", ":"), ensure_ascii=False)
+
+
+def _response(future: "object") -> dict:
+    import json
+
+    text = future.get_str()  # type: ignore[attr-defined]
+    if text is None:
+        raise _Fallback()
+    return json.loads(text)
+
+
+def _plain_args(args: list[str], count: int | None = None) -> bool:
+    """Only positional arguments (COUNT of them, if given), none looking like an option."""
+    if count is not None and len(args) != count:
+        return False
+    return bool(args) and not any(a.startswith("-") for a in args)
+
+
+# flux kvs get KEY...: as cmd_kvs.get prints values and failures
+_KVS_PLAIN = None
+
+
+def _kvs_reason(exc: OSError) -> str:
+    import errno
+
+    global _KVS_PLAIN
+    if _KVS_PLAIN is None:
+        _KVS_PLAIN = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EPERM, errno.ENOTSUP,
+                      errno.EEXIST, errno.ELOOP, errno.ENOTEMPTY, errno.EFBIG}
+    if exc.errno in _KVS_PLAIN:
+        return os.strerror(exc.errno)
+    return exc.strerror or os.strerror(exc.errno or errno.EIO)
+
+
+def _fast_kvs_get(keys: list[str]) -> int:
+    import binascii
+
+    from kvs.constants import PRIMARY_NAMESPACE
+
+    h = _handle()
+    ns = os.environ.get("FLUX_KVS_NAMESPACE") or PRIMARY_NAMESPACE
+    # all lookups in flight at once, printed in order as ``flux kvs get`` prints them
+    futures = [h.rpc("kvs.lookup", _request({"key": k, "flags": 0, "namespace": ns}))  # type: ignore[attr-defined]
+               for k in keys]
+    out = sys.stdout.buffer
+    for key, future in zip(keys, futures):
+        try:
+            resp = _response(future)
+        except OSError as exc:
+            text = _kvs_reason(exc)
+            return _die("kvs", text if text.startswith(f"{key}: ") else f"{key}: {text}")
+        val = resp.get("val") if isinstance(resp, dict) else None
+        if not isinstance(val, dict):
+            return _die("kvs", f"{key}: the kvs service sent no value")
+        # the messages of flux.kvs.val_data, which the click path prints
+        if val.get("type") != "val":
+            return _die("kvs", f"expected a val treeobj, got type {val.get('type')!r}")
+        try:
+            data = binascii.a2b_base64(val["data"], strict_mode=True)
+        except (binascii.Error, KeyError, TypeError) as exc:
+            return _die("kvs", f"val treeobj has bad data: {exc}")
+        out.write(data + b"\n" if data else b"")
+        out.flush()
+    return 0
+
+
+# flux getattr NAME: as cmd_getattr prints it
+def _fast_getattr(name: str) -> int:
+    h = _handle()
+    try:
+        value = h.attr_get(name)  # type: ignore[attr-defined]
+    except (OSError, ValueError, TypeError) as exc:
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return _die("getattr", text)
+    sys.stdout.write(f"{value}\n")
+    sys.stdout.flush()
+    return 0
+
+
+# flux job eventlog JOBID: as job_eventlog.eventlog prints the log (text, raw timestamps)
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def _jobid(text: str) -> int:
+    """Decimal, 0x hex or F58 job ids (as flux.job.JobID reads them); _Fallback for others."""
+    if text and text[0] in "\u0192f" and len(text) > 1:
+        value = 0
+        for c in text[1:]:
+            digit = _B58.find(c)
+            if digit < 0:
+                raise _Fallback()
+            value = value * 58 + digit
+    elif text.startswith("0x") and len(text) > 2:
+        try:
+            value = int(text[2:], 16)
+        except ValueError:
+            raise _Fallback() from None
+        if not text[2:].isascii() or not text[2:].isalnum():
+            raise _Fallback()
+    elif text.isascii() and text.isdigit():
+        value = int(text)
+    else:
+        raise _Fallback()
+    if value >= 1 << 64:
+        raise _Fallback()
+    return value
+
+
+def _event_line(entry: object) -> str:
+    """One entry as EventLogFormatter's text format with raw timestamps, no colour."""
+    import json
+
+    if not isinstance(entry, dict):
+        raise _Fallback()
+    ts = entry.get("timestamp")
+    name = entry.get("name")
+    context = entry.get("context", {})
+    if (isinstance(ts, bool) or not isinstance(ts, (int, float)) or not isinstance(name, str)
+            or not isinstance(context, dict)):
+        raise _Fallback()
+    parts = [f"{ts:11.6f}", name]
+    for key, val in context.items():
+        parts.append(f"{key}=" + json.dumps(val, separators=(",", ":"), ensure_ascii=False,
+                                            allow_nan=False))
+    return " ".join(parts)
+
+
+def _fast_job_eventlog(text: str) -> int:
+    import errno
+    import json
+
+    if sys.stdout.isatty():
+        raise _Fallback()  # colour: the formatter's job
+    jobid = _jobid(text)
+    h = _handle()
+    future = h.rpc("job-info.lookup",  # type: ignore[attr-defined]
+                   _request({"id": jobid, "keys": ["eventlog"], "flags": 0}))
+    try:
+        resp = _response(future)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return _die("job", f"job {text} not found")
+        detail = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+        if exc.errno == errno.EPERM:
+            return _die("job", f"job {text}: {detail}")
+        return _die("job", detail)
+    log = resp.get("eventlog") if isinstance(resp, dict) else None
+    if not isinstance(log, str):
+        raise _Fallback()
+    try:
+        lines = [_event_line(json.loads(line)) for line in log.split("\n")[:-1] if line]
+    except (ValueError, TypeError):
+        raise _Fallback() from None
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def fast_path(args: list[str]) -> int | None:
+    """Run ARGS without click if a fast path serves them: the exit code, else FALLBACK."""
+    try:
+        if len(args) >= 3 and args[0] == "kvs" and args[1] == "get" and _plain_args(args[2:]):
+            return _fast_kvs_get(args[2:])
+        if len(args) == 2 and args[0] == "getattr" and _plain_args(args[1:], 1):
+            return _fast_getattr(args[1])
+        if len(args) == 3 and args[0] == "job" and args[1] == "eventlog" \
+                and _plain_args(args[2:], 1):
+            return _fast_job_eventlog(args[2])
+    except (_Fallback, ImportError):
+        # (ImportError: a process that dropped privileges may not read every module;
+        # the click path uses only what such a process imported beforehand)
+        return FALLBACK
+    except BrokenPipeError:
+        # the reader went away (flux kvs get k | head): quiet, like SIGPIPE
+        sys.stderr.close()
+        return 141
+    return FALLBACK
+
+
+# -- the click application ------------------------------------------------------------------
 
 
 def _command_names() -> list[str]:
@@ -26,27 +251,76 @@ def _command_names() -> list[str]:
     return sorted(names)
 
 
-class LazyGroup(click.Group):
-    """A group that imports ``cli.cmd_<name>`` on first use of ``name``."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return _command_names()
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        modname = "cli.cmd_" + cmd_name.replace("-", "_")
-        if not os.path.exists(os.path.join(_HERE, modname[4:] + ".py")):
-            return None
-        mod = importlib.import_module(modname)
-        return mod.command
+_GROUP = None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", prog_name="flux")
-def main() -> None:
-    """Flux: an event-sourced resource manager core.
+def click_group() -> "object":
+    """The click application (built on first use: importing click is the slow part)."""
+    global _GROUP
+    if _GROUP is not None:
+        return _GROUP
+    import importlib
 
-    Run "flux COMMAND --help" for help on a command.
+    import click
+
+    from flux import __version__
+
+    class LazyGroup(click.Group):
+        """A group that imports ``cli.cmd_<name>`` on first use of ``name``."""
+
+        def list_commands(self, ctx: click.Context) -> list[str]:
+            return _command_names()
+
+        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+            modname = "cli.cmd_" + cmd_name.replace("-", "_")
+            if not os.path.exists(os.path.join(_HERE, modname[4:] + ".py")):
+                return None
+            mod = importlib.import_module(modname)
+            return mod.command
+
+    @click.group("flux", cls=LazyGroup,
+                 context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(__version__, "-V", "--version", prog_name="flux")
+    def group() -> None:
+        """Flux: an event-sourced resource manager core.
+
+        Run "flux COMMAND --help" for help on a command.
+        """
+
+    _GROUP = group
+    return group
+
+
+class _Main:
+    """``flux``: the fast paths, else the click application.
+
+    Callable as the console-script entry point, and usable as a click
+    command by ``CliRunner.invoke`` (``main(args=..., prog_name=...)``).
+    Other attributes are the click group's.
     """
+
+    name = "flux"
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        return self.main(*args, **kwargs)  # type: ignore[arg-type]
+
+    def main(self, args: list[str] | tuple[str, ...] | None = None,
+             prog_name: str | None = None, standalone_mode: bool = True,
+             **extra: object) -> object:
+        argv = sys.argv[1:] if args is None else list(args)
+        rc = fast_path(argv)
+        if rc is not FALLBACK:
+            if standalone_mode:
+                sys.exit(rc)
+            return rc
+        return click_group().main(args=args, prog_name=prog_name,  # type: ignore[attr-defined]
+                                  standalone_mode=standalone_mode, **extra)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(click_group(), name)
+
+
+main = _Main()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,7 +5,8 @@ the command line.
 """
 from __future__ import annotations
 
-from typing import Any
+if False:  # for type checkers only: importing typing costs a short command ~3 ms
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,6 @@ import json
 import os
 import struct
 import sys
-from typing import Any, Iterable
 
 from flux.constants import (
     FLUX_MATCHTAG_NONE,
@@ -44,6 +43,9 @@ from flux.constants import (
     FLUX_USERID_UNKNOWN,
 )
 from flux.errors import FluxError
+
+if False:  # for type checkers only: importing typing costs a short command ~3 ms
+    from typing import Any, Iterable
 
 MAGIC = 0x8E
 VERSION = 1

@@ -21,13 +21,16 @@ import binascii
 import errno
 import os
 import select
-import socket
+import _socket  # the C socket type: the socket module's import costs a command ~3 ms
 import sys
-import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from _thread import _local as _thread_local  # threading.local, without importing threading
 
+# the reactor and watchers come with the handle (cheap modules), so that a process
+# may import this module, drop privileges, and still run a reactor
+import flux.core.reactor  # noqa: F401
+import flux.core.watchers  # noqa: F401
 from flux.constants import (
     FLUX_MATCHTAG_NONE,
     FLUX_ROLE_OWNER,
@@ -42,22 +45,25 @@ from flux.constants import (
     FLUX_O_NONBLOCK,
     FLUX_RPC_NORESPONSE,
 )
-from flux.core.reactor import Reactor
-from flux.core.watchers import (
-    CheckWatcher,
-    FDWatcher,
-    IdleWatcher,
-    MessageWatcher,
-    PrepareWatcher,
-    SignalWatcher,
-    TimerWatcher,
-    Watcher,
-    compile_topic_glob,
-)
 from flux.errors import FluxError
 from flux.message import Message, StreamDecoder, encode
 from flux.rpc import RPC
 from flux.uri import local_socket_path
+
+if False:  # for type checkers only: importing typing costs a short command ~3 ms
+    from typing import Any, Callable
+
+    from flux.core.reactor import Reactor
+    from flux.core.watchers import (
+        CheckWatcher,
+        FDWatcher,
+        IdleWatcher,
+        MessageWatcher,
+        PrepareWatcher,
+        SignalWatcher,
+        TimerWatcher,
+        Watcher,
+    )
 
 _RECV_SIZE = 1 << 18
 
@@ -118,14 +124,15 @@ _IN_REACTOR = _InReactor()
 class Flux:
     """A connection to a Flux instance (``FLUX_URI`` unless URL is given)."""
 
-    tls = threading.local()
+    tls = _thread_local()
 
     def __init__(self, url: str | None = None, flags: int = 0, handle: Any = None) -> None:
         if handle is not None:
             raise TypeError("Flux(handle=...) is not supported: pass a URI")
         self.flags = flags
-        self._sock: socket.socket | None = None
-        self._reactor = Reactor()
+        self._sock: _socket.socket | None = None
+        # made on first use (get_reactor()): a synchronous RPC needs none
+        self._reactor: Reactor | None = None
         self._decoder = StreamDecoder()
         self._rpcs: dict[int, Any] = {}
         self._free_tags: list[int] = []
@@ -148,7 +155,7 @@ class Flux:
                                               "(start one with 'flux start' or pass a URI)")
         self.url = url
         path = local_socket_path(url)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.connect(path)
             status = sock.recv(1)
@@ -165,13 +172,19 @@ class Flux:
             raise FluxError(code, f"{url}: connection refused by broker: {os.strerror(code)}")
         self._sock = sock
         self._fd = sock.fileno()
-        self._reactor.set_internal_reader(self._fd, self._on_readable)
 
     # -- plumbing --------------------------------------------------------
     def get_reactor(self) -> Reactor:
-        return self._reactor
+        reactor = self._reactor
+        if reactor is None:
+            from flux.core.reactor import Reactor
 
-    def _check_open(self) -> socket.socket:
+            reactor = self._reactor = Reactor()
+            if self._sock is not None:
+                reactor.set_internal_reader(self._fd, self._on_readable)
+        return reactor
+
+    def _check_open(self) -> _socket.socket:
         sock = self._sock
         if sock is None:
             raise FluxError(errno.ENOTCONN, self._closed_reason or "Flux handle is closed")
@@ -245,13 +258,14 @@ class Flux:
         self._backlog.append(msg)
         if self._watchers and not self._dispatch_posted:
             self._dispatch_posted = True
-            self._reactor.call_soon(self._dispatch)
+            self.get_reactor().call_soon(self._dispatch)
 
     def _lost(self, reason: str) -> None:
         if self._sock is None:
             return
         self._closed_reason = reason
-        self._reactor.set_internal_reader(self._fd, None)
+        if self._reactor is not None:
+            self._reactor.set_internal_reader(self._fd, None)
         self._sock.close()
         self._sock = None
         rpcs = list(self._rpcs.values())
@@ -259,7 +273,7 @@ class Flux:
         for rpc in rpcs:
             rpc.fulfill_error(errno.ECONNRESET, reason)
         for hook in list(self.lost_hooks):
-            self._reactor.call_soon(hook, reason)
+            self.get_reactor().call_soon(hook, reason)
 
     def _on_readable(self, _revents: int) -> None:
         # Poll again rather than trust the reactor: a callback earlier in the
@@ -286,7 +300,7 @@ class Flux:
         self._watchers.append(watcher)
         if self._backlog and not self._dispatch_posted:
             self._dispatch_posted = True
-            self._reactor.call_soon(self._dispatch)
+            self.get_reactor().call_soon(self._dispatch)
 
     def _remove_msg_watcher(self, watcher: MessageWatcher) -> None:
         if watcher in self._watchers:
@@ -302,7 +316,7 @@ class Flux:
             msg = backlog.popleft()
             if not self._dispatch_one(msg):
                 keep.append(msg)
-            if self._reactor._stopped:
+            if self.get_reactor()._stopped:
                 break
         keep.extend(backlog)
         self._backlog = keep
@@ -346,6 +360,8 @@ class Flux:
     def recv(self, type_mask: int = FLUX_MSGTYPE_ANY, match_tag: int = FLUX_MATCHTAG_NONE,
              topic_glob: str | bytes | None = None, flags: int = 0) -> Message | None:
         """Receive the next message matching the arguments (None if NONBLOCK and none)."""
+        from flux.core.watchers import compile_topic_glob
+
         match = compile_topic_glob(topic_glob)
 
         def find() -> Message | None:
@@ -520,31 +536,45 @@ class Flux:
                            rolemask: int | None = None) -> MessageWatcher:
         """A watcher for matching messages.  ROLEMASK None admits the instance owner only
         (others' requests get EPERM); FLUX_ROLE_ALL admits guests too."""
+        from flux.core.watchers import MessageWatcher
+
         return MessageWatcher(self, type_mask, callback, topic_glob, match_tag, args,
                               rolemask=rolemask)
 
     def timer_watcher_create(self, after: float, callback: Callable[..., Any],
                              repeat: float = 0.0, args: Any = None) -> TimerWatcher:
+        from flux.core.watchers import TimerWatcher
+
         return TimerWatcher(self, after, callback, repeat=repeat, args=args)
 
     def fd_watcher_create(self, fd_int: int, callback: Callable[..., Any], events: int | None = None,
                           args: Any = None) -> FDWatcher:
         """A watcher for FD_INT; EVENTS defaults to FLUX_POLLIN."""
+        from flux.core.watchers import FDWatcher
+
         return FDWatcher(self, fd_int, events or 0, callback, args)
 
     def signal_watcher_create(self, signum: int, callback: Callable[..., Any],
                               args: Any = None) -> SignalWatcher:
+        from flux.core.watchers import SignalWatcher
+
         return SignalWatcher(self, signum, callback, args)
 
     def prepare_watcher_create(self, callback: Callable[..., Any],
                                args: Any = None) -> PrepareWatcher:
+        from flux.core.watchers import PrepareWatcher
+
         return PrepareWatcher(self, callback, args)
 
     def check_watcher_create(self, callback: Callable[..., Any], args: Any = None) -> CheckWatcher:
+        from flux.core.watchers import CheckWatcher
+
         return CheckWatcher(self, callback, args)
 
     def idle_watcher_create(self, callback: Callable[..., Any] | None = None,
                             args: Any = None) -> IdleWatcher:
+        from flux.core.watchers import IdleWatcher
+
         return IdleWatcher(self, callback, args)
 
     def add_watcher(self, watcher: Watcher) -> Watcher:
@@ -559,7 +589,7 @@ class Flux:
     # -- reactor -----------------------------------------------------------
     def reactor_run(self, reactor: Reactor | None = None, flags: int = 0) -> int:
         """Run the reactor until no watcher is active or reactor_stop() is called."""
-        r = reactor or self._reactor
+        r = reactor or self.get_reactor()
         if self._backlog and self._watchers and not self._dispatch_posted:
             self._dispatch_posted = True
             r.call_soon(self._dispatch)
@@ -573,16 +603,16 @@ class Flux:
         return rc
 
     def reactor_stop(self, reactor: Reactor | None = None) -> None:
-        (reactor or self._reactor).stop()
+        (reactor or self.get_reactor()).stop()
 
     def reactor_stop_error(self, reactor: Reactor | None = None) -> None:
-        (reactor or self._reactor).stop_error()
+        (reactor or self.get_reactor()).stop_error()
 
     def reactor_incref(self, reactor: Reactor | None = None) -> None:
-        (reactor or self._reactor).incref()
+        (reactor or self.get_reactor()).incref()
 
     def reactor_decref(self, reactor: Reactor | None = None) -> None:
-        (reactor or self._reactor).decref()
+        (reactor or self.get_reactor()).decref()
 
     @classmethod
     def reactor_enter(cls) -> None:
@@ -620,7 +650,8 @@ class Flux:
         """Close the connection; outstanding RPCs fail with ECONNRESET."""
         if self._sock is not None:
             self._lost("Flux handle is closed")
-        self._reactor.close()
+        if self._reactor is not None:
+            self._reactor.close()
 
     def __enter__(self) -> "Flux":
         return self

@@ -8,23 +8,84 @@ unref'd), and a future with a pending ``then()`` holds a reference through
 ``incref``.  Each turn runs the prepare watchers, polls (without waiting
 while an idle watcher is active), runs fd, signal and timer callbacks,
 then the check watchers, and the idle watchers when nothing else happened.
+
+Importing this module is cheap (it is imported with the handle): fds are
+polled with ``select.poll`` rather than through ``selectors``, and signals
+wake the loop through a pipe, with ``signal`` imported for the first
+signal watcher.
 """
 from __future__ import annotations
 
 import errno
 import heapq
 import itertools
-import selectors
-import signal
-import socket
+import os
+import select
 import time
 from collections import deque
-from typing import Any, Callable
 
 from flux.constants import FLUX_POLLERR, FLUX_POLLIN, FLUX_POLLOUT, FLUX_REACTOR_NOWAIT, FLUX_REACTOR_ONCE
 
-_EV_READ = selectors.EVENT_READ
-_EV_WRITE = selectors.EVENT_WRITE
+if False:  # for type checkers only: importing typing costs a short command ~3 ms
+    from typing import Any, Callable
+
+_EV_READ = 1
+_EV_WRITE = 2
+_POLL_READ = select.POLLIN | select.POLLPRI
+_POLL_WRITE = select.POLLOUT
+_POLL_BOTH = select.POLLERR | select.POLLHUP | select.POLLNVAL
+
+
+class _Poller:
+    """The fds of a reactor and their read/write interest, polled with poll(2)."""
+
+    __slots__ = ("_poll", "masks")
+
+    def __init__(self) -> None:
+        self._poll = select.poll()
+        self.masks: dict[int, int] = {}
+
+    def set(self, fd: int, mask: int) -> None:
+        """Watch FD for MASK (_EV_READ | _EV_WRITE); 0 stops watching it."""
+        old = self.masks.get(fd, 0)
+        if mask == old:
+            return
+        if mask == 0:
+            del self.masks[fd]
+            self._poll.unregister(fd)
+            return
+        events = (_POLL_READ if mask & _EV_READ else 0) | (_POLL_WRITE if mask & _EV_WRITE else 0)
+        if old:
+            self._poll.modify(fd, events)
+        else:
+            self._poll.register(fd, events)
+        self.masks[fd] = mask
+
+    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
+        """(fd, _EV_READ | _EV_WRITE) of each ready fd; TIMEOUT in seconds (None: no limit).
+
+        An error or hang-up counts as both, as selectors reports it.
+        """
+        if timeout is None:
+            ms = None
+        elif timeout <= 0:
+            ms = 0
+        else:
+            ms = int(timeout * 1000) + (timeout * 1000 % 1 > 0)  # round up
+        ready = []
+        for fd, ev in self._poll.poll(ms):
+            mask = 0
+            if ev & (_POLL_READ | _POLL_BOTH):
+                mask |= _EV_READ
+            if ev & (_POLL_WRITE | _POLL_BOTH):
+                mask |= _EV_WRITE
+            ready.append((fd, mask & self.masks.get(fd, 0)))
+        return ready
+
+    def close(self) -> None:
+        for fd in list(self.masks):
+            self._poll.unregister(fd)
+        self.masks.clear()
 
 
 class _FdEntry:
@@ -40,7 +101,7 @@ class Reactor:
     """The client reactor.  One per handle; not thread-safe."""
 
     def __init__(self) -> None:
-        self._sel = selectors.DefaultSelector()
+        self._sel = _Poller()
         self._fds: dict[int, _FdEntry] = {}
         self._timers: list[list[Any]] = []
         self._tseq = itertools.count()
@@ -50,7 +111,7 @@ class Reactor:
         self._stop_errnum = 0
         self._running = 0
         self._exc: BaseException | None = None
-        self._sig_sock: tuple[socket.socket, socket.socket] | None = None
+        self._sig_pipe: tuple[int, int] | None = None
         self._sig_watchers: dict[int, list[Any]] = {}
         self._sig_saved: dict[int, Any] = {}
         self._sig_saved_wakeup = -1
@@ -117,18 +178,9 @@ class Reactor:
                 mask |= _EV_READ
             if entry.writers:
                 mask |= _EV_WRITE
-        try:
-            registered = self._sel.get_key(fd)
-        except KeyError:
-            registered = None
         if mask == 0:
-            if registered is not None:
-                self._sel.unregister(fd)
             self._fds.pop(fd, None)
-        elif registered is None:
-            self._sel.register(fd, mask, fd)
-        elif registered.events != mask:
-            self._sel.modify(fd, mask, fd)
+        self._sel.set(fd, mask)
 
     def set_internal_reader(self, fd: int, cb: Callable[[int], None] | None) -> None:
         """Watch FD for input without counting it as an active watcher."""
@@ -188,13 +240,15 @@ class Reactor:
 
     # -- signals ---------------------------------------------------------
     def add_signal(self, signum: int, watcher: Any) -> None:
-        if self._sig_sock is None:
-            r, w = socket.socketpair()
-            r.setblocking(False)
-            w.setblocking(False)
-            self._sig_sock = (r, w)
-            self._sig_saved_wakeup = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
-            self.set_internal_reader(r.fileno(), self._on_signal_fd)
+        import signal
+
+        if self._sig_pipe is None:
+            r, w = os.pipe()
+            os.set_blocking(r, False)
+            os.set_blocking(w, False)
+            self._sig_pipe = (r, w)
+            self._sig_saved_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+            self.set_internal_reader(r, self._on_signal_fd)
         watchers = self._sig_watchers.setdefault(signum, [])
         if not watchers:
             # A Python-level handler is needed for the wakeup byte to be
@@ -203,6 +257,8 @@ class Reactor:
         watchers.append(watcher)
 
     def remove_signal(self, signum: int, watcher: Any) -> None:
+        import signal
+
         watchers = self._sig_watchers.get(signum)
         if not watchers or watcher not in watchers:
             return
@@ -210,18 +266,18 @@ class Reactor:
         if not watchers:
             del self._sig_watchers[signum]
             signal.signal(signum, self._sig_saved.pop(signum, signal.SIG_DFL))
-        if not self._sig_watchers and self._sig_sock is not None:
-            r, w = self._sig_sock
-            self.set_internal_reader(r.fileno(), None)
+        if not self._sig_watchers and self._sig_pipe is not None:
+            r, w = self._sig_pipe
+            self.set_internal_reader(r, None)
             signal.set_wakeup_fd(self._sig_saved_wakeup)
-            r.close()
-            w.close()
-            self._sig_sock = None
+            os.close(r)
+            os.close(w)
+            self._sig_pipe = None
 
     def _on_signal_fd(self, _mask: int) -> None:
-        assert self._sig_sock is not None
+        assert self._sig_pipe is not None
         try:
-            data = self._sig_sock[0].recv(4096)
+            data = os.read(self._sig_pipe[0], 4096)
         except BlockingIOError:
             return
         for signum in data:
@@ -249,9 +305,9 @@ class Reactor:
                 return
 
     def _poll(self, timeout: float | None) -> int:
-        events = self._sel.select(timeout)
-        for key, mask in events:
-            entry = self._fds.get(key.data)
+        events = self._sel.poll(timeout)
+        for fd, mask in events:
+            entry = self._fds.get(fd)
             if entry is None:
                 continue
             revents = 0
