@@ -22,9 +22,11 @@ import errno
 import os
 import re
 from abc import ABC, abstractmethod
-from typing import Any
 
 from flux.errors import FluxError
+
+if False:  # for type checkers only: every command imports this module, typing costs ~3 ms
+    from typing import Any
 
 __all__ = [
     "local_socket_path", "local_uri", "URI", "JobURI", "URIResolverURI", "URIResolverPlugin",

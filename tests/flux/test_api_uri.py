@@ -399,3 +399,11 @@ def test_uri_module_import_is_light() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "flux.job" not in proc.stdout and "yaml" not in proc.stdout
+
+
+def test_uri_import_does_not_pull_typing() -> None:
+    # every command imports flux.uri (through the handle): keep it cheap
+    code = "import sys, flux.uri; print('typing' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
