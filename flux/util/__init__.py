@@ -21,7 +21,9 @@ by every command that formats a duration) costs almost nothing:
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+if False:  # for type checkers only: importing typing costs a short command ~3 ms
+    from typing import Any
 
 # Bound eagerly: the submodule flux.util.fsd shares the function's name, and
 # importing a submodule sets the package attribute to the module.

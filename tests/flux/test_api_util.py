@@ -71,7 +71,7 @@ def test_unknown_attribute_is_attribute_error() -> None:
 def test_import_flux_util_stays_light() -> None:
     code = ("import sys, flux.util; "
             "print(','.join(m for m in ('argparse', 'yaml', 'parsedatetime', 'logging', "
-            "'shutil') if m in sys.modules))")
+            "'shutil', 'typing') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
