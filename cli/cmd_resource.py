@@ -1,11 +1,12 @@
 """flux resource: list, status, drain and undrain the instance's resources.
 
 ``list`` shows the scheduler's view (``sched.resource-status``: free,
-allocated and down resources by queue and properties); ``status`` the
-resource module's (``resource.status``: avail, exclude, draining, drained,
-torpid, offline), where a drained rank still running a job is
-``draining``; ``drain``/``undrain`` change it (owner only).  The row
-builders are pure functions of the RPC payloads (see
+allocated and down resources by queue and properties, as a
+``flux.resource.SchedResourceList``); ``status`` the resource module's
+(``resource.status``: avail, exclude, draining, drained, torpid, offline,
+as a ``flux.resource.ResourceStatus``), where a drained rank still running
+a job is ``draining``; ``drain``/``undrain`` change it (owner only).  The
+row builders are pure functions of those objects (see
 specs/resource-service.md for the formats).
 """
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import Any
 import click
 
 from cli.common import handle_errors
+from flux.idset import IDset
+from flux.resource.list import SchedResourceList
+from flux.resource.status import ResourceStatus
 
 LIST_STATES = ("free", "allocated", "down", "all")
 STATUS_STATES = ("avail", "exclude", "draining", "drained", "torpid", "offline", "online",
@@ -98,13 +102,15 @@ def _in_queue(props: frozenset[str], requires: Iterable[str]) -> bool:
     return True
 
 
-def list_rows(status: Mapping[str, Any], states: Sequence[str],
-              queues: Sequence[str] | None = None) -> list[ListRow]:
-    """Rows of ``flux resource list`` from a ``sched.resource-status`` payload."""
-    from flux.idset import IDset
-    from flux.resource import ResourceSet
-
-    qconf: dict[str, list[str]] = dict(status.get("queues") or {})
+def list_rows(status: Mapping[str, Any] | SchedResourceList, states: Sequence[str],
+              queues: Sequence[str] | None = None,
+              qconf: Mapping[str, Sequence[str]] | None = None) -> list[ListRow]:
+    """Rows of ``flux resource list`` from a SchedResourceList (or the response it is
+    built from); QCONF maps queue names to their required properties (default: the
+    response's ``queues``)."""
+    if qconf is None:
+        qconf = dict(status.get("queues") or {}) if isinstance(status, Mapping) else {}
+    rlist = status if isinstance(status, SchedResourceList) else SchedResourceList(status)
     if queues:
         for name in queues:
             if name not in qconf:
@@ -113,9 +119,9 @@ def list_rows(status: Mapping[str, Any], states: Sequence[str],
                                     " (no queues are configured)"))
     rows: list[ListRow] = []
     for state in states:
-        rset = ResourceSet(status[state]) if status.get(state) else ResourceSet()
+        rset = rlist[state]
         props_of: dict[int, set[str]] = {}
-        for name, ids in rset.properties.items():
+        for name, ids in rset.property_ranks().items():
             for rank in ids:
                 props_of.setdefault(rank, set()).add(name)
         groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -175,90 +181,79 @@ def _flux() -> Any:
 
 # -- flux resource status / drain listing ---------------------------------------------
 
-def _hostnames(R: Any) -> dict[int, str]:
-    if not R:
-        return {}
-    from flux.resource import ResourceSet
-
-    rset = ResourceSet(R)
-    return {r: h for r in rset.ranks if (h := rset.hostname(r))}
+def resource_state(status: Mapping[str, Any], allocated: Any = None) -> ResourceStatus:
+    """A ResourceStatus from a ``resource.status`` payload and the allocated ranks."""
+    return ResourceStatus(status, allocated)
 
 
-def resource_state(status: Mapping[str, Any]) -> Any:
-    """A ResourceState from a ``resource.status`` payload."""
-    from flux.idset import IDset
-    from jobmgr.resource.state import DrainInfo, ResourceState
-
-    st = ResourceState(IDset(status.get("all") or "").expand(), _hostnames(status.get("R")))
-    st.online = set(IDset(status.get("online") or "").expand())
-    st.excluded = set(IDset(status.get("exclude") or "").expand())
-    st.torpid = set(IDset(status.get("torpid") or "").expand())
-    for ids, info in (status.get("drain") or {}).items():
-        entry = DrainInfo(float(info.get("timestamp", 0.0)), str(info.get("reason", "")))
-        for rank in IDset(ids).expand():
-            st.drained[rank] = entry
-    return st
-
-
-def _nodelist(st: Any, ranks: Iterable[int]) -> str:
+def _nodelist(rs: ResourceStatus, ranks: Iterable[int]) -> str:
     from flux.hostlist import Hostlist
 
-    hosts = [st.hostnames[r] for r in ranks if r in st.hostnames]
-    return Hostlist(hosts).encode()
+    hosts = [rs.rset.hostname(r) for r in ranks]
+    return Hostlist([h for h in hosts if h]).encode()
 
 
-def status_rows(st: Any, busy: Iterable[int], states: Sequence[str] | None = None
-                ) -> list[StatusRow]:
+def _node_state(rs: ResourceStatus, rank: int) -> str:
+    for state in NODE_STATES[1:]:
+        if rank in rs[state]:
+            return state
+    return "avail"
+
+
+def status_rows(rs: ResourceStatus, states: Sequence[str] | None = None) -> list[StatusRow]:
     """Rows of ``flux resource status`` (empty states left out).
 
     Without STATES: every node state, split into up and down rows (a down
     row's state gets ``*``).  ``online``, ``offline`` and ``all`` rows are
     not split.
     """
-    from flux.idset import IDset
-
     wanted = set(states or NODE_STATES)
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for rank in rs.all:
+        groups.setdefault((_node_state(rs, rank), rank in rs.online), []).append(rank)
+    order = {name: i for i, name in enumerate(NODE_STATES)}
     rows = []
-    for group in st.status_groups(busy):
-        if group.state not in wanted:
+    for (state, up), ranks in sorted(groups.items(), key=lambda kv: (order[kv[0][0]],
+                                                                      not kv[0][1])):
+        if state not in wanted:
             continue
-        rows.append(StatusRow(group.state + ("" if group.up else "*"), UP if group.up else DOWN,
-                              len(group.ranks), IDset(group.ranks).encode(),
-                              _nodelist(st, group.ranks)))
-    sets = st.states(busy)
+        rows.append(StatusRow(state + ("" if up else "*"), UP if up else DOWN, len(ranks),
+                              IDset(ranks).encode(), _nodelist(rs, ranks)))
     for name in ("offline", "online", "all"):
-        if name in wanted and sets[name]:
+        ranks = list(rs.all.intersect(rs[name]) if name != "all" else rs.all)
+        if name in wanted and ranks:
             up = {"online": UP, "offline": DOWN}.get(name, "")
-            rows.append(StatusRow(name, up, len(sets[name]), IDset(sets[name]).encode(),
-                                  _nodelist(st, sets[name])))
+            rows.append(StatusRow(name, up, len(ranks), IDset(ranks).encode(),
+                                  _nodelist(rs, ranks)))
     return rows
 
 
-def drain_rows(st: Any, busy: Iterable[int]) -> list[DrainRow]:
-    from flux.idset import IDset
+def drain_rows(rs: ResourceStatus) -> list[DrainRow]:
+    """Rows of ``flux resource drain``: drained ranks by (time, state, reason)."""
+    groups: dict[tuple[float, str, str], list[int]] = {}
+    for info in rs.drain_info:
+        for rank in info.ranks:
+            state = "draining" if rank in rs.draining else "drained"
+            groups.setdefault((info.timestamp, state, info.reason), []).append(rank)
+    return [DrainRow(ts, state, IDset(ranks).encode(), reason, _nodelist(rs, sorted(ranks)))
+            for (ts, state, reason), ranks in sorted(groups.items())]
 
-    return [DrainRow(e.timestamp, e.state, IDset(e.ranks).encode(), e.reason,
-                     _nodelist(st, e.ranks)) for e in st.drain_entries(busy)]
 
-
-def _busy_ranks(future: Any) -> set[int]:
+def _busy_ranks(future: Any) -> IDset:
     """Ranks with allocated resources, from a sched.resource-status future."""
-    from flux.resource import ResourceSet
-
     try:
-        allocated = future.get().get("allocated")
+        rlist = SchedResourceList(future.get())
     except OSError as exc:
         if exc.errno in (errno.ENOSYS, errno.EAGAIN):
-            return set()
+            return IDset()
         raise
-    return set(ResourceSet(allocated).ranks) if allocated else set()
+    return rlist.allocated.ranks
 
 
-def _state_and_busy(h: Any) -> tuple[Any, set[int]]:
+def _status(h: Any) -> ResourceStatus:
     status_f = h.rpc("resource.status", {}, nodeid=0)
     sched_f = h.rpc("sched.resource-status", {}, nodeid=0)
-    st = resource_state(status_f.get())
-    return st, _busy_ranks(sched_f)
+    return resource_state(status_f.get(), _busy_ranks(sched_f))
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -282,7 +277,8 @@ def list_cmd(fmt: str | None, states: str, queue: str | None, no_header: bool) -
     oformat = _format(fmt, LIST_FORMATS, "default", LIST_HEADINGS)
     status = _flux().rpc("sched.resource-status", {}, nodeid=0).get()
     queues = [q.strip() for q in queue.split(",") if q.strip()] if queue else None
-    rows = list_rows(status, state_list, queues)
+    rows = list_rows(SchedResourceList(status), state_list, queues,
+                     dict(status.get("queues") or {}))
     # a zero count is an empty column for '?:' (so NGPUS goes away with no gpus)
     filt = [replace(r, nnodes=r.nnodes or "", ncores=r.ncores or "", ngpus=r.ngpus or "")
             for r in rows]
@@ -311,14 +307,12 @@ def status_cmd(states: str | None, fmt: str | None, no_header: bool) -> None:
     """Show the state of each node: avail, exclude, draining, drained, offline..."""
     wanted = _status_states(states)
     oformat = _format(fmt, {"default": STATUS_FORMAT}, "default", STATUS_HEADINGS)
-    st, busy = _state_and_busy(_flux())
-    _print(oformat, status_rows(st, busy, wanted), no_header)
+    _print(oformat, status_rows(_status(_flux()), wanted), no_header)
 
 
 def _drain_list(fmt: str | None, no_header: bool) -> None:
     oformat = _format(fmt, {"default": DRAIN_FORMAT}, "default", DRAIN_HEADINGS)
-    st, busy = _state_and_busy(_flux())
-    _print(oformat, drain_rows(st, busy), no_header)
+    _print(oformat, drain_rows(_status(_flux())), no_header)
 
 
 @command.command("drain")

@@ -8,10 +8,12 @@ set-wide ``starttime``, ``expiration`` and rank ``properties``.
 string; ``dumps()`` gives the short form ``rank[0-3]/core[0-7],gpu[0-1]``.
 The API follows Flux's ``flux.resource.ResourceSet``; ``from_config``
 builds R from ``[[resource.config]]`` entries and ``add_rank`` builds it
-rank by rank.
+rank by rank.  ``copy_constraint`` keeps the ranks an RFC 31 constraint
+accepts (flux/resource/match.py).  See specs/R.md.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,7 +25,7 @@ import orjson
 from flux.hostlist import Hostlist
 from flux.idset import IDSET_FLAG_BRACKETS, IDSET_FLAG_RANGE, IDset
 
-__all__ = ["ResourceSet", "RankInfo", "decode_R"]
+__all__ = ["ResourceSet", "RankInfo", "decode_R", "MissingVersionError"]
 
 _SHORT = IDSET_FLAG_RANGE | IDSET_FLAG_BRACKETS
 # RFC 20: characters a property name must not contain.
@@ -47,6 +49,25 @@ class RankInfo:
     hostname: str | None
     cores: IDset
     gpus: IDset
+
+
+class MissingVersionError(KeyError, ValueError):
+    """An R mapping without ``version``: a KeyError, as Flux raises, and a ValueError
+    like every other invalid R."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "R: missing 'version'"
+
+
+def _json_object(text: str | bytes | bytearray | memoryview) -> Mapping[str, Any]:
+    """The R object in JSON TEXT; json.JSONDecodeError (a ValueError) if TEXT is not JSON."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise json.JSONDecodeError(f"R: invalid JSON: {exc.msg}", exc.doc, exc.pos) from None
+    if not isinstance(data, Mapping):
+        raise ValueError(f"R: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def decode_R(data: str | bytes | bytearray | memoryview | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -132,16 +153,21 @@ class ResourceSet:
     """An RFC 20 (version 1) resource set.
 
     ``arg`` may be an R JSON string (or bytes), a decoded R mapping, another
-    ResourceSet (copied), or None for an empty set.  Invalid R raises
-    ValueError naming the offending field; an argument of another type
-    raises TypeError.  ``state`` is a free attribute (e.g. ``"up"``).
+    ResourceSet (copied, ``scheduling`` included) or its ``impl``, or None
+    for an empty set.  As Flux's: a mapping without ``version`` raises
+    KeyError, text that is not JSON ``json.JSONDecodeError``, a version
+    other than 1 ValueError, an argument of another type TypeError; any
+    other invalid R raises ValueError naming the offending field.  R's
+    ``scheduling`` key is dropped unless ``keep_scheduling``: then
+    ``impl.scheduling`` holds it and ``encode()`` writes it back.
+    ``state`` is a free attribute (e.g. ``"up"``), kept by copies.
     """
 
     __slots__ = ("version", "state", "_kids", "_hosts", "_starttime", "_expiration",
                  "_properties", "_scheduling", "_cache")
 
     def __init__(self, arg: str | bytes | Mapping[str, Any] | ResourceSet | None = None,
-                 version: int = 1) -> None:
+                 version: int = 1, keep_scheduling: bool = False) -> None:
         self.state: str | None = None
         self._kids: dict[int, _Children] = {}   # the ranks, and their children
         self._hosts: dict[int, str] = {}        # hostnames of the ranks that have one
@@ -150,15 +176,17 @@ class ResourceSet:
         self._properties: dict[str, IDset] = {}
         self._scheduling: Any = None
         self._cache: dict[str, Any] = {}        # derived data, cleared on change
+        if isinstance(arg, Rv1Implementation):
+            arg = arg.rset
         if isinstance(arg, ResourceSet):
             self.version = arg.version
             self._take(arg)
             return
         if isinstance(arg, (str, bytes, bytearray, memoryview)):
-            arg = decode_R(arg)
+            arg = _json_object(arg)
         if isinstance(arg, Mapping):
             if "version" not in arg:
-                raise ValueError("R: missing 'version'")
+                raise MissingVersionError("R: missing 'version'")
             version = arg["version"]
         elif arg is not None:
             raise TypeError(f"ResourceSet cannot be instantiated from {type(arg).__name__}")
@@ -166,14 +194,15 @@ class ResourceSet:
             raise ValueError(f"R version {version!r} not supported")
         self.version = 1
         if arg is not None:
-            self._load(arg)
+            self._load(arg, keep_scheduling)
 
     # --- decoding ------------------------------------------------------------
 
-    def _load(self, r: Mapping[str, Any]) -> None:
+    def _load(self, r: Mapping[str, Any], keep_scheduling: bool) -> None:
         if "execution" not in r and "scheduling" not in r:
             raise ValueError("R: needs 'execution' or 'scheduling'")
-        self._scheduling = r.get("scheduling")
+        if keep_scheduling:
+            self._scheduling = r.get("scheduling")
         execution = r.get("execution", {})
         if not isinstance(execution, Mapping):
             raise ValueError("R.execution: expected an object")
@@ -427,15 +456,44 @@ class ResourceSet:
                            cores.copy() if cores is not None else IDset(),
                            gpus.copy() if gpus is not None else IDset())
 
-    def host_ranks(self, hosts: str | Hostlist | Iterable[str]) -> IDset:
-        """Ranks whose hostname is in ``hosts``."""
-        wanted = set(hosts if isinstance(hosts, Hostlist) else Hostlist(hosts))
-        return IDset(r for r, name in self._hosts.items() if name in wanted)
+    def host_ranks(self, hosts: str | Hostlist | Iterable[str],
+                   ignore_nomatch: bool = False) -> list[int]:
+        """The ranks of ``hosts`` (a hostlist), as a list in the order of ``hosts``.
+
+        A host no rank has raises FileNotFoundError naming it, unless
+        ``ignore_nomatch`` (then it is left out).  A host name that several
+        ranks share gives the first of them.
+        """
+        if not isinstance(hosts, Hostlist):
+            hosts = Hostlist(hosts)
+        named = [r for r in self._sorted_ranks() if r in self._hosts]
+        positions = Hostlist([self._hosts[r] for r in named]).index(
+            hosts, ignore_nomatch=ignore_nomatch)
+        return [named[i] for i in positions]
 
     @property
-    def properties(self) -> dict[str, IDset]:
-        """Property name -> ranks that have it (copies)."""
+    def properties(self) -> str:
+        """The property names of this set, comma-separated (``""`` if none)."""
+        return ",".join(sorted(self._properties))
+
+    def get_properties(self) -> str:
+        """The RFC 20 ``properties`` object (name -> idset of ranks), as JSON text."""
+        return orjson.dumps({name: ids.encode(IDSET_FLAG_RANGE)
+                             for name, ids in sorted(self._properties.items())}).decode()
+
+    def property_ranks(self) -> dict[str, IDset]:
+        """Property name -> the ranks that have it (copies)."""
         return {name: ids.copy() for name, ids in self._properties.items()}
+
+    def rank_properties(self, rank: int) -> frozenset[str]:
+        """The property names of ``rank`` (empty if it has none or is absent)."""
+        return frozenset(name for name, ids in self._properties.items() if rank in ids)
+
+    @property
+    def impl(self) -> "Rv1Implementation":
+        """This set seen as Flux's ResourceSetImplementation (``impl.scheduling`` holds
+        R's ``scheduling`` when the set was built with ``keep_scheduling``)."""
+        return Rv1Implementation(self)
 
     @property
     def starttime(self) -> float:
@@ -505,6 +563,22 @@ class ResourceSet:
         if hostname is not None:
             self._hosts[rank] = hostname
         self._changed()
+
+    def add(self, *args: Any) -> ResourceSet:
+        """Add to self the resources of each argument that self lacks; returns self.
+
+        Unlike ``append``, resources already present are no error (adding a
+        set twice changes nothing); hostnames and properties come along.  A
+        rank named with a different hostname raises ValueError.
+        """
+        for arg in args:
+            other = arg if isinstance(arg, ResourceSet) else ResourceSet(arg)
+            merged = self._binary(other, "union")
+            self._kids = merged._kids
+            self._hosts = merged._hosts
+            self._properties = merged._properties
+            self._changed()
+        return self
 
     def set_property(self, name: str, ranks: RankArg | None = None) -> ResourceSet:
         """Give property ``name`` to ``ranks`` (default: all ranks); returns self."""
@@ -615,10 +689,36 @@ class ResourceSet:
         self._properties = self._props_for(self, self._properties)
         return self
 
+    def copy_constraint(self, constraint: Mapping[str, Any] | str) -> ResourceSet:
+        """A new set of the ranks that match the RFC 31 ``constraint`` (dict or JSON text).
+
+        See flux/resource/match.py for the operators; an invalid constraint
+        raises ValueError ``copy_constraint: <what is wrong>``.  A property
+        no rank has matches nothing.  The copy has no ``state``.
+        """
+        from flux.resource.match import compile_constraint
+
+        try:
+            match = compile_constraint(constraint)
+        except ValueError as exc:
+            raise ValueError(f"copy_constraint: {exc}") from None
+        hosts = self._hosts
+        props: dict[int, set[str]] = {}
+        for name, ids in self._properties.items():
+            for rank in ids:
+                props.setdefault(rank, set()).add(name)
+        none: frozenset[str] = frozenset()
+        keep = [r for r in self._sorted_ranks() if match(r, hosts.get(r), props.get(r, none))]
+        result = self.copy_ranks(IDset.from_sorted(keep))
+        result.state = None
+        return result
+
     def _empty_like(self) -> ResourceSet:
+        """An empty set with self's time window and state."""
         result = ResourceSet()
         result._starttime = self._starttime
         result._expiration = self._expiration
+        result.state = self.state
         return result
 
     @staticmethod
@@ -717,3 +817,76 @@ class ResourceSet:
 
     def __and__(self, other: Any) -> ResourceSet:
         return self.intersect(other)
+
+
+class Rv1Implementation:
+    """A ResourceSet seen through Flux's ``ResourceSetImplementation`` interface.
+
+    ``rset.impl`` returns one: ``scheduling`` (R's opaque ``scheduling``
+    object, kept only with ``keep_scheduling``; settable), ``version``, and
+    the interface's methods, whose set results are implementations too.
+    ``ResourceSet(impl)`` gives back a ResourceSet (a copy).
+    """
+
+    __slots__ = ("rset",)
+    version = 1
+
+    def __init__(self, rset: ResourceSet) -> None:
+        self.rset = rset
+
+    @property
+    def scheduling(self) -> Any:
+        return self.rset._scheduling
+
+    @scheduling.setter
+    def scheduling(self, value: Any) -> None:
+        self.rset._scheduling = value
+
+    def dumps(self) -> str:
+        return self.rset.dumps()
+
+    def encode(self) -> str:
+        return self.rset.encode()
+
+    def ranks(self) -> IDset:
+        return self.rset.ranks
+
+    def nodelist(self) -> Hostlist:
+        return self.rset.nodelist
+
+    def nnodes(self) -> int:
+        return self.rset.nnodes
+
+    def count(self, name: str) -> int:
+        return self.rset.count(name)
+
+    def copy(self) -> Rv1Implementation:
+        return Rv1Implementation(self.rset.copy())
+
+    def append(self, other: Rv1Implementation) -> Rv1Implementation:
+        self.rset.append(_rset_of(other))
+        return self
+
+    def add(self, other: Rv1Implementation) -> Rv1Implementation:
+        self.rset.add(_rset_of(other))
+        return self
+
+    def remove_ranks(self, ranks: RankArg) -> Rv1Implementation:
+        self.rset.remove_ranks(ranks)
+        return self
+
+    def union(self, other: Rv1Implementation) -> Rv1Implementation:
+        return Rv1Implementation(self.rset.union(_rset_of(other)))
+
+    def diff(self, other: Rv1Implementation) -> Rv1Implementation:
+        return Rv1Implementation(self.rset.diff(_rset_of(other)))
+
+    def intersect(self, other: Rv1Implementation) -> Rv1Implementation:
+        return Rv1Implementation(self.rset.intersect(_rset_of(other)))
+
+    def get_properties(self) -> str:
+        return self.rset.get_properties()
+
+
+def _rset_of(other: Any) -> ResourceSet:
+    return other.rset if isinstance(other, Rv1Implementation) else other

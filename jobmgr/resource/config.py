@@ -135,7 +135,8 @@ def configured_R(cfg: ResourceConfig) -> Any:
         except OSError as exc:
             raise _bad("path", f"{cfg.path}: {exc.strerror or exc}") from None
         try:
-            rset = ResourceSet(data)
+            # the scheduling key (e.g. a Fluxion graph) stays in the instance R
+            rset = ResourceSet(data, keep_scheduling=True)
         except (ValueError, TypeError) as exc:
             raise _bad("path", f"{cfg.path}: invalid R: {exc}") from None
     else:

@@ -116,7 +116,7 @@ def renumber_R(R: Mapping[str, Any] | str | bytes) -> dict[str, Any]:
                      gpus=children.pop("gpu", None))
         for name, ids in children.items():
             new.add_child(i, name, ids)
-    for name, ranks in old.properties.items():
+    for name, ranks in old.property_ranks().items():
         new.set_property(name, IDset(number[r] for r in ranks))
     new.starttime = old.starttime
     new.expiration = old.expiration

@@ -53,7 +53,7 @@ def test_config_entries_build_R_with_properties():
     rset = configured_R(cfg)
     assert rset.nnodes == 16 and rset.ncores == 15 * 8 + 64 and rset.ngpus == 17
     assert rset.nodelist.encode() == "test[1-16]"
-    assert rset.properties["fatnode"].encode() == "15"
+    assert rset.property_ranks()["fatnode"].encode() == "15"
     assert rset.dumps() == "rank[0-14]/core[0-7],gpu0 rank15/core[0-63],gpu[0-1]"
 
 

@@ -91,8 +91,8 @@ def test_renumbered_rank_i_is_the_ith_parent_rank(old):
         assert new.hostname(i) == old.hostname(rank)
         assert {k: v.encode() for k, v in new.children(i).items()} == \
             {k: v.encode() for k, v in old.children(rank).items()}
-    assert {n: [olds[i] for i in ids] for n, ids in new.properties.items()} == \
-        {n: list(ids) for n, ids in old.properties.items()}
+    assert {n: [olds[i] for i in ids] for n, ids in new.property_ranks().items()} == \
+        {n: list(ids) for n, ids in old.property_ranks().items()}
     assert (new.starttime, new.expiration) == (old.starttime, old.expiration)
     # renumbering an R already numbered 0..n-1 changes nothing
     assert renumber_R(new.to_dict()) == new.to_dict()
