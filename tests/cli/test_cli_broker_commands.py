@@ -123,7 +123,7 @@ def test_ping(inst):
                         lines[0])
     assert lines[1].startswith("broker.ping pad=0 seq=1 ")
     r = flux(inst, "ping", "-c", "1", "-p", "10", "-u", "0")
-    assert re.fullmatch(r"0!broker\.ping pad=10 userid=\d+ rolemask=0x1 seq=0 time=[0-9.]+ ms "
+    assert re.fullmatch(r"0!broker\.ping pad=10 userid=\d+ rolemask=0x5 seq=0 time=[0-9.]+ ms "
                         r"\([0-9A-F]{5}!0\)\n", r.stdout)
     r = flux(inst, "ping", "-c", "1", "0!attr")
     assert r.stdout.startswith("0!attr.ping pad=0 seq=0")
