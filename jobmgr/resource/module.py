@@ -20,7 +20,11 @@ are answered after that.  The scheduler holds a ``resource.acquire``
 stream: R without excluded ranks and the ranks up for scheduling (online,
 not drained), then ``up``/``down`` changes.  At unload rank 0 writes
 ``checkpoint.resource`` (the state and the log size it reflects) so the
-next start replays only the log's tail.  See specs/resource-service.md.
+next start replays only the log's tail.  ``resource.sched-status`` gives
+the scheduler's view (R without excluded ranks, the unavailable ranks,
+the scheduler's allocations) for ``flux.resource.resource_list``, and
+``resource.journal`` streams the log, history first (journal.py).  See
+specs/resource-service.md.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from flux.core.aio import AsyncFlux
 from flux.errors import FluxError
 from flux.message import Message
 from jobmgr.kvs_batch import KvsBatch, encode_value, kvs_get
+from jobmgr.resource.journal import ResourceJournal
 from jobmgr.resource.config import (
     LocalResources,
     ResourceConfig,
@@ -65,6 +70,8 @@ CHECKPOINT_KEY = "checkpoint.resource"
 _DRAIN_MODES = {None: 0, "overwrite": 1, "update": 2}
 #: how long rank 0 waits for the parent instance before discovering resources
 PARENT_TIMEOUT = 10.0
+#: how long resource.sched-status waits for R to be known before EAGAIN
+SCHED_STATUS_TIMEOUT = 10.0
 
 
 def _idset(ranks: Iterable[int]) -> str:
@@ -110,6 +117,9 @@ class Resource(Module):
         self._parent: AsyncFlux | None = None     # the parent instance, as its job
         self._parent_seen = 0                      # job eventlog entries already in R
         self._expiration_intent = 0.0              # as posted, ahead of the applied state
+        self._sched_rset: Any = None               # the scheduler's R (no excluded ranks)
+        self._last_ts = 0.0                        # timestamp of the last event posted
+        self.journal = ResourceJournal(ctx, EVENTLOG_KEY, lambda: self.R)
 
     # -- start and stop --------------------------------------------------------
 
@@ -156,6 +166,7 @@ class Resource(Module):
                                                                name=f"resource-watch-{rank}"))
 
     async def stop(self) -> None:
+        self.journal.close()
         for task in self._watchers:
             task.cancel()
         if self._watchers:
@@ -194,6 +205,7 @@ class Resource(Module):
         """Rebuild the state from checkpoint.resource and resource.eventlog."""
         data = await kvs_get(self.ctx, EVENTLOG_KEY) or b""
         self._log_bytes = len(data)
+        self.journal.start_bytes = len(data)
         start = 0
         raw = await kvs_get(self.ctx, CHECKPOINT_KEY)
         if raw is not None:
@@ -232,9 +244,15 @@ class Resource(Module):
 
     def _post(self, events: list[tuple[str, dict[str, Any]]],
               then: Callable[[], None] | None = None) -> "asyncio.Future[Any]":
-        """Append EVENTS to resource.eventlog in one op; fold them in once durable."""
-        now = time.time()
-        entries = [{"timestamp": now, "name": name, "context": ctx} for name, ctx in events]
+        """Append EVENTS to resource.eventlog in one op; fold them in once durable.
+
+        Each event gets its own timestamp, later than the one before, so a
+        journal consumer can resume after any event (``since``).
+        """
+        entries = []
+        for name, ctx in events:
+            self._last_ts = max(time.time(), self._last_ts + 1e-6)
+            entries.append({"timestamp": self._last_ts, "name": name, "context": ctx})
         data = b"".join(orjson.dumps(e, option=orjson.OPT_APPEND_NEWLINE) for e in entries)
         fut = self._batch.append(EVENTLOG_KEY, data)
 
@@ -250,6 +268,7 @@ class Resource(Module):
             if then is not None:
                 then()
             self._update_acquirers()
+            self.journal.committed(entries)
 
         fut.add_done_callback(applied)
         return fut
@@ -299,6 +318,8 @@ class Resource(Module):
 
     def _define(self, rset: Any) -> None:
         """R is known and its resource-define is durable: tell the scheduler."""
+        from flux.resource import ResourceSet
+
         self.rset = rset
         self.R = rset.to_dict()
         self.state.define(self.R)
@@ -307,6 +328,7 @@ class Resource(Module):
             sched.remove_ranks(_idset(self._exclude))
         self.sched_R = sched.to_dict()
         self._sched_ranks = set(sched.ranks)
+        self._sched_rset = ResourceSet(self.sched_R)     # without R's scheduling key
         self._defined.set()
         for stream in list(self._acquirers):
             self._acquire_first(stream)
@@ -397,6 +419,8 @@ class Resource(Module):
         self.R = self.rset.to_dict()
         self.sched_R = {**self.sched_R,
                         "execution": {**self.sched_R["execution"], "expiration": expiration}}
+        if self._sched_rset is not None:
+            self._sched_rset.expiration = expiration
         self._batch.put(R_KEY, encode_value(self.R)).add_done_callback(self._log_failure)
 
     # -- ranks coming and going ---------------------------------------------------
@@ -604,3 +628,59 @@ class Resource(Module):
             "method": st.method,
             "expiration": st.expiration,
         }
+
+    # -- the scheduler's view: resource.sched-status --------------------------------------
+
+    @request_handler("resource.sched-status", allow_guest=True)
+    async def sched_status(self, msg: Message) -> Any:
+        """R (without excluded ranks) as ``all``, its unavailable ranks as ``down``, and
+        what the scheduler has ``allocated``: what ``flux resource list`` shows.
+
+        ``down`` is every rank the scheduler may not use (offline, drained
+        or torpid), as the acquire stream tells it.  ``allocated`` comes
+        from ``sched.resource-status`` (empty if no scheduler is loaded).
+        """
+        if self.ctx.rank != 0:
+            return await self.ctx.rpc(msg.topic, msg.payload, nodeid=0)
+        if self._sched_rset is None:
+            try:
+                await asyncio.wait_for(self._defined.wait(), SCHED_STATUS_TIMEOUT)
+            except asyncio.TimeoutError:
+                raise FluxError(errno.EAGAIN, "resources are not known yet (waiting for "
+                                              "every rank to report)") from None
+        from flux.resource import ResourceSet
+
+        try:
+            sched = await self.ctx.rpc("sched.resource-status", {})
+        except FluxError as exc:
+            if exc.errno != errno.ENOSYS:
+                raise FluxError(exc.errno or errno.EIO, "sched.resource-status request failed: "
+                                f"{exc.strerror or exc}") from None
+            sched = None
+        view = self._sched_rset
+        view.expiration = self.state.expiration
+        down = view.copy_ranks(_idset(self._sched_ranks - self._up()))
+        allocated = sched.get("allocated") if isinstance(sched, dict) else None
+        try:
+            alloc = ResourceSet(allocated)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise FluxError(errno.EPROTO, "sched.resource-status: invalid allocated R: "
+                                          f"{exc}") from None
+        have = alloc.property_ranks()
+        for name, ranks in view.property_ranks().items():
+            mine = ranks.intersect(alloc.ranks).difference(have.get(name, ()))
+            if len(mine):
+                alloc.set_property(name, mine)
+        return {"all": view.to_dict(), "down": down.to_dict(), "allocated": alloc.to_dict()}
+
+    # -- the resource journal ---------------------------------------------------------------
+
+    @request_handler("resource.journal", streaming=True)
+    async def journal_request(self, msg: Message) -> None:
+        await self.journal.request(msg)
+        return None
+
+    @request_handler("resource.journal-cancel")
+    def journal_cancel(self, msg: Message) -> None:
+        self.journal.cancel(msg)
+        return None
