@@ -51,73 +51,6 @@ def _jobspecs(args: SubmitArgs, ids: list[int] | None, set_cc: bool, registry: A
     yield from copies(build_jobspec(args, registry).jobspec, ids, set_cc)
 
 
-class _Waiter:
-    """Follow submitted jobs to their end for --wait/--watch/--progress."""
-
-    def __init__(self, h: Any, watch: bool, label_io: bool, total: int,
-                 progress: Any, jps: bool) -> None:
-        from cli.job_progress import JobCounts
-
-        self.h = h
-        self.watch = watch
-        self.label_io = label_io
-        self.total = total
-        self.progress = progress
-        self.jps = jps
-        self.counts = JobCounts()
-        self.exit_code = 0
-        self._running: set[int] = set()    # jobs that got their allocation
-
-    def _redraw(self, force: bool = False) -> None:
-        from cli.job_progress import render_wait
-
-        if self.progress is not None:
-            self.progress.update(render_wait(self.counts, self.total, self.progress.elapsed(),
-                                             self.jps, fill=self.progress.fill), force)
-
-    def _on_event(self, follower: Any, entry: Any) -> None:
-        if entry.name == "alloc" and int(follower.jobid) not in self._running:
-            self._running.add(int(follower.jobid))
-            self.counts.pending -= 1
-            self.counts.running += 1
-            self._redraw()
-
-    def _on_done(self, follower: Any) -> None:
-        if int(follower.jobid) in self._running:
-            self._running.discard(int(follower.jobid))
-            self.counts.running -= 1
-        else:
-            self.counts.pending -= 1
-        if follower.exit_code == 0:
-            self.counts.completed += 1
-        else:
-            self.counts.failed += 1
-        self.exit_code = max(self.exit_code, follower.exit_code)
-        self._redraw()
-
-    def run(self, jobids: list[Any]) -> int:
-        from cli.job_attach import JobFollower, follow_jobs
-
-        self.counts.pending = len(jobids)
-        self._redraw(force=True)
-
-        def make(on_done: Any) -> list[Any]:
-            def done(follower: Any) -> None:
-                self._on_done(follower)
-                on_done(follower)
-
-            return [JobFollower(self.h, jobid, "submit", output=self.watch,
-                                label_io=self.label_io, tag=True, on_done=done,
-                                on_event=self._on_event)
-                    for jobid in jobids]
-
-        follow_jobs(self.h, make)
-        if self.progress is not None:
-            self._redraw(force=True)
-            self.progress.finish()
-        return self.exit_code
-
-
 @click.command("submit", cls=SubmitCommand, prog="submit", context_settings=_CTX)
 @submission_options
 @click.option("--cc", metavar="IDSET", default=None,
@@ -161,7 +94,8 @@ def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wa
     total = len(ids) if ids is not None else 1
     wait = wait or watch
     bar = None
-    if progress:
+    if progress and not wait:
+        # with --wait the watcher draws the bar (jobs' states, not submissions)
         from cli.job_progress import ProgressBar
 
         bar = ProgressBar()
@@ -198,6 +132,8 @@ def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wa
         click.echo(f"flux-submit: {text}", err=True)
     code = 1 if errors else 0
     if wait and jobids:
-        waiter = _Waiter(h, watch, args.label_io, len(jobids), bar, jps)
-        code = max(code, waiter.run(jobids))
+        from flux.job.watcher import watch_jobs
+
+        code = max(code, watch_jobs(h, jobids, watch=watch, labelio=args.label_io,
+                                    progress=progress, jps=jps))
     sys.exit(code)

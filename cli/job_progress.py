@@ -1,6 +1,7 @@
 """The ``--progress`` bar of ``flux submit`` (and its ``--jps`` rate).
 
-``render_*`` are pure: counts and times in, one line out.  ``ProgressBar``
+``render_submit`` is pure: counts and times in, one line out (with --wait,
+flux.job.watcher draws the jobs' bar).  ``ProgressBar``
 redraws that line on a terminal stream (carriage return, at most ten times
 a second) and ends it with a newline; on a stream that is not a terminal
 it prints only the final line, so logs and tests see one stable line.
@@ -9,24 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from typing import TextIO
 
-__all__ = ["JobCounts", "render_submit", "render_wait", "ProgressBar"]
-
-
-@dataclass(slots=True)
-class JobCounts:
-    """Jobs by status while waiting: pending, running, completed, failed."""
-
-    pending: int = 0
-    running: int = 0
-    completed: int = 0
-    failed: int = 0
-
-    @property
-    def done(self) -> int:
-        return self.completed + self.failed
+__all__ = ["render_submit", "ProgressBar"]
 
 
 def _elapsed(seconds: float) -> str:
@@ -53,14 +39,6 @@ def render_submit(submitted: int, total: int, elapsed: float, jps: bool = False,
     """``Submitting 5/10 |#####     |  50.0% 0:00:01`` (+ jobs/s with JPS)."""
     return (f"Submitting {submitted}/{total} |{_bar(submitted, total, width, fill)}| "
             f"{_tail(submitted, total, elapsed, jps)}")
-
-
-def render_wait(counts: JobCounts, total: int, elapsed: float, jps: bool = False,
-                width: int = 30, fill: str = "#") -> str:
-    """``PD:1 R:2 CD:6 F:1 |#########...|  70.0% 0:00:03`` (+ jobs/s with JPS)."""
-    return (f"PD:{counts.pending} R:{counts.running} CD:{counts.completed} F:{counts.failed} "
-            f"|{_bar(counts.done, total, width, fill)}| "
-            f"{_tail(counts.done, total, elapsed, jps)}")
 
 
 class ProgressBar:

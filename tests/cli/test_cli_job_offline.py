@@ -15,7 +15,7 @@ from cli.job_common import (
     parse_userid,
     split_ids_and_note,
 )
-from cli.job_progress import JobCounts, ProgressBar, render_submit, render_wait
+from cli.job_progress import ProgressBar, render_submit
 from cli.job_watch import eventlog_path, parse_eventlog_text
 from cli.main import main
 
@@ -140,9 +140,6 @@ def test_render_progress_lines():
     assert render_submit(5, 10, 1.0) == \
         "Submitting 5/10 |###############               |  50.0% 0:00:01"
     assert render_submit(10, 10, 3725.0, jps=True).endswith("100.0% 1:02:05      0.0 job/s")
-    counts = JobCounts(pending=1, running=2, completed=6, failed=1)
-    line = render_wait(counts, 10, 2.0, jps=True, width=10)
-    assert line == "PD:1 R:2 CD:6 F:1 |#######   |  70.0% 0:00:02      3.5 job/s"
 
 
 def test_progress_bar_not_a_tty_prints_only_the_final_line():
