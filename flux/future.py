@@ -141,10 +141,10 @@ class Future:
         if self._results:
             return self
         if timeout == 0:
-            raise FluxError(errno.ETIMEDOUT, "future not fulfilled")
+            raise FluxError(errno.ETIMEDOUT)  # strerror, as Flux's bindings raise it
         self._wait(None if timeout < 0 else float(timeout))
         if not self._results:
-            raise FluxError(errno.ETIMEDOUT, "timed out waiting for future to be fulfilled")
+            raise FluxError(errno.ETIMEDOUT)
         return self
 
     def _wait(self, timeout: float | None) -> None:
@@ -181,7 +181,9 @@ class Future:
              **kwargs: Any) -> "Future":
         """Call CALLBACK(self, *args, **kwargs) from the reactor when a result is current."""
         if self._then is not None:
-            raise FluxError(errno.EEXIST, "future already has a continuation")
+            raise FluxError(errno.EEXIST, "then callback already exists for this future")
+        if callback is None:
+            raise ValueError("Callback cannot be None")
         self._then = (callback, args, kwargs)
         self._then_timeout = timeout
         if not self._holds_ref:

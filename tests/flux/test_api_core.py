@@ -452,6 +452,24 @@ def test_future_wraps_future(h):
     assert err.error_string() == "Service is not available: no-such-service.x"
 
 
+def test_future_errors_read_like_flux(h):
+    f = h.rpc("broker.ping", {}).then(lambda fut: None)
+    with pytest.raises(OSError) as exc:
+        f.then(lambda fut: None)
+    assert exc.value.errno == errno.EEXIST
+    assert exc.value.strerror == "then callback already exists for this future"
+    with pytest.raises(ValueError, match="Callback cannot be None"):
+        h.rpc("broker.ping", {}).then(None)
+    h.reactor_run()
+    h.service_register("slow").get()
+    g = h.rpc("slow.never", {})
+    with pytest.raises(OSError) as exc:
+        g.wait_for(0.05)
+    assert exc.value.errno == errno.ETIMEDOUT
+    assert exc.value.strerror == os.strerror(errno.ETIMEDOUT)
+    h.service_unregister("slow").get()
+
+
 def test_future_stop_and_set_flux(h):
     calls = []
     f = h.rpc("broker.ping", {}).then(lambda fut: calls.append(1))
