@@ -739,7 +739,8 @@ class ProcessServer:
     # -- the whole table --------------------------------------------------------
     def listing(self) -> list[dict[str, Any]]:
         return [{"pid": p.pid, "label": p.label, "cmdline": list(p.cmd.cmdline),
-                 "state": p.state} for p in self.procs.values()]
+                 "state": p.state, "bg": p.sink is None, "waitable": p.waitable}
+                for p in self.procs.values()]
 
     async def shutdown(self) -> None:
         """Terminate every process, wait for them (bounded), and let the guard go."""

@@ -132,6 +132,19 @@ class JobManager(Module):
         stream = self.ctx.stream(msg)
         self.mgr.journal.subscribe(stream, bool(payload.get("full")), self.mgr.jobs.values())
 
+    @request_handler("job-manager.events-journal-cancel")
+    def events_journal_cancel(self, msg: Message) -> None:
+        """End the sender's journal stream with that matchtag (ENODATA); no answer."""
+        payload = payload_of(msg)
+        tag = payload.get("matchtag")
+        if type(tag) is not int:
+            raise FluxError(errno.EPROTO, f"{msg.topic}: 'matchtag' must be an integer")
+        for stream in self.ctx.streams_of(msg.sender):
+            if stream.request.matchtag == tag \
+                    and stream.request.topic == "job-manager.events-journal":
+                stream._cancel(respond=True)
+        return None
+
     # -- scheduler and exec --------------------------------------------------------------
     @request_handler("job-manager.sched-hello")
     def sched_hello(self, msg: Message) -> dict[str, Any]:
@@ -278,6 +291,15 @@ class JobManager(Module):
                 "events": mgr.poster.events_posted, "journal_listeners": mgr.journal.listeners,
                 "restart": {"replayed": self.stats.replayed, "lost": self.stats.lost,
                             "full": self.stats.full, "seconds": self.stats.seconds}}
+
+    @request_handler("job-manager.stats-get", allow_guest=True)
+    def stats_get(self, msg: Message) -> dict[str, Any]:
+        """Flux's name for the job manager's counters; no housekeeping jobs here
+        (the epilog runs before the free), so that part is always empty."""
+        out = self.stats_request(msg)
+        out.update({"active_jobs": out["active"], "inactive_jobs": out["inactive"],
+                    "housekeeping": {"running": {}}})
+        return out
 
     @request_handler("job-manager.idle", allow_guest=True)
     def idle(self, msg: Message) -> None:

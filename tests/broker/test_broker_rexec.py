@@ -329,7 +329,7 @@ def test_kill_signals_the_process_group(h):
     assert group(pid) == {pid, child}
     assert h.rpc("rexec.list").get()["procs"] == [
         {"pid": pid, "label": None, "cmdline": ["sh", "-c", "sleep 300 & echo $!; wait"],
-         "state": "running"}]
+         "state": "running", "bg": False, "waitable": False}]
     assert h.rpc("rexec.kill", {"pid": pid, "signum": signal.SIGUSR1}).get() == {}
     responses, _end = collect(rpc)
     assert responses[-1]["status"] == signal.SIGUSR1
@@ -349,6 +349,8 @@ def test_background_exec_wait_and_labels(h):
     with pytest.raises(OSError) as exc:  # labels are unique among live processes
         h.rpc("rexec.exec", {"cmd": cmd(["true"], label="bg1"), "flags": 0}).get()
     assert exc.value.errno == errno.EEXIST and "in use by pid" in exc.value.strerror
+    (listed,) = [p for p in h.rpc("rexec.list").get()["procs"] if p["pid"] == resp["pid"]]
+    assert (listed["label"], listed["bg"], listed["waitable"]) == ("bg1", True, True)
     assert h.rpc("rexec.wait", {"label": "bg1"}).get() == {"status": 5 << 8}
     with pytest.raises(OSError) as exc:  # reaped once
         h.rpc("rexec.wait", {"pid": resp["pid"]}).get()

@@ -377,3 +377,23 @@ def test_journal_callback_mode(h):
     mine = [e.name for e in events if not e.is_empty() and e.jobid == jobid]
     assert mine[0] == "submit" and mine[-1] == "clean"
     assert all(e.timestamp <= events[sentinel - 1].timestamp for e in events[:sentinel])
+
+
+def test_events_journal_cancel_ends_the_stream(h):
+    from flux.constants import FLUX_RPC_STREAMING
+
+    rpc = h.rpc("job-manager.events-journal", {"full": False}, flags=FLUX_RPC_STREAMING)
+    h.rpc("job-manager.events-journal-cancel", {"matchtag": rpc.matchtag},
+          flags=flux.constants.FLUX_RPC_NORESPONSE)
+    with pytest.raises(OSError) as exc:
+        for _ in range(1000):     # whatever history comes first, then the end
+            rpc.wait_for(10)
+            rpc.get()
+            rpc.reset()
+    assert exc.value.errno == errno.ENODATA
+
+
+def test_stats_get_answers_flux_shape(h):
+    stats = h.rpc("job-manager.stats-get", {}).get()
+    assert stats["housekeeping"] == {"running": {}}
+    assert stats["active_jobs"] == stats["active"] and stats["inactive_jobs"] >= 0
