@@ -47,6 +47,7 @@ from flux.constants import (
     FLUX_MSGTYPE_EVENT,
     FLUX_MSGTYPE_REQUEST,
     FLUX_MSGTYPE_RESPONSE,
+    FLUX_ROLE_LOCAL,
 )
 from flux.errors import FluxError
 from flux.message import Message, decode, encode
@@ -452,6 +453,7 @@ class Overlay:
             self.b.log.warning(f"overlay: bad message from rank {rank}: {exc}")
             return
         peer.last_seen = time.monotonic()
+        msg.rolemask &= ~FLUX_ROLE_LOCAL      # it came from another broker
         mtype = msg.type
         if mtype == FLUX_MSGTYPE_REQUEST:
             if not peer.connected:
@@ -495,6 +497,7 @@ class Overlay:
         except OSError as exc:
             self.b.log.warning(f"overlay: bad message from parent: {exc}")
             return
+        msg.rolemask &= ~FLUX_ROLE_LOCAL      # it came from another broker
         mtype = msg.type
         if mtype == FLUX_MSGTYPE_REQUEST:
             msg.route.append(str(self.parent_rank))

@@ -124,28 +124,8 @@ class ConfigService(Module):
 
     @request_handler("config.get", allow_guest=True)
     def get(self, msg: Message) -> Any:
-        """The config object itself, as Flux answers a request with no payload.
-
-        A request with a JSON object payload (our ``flux config get`` and
-        ``flux queue`` send ``{"key"?: K}``) gets ``{"config": value}``
-        instead, the value at dotted key K (ENOENT if K is not set).
-        """
-        config = self.ctx._broker.config
-        if not msg.has_payload():
-            return config.table
-        body = msg.payload
-        if not isinstance(body, dict):
-            raise ValueError("payload must be a JSON object")
-        key = body.get("key")
-        if key is None or key == "":
-            return {"config": config.table}
-        if not isinstance(key, str):
-            raise ValueError("'key' must be a string")
-        missing = object()
-        value = config.get(key, missing)
-        if value is missing:
-            raise FluxError(errno.ENOENT, f"config key '{key}' is not set")
-        return {"config": value}
+        """The config object itself, as Flux answers (any payload is ignored)."""
+        return self.ctx._broker.config.table
 
     def _install(self, new: Config, what: str) -> None:
         """Make NEW the config, unless a loaded module refuses it (then keep the old)."""

@@ -77,11 +77,13 @@ def get(default: str | None, quiet: bool, want: str | None, config_path: str | N
         import flux
 
         try:
-            value = flux.Flux().rpc("config.get", {"key": name or ""}).get()["config"]
+            value = flux.Flux().rpc("config.get").get()
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise
             value = missing
+        for part in (name.split(".") if name else ()):
+            value = value.get(part, missing) if isinstance(value, dict) else missing
     if value is missing:
         if default is not None:
             click.echo(default)

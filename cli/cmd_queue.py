@@ -273,7 +273,7 @@ def list_cmd(queues: str | None, no_header: bool, fmt: str | None) -> None:
         if unknown:
             die("queue", f"unknown queue: {', '.join(unknown)}")
         names = [n for n in names if n in wanted]
-    config = h.rpc("config.get", {}).get().get("config") or {}
+    config = h.rpc("config.get").get() or {}
     policy = parse_job_policy(config)
     statuses = {name: h.rpc("job-manager.queue-status", {"name": name} if name else {}).get()
                 for name in names}

@@ -17,4 +17,8 @@ def command(expunge: bool, name: str, value: str | None) -> None:
         raise click.UsageError("give either NAME VALUE or --expunge NAME")
     import flux
 
-    flux.Flux().attr_set(name, None if expunge else value)
+    h = flux.Flux()
+    if expunge:
+        h.attr_remove(name)
+    else:
+        h.attr_set(name, value)

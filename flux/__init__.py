@@ -21,6 +21,7 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     if name in {"job", "kvs", "idset", "hostlist", "resource", "util", "eventlog",
-                "constants", "future", "rpc", "message", "errors"}:
+                "constants", "future", "rpc", "message", "errors", "uri", "constraint",
+                "queue", "subprocess"}:
         return importlib.import_module(f"flux.{name}")
     raise AttributeError(f"module 'flux' has no attribute {name!r}")

@@ -473,18 +473,13 @@ class Flux:
             self._attr_cache[attr_name] = value
         return value
 
-    def attr_set(self, attr_name: str, value: str | None) -> None:
+    def attr_set(self, attr_name: str, value: str) -> None:
         """Set broker attribute ATTR_NAME to VALUE (both str: ValueError otherwise).
 
-        OSError EPERM for an immutable attribute.  ``value=None`` removes
-        the attribute (kept for ``flux setattr --expunge``; prefer
-        ``attr_remove``).
+        OSError EPERM for an immutable attribute; ``attr_remove`` removes one.
         """
         if not isinstance(attr_name, str):
             raise ValueError(f"attribute name must be a str, not {type(attr_name).__name__}")
-        if value is None:
-            self.attr_remove(attr_name)
-            return
         if not isinstance(value, str):
             raise ValueError(f"attribute value must be a str, not {type(value).__name__}")
         self.rpc("attr.set", {"name": attr_name, "value": value}).get()

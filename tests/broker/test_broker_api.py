@@ -590,7 +590,7 @@ def test_guest_allowed_by_config(tmp_path):
     try:
         h = guest_inst.handle()
         h.rpc("module.load", {"name": "testmod"}).get()
-        assert h.rpc("config.get", {"key": "access"}).get()["config"] == {"allow-guest-user": True}
+        assert h.rpc("config.get").get()["access"] == {"allow-guest-user": True}
         out = run_as_nobody(guest_inst.uri)
         assert out.returncode == 0, out.stderr
         lines = out.stdout.splitlines()

@@ -72,6 +72,12 @@ def test_rank_addressed_requests(inst):
     assert exc.value.errno == errno.ENOSYS
 
 
+def test_requests_from_other_brokers_lose_the_local_role(inst):
+    h = inst.handle()
+    assert h.rpc("broker.ping").get()["rolemask"] == 5           # owner | local
+    assert h.rpc("broker.ping", nodeid=2).get()["rolemask"] == 1  # owner, via the overlay
+
+
 def test_any_requests_go_upstream(inst):
     h0 = inst.handle()
     h0.rpc("module.load", {"name": "testmod"}).get()

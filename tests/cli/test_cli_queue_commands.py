@@ -113,6 +113,7 @@ def test_disable_with_message_and_enable(named):
 
 
 def test_list_shows_state_defaults_and_limits(named):
+    run(named, "start", "--all")        # whatever other tests on this worker left behind
     code, out, _ = run(named, "list")
     assert code == 0
     header, batch, debug = out.splitlines()
