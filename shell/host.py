@@ -35,6 +35,8 @@ __all__ = ["Host", "StandaloneHost", "FORWARDED_SIGNALS", "job_of"]
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT, signal.SIGCONT,
                      signal.SIGWINCH, signal.SIGURG, signal.SIGTSTP)
+#: sweeps for a job's escapees while each one still finds some
+_SWEEP_ROUNDS = 5
 
 
 class _SignalWatcher:
@@ -70,7 +72,7 @@ class Host:
         self.pids: dict[int, tuple[Any, Task]] = {}     # task pid -> (shell, task)
         self._signals: list[_SignalWatcher] = []
         self._home = os.getcwd()
-        self.ended_jobs: set[str] = set()                # F58 ids whose leftovers to kill
+        self.ended_jobs: dict[str, int] = {}             # F58 id -> sweeps left
         self._sweep_timer: Any = None
         try:
             prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -148,7 +150,10 @@ class Host:
                     os.killpg(task.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-        self.ended_jobs.add(f58)
+        self.ended_jobs[f58] = _SWEEP_ROUNDS
+        self._arm_sweep()
+
+    def _arm_sweep(self) -> None:
         if self._sweep_timer is None:
             import time
 
@@ -159,18 +164,40 @@ class Host:
         self.sweep()
 
     def sweep(self, everything: bool = False) -> None:
-        """Kill children that belong to ended jobs (or, with EVERYTHING, all but tasks)."""
-        ended, self.ended_jobs = self.ended_jobs, set()
+        """Kill children that belong to ended jobs (or, with EVERYTHING, all but tasks).
+
+        An escapee (a process that left its task's process group, e.g. with
+        setsid) is reparented here once its parent dies; it is killed with
+        its own process group, and the sweep looks again a little later for
+        whatever of its descendants was reparented in turn.
+        """
+        ended = self.ended_jobs
         if not ended and not everything:
             return
+        killed: set[str] = set()
+        mypgid = os.getpgid(0)
         for pid in children_of(os.getpid()):
             if pid in self.pids:
                 continue
-            if everything or job_of(pid) in ended:
+            job = job_of(pid)
+            if everything or job in ended:
                 try:
+                    pgid = os.getpgid(pid)
+                    if pgid != mypgid:
+                        os.killpg(pgid, signal.SIGKILL)
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
-                    pass
+                    continue
+                if job is not None:
+                    killed.add(job)
+        # a job is swept again while it still had escapees, a bounded number of times
+        for f58 in list(ended):
+            if f58 in killed and ended[f58] > 1:
+                ended[f58] -= 1
+            else:
+                del ended[f58]
+        if ended:
+            self._arm_sweep()
 
 
 class StandaloneHost(Host):
