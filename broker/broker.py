@@ -596,6 +596,10 @@ class Broker:
         # run
         if self.state == State.RUN:
             assert self._shutdown_evt is not None
+            if self.rank == 0:
+                from broker.parent_job import record_uri
+
+                await record_uri(self.attrs, self.log)
             if self.rank == 0 and not self.attrs.get_default("broker.rc2_none"):
                 self.exit_code = await self._run_initial_program()
                 self.transition("rc2-success" if self.exit_code == 0 else "rc2-fail")

@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "info": ("cli.job_info", "command"),
     "kill": ("cli.job_raise", "kill"),
     "killall": ("cli.job_raise", "killall"),
+    "memo": ("cli.job_memo", "command"),
     "purge": ("cli.job_purge", "command"),
     "raise": ("cli.job_raise", "raise_"),
     "raiseall": ("cli.job_raise", "raiseall"),

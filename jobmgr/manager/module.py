@@ -17,6 +17,7 @@ from broker.module import Module, request_handler
 from flux.errors import FluxError
 from flux.message import Message
 from jobmgr.policy import parse_job_policy
+from jobmgr.manager import memo as memo_rpc
 from jobmgr.manager import raise_kill, restart
 from jobmgr.manager import submit as submit_rpc
 from jobmgr.manager import urgency as urgency_rpc
@@ -174,6 +175,10 @@ class JobManager(Module):
     @request_handler("job-manager.killall", allow_guest=True)
     def killall(self, msg: Message) -> dict[str, Any]:
         return raise_kill.killall(self.mgr, msg)
+
+    @request_handler("job-manager.memo", allow_guest=True)
+    def memo(self, msg: Message) -> dict[str, Any] | None:
+        return memo_rpc.memo(self.mgr, msg)
 
     @request_handler("job-manager.update", allow_guest=True)
     def update(self, msg: Message) -> None:

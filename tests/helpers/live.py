@@ -49,7 +49,7 @@ main()
 _PRELOAD = ("cli.main cli.cmd_submit cli.cmd_run cli.cmd_jobs cli.cmd_job cli.cmd_cancel "
             "cli.job_attach cli.job_common cli.job_eventlog cli.job_id cli.job_info "
             "cli.job_progress cli.job_purge cli.job_raise cli.job_submit cli.job_urgency "
-            "cli.job_wait cli.job_watch cli.submitopts cli.cmd_update flux.job.kvslookup json math "
+            "cli.job_wait cli.job_watch cli.job_memo cli.submitopts cli.cmd_update flux.job.kvslookup json math "
             "flux.core.handle flux.job.submit "
             "flux.job.event flux.job.kill flux.job.info flux.job.dependency flux.job._words "
             "flux.eventlog flux.util.fsd flux.util.outputformat flux.idset orjson pwd locale "

@@ -192,3 +192,25 @@ def test_flux_update_of_the_job_moves_the_childs_running_jobs(parent, tmp_path):
     r = parent.flux("job", "wait-event", "-t", "30s", str(jobid), "clean")
     assert r.returncode == 0, r.stderr
     assert wait_dead([int(pid)], timeout=10.0)
+
+
+def test_a_child_records_its_uri_in_its_job(parent, tmp_path):
+    from flux.uri import JobURI
+
+    done = tmp_path / "done"
+    jobid = submit(parent, "flux", "start", "sh", "-c", f"while ! test -e {done}; do sleep 0.1; done")
+    try:
+        def uri():
+            r = parent.flux("jobs", "-no", "{user.uri}", str(jobid))
+            return r.stdout.strip() if r.stdout.strip().startswith("ssh://") else None
+
+        remote = eventually(uri, timeout=60)
+        # its local form reaches the child, which knows its job
+        r = parent.flux("getattr", "jobid", env={"FLUX_URI": JobURI(remote).local})
+        assert r.returncode == 0 and JobID(r.stdout.strip()) == jobid
+    finally:
+        done.write_text("x")
+    attach(parent, jobid)
+    # volatile: not in the eventlog
+    r = parent.flux("job", "eventlog", str(jobid))
+    assert "memo" not in r.stdout
