@@ -227,7 +227,7 @@ class ModuleContext:
         self._pending: dict[int, Any] = {}
         self._tags = itertools.count(1)
         self._streams: dict[tuple[str | None, int], Stream] = {}
-        self._subs: list[tuple[str, Callable[[Message], Any]]] = []
+        self._subs: list[tuple[str, Callable[[Message], Any], bool]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_active = time.monotonic()
         self.services: tuple[str, ...] = ()
@@ -434,13 +434,19 @@ class ModuleContext:
                 self.send_request(f"{service}.cancel", {"matchtag": tag}, nodeid)
 
     # -- events --------------------------------------------------------------
-    def event_subscribe(self, prefix: str, callback: Callable[[Message], Any]) -> None:
-        """Call CALLBACK(msg) for each event whose topic starts with PREFIX."""
-        self._subs.append((prefix, callback))
+    def event_subscribe(self, prefix: str, callback: Callable[[Message], Any],
+                        allow_guest: bool = False) -> None:
+        """Call CALLBACK(msg) for each event whose topic starts with PREFIX.
+
+        Events published by a guest are ignored unless ALLOW_GUEST: as a
+        request's handler checks its sender, an event must not make a
+        module do owner-only work (a guest's ``kvs.dropcache``).
+        """
+        self._subs.append((prefix, callback, allow_guest))
         self._broker.events.subscribe(self, prefix)
 
     def event_unsubscribe(self, prefix: str, callback: Callable[[Message], Any] | None = None) -> None:
-        for i, (p, cb) in enumerate(self._subs):
+        for i, (p, cb, _guest) in enumerate(self._subs):
             if p == prefix and (callback is None or cb == callback):
                 del self._subs[i]
                 self._broker.events.unsubscribe(self, prefix)
@@ -458,8 +464,13 @@ class ModuleContext:
     # -- endpoint side (called by the broker) ----------------------------------
     def deliver_event(self, msg: Message) -> None:
         topic = msg.topic
-        for prefix, callback in list(self._subs):
+        owner = bool(msg.rolemask & FLUX_ROLE_OWNER)
+        for prefix, callback, allow_guest in list(self._subs):
             if topic.startswith(prefix):
+                if not owner and not allow_guest:
+                    self.log.debug("event from a guest ignored", topic=topic,
+                                   userid=msg.userid)
+                    continue
                 try:
                     result = callback(msg)
                 except Exception:  # noqa: BLE001

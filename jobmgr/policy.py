@@ -276,6 +276,11 @@ def load_jobspec(value: Any) -> dict[str, Any]:
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
+        from flux.job.Jobspec import nonfinite_error
+
+        bad_number = nonfinite_error(value)
+        if bad_number:
+            raise _einval(f"invalid jobspec: {bad_number}") from None
         try:
             import yaml
 

@@ -1435,6 +1435,40 @@ def _command_list(command: Any, empty: bool = False) -> list[str]:
 # --------------------------------------------------------------------------
 # validation entry point
 
+def nonfinite_error(text: str | bytes | bytearray) -> str | None:
+    """Why TEXT is not JSON when all that is wrong is a NaN or Infinity (None otherwise).
+
+    Python's json.dumps writes them, JSON has no such numbers, and the YAML
+    fallback would read them as strings: say where the bad number is.
+    """
+    import json
+    import math
+
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+
+    def walk(node: Any, path: str) -> str | None:
+        if isinstance(node, float) and not math.isfinite(node):
+            return f"{path or 'jobspec'}: {node!r} is not a number JSON allows"
+        if isinstance(node, dict):
+            items: Any = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            return None
+        for key, value in items:
+            where = f"{path}[{key}]" if isinstance(key, int) else \
+                (f"{path}.{key}" if path else str(key))
+            found = walk(value, where)
+            if found:
+                return found
+        return None
+
+    return walk(doc, "")
+
+
 def _load_document(jobspec: Any) -> Any:
     if isinstance(jobspec, Jobspec):
         return jobspec.jobspec
@@ -1447,6 +1481,9 @@ def _load_document(jobspec: Any) -> Any:
     try:
         return orjson.loads(jobspec)
     except orjson.JSONDecodeError as json_exc:
+        bad_number = nonfinite_error(jobspec)
+        if bad_number:
+            raise ValueError(bad_number) from None
         import yaml
 
         try:

@@ -106,6 +106,9 @@ class JobEventWatchFuture(RPC):
         except (KeyError, TypeError) as exc:
             raise OSError(errno.EPROTO, f"job-info.eventlog-watch: bad response {payload!r}: "
                                         f"{exc}") from None
+        except ValueError as exc:
+            # a damaged line in the log: an error of this stream, not of the program
+            raise OSError(errno.EPROTO, f"{self.path}: {exc}") from None
         if autoreset:
             self.reset()
         return event

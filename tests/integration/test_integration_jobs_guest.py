@@ -158,3 +158,27 @@ def test_owner_may_act_on_guest_jobs(inst, h):
     held = as_guest(inst, sub(urgency=0, spec=jobspec(run_duration="60s")))[0]["ok"]["id"]
     assert h.rpc("job-manager.urgency", {"id": held, "urgency": 31}).get() == {"old_urgency": 0}
     h.rpc("job-manager.raise", {"id": held, "severity": 0, "type": "cancel"}).get()
+
+
+def test_a_guests_event_does_not_make_a_service_do_owner_work(inst, h):
+    import time
+
+    h.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [
+        {"key": "guest-event.k", "flags": 0,
+         "dirent": {"ver": 1, "type": "val", "data": "eA=="}}]}).get()
+    h.rpc("kvs.lookup", {"key": "guest-event.k", "flags": 0}).get()
+
+    def cached() -> int:
+        return h.rpc("kvs.stats", {}).get()["cache"]["entries"]
+
+    before = cached()
+    assert before > 0
+    (published,) = as_guest(inst, ["event.pub", {"topic": "kvs.dropcache", "flags": 0}])
+    assert "ok" in published            # a guest may publish events ...
+    time.sleep(0.3)
+    assert cached() >= before           # ... but kvs does not act on this one
+    h.rpc("event.pub", {"topic": "kvs.dropcache", "flags": 0}).get()
+    deadline = time.monotonic() + 5
+    while cached() >= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cached() < before            # the owner's is obeyed
