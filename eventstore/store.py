@@ -72,6 +72,10 @@ def _corrupt(ref: str) -> FluxError:
     return FluxError(errno.EIO, f"{ref}: stored content does not match its digest (store is corrupt)")
 
 
+def _closed(key: Any) -> Any:
+    raise FluxError(errno.EINVAL, "store reader used after its snapshot ended")
+
+
 class Reader:
     """Blob reads inside one LMDB read transaction (a consistent snapshot)."""
 
@@ -80,6 +84,12 @@ class Reader:
     def __init__(self, txn: Any) -> None:
         # the transaction's default database is the blobs database
         self._get = txn.get
+
+    def close(self) -> None:
+        """Let go of the transaction: LMDB frees its reader slot only once nothing
+        refers to it, and a Reader may outlive its ``with`` (an exception's
+        traceback holding the frame), so no Reader may keep it alive."""
+        self._get = _closed
 
     def load(self, ref: str) -> bytes:
         """The blob's bytes, verified against its digest (ENOENT / EIO naming ref)."""
@@ -242,10 +252,13 @@ class Store:
         """A consistent read snapshot for many loads; keep it short (it pins pages)."""
         self._check_open()
         txn = self._read_txn(db=self._blobs, buffers=True)
+        reader = Reader(txn)
         try:
-            yield Reader(txn)
+            yield reader
         finally:
+            reader.close()
             txn.abort()
+            del txn
 
     # -- blobs ---------------------------------------------------------------
 

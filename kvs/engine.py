@@ -86,6 +86,10 @@ class LookupResult:
     value: bytes | None = None
 
 
+def _internal(exc: Exception) -> FluxError:
+    return FluxError(errno.EIO, f"internal error: {type(exc).__name__}: {exc}")
+
+
 class KVS:
     """Hash-tree KVS over a ``Store``; single-threaded, one instance per store.
 
@@ -189,7 +193,10 @@ class KVS:
                         raise FluxError(errno.EINVAL, "cannot link a namespace over the root")
                 parsed.append(ops)
             except FluxError as e:
-                results[i] = CommitResult(txn.namespace, error=e)
+                results[i] = CommitResult(txn.namespace, error=e.with_traceback(None))
+                parsed.append(None)
+            except Exception as e:  # noqa: BLE001 - a bad txn fails alone, never its group
+                results[i] = CommitResult(txn.namespace, error=_internal(e))
                 parsed.append(None)
         if len(self._sizes) > _SIZES_MAX:
             self._sizes.clear()
@@ -247,9 +254,12 @@ class KVS:
                 if group is None:
                     group = open_groups[ns] = (WorkTree(cfg, src, ns, current(ns).rootref), [])
                 try:
-                    group[0].apply_txn(ops)
+                    group[0].apply_txn(ops)      # rolled back on any error
                 except FluxError as e:
-                    results[i] = CommitResult(ns, error=e)
+                    results[i] = CommitResult(ns, error=e.with_traceback(None))
+                    continue
+                except Exception as e:  # noqa: BLE001 - a bad txn fails alone
+                    results[i] = CommitResult(ns, error=_internal(e))
                     continue
                 group[1].append(i)
                 if alone:
@@ -267,7 +277,7 @@ class KVS:
             except FluxError as e:
                 # nothing was written: every txn that had succeeded fails with the store's error
                 results = [r if r is not None and r.error is not None
-                           else CommitResult(txns[i].namespace, error=e) for i, r in enumerate(results)]
+                           else CommitResult(txns[i].namespace, error=e.with_traceback(None)) for i, r in enumerate(results)]
             else:
                 self._roots.update(new_roots)
                 for ns in removed:

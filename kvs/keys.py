@@ -4,7 +4,8 @@ Redundant dots (leading, trailing, repeated) are dropped, so ``.a..b.``
 is ``a.b`` and ``...`` is the root.  A key must be a non-empty string; a
 component must not hold control characters (they would corrupt the text
 output of ``flux kvs``) and may be at most ``MAX_COMPONENT`` characters,
-so that a directory of ``maxdirent`` entries always fits in one blob.
+so that a directory of ``maxdirent`` entries always fits in one blob; a key
+has at most ``MAX_DEPTH`` components.
 """
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ import re
 
 from flux.errors import FluxError
 
-__all__ = ["ROOT", "MAX_COMPONENT", "parse", "normalize", "split", "join", "check_component"]
+__all__ = ["ROOT", "MAX_COMPONENT", "MAX_DEPTH", "parse", "normalize", "split", "join",
+           "check_component"]
 
 ROOT = "."
 MAX_COMPONENT = 1024
+#: most components of a key: the tree code recurses once per level, and a
+#: directory chain this deep must still encode (JSON nesting) when inlined
+MAX_DEPTH = 64
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -39,6 +44,8 @@ def parse(key: object) -> tuple[tuple[str, ...], str]:
     if "" in parts:
         parts = [p for p in parts if p]
         key = ".".join(parts) if parts else ROOT
+    if len(parts) > MAX_DEPTH:
+        raise _bad(key[:80] + "...", f"more than {MAX_DEPTH} path components ({len(parts)})")
     if len(key) > MAX_COMPONENT:
         for p in parts:
             if len(p) > MAX_COMPONENT:

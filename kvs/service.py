@@ -39,7 +39,7 @@ from kvs.constants import (
     PRIMARY_NAMESPACE,
 )
 from kvs.content_service import in_process
-from kvs.engine import KVS
+from kvs.engine import KVS, CommitResult
 from kvs.txn import FLUX_KVS_SYNC, Txn
 
 __all__ = ["Kvs", "RootListener", "val_treeobj", "written_keys"]
@@ -204,11 +204,10 @@ class Kvs(Module):
         txns = [txn for _msg, txn in batch]
         try:
             results = self.engine.commit(txns)
-        except Exception as exc:  # noqa: BLE001 - every committer must get an answer
-            self.ctx.log.exception("group commit failed")
-            for msg, _txn in batch:
-                self.ctx.respond_error(msg, errno.EIO, f"kvs.commit: internal error: {exc}")
-            return
+        except Exception as exc:  # noqa: BLE001 - one txn's failure must not fail the others
+            self.ctx.log.exception("group commit failed; committing each transaction alone",
+                                   txns=len(txns), error=repr(exc))
+            results = [self._commit_alone(txn) for txn in txns]
         if any(txn.flags & FLUX_KVS_SYNC for txn in txns):
             # FLUX_KVS_SYNC: on stable storage before anyone is told
             try:
@@ -243,6 +242,13 @@ class Kvs(Module):
         for res in results:
             for gone in res.removed:
                 self._namespace_gone(gone)
+
+    def _commit_alone(self, txn: Txn) -> CommitResult:
+        try:
+            return self.engine.commit([txn])[0]
+        except Exception as exc:  # noqa: BLE001 - this committer gets the error
+            return CommitResult(txn.namespace, error=FluxError(
+                errno.EIO, f"kvs.commit: internal error: {type(exc).__name__}: {exc}"))
 
     def _new_root(self, ns: str, rootref: str, seq: int, txns: list[Txn]) -> None:
         self._remember(rootref, seq)

@@ -27,7 +27,7 @@ import orjson
 from eventstore.blobref import is_blobref
 from flux.errors import FluxError
 from kvs.hdir import FUNCS
-from kvs.keys import _CONTROL, MAX_COMPONENT, check_component
+from kvs.keys import _CONTROL, MAX_COMPONENT, MAX_DEPTH, check_component
 
 __all__ = [
     "VAL",
@@ -155,9 +155,9 @@ def _check_header(obj: Any, path: str) -> str:
 
 def validate(obj: Any, *, path: str = "", allow_hdir: bool = False) -> dict[str, Any]:
     """Check ``obj`` strictly (recursively for dirs); EINVAL naming the field path."""
-    if _ok(obj, allow_hdir):
+    if _ok(obj, allow_hdir, 0):
         return obj
-    _explain(obj, path, allow_hdir)
+    _explain(obj, path, allow_hdir, 0)
     raise _bad(path, "rejected")  # _explain raises first; kept for safety
 
 
@@ -165,7 +165,7 @@ def validate(obj: Any, *, path: str = "", allow_hdir: bool = False) -> dict[str,
 # dir), _explain says what is wrong.  test_kvs_treeobj checks they agree.
 
 
-def _ok(obj: Any, allow_hdir: bool) -> bool:
+def _ok(obj: Any, allow_hdir: bool, depth: int) -> bool:
     if type(obj) is not dict:
         return False
     ver = obj.get("ver")
@@ -195,13 +195,13 @@ def _ok(obj: Any, allow_hdir: bool) -> bool:
         size = obj.get("size")
         return n == 3 or (n == 4 and type(size) is int and size >= 0)
     if t == DIR:
-        if n != 3 or type(data) is not dict:
+        if n != 3 or type(data) is not dict or depth >= MAX_DEPTH:
             return False
         for name, e in data.items():
             if (type(name) is not str or not name or "." in name or len(name) > MAX_COMPONENT
                     or not (name.isascii() and name.isprintable()) and _CONTROL.search(name)):
                 return False
-            if not _ok(e, False):
+            if not _ok(e, False, depth + 1):
                 return False
         return True
     if t == SYMLINK:
@@ -235,7 +235,7 @@ def _ok(obj: Any, allow_hdir: bool) -> bool:
     return False
 
 
-def _explain(obj: Any, path: str, allow_hdir: bool) -> dict[str, Any]:
+def _explain(obj: Any, path: str, allow_hdir: bool, depth: int) -> dict[str, Any]:
     t = _check_header(obj, path)
     data = obj["data"]
     if t == VAL:
@@ -258,13 +258,15 @@ def _explain(obj: Any, path: str, allow_hdir: bool) -> dict[str, Any]:
     elif t == DIR:
         if type(data) is not dict:
             raise _bad(path, "dir data must be an object")
+        if depth >= MAX_DEPTH:
+            raise _bad(path, f"directories nested more than {MAX_DEPTH} deep")
         for name, entry in data.items():
             sub = f"{path}.{name}" if path else name
             try:
                 check_component(name)
             except FluxError as e:
                 raise _bad(sub, e.strerror or "bad name") from None
-            _explain(entry, sub, False)
+            _explain(entry, sub, False, depth + 1)
     else:  # hdir
         if not allow_hdir:
             raise _bad(path, "an hdir may only be stored behind a dirref")

@@ -161,9 +161,15 @@ def _dirent(dirent: Any, index: int, nkey: str) -> tuple[dict[str, Any], bytes |
     return obj, (binascii.a2b_base64(obj["data"]) if obj["type"] == _t.VAL else None)
 
 
+#: most ops in one transaction (the job manager's biggest, a purge, has 10,000)
+MAX_OPS = 100_000
+
+
 def parse_ops(ops: Any) -> list[Op]:
     if type(ops) is not list:
         raise FluxError(errno.EPROTO, f"ops must be an array, not {type(ops).__name__}")
+    if len(ops) > MAX_OPS:
+        raise FluxError(errno.EFBIG, f"transaction has {len(ops)} ops; the limit is {MAX_OPS}")
     return [parse_op(op, i) for i, op in enumerate(ops)]
 
 

@@ -231,3 +231,16 @@ def test_readonly_open_of_missing_store_is_enoent(tmp_path: Path) -> None:
     with pytest.raises(FluxError) as ei:
         Store(tmp_path / "nothing", readonly=True)
     assert ei.value.errno == errno.ENOENT and "nothing" in str(ei.value)
+
+
+def test_a_reader_kept_past_its_snapshot_holds_no_reader_slot(store: Store) -> None:
+    ref = store.store(b"x")
+    kept = []
+    for _ in range(1000):      # far past LMDB's 126 reader slots
+        with store.reader() as r:
+            assert r.load(ref) == b"x"
+            kept.append(r)     # e.g. an exception's traceback keeps the frame alive
+    with pytest.raises(FluxError) as exc:
+        kept[0].load(ref)
+    assert exc.value.errno == errno.EINVAL and "after its snapshot ended" in exc.value.strerror
+    assert store.load(ref) == b"x"

@@ -1,6 +1,7 @@
 """Bad input gets a clear error and exit code, never a traceback (issue 11)."""
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
@@ -41,3 +42,81 @@ def test_a_nan_count_is_named_as_such(inst):
     assert exc.value.strerror == ("invalid jobspec: resources[0].count: nan is not a number "
                                   "JSON allows")
     h.close()
+
+
+def _put(key: str, data: str = "eA==") -> dict:
+    return {"namespace": "primary", "flags": 0,
+            "ops": [{"key": key, "flags": 0, "dirent": {"ver": 1, "type": "val", "data": data}}]}
+
+
+def test_refused_commits_leave_nothing_behind(inst):
+    h = inst.handle()
+    bad = [h.rpc("kvs.commit", _put(".")) for _ in range(10000)]
+    for f in bad:
+        with pytest.raises(OSError):
+            f.get()
+    h.rpc("kvs.commit", _put("after.refused")).get()
+    assert h.rpc("kvs.lookup", {"key": "after.refused", "flags": 0}).get()["val"]["data"] == "eA=="
+    h.close()
+
+
+def test_a_bad_transaction_fails_alone_in_its_group_commit(inst):
+    h = inst.handle()
+    deep = ".".join(["d"] * 65)
+    nested: dict = {"ver": 1, "type": "val", "data": "eA=="}
+    for _ in range(100):
+        nested = {"ver": 1, "type": "dir", "data": {"n": nested}}
+    bad_dirent = {"namespace": "primary", "flags": 0,
+                  "ops": [{"key": "nested", "flags": 0, "dirent": nested}]}
+    # sent back to back: they go into the same group commits
+    futures = []
+    for i in range(50):
+        futures.append(("good", h.rpc("kvs.commit", _put(f"mix.k{i}"))))
+        futures.append(("deep", h.rpc("kvs.commit", _put(deep))))
+        futures.append(("nested", h.rpc("kvs.commit", bad_dirent)))
+    for kind, f in futures:
+        if kind == "good":
+            f.get()
+            continue
+        with pytest.raises(OSError) as exc:
+            f.get()
+        assert exc.value.errno == errno.EINVAL
+        if kind == "deep":
+            assert "more than 64 path components (65)" in exc.value.strerror
+        else:
+            assert "directories nested more than 64 deep" in exc.value.strerror
+    assert h.rpc("kvs.lookup", {"key": "mix.k49", "flags": 0}).get()["val"]["data"] == "eA=="
+    assert h.rpc("kvs.stats", {}).get()["max_batch"] > 1
+    # the deepest key allowed works end to end
+    ok = ".".join(["d"] * 64)
+    h.rpc("kvs.commit", _put(ok)).get()
+    assert h.rpc("kvs.lookup", {"key": ok, "flags": 0}).get()["val"]["data"] == "eA=="
+    h.close()
+
+
+def test_jobs_complete_while_a_client_commits_garbage(inst):
+    import threading
+
+    stop = threading.Event()
+
+    def garbage() -> None:
+        g = inst.handle()
+        deep = ".".join(["x"] * 200)
+        while not stop.is_set():
+            for f in [g.rpc("kvs.commit", _put(deep)) for _ in range(20)]:
+                try:
+                    f.get()
+                except OSError:
+                    pass
+        g.close()
+
+    t = threading.Thread(target=garbage)
+    t.start()
+    try:
+        r = inst.flux("submit", "--cc=1-100", "--wait", "--quiet", "true", timeout=120)
+    finally:
+        stop.set()
+        t.join()
+    assert r.returncode == 0, r.stderr
+    states = inst.flux("jobs", "-a", "-n", "-o", "{status_abbrev}").stdout.split()
+    assert states.count("CD") >= 100 and "R" not in states and "S" not in states

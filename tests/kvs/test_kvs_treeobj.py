@@ -155,9 +155,9 @@ def _objects() -> st.SearchStrategy:
 
 @given(_objects(), st.booleans())
 def test_fast_and_explaining_validators_agree(obj: object, allow_hdir: bool) -> None:
-    fast = t._ok(obj, allow_hdir)
+    fast = t._ok(obj, allow_hdir, 0)
     try:
-        t._explain(obj, "", allow_hdir)
+        t._explain(obj, "", allow_hdir, 0)
         explained = True
     except FluxError:
         explained = False
