@@ -112,6 +112,25 @@ class Reader:
         return self._get(_blobref.parse(ref)) is not None
 
 
+def _xfsz(_signum: int, _frame: Any) -> None:
+    """The write that passed the file size limit fails with EFBIG: reported as ENOSPC."""
+
+
+def _survive_file_size_limit() -> None:
+    """Let a file size limit (RLIMIT_FSIZE) fail the write instead of killing us.
+
+    SIGXFSZ's default action ends the process; a handler (not SIG_IGN, which
+    exec'd children would inherit) makes the write return EFBIG, which the
+    store reports as a full disk: commits are refused, reads go on.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGXFSZ) == signal.SIG_DFL:
+        signal.signal(signal.SIGXFSZ, _xfsz)
+
+
 class Store:
     """Content-addressed blobs plus namespace roots, one LMDB environment per directory."""
 
@@ -136,6 +155,8 @@ class Store:
         self._policy = SyncPolicy(self.durability, sync_interval, time.monotonic())
         self._env: Any = None
         self._closed = False
+        if not readonly:
+            _survive_file_size_limit()
         if max_map_size is not None and map_size > max_map_size:
             map_size = max_map_size
         if not readonly:

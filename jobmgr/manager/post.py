@@ -369,8 +369,9 @@ class EventPoster:
         """A job's events (or the ops) refused even alone: the job cannot be logged."""
         why = batch.errstr or errno.errorcode.get(batch.errnum, str(batch.errnum))
         if not batch.jobs:
-            self._ctx.log.error("job manager commit refused; its KVS ops are dropped",
-                                error=why, ops=len(batch.ops))
+            if batch.ops:
+                self._ctx.log.error("job manager commit refused; its KVS ops are dropped",
+                                    error=why, ops=len(batch.ops))
             return
         for job, events, _lines in batch.jobs.values():
             job.sent -= len(events)
