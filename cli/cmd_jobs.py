@@ -8,6 +8,16 @@ canceled, timeout).  ``-o`` takes a format string of ``flux jobs`` fields
 ``deps``).  One ``job-list.list`` request fetches only the attributes the
 format needs; rows are rendered by a per-field plan compiled once, so a
 thousand rows cost little more than the request.
+
+``-R`` lists jobs recursively: after the listing, each running job of the
+user that is a Flux instance gets a blank line, its job id path
+(``ƒA:``, ``ƒA/ƒB:``) and its own jobs (same filters and format), depth
+first, down to ``-L N`` levels (``-L0`` is no recursion); ``--stats``
+adds each instance's ``R running, C completed, F failed, P pending``
+line under its path.  ``--recurse-all`` also descends into other users'
+jobs.  The children's lists are fetched in parallel (``--threads``).
+``instance.*`` fields are fetched from each running child instance, in
+parallel too.  With ``--color``, a job that is a Flux instance is blue.
 """
 from __future__ import annotations
 
@@ -60,11 +70,15 @@ _FIELD_ATTRS: dict[str, tuple[str, ...]] = {
     "exception": ("exception_occurred", "exception_type", "exception_severity",
                   "exception_note"),
     "annotations": ("annotations",), "sched": ("annotations",),
+    "uri": ("annotations",),
+    # fetched from the child instance; whether it is one and running comes from these
+    "instance": ("annotations", "state", "result"),
 }
 
 # --color: a row's color by result
 _COLORS = {"COMPLETED": "\033[01;32m", "FAILED": "\033[01;31m", "TIMEOUT": "\033[01;31m",
            "CANCELED": "\033[37m"}
+_INSTANCE_COLOR = "\033[01;34m"  # a job that is a Flux instance (no result yet)
 _RESET = "\033[0;0m"
 
 
@@ -101,6 +115,7 @@ def attrs_for(fields: Iterable[str], color: bool) -> list[str]:
         attrs.update(dict.fromkeys(names))
     if color:
         attrs["result"] = None
+        attrs["annotations"] = None
     attrs.pop("id", None)
     return list(attrs)
 
@@ -126,6 +141,12 @@ def stats_line(stats: dict[str, Any], queue: str | None = None) -> tuple[str, in
     completed = int(stats.get("successful", 0))
     return (f"{running} running, {completed} completed, {failed} failed, {pending} pending, "
             f"{purged} inactive purged", pending + running)
+
+
+def instance_stats_line(stats: dict[str, Any]) -> str:
+    """The ``--stats`` line of an instance under ``-R``: as ``stats_line``,
+    without the purged count (as Flux prints it there)."""
+    return stats_line(stats)[0].rsplit(", ", 1)[0]
 
 
 class RowRenderer:
@@ -234,26 +255,131 @@ def _color_wanted(when: str) -> bool:
     return sys.stdout.isatty()
 
 
-def print_jobs(fmt: Any, jobs: list[Any], no_header: bool, color: bool, out: Any) -> None:
-    """Apply the format's ``?:``/``+:`` prefixes over JOBS, sort, print header and rows."""
-    newfmt = type(fmt)(fmt.filter(jobs, no_header=no_header))
-    if newfmt.sort_keys:
-        newfmt.sort_items(jobs)
+def _row_color(job: Any) -> str:
+    result = job.result
+    if result:
+        return _COLORS.get(result, "")
+    return _INSTANCE_COLOR if job.uri else ""
+
+
+def render_rows(fmt: Any, jobs: list[Any], color: bool) -> list[str]:
+    """The rows of JOBS in FMT (sorted by its sort keys; blank rows dropped)."""
+    if fmt.sort_keys:
+        fmt.sort_items(jobs)
+    render = RowRenderer(fmt.get_format(include_sort_prefix=False), fmt.formatter()).render
     lines = []
-    if not no_header:
-        lines.append(newfmt.header())
-    render = RowRenderer(newfmt.get_format(include_sort_prefix=False), newfmt.formatter()).render
     for job in jobs:
         line = render(job)
         if not line or line.isspace():
             continue
         if color:
-            code = _COLORS.get(job.result, "")
+            code = _row_color(job)
             if code:
                 line = code + line + _RESET
         lines.append(line)
+    return lines
+
+
+def print_jobs(fmt: Any, jobs: list[Any], no_header: bool, color: bool, out: Any) -> Any:
+    """Apply the format's ``?:``/``+:`` prefixes over JOBS, sort, print header and rows.
+
+    Returns the format used for the rows (children of ``-R`` use it too).
+    """
+    newfmt = type(fmt)(fmt.filter(jobs, no_header=no_header))
+    lines = []
+    if not no_header:
+        lines.append(newfmt.header())
+    lines.extend(render_rows(newfmt, jobs, color))
     if lines:
         out.write("\n".join(lines) + "\n")
+    return newfmt
+
+
+def wants_instance(fields: Iterable[str]) -> bool:
+    """Whether a format shows ``instance.*`` fields (fetched from child instances)."""
+    return any(field.startswith("instance.") for field in fields)
+
+
+def fetch_instance_info(jobs: list[Any], threads: int | None = None) -> None:
+    """Fetch ``instance`` for every running job that is a Flux instance, in parallel."""
+    targets = [job for job in jobs if job.uri and job.state_single == "R"]
+    if not targets:
+        return
+    if len(targets) == 1:
+        targets[0].get_instance_info()
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda job: job.get_instance_info(), targets))
+
+
+class Recursion:
+    """``-R``: list the jobs of each child instance below the listing, depth first."""
+
+    def __init__(self, query: dict[str, Any], fields: list[str], max_level: int,
+                 recurse_all: bool, stats: bool, threads: int | None, color: bool,
+                 out: Any) -> None:
+        self.query = query
+        self.instance_fields = wants_instance(fields)
+        self.max_level = max_level
+        self.recurse_all = recurse_all
+        self.stats = stats
+        self.threads = threads
+        self.color = color
+        self.out = out
+        self.uid = os.getuid()
+
+    def descends_into(self, job: Any) -> bool:
+        """A running Flux instance of this user (any user's with --recurse-all)."""
+        return bool(job.uri) and job.status_abbrev == "R" and (
+            self.recurse_all or job.userid == self.uid)
+
+    def fetch(self, job: Any) -> tuple[Any, list[Any], dict[str, Any] | None]:
+        """JOB's own jobs (and stats); none when it cannot be reached (not up
+        yet, gone, or not ours), which is not an error."""
+        from flux.core.handle import Flux
+        from flux.job.info import JobInfo
+        from flux.uri import JobURI
+
+        try:
+            h = Flux(JobURI(str(job.uri)).local)
+        except (OSError, ValueError):
+            return job, [], None
+        try:
+            stats_future = h.rpc("job-list.job-stats", {}) if self.stats else None
+            raw = _fetch_list(h, **self.query)
+            stats = stats_future.get() if stats_future is not None else None
+        except (OSError, ValueError):
+            return job, [], None
+        finally:
+            h.close()
+        jobs = [JobInfo(entry) for entry in raw]
+        if self.instance_fields:
+            fetch_instance_info(jobs, self.threads)
+        return job, jobs, stats
+
+    def run(self, fmt: Any, jobs: list[Any], path: str = "", level: int = 0) -> None:
+        if level >= self.max_level:
+            return
+        children = [job for job in jobs if self.descends_into(job)]
+        if not children:
+            return
+        if len(children) == 1:
+            results = [self.fetch(children[0])]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self.threads) as pool:
+                results = list(pool.map(self.fetch, children))
+        for job, child_jobs, stats in results:
+            this_path = f"{path}/{job.id.f58}" if path else job.id.f58
+            lines = ["", f"{this_path}:"]
+            if stats is not None:
+                lines.append(instance_stats_line(stats))
+            lines.extend(render_rows(fmt, child_jobs, self.color))
+            self.out.write("\n".join(lines) + "\n")
+            self.run(fmt, child_jobs, this_path, level + 1)
 
 
 @click.command("jobs", context_settings={"help_option_names": ["-h", "--help"]})
@@ -275,13 +401,22 @@ def print_jobs(fmt: Any, jobs: list[Any], no_header: bool, color: bool, out: Any
               help="Sort by these fields ('-' for descending)")
 @click.option("--color", "color", is_flag=False, flag_value="always", default="auto",
               metavar="[WHEN]", help="Color output: never, always (if WHEN is omitted), auto")
+@click.option("-R", "--recursive", is_flag=True,
+              help="List jobs recursively (into jobs that are Flux instances)")
+@click.option("-L", "--level", type=click.IntRange(min=0), default=9999, metavar="N",
+              help="With --recursive, only descend N levels")
+@click.option("--recurse-all", is_flag=True,
+              help="With --recursive, descend into the jobs of every user, not just yours")
+@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Worker threads for fetching child instances' jobs (default: Python's)")
 @click.option("--stats", is_flag=True, help="Print job statistics before the header")
 @click.option("--stats-only", is_flag=True,
               help="Print only job statistics; exit 1 if there are no active jobs")
 @click.argument("jobids", nargs=-1, metavar="[JOBID...]")
 def command(all_states: bool, all_users: bool, no_header: bool, user: str | None, count: int,
             filters: tuple[str, ...], fmt: str | None, queue: str | None, name: str | None,
-            sort: str | None, color: str, stats: bool, stats_only: bool,
+            sort: str | None, color: str, recursive: bool, level: int, recurse_all: bool,
+            threads: int | None, stats: bool, stats_only: bool,
             jobids: tuple[str, ...]) -> None:
     """List jobs (default: your pending and running jobs)."""
     from cli.job_common import open_handle
@@ -318,7 +453,12 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
     except (ValueError, KeyError) as exc:
         die("jobs", str(exc).strip("'\""))
     want_color = _color_wanted(color)
+    recursive = recursive or recurse_all
     attrs = attrs_for(formatter.fields, want_color)
+    if recursive:
+        attrs.extend(a for a in ("annotations", "state", "result", "userid") if a not in attrs)
+    query = {"attrs": attrs, "count": count, "userid": userid, "states": states,
+             "results": results, "name": name, "queue": queue}
     h = open_handle("jobs")
     errors: list[str] = []
     try:
@@ -326,7 +466,7 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
         if ids:
             raw, errors = _fetch_ids(h, ids, attrs)
         else:
-            raw = _fetch_list(h, attrs, count, userid, states, results, name, queue)
+            raw = _fetch_list(h, **query)
         if stats_future is not None:
             click.echo(stats_line(stats_future.get(), queue)[0])
     except OSError as exc:
@@ -337,7 +477,12 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
 
     jobs = [JobInfo(job) for job in raw]
     try:
-        print_jobs(formatter, jobs, no_header, want_color, sys.stdout)
+        if wants_instance(formatter.fields):
+            fetch_instance_info(jobs, threads)
+        rowfmt = print_jobs(formatter, jobs, no_header, want_color, sys.stdout)
+        if recursive:
+            Recursion(query, formatter.fields, level, recurse_all, stats, threads,
+                      want_color, sys.stdout).run(rowfmt, jobs)
     except (ValueError, KeyError) as exc:
         die("jobs", str(exc).strip("'\""))
     sys.stdout.flush()

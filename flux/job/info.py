@@ -4,8 +4,11 @@
 reads as an attribute (with Flux's defaults for those not returned), and
 derived values -- ``state``, ``status``, ``result``, ``returncode``,
 ``runtime``, ``t_remaining``, ``username``, ``exception.*``,
-``annotations.*`` -- are computed on first use and remembered.
-``JobInfoFormat`` is the ``flux jobs`` OutputFormat with its column titles.
+``annotations.*``, ``uri`` -- are computed on first use and remembered.
+A job that is a running Flux instance also has ``instance`` (an
+``InstanceInfo``: the child's job statistics and resources, fetched from
+the child on first use).  ``JobInfoFormat`` is the ``flux jobs``
+OutputFormat with its column titles.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from flux.util.outputformat import OutputFormat
 
 __all__ = [
     "JobInfo", "JobInfoFormat", "AnnotationsInfo", "ExceptionInfo", "InfoList",
+    "InstanceInfo", "StatsInfo", "EmptyInfo",
     "statetostr", "resulttostr", "statustostr", "fsd", "get_username", "job_fields_to_attrs",
 ]
 
@@ -159,6 +163,122 @@ class InfoList(list):  # type: ignore[type-arg]
         return format(str(self), spec)
 
 
+class EmptyInfo(str):
+    """A value that is not there: ``""`` in every format spec, false, and its own
+    attribute (``{instance.stats.total}`` of a job that is no instance is ``""``).
+
+    A ``str`` so that the ``!P``/``!F``/``!H`` conversions and the ``h``
+    suffix see an empty string; a numeric presentation type (``:>5d``) is
+    dropped, as for Flux's EmptyObject.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, attr: str) -> "EmptyInfo":
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return EMPTY
+
+    def __format__(self, spec: str) -> str:
+        return format("", spec.rstrip("bcdoxXeEfFgGn%"))
+
+
+EMPTY = EmptyInfo()
+
+
+class StatsInfo:
+    """An instance's job counts (flux.job.JobStats's) that print as
+    ``PD:{pending} R:{running} CD:{successful} F:{failed}`` (``instance.stats``)."""
+
+    def __init__(self, stats: Any) -> None:
+        self._stats = stats
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self._stats, attr)
+
+    def __str__(self) -> str:
+        s = self._stats
+        return f"PD:{s.pending} R:{s.running} CD:{s.successful} F:{s.failed}"
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+class InstanceInfo:
+    """What a Flux instance says about itself: the ``instance.*`` fields of its job.
+
+    ``InstanceInfo(uri)`` connects to the instance at URI (its local form:
+    this client reaches instances through their ``local`` socket), asks
+    its job statistics and its scheduler's resource view at once, and
+    closes the connection; ``InstanceInfo(handle=h)`` asks through H.
+    Attributes: ``stats`` (a StatsInfo: ``pending``, ``running``,
+    ``successful``, ``failed``, ``inactive``, ``total``, ...),
+    ``resources`` (a flux.resource SchedResourceList: ``all``, ``up``,
+    ``down``, ``allocated``, ``free``, each with ``ncores``, ``ngpus``,
+    ``nnodes``), and the ratios ``utilization`` (allocated cores / all
+    cores), ``gpu_utilization`` (the same for GPUs, ``""`` with none) and
+    ``progress`` (inactive jobs / all jobs, ``""`` with none).  An
+    instance that cannot be reached (not running, not ours, gone, no URI)
+    gives ``""`` for every field (``initialized`` is False).
+    """
+
+    def __init__(self, uri: Any = None, handle: Any = None) -> None:
+        self.initialized = False
+        self.stats: Any = EMPTY
+        self.resources: Any = EMPTY
+        if not uri and handle is None:
+            return
+        h = handle
+        try:
+            if h is None:
+                from flux.core.handle import Flux
+                from flux.uri import JobURI
+
+                h = Flux(JobURI(str(uri)).local)
+            from flux.job.stats import JobStats
+            from flux.resource.list import resource_list
+
+            stats_rpc = h.rpc("job-list.job-stats", {})
+            resources_rpc = resource_list(h)
+            stats = JobStats(h)
+            stats._apply(stats_rpc.get())
+            self.resources = resources_rpc.get()
+            self.stats = StatsInfo(stats)
+            self.initialized = True
+        except (OSError, ValueError, TypeError, KeyError):
+            self.stats = self.resources = EMPTY
+        finally:
+            if handle is None and h is not None:
+                h.close()
+
+    @property
+    def utilization(self) -> float | str:
+        if self.initialized and self.resources.all.ncores:
+            return self.resources.allocated.ncores / self.resources.all.ncores
+        return ""
+
+    @property
+    def gpu_utilization(self) -> float | str:
+        if self.initialized and self.resources.all.ngpus > 0:
+            return self.resources.allocated.ngpus / self.resources.all.ngpus
+        return ""
+
+    @property
+    def progress(self) -> float | str:
+        if self.initialized and self.stats.total > 0:
+            return self.stats.inactive / self.stats.total
+        return ""
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return EMPTY
+
+
 _MISSING = object()
 
 
@@ -210,7 +330,16 @@ class JobInfo:
 
     def __setattr__(self, attr: str, value: Any) -> None:
         self.__dict__["_data"][attr] = value
-        self.__dict__["_memo"].pop(attr, None)
+        if attr in _COMPUTED:
+            # a value set on a derived attribute (``job.instance = ...``) is what it reads
+            self.__dict__["_memo"][attr] = value
+        else:
+            self.__dict__["_memo"].pop(attr, None)
+
+    def get_instance_info(self) -> "JobInfo":
+        """Fetch ``instance`` now (from the child instance, if this job is one); returns self."""
+        self.__getattr__("instance")
+        return self
 
     def get_runtime(self) -> float:
         t_run, t_cleanup = self._data["t_run"], self._data["t_cleanup"]
@@ -321,6 +450,25 @@ def _annotations(job: JobInfo) -> AnnotationsInfo:
     return AnnotationsInfo(job._data.get("annotations"))
 
 
+def _uri(job: JobInfo) -> Any:
+    # the URI a job that is a Flux instance recorded (annotations.user.uri)
+    uri = job.annotations.user.uri
+    if isinstance(uri, str) and uri:
+        from flux.uri import JobURI
+
+        try:
+            return JobURI(uri)
+        except ValueError:
+            pass
+    return EMPTY
+
+
+def _instance(job: JobInfo) -> InstanceInfo:
+    if job.uri and job.state_id == 16:  # RUN
+        return InstanceInfo(job.uri)
+    return InstanceInfo()
+
+
 _COMPUTED = {
     "state": _state,
     "state_single": _state_single,
@@ -336,6 +484,8 @@ _COMPUTED = {
     "annotations": _annotations,
     "sched": lambda job: job.annotations.sched,
     "user": lambda job: job.annotations.user,
+    "uri": _uri,
+    "instance": _instance,
 }
 # depend on the clock: recomputed at each access for active jobs
 _VOLATILE = frozenset({"t_remaining"})
@@ -372,6 +522,17 @@ class JobInfoFormat(OutputFormat):
         "sched": "SCHED", "sched.t_estimate": "T_ESTIMATE",
         "sched.reason_pending": "REASON", "sched.resource_summary": "RESOURCES",
         "user": "USER",
+        "uri": "URI", "uri.local": "URI", "uri.remote": "URI",
+        "instance.stats": "STATS", "instance.stats.total": "NJOBS",
+        "instance.stats.pending": "PD", "instance.stats.running": "R",
+        "instance.stats.successful": "CD", "instance.stats.failed": "F",
+        "instance.utilization": "CORE%", "instance.gpu_utilization": "GPU%",
+        "instance.progress": "PROG",
+        **{f"instance.resources.{state}.{kind}": title
+           for state, titles in (("all", ("NODES", "CORES", "GPUS")),
+                                 ("up", ("UP",) * 3), ("down", ("DOWN",) * 3),
+                                 ("allocated", ("USED",) * 3), ("free", ("FREE",) * 3))
+           for kind, title in zip(("nnodes", "ncores", "ngpus"), titles)},
     }
 
     def __init__(self, fmt: str, headings: Mapping[str, str] | None = None,
@@ -423,7 +584,7 @@ _FIELD_ATTRS: dict[str, tuple[str, ...]] = {
     "inactive_reason": ("state", "result", "waitstatus", "exception_occurred",
                         "exception_severity", "exception_type", "exception_note"),
     "sched": ("annotations",), "user": ("annotations",),
-    "uri": ("annotations",), "uri.local": ("annotations",),
+    "uri": ("annotations",), "uri.local": ("annotations",), "uri.remote": ("annotations",),
 }
 
 
