@@ -1,6 +1,8 @@
 """flux proxy: reach an instance through a local socket and run a command there (flux-proxy(1)).
 
-The proxy listens on ``local://<tmpdir>/local``, runs COMMAND (default: a
+TARGET is a URI (``local://``, ``ssh://`` of this host) or anything
+``flux uri`` resolves: a job id or job id path of the enclosing instance
+(``ƒA``, ``ƒA/ƒB``), ``jobid:``, ``pid:``, ...  The proxy listens on ``local://<tmpdir>/local``, runs COMMAND (default: a
 shell) with FLUX_URI pointing there, and relays each client's byte stream
 to the instance at URI.  Only the proxy's own user may connect.  The
 broker version must match the commands' unless ``--force``.
@@ -75,19 +77,26 @@ async def _serve(upstream: str, argv: list[str]) -> int:
 @click.command("proxy", context_settings={"allow_interspersed_args": False,
                                           "help_option_names": ["-h", "--help"]})
 @click.option("-f", "--force", is_flag=True, help="Only warn if the broker version differs")
-@click.argument("uri")
+@click.argument("target", metavar="URI|JOBID")
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED)
 @handle_errors("proxy")
-def command(force: bool, uri: str, cmd: tuple[str, ...]) -> None:
-    """Connect to the instance at URI and run CMD (default: a shell) against it."""
+def command(force: bool, target: str, cmd: tuple[str, ...]) -> None:
+    """Connect to the instance at URI (or job JOBID, or job id path JOBID/JOBID...)
+    and run CMD (default: a shell) against it."""
     import asyncio
     import os
     import sys
 
     import flux
     from flux import __version__
-    from flux.uri import local_socket_path
+    from flux.uri import local_socket_path, native_uri
 
+    try:
+        uri = native_uri(target)
+    except OSError as exc:
+        if "://" in target:
+            raise
+        die("proxy", f"Unable to resolve {target} to a URI: {exc.strerror or exc}")
     upstream = local_socket_path(uri)
     h = flux.Flux(uri)
     version = h.attr_get("version")

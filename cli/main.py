@@ -15,6 +15,14 @@ to the click application, which also handles the errors the fast path
 does not reproduce itself; the fast path never falls back after it has
 written anything.  ``main`` is also what tests hand to click's
 ``CliRunner``: it has the click group's ``main()`` signature.
+
+``flux -p CMD`` (``--parent``, repeatable, ``-pp``) runs CMD against the
+parent instance, and ``flux -r CMD`` (``--root``) against the root: before
+anything else, ``main`` points ``FLUX_URI`` at the ``parent-uri`` of the
+instance it names (once per ``-p``; as often as ``instance-level`` says
+for ``-r``) and sets ``FLUX_KVS_NAMESPACE`` to its
+``parent-kvs-namespace`` (or unsets it), as flux(1) does.  At the root
+there is no parent and nothing changes.
 """
 from __future__ import annotations
 
@@ -42,6 +50,13 @@ class _Fallback(Exception):
 def _die(prog: str, message: str) -> int:
     sys.stdout.flush()
     sys.stderr.write(f"flux-{prog}: {message}\n")
+    sys.stderr.flush()
+    return 1
+
+
+def _die_flux(exc: OSError) -> int:
+    sys.stdout.flush()
+    sys.stderr.write(f"flux: {exc.strerror or exc}\n")
     sys.stderr.flush()
     return 1
 
@@ -240,6 +255,64 @@ def fast_path(args: list[str]) -> int | None:
     return FALLBACK
 
 
+# -- flux -p / --parent, -r / --root ------------------------------------------------------------
+
+
+def _leading_options(args: list[str]) -> tuple[int, bool, list[str]]:
+    """Count the leading ``-p``/``--parent`` (``-pp`` is two) and ``-r``/``--root``
+    options; returns (parents, root, the rest of ARGS)."""
+    parents = 0
+    root = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--parent", "--root"):
+            parents += arg == "--parent"
+            root = root or arg == "--root"
+        elif len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) <= {"p", "r"}:
+            parents += arg.count("p")
+            root = root or "r" in arg
+        else:
+            break
+        i += 1
+    return parents, root, args[i:]
+
+
+def _attr_or_none(h: "object", name: str) -> str | None:
+    try:
+        return h.attr_get(name)  # type: ignore[attr-defined]
+    except OSError:
+        return None
+
+
+def push_parents(parents: int, root: bool = False) -> None:
+    """Point ``FLUX_URI`` (and ``FLUX_KVS_NAMESPACE``) PARENTS levels up, or to the root.
+
+    FluxError if an instance on the way cannot be reached.
+    """
+    from flux.core.handle import Flux
+
+    while root or parents > 0:
+        h = Flux()
+        try:
+            if root:
+                level = _attr_or_none(h, "instance-level")
+                if not level or level == "0":
+                    return
+            uri = _attr_or_none(h, "parent-uri")
+            if not uri:
+                return  # the root instance: nothing above it
+            namespace = _attr_or_none(h, "parent-kvs-namespace")
+        finally:
+            h.close()  # type: ignore[attr-defined]
+        os.environ["FLUX_URI"] = uri
+        if namespace:
+            os.environ["FLUX_KVS_NAMESPACE"] = namespace
+        else:
+            os.environ.pop("FLUX_KVS_NAMESPACE", None)
+        parents -= 1
+
+
 # -- the click application ------------------------------------------------------------------
 
 
@@ -281,7 +354,12 @@ def click_group() -> "object":
     @click.group("flux", cls=LazyGroup,
                  context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, "-V", "--version", prog_name="flux")
-    def group() -> None:
+    # (main() acts on these before click runs; declared here for --help)
+    @click.option("-p", "--parent", count=True,
+                  help="Connect to the parent instance instead (repeat to go further up)")
+    @click.option("-r", "--root", is_flag=True,
+                  help="Connect to the root instance instead")
+    def group(parent: int, root: bool) -> None:
         """Flux: an event-sourced resource manager core.
 
         Run "flux COMMAND --help" for help on a command.
@@ -308,6 +386,17 @@ class _Main:
              prog_name: str | None = None, standalone_mode: bool = True,
              **extra: object) -> object:
         argv = sys.argv[1:] if args is None else list(args)
+        if argv and argv[0].startswith("-") and argv[0][1:2] in ("p", "r", "-"):
+            parents, root, rest = _leading_options(argv)
+            if parents or root:
+                try:
+                    push_parents(parents, root)
+                except OSError as exc:
+                    rc = _die_flux(exc)
+                    if standalone_mode:
+                        sys.exit(rc)
+                    return rc
+                argv = args = rest
         rc = fast_path(argv)
         if rc is not FALLBACK:
             if standalone_mode:

@@ -122,7 +122,13 @@ _IN_REACTOR = _InReactor()
 
 
 class Flux:
-    """A connection to a Flux instance (``FLUX_URI`` unless URL is given)."""
+    """A connection to a Flux instance (``FLUX_URI`` unless URL is given).
+
+    URL is a ``local://`` URI, or anything flux.uri.native_uri resolves to
+    one: ``ssh://`` of this host, an ancestor path (``..``, ``/``) as
+    flux_open(3) takes, or a job id or job id path (``ƒA/ƒB``) of the
+    enclosing instance.
+    """
 
     tls = _thread_local()
 
@@ -153,6 +159,15 @@ class Flux:
             if not url:
                 raise FluxError(errno.EINVAL, "FLUX_URI is not set: not inside a Flux instance "
                                               "(start one with 'flux start' or pass a URI)")
+            if not url.startswith("local://") and "://" not in url:
+                # resolving a job id needs the enclosing instance, which is $FLUX_URI
+                raise FluxError(errno.EINVAL, f"FLUX_URI={url} is not a Flux URI (resolve a "
+                                              "job id with 'flux uri' or 'flux proxy')")
+        if not url.startswith("local://"):
+            # ssh:// of this host, an ancestor path (.., /), a job id (path), pid:...
+            from flux.uri import native_uri
+
+            url = native_uri(url)
         self.url = url
         path = local_socket_path(url)
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)

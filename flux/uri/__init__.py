@@ -2,7 +2,11 @@
 
 ``local_socket_path(uri)`` is what the client connects to: ``local:///run/
 flux/local`` names the socket itself; a PATH that is a directory means the
-``local`` socket inside it (flux-core's older form).
+``local`` socket inside it (flux-core's older form).  ``native_uri(target)``
+turns anything ``flux.Flux(url)`` accepts into such a ``local://`` URI: an
+``ssh://`` URI of this host, an ancestor path (``..``, ``../..``, ``/``, as
+flux_open(3) reads them) or a resolver target (a job id, a job id path
+``ƒA/ƒB``, ``pid:PID``, ...).
 
 ``JobURI`` is an instance's URI with its ``local`` and ``remote``
 (``ssh://HOST/PATH``) forms.  ``FluxURIResolver().resolve(target)`` turns a
@@ -30,7 +34,7 @@ if False:  # for type checkers only: every command imports this module, typing c
 
 __all__ = [
     "local_socket_path", "local_uri", "URI", "JobURI", "URIResolverURI", "URIResolverPlugin",
-    "FluxURIResolver", "hostname",
+    "FluxURIResolver", "hostname", "native_uri", "ancestor_uri", "URIResolveError",
 ]
 
 
@@ -48,6 +52,114 @@ def local_socket_path(uri: str) -> str:
     if os.path.isdir(path):
         path = os.path.join(path, "local")
     return path
+
+
+class URIResolveError(ValueError):
+    """A target that names no instance; ``errno`` says how (ENOENT: no such job,
+    or it is not running or not an instance; EINVAL: the target is malformed)."""
+
+    def __init__(self, message: str, errnum: int = errno.EINVAL) -> None:
+        super().__init__(message)
+        self.errno = errnum
+
+
+def _this_host(netloc: str) -> bool:
+    host = netloc.rpartition("@")[2]
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    else:
+        host = host.partition(":")[0]
+    if host in ("", "localhost", "127.0.0.1", "::1"):
+        return True
+    me = hostname()
+    return host == me or host.split(".")[0] == me.split(".")[0]
+
+
+def native_uri(target: str) -> str:
+    """The ``local://`` URI a client connects to for TARGET.
+
+    - ``local://PATH``: as it is.
+    - ``ssh://[USER@]HOST[:PORT]/PATH`` of this host: ``local://PATH`` (the
+      same socket, reached without ssh); of another host: FluxError(EINVAL),
+      since this client has no ssh connector.
+    - a path starting with ``.`` or ``/``: an ancestor of the enclosing
+      instance (``$FLUX_URI``), as flux_open(3) reads it (``ancestor_uri``).
+    - anything else without ``://``: a target for FluxURIResolver (a job id
+      or job id path of the enclosing instance, ``jobid:``, ``pid:``, ...),
+      in its local form; an unresolvable one is FluxError naming why
+      (ENOENT for a job that is missing, not running or no instance).
+    """
+    if target.startswith("local://"):
+        return target
+    scheme, sep, rest = target.partition("://")
+    if sep:
+        if scheme == "ssh":
+            netloc, slash, path = rest.partition("/")
+            if not _this_host(netloc):
+                raise FluxError(errno.EINVAL, f"{target}: cannot connect to host "
+                                              f"'{netloc}' (only instances on this host "
+                                              "can be reached)")
+            return "local://" + slash + path.split("?", 1)[0]
+        raise FluxError(errno.EINVAL, f"{target}: unsupported URI scheme '{scheme}' "
+                                      "(only local:// is supported)")
+    if target.startswith((".", "/")):
+        return ancestor_uri(target)
+    if not target:
+        raise FluxError(errno.EINVAL, "empty URI")
+    try:
+        resolved = FluxURIResolver().resolve(target)
+        return native_uri(JobURI(resolved.uri).local)
+    except URIResolveError as exc:
+        raise FluxError(exc.errno, str(exc)) from None
+    except (ValueError, NotImplementedError) as exc:
+        raise FluxError(errno.EINVAL, f"{target}: {exc}") from None
+
+
+def _attr(handle: Any, name: str) -> str | None:
+    try:
+        return handle.attr_get(name)
+    except OSError:
+        return None
+
+
+def ancestor_uri(path: str, base: str | None = None) -> str:
+    """The URI of an ancestor of the instance at BASE (default ``$FLUX_URI``).
+
+    PATH follows flux_open(3): ``..`` is the parent (``parent-uri``), each
+    further ``/..`` one more level up, ``.`` the instance itself, and a lone
+    ``/`` the root (instance-level 0).  Going up past the root stays at the
+    root.  Any other element, or ``/`` followed by more, is FluxError(EINVAL).
+    """
+    from flux.core.handle import Flux
+
+    if path.startswith("/"):
+        if path != "/":
+            raise FluxError(errno.EINVAL, f"{path}: invalid URI")
+        levels = -1
+    else:
+        levels = 0
+        for part in path.split("/"):
+            if part == "..":
+                levels += 1
+            elif part not in ("", "."):
+                raise FluxError(errno.EINVAL, f"{path}: invalid URI path element '{part}'")
+    if base is None:
+        base = os.environ.get("FLUX_URI")
+        if not base:
+            raise FluxError(errno.EINVAL, f"{path}: FLUX_URI is not set, so there is no "
+                                          "enclosing instance to start from")
+    uri = native_uri(base)
+    while levels != 0:
+        handle = Flux(uri)
+        try:
+            parent = _attr(handle, "parent-uri")
+        finally:
+            handle.close()
+        if not parent:
+            break
+        uri = native_uri(parent)
+        levels -= 1
+    return uri
 
 
 def local_uri(path: str) -> str:
