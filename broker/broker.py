@@ -45,6 +45,26 @@ from flux.message import Message, response_to
 from flux.util.fsd import parse_fsd
 
 
+#: longest path an AF_UNIX socket address holds (sun_path is 108 bytes with its NUL)
+_SUN_PATH_MAX = 107
+#: what the initial program does not inherit (flux-broker's runat blocklist)
+_RC_ENV_BLOCKLIST = frozenset({
+    "FLUX_JOB_ID", "FLUX_ENCLOSING_ID", "FLUX_JOB_SIZE", "FLUX_JOB_NNODES", "FLUX_JOB_TMPDIR",
+    "FLUX_TASK_RANK", "FLUX_TASK_LOCAL_ID", "FLUX_URI", "FLUX_KVS_NAMESPACE",
+    "FLUX_PROXY_REMOTE", "FLUX_PMI_LIBRARY_PATH", "I_MPI_PMI_LIBRARY", "NOTIFY_SOCKET"})
+_RC_ENV_BLOCKED_PREFIXES = ("PMI_", "PMIX_", "SLURM_")
+#: longest wait for the running jobs to end at cleanup (exec's own kill timeouts are shorter)
+_CLEANUP_TIMEOUT = 60.0
+
+
+def _job_tmpdir() -> str | None:
+    """The tmpdir of the job this broker runs as (its rundir goes there), if any."""
+    path = os.environ.get("FLUX_JOB_TMPDIR")
+    if path and "FLUX_JOB_ID" in os.environ and os.path.isdir(path):
+        return path
+    return None
+
+
 @dataclass(slots=True)
 class BrokerOptions:
     rank: int = 0
@@ -109,6 +129,7 @@ class Broker:
         self._status_evt: asyncio.Event | None = None
         self._rc2: Any = None
         self._rundir_created = False
+        self._sockdir: str | None = None
         self._log_file: Any = None
         self.starttime = time.time()
 
@@ -272,10 +293,11 @@ class Broker:
                               ("parent-kvs-namespace", "FLUX_KVS_NAMESPACE")):
                 if os.environ.get(var):
                     a.add(attr, os.environ[var], **imm)
-        # rundir: created here unless given (and then removed at exit)
+        # rundir: created here unless given (and then removed at exit); an instance
+        # run as a job keeps it, and so its store, in the job's tmpdir
         rundir = a.get_default("rundir")
         if rundir is None:
-            rundir = tempfile.mkdtemp(prefix=f"flux-{os.getpid()}-")
+            rundir = tempfile.mkdtemp(prefix=f"flux-{os.getpid()}-", dir=_job_tmpdir())
             self._rundir_created = True
         elif not os.path.isdir(rundir):
             os.makedirs(rundir, exist_ok=True)
@@ -286,7 +308,10 @@ class Broker:
         if statedir is not None:
             os.makedirs(statedir, exist_ok=True)
             a.add("statedir", os.path.abspath(statedir), immutable=True)
-        a.add("local-uri", "local://" + os.path.join(a.get("rundir"), "local"), **imm)
+        if a.get_default("local-uri") is None:
+            a.add("local-uri", "local://" + self._socket_path(a.get("rundir")), **imm)
+        else:
+            a.add("local-uri", a.get("local-uri"), **imm)
         # topology
         fanout_text = a.get_default("tbon.fanout", "2")
         try:
@@ -360,6 +385,17 @@ class Broker:
         a.add("broker.state", None, getter=lambda: str(self.state))
         a.freeze()
 
+    def _socket_path(self, rundir: str) -> str:
+        """``<rundir>/local``, unless that is too long for an AF_UNIX address (a
+        rundir deep in nested jobs' tmpdirs): then a short private directory of
+        the system's holds the socket, and goes at exit with the rundir."""
+        path = os.path.join(rundir, "local")
+        if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+            return path
+        self._sockdir = tempfile.mkdtemp(prefix="flux-")
+        os.chmod(self._sockdir, 0o755)
+        return os.path.join(self._sockdir, "local")
+
     def _set_forward_level(self, value: str) -> None:
         self._forward_level = parse_severity(value)
 
@@ -390,10 +426,7 @@ class Broker:
                 self.shutdown_options.update(options)
             self.log.info(f"shutdown requested: {reason}")
         if self._rc2 is not None and self._rc2.poll() is None:
-            try:
-                self._rc2.send_signal(signal.SIGHUP)
-            except OSError:
-                pass
+            self._rc2.signal(signal.SIGHUP)
         if self._shutdown_evt is not None:
             self._shutdown_evt.set()
 
@@ -455,27 +488,34 @@ class Broker:
         return True
 
     def _rc2_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        """The initial program's environment: ours, without what described the job
+        this broker may run as (its id, size, tmpdir, task rank, namespace, PMI),
+        with FLUX_URI naming this instance and FLUX_ENCLOSING_ID the job it is
+        (flux-environment(7), INITIAL PROGRAM ENVIRONMENT)."""
+        env = {k: v for k, v in os.environ.items()
+               if k not in _RC_ENV_BLOCKLIST and not k.startswith(_RC_ENV_BLOCKED_PREFIXES)}
         env["FLUX_URI"] = self.attrs.get("local-uri")
-        env.pop("FLUX_KVS_NAMESPACE", None)
+        jobid = self.attrs.get_default("jobid")
+        if jobid:
+            env["FLUX_ENCLOSING_ID"] = jobid
         return env
 
     async def _run_initial_program(self) -> int:
-        from broker.initprog import spawn, wait_process
+        from broker.initprog import InitialProgram
 
         argv = list(self.opts.initial_program)
         if not argv:
             shell = os.environ.get("SHELL") or "/bin/sh"
             argv = [shell]
         try:
-            self._rc2 = spawn(argv, self._rc2_env())
+            self._rc2 = InitialProgram(argv, self._rc2_env())
         except OSError as exc:
             self.log.error(f"rc2: {argv[0]}: {exc.strerror or exc}")
             return 127 if exc.errno == errno.ENOENT else 126
         if self.shutdown_reason is not None:
-            self._rc2.send_signal(signal.SIGHUP)
+            self._rc2.signal(signal.SIGHUP)
         t0 = time.monotonic()
-        rc = await wait_process(self._rc2)
+        rc = await self._rc2.wait()
         self._rc2 = None
         self.log.info(f"rc2.0: {' '.join(argv)} Exited (rc={rc}) {time.monotonic() - t0:.1f}s")
         return rc
@@ -484,8 +524,14 @@ class Broker:
         assert self._loop is not None
         loop = self._loop
 
-        def on_term() -> None:
-            self.request_shutdown("signal SIGTERM")
+        def on_term(name: str) -> None:
+            if self.rank > 0 and self.attrs.get_default("jobid"):
+                # an instance run as a job: every broker of it gets the job's signals
+                # (cancel: SIGTERM, time limit: SIGALRM); the leader shuts the
+                # instance down in order, its children follow
+                self.log.info(f"signal {name}: the leader shuts this instance down")
+                return
+            self.request_shutdown(f"signal {name}")
 
         def on_int() -> None:
             # Ctrl-C belongs to the (interactive) initial program when there is one.
@@ -493,14 +539,15 @@ class Broker:
                 self.request_shutdown("signal SIGINT")
 
         try:
-            loop.add_signal_handler(signal.SIGTERM, on_term)
+            loop.add_signal_handler(signal.SIGTERM, on_term, "SIGTERM")
+            loop.add_signal_handler(signal.SIGALRM, on_term, "SIGALRM")
             loop.add_signal_handler(signal.SIGINT, on_int)
         except (ValueError, RuntimeError):
             pass  # not the main thread (tests running a broker in a thread)
 
     def _remove_signals(self) -> None:
         assert self._loop is not None
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGALRM, signal.SIGINT):
             try:
                 self._loop.remove_signal_handler(sig)
             except (ValueError, RuntimeError):
@@ -607,6 +654,8 @@ class Broker:
                 await self._shutdown_evt.wait()
                 self.transition("shutdown")
         if self.state == State.CLEANUP:
+            if self.rank == 0:
+                await self._end_jobs()
             self.transition("cleanup-success")
         # shutdown: children first
         if self.overlay is not None and self.overlay.has_children():
@@ -629,6 +678,18 @@ class Broker:
         self.transition("goodbye")
         return self.exit_code
 
+    async def _end_jobs(self) -> None:
+        """Cleanup (rank 0): the instance's running jobs end while every broker is
+        still here to report its shells' end (job-exec.shutdown); otherwise a job
+        spanning ranks that have left would wait out exec's timeouts at rc3."""
+        if "job-exec" not in self.modules:
+            return
+        ctx = self.modules.get("broker").ctx
+        try:
+            await ctx.rpc("job-exec.shutdown", {}, nodeid=0, timeout=_CLEANUP_TIMEOUT)
+        except FluxError as exc:
+            self.log.warning(f"cleanup: running jobs not ended: {exc}")
+
     async def _close_clients(self) -> None:
         if self.connector is not None:
             await self.connector.stop()
@@ -644,6 +705,9 @@ class Broker:
         if self._rundir_created and rundir:
             shutil.rmtree(rundir, ignore_errors=True)
             self._rundir_created = False
+        if self._sockdir is not None:
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+            self._sockdir = None
 
 
 def _tune_gc() -> None:

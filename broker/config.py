@@ -182,4 +182,57 @@ def validate(config: Config) -> None:
                                                 f"got {_type_name(value)}")
 
 
-__all__ = ["Config", "ConfigError", "load_dir", "parse_toml", "validate", "ACCESS_KEYS"]
+def load_path(path: str | None) -> Config:
+    """The configuration at PATH (or $FLUX_CONF_DIR), as flux-broker(1) ``-c`` and flux-start(1)
+    ``--config-path`` read it.
+
+    A directory: every ``*.toml`` in it (broker.config.load_dir).  A file
+    ending in ``.toml`` or ``.json``: that file alone (``flux batch
+    --conf`` ships ``conf.json``).  Empty without either.  FluxError
+    (a ConfigError for a bad file) names the problem.
+    """
+    path = path or os.environ.get("FLUX_CONF_DIR") or None
+    if not path:
+        return Config()
+    if os.path.isdir(path):
+        return load_dir(path)
+    ext = os.path.splitext(path)[1]
+    if ext not in (".toml", ".json"):
+        if not os.path.exists(path):
+            raise FluxError(errno.ENOENT, f"config path {path}: no such file or directory")
+        raise FluxError(errno.EINVAL, f"config path {path}: not a directory, "
+                                      "a .toml or a .json file")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise FluxError(errno.ENOENT, f"config file {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
+        raise ConfigError(path, None, None, reason or str(exc)) from None
+    if ext == ".toml":
+        table = parse_toml(path, text)
+    else:
+        import json
+
+        try:
+            table = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(path, exc.lineno, None, exc.msg) from None
+        if not isinstance(table, dict):
+            raise ConfigError(path, None, None, "must hold a JSON object")
+    origin = {}
+    stack = [("", table)]
+    while stack:
+        prefix, node = stack.pop()
+        for key, value in node.items():
+            origin[prefix + key] = path
+            if isinstance(value, dict):
+                stack.append((prefix + key + ".", value))
+    config = Config(table, origin, {path: text}, path)
+    validate(config)
+    return config
+
+
+__all__ = ["Config", "ConfigError", "load_dir", "load_path", "parse_toml", "validate",
+           "ACCESS_KEYS"]

@@ -49,6 +49,82 @@ def spawn(argv: Sequence[str], env: dict[str, str], *, pdeathsig: bool = False,
                             close_fds=True)
 
 
+class InitialProgram:
+    """The initial program (rc2), in a process group of its own.
+
+    Why its own group: a signal for the broker (the job shell's SIGTERM
+    or SIGALRM when the broker runs as a job's task) must reach the broker
+    alone, which then decides what the program gets (SIGHUP, as
+    flux-broker aborts rc2), and everything the program started can be
+    found and ended by its group once it is over.  When our stdin is a
+    terminal whose foreground group is ours, the program's group takes
+    the foreground (set in the child before exec, so an interactive shell
+    never sees itself in the background) and it is given back at the end.
+    """
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
+        self.tty: int | None = None
+        try:
+            if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
+                self.tty = 0
+        except OSError:
+            self.tty = None
+        self.proc = subprocess.Popen(list(argv), env=env, close_fds=True,
+                                     preexec_fn=_take_foreground if self.tty is not None
+                                     else None,
+                                     process_group=None if self.tty is not None else 0)
+        self.pid = self.proc.pid
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def signal(self, signum: int) -> None:
+        """SIGNUM to the program's process group (to the program if that fails)."""
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            pass
+        except OSError:
+            try:
+                self.proc.send_signal(signum)
+            except OSError:
+                pass
+
+    async def wait(self) -> int:
+        """Its shell-style exit code; then what it left in its group is killed and the
+        terminal's foreground is ours again."""
+        try:
+            return await wait_process(self.proc)
+        finally:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self._restore_foreground()
+
+    def _restore_foreground(self) -> None:
+        if self.tty is None:
+            return
+        old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(self.tty, os.getpgrp())
+        except OSError:
+            pass
+        finally:
+            signal.signal(signal.SIGTTOU, old)
+
+
+def _take_foreground() -> None:
+    """In the child: a process group of its own, made the terminal's foreground."""
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(0, os.getpgrp())
+    except OSError:
+        pass
+    signal.signal(signal.SIGTTOU, signal.SIG_DFL)
+
+
 def _pdeathsig_setter() -> Callable[[], None] | None:
     """A pre-exec hook asking the kernel to SIGTERM the child when we exit.
 
@@ -69,4 +145,4 @@ def _pdeathsig_setter() -> Callable[[], None] | None:
     return hook
 
 
-__all__ = ["exit_code", "wait_process", "spawn"]
+__all__ = ["exit_code", "wait_process", "spawn", "InitialProgram"]

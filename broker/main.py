@@ -12,7 +12,7 @@ import os
 import sys
 
 from broker.broker import BrokerOptions, run_broker
-from broker.config import Config, load_dir
+from broker.config import Config, load_path
 from flux.errors import FluxError
 
 
@@ -39,11 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_config(path: str | None) -> Config:
-    """The configuration from PATH (or $FLUX_CONF_DIR); empty when neither is set."""
-    path = path or os.environ.get("FLUX_CONF_DIR") or None
-    if not path:
-        return Config()
-    return load_dir(path)
+    """The configuration from PATH (or $FLUX_CONF_DIR): a directory of ``*.toml``,
+    or one ``.toml``/``.json`` file; empty when neither is set."""
+    return load_path(path)
 
 
 def options_from_args(args: argparse.Namespace) -> BrokerOptions:

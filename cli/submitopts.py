@@ -248,26 +248,79 @@ def _urgency_callback(ctx: click.Context, param: click.Parameter, value: str) ->
         raise click.BadParameter(str(exc)) from None
 
 
-def submission_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Attach the job-request options of ``flux submit`` and ``flux run``."""
-    options = [
-        click.option("-n", "--ntasks", type=click.IntRange(min=1), default=None,
-                     help="Number of tasks to start (default: 1, or one per node with -N)"),
-        click.option("-c", "--cores-per-task", type=click.IntRange(min=1), default=1,
-                     show_default=True, help="Number of cores to allocate per task"),
-        click.option("-g", "--gpus-per-task", type=click.IntRange(min=0), default=None,
-                     help="Number of GPUs to allocate per task"),
+#: the kinds of submission command: their size options and whether they take stdio options
+SUBMISSION_KINDS = ("submit", "batch", "alloc")
+
+
+def submission_options(fn: Callable[..., Any] | None = None, *,
+                       kind: str = "submit") -> Any:
+    """Attach the job-request options of ``flux submit`` and ``flux run``.
+
+    ``kind="batch"`` or ``"alloc"`` gives the options of ``flux batch`` /
+    ``flux alloc`` instead (flux-batch(1)): the size is in slots (``-n
+    --nslots``, ``-c --cores-per-slot``, ``-g --gpus-per-slot``),
+    ``-B/--broker-opts`` and ``--conf`` configure the new instance (so
+    ``--bank`` has no short option there), and ``alloc`` takes no stdio
+    options.  Usable as ``@submission_options`` or
+    ``@submission_options(kind=...)``.
+    """
+    if kind not in SUBMISSION_KINDS:
+        raise ValueError(f"unknown submission kind {kind!r}")
+    if fn is None:
+        return lambda f: _attach_options(f, kind)
+    return _attach_options(fn, kind)
+
+
+def _size_options(kind: str) -> list[Callable[..., Any]]:
+    if kind == "submit":
+        return [
+            click.option("-n", "--ntasks", type=click.IntRange(min=1), default=None,
+                         help="Number of tasks to start (default: 1, or one per node with -N)"),
+            click.option("-c", "--cores-per-task", type=click.IntRange(min=1), default=1,
+                         show_default=True, help="Number of cores to allocate per task"),
+            click.option("-g", "--gpus-per-task", type=click.IntRange(min=0), default=None,
+                         help="Number of GPUs to allocate per task"),
+            click.option("-N", "--nodes", type=click.IntRange(min=1), default=None,
+                         help="Distribute tasks over N nodes"),
+            click.option("-x", "--exclusive", is_flag=True,
+                         help="With -N, allocate whole nodes"),
+        ]
+    return [
+        click.option("-n", "--nslots", type=click.IntRange(min=1), default=None,
+                     help="Number of resource slots (required unless -N is given; a slot "
+                          "is -c cores, 1 by default)"),
+        click.option("-c", "--cores-per-slot", type=click.IntRange(min=1), default=1,
+                     show_default=True, help="Number of cores per slot"),
+        click.option("-g", "--gpus-per-slot", type=click.IntRange(min=0), default=None,
+                     help="Number of GPUs per slot"),
         click.option("-N", "--nodes", type=click.IntRange(min=1), default=None,
-                     help="Distribute tasks over N nodes"),
+                     help="Distribute the slots over N nodes (without -n: N whole nodes)"),
         click.option("-x", "--exclusive", is_flag=True,
                      help="With -N, allocate whole nodes"),
+        click.option("-B", "--broker-opts", "broker_opts", metavar="OPTS", multiple=True,
+                     help="Options for the brokers of the new instance, comma-separated "
+                          "(repeatable), e.g. -B-Slog-stderr-level=7"),
+        click.option("--conf", "conf", metavar="CONF", multiple=True,
+                     help="Configuration of the new instance: KEY=VAL, a .toml/.json "
+                          "file, TOML/JSON text, or a named config (repeatable)"),
+    ]
+
+
+_IO_OPTIONS = {"output", "error", "input_", "label_io", "unbuffered"}
+
+
+def _attach_options(fn: Callable[..., Any], kind: str) -> Callable[..., Any]:
+    bank_decls = ("-B", "--bank") if kind == "submit" else ("--bank",)
+    options = [
+        *_size_options(kind),
         click.option("-t", "--time-limit", metavar="FSD", default=None,
                      help="Time limit in Flux standard duration, e.g. 10s, 2m, 1.5h"),
         click.option("--urgency", metavar="N", default="16", callback=_urgency_callback,
                      help="Urgency 0-31, or hold, default, expedite"),
         click.option("--job-name", metavar="NAME", default=None, help="Set the job name"),
         click.option("-q", "--queue", metavar="NAME", default=None, help="Submit to queue NAME"),
-        click.option("-B", "--bank", metavar="BANK", default=None, help="Charge the job to BANK"),
+        click.option(*bank_decls, "bank", metavar="BANK", default=None,
+                     help="Charge the job to BANK"),
         click.option("--cwd", metavar="DIR", default=None,
                      help="Working directory of the job (default: the current one)"),
         click.option("--dependency", metavar="URI", multiple=True,
@@ -312,9 +365,19 @@ def submission_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--dry-run", is_flag=True, help="Print the jobspec instead of submitting"),
         click.option("-v", "--verbose", count=True, help="Increase verbosity on stderr"),
     ]
+    if kind == "alloc":
+        # the new instance's initial program has a terminal (or our stdio), not files
+        options = [o for o in options if _option_name(o) not in _IO_OPTIONS]
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def _option_name(decorator: Callable[..., Any]) -> str | None:
+    """The parameter name a ``click.option(...)`` decorator would add."""
+    probe = decorator(lambda: None)
+    params = getattr(probe, "__click_params__", [])
+    return params[-1].name if params else None
 
 
 # --------------------------------------------------------------------------
@@ -465,29 +528,47 @@ class SubmitArgs:
     prog: str = "submit"
     #: values of the CLI plugins' options, by dest
     plugin_options: Mapping[str, Any] = field(default_factory=dict)
+    #: more option values for the namespace CLI plugins see (``flux batch``'s
+    #: nslots, cores_per_slot, broker_opts, ...)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_click(cls, ctx: click.Context, command: Sequence[str]) -> "SubmitArgs":
-        """Collect the values :func:`submission_options` (and the plugins) gave CTX."""
+        """Collect the values :func:`submission_options` (and the plugins) gave CTX.
+
+        For ``flux batch``/``flux alloc`` the slot options stand in for the
+        task ones (a slot is a virtual task) and are also kept in ``extra``
+        under their own names.
+        """
         p = ctx.params
         flags = parse_flags(p.get("flag_names"))
         if p.get("debug"):
             flags |= SUBMIT_FLAGS["debug"]
-        ntasks = p["ntasks"] if p["ntasks"] is not None else (p["nodes"] or 1)
+        extra: dict[str, Any] = {}
+        if "nslots" in p:
+            extra = {"nslots": p["nslots"], "cores_per_slot": p["cores_per_slot"],
+                     "gpus_per_slot": p["gpus_per_slot"],
+                     "broker_opts": list(p.get("broker_opts") or ()) or None,
+                     "conf": list(p.get("conf") or ()) or None}
+            count, cores, gpus = p["nslots"], p["cores_per_slot"], p["gpus_per_slot"]
+        else:
+            count, cores, gpus = p["ntasks"], p["cores_per_task"], p["gpus_per_task"]
+        ntasks = count if count is not None else (p["nodes"] or 1)
         prog = ctx.command.prog if isinstance(ctx.command, SubmitCommand) else "submit"
-        return cls(command=list(command), ntasks=ntasks, cores_per_task=p["cores_per_task"],
-                   gpus_per_task=p["gpus_per_task"], nodes=p["nodes"],
+        return cls(command=list(command), ntasks=ntasks, cores_per_task=cores,
+                   gpus_per_task=gpus, nodes=p["nodes"],
                    exclusive=p["exclusive"], time_limit=p["time_limit"],
                    urgency=p["urgency"], job_name=p["job_name"], queue=p["queue"],
                    cwd=p["cwd"], dependency=tuple(p["dependency"]),
                    begin_time=p["begin_time"], env_rules=env_rule_list(ctx),
                    setattrs=tuple(p["setattrs"]), setopts=tuple(p["setopts"]),
-                   output=p["output"], error=p["error"], input=p["input_"],
-                   label_io=p["label_io"], flags=flags, unbuffered=p.get("unbuffered", False),
+                   output=p.get("output"), error=p.get("error"), input=p.get("input_"),
+                   label_io=p.get("label_io", False), flags=flags,
+                   unbuffered=p.get("unbuffered", False),
                    signal=p.get("signal_"), rlimits=tuple(p.get("rlimits") or ()),
                    bank=p.get("bank"), requires=tuple(p.get("requires") or ()),
                    taskmap=p.get("taskmap"), add_files=tuple(p.get("add_files") or ()),
-                   prog=prog, plugin_options=plugin_values(ctx))
+                   prog=prog, plugin_options=plugin_values(ctx), extra=extra)
 
     def _texts(self) -> list[str | None]:
         return [*self.command, self.time_limit, self.job_name, self.queue, self.cwd,
@@ -520,7 +601,7 @@ class SubmitArgs:
             unbuffered=self.unbuffered, signal=self.signal, rlimits=self.rlimits,
             bank=sub(self.bank), requires=subs(self.requires), taskmap=sub(self.taskmap),
             add_files=subs(self.add_files), prog=self.prog,
-            plugin_options=self.plugin_options)
+            plugin_options=self.plugin_options, extra=self.extra)
 
     def namespace(self) -> Any:
         """The argparse-like namespace ``JobspecV1.apply_options`` (and the CLI
@@ -543,7 +624,7 @@ class SubmitArgs:
             requires=list(self.requires) or None, setopt=list(self.setopts),
             setattr=list(self.setattrs), time_limit=self.time_limit,
             add_file=list(self.add_files) or None, shell_options=None, attributes=None,
-            **self.plugin_options)
+            **{**self.extra, **self.plugin_options})
 
 
 def substitute_cc(text: str, cc: int | str) -> str:
@@ -572,5 +653,77 @@ def build_jobspec(args: SubmitArgs, registry: CLIPluginRegistry | None = None) -
         cwd=args.cwd if args.cwd is not None else os.getcwd(), output=args.output,
         error=args.error, input=args.input, label_io=args.label_io,
         unbuffered=args.unbuffered, prog=args.prog, args=args.namespace())
+    (registry or CLIPluginRegistry(args.prog)).validate(jobspec)
+    return jobspec
+
+
+# --------------------------------------------------------------------------
+# flux batch / flux alloc: a job that is a new Flux instance
+
+def split_broker_opts(values: Iterable[str] | None) -> list[str]:
+    """``-B`` values, each split on commas (flux-batch(1))."""
+    return [opt for value in values or () for opt in value.split(",") if opt]
+
+
+def instance_size(args: SubmitArgs) -> tuple[int, bool]:
+    """(slots, exclusive) of a batch/alloc request: ``-n``, else ``-N`` whole nodes.
+
+    ValueError when neither was given, as Flux refuses it.
+    """
+    nslots = args.extra.get("nslots")
+    if nslots is not None:
+        return nslots, args.exclusive
+    if args.nodes is None:
+        raise ValueError("Number of slots to allocate must be specified")
+    return args.nodes, True
+
+
+def build_instance_jobspec(args: SubmitArgs, *, script: str | None = None,
+                           jobname: str | None = None,
+                           broker_opts: Sequence[str] = (),
+                           shell_options: Mapping[str, Any] | None = None,
+                           registry: CLIPluginRegistry | None = None) -> Any:
+    """The jobspec of ``flux batch`` (SCRIPT given: its text, run with
+    ``args.command`` as its arguments) or ``flux alloc`` (``args.command`` is
+    the initial program, an interactive shell when empty).
+
+    Built as Flux's commands build it: ``JobspecV1.from_batch`` /
+    ``from_alloc`` (one ``flux broker`` per node of the allocation; the
+    script shipped as the RFC 37 file ``script``; ``--conf`` values as
+    ``conf.json``; ``flux batch`` output to ``flux-{{id}}.out`` unless
+    ``--output`` says otherwise, ``none``/``kvs`` meaning the KVS), then
+    ``apply_options`` with this command line's other options and the CLI
+    plugins of ``args.prog``.  BROKER_OPTS are added to ``-B``'s.
+    ValueError/TypeError name the bad option.
+    """
+    from flux.job.Jobspec import JobspecV1
+
+    nslots, exclusive = instance_size(args)
+    for option, template in (("--output", args.output), ("--error", args.error)):
+        if template is not None:
+            check_output_template(template, option)
+    opts = split_broker_opts(args.extra.get("broker_opts")) + list(broker_opts)
+    common: dict[str, Any] = {
+        "nslots": nslots, "nodes": args.nodes, "exclusive": exclusive,
+        "cores_per_slot": args.cores_per_task, "gpus_per_slot": args.gpus_per_task,
+        "broker_opts": opts or None, "conf": args.extra.get("conf"),
+        "name": args.job_name, "queue": args.queue, "bank": args.bank,
+        "cwd": args.cwd if args.cwd is not None else os.getcwd(),
+        "error": args.error, "input": args.input, "label_io": args.label_io,
+        "unbuffered": args.unbuffered, "args": args.namespace(), "prog": args.prog,
+    }
+    if script is not None:
+        if args.job_name is None:
+            common["name"] = jobname or "batch"
+        jobspec = JobspecV1.from_batch(content=script, output=args.output, **common)
+        if args.command:
+            # the script's own arguments: {{tmpdir}}/script ARGS
+            jobspec.jobspec["tasks"][0]["command"].extend(args.command)
+    else:
+        jobspec = JobspecV1.from_alloc(output=args.output, **common)
+        if args.command:
+            jobspec.jobspec["tasks"][0]["command"].extend(args.command)
+    for key, value in (shell_options or {}).items():
+        jobspec.setattr_shell_option(key, value)
     (registry or CLIPluginRegistry(args.prog)).validate(jobspec)
     return jobspec

@@ -115,6 +115,14 @@ class Shell:
     def getopt(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
 
+    def job_path(self, path: str) -> str:
+        """PATH as the job sees it: a relative path is relative to the job's cwd
+        (a shell server hosts many jobs, so its own cwd is none of theirs)."""
+        cwd = self.info.cwd
+        if cwd and not os.path.isabs(path):
+            return os.path.join(cwd, path)
+        return path
+
     # -- logging and exceptions ----------------------------------------------------------
     def log(self, message: str, level: int = LOG_LEVELS["INFO"],
             component: str | None = None) -> None:
@@ -242,8 +250,9 @@ class Shell:
             self._fail_init(f"init barrier failed: {error}")
             return
         me = self.info.me
+        argv = self._command()
         for i, rank in enumerate(me.task_ranks):
-            task = Task(rank=rank, local_id=i, argv=list(self.info.command),
+            task = Task(rank=rank, local_id=i, argv=list(argv),
                         env=dict(self.env), cwd=self.info.cwd)
             self.tasks.append(task)
         started = 0
@@ -271,6 +280,16 @@ class Shell:
                      self._after_start)
         if self._exited == len(self.tasks):
             self._all_exited()
+
+    def _command(self) -> list[str]:
+        """The tasks' command with its mustache templates expanded (``{{tmpdir}}``,
+        ``{{id}}``, ...: shell/template.py), as flux-shell renders them."""
+        command = self.info.command
+        if not any("{{" in arg for arg in command):
+            return list(command)
+        from shell.template import expand
+
+        return [expand(arg, self) if "{{" in arg else arg for arg in command]
 
     def _start(self, task: Task) -> None:
         try:

@@ -233,9 +233,13 @@ class Launcher:
         env = dict(os.environ)
         env.pop("FLUX_URI", None)
         try:
+            # a process group of its own: a signal for the broker's group (the job
+            # shell signalling an instance run as a job) is the broker's to act on;
+            # the server still dies with the broker (PDEATHSIG, EOF on its socket)
             proc = subprocess.Popen(
                 [sys.executable, "-m", "shell.server", str(theirs.fileno()), self.uri],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True, env=env)
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True, env=env,
+                process_group=0)
         except OSError as exc:
             ours.close()
             raise OSError(exc.errno, f"cannot start the shell server: {exc.strerror}") from None

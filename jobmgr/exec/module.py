@@ -17,10 +17,12 @@ then ENODATA; an error if the shell cannot be forked) and signals them
 (``job-exec.signal {id, signum}``).  Shells run in the rank's shell
 server for the job's user (jobmgr/exec/launcher.py, shell/server.py).
 
-At unload, rank 0 ends its running jobs (a fatal ``exec`` exception, the
-shells signalled, SIGKILL after the kill timeout) and waits for them to
-be reported; every rank then ends whatever shells it still has and its
-shell servers.  specs/exec.md states the protocol.
+When the instance leaves its run state (``job-exec.shutdown``, asked by
+rank 0's broker before its other brokers leave) and again at unload, rank
+0 ends its running jobs (a fatal ``exec`` exception, the shells
+signalled, SIGKILL after the kill timeout) and waits for them to be
+reported; every rank then ends whatever shells it still has and its shell
+servers.  specs/exec.md states the protocol.
 """
 from __future__ import annotations
 
@@ -105,6 +107,12 @@ class JobExec(Module):
         self.config = ExecConfig.from_table(config.get("exec"))
 
     async def stop(self) -> None:
+        await self._end_jobs()
+        await self.launcher.close(self.config.kill_timeout)
+
+    async def _end_jobs(self) -> None:
+        """Refuse new jobs; end the running ones (fatal ``exec`` exception, shells
+        signalled, SIGKILL after the kill timeout) and wait until they are reported."""
         self.stopping = True
         self.tests.stop()
         if self.jobs:
@@ -112,7 +120,16 @@ class JobExec(Module):
                 bulk.apply(bulk.job.raise_fatal("exec", _SHUTDOWN_NOTE))
             waits = [bulk.done for bulk in self.jobs.values()]
             await asyncio.wait(waits, timeout=2 * self.config.kill_timeout + 5.0)
-        await self.launcher.close(self.config.kill_timeout)
+
+    @request_handler("job-exec.shutdown")
+    async def shutdown_jobs(self, msg: Message) -> dict[str, Any]:
+        """Rank 0's broker asks this as the instance leaves its run state, before its
+        other brokers go: a job's shells on those ranks can then still report their
+        end, so the jobs end in order instead of waiting out the kill timeout for
+        ranks that have left (answers once every job is over)."""
+        if self.ctx.rank == 0:
+            await self._end_jobs()
+        return {}
 
     # -- rank 0: RFC 32 --------------------------------------------------------------------
     @request_handler("job-exec.start", streaming=True)

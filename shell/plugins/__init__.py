@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = ["BUILTINS", "load_builtins"]
 
-BUILTINS = ("env", "tmpdir", "rlimit", "affinity", "gpubind", "pty", "output", "input", "pmi")
+BUILTINS = ("env", "tmpdir", "files", "rlimit", "affinity", "gpubind", "pty", "output", "input", "pmi")
 
 
 def load_builtins(shell: Any) -> None:

@@ -145,7 +145,7 @@ def plugin(shell: Any) -> Plugin:
             if not path:
                 raise ValueError("input.stdin.path: required with type file")
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(sh.job_path(path), os.O_RDONLY | os.O_CLOEXEC)
             except OSError as exc:
                 raise OSError(exc.errno, f"could not open input file {path}: "
                                          f"{exc.strerror}") from None

@@ -405,7 +405,8 @@ def plugin(shell: Any) -> Plugin:
                 sink.files[stream] = opened[path]
                 continue
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+                fd = os.open(sh.job_path(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                             | os.O_CLOEXEC, 0o666)
             except OSError as exc:
                 raise OSError(exc.errno, f"could not open {stream} file {path}: "
                                          f"{exc.strerror}") from None
