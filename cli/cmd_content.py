@@ -3,7 +3,8 @@
 ``load BLOBREF`` writes the blob to stdout; ``store`` reads a blob from
 stdin and prints its blobref; ``flush`` returns once everything stored is
 on stable storage; ``dropcache`` asks the content module to drop cached
-data.  ``-b/--bypass-cache`` is accepted for compatibility: the store has
+data; ``gc`` runs an online garbage collection and says what it freed.
+``-b/--bypass-cache`` is accepted for compatibility: the store has
 no separate cache to bypass.
 """
 from __future__ import annotations
@@ -69,3 +70,26 @@ def dropcache() -> None:
     import flux
 
     flux.Flux().rpc("content.dropcache", {}).get()
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+@command.command("gc")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing")
+@handle_errors("content")
+def gc(quiet: bool) -> None:
+    """Reclaim blobs nothing live refers to, while the instance runs."""
+    import flux
+
+    rep = flux.Flux().rpc("content.gc", {}).get()
+    if not quiet:
+        click.echo(f"freed {rep['freed_blobs']} blobs ({_size(rep['freed_bytes'])}), "
+                   f"kept {rep['kept_blobs']} blobs ({_size(rep['kept_bytes'])}) "
+                   f"in {rep['duration']:.3f}s; longest pause "
+                   f"{rep['longest_pause'] * 1000:.1f} ms")

@@ -502,6 +502,54 @@ class Store:
             self.sync()
         return res
 
+    def blob_keys(self, after: bytes | None, limit: int) -> list[tuple[bytes, int]]:
+        """Up to LIMIT ``(digest, size)`` of stored blobs in key order, after AFTER.
+
+        One short read transaction per call, so an online collector can scan
+        the whole database in pieces without pinning old pages.
+        """
+        self._check_open()
+        out: list[tuple[bytes, int]] = []
+        txn = self._read_txn(db=self._blobs, buffers=True)
+        try:
+            cur = txn.cursor()
+            ok = cur.set_range(after) if after is not None else cur.first()
+            if ok and after is not None and bytes(cur.key()) == after:
+                ok = cur.next()
+            while ok and len(out) < limit:
+                out.append((bytes(cur.key()), len(cur.value())))
+                ok = cur.next()
+            cur.close()
+        finally:
+            txn.abort()
+            del txn
+        return out
+
+    def delete_blobs(self, digests: Iterable[bytes]) -> tuple[int, int]:
+        """Delete the blobs with these raw digests (absent ones are skipped) in one
+        write transaction; returns (blobs, bytes) deleted.  Online GC's sweep: the
+        caller has made sure nothing live is among them."""
+        keys = sorted(digests)
+        if not keys:
+            return 0, 0
+        blobs_db, meta_db = self._blobs, self._dbs[b"metadata"]
+
+        def delete(txn: Any) -> tuple[int, int]:
+            n = nbytes = 0
+            cur = txn.cursor(blobs_db)
+            for key in keys:
+                if cur.set_key(key):
+                    nbytes += len(cur.value())
+                    cur.delete()
+                    n += 1
+            if nbytes:
+                old = txn.get(_META_BLOB_BYTES, db=meta_db)
+                total = max(0, (_COUNTER.unpack(old)[0] if old else 0) - nbytes)
+                txn.put(_META_BLOB_BYTES, _COUNTER.pack(total), db=meta_db)
+            return n, nbytes
+
+        return self._write(delete)
+
     def compact(self) -> None:
         """Rewrite the file without free pages (offline; after ``gc`` this shrinks it)."""
         self._check_open()

@@ -18,7 +18,9 @@ Requests (specs/kvs-service.md):
 ``content.pin``       ``{"name", "ref", "kind"?: "tree"|"blob"}`` -> ``{}``: keep REF
                       (a KVS root and all under it, or one blob) through GC
 ``content.unpin``     ``{"name"}`` -> ``{}``; ``content.pins`` -> ``{"pins": {...}}``
-``content.backing``   in-process only: ``{"store": Store}``
+``content.backing``   in-process only: ``{"store": Store, "recent": {blobref: time}}``
+                      (blobs just stored, which online GC keeps for a grace period)
+``content.gc``        ``{}`` -> what an online collection freed (done by ``kvs.gc``)
 ``content.checkpoint-get`` / ``content-backing.checkpoint-get``
                       ``{}`` -> ``{"checkpoints": [{"version": 1, "rootref", "sequence",
                       "timestamp"}], "value": <the same, most recent>}``: the primary
@@ -107,6 +109,7 @@ class Content(Module):
         self.store: Store = Store(path, durability=mode, blob_size_limit=limit)
         self._pending: list[tuple[Message, str, bytes]] = []
         self._posted = False
+        self.recent: dict[str, float] = {}
         ctx.attr_register("content.backing-path", path, immutable=True)
         ctx.attr_register("content.durability", mode.value, immutable=True)
         ctx.attr_register("content.blob-size-limit", str(limit), immutable=True)
@@ -157,7 +160,11 @@ class Content(Module):
 
         data = msg.raw or b""
         self.store.check_size(data)
-        self._pending.append((msg, blobref(data), data))
+        ref = blobref(data)
+        # online GC keeps a just-stored blob for a while: its client has not
+        # had the time to reference it from the KVS yet
+        self.recent[ref] = time.monotonic()
+        self._pending.append((msg, ref, data))
         if not self._posted:
             self._posted = True
             asyncio.get_running_loop().call_soon(self._write_pending)
@@ -253,4 +260,11 @@ class Content(Module):
     def backing(self, msg: Message) -> dict[str, Any]:
         if not in_process(msg):
             raise FluxError(errno.EPERM, "content.backing is for modules of this broker only")
-        return {"store": self.store}
+        return {"store": self.store, "recent": self.recent}
+
+    @request_handler("content.gc")
+    async def gc(self, msg: Message) -> dict[str, Any]:
+        """Run an online garbage collection (the kvs module does it: it knows the
+        roots readers hold) and answer what it freed."""
+        return await self.ctx.rpc("kvs.gc", msg.payload if isinstance(msg.payload, dict)
+                                  else {}, nodeid=self.ctx.rank)

@@ -13,7 +13,8 @@ transactions wrote.
 Other requests (specs/kvs-service.md): lookup, getroot, version,
 wait-version, namespace-create/-remove/-list, dropcache (also the
 ``kvs.dropcache`` event), stats, diff, and the in-process
-``kvs.watch-attach`` / ``kvs.watch-detach``.
+``kvs.watch-attach`` / ``kvs.watch-detach``, and ``kvs.gc`` (an online
+garbage collection of the store, see kvs.gc_service).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from kvs.constants import (
     PRIMARY_NAMESPACE,
 )
 from kvs.content_service import in_process
+from kvs.gc_service import OnlineGC, parse_threshold as _gc_threshold
 from kvs.engine import KVS, CommitResult
 from kvs.txn import FLUX_KVS_SYNC, Txn
 
@@ -119,6 +121,11 @@ class Kvs(Module):
         ctx = self.ctx
         backing = await ctx.rpc("content.backing", {}, nodeid=ctx.rank)
         self.engine = KVS(backing["store"], owner=ctx.owner)
+        self._gc = OnlineGC(self.engine.store, backing.get("recent") or {},
+                            threshold=_gc_threshold(ctx.attr_get_default("kvs.gc-threshold")),
+                            log=ctx.log)
+        ctx.attr_register("kvs.gc-threshold", getter=lambda: str(self._gc.threshold),
+                          setter=self._gc.set_threshold)
         self._pending: list[tuple[Message, Txn]] = []
         self._posted = False
         self._seen = 0
@@ -132,6 +139,7 @@ class Kvs(Module):
         ctx.event_subscribe("kvs.dropcache", lambda _msg: self.engine.dropcache())
 
     async def stop(self) -> None:
+        self._gc.stop()
         self._flush(force=True)
         for ns in list(self._waiters):
             self._fail_waiters(ns, errno.ENOSYS, "kvs module unloaded")
@@ -252,6 +260,7 @@ class Kvs(Module):
 
     def _new_root(self, ns: str, rootref: str, seq: int, txns: list[Txn]) -> None:
         self._remember(rootref, seq)
+        self._gc.new_root(rootref)
         waiters = self._waiters.get(ns)
         if waiters:
             while waiters and waiters[0][0] <= seq:
@@ -380,6 +389,15 @@ class Kvs(Module):
     def dropcache(self, msg: Message) -> dict[str, Any]:
         self.engine.dropcache()
         return {}
+
+    @request_handler("kvs.gc")
+    async def gc(self, msg: Message) -> dict[str, Any]:
+        """Run an online collection now (or wait for the one running) and answer its report."""
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        grace = body.get("grace")
+        if grace is not None and (type(grace) not in (int, float) or not grace >= 0):
+            raise FluxError(errno.EPROTO, "kvs.gc: grace must be a number of seconds >= 0")
+        return (await self._gc.collect(grace)).to_dict()
 
     @request_handler("kvs.stats", allow_guest=True)
     def stats(self, msg: Message) -> dict[str, Any]:

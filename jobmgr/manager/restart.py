@@ -461,3 +461,10 @@ async def write_checkpoint(mgr: "Manager", final: bool = False) -> None:
                             "data": base64.b64encode(data).decode("ascii")}}]})
     if reply.errnum:
         raise FluxError(reply.errnum, reply.errstr or "checkpoint commit failed")
+    if rootref is not None:
+        # the next restart diffs from ROOTREF: keep its tree through online GC
+        pin = await _future(mgr.ctx, "content.pin", {"name": "job-manager", "ref": rootref,
+                                                     "kind": "tree"})
+        if pin.errnum:
+            mgr.log.warning("cannot pin the job-manager checkpoint's root; a restart may "
+                            "replay every job", error=pin.errstr)
