@@ -1,0 +1,154 @@
+"""An fsck of the content store: every blob a root reaches is there and verifies.
+
+``check_tree`` walks one root dir blobref the way the KVS reads it: each
+dir, hdir bucket and value blob is loaded through ``load`` (a store
+reader's, which checks the blob's digest), each dir blob must decode as an
+RFC 11 dir or hdir, and a valref's blobs must add up to its ``size``.
+Every problem is reported with the key it damages and the blobref at
+fault; the walk goes on past it, so one run lists all the damage.  A blob
+shared by several keys is read once (a missing one is reported for the
+first key that needs it).  No recursion: depth is bounded by the explicit
+stack only.
+"""
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from flux.errors import FluxError
+from kvs import treeobj as _t
+
+__all__ = ["Problem", "FsckResult", "check_tree", "describe_error"]
+
+
+@dataclass(slots=True, frozen=True)
+class Problem:
+    """One damaged key: where, which blob, and what is wrong with it."""
+
+    key: str
+    ref: str | None
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.what}" + (f" ({self.ref})" if self.ref else "")
+
+
+@dataclass(slots=True)
+class FsckResult:
+    """What a check read and found."""
+
+    keys: int = 0
+    dirs: int = 0
+    blobs: int = 0
+    bytes: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, other: "FsckResult") -> None:
+        self.keys += other.keys
+        self.dirs += other.dirs
+        self.blobs += other.blobs
+        self.bytes += other.bytes
+        self.problems.extend(other.problems)
+
+
+def describe_error(exc: FluxError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "missing blob"
+    if exc.errno == errno.EIO:
+        return "corrupt blob (content does not match its blobref)"
+    if exc.errno == errno.EPROTO:
+        text = exc.strerror or ""
+        return "bad tree object" + (f": {text.split(': ', 1)[1]}" if ": " in text else "")
+    return exc.strerror or str(exc)
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def check_tree(load: Callable[[str], bytes], rootref: str, *, label: str = "",
+               on_key: Callable[[str], None] | None = None) -> FsckResult:
+    """Check the tree at ROOTREF; keys are reported as LABEL + key (e.g. ``ns::``)."""
+    res = FsckResult()
+    seen: dict[str, Problem | None] = {}
+    sizes: dict[str, int] = {}
+
+    def blob(key: str, ref: str) -> bytes | None:
+        """The blob's bytes, or None after recording why it cannot be read."""
+        if ref in seen:
+            return None if seen[ref] is not None else b""
+        try:
+            data = load(ref)
+        except FluxError as exc:
+            p = Problem(label + key, ref, describe_error(exc))
+            seen[ref] = p
+            res.problems.append(p)
+            return None
+        seen[ref] = None
+        sizes[ref] = len(data)
+        res.blobs += 1
+        res.bytes += len(data)
+        return data
+
+    def dirobj(key: str, ref: str) -> dict[str, Any] | None:
+        first = ref not in seen
+        raw = blob(key, ref)
+        if raw is None or not first:
+            return None  # damaged, or already walked from another key
+        try:
+            obj = _t.decode_dir(raw, ref)
+        except FluxError as exc:
+            p = Problem(label + key, ref, describe_error(exc))
+            seen[ref] = p
+            res.problems.append(p)
+            return None
+        res.dirs += 1
+        return obj
+
+    def items(prefix: str, obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        if obj["type"] == _t.DIR:
+            yield from obj["data"].items()
+            return
+        # an hdir: its names are in its buckets' dirs, walked as dirs of the same prefix
+        for b in obj["data"]["bucket"]:
+            if b is not None:
+                sub = dirobj(prefix or ".", b["data"][0])
+                if sub is not None:
+                    stack.append((prefix, sub))
+
+    root = dirobj(".", rootref)
+    stack: list[tuple[str, dict[str, Any]]] = [("", root)] if root is not None else []
+    while stack:
+        prefix, obj = stack.pop()
+        for name, e in sorted(items(prefix, obj), key=lambda kv: kv[0], reverse=True):
+            key = _join(prefix, name)
+            t = e["type"]
+            if t == _t.DIR:
+                stack.append((key, e))
+                continue
+            if t == _t.DIRREF:
+                sub = dirobj(key, e["data"][0])
+                if sub is not None:
+                    stack.append((key, sub))
+                continue
+            res.keys += 1
+            if on_key is not None:
+                on_key(label + key)
+            if t == _t.VALREF:
+                ok = True
+                for ref in e["data"]:
+                    if ref not in seen:
+                        blob(key, ref)
+                    ok = ok and seen[ref] is None
+                size = e.get("size")
+                total = sum(sizes[ref] for ref in e["data"]) if ok else 0
+                if ok and size is not None and size != total:
+                    res.problems.append(Problem(label + key, None, f"valref size {size} does "
+                                                f"not match its blobs' {total} bytes"))
+    return res
