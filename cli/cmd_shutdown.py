@@ -7,10 +7,14 @@ Broker log messages are shown on stderr until the instance is gone
 which modules read from ``ctx.shutdown_options`` when they stop: the
 content module then runs the offline garbage collection of the store
 after the final flush and logs what it freed, which is shown here.
+``--dump=PATH`` has the content module write a ``flux dump --checkpoint``
+archive to PATH once the kvs is unloaded (specs/dump-restore.md);
+``--dump=auto`` is ``--gc``, as flux-shutdown(1) says.
 """
 from __future__ import annotations
 
 import errno
+import os
 import sys
 
 import click
@@ -40,7 +44,8 @@ def command(background: bool, quiet: bool, verbose: int, gc: bool, dump: str | N
     if gc or dump == "auto":
         options["gc"] = True
     elif dump:
-        options["dump"] = dump
+        # the broker writes it (after the kvs is unloaded), from its own directory
+        options["dump"] = os.path.abspath(dump)
     logs = None
     if not background:
         logs = h.rpc("log.dmesg", {"follow": True, "nobacklog": True}, nodeid=0,

@@ -116,12 +116,27 @@ class Content(Module):
         if self.store.unclean:
             ctx.log.error(UNCLEAN_MESSAGE)
         ctx.log.debug("content store opened", path=path, durability=mode.value)
+        restore = ctx.attr_get_default("content.restore") if ctx.rank == 0 else None
+        if restore:  # the store is rebuilt from a dump before the kvs is handed it
+            from kvs.archive import content_restore_hook
+
+            try:
+                content_restore_hook(self.store, restore, ctx.statedir, ctx.log)
+            except BaseException:
+                self.store.close()
+                raise
 
     async def stop(self) -> None:
         store = self.store
         try:
             self._write_pending()
             store.sync()
+            dump = self.ctx.shutdown_options.get("dump") \
+                or self.ctx.attr_get_default("content.dump")
+            if dump and self.ctx.rank == 0:  # the kvs is unloaded: its last root is the checkpoint
+                from kvs.archive import content_dump_hook
+
+                content_dump_hook(store, dump, self.ctx.statedir, self.ctx.log)
             if self.ctx.shutdown_options.get("gc"):
                 self._offline_gc()
         finally:
