@@ -372,3 +372,31 @@ def test_flux_uri_env_that_is_a_job_id_is_a_clear_error(hier):
                         "size"], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert f"FLUX_URI={hier.outer} is not a Flux URI" in r.stderr
+
+
+def test_pstree_of_named_jobs_and_label_formats(hier):
+    # named jobs: their trees alone, the root skipped, filters do not apply
+    out = ok(hier.inst, "pstree", hier.outer).splitlines()
+    assert out == ["outer", "├── inner", "│   └── 2*[sleep]", "└── 2*[sleep]"]
+    r = hier.inst.flux("pstree", "-a", hier.other)
+    assert r.returncode == 0 and r.stdout.splitlines() == ["flux", "└── 2*[sleep:R]"]
+    assert "filtering options ignored with jobid list" in r.stderr
+    r = hier.inst.flux("pstree", "ƒ1")
+    assert r.returncode == 0 and "job ƒ1 not found" in r.stderr
+    # -o changes every label, --parent-label only the instances'
+    out = ok(hier.inst, "pstree", "-o", "{name}/{ntasks}", hier.other).splitlines()
+    assert out == ["flux/1", "└── 2*[sleep/1]"]
+    out = ok(hier.inst, "pstree", "--parent-label", "[{name}]", "--ascii",
+             hier.other).splitlines()
+    assert out == ["[flux]", "`-- 2*[sleep]"]
+    out = ok(hier.inst, "pstree", "-X", hier.other).splitlines()
+    assert out == ["flux", "├── sleep", "└── sleep"]
+    r = hier.inst.flux("pstree", "--ascii", "-C")
+    assert r.returncode == 2 and "Choose only one of --ascii, --compact" in r.stderr
+
+
+def test_recursive_listing_colors_instances_at_every_level(hier):
+    out = ok(hier.inst, "jobs", "-R", "-n", "--color=always", "-f", "running",
+             "-o", "{id.f58}")
+    blue = [line[len(BLUE):-len(RESET)] for line in out.splitlines() if line.startswith(BLUE)]
+    assert sorted(blue) == sorted([hier.outer, hier.other, hier.inner])
