@@ -283,7 +283,12 @@ def main(argv: list[str] | None = None) -> int:
 
     gc.collect()
     gc.freeze()      # forked guest servers share these pages
-    return serve(sock, argv[2])
+    try:
+        return serve(sock, argv[2])
+    except OSError:
+        # the broker went before we could connect (an instance that ends as it
+        # starts): there are no jobs to serve, and the launcher sees our EOF
+        return 1
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ cannot be read is a fatal error naming it.  With ``service`` every task's
 stdin is a pipe fed from the ``input`` eventlog of the job's namespace
 (``flux run`` and ``flux job attach`` append to it): each ``data`` event
 goes to the tasks its ``rank`` names (``all`` or an idset) and ``eof``
-closes their stdin.  The log is watched only once exec says someone
+closes their stdin; a ``resize`` event ``{rank, rows, cols}`` (not RFC 24:
+``flux alloc`` sends it) sets the window size of those tasks' terminals.  The log is watched only once exec says someone
 writes to it (``shell.input_ready()``, from ``job-exec.input``): most jobs
 never get input, and a watch per job would cost every one of them; the
 watch starts from the top of the log, so nothing written before is
@@ -49,6 +50,8 @@ class InputRouter:
         self.reactor = reactor
         self.pipes: dict[int, _Pipe] = {}       # task rank -> pipe
         self.tail = b""
+        #: task rank -> a terminal's master fd (shell/plugins/pty.py): ``resize`` events
+        self.terminals: dict[int, int] = {}
 
     def add(self, rank: int, fd: int) -> None:
         os.set_blocking(fd, False)
@@ -65,21 +68,45 @@ class InputRouter:
                 event = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            if isinstance(event, dict) and event.get("name") == "data":
+            if not isinstance(event, dict):
+                continue
+            if event.get("name") == "data":
                 self.event(event.get("context") or {})
+            elif event.get("name") == "resize":
+                self.resize(event.get("context") or {})
+
+    def resize(self, ctx: dict[str, Any]) -> None:
+        """A ``resize`` event ``{rank, rows, cols}``: the window size of the terminals
+        of those task ranks (their foreground process group gets SIGWINCH)."""
+        rows, cols = ctx.get("rows"), ctx.get("cols")
+        if type(rows) is not int or type(cols) is not int or not (0 <= rows < 65536
+                                                                  and 0 <= cols < 65536):
+            return
+        for r in self._targets(ctx.get("rank", "all"), self.terminals):
+            import fcntl
+            import struct
+            import termios
+
+            try:
+                fcntl.ioctl(self.terminals[r], termios.TIOCSWINSZ,
+                            struct.pack("HHHH", rows, cols, 0, 0))
+            except OSError:
+                pass
+
+    @staticmethod
+    def _targets(rank: Any, ranks: Any) -> list[int]:
+        if rank == "all":
+            return list(ranks)
+        try:
+            wanted = set(IDset(str(rank)).expand())
+        except (ValueError, TypeError):
+            return []
+        return [r for r in ranks if r in wanted]
 
     def event(self, ctx: dict[str, Any]) -> None:
         if ctx.get("stream", "stdin") != "stdin":
             return
-        rank = ctx.get("rank", "all")
-        if rank == "all":
-            targets = list(self.pipes)
-        else:
-            try:
-                wanted = set(IDset(str(rank)).expand())
-            except (ValueError, TypeError):
-                return
-            targets = [r for r in self.pipes if r in wanted]
+        targets = self._targets(ctx.get("rank", "all"), self.pipes)
         data = ctx.get("data")
         raw = b""
         if isinstance(data, str) and data:
@@ -118,6 +145,9 @@ class InputRouter:
             pipe.fd = -1
 
     def close_all(self) -> None:
+        for fd in self.terminals.values():
+            os.close(fd)
+        self.terminals.clear()
         for pipe in self.pipes.values():
             if pipe.writer is not None:
                 self.reactor.remove_fd(pipe.fd, pipe.writer)

@@ -305,6 +305,8 @@ class KVSOutput:
             return
         events = self.buf.take(final=final or bool(self.waiters))
         if not events:
+            if self.buf.pending:
+                self._schedule()     # a partial line held back goes with the next flush
             self._done_waiters()
             return
         data = _lines(events)

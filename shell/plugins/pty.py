@@ -5,7 +5,14 @@
 are the terminal; what it writes comes out as its stdout, and stdin
 data for it goes to the terminal.  The task is a session leader with the
 terminal as its controlling tty (a small trampoline sets that up, the
-only case where a task starts through Python).
+only case where a task starts through Python).  ``resize`` events in the
+input log set the terminal's window size (shell/plugins/input.py).
+
+``pty.interactive`` (``flux alloc`` on a terminal) is ``pty`` for rank 0:
+``flux alloc`` puts its terminal in raw mode and copies every keystroke
+to the job's input log and the job's output back, so ctrl-C, ctrl-D and
+ctrl-Z are bytes the job's terminal turns into signals or EOF for its
+foreground process group, as on a local terminal.
 """
 from __future__ import annotations
 
@@ -57,6 +64,7 @@ def plugin(shell: Any) -> Plugin:
         router = getattr(sh, "aux", {}).get("input.router")
         if router is not None:
             router.add(task.rank, os.dup(master))
+            router.terminals[task.rank] = os.dup(master)
 
     def task_fork(_topic: str, sh: Any, task: Any) -> None:
         master = task.aux.pop("pty", None)
