@@ -116,7 +116,7 @@ def command(verbose: bool, quiet: bool, checkpoint: bool, no_cache: bool,
         if out is not None:
             try:
                 out.close()
-            except Exception:  # noqa: BLE001 - the first error is the one to report
+            except Exception:  # noqa: BLE001, S110 - the first error is the one to report
                 pass
         if created:
             try:

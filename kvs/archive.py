@@ -47,11 +47,26 @@ if TYPE_CHECKING:
     from kvs.engine import KVS
 
 __all__ = [
-    "Entry", "walk", "store_loader", "member_name", "key_of_member", "ArchiveWriter",
-    "read_archive", "restore_tree", "restore_checkpoint", "dump_store", "parse_size",
-    "content_dump", "content_restore", "auto_dump_path", "auto_restore_path",
-    "content_dump_hook", "content_restore_hook",
-    "RESTORE_LINK", "DUMP_DIRNAME", "AUTO_RESTORE_SIZE_LIMIT",
+    "AUTO_RESTORE_SIZE_LIMIT",
+    "DUMP_DIRNAME",
+    "RESTORE_LINK",
+    "ArchiveWriter",
+    "Entry",
+    "auto_dump_path",
+    "auto_restore_path",
+    "content_dump",
+    "content_dump_hook",
+    "content_restore",
+    "content_restore_hook",
+    "dump_store",
+    "key_of_member",
+    "member_name",
+    "parse_size",
+    "read_archive",
+    "restore_checkpoint",
+    "restore_tree",
+    "store_loader",
+    "walk",
 ]
 
 #: blobs or errors, one per ref, in order
@@ -92,7 +107,7 @@ def _err(key: str, exc: FluxError) -> FluxError:
 class _Frame:
     prefix: str
     items: list[tuple[str, dict[str, Any]]]
-    blobs: dict[str, "bytes | FluxError"]
+    blobs: dict[str, bytes | FluxError]
     pos: int = 0
 
 
@@ -114,7 +129,7 @@ def walk(load_many: LoadMany, rootref: str,
             raise _err(key, exc) from None
         on_error(key, exc)
 
-    def decode(key: str, ref: str, got: "bytes | FluxError") -> dict[str, Any] | None:
+    def decode(key: str, ref: str, got: bytes | FluxError) -> dict[str, Any] | None:
         try:
             if isinstance(got, FluxError):
                 raise got
@@ -195,7 +210,7 @@ def walk(load_many: LoadMany, rootref: str,
 def store_loader(reader: Any) -> LoadMany:
     """``load_many`` over a Store reader: verified loads, errors as values."""
 
-    def load_many(refs: Sequence[str]) -> list["bytes | FluxError"]:
+    def load_many(refs: Sequence[str]) -> list[bytes | FluxError]:
         out: list[bytes | FluxError] = []
         for ref in refs:
             try:
@@ -269,12 +284,12 @@ class ArchiveWriter:
         fmt = tarfile.PAX_FORMAT  # ustar headers; pax records only where ustar cannot say it
         if path == "-" or fileobj is not None:
             out = fileobj if fileobj is not None else sys.stdout.buffer
-            self._tar = tarfile.open(fileobj=out, mode="w|", format=fmt)
+            self._tar = tarfile.open(fileobj=out, mode="w|", format=fmt)  # noqa: SIM115 - closed by close()
         else:
             comp = _compression(path)
             kw: dict[str, Any] = {"compresslevel": 6} if comp in ("gz", "bz2") else {}
             try:
-                self._tar = tarfile.open(path, mode=f"w:{comp}", format=fmt, **kw)
+                self._tar = tarfile.open(path, mode=f"w:{comp}", format=fmt, **kw)  # noqa: SIM115
             except OSError as exc:
                 raise FluxError(exc.errno or errno.EIO,
                                 f"{path}: {exc.strerror or exc}") from None
@@ -353,7 +368,7 @@ def _open_input(path: str, fileobj: IO[bytes] | None) -> tuple[IO[bytes], IO[byt
     opened = None
     if fileobj is None:
         try:
-            fileobj = opened = open(path, "rb")
+            fileobj = opened = open(path, "rb")  # noqa: SIM115 - closed by read_archive
         except OSError as exc:
             raise FluxError(exc.errno or errno.EIO, f"{path}: {exc.strerror or exc}") from None
     buffered = fileobj if hasattr(fileobj, "peek") else io.BufferedReader(fileobj)  # type: ignore[arg-type]
@@ -389,7 +404,7 @@ def read_archive(path: str, *, fileobj: IO[bytes] | None = None, size_limit: int
     tap = _Tap(stream)
     try:
         try:
-            tar = tarfile.open(fileobj=tap, mode="r:")  # type: ignore[call-overload]
+            tar = tarfile.open(fileobj=tap, mode="r:")  # type: ignore[call-overload]  # noqa: SIM115
         except tarfile.ReadError as exc:
             text = str(exc)
             if text == "empty file":
@@ -470,7 +485,7 @@ def _op(entry: Entry) -> dict[str, Any]:
     return {"key": entry.key, "flags": 0, "dirent": RawValue(entry.data or b"")}
 
 
-def restore_tree(kvs: "KVS", entries: Iterable[Entry], *,
+def restore_tree(kvs: KVS, entries: Iterable[Entry], *,
                  on_entry: Callable[[Entry], None] | None = None) -> tuple[str, int]:
     """Write ENTRIES into a fresh tree in KVS's store; returns (root blobref, count).
 
@@ -511,7 +526,7 @@ def restore_tree(kvs: "KVS", entries: Iterable[Entry], *,
             kvs.namespace_remove(scratch)
 
 
-def restore_checkpoint(store: "Store", entries: Iterable[Entry], *,
+def restore_checkpoint(store: Store, entries: Iterable[Entry], *,
                        on_entry: Callable[[Entry], None] | None = None,
                        only_primary: bool = False) -> tuple[str, int]:
     """Make the restored ENTRIES the primary namespace's root; returns (rootref, count).
@@ -540,7 +555,7 @@ def restore_checkpoint(store: "Store", entries: Iterable[Entry], *,
     return rootref, count
 
 
-def dump_store(store: "Store", out: ArchiveWriter, rootref: str, *,
+def dump_store(store: Store, out: ArchiveWriter, rootref: str, *,
                on_error: Callable[[str, FluxError], None] | None = None,
                on_entry: Callable[[Entry], None] | None = None) -> int:
     """Archive the tree at ROOTREF of STORE into OUT (one read snapshot); returns the count."""
@@ -604,7 +619,7 @@ class HookResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def content_dump(store: "Store", value: str, statedir: str | None,
+def content_dump(store: Store, value: str, statedir: str | None,
                  log: Callable[[str], None] | None = None) -> HookResult | None:
     """Dump the primary namespace's checkpoint to VALUE (``auto``: see auto_dump_path).
 
@@ -651,7 +666,7 @@ def content_dump(store: "Store", value: str, statedir: str | None,
     return res
 
 
-def content_restore(store: "Store", value: str, statedir: str | None,
+def content_restore(store: Store, value: str, statedir: str | None,
                     log: Callable[[str], None] | None = None) -> HookResult | None:
     """Rebuild STORE from the dump VALUE names (``auto``: the dump/RESTORE link, if any).
 
@@ -688,7 +703,7 @@ def _plural(n: int, what: str) -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
 
 
-def content_restore_hook(store: "Store", value: str, statedir: str | None, log: Any) -> None:
+def content_restore_hook(store: Store, value: str, statedir: str | None, log: Any) -> None:
     """content.restore at the content module's start: restore, log it, or fail naming why."""
     try:
         res = content_restore(store, value, statedir, log.info)
@@ -703,7 +718,7 @@ def content_restore_hook(store: "Store", value: str, statedir: str | None, log: 
     log.info(f"restored {_plural(res.keys, 'key')} from {res.path} in {res.seconds:.3f}s")
 
 
-def content_dump_hook(store: "Store", value: str, statedir: str | None, log: Any) -> None:
+def content_dump_hook(store: Store, value: str, statedir: str | None, log: Any) -> None:
     """content.dump (or flux shutdown --dump) at the content module's stop; never raises:
     a failed dump is logged and the shutdown goes on."""
     try:

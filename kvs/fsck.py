@@ -13,14 +13,14 @@ stack only.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flux.errors import FluxError
 from kvs import treeobj as _t
 
-__all__ = ["Problem", "FsckResult", "check_tree", "describe_error"]
+__all__ = ["FsckResult", "Problem", "check_tree", "describe_error"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -49,7 +49,7 @@ class FsckResult:
     def ok(self) -> bool:
         return not self.problems
 
-    def add(self, other: "FsckResult") -> None:
+    def add(self, other: FsckResult) -> None:
         self.keys += other.keys
         self.dirs += other.dirs
         self.blobs += other.blobs
@@ -111,44 +111,60 @@ def check_tree(load: Callable[[str], bytes], rootref: str, *, label: str = "",
         res.dirs += 1
         return obj
 
-    def items(prefix: str, obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-        if obj["type"] == _t.DIR:
-            yield from obj["data"].items()
-            return
-        # an hdir: its names are in its buckets' dirs, walked as dirs of the same prefix
-        for b in obj["data"]["bucket"]:
-            if b is not None:
-                sub = dirobj(prefix or ".", b["data"][0])
-                if sub is not None:
-                    stack.append((prefix, sub))
+    def items(prefix: str, obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """A dir's entries; an hdir's are in its buckets' dirs (or hdirs a level down)."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        todo = [obj]
+        while todo:
+            o = todo.pop()
+            if o["type"] == _t.DIR:
+                out.extend(o["data"].items())
+                continue
+            for b in o["data"]["bucket"]:
+                if b is not None:
+                    sub = dirobj(prefix or ".", b["data"][0])
+                    if sub is not None:
+                        todo.append(sub)
+        return out
 
     root = dirobj(".", rootref)
-    stack: list[tuple[str, dict[str, Any]]] = [("", root)] if root is not None else []
+    # frames of (prefix, sorted entries, next index): keys are visited in order
+    stack: list[tuple[str, list[tuple[str, dict[str, Any]]], list[int]]] = []
+
+    def push(prefix: str, obj: dict[str, Any]) -> None:
+        stack.append((prefix, sorted(items(prefix, obj), key=lambda kv: kv[0]), [0]))
+
+    if root is not None:
+        push("", root)
     while stack:
-        prefix, obj = stack.pop()
-        for name, e in sorted(items(prefix, obj), key=lambda kv: kv[0], reverse=True):
-            key = _join(prefix, name)
-            t = e["type"]
-            if t == _t.DIR:
-                stack.append((key, e))
-                continue
-            if t == _t.DIRREF:
-                sub = dirobj(key, e["data"][0])
-                if sub is not None:
-                    stack.append((key, sub))
-                continue
-            res.keys += 1
-            if on_key is not None:
-                on_key(label + key)
-            if t == _t.VALREF:
-                ok = True
-                for ref in e["data"]:
-                    if ref not in seen:
-                        blob(key, ref)
-                    ok = ok and seen[ref] is None
-                size = e.get("size")
-                total = sum(sizes[ref] for ref in e["data"]) if ok else 0
-                if ok and size is not None and size != total:
-                    res.problems.append(Problem(label + key, None, f"valref size {size} does "
-                                                f"not match its blobs' {total} bytes"))
+        prefix, entries, pos = stack[-1]
+        if pos[0] >= len(entries):
+            stack.pop()
+            continue
+        name, e = entries[pos[0]]
+        pos[0] += 1
+        key = _join(prefix, name)
+        t = e["type"]
+        if t == _t.DIR:
+            push(key, e)
+            continue
+        if t == _t.DIRREF:
+            sub = dirobj(key, e["data"][0])
+            if sub is not None:
+                push(key, sub)
+            continue
+        res.keys += 1
+        if on_key is not None:
+            on_key(label + key)
+        if t == _t.VALREF:
+            ok = True
+            for ref in e["data"]:
+                if ref not in seen:
+                    blob(key, ref)
+                ok = ok and seen[ref] is None
+            size = e.get("size")
+            total = sum(sizes[ref] for ref in e["data"]) if ok else 0
+            if ok and size is not None and size != total:
+                res.problems.append(Problem(label + key, None, f"valref size {size} does "
+                                            f"not match its blobs' {total} bytes"))
     return res

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from flux.errors import FluxError
 
-__all__ = ["STORE_DIRNAME", "store_path", "store_user", "open_store", "StoreUser"]
+__all__ = ["STORE_DIRNAME", "StoreUser", "open_store", "store_path", "store_user"]
 
 STORE_DIRNAME = "content.lmdb"
 
@@ -91,7 +91,7 @@ def store_user(path: str) -> StoreUser | None:
     return None
 
 
-def open_store(path: str, *, write: bool = False, durability: str = "batch"):  # noqa: ANN201
+def open_store(path: str, *, write: bool = False, durability: str = "batch"):
     """Open the store at PATH; for writing only when no live broker has it open."""
     from eventstore.store import Store
 
