@@ -38,6 +38,14 @@ def command(color: str, target: str | None) -> None:
     from cli.top.app import LostConnection, TopApp
     from cli.top.source import Instance, ResolveError, resolve
 
+    try:
+        uri, title = resolve(target)
+    except ResolveError as exc:
+        die("top", str(exc))
+    try:
+        first = Instance.open(uri, title)
+    except OSError as exc:
+        die("top", f"error connecting to Flux: {exc.strerror or exc}")
     # NO_COLOR means no colours, not no screen: blessed would drop every sequence
     no_color = os.environ.pop("NO_COLOR", None)
     try:
@@ -47,14 +55,6 @@ def command(color: str, target: str | None) -> None:
             os.environ["NO_COLOR"] = no_color
     if not term.does_styling or not term.move_yx(1, 1):
         die("top", "terminal does not support required capabilities")
-    try:
-        uri, title = resolve(target)
-    except ResolveError as exc:
-        die("top", str(exc))
-    try:
-        first = Instance.open(uri, title)
-    except OSError as exc:
-        die("top", f"error connecting to Flux: {exc.strerror or exc}")
     use_color = color == "always" or (color == "auto" and not no_color
                                       and term.number_of_colors >= 8)
     app = TopApp(term, first, color=use_color)
