@@ -400,3 +400,19 @@ def test_recursive_listing_colors_instances_at_every_level(hier):
              "-o", "{id.f58}")
     blue = [line[len(BLUE):-len(RESET)] for line in out.splitlines() if line.startswith(BLUE)]
     assert sorted(blue) == sorted([hier.outer, hier.other, hier.inner])
+
+
+def test_ancestor_paths_as_flux_open_reads_them(hier):
+    code = ("import flux, sys\n"
+            "for url in sys.argv[1:]:\n"
+            "    h = flux.Flux(url)\n"
+            "    print(url, h.attr_get('instance-level'))\n"
+            "    h.close()\n")
+    out = ok(hier.inst, "proxy", hier.path, sys.executable, "-c", code,
+             ".", "..", "../..", "../../..", "/")
+    assert out.splitlines() == [". 2", ".. 1", "../.. 0", "../../.. 0", "/ 0"]
+    r = hier.inst.flux("proxy", hier.path, sys.executable, "-c", code, "../x")
+    assert r.returncode == 1 and "invalid URI path element 'x'" in r.stderr
+    # in a job id path, .. is the parent of the instance reached so far
+    assert ok(hier.inst, "uri", "--local", f"{hier.path}/..").strip() == \
+        ok(hier.inst, "uri", "--local", hier.outer).strip()
