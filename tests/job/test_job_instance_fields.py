@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-import pytest
-
 from flux.job.info import EMPTY, InstanceInfo, JobInfo, JobInfoFormat, StatsInfo
 
 NOW = time.time()
