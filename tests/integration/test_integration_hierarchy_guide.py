@@ -10,9 +10,9 @@ import re
 import time
 
 import pytest
-from helpers.procs import wait_dead
 
 from broker.testing import TestInstance
+from helpers.procs import wait_dead
 
 pytestmark = pytest.mark.slow
 

@@ -20,10 +20,10 @@ import sys
 import time
 
 import pytest
-from helpers.jobs import start_configured
-from helpers.procs import wait_dead
 
 from flux.job import JobID
+from helpers.jobs import start_configured
+from helpers.procs import wait_dead
 
 pytestmark = pytest.mark.slow
 
