@@ -210,3 +210,18 @@ def test_a_batch_job_submits_a_batch_job(parent, tmp_path):
     wait_clean(parent, jobid)
     assert fields(parent, jobid, "{result}") == ["COMPLETED"]
     assert out.read_text() == "2\n"
+
+
+def test_an_instance_ends_a_job_across_its_ranks_before_its_brokers_leave(tmp_path):
+    """Rank 0 ends the running jobs at cleanup, while the broker of every rank they
+    run on is still there to report them (it used to take exec's timeouts: 12 s)."""
+    pidfile = tmp_path / "pids"
+    t0 = time.monotonic()
+    r = TestInstance(size=1).flux(
+        "start", "-s2", "sh", "-c",
+        f"flux submit -N2 -n2 sh -c 'echo $$ >> {pidfile}; exec sleep 300' >/dev/null;"
+        f" while test $(cat {pidfile} 2>/dev/null | wc -l) -lt 2; do sleep 0.1; done",
+        timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 8.0
+    assert wait_dead([int(p) for p in pidfile.read_text().split()], timeout=5.0)
