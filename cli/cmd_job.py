@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "purge": ("cli.job_purge", "command"),
     "raise": ("cli.job_raise", "raise_"),
     "raiseall": ("cli.job_raise", "raiseall"),
+    "submit": ("cli.job_submitfile", "command"),
     "urgency": ("cli.job_urgency", "command"),
     "wait": ("cli.job_wait", "command"),
     "wait-event": ("cli.job_eventlog", "wait_event"),

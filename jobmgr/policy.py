@@ -264,6 +264,10 @@ def _einval(text: str) -> FluxError:
     return FluxError(errno.EINVAL, text)
 
 
+#: how deep orjson (and so a jobspec) may nest objects and arrays
+_JSON_DEPTH = 1024
+
+
 def load_jobspec(value: Any) -> dict[str, Any]:
     """A jobspec object, or its JSON (or YAML) text, as a dict (EINVAL naming the problem)."""
     if isinstance(value, dict):
@@ -278,6 +282,9 @@ def load_jobspec(value: Any) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         from flux.job.Jobspec import nonfinite_error
 
+        if "depth limit exceeded" in str(exc):
+            raise _einval(f"invalid jobspec: nested more than {_JSON_DEPTH} levels deep "
+                          f"({exc})") from None
         bad_number = nonfinite_error(value)
         if bad_number:
             raise _einval(f"invalid jobspec: {bad_number}") from None

@@ -1446,7 +1446,7 @@ def nonfinite_error(text: str | bytes | bytearray) -> str | None:
 
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
     def walk(node: Any, path: str) -> str | None:
@@ -1466,7 +1466,10 @@ def nonfinite_error(text: str | bytes | bytearray) -> str | None:
                 return found
         return None
 
-    return walk(doc, "")
+    try:
+        return walk(doc, "")
+    except RecursionError:
+        return None
 
 
 def _load_document(jobspec: Any) -> Any:

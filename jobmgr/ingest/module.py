@@ -183,6 +183,10 @@ class JobIngest(Module):
                 ready.append((msg, prepared))
             except (OSError, ValueError, TypeError) as exc:
                 respond_error(msg, *_error_of(exc))
+            except Exception as exc:  # noqa: BLE001 - one bad submission fails alone
+                self.ctx.log.exception("job-ingest: submission failed unexpectedly")
+                respond_error(msg, errno.EINVAL, f"job-ingest: cannot accept this jobspec "
+                                                 f"({type(exc).__name__}: {exc})")
         if not ready:
             return
         task = self.ctx.create_task(self._batch(ready), "job-ingest batch")
