@@ -7,6 +7,9 @@ broker`` on every node of the allocation (``JobspecV1.from_alloc`` then
 COMMAND, or an interactive shell without one.  ``flux alloc`` waits for
 the job, copies its output here and our stdin to it, and exits with the
 initial program's exit code.  ``-v`` prints the job id on stderr.
+``--bg`` does not attach: it prints the job id once the instance is up
+(its URI recorded in the job) and exits; without COMMAND the instance
+then runs until it is canceled or its time limit comes.
 
 On a terminal (our stdin is a tty) the job's initial program gets a
 pseudo-terminal of its own (the ``pty.interactive`` shell option): our
@@ -39,20 +42,24 @@ _TERMINAL_OPTIONS = {"pty.interactive": 1, "output.stdout.buffer.type": "none",
 
 @click.command("alloc", cls=SubmitCommand, prog="alloc", context_settings=_CTX)
 @submission_options(kind="alloc")
+@click.option("--bg", is_flag=True,
+              help="Do not attach: print the job id once the new instance is ready for "
+                   "jobs (it runs until canceled, its time limit, or COMMAND ends)")
 @click.argument("command_", metavar="[COMMAND...]", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> None:
+def command(ctx: click.Context, bg: bool, command_: tuple[str, ...], **_options: Any) -> None:
     """Start a new Flux instance as a job and run COMMAND (default: a shell) in it."""
     import orjson
 
     registry, _options = ctx.command.plugins(ctx)
     if ctx.params["nslots"] is None and ctx.params["nodes"] is None:
         raise click.UsageError("Number of slots to allocate must be specified (-n or -N)")
-    terminal = _is_terminal(0)
+    terminal = _is_terminal(0) and not bg
     try:
         args = SubmitArgs.from_click(ctx, command_)
         jobspec = build_instance_jobspec(
             args, shell_options=_TERMINAL_OPTIONS if terminal else None,
+            broker_opts=["-Sbroker.rc2_none=1"] if bg and not command_ else (),
             registry=registry).jobspec
     except (ValueError, TypeError, OSError) as exc:
         die("alloc", exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
@@ -70,11 +77,33 @@ def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> N
     verbose = ctx.params["verbose"]
     if verbose:
         click.echo(f"jobid: {jobid.f58}", err=True)
+    if bg:
+        sys.exit(wait_ready(h, jobid))
     if terminal:
         sys.exit(attach_terminal(h, jobid, show_events=verbose >= 2))
     from cli.job_attach import attach
 
     sys.exit(attach(h, jobid, "alloc", show_events=verbose >= 2, stdin_ranks="0"))
+
+
+def wait_ready(h: Any, jobid: Any, interval: float = 0.1) -> int:
+    """``--bg``: print JOBID once its instance has recorded its URI in the job (its rank
+    0 does so when the instance is up: ready for jobs); 1 if the job ends first."""
+    from flux.job.list import job_list_id
+
+    while True:
+        try:
+            job = job_list_id(h, jobid, ["state", "annotations", "result"]).get_job()
+        except OSError as exc:
+            die("alloc", f"{jobid.f58}: {exc.strerror or exc}")
+        uri = ((job.get("annotations") or {}).get("user") or {}).get("uri")
+        if uri:
+            sys.stdout.write(jobid.f58 + "\n")
+            sys.stdout.flush()
+            return 0
+        if job.get("state") == 64:       # INACTIVE
+            die("alloc", f"{jobid.f58}: the job ended before its instance was ready")
+        time.sleep(interval)
 
 
 def _is_terminal(fd: int) -> bool:

@@ -100,3 +100,21 @@ def test_ctrl_d_ends_the_shell_and_our_terminal_is_restored(parent):
     modes = child.before
     assert re.search(r"(?<!-)icanon", modes) and re.search(r"(?<!-)\becho\b", modes), modes
     child.close()
+
+
+def test_bg_prints_the_job_id_once_the_instance_is_ready(parent):
+    from flux.uri import JobURI
+
+    r = parent.flux("alloc", "--bg", "-n1", timeout=90)
+    assert r.returncode == 0, r.stderr
+    jobid = r.stdout.strip()
+    # ready: it has recorded its URI, and takes jobs at once
+    uri = parent.flux("jobs", "-no", "{user.uri}", jobid).stdout.strip()
+    assert uri.startswith("ssh://")
+    r = parent.flux("run", "flux", "getattr", "instance-level",
+                    env={"FLUX_URI": JobURI(uri).local}, timeout=60)
+    assert r.returncode == 0 and r.stdout == "1\n", r.stderr
+    assert parent.flux("cancel", jobid).returncode == 0
+    r = parent.flux("job", "wait-event", "-t", "30s", jobid, "clean", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert parent.flux("jobs", "-no", "{result}", jobid).stdout.strip() == "CANCELED"
