@@ -60,6 +60,23 @@ def events(inst, jobid, path="eventlog"):
     return [json.loads(line) for line in r.stdout.splitlines() if line]
 
 
+def job_processes(jobid):
+    """Pids whose command line names the job (its brokers run jobtmp-R-ID/script, their
+    shell servers connect to sockets under it)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if jobid.f58 in cmdline and alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
 def wait_file(path, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -74,10 +91,13 @@ def wait_file(path, timeout=60.0):
 
 def test_wrap_runs_in_a_child_instance_and_writes_flux_id_out(parent, tmp_path):
     jobid = batch(parent, "-N1", "--wrap", "flux getattr instance-level; flux getattr size;"
-                  " flux getattr jobid; flux kvs get resource.R", cwd=tmp_path)
+                  " flux getattr jobid; flux kvs get resource.R;"
+                  " echo $FLUX_ENCLOSING_ID x$FLUX_JOB_ID x$FLUX_KVS_NAMESPACE", cwd=tmp_path)
     wait_clean(parent, jobid)
     out = (tmp_path / f"flux-{jobid.f58}.out").read_text().splitlines()
     assert out[0] == "1" and out[1] == "1" and out[2] == jobid.f58
+    # the initial program's environment names the instance's job, not a job of its own
+    assert out[4].split() == [jobid.f58, "x", "x"]
     R = json.loads(out[3])
     r = parent.flux("job", "info", str(jobid), "R")
     assert R == renumber_R(json.loads(r.stdout))
@@ -177,6 +197,8 @@ def test_cancel_ends_the_instance_its_jobs_and_their_processes(parent, tmp_path)
         time.sleep(0.1)
     pids = [int(p) for p in pidfile.read_text().split()]
     assert all(alive(p) for p in pids)
+    instance = job_processes(jobid)
+    assert len(instance) >= 4           # two brokers and their shell servers
     t0 = time.monotonic()
     assert parent.flux("cancel", str(jobid)).returncode == 0
     wait_clean(parent, jobid)
@@ -184,7 +206,8 @@ def test_cancel_ends_the_instance_its_jobs_and_their_processes(parent, tmp_path)
     assert time.monotonic() - t0 < 4.5
     result, code = fields(parent, jobid, "{result} {returncode}")
     assert result == "CANCELED" and code != "137"
-    assert wait_dead(pids, timeout=5.0)
+    assert wait_dead(pids + instance, timeout=5.0)
+    assert job_processes(jobid) == []
     # the child's own job got an exception: its store (the statedir we gave) says so
     r = parent.flux("start", f"-Sstatedir={state}", "flux", "jobs", "-a", "-n", "-o",
                     "{result} {exception.type}", timeout=60)
@@ -198,6 +221,7 @@ def test_a_time_limit_ends_the_instance_with_timeout(parent, tmp_path):
                   f"flux submit sh -c 'echo $$ > {pidfile}; exec sleep 300' >/dev/null; sleep 300")
     wait_clean(parent, jobid)
     assert fields(parent, jobid, "{result} {exception.type}") == ["TIMEOUT", "timeout"]
+    assert wait_dead(job_processes(jobid), timeout=5.0)
     if pidfile.exists():
         assert wait_dead([int(pidfile.read_text())], timeout=5.0)
 
@@ -225,3 +249,15 @@ def test_an_instance_ends_a_job_across_its_ranks_before_its_brokers_leave(tmp_pa
     assert r.returncode == 0, r.stderr
     assert time.monotonic() - t0 < 8.0
     assert wait_dead([int(p) for p in pidfile.read_text().split()], timeout=5.0)
+
+
+def test_a_rundir_too_deep_for_a_socket_address_gets_a_short_socket(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    r = TestInstance(size=1).flux("start", f"--rundir={deep}", "sh", "-c",
+                                  "flux getattr local-uri; flux getattr instance-level",
+                                  timeout=60)
+    assert r.returncode == 0, r.stderr
+    uri, level = r.stdout.split()
+    path = uri[len("local://"):]
+    assert level == "0" and len(path.encode()) <= 107 and not path.startswith(str(tmp_path))
+    assert not os.path.exists(os.path.dirname(path))     # removed with the instance
