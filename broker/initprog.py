@@ -69,9 +69,18 @@ class InitialProgram:
                 self.tty = 0
         except OSError:
             self.tty = None
-        self.proc = subprocess.Popen(list(argv), env=env, close_fds=True,
-                                     preexec_fn=_take_foreground if self.tty is not None
-                                     else None,
+        # SIGKILL when the broker dies: a broker SIGKILLed by its job's shell must not
+        # leave the program behind (what the program started is found by the job
+        # shell's sweep, by FLUX_ENCLOSING_ID)
+        die_with_broker = _pdeathsig_setter(signal.SIGKILL)
+
+        def child() -> None:
+            if die_with_broker is not None:
+                die_with_broker()
+            if self.tty is not None:
+                _take_foreground()
+
+        self.proc = subprocess.Popen(list(argv), env=env, close_fds=True, preexec_fn=child,
                                      process_group=None if self.tty is not None else 0)
         self.pid = self.proc.pid
 
@@ -125,8 +134,8 @@ def _take_foreground() -> None:
     signal.signal(signal.SIGTTOU, signal.SIG_DFL)
 
 
-def _pdeathsig_setter() -> Callable[[], None] | None:
-    """A pre-exec hook asking the kernel to SIGTERM the child when we exit.
+def _pdeathsig_setter(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A pre-exec hook asking the kernel to send SIGNUM to the child when we exit.
 
     libc is loaded here, in the parent, so the hook does no imports
     between fork and exec.
@@ -140,7 +149,7 @@ def _pdeathsig_setter() -> Callable[[], None] | None:
     pr_set_pdeathsig = 1
 
     def hook() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        prctl(pr_set_pdeathsig, signum, 0, 0, 0)
 
     return hook
 

@@ -16,8 +16,8 @@ orphans become its children.
 Leftovers: at a job's end every task's process group gets SIGKILL (what a
 task forks stays in its group); anything that left its group (setsid, a
 daemon) and was orphaned is found among the host's children by its
-FLUX_JOB_ID and killed by ``sweep()``, which hosts run shortly after a job
-ends.
+FLUX_JOB_ID (or FLUX_ENCLOSING_ID: what runs inside an instance that is the
+job) and killed by ``sweep()``, which hosts run shortly after a job ends.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from typing import Any
 from shell.procs import PR_SET_CHILD_SUBREAPER, children_of, prctl
 from shell.task import Task, spawn
 
-__all__ = ["Host", "StandaloneHost", "FORWARDED_SIGNALS", "job_of"]
+__all__ = ["Host", "StandaloneHost", "FORWARDED_SIGNALS", "job_of", "jobs_of"]
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT, signal.SIGCONT,
@@ -54,15 +54,29 @@ class _SignalWatcher:
 
 def job_of(pid: int) -> str | None:
     """FLUX_JOB_ID in PID's environment (None if unreadable or unset)."""
+    ids = jobs_of(pid)
+    return ids[0] if ids and ids[0] is not None else None
+
+
+def jobs_of(pid: int) -> tuple[str | None, str | None]:
+    """(FLUX_JOB_ID, FLUX_ENCLOSING_ID) in PID's environment, None where unset.
+
+    FLUX_ENCLOSING_ID marks what runs inside a Flux instance that is a job
+    (its initial program and everything started from there): those do not
+    have the job's FLUX_JOB_ID, but belong to the job all the same.
+    """
     try:
         with open(f"/proc/{pid}/environ", "rb") as fh:
             env = fh.read()
     except OSError:
-        return None
+        return None, None
+    job = enclosing = None
     for item in env.split(b"\0"):
         if item.startswith(b"FLUX_JOB_ID="):
-            return item[12:].decode("utf-8", "replace")
-    return None
+            job = item[12:].decode("utf-8", "replace")
+        elif item.startswith(b"FLUX_ENCLOSING_ID="):
+            enclosing = item[18:].decode("utf-8", "replace")
+    return job, enclosing
 
 
 class Host:
@@ -179,7 +193,9 @@ class Host:
         for pid in children_of(os.getpid()):
             if pid in self.pids:
                 continue
-            job = job_of(pid)
+            job, enclosing = jobs_of(pid)
+            if enclosing in ended and job not in ended:
+                job = enclosing
             if everything or job in ended:
                 try:
                     pgid = os.getpgid(pid)

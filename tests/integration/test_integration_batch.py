@@ -261,3 +261,18 @@ def test_a_rundir_too_deep_for_a_socket_address_gets_a_short_socket(tmp_path):
     path = uri[len("local://"):]
     assert level == "0" and len(path.encode()) <= 107 and not path.startswith(str(tmp_path))
     assert not os.path.exists(os.path.dirname(path))     # removed with the instance
+
+
+def test_a_script_that_ignores_the_hangup_is_killed_with_all_it_started(parent, tmp_path):
+    """The broker is SIGKILLed after the parent's kill timeout; its initial program
+    dies with it (PDEATHSIG) and what that started is swept by FLUX_ENCLOSING_ID."""
+    pidfile = tmp_path / "pids"
+    jobid = batch(parent, "-n1", "--output=kvs", "--wrap",
+                  f"trap '' HUP TERM; sleep 300 & echo $$ $! > {pidfile}; wait; wait; sleep 300")
+    text = wait_file(str(pidfile))
+    pids = [int(p) for p in text.split()]
+    assert parent.flux("cancel", str(jobid)).returncode == 0
+    wait_clean(parent, jobid)
+    assert fields(parent, jobid, "{result}") == ["CANCELED"]
+    assert wait_dead(pids, timeout=5.0), [p for p in pids if alive(p)]
+    assert wait_dead(job_processes(jobid), timeout=5.0)
