@@ -86,6 +86,12 @@ def test_an_interactive_shell_on_a_terminal(parent):
     assert wait_dead([int(broker)], timeout=10.0)
 
 
+def test_a_command_on_a_terminal_gets_a_terminal_and_gives_its_exit_code(parent):
+    child = spawn(parent, "alloc", "-n1", "sh", "-c", "tty; flux getattr instance-level; exit 7")
+    child.expect(r"/dev/pts/\d+\r\n1\r\n")
+    assert finish(child) == 7
+
+
 def test_ctrl_d_ends_the_shell_and_our_terminal_is_restored(parent):
     env = {**parent.env, "PS1": "PROMPT$ ", "SHELL": "/bin/sh", "TERM": "dumb"}
     child = pexpect.spawn("/bin/sh", ["-c", f"{flux_command()[0]} alloc -n1; echo rc=$?; stty -a"],
