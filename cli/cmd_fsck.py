@@ -35,7 +35,7 @@ def command(verbose: bool, quiet: bool, rootref: str | None, statedir: str | Non
     from eventstore.blobref import is_blobref
     from eventstore.checkpoint import PinKind
     from kvs.constants import PRIMARY_NAMESPACE
-    from kvs.fsck import FsckResult, Problem, check_tree, describe_error
+    from kvs.fsck import FsckResult, Problem, Seen, check_tree, describe_error
     from kvs.offline import open_store
 
     if rootref is not None and not is_blobref(rootref):
@@ -43,6 +43,7 @@ def command(verbose: bool, quiet: bool, rootref: str | None, statedir: str | Non
     path, _h = locate_store("fsck", statedir)
     store = open_store(path)
     total = FsckResult()
+    seen = Seen()
 
     def on_key(key: str) -> None:
         click.echo(key, err=True)
@@ -56,7 +57,7 @@ def command(verbose: bool, quiet: bool, rootref: str | None, statedir: str | Non
         with store.reader() as rd:
             hook = on_key if verbose else None
             if rootref is not None:
-                report(check_tree(rd.load, rootref, on_key=hook))
+                report(check_tree(rd.load, rootref, on_key=hook, seen_before=seen))
             else:
                 roots = store.roots()
                 if PRIMARY_NAMESPACE not in roots:
@@ -65,12 +66,16 @@ def command(verbose: bool, quiet: bool, rootref: str | None, statedir: str | Non
                 names = [PRIMARY_NAMESPACE] + sorted(n for n in roots if n != PRIMARY_NAMESPACE)
                 for ns in names:
                     label = "" if ns == PRIMARY_NAMESPACE else f"{ns}::"
-                    report(check_tree(rd.load, roots[ns].rootref, label=label, on_key=hook))
+                    report(check_tree(rd.load, roots[ns].rootref, label=label, on_key=hook,
+                                      seen_before=seen))
                 for name, pin in sorted(store.pins().items()):
                     if pin.kind == PinKind.TREE:
-                        report(check_tree(rd.load, pin.ref, label=f"pin {name}::", on_key=hook))
+                        report(check_tree(rd.load, pin.ref, label=f"pin {name}::", on_key=hook,
+                                          seen_before=seen))
                         continue
                     res = FsckResult()
+                    if pin.ref in seen.status:
+                        continue
                     try:
                         res.bytes = len(rd.load(pin.ref))
                         res.blobs = 1

@@ -72,12 +72,28 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+class Seen:
+    """Blobs already checked, shared by the checks of several roots (each blob is
+    read once, and a damaged one reported once, for the first key reaching it)."""
+
+    __slots__ = ("status", "sizes")
+
+    def __init__(self) -> None:
+        self.status: dict[str, Problem | None] = {}
+        self.sizes: dict[str, int] = {}
+
+
 def check_tree(load: Callable[[str], bytes], rootref: str, *, label: str = "",
-               on_key: Callable[[str], None] | None = None) -> FsckResult:
-    """Check the tree at ROOTREF; keys are reported as LABEL + key (e.g. ``ns::``)."""
+               on_key: Callable[[str], None] | None = None,
+               seen_before: Seen | None = None) -> FsckResult:
+    """Check the tree at ROOTREF; keys are reported as LABEL + key (e.g. ``ns::``).
+
+    With ``seen_before`` (one per run over several roots) a subtree already
+    walked from an earlier root is not walked again.
+    """
     res = FsckResult()
-    seen: dict[str, Problem | None] = {}
-    sizes: dict[str, int] = {}
+    memo = seen_before if seen_before is not None else Seen()
+    seen, sizes = memo.status, memo.sizes
 
     def blob(key: str, ref: str) -> bytes | None:
         """The blob's bytes, or None after recording why it cannot be read."""
