@@ -128,6 +128,7 @@ class Broker:
         self._shutdown_evt: asyncio.Event | None = None
         self._status_evt: asyncio.Event | None = None
         self._rc2: Any = None
+        self._rc2_ran = False
         self._rundir_created = False
         self._sockdir: str | None = None
         self._log_file: Any = None
@@ -507,6 +508,7 @@ class Broker:
         if not argv:
             shell = os.environ.get("SHELL") or "/bin/sh"
             argv = [shell]
+        self._rc2_ran = True
         try:
             self._rc2 = InitialProgram(argv, self._rc2_env())
         except OSError as exc:
@@ -654,7 +656,7 @@ class Broker:
                 await self._shutdown_evt.wait()
                 self.transition("shutdown")
         if self.state == State.CLEANUP:
-            if self.rank == 0:
+            if self.rank == 0 and (self.size > 1 or self._rc2_ran):
                 await self._end_jobs()
             self.transition("cleanup-success")
         # shutdown: children first
@@ -681,7 +683,14 @@ class Broker:
     async def _end_jobs(self) -> None:
         """Cleanup (rank 0): the instance's running jobs end while every broker is
         still here to report its shells' end (job-exec.shutdown); otherwise a job
-        spanning ranks that have left would wait out exec's timeouts at rc3."""
+        spanning ranks that have left would wait out exec's timeouts at rc3.
+
+        Done when the instance has other brokers, or an initial program whose end
+        ends the instance (a batch job: its jobs end with it, as Flux cancels
+        them at cleanup).  A lone broker without one (a system instance) leaves
+        them to rc3, where job-exec's unload ends them after the scheduler has
+        gone, so their resources are freed by the restart that follows.
+        """
         if "job-exec" not in self.modules:
             return
         ctx = self.modules.get("broker").ctx
