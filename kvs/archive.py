@@ -262,8 +262,34 @@ def _compression(path: str) -> str:
                                   "or - for standard output)")
 
 
+def _octal(n: int, width: int) -> bytes:
+    """A ustar number field: octal digits, zero-padded, NUL-terminated."""
+    return b"%0*o\0" % (width - 1, n)
+
+
+_BLOCK = tarfile.BLOCKSIZE
+_ZEROS = bytes(_BLOCK)
+_USTAR_MAX_SIZE = 8 ** 11  # what 11 octal digits hold
+
+
+def _split_name(name: bytes) -> tuple[bytes, bytes] | None:
+    """(prefix, name) fields for a ustar path, or None when it does not fit."""
+    if len(name) <= 100:
+        return b"", name
+    # prefix (<= 155) + "/" + name (<= 100), cut at the last slash that fits the prefix
+    cut = name.rfind(b"/", 0, 156)
+    if cut <= 0 or len(name) - cut - 1 > 100 or cut == len(name) - 1:
+        return None
+    return name[:cut], name[cut + 1:]
+
+
 class ArchiveWriter:
-    """A tar archive being written: ``add(entry)``, then ``close()``."""
+    """A tar archive being written: ``add(entry)``, then ``close()``.
+
+    Headers are POSIX ustar, built here (tarfile's per-member cost was most
+    of a dump's time); a member ustar cannot describe (a long or non-ASCII
+    name or target, a value of 8 GiB or more) gets tarfile's pax header.
+    """
 
     def __init__(self, path: str, *, mtime: float, fileobj: IO[bytes] | None = None) -> None:
         import grp
@@ -281,84 +307,100 @@ class ArchiveWriter:
             self._gname = grp.getgrgid(self._gid).gr_name
         except KeyError:
             self._gname = ""
-        fmt = tarfile.PAX_FORMAT  # ustar headers; pax records only where ustar cannot say it
+        self._raw: IO[bytes] | None = None  # a file we opened (closed by close())
+        self._comp: Any = None
         if path == "-" or fileobj is not None:
-            out = fileobj if fileobj is not None else sys.stdout.buffer
-            self._tar = tarfile.open(fileobj=out, mode="w|", format=fmt)  # noqa: SIM115 - closed by close()
+            sink = fileobj if fileobj is not None else sys.stdout.buffer
         else:
             comp = _compression(path)
-            kw: dict[str, Any] = {"compresslevel": 6} if comp in ("gz", "bz2") else {}
             try:
-                self._tar = tarfile.open(path, mode=f"w:{comp}", format=fmt, **kw)  # noqa: SIM115
+                self._raw = sink = open(path, "wb")  # noqa: SIM115 - closed by close()
             except OSError as exc:
                 raise FluxError(exc.errno or errno.EIO,
                                 f"{path}: {exc.strerror or exc}") from None
+            if comp == "gz":
+                self._comp = sink = gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6,
+                                                  mtime=self._mtime)
+            elif comp == "bz2":
+                self._comp = sink = bz2.BZ2File(sink, mode="wb", compresslevel=6)
+            elif comp == "xz":
+                self._comp = sink = lzma.LZMAFile(sink, mode="wb")  # noqa: SIM115
+        self._sink = sink
+        self._buf = bytearray()
+        self._written = 0
+        self._fixed = b"".join((
+            _octal(self._uid, 8) if self._uid < 8 ** 7 else b"",
+            _octal(self._gid, 8) if self._gid < 8 ** 7 else b"",
+        ))
+        self._owner = (self._uname.encode()[:31].ljust(32, b"\0")
+                       + self._gname.encode()[:31].ljust(32, b"\0"))
 
-    def _info(self, name: str) -> tarfile.TarInfo:
-        info = tarfile.TarInfo(name)
-        info.mtime = self._mtime
-        info.uid, info.gid = self._uid, self._gid
-        info.uname, info.gname = self._uname, self._gname
-        return info
+    def _header(self, name: str, mode: int, size: int, typeflag: bytes,
+                linkname: str) -> bytes:
+        """The member's header block(s)."""
+        fast = None
+        if len(self._fixed) == 16 and size < _USTAR_MAX_SIZE and name.isascii() \
+                and linkname.isascii() and len(linkname) <= 100:
+            fast = _split_name(name.encode())
+        if fast is None:
+            info = tarfile.TarInfo(name)
+            info.mtime, info.mode, info.size, info.type = self._mtime, mode, size, typeflag
+            info.linkname = linkname
+            info.uid, info.gid = self._uid, self._gid
+            info.uname, info.gname = self._uname, self._gname
+            return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        prefix, short = fast
+        head = b"".join((
+            short.ljust(100, b"\0"), _octal(mode, 8), self._fixed, _octal(size, 12),
+            _octal(self._mtime, 12), b"        ", typeflag,
+            linkname.encode().ljust(100, b"\0"), b"ustar\x0000", self._owner,
+            _octal(0, 8), _octal(0, 8), prefix.ljust(155, b"\0"), bytes(12),
+        ))
+        chksum = b"%06o\0 " % sum(head)
+        return head[:148] + chksum + head[156:]
+
+    def _write(self, data: bytes) -> None:
+        self._buf += data
+        if len(self._buf) >= 1 << 20:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buf:
+            self._sink.write(self._buf)
+            self._written += len(self._buf)
+            self._buf = bytearray()
 
     def add(self, entry: Entry) -> None:
-        info = self._info(member_name(entry.key))
+        name = member_name(entry.key)
         if entry.target is not None:
-            info.type = tarfile.SYMTYPE
-            info.mode = 0o777
-            info.linkname = (f"{entry.namespace}::{entry.target}" if entry.namespace
-                             else entry.target)
-            self._tar.addfile(info)
+            link = f"{entry.namespace}::{entry.target}" if entry.namespace else entry.target
+            self._write(self._header(name, 0o777, 0, tarfile.SYMTYPE, link))
         else:
             data = entry.data or b""
-            info.mode = 0o644
-            info.size = len(data)
-            self._tar.addfile(info, io.BytesIO(data))
+            self._write(self._header(name, 0o644, len(data), tarfile.REGTYPE, ""))
+            self._write(data)
+            pad = -len(data) % _BLOCK
+            if pad:
+                self._write(_ZEROS[:pad])
         self.count += 1
 
     def close(self) -> None:
-        self._tar.close()
+        """End the archive (two zero blocks, padded to a 10 KiB record) and close what we opened."""
+        try:
+            self._write(_ZEROS * 2)
+            total = self._written + len(self._buf)
+            self._write(bytes(-total % tarfile.RECORDSIZE))
+            self._flush()
+            if self._comp is not None:
+                self._comp.close()
+            else:
+                self._sink.flush()
+        finally:
+            if self._raw is not None:
+                self._raw.close()
 
 
 # -- reading an archive --
-
-
-class _Tap:
-    """A forward-only, seekable view of a byte stream that remembers the last block read.
-
-    tarfile takes a header block that is neither a header nor zeros, or a
-    short one, for the end of the archive; the last 512-byte read tells
-    whether it really was the end-of-archive marker.
-    """
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self._pos = 0
-        self.last_block: bytes | None = None
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n) if n is not None and n >= 0 else self._raw.read()
-        self._pos += len(data)
-        if n == tarfile.BLOCKSIZE:
-            self.last_block = data
-        return data
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        if whence == 1:
-            pos += self._pos
-        elif whence != 0:
-            raise io.UnsupportedOperation("seek from the end")
-        if pos < self._pos:
-            raise io.UnsupportedOperation("backward seek in an archive stream")
-        while self._pos < pos:
-            chunk = self._raw.read(min(pos - self._pos, 1 << 20))
-            if not chunk:
-                break
-            self._pos += len(chunk)
-        return self._pos
 
 
 def _open_input(path: str, fileobj: IO[bytes] | None) -> tuple[IO[bytes], IO[bytes] | None]:
@@ -373,17 +415,158 @@ def _open_input(path: str, fileobj: IO[bytes] | None) -> tuple[IO[bytes], IO[byt
             raise FluxError(exc.errno or errno.EIO, f"{path}: {exc.strerror or exc}") from None
     buffered = fileobj if hasattr(fileobj, "peek") else io.BufferedReader(fileobj)  # type: ignore[arg-type]
     magic = buffered.peek(6)[:6]  # type: ignore[attr-defined]
+    # big buffers: tarfile reads a header, the data and the padding of each member
     if magic[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=buffered, mode="rb"), opened
+        return io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), 1 << 20), opened
     if magic[:3] == b"BZh":
-        return bz2.BZ2File(buffered, mode="rb"), opened
+        return io.BufferedReader(bz2.BZ2File(buffered, mode="rb"), 1 << 20), opened
     if magic == b"\xfd7zXZ\x00":
-        return lzma.LZMAFile(buffered, mode="rb"), opened
+        return io.BufferedReader(lzma.LZMAFile(buffered, mode="rb"), 1 << 20), opened
     return buffered, opened
 
 
 def _size_text(n: int) -> str:
     return f"{n} bytes"
+
+
+class _Bad(Exception):
+    """A problem with the archive itself (its text follows the archive's name)."""
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _number(field: bytes) -> int:
+    if field[:1] == b"\x80":  # GNU base-256 (large sizes, ids)
+        return int.from_bytes(field[1:], "big")
+    digits = field.split(b"\0", 1)[0].strip(b" ")
+    return int(digits, 8) if digits else 0
+
+
+def _header_ok(block: bytes) -> bool:
+    try:
+        stored = _number(block[148:156])
+    except ValueError:
+        return False
+    rest = sum(block[:148]) + sum(block[156:]) + 8 * 32
+    signed = rest - 2 * sum(b for b in block[:148] + block[156:] if b > 127)
+    return stored in (rest, signed)
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """The ``LEN key=value\n`` records of a pax extended header."""
+    out: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        sp = data.find(b" ", pos)
+        if sp < 0:
+            raise _Bad("damaged archive: malformed pax header")
+        try:
+            n = int(data[pos:sp])
+        except ValueError:
+            raise _Bad("damaged archive: malformed pax header") from None
+        rec = data[sp + 1:pos + n]
+        if n <= 0 or not rec.endswith(b"\n") or b"=" not in rec:
+            raise _Bad("damaged archive: malformed pax header")
+        key, _, value = rec[:-1].partition(b"=")
+        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        pos += n
+    return out
+
+
+_KINDS = {b"1": "a hard link", b"3": "a character device", b"4": "a block device",
+          b"6": "a fifo"}
+_REGULAR = (b"0", b"\0", b"7")
+
+
+def _members(stream: IO[bytes], size_limit: int | None,
+             skipped: Callable[[str, int], None]) -> Iterator[tuple[str, bytes, str, bytes]]:
+    """(name, typeflag, linkname, data) of each file, symlink or directory member.
+
+    A value over ``size_limit`` is passed to ``skipped(name, size)`` and not
+    read.  Follows POSIX ustar with pax extended headers and GNU long names;
+    every header's checksum is verified; the archive must end with the
+    end-of-archive marker.
+    """
+    offset = 0
+    pax: dict[str, str] = {}
+    long_name: str | None = None
+    long_link: str | None = None
+
+    def read(n: int) -> bytes:
+        nonlocal offset
+        data = stream.read(n)
+        if len(data) != n:
+            raise _Bad("truncated archive (unexpected end of data)")
+        offset += n
+        return data
+
+    def body(size: int) -> bytes:
+        data = read(size)
+        pad = -size % _BLOCK
+        if pad:
+            read(pad)
+        return data
+
+    while True:
+        block = stream.read(_BLOCK)
+        if len(block) < _BLOCK:
+            if offset == 0:
+                raise _Bad("empty file, not a tar archive" if not block
+                           else "not a tar archive (shorter than one block)")
+            raise _Bad("truncated archive (no end-of-archive marker)")
+        if block == _ZEROS:  # the end-of-archive marker (an empty archive is only that)
+            return
+        if not _header_ok(block):
+            if offset == 0:
+                raise _Bad("not a tar archive (no valid tar header)")
+            raise _Bad(f"damaged archive: invalid tar header at offset {offset}")
+        offset += _BLOCK
+        flag = block[156:157]
+        try:
+            size = _number(block[124:136])
+        except ValueError:
+            raise _Bad(f"damaged archive: invalid tar header at offset {offset - _BLOCK}") \
+                from None
+        if flag in (b"x", b"g", b"L", b"K"):
+            data = body(size)
+            if flag == b"x":
+                pax = _pax_records(data)
+            elif flag == b"L":
+                long_name = _text(data)
+            elif flag == b"K":
+                long_link = _text(data)
+            continue
+        name = _text(block[0:100])
+        if block[257:263] == b"ustar\x00" and block[345:346] != b"\0":
+            name = _text(block[345:500]) + "/" + name
+        link = _text(block[157:257])
+        if long_name is not None:
+            name = long_name
+        if long_link is not None:
+            link = long_link
+        name = pax.get("path", name)
+        link = pax.get("linkpath", link)
+        if "size" in pax:
+            try:
+                size = int(pax["size"])
+            except ValueError:
+                raise _Bad("damaged archive: malformed pax size") from None
+        pax, long_name, long_link = {}, None, None
+        if flag in _REGULAR:
+            if size_limit is not None and size > size_limit:
+                skipped(name, size)
+                body(size)  # read past it
+                continue
+            yield name, b"0", link, body(size)
+        elif flag in (b"2", b"5"):
+            body(size)
+            yield name, flag, link, b""
+        else:
+            kind = _KINDS.get(flag, f"of tar type {flag!r}")
+            raise _Bad(f"archive member {name!r} is {kind}: only files and symlinks can "
+                       "be restored")
 
 
 def read_archive(path: str, *, fileobj: IO[bytes] | None = None, size_limit: int | None = None,
@@ -400,74 +583,44 @@ def read_archive(path: str, *, fileobj: IO[bytes] | None = None, size_limit: int
     def bad(why: str) -> FluxError:
         return FluxError(errno.EINVAL, f"{path}: {why}")
 
+    def skipped(name: str, size: int) -> None:
+        if on_skip is not None:
+            on_skip(key_of_member(name), f"{_size_text(size)} exceeds the size limit of "
+                                         f"{_size_text(size_limit or 0)}")
+
     stream, opened = _open_input(path, fileobj)
-    tap = _Tap(stream)
     try:
         try:
-            tar = tarfile.open(fileobj=tap, mode="r:")  # type: ignore[call-overload]  # noqa: SIM115
-        except tarfile.ReadError as exc:
-            text = str(exc)
-            if text == "empty file":
-                raise bad("empty file, not a tar archive") from None
-            raise bad(f"not a tar archive ({text})") from None
-        except (EOFError, OSError, lzma.LZMAError, ValueError) as exc:
-            raise bad(f"cannot read archive ({exc})") from None
-        while True:
-            try:
-                info = tar.next()
-                if info is None:
-                    block = tap.last_block
-                    if block is None or len(block) < tarfile.BLOCKSIZE:
-                        raise bad("truncated archive (no end-of-archive marker)")
-                    if block.count(0) != len(block):
-                        raise bad(f"damaged archive: invalid tar header at offset "
-                                  f"{tap.tell() - len(block)}")
-                    return
-                if info.isdir():
+            for name, flag, link, data in _members(stream, size_limit, skipped):
+                if flag == b"5":
                     continue
-                if info.issym():
-                    key = key_of_member(info.name)
-                    ns = None
-                    target = info.linkname
-                    if "::" in target:
-                        ns, target = target.split("::", 1)
-                    if not target:
-                        raise bad(f"archive member {info.name!r}: symlink has no target")
-                    obj = _t.symlink(target, ns or None)
-                    try:
-                        _t.validate(obj, path=key)
-                    except FluxError as exc:
-                        raise bad(f"archive member {info.name!r}: {exc.strerror}") from None
-                    yield Entry(key, target=target, namespace=ns or None)
+                key = key_of_member(name)
+                if flag == b"0":
+                    yield Entry(key, data)
                     continue
-                if not info.isreg():
-                    kind = {tarfile.LNKTYPE: "a hard link", tarfile.CHRTYPE: "a character device",
-                            tarfile.BLKTYPE: "a block device", tarfile.FIFOTYPE: "a fifo"} \
-                        .get(info.type, f"of tar type {info.type!r}")
-                    raise bad(f"archive member {info.name!r} is {kind}: only files and "
-                              "symlinks can be restored")
-                key = key_of_member(info.name)
-                if size_limit is not None and info.size > size_limit:
-                    if on_skip is not None:
-                        on_skip(key, f"{_size_text(info.size)} exceeds the size limit of "
-                                     f"{_size_text(size_limit)}")
-                    continue
-                member = tar.extractfile(info)
-                data = member.read() if member is not None else b""
-                if len(data) != info.size:
-                    raise bad("truncated archive (unexpected end of data)")
-                yield Entry(key, data)
-            except FluxError as exc:
-                if exc.strerror and exc.strerror.startswith(path + ": "):
-                    raise
-                raise bad(exc.strerror or str(exc)) from None
-            except tarfile.ReadError as exc:
-                what = "truncated archive" if "end of data" in str(exc) else "damaged archive"
-                raise bad(f"{what} ({exc})") from None
-            except EOFError as exc:
-                raise bad(f"truncated archive ({exc})") from None
-            except (OSError, lzma.LZMAError, zlib.error, ValueError) as exc:
-                raise bad(f"damaged archive ({exc})") from None
+                ns = None
+                target = link
+                if "::" in target:
+                    ns, target = target.split("::", 1)
+                if not target:
+                    raise bad(f"archive member {name!r}: symlink has no target")
+                try:
+                    _t.validate(_t.symlink(target, ns or None), path=key)
+                except FluxError as exc:
+                    raise bad(f"archive member {name!r}: {exc.strerror}") from None
+                yield Entry(key, target=target, namespace=ns or None)
+        except _Bad as exc:
+            raise bad(str(exc)) from None
+        except FluxError as exc:
+            if exc.strerror and exc.strerror.startswith(path + ": "):
+                raise
+            raise bad(exc.strerror or str(exc)) from None
+        except EOFError as exc:
+            raise bad(f"truncated archive ({exc})") from None
+        except (OSError, lzma.LZMAError, zlib.error) as exc:
+            if isinstance(exc, FluxError):
+                raise
+            raise bad(f"damaged archive ({exc})") from None
     finally:
         if opened is not None:
             opened.close()

@@ -76,7 +76,7 @@ class Seen:
     """Blobs already checked, shared by the checks of several roots (each blob is
     read once, and a damaged one reported once, for the first key reaching it)."""
 
-    __slots__ = ("status", "sizes")
+    __slots__ = ("sizes", "status")
 
     def __init__(self) -> None:
         self.status: dict[str, Problem | None] = {}

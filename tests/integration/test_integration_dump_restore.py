@@ -46,7 +46,7 @@ def offline(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     env = dict(os.environ)
     env.pop("FLUX_URI", None)
     return subprocess.run(flux_command() + list(args), env=env, capture_output=True, text=True,
-                          timeout=60, cwd=cwd)
+                          timeout=60, cwd=cwd, check=False)
 
 
 def run_jobs(inst: TestInstance, n: int) -> list[str]:
@@ -142,7 +142,7 @@ def test_checkpoint_dump_offline_and_in_instance(tmp_path: Path) -> None:
     env = dict(os.environ)
     env.pop("FLUX_URI", None)
     ckpt = subprocess.run(flux_command() + ["dump", "-v", f"--statedir={state}", "-"], env=env,
-                          capture_output=True, timeout=60)
+                          capture_output=True, timeout=60, check=False)
     assert b"demo.b" in ckpt.stderr.splitlines()
     with tarfile.open(fileobj=io.BytesIO(ckpt.stdout), mode="r:") as tar:
         assert set(tar.getnames()) == set(got)
@@ -176,7 +176,8 @@ def test_restore_to_a_key_of_a_running_instance(tmp_path: Path) -> None:
         assert ok(inst, "kvs", "readlink", "restored.l") == "ns1::x.y\n"
         # from standard input, and the scratch namespaces are gone
         proc = subprocess.run(flux_command() + ["restore", "-q", "--key=again", "-"],
-                              input=buf.getvalue(), env=inst.env, capture_output=True)
+                              input=buf.getvalue(), env=inst.env, capture_output=True,
+                              check=False)
         assert proc.returncode == 0 and proc.stderr == b""
         assert ok(inst, "kvs", "get", "again.a.b") == "one\n"
         assert "restore-" not in ok(inst, "kvs", "namespace", "list")
@@ -226,7 +227,8 @@ def test_shutdown_dump_path(tmp_path: Path) -> None:
     try:
         ok(inst, "kvs", "put", "k=v")
         proc = subprocess.run(flux_command() + ["shutdown", "--dump=out.tgz"], env=inst.env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                              check=False)
         assert proc.returncode == 0, proc.stderr
         assert "dumped" in proc.stderr
         assert inst.wait() == 0

@@ -159,6 +159,26 @@ def test_long_and_non_ascii_names_round_trip(tmp_path: Path) -> None:
     assert as_dict(list(read_archive(str(tmp_path / "d.tar")))) == {key: b"v", "l": ("t" * 300, None)}
 
 
+def test_ustar_prefix_split_names(tmp_path: Path) -> None:
+    keys = ["p" * 60 + "." + "q" * 60 + "." + "r" * 99,   # prefix + name
+            "s" * 150 + "." + "t" * 101,                  # no cut fits: pax
+            "u" * 100]
+    with Store(tmp_path / "s", durability="none") as s:
+        b = TxnBuilder()
+        for i, k in enumerate(keys):
+            b.put_raw(k, b"%d" % i)
+        KVS(s).commit_one(b.build())
+        dump(s, str(tmp_path / "d.tar"))
+    with tarfile.open(tmp_path / "d.tar") as tar:
+        assert sorted(tar.getnames()) == sorted(k.replace(".", "/") for k in keys)
+    assert as_dict(list(read_archive(str(tmp_path / "d.tar")))) == \
+        {k: b"%d" % i for i, k in enumerate(keys)}
+    if shutil.which("tar"):
+        listing = subprocess.run(["tar", "tf", str(tmp_path / "d.tar")], capture_output=True,
+                                 text=True, check=True).stdout.split()
+        assert sorted(listing) == sorted(k.replace(".", "/") for k in keys)
+
+
 def test_system_tar_reads_and_writes_the_format(tmp_path: Path) -> None:
     tar = shutil.which("tar")
     if tar is None:
@@ -214,6 +234,38 @@ def make_tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) ->
                 tar.addfile(info, io.BytesIO(data))
             else:
                 tar.addfile(info)
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_gnu_and_pax_archives(tmp_path: Path, fmt: int) -> None:
+    long = "/".join(["x" * 80] * 4) + "/é"
+    p = tmp_path / "f.tar"
+    with tarfile.open(p, "w", format=fmt) as tar:
+        info = tarfile.TarInfo(long)
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+        link = tarfile.TarInfo("l")
+        link.type, link.linkname = tarfile.SYMTYPE, "ns::" + "t" * 200
+        tar.addfile(link)
+        d = tarfile.TarInfo("somedir")
+        d.type = tarfile.DIRTYPE
+        tar.addfile(d)
+    assert as_dict(list(read_archive(str(p)))) == {long.replace("/", "."): b"abc",
+                                                   "l": ("t" * 200, "ns")}
+
+
+def test_bad_checksum_is_named(tmp_path: Path) -> None:
+    p = tmp_path / "c.tar"
+    make_tar(p, [(tarfile.TarInfo("a"), b"1"), (tarfile.TarInfo("b"), b"2")])
+    raw = bytearray(p.read_bytes())
+    raw[1024 + 10] ^= 1  # a bit of b's name
+    p.write_bytes(bytes(raw))
+    with pytest.raises(FluxError, match="invalid tar header at offset 1024"):
+        list(read_archive(str(p)))
+    raw[0] ^= 1
+    p.write_bytes(bytes(raw))
+    with pytest.raises(FluxError, match="not a tar archive"):
+        list(read_archive(str(p)))
 
 
 def test_member_names() -> None:
