@@ -99,6 +99,7 @@ class ModuleHost:
         self._loaded.remove(entry)
         for svc in entry.ctx.services:
             broker.unregister_service(svc, entry.ctx)
+        t0 = time.monotonic()
         try:
             await entry.module.stop()
         except Exception:  # noqa: BLE001 - keep unloading the rest
@@ -110,6 +111,8 @@ class ModuleHost:
         broker.events.drop(entry.ctx)
         broker.remove_endpoint(entry.ctx)
         broker.attrs.remove_owned(entry.name)
+        if not entry.builtin:
+            broker.log.debug(f"module {entry.name} unloaded in {time.monotonic() - t0:.3g}s")
         if not ok:
             raise FluxError(errno.EIO, f"module {entry.name} failed to stop cleanly")
 
