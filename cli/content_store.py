@@ -47,7 +47,7 @@ def locate_store(prog: str, statedir: str | None) -> tuple[str, Any]:
 
 class Progress:
     """``flux-PROG: VERB N keys`` on stderr: every key with -v, a live count on a
-    terminal, the total at the end; nothing with -q."""
+    terminal, the total at the end; no count with -q."""
 
     def __init__(self, prog: str, verb: str, verbose: bool, quiet: bool) -> None:
         self.prog, self.verb = prog, verb
@@ -68,11 +68,11 @@ class Progress:
                            nl=False)
 
     def warn(self, text: str) -> None:
-        if not self.quiet:
-            if self._tty and self._last:
-                click.echo("", err=True)
-                self._last = 0.0
-            click.echo(f"flux-{self.prog}: {text}", err=True)
+        """A skipped key or other warning: shown even with -q (which only drops the count)."""
+        if self._tty and self._last:
+            click.echo("", err=True)
+            self._last = 0.0
+        click.echo(f"flux-{self.prog}: {text}", err=True)
 
     def done(self, extra: str = "") -> None:
         if self.quiet:
