@@ -27,14 +27,14 @@ _CTX = {"help_option_names": ["-h", "--help"]}
 _INFLIGHT = 256
 
 
-def _rpc_loader(h: Any) -> Any:
-    """load_many over content.load requests, up to _INFLIGHT in flight at once."""
+def _rpc_loader(h: Any, inflight: int = _INFLIGHT) -> Any:
+    """load_many over content.load requests, up to INFLIGHT in flight at once."""
     from flux.errors import FluxError
 
     def load_many(refs: list[str]) -> list[Any]:
         out: list[Any] = []
-        for i in range(0, len(refs), _INFLIGHT):
-            futs = [(ref, h.rpc("content.load", ref)) for ref in refs[i:i + _INFLIGHT]]
+        for i in range(0, len(refs), inflight):
+            futs = [(ref, h.rpc("content.load", ref)) for ref in refs[i:i + inflight]]
             for ref, fut in futs:
                 try:
                     out.append(fut.get_raw() or b"")
@@ -57,10 +57,14 @@ def _rpc_loader(h: Any) -> Any:
 @click.option("--ignore-failed-read", is_flag=True,
               help="Report keys whose blobs cannot be read and go on without them")
 @click.option("--statedir", metavar="DIR", help=STATEDIR_HELP)
+@click.option("--maxreqs", type=click.IntRange(1, 65536), default=_INFLIGHT, hidden=True,
+              help="Content loads in flight at once (flux-core's rc3 passes 128)")
+@click.option("--sd-notify", is_flag=True, hidden=True, help="Accepted (no systemd here)")
 @click.argument("outfile")
 @handle_errors("dump")
 def command(verbose: bool, quiet: bool, checkpoint: bool, no_cache: bool,
-            ignore_failed_read: bool, statedir: str | None, outfile: str) -> None:
+            ignore_failed_read: bool, statedir: str | None, maxreqs: int, sd_notify: bool,
+            outfile: str) -> None:
     """Write a KVS snapshot to OUTFILE (a tar archive, or - for standard output)."""
     from kvs import archive
     from kvs.offline import open_store
@@ -89,7 +93,7 @@ def command(verbose: bool, quiet: bool, checkpoint: bool, no_cache: bool,
         if no_cache:
             store = open_store(h.attr_get("content.backing-path"))
         else:
-            load_many = _rpc_loader(h)
+            load_many = _rpc_loader(h, maxreqs)
 
     created = outfile != "-" and not os.path.exists(outfile)
     out = None

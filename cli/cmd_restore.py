@@ -121,10 +121,11 @@ def _checkpoint_store(statedir: str | None) -> Any:
 @click.option("--size-limit", metavar="SIZE", callback=_size,
               help="Skip values larger than SIZE bytes (suffix k, M or G)")
 @click.option("--statedir", metavar="DIR", help=STATEDIR_HELP)
+@click.option("--sd-notify", is_flag=True, help="Accepted for compatibility (no systemd here)")
 @click.argument("infile")
 @handle_errors("restore")
 def command(verbose: bool, quiet: bool, checkpoint: bool, key: str | None, no_cache: bool,
-            size_limit: int | None, statedir: str | None, infile: str) -> None:
+            size_limit: int | None, statedir: str | None, sd_notify: bool, infile: str) -> None:
     """Restore a KVS snapshot from INFILE (a tar archive, or - for standard input)."""
     from kvs import archive
 
