@@ -9,11 +9,20 @@ up to its size.  Each problem is printed as ``flux-fsck: KEY: what
 file directly (through ``content.backing-path`` inside an instance, which
 is safe while it runs, or ``--statedir=DIR`` with none).  Exit 0 when the
 store is valid, 1 when anything is damaged or cannot be read.
+
+``-R/--repair`` (experimental, as in flux-core; only with ``--statedir`` on
+a stopped instance) then commits a new primary root without the dangling
+references: a value that lost some of its blobs keeps the others under
+``lost+found.KEY``, a key with none left and a directory that cannot be
+read are unlinked; a pin whose tree is damaged is dropped (a restart
+replays instead of diffing from it); each key's fate is printed.  Other
+namespaces are only reported.
 """
 from __future__ import annotations
 
 import errno
 import sys
+from typing import Any
 
 import click
 
@@ -23,14 +32,52 @@ from cli.content_store import STATEDIR_HELP, locate_store
 _CTX = {"help_option_names": ["-h", "--help"]}
 
 
+def _repair(store: Any) -> None:
+    """Commit a primary root without the dangling references, and drop the pins of damaged
+    trees (snapshots a restart diffs from: it replays instead); say what became of each."""
+    from eventstore.checkpoint import PinKind
+    from kvs.engine import KVS
+    from kvs.fsck import find_damage, repair_ops
+    from kvs.txn import Txn
+
+    kvs = KVS(store)
+    with store.reader() as rd:
+        damage = find_damage(rd.load, kvs.getroot().rootref)
+        ops, lines = repair_ops(damage, rd.size)
+        unpin = []
+        for name, pin in sorted(store.pins().items()):
+            if pin.kind == PinKind.TREE:
+                broken = bool(find_damage(rd.load, pin.ref))
+            else:
+                try:
+                    rd.load(pin.ref)
+                    broken = False
+                except OSError:
+                    broken = True
+            if broken:
+                unpin.append(name)
+    if ops:
+        kvs.commit_one(Txn(ops))
+    for name in unpin:
+        store.unpin(name)
+        lines.append(f"pin {name}: its tree is damaged: unpinned")
+    store.sync()
+    for line in lines:
+        click.echo(f"flux-fsck: repaired {line}", err=True)
+
+
 @click.command("fsck", context_settings=_CTX)
 @click.option("-v", "--verbose", is_flag=True, help="List keys on stderr as they are validated")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the damage found")
 @click.option("-r", "--rootref", metavar="BLOBREF",
               help="Check the tree of this root dir blobref instead of the checkpoint")
+@click.option("-R", "--repair", is_flag=True,
+              help="Unlink dangling references in the primary namespace (KVS unloaded; "
+                   "experimental)")
 @click.option("--statedir", metavar="DIR", help=STATEDIR_HELP)
 @handle_errors("fsck")
-def command(verbose: bool, quiet: bool, rootref: str | None, statedir: str | None) -> None:
+def command(verbose: bool, quiet: bool, rootref: str | None, repair: bool,
+            statedir: str | None) -> None:
     """Check the integrity of the KVS content store."""
     from eventstore.blobref import is_blobref
     from eventstore.checkpoint import PinKind
@@ -40,8 +87,13 @@ def command(verbose: bool, quiet: bool, rootref: str | None, statedir: str | Non
 
     if rootref is not None and not is_blobref(rootref):
         raise click.BadParameter(f"{rootref!r} is not a blobref", param_hint="--rootref")
+    if repair and rootref is not None:
+        raise click.UsageError("--repair works on the checkpoint: it cannot go with --rootref")
     path, _h = locate_store("fsck", statedir)
-    store = open_store(path)
+    if repair and statedir is None:
+        raise OSError(errno.EBUSY, f"the instance has {path} open: --repair needs the KVS "
+                                   "unloaded (shut the instance down, then use --statedir=DIR)")
+    store = open_store(path, write=repair)
     total = FsckResult()
     seen = Seen()
 
@@ -82,6 +134,8 @@ def command(verbose: bool, quiet: bool, rootref: str | None, statedir: str | Non
                     except OSError as exc:
                         res.problems.append(Problem(f"pin {name}", pin.ref, describe_error(exc)))
                     report(res)
+        if repair and total.problems:
+            _repair(store)
     finally:
         store.close()
     n = len(total.problems)

@@ -184,3 +184,133 @@ def check_tree(load: Callable[[str], bytes], rootref: str, *, label: str = "",
                 res.problems.append(Problem(label + key, None, f"valref size {size} does "
                                             f"not match its blobs' {total} bytes"))
     return res
+
+
+# -- repair (flux fsck --repair) ---------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class Damage:
+    """A key of the tree that refers to blobs that cannot be read.
+
+    ``obj`` is the key's tree object: a valref (some of whose blobs are bad),
+    or the dirref/hdir of a directory whose blob (or a bucket's) is bad.
+    """
+
+    key: str
+    obj: dict[str, Any]
+    bad: frozenset[str]
+
+    @property
+    def is_dir(self) -> bool:
+        return self.obj["type"] != _t.VALREF
+
+
+def find_damage(load: Callable[[str], bytes], rootref: str) -> list[Damage]:
+    """Every key under ROOTREF that refers to an unreadable blob (shared blobs included).
+
+    A damaged root is ``Damage(".", ...)``: nothing under it can be reached.
+    """
+    ok: dict[str, bool] = {}
+    dirs: dict[str, dict[str, Any] | None] = {}
+    out: list[Damage] = []
+
+    def good(ref: str) -> bool:
+        if ref not in ok:
+            try:
+                load(ref)
+                ok[ref] = True
+            except FluxError:
+                ok[ref] = False
+        return ok[ref]
+
+    def dir_of(ref: str) -> dict[str, Any] | None:
+        if ref not in dirs:
+            obj = None
+            try:
+                obj = _t.decode_dir(load(ref), ref)
+            except FluxError:
+                pass
+            dirs[ref] = obj
+        return dirs[ref]
+
+    def entries(obj: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Any]]], set[str]]:
+        """A dir's entries, and the refs of the hdir buckets that cannot be read."""
+        got: list[tuple[str, dict[str, Any]]] = []
+        bad: set[str] = set()
+        todo = [obj]
+        while todo:
+            o = todo.pop()
+            if o["type"] == _t.DIR:
+                got.extend(o["data"].items())
+                continue
+            for b in o["data"]["bucket"]:
+                if b is not None:
+                    sub = dir_of(b["data"][0])
+                    if sub is None:
+                        bad.add(b["data"][0])
+                    else:
+                        todo.append(sub)
+        return got, bad
+
+    root = dir_of(rootref)
+    if root is None:
+        return [Damage(".", _t.dirref(rootref), frozenset((rootref,)))]
+    stack: list[tuple[str, dict[str, Any], dict[str, Any]]] = [("", root, _t.dirref(rootref))]
+    while stack:
+        prefix, obj, named = stack.pop()
+        got, bad = entries(obj)
+        if bad:
+            out.append(Damage(prefix or ".", named, frozenset(bad)))
+            continue
+        for name, e in got:
+            key = f"{prefix}.{name}" if prefix else name
+            t = e["type"]
+            if t == _t.DIR:
+                stack.append((key, e, e))
+            elif t == _t.DIRREF:
+                sub = dir_of(e["data"][0])
+                if sub is None:
+                    out.append(Damage(key, e, frozenset(e["data"])))
+                else:
+                    stack.append((key, sub, e))
+            elif t == _t.VALREF:
+                missing = frozenset(r for r in e["data"] if not good(r))
+                if missing:
+                    out.append(Damage(key, e, missing))
+    out.sort(key=lambda d: d.key)
+    return out
+
+
+LOST_FOUND = "lost+found"
+
+
+def repair_ops(damage: list[Damage], size_of: Callable[[str], int]) -> tuple[list[dict[str, Any]],
+                                                                          list[str]]:
+    """(KVS ops, one line per key saying what becomes of it) that drop the dangling refs.
+
+    A value keeps the blobs that are still good, under ``lost+found.KEY``
+    (its value changed); a directory that cannot be read is unlinked; the
+    original keys are unlinked.  A damaged root cannot be repaired (EIO).
+    """
+    import errno
+
+    ops: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for d in damage:
+        if d.key == ".":
+            raise FluxError(errno.EIO, "the root directory is damaged: nothing to repair from")
+        ops.append({"key": d.key, "flags": 0, "dirent": None})
+        if d.is_dir:
+            lines.append(f"{d.key}: directory cannot be read: unlinked")
+            continue
+        keep = [r for r in d.obj["data"] if r not in d.bad]
+        if not keep:
+            lines.append(f"{d.key}: no blob of the value is left: unlinked")
+            continue
+        dest = f"{LOST_FOUND}.{d.key}"
+        ops.append({"key": dest, "flags": 0,
+                    "dirent": _t.valref(keep, sum(size_of(r) for r in keep))})
+        lines.append(f"{d.key}: {len(keep)} of {len(d.obj['data'])} blobs left: "
+                     f"moved to {dest}")
+    return ops, lines

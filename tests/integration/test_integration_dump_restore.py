@@ -299,13 +299,29 @@ def test_fsck_finds_damage(tmp_path: Path, how: str) -> None:
     assert skip.returncode == 0 and "victim:" in skip.stderr and "skipped" in skip.stderr
     got = members(tmp_path / "d.tar")
     assert "victim" not in got and evkey.replace(".", "/") in got
-    # the instance still starts and serves the rest
+    # the instance still starts and serves the rest; --repair needs it stopped
     again = start(tmp_path, state)
     try:
         assert again.flux("fsck").returncode == 1
         assert ok(again, "kvs", "get", "demo.b") == "hello world\n"
+        busy = again.flux("fsck", "--repair")
+        assert busy.returncode == 1 and "needs the KVS unloaded" in busy.stderr
+        busy = offline("fsck", "--repair", f"--statedir={state}")
+        assert busy.returncode == 1 and "in use by a running broker" in busy.stderr
     finally:
         assert again.stop() == 0
+    fixed = offline("fsck", "--repair", f"--statedir={state}")
+    assert fixed.returncode == 1  # errors were discovered (and repaired)
+    assert "flux-fsck: repaired victim: " in fixed.stderr
+    after = offline("fsck", f"--statedir={state}")
+    assert after.returncode == 0, after.stderr
+    third = start(tmp_path, state)
+    try:
+        assert third.flux("kvs", "get", "victim").returncode == 1
+        assert ok(third, "kvs", "get", "demo.b") == "hello world\n"
+        assert len(ok(third, "jobs", "-a", "-n", "-o", "{id}").split()) == len(ids)
+    finally:
+        assert third.stop() == 0
 
 
 def test_bad_input(tmp_path: Path) -> None:

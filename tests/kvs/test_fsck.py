@@ -110,3 +110,55 @@ def test_labels_and_key_callback(store: Store) -> None:
     with store.reader() as rd:
         res = check_tree(rd.load, store.root("primary").rootref, label="ns::", on_key=seen.append)
     assert res.ok and len(seen) == 203 and seen[0] == "ns::a.big" and "ns::lnk" in seen
+
+
+def test_repair_drops_dangling_refs(store: Store) -> None:
+    from kvs.fsck import find_damage, repair_ops
+    from kvs.txn import Txn
+
+    kvs = KVS(store)
+    big = kvs.get_treeobj("a.big")
+    assert len(big["data"]) >= 3
+    many = kvs.get_treeobj("many")
+    # share the blob to be damaged with a second key: both are found
+    kvs.commit_one(TxnBuilder().put_treeobj("copy", big).build())
+    delete_blob(store, big["data"][1])
+    root = kvs.getroot().rootref
+    with store.reader() as rd:
+        bucket = kvs.store.load(many["data"][0])
+        assert b'"hdir"' in bucket
+        damage = find_damage(rd.load, root)
+        assert [(d.key, d.is_dir) for d in damage] == [("a.big", False), ("copy", False)]
+        ops, lines = repair_ops(damage, rd.size)
+    kvs.commit_one(Txn(ops))
+    assert fsck(store).ok
+    kept = [r for r in big["data"] if r != big["data"][1]]
+    left = kvs.get("lost+found.a.big")
+    assert left == b"x" * sum(store.size(r) for r in kept) and 0 < len(left) < 10000
+    assert lines[0] == f"a.big: {len(kept)} of {len(big['data'])} blobs left: " \
+                       "moved to lost+found.a.big"
+    assert sorted(kvs.listdir("a")) == ["small"]
+
+
+def test_repair_unlinks_unreadable_dirs_not_the_root(store: Store) -> None:
+    from kvs.fsck import find_damage, repair_ops
+
+    kvs = KVS(store)
+    many = kvs.get_treeobj("many")
+    hdir = kvs.store.load(many["data"][0])
+    import orjson
+
+    bucket = next(b for b in orjson.loads(hdir)["data"]["bucket"] if b is not None)
+    delete_blob(store, bucket["data"][0])
+    with store.reader() as rd:
+        damage = find_damage(rd.load, kvs.getroot().rootref)
+        assert [(d.key, d.is_dir) for d in damage] == [("many", True)]
+        ops, lines = repair_ops(damage, rd.size)
+    assert ops == [{"key": "many", "flags": 0, "dirent": None}]
+    assert lines == ["many: directory cannot be read: unlinked"]
+    delete_blob(store, kvs.getroot().rootref)
+    with store.reader() as rd:
+        damage = find_damage(rd.load, kvs.getroot().rootref)
+    assert [d.key for d in damage] == ["."]
+    with pytest.raises(OSError, match="root directory is damaged"):
+        repair_ops(damage, len)
