@@ -78,6 +78,7 @@ def command(verbose: bool, quiet: bool, checkpoint: bool, no_cache: bool,
 
     store = None
     load_many = None
+    pin = None
     if checkpoint or statedir is not None:  # a store named by --statedir has only its checkpoint
         path, _h = locate_store("dump", statedir)
         store = open_store(path)
@@ -90,6 +91,12 @@ def command(verbose: bool, quiet: bool, checkpoint: bool, no_cache: bool,
         h = instance_handle("dump", "dump a stopped instance with --checkpoint --statedir=DIR")
         rootref = h.rpc("kvs.getroot", {"namespace": "primary"}).get()["rootref"]
         mtime = started
+        # online GC keeps a replaced root only briefly: hold this one until the dump is done
+        pin = f"flux-dump.{os.getpid()}"
+        try:
+            h.rpc("content.pin", {"name": pin, "ref": rootref, "kind": "tree"}).get()
+        except OSError:
+            pin = None  # a store without pins: nothing collects under us either
         if no_cache:
             store = open_store(h.attr_get("content.backing-path"))
         else:
@@ -131,4 +138,9 @@ def command(verbose: bool, quiet: bool, checkpoint: bool, no_cache: bool,
     finally:
         if store is not None:
             store.close()
+        if pin is not None:
+            try:
+                h.rpc("content.unpin", {"name": pin}).get()
+            except OSError:
+                pass
     progress.done()
