@@ -375,3 +375,37 @@ def test_bad_input(tmp_path: Path) -> None:
         assert ok(again, "kvs", "get", "keep") == "1\n"
     finally:
         assert again.stop() == 0
+
+
+def test_live_dump_is_one_point_in_time_under_commits_and_online_gc(tmp_path: Path) -> None:
+    from kvs import treeobj as _t
+
+    inst = start(tmp_path, tmp_path / "s")
+    h = inst.handle()
+    try:
+        def put_all(tag: bytes) -> None:
+            ops = [{"key": f"d.k{i}", "flags": 0, "dirent": _t.val(tag * 2000 + b"%d" % i)}
+                   for i in range(3000)]
+            h.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": ops}).get()
+
+        put_all(b"a")
+        proc = subprocess.Popen(flux_command() + ["dump", "--maxreqs=1", str(tmp_path / "d.tar")],
+                                env=inst.env, stderr=subprocess.PIPE, text=True)
+        rounds = 0
+        while proc.poll() is None:
+            put_all(b"bc"[rounds % 2:rounds % 2 + 1])  # every value replaced, then collected
+            h.rpc("content.gc", {"grace": 0}).get()
+            rounds += 1
+        assert proc.wait() == 0, proc.stderr.read() if proc.stderr else ""
+        assert rounds >= 1
+        with tarfile.open(tmp_path / "d.tar") as tar:
+            values = {m.name: tar.extractfile(m).read() for m in tar.getmembers()
+                      if m.name.startswith("d/")}
+        assert len(values) == 3000
+        # one version of every value: the root the dump started from, whichever it was
+        tag = values["d/k0"][:1]
+        assert all(v == tag * 2000 + k[3:].encode() for k, v in values.items())
+        assert h.rpc("content.pins", {}).get()["pins"].keys() <= {"job-manager", "job-list"}
+    finally:
+        h.close()
+        assert inst.stop() == 0
