@@ -79,6 +79,8 @@ AUTO_RESTORE_SIZE_LIMIT = 100 << 20
 _EXTENSIONS = ((".tar.gz", "gz"), (".tgz", "gz"), (".tar.bz2", "bz2"), (".tbz2", "bz2"),
                (".tar.xz", "xz"), (".txz", "xz"), (".tar", ""))
 _BATCH_OPS = 4096
+#: most bytes of values loaded ahead of the walk (see ``walk``)
+_AHEAD_BYTES = 16 << 20
 _BATCH_BYTES = 32 << 20
 
 
@@ -138,6 +140,77 @@ def walk(load_many: LoadMany, rootref: str,
             fail(key, exc)
             return None
 
+    # blobs loaded ahead of need (the children of the subdirectories of the directory being
+    # entered), so a connection keeps many loads in flight, and kept a while after use: the
+    # same blob under many keys (equal jobspecs) is loaded once; oldest dropped past a bound
+    ahead: dict[str, bytes | FluxError] = {}
+    held = [0]
+    decoded: dict[str, dict[str, Any]] = {}
+
+    def keep(ref: str, got: bytes | FluxError) -> None:
+        if ref in ahead:
+            return
+        ahead[ref] = got
+        held[0] += len(got) if isinstance(got, bytes) else 0
+        while held[0] > 2 * _AHEAD_BYTES and len(ahead) > 1:
+            old = ahead.pop(next(iter(ahead)))
+            held[0] -= len(old) if isinstance(old, bytes) else 0
+
+    def fetch(refs: list[str]) -> dict[str, bytes | FluxError]:
+        want = list(dict.fromkeys(refs))
+        need = [r for r in want if r not in ahead]
+        got = dict(zip(need, load_many(need))) if need else {}
+        out = {r: got[r] if r in got else ahead[r] for r in want}
+        for r, g in got.items():
+            keep(r, g)
+        return out
+
+    def children_refs(obj: dict[str, Any]) -> Iterator[tuple[str, int]]:
+        """(ref, size estimate) of what entering OBJ will load."""
+        if obj["type"] == _t.HDIR:
+            for b in obj["data"]["bucket"]:
+                if b is not None:
+                    yield b["data"][0], 4096
+            return
+        for e in obj["data"].values():
+            t = e["type"]
+            if t == _t.VALREF:
+                n = e.get("size") or 0
+                for ref in e["data"]:
+                    yield ref, n // max(len(e["data"]), 1)
+            elif t == _t.DIRREF:
+                yield e["data"][0], 4096
+
+    def look_ahead(items: list[tuple[str, dict[str, Any]]],
+                   blobs: dict[str, bytes | FluxError]) -> None:
+        refs: list[str] = []
+        budget = _AHEAD_BYTES
+        for _name, e in items:
+            t = e["type"]
+            if t == _t.DIRREF:
+                ref = e["data"][0]
+                raw = blobs.get(ref)
+                if not isinstance(raw, bytes):
+                    continue
+                try:
+                    obj = decoded[ref] = _t.decode_dir(raw, ref)
+                except FluxError:
+                    continue  # reported when the walk gets there
+            elif t == _t.DIR:
+                obj = e
+            else:
+                continue
+            for ref, n in children_refs(obj):
+                if ref not in ahead and ref not in blobs:
+                    refs.append(ref)
+                    budget -= n
+            if budget <= 0:
+                break
+        refs = list(dict.fromkeys(refs))
+        if refs:
+            for r, g in zip(refs, load_many(refs)):
+                keep(r, g)
+
     def frame(prefix: str, dirobj: dict[str, Any]) -> _Frame | None:
         # an hdir's names live in its buckets' dirs (nested hdirs one level down)
         items: list[tuple[str, dict[str, Any]]] = []
@@ -149,7 +222,7 @@ def walk(load_many: LoadMany, rootref: str,
                     items.extend(d["data"].items())
             refs = [b["data"][0] for d in hdirs for b in d["data"]["bucket"] if b is not None]
             todo = []
-            for ref, got in zip(refs, load_many(refs) if refs else []):
+            for ref, got in fetch(refs).items():
                 obj = decode(prefix or ".", ref, got)
                 if obj is None:
                     return None
@@ -160,7 +233,8 @@ def walk(load_many: LoadMany, rootref: str,
             t = e["type"]
             if t == _t.DIRREF or t == _t.VALREF:
                 refs.extend(e["data"])
-        blobs = dict(zip(refs, load_many(refs))) if refs else {}
+        blobs = fetch(refs) if refs else {}
+        look_ahead(items, blobs)
         return _Frame(prefix, items, blobs)
 
     root = load_many([rootref])[0]
@@ -199,7 +273,7 @@ def walk(load_many: LoadMany, rootref: str,
                 stack.append(sub)
         elif t == _t.DIRREF:
             ref = e["data"][0]
-            obj = decode(key, ref, fr.blobs[ref])
+            obj = decoded.pop(ref, None) or decode(key, ref, fr.blobs[ref])
             if obj is not None:
                 sub = frame(key, obj)
                 if sub is not None:

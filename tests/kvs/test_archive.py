@@ -447,3 +447,34 @@ def test_hooks_log_and_never_fail_a_shutdown(tmp_path: Path) -> None:
                                          + log.lines[-1][1].rsplit(" in ", 1)[1])
         with pytest.raises(FluxError, match="content.restore: .*nope.tar"):
             archive.content_restore_hook(s, str(tmp_path / "nope.tar"), None, log)
+
+
+def test_walk_loads_each_blob_once_in_few_batches(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = b"s" * 3000  # the same blob under every job, as equal jobspecs are
+    with Store(tmp_path / "s", durability="none") as s:
+        b = TxnBuilder()
+        for i in range(600):
+            b.put_raw(f"job.{i // 50:04}.{i % 50:04}.spec", shared)
+            b.put_raw(f"job.{i // 50:04}.{i % 50:04}.log", b"%d" % i * 700)
+        KVS(s).commit_one(b.build())
+        root = s.root("primary").rootref
+        for budget in (archive._AHEAD_BYTES, 1):
+            monkeypatch.setattr(archive, "_AHEAD_BYTES", budget)
+            batches: list[list[str]] = []
+            with s.reader() as rd:
+                base = archive.store_loader(rd)
+
+                def counting(refs, base=base, batches=batches):
+                    batches.append(list(refs))
+                    return base(refs)
+
+                got = list(archive.walk(counting, root))
+            assert len(got) == 1200 and got[1].data == shared
+            assert all(e.data == (shared if e.key.endswith("spec") else
+                                  b"%d" % (int(e.key.split(".")[1]) * 50
+                                           + int(e.key.split(".")[2])) * 700) for e in got)
+            loads = [r for batch in batches for r in batch]
+            if budget > 1:
+                assert len(loads) == len(set(loads))  # each blob once
+                assert len(batches) < 40
