@@ -74,18 +74,20 @@ class Marker:
     """Blobrefs reachable from the roots given so far, found a bounded piece at a time.
 
     ``seen`` holds every ref found; a dir in ``seen`` whose children are not
-    yet visited is on the stack, so once ``drain`` empties the stack the
-    subtree under every seen dirref is in ``seen`` too (which is what lets
-    marking from a newer root stop at the first ref already seen).
+    yet visited is on the stack (as its ref, or as an inline dir object), so
+    once ``drain`` empties the stack the subtree under every seen dirref is
+    in ``seen`` too (which is what lets marking from a newer root stop at the
+    first ref already seen).  Adding a root only names it: loading it is
+    drain's work, under its deadline.
     """
 
     seen: set[str] = field(default_factory=set)
-    _stack: list[dict[str, Any]] = field(default_factory=list)
+    _stack: list[Any] = field(default_factory=list)
 
-    def add_tree(self, ref: str, get: Callable[[str], bytes]) -> None:
+    def add_tree(self, ref: str) -> None:
         if ref not in self.seen:
             self.seen.add(ref)
-            self._stack.append(_t.decode_dir(get(ref), ref))
+            self._stack.append(ref)
 
     def add_blob(self, ref: str) -> None:
         self.seen.add(ref)
@@ -97,22 +99,25 @@ class Marker:
     def drain(self, get: Callable[[str], bytes], deadline: float | None = None) -> bool:
         """Visit dirs until none is left (True) or ``time.monotonic()`` passes DEADLINE."""
         seen, stack = self.seen, self._stack
+        decode = _t.decode_dir
         n = 0
         while stack:
             obj = stack.pop()
+            if type(obj) is str:
+                obj = decode(get(obj), obj)
             for e in _children(obj):
                 t = e["type"]
                 if t == _t.DIRREF:
                     ref = e["data"][0]
                     if ref not in seen:
                         seen.add(ref)
-                        stack.append(_t.decode_dir(get(ref), ref))
+                        stack.append(ref)
                 elif t == _t.VALREF:
                     seen.update(e["data"])
                 elif t == _t.DIR:
                     stack.append(e)
             n += 1
-            if deadline is not None and not n & 63 and time.monotonic() > deadline:
+            if deadline is not None and time.monotonic() > deadline:
                 return not stack
         return True
 
@@ -121,7 +126,7 @@ class Collection:
     """One online collection over ``store``; call ``step()`` until it returns a report."""
 
     def __init__(self, store: Any, live: LiveFn, *, budget: float = 0.004,
-                 chunk: int = 4096) -> None:
+                 chunk: int = 1024) -> None:
         self.store = store
         self.live = live
         self.budget = budget
@@ -133,12 +138,12 @@ class Collection:
         self._cursor: bytes | None = None
         self._swept = False
 
-    def _mark_live(self, get: Callable[[str], bytes]) -> None:
+    def _mark_live(self) -> None:
         trees, blobs = self.live()
         for ref in blobs:
             self.marker.add_blob(ref)
         for ref in trees:
-            self.marker.add_tree(ref, get)
+            self.marker.add_tree(ref)
 
     def step(self) -> GCReport | None:
         """One bounded piece of work; the report once the collection is finished."""
@@ -156,10 +161,10 @@ class Collection:
         marker = self.marker
         store = self.store
         if not self._started or not marker.done:
+            if not self._started:
+                self._started = True
+                self._mark_live()
             with store.reader() as rd:
-                if not self._started:
-                    self._started = True
-                    self._mark_live(rd.load)
                 marker.drain(rd.load, deadline)
             return None
         if self._swept:
@@ -174,8 +179,8 @@ class Collection:
         if any(ref not in seen for ref, _k, _n in hexed):
             # the roots as they are now: anything a commit since the last step
             # made reachable is kept (runs to the end: no commit can interleave)
+            self._mark_live()
             with store.reader() as rd:
-                self._mark_live(rd.load)
                 marker.drain(rd.load)
         doomed = [k for ref, k, _n in hexed if ref not in seen]
         rep = self.report

@@ -29,7 +29,7 @@ __all__ = ["OnlineGC", "parse_threshold", "DEFAULT_THRESHOLD", "GRACE"]
 #: store growth (bytes) since the last collection that starts one by itself
 DEFAULT_THRESHOLD = 64 << 20
 #: seconds a replaced root stays live (readers that just got it may look up at it)
-GRACE = 5.0
+GRACE = 1.0
 #: seconds a blob stored through content.store stays live without a reference
 STORED_GRACE = 30.0
 #: how often the growth is looked at
@@ -106,6 +106,10 @@ class OnlineGC:
         return trees, blobs
 
     # -- running ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def collect(self, grace: float | None = None) -> "asyncio.Future[GCReport]":
         """The running collection, or a new one (keeping roots replaced less than

@@ -406,7 +406,10 @@ class Kvs(Module):
                 "durability": store.durability.value,
                 "namespaces": len(self.engine.namespaces()),
                 "pending": len(self._pending), "waiters": sum(map(len, self._waiters.values())),
-                "listeners": len(self._listeners), **self.counters}
+                "listeners": len(self._listeners), **self.counters,
+                "gc": {"collections": self._gc.collections, "threshold": self._gc.threshold,
+                       "running": self._gc.running,
+                       "last": self._gc.last.to_dict() if self._gc.last else None}}
 
     @request_handler("kvs.diff")
     def diff(self, msg: Message) -> dict[str, Any]:

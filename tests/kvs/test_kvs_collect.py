@@ -63,7 +63,7 @@ def test_marker_drains_in_bounded_pieces(tmp_path: Path) -> None:
         root = kvs.getroot().rootref
         m = Marker()
         with store.reader() as rd:
-            m.add_tree(root, rd.load)
+            m.add_tree(root)
             pieces = 0
             while not m.drain(rd.load, deadline=0.0):
                 pieces += 1
