@@ -6,6 +6,7 @@ sleeps, so the shapes the guide prints hold while the commands run.
 """
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -39,7 +40,10 @@ def ok(inst, *args, timeout=60.0, **kw):
 
 
 @pytest.fixture(scope="module")
-def guide():
+def guide(tmp_path_factory):
+    # flux batch writes flux-{{id}}.out where it runs, as the guide shows: not in the repo
+    old_cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("guide"))
     inst = TestInstance(size=4).start()
     try:
         g = type("Guide", (), {})()
@@ -63,6 +67,7 @@ def guide():
     finally:
         inst.flux("cancel", "--all")
         inst.stop(timeout=60)
+        os.chdir(old_cwd)
 
 
 def test_flux_jobs_shows_the_two_batch_jobs_blue(guide):
