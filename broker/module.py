@@ -279,6 +279,11 @@ class ModuleContext:
         return self.statedir or self.rundir
 
     @property
+    def store_is_kept(self) -> bool:
+        """Whether the store outlives this run (a statedir, or a rundir the user gave)."""
+        return bool(self.statedir) or not getattr(self._broker, "_rundir_created", False)
+
+    @property
     def shutdown_options(self) -> dict[str, Any]:
         """Options of the request that shut the instance down (e.g. ``{"gc": True}``)."""
         return self._broker.shutdown_options

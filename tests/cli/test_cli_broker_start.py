@@ -117,7 +117,7 @@ def test_shutdown_from_outside_shows_logs(tmp_path):
     assert not rundir.exists()
 
 
-def test_shutdown_gc_option_reaches_modules():
+def test_shutdown_gc_option_reaches_modules(tmp_path):
     from broker.testing import TestInstance
 
     inst = TestInstance().start()
@@ -129,7 +129,7 @@ def test_shutdown_gc_option_reaches_modules():
         assert inst.wait() == 0
     finally:
         inst.stop()
-    r = start("sh", "-c", "flux shutdown --quiet --dump=/tmp/x.tgz; sleep 30")
+    r = start("sh", "-c", f"flux shutdown --quiet --dump={tmp_path}/x.tgz; sleep 30")
     assert r.returncode == 129
 
 
