@@ -6,11 +6,20 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from flux.job.info import EMPTY, InstanceInfo, JobInfo, JobInfoFormat, StatsInfo
 
 NOW = time.time()
 GUIDE = ("{id.f58:<12} {name:<12} {instance.progress!P:>5} {instance.utilization!P:>5} "
          "{instance.gpu_utilization!P:>5h} {nodelist}")
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(monkeypatch):
+    """Runtimes are computed against the clock: hold it at NOW (the module may have
+    been imported minutes before a test runs on a busy worker)."""
+    monkeypatch.setattr(time, "time", lambda: NOW)
 
 
 def job(**kw):
