@@ -134,6 +134,8 @@ def _check(inst: TestInstance, acked: Acked) -> int:
     return max(listed) if listed else 0
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.skipif(not os.path.exists("/usr/bin/pgrep") and not os.path.exists("/bin/pgrep"),
                     reason="pgrep is needed to look for the killed instance's task")
 def test_kill9_rounds_lose_nothing_acknowledged(tmp_path):
