@@ -74,6 +74,16 @@ class BrokerOptions:
     initial_program: list[str] = field(default_factory=list)
     boot_dir: str | None = None
     verbose: int = 0
+    #: a configured tree (broker/bootstrap.py): each rank's parent; None: k-ary (tbon.fanout)
+    parents: list[int | None] | None = None
+    #: this broker's hostname (default: the system's, or FLUX_FAKE_HOSTNAME)
+    hostname: str | None = None
+    #: every rank's hostname, when the configuration names them
+    hosts: list[str] | None = None
+    #: the overlay's bootstrap (broker.overlay.OverlayBoot); None: --boot-dir files or PMI
+    boot: Any = None
+    #: set when the rank came from [bootstrap] (a system instance)
+    config_boot: bool = False
 
 
 class ShutdownRequested(Exception):
@@ -112,16 +122,21 @@ class Broker:
         self.connector: Any = None
         self.overlay: Any = None
         self.fanout = 2
+        self.tree = topology.Tree.kary(self.size, 2)
         self.state = State.NONE
         self.state_since = time.monotonic()
         self.run_since: float | None = None
         self.exit_code = 0
+        self.exit_norestart = 0      # broker.exit-norestart: exit code when told to stay down
         self.event_seq = 0
         self.shutdown_options: dict[str, Any] = {}
         self.shutdown_reason: str | None = None
         self.online: set[int] = {self.rank}
         self.lost: set[int] = set()
-        self.hostname = socket.gethostname()
+        self.hostname = options.hostname or os.environ.get("FLUX_FAKE_HOSTNAME") \
+            or socket.gethostname()
+        if options.boot is not None:
+            self.overlay_boot = options.boot
         self._dirty: list[Any] = []
         self._flush_posted = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -196,7 +211,7 @@ class Broker:
             return
         sender_is_service = ep is not None and bool(msg.route) and ep.uuid == msg.route[-1]
         action, child = router.route_request(
-            self.rank, self.size, self.fanout, nodeid, bool(msg.flags & FLUX_MSGFLAG_UPSTREAM),
+            self.rank, self.size, self.tree, nodeid, bool(msg.flags & FLUX_MSGFLAG_UPSTREAM),
             ep is not None, sender_is_service)
         if action == router.LOCAL:
             ep.deliver(msg)
@@ -323,9 +338,19 @@ class Broker:
             raise FluxError(errno.EINVAL, f"tbon.fanout: bad value '{fanout_text}' "
                                           "(expected an integer >= 1)") from None
         a.add("tbon.fanout", self.fanout, immutable=True)
-        a.add("tbon.level", topology.level(self.rank, self.fanout), **imm)
-        a.add("tbon.maxlevel", topology.maxlevel(self.size, self.fanout), **imm)
-        a.add("tbon.descendants", topology.descendants(self.rank, self.fanout, self.size), **imm)
+        if self.opts.parents is not None:
+            if len(self.opts.parents) != self.size:
+                raise FluxError(errno.EINVAL, f"tree of {len(self.opts.parents)} ranks for "
+                                              f"size {self.size}")
+            self.tree = topology.Tree(self.opts.parents)
+        else:
+            self.tree = topology.Tree.kary(self.size, self.fanout)
+        if self.opts.hosts is not None:
+            a.add("hostlist", _hostlist(self.opts.hosts), **imm)
+            a.add("config.hostlist", _hostlist(self.opts.hosts), **imm)
+        a.add("tbon.level", self.tree.level(self.rank), **imm)
+        a.add("tbon.maxlevel", self.tree.maxlevel(), **imm)
+        a.add("tbon.descendants", self.tree.descendants(self.rank), **imm)
         a.add("tbon.prefertcp", 0, **imm)
         a.add("tbon.zmqdebug", 0, **imm)
         quorum = a.get_default("broker.quorum", str(self.size))
@@ -344,6 +369,16 @@ class Broker:
             except ValueError as exc:
                 raise FluxError(errno.EINVAL, f"broker.quorum-timeout: {exc}") from None
         a.add("broker.quorum-timeout", timeout, immutable=True)
+        norestart = a.get_default("broker.exit-norestart")
+        if norestart is not None:
+            try:
+                self.exit_norestart = int(norestart)
+                if not 0 <= self.exit_norestart <= 255:
+                    raise ValueError
+            except ValueError:
+                raise FluxError(errno.EINVAL, f"broker.exit-norestart: bad value '{norestart}' "
+                                              "(expected an exit code, 0-255)") from None
+            a.add("broker.exit-norestart", self.exit_norestart, immutable=True)
         # logging
         ring = self.ring
         for name, what, default in (("log-level", "level", "7"),
@@ -717,6 +752,12 @@ class Broker:
         if self._sockdir is not None:
             shutil.rmtree(self._sockdir, ignore_errors=True)
             self._sockdir = None
+
+
+def _hostlist(hosts: list[str]) -> str:
+    from flux.hostlist import Hostlist
+
+    return Hostlist(hosts).encode()
 
 
 def _tune_gc() -> None:

@@ -9,6 +9,8 @@ exit timer (``--test-exit-timeout``, after which the rest are killed) and
 the code is the highest of all brokers; with ``leader`` only rank 0
 counts.  With ``pmi`` (flux start run as the tasks of a job) this process
 runs one broker of an instance bootstrapped over PMI (broker.boot_pmi).
+Otherwise, without ``--test-size``, a configuration with ``[bootstrap]
+hosts`` makes it one broker of a system instance (broker.boot_config).
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class LaunchOptions:
     verbose: int = 0
     noexec: bool = False
     pmi: bool = False                  # one broker per PMI task (no --test-size, PMI_FD set)
+    test: bool = False                 # --test-size was given: never a configured bootstrap
 
 
 def broker_argv(opts: LaunchOptions, rank: int, instance_dir: str | None) -> list[str]:
@@ -87,6 +90,12 @@ def launch(opts: LaunchOptions) -> int:
         from broker.boot_pmi import launch_pmi
 
         return launch_pmi(opts)
+    if not opts.test:
+        from broker.boot_config import has_bootstrap, launch_config
+
+        if has_bootstrap(opts.config):
+            # one broker of a system instance: rank and size from [bootstrap] hosts
+            return launch_config(opts)
     # our brokers and programs must not use a PMI descriptor meant for us
     clean_environ()
     instance_dir = None

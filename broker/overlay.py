@@ -207,9 +207,9 @@ class Overlay:
         self.boot = boot
         self.public, self.secret = boot.public, boot.secret
         self.zctx = zmq.Context()
-        self.children: dict[int, Peer] = {c: Peer(c) for c in
-                                          topology.children(self.rank, self.fanout, self.size)}
-        self.parent_rank = topology.parent(self.rank, self.fanout)
+        self.tree: topology.Tree = broker.tree
+        self.children: dict[int, Peer] = {c: Peer(c) for c in self.tree.children(self.rank)}
+        self.parent_rank = self.tree.parent(self.rank)
         self.router: zmq.Socket | None = None
         self.dealer: zmq.Socket | None = None
         self._zap: zmq.Socket | None = None
@@ -225,6 +225,20 @@ class Overlay:
         self.child_timeout = parse_fsd(broker.attrs.get_default("tbon.child-timeout", "30s")
                                        or "30s")
         self.keepalive = 2.0
+        # [tbon] (and tbon.* attributes): TCP settings, the keepalive period
+        from broker.bootstrap import parse_tbon
+
+        tb = getattr(boot, "tbon", None)
+        if tb is None:
+            try:
+                tb = parse_tbon(broker.config.get("tbon"), dict(broker.opts.setattrs))
+            except ValueError as exc:
+                raise FluxError(errno.EINVAL, str(exc)) from None
+        self.tbon = tb
+        if getattr(boot, "bind_uri", None) is not None or "tbon.torpid_min" in dict(
+                broker.opts.setattrs) or isinstance(broker.config.get("tbon.torpid_min"),
+                                                    (str, int, float)):
+            self.keepalive = max(float(tb["torpid_min"]), 0.01)
 
     # -- sockets -----------------------------------------------------------
     def _watch(self, sock: zmq.Socket, handler: Any) -> None:
@@ -262,6 +276,19 @@ class Overlay:
         if self.dealer is not None:
             self._drain_socket(self.dealer, self._from_parent)
 
+    def _tcp_options(self, sock: zmq.Socket) -> None:
+        """flux-config-tbon(5) settings that apply to tcp:// connections."""
+        tb = self.tbon
+        sock.setsockopt(zmq.TCP_KEEPALIVE, int(tb["keepalive_enable"]))
+        for opt, key in ((zmq.TCP_KEEPALIVE_CNT, "keepalive_count"),
+                         (zmq.TCP_KEEPALIVE_IDLE, "keepalive_idle"),
+                         (zmq.TCP_KEEPALIVE_INTVL, "keepalive_interval")):
+            sock.setsockopt(opt, int(tb[key]))
+        if tb["tcp_user_timeout"] > 0:
+            sock.setsockopt(zmq.TCP_MAXRT, int(tb["tcp_user_timeout"] * 1000))
+        if tb["connect_timeout"] > 0:
+            sock.setsockopt(zmq.CONNECT_TIMEOUT, int(tb["connect_timeout"] * 1000))
+
     def _curve_server(self, sock: zmq.Socket) -> None:
         sock.curve_secretkey = self.secret
         sock.curve_publickey = self.public
@@ -288,7 +315,9 @@ class Overlay:
                                   b"OK" if ok else b"unknown key", b"", b""])
 
     def _monitor(self, sock: zmq.Socket, handler: Any) -> None:
-        mon = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        mon = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+                                      | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                      | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
         mon.linger = 0
         self._monitors.append(mon)
         self._watch(mon, handler)
@@ -304,9 +333,17 @@ class Overlay:
         router.sndhwm = 0
         router.rcvhwm = 0
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        # a child that restarts takes its identity back from a connection not yet known dead
+        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        if self.tbon["child_rcvhwm"]:
+            router.rcvhwm = int(self.tbon["child_rcvhwm"])
+        self._tcp_options(router)
         self._curve_server(router)
         rundir = self.b.attrs.get("rundir")
-        if self.b.attrs.get_default("tbon.prefertcp", "0") not in ("0", ""):
+        bind_uri = getattr(self.boot, "bind_uri", None)
+        if bind_uri is not None:
+            uri = bind_uri
+        elif self.b.attrs.get_default("tbon.prefertcp", "0") not in ("0", ""):
             uri = "tcp://127.0.0.1:*"
         else:
             uri = f"ipc://{os.path.join(rundir, 'tbon')}"
@@ -339,6 +376,7 @@ class Overlay:
         dealer.sndhwm = 0
         dealer.rcvhwm = 0
         dealer.routing_id = str(self.rank).encode()
+        self._tcp_options(dealer)
         dealer.curve_serverkey = server_key
         dealer.curve_publickey = self.public
         dealer.curve_secretkey = self.secret
@@ -351,7 +389,8 @@ class Overlay:
         self._monitor(dealer, self._dealer_event)
         self._send_parent_raw(control(HELLO, {"rank": self.rank, "hostname": self.b.hostname,
                                               "version": __version__, "pid": os.getpid()}))
-        await asyncio.wait_for(self._joined, 60.0)
+        # a configured follower waits for its parent as long as it takes (any start order)
+        await asyncio.wait_for(self._joined, getattr(self.boot, "join_timeout", 60.0))
         self._parent_ok = True
         self._tasks.append(asyncio.ensure_future(self._keepalive()))
 
@@ -515,6 +554,19 @@ class Overlay:
                 error = (msg.payload or {}).get("error", "refused by parent")
                 self._joined.set_exception(FluxError(errno.EPROTO, error))
             elif ctype == SHUTDOWN:
+                body = msg.payload if isinstance(msg.payload, dict) else {}
+                if body.get("disconnect"):
+                    # flux overlay disconnect: leave as if the parent were lost, so a
+                    # service manager restarts this broker and it joins again
+                    self.b.log.error(f"overlay: disconnected by parent rank {self.parent_rank}")
+                    if self.b.exit_code == 0:
+                        self.b.exit_code = 1
+                    self.b.request_shutdown("disconnected by parent")
+                    return
+                # the instance is shutting down: this broker should stay down
+                norestart = self.b.exit_norestart
+                if norestart and self.b.exit_code == 0:
+                    self.b.exit_code = norestart
                 self.b.request_shutdown(f"shutdown of parent rank {self.parent_rank}")
 
     # -- status ----------------------------------------------------------------
@@ -538,7 +590,7 @@ class Overlay:
         if state == PeerState.ONLINE:
             self._report([peer.rank], "online")
         elif was_connected and state in (PeerState.LOST, PeerState.OFFLINE):
-            below = topology.subtree(peer.rank, self.fanout, self.size)
+            below = self.tree.subtree(peer.rank)
             self._report(below, state.value)
         self._children_evt.set()
 
@@ -553,12 +605,17 @@ class Overlay:
     def disconnect_child(self, rank: int, why: str) -> None:
         peer = self.children[rank]
         if peer.connected:
-            self._send_child_raw(peer, encode(control(SHUTDOWN)))
+            self._send_child_raw(peer, encode(control(SHUTDOWN, {"disconnect": True})))
         self._child_lost(peer, why)
 
     def _router_event(self, frames: list[bytes]) -> None:
         event = zmq.utils.monitor.parse_monitor_message(frames)
-        if event["event"] == zmq.EVENT_DISCONNECTED:
+        if event["event"] in (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                              zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL):
+            # a peer that speaks no CURVE, or encrypts to another server key
+            self.b.log.warning("overlay: refused a peer that failed the CURVE handshake "
+                               f"{self.boot.refusal}")
+        elif event["event"] == zmq.EVENT_DISCONNECTED:
             # which child? probe them: an unknown identity cannot be sent to
             for delay in (0.0, 0.1, 1.0):
                 self._loop.call_later(delay, self._probe_children)

@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from broker.topology import child_toward
+from broker.topology import Tree, child_toward
 from flux.constants import FLUX_NODEID_ANY
 
 LOCAL = 0
@@ -22,10 +22,11 @@ EHOSTUNREACH = 4
 ACTION_NAMES = ("local", "upstream", "downstream", "enosys", "ehostunreach")
 
 
-def route_request(rank: int, size: int, fanout: int, nodeid: int, upstream_flag: bool,
+def route_request(rank: int, size: int, fanout: "int | Tree", nodeid: int, upstream_flag: bool,
                   has_local_service: bool, sender_is_service: bool = False
                   ) -> tuple[int, int | None]:
-    """(action, child rank for DOWNSTREAM else None) for one request."""
+    """(action, child rank for DOWNSTREAM else None) for one request (FANOUT: the k of a
+    k-ary tree, or the Tree)."""
     if nodeid == FLUX_NODEID_ANY or upstream_flag:
         local_ok = has_local_service and not sender_is_service
         if upstream_flag and nodeid == rank:
@@ -37,7 +38,8 @@ def route_request(rank: int, size: int, fanout: int, nodeid: int, upstream_flag:
         return (LOCAL, None) if has_local_service else (ENOSYS, None)
     if nodeid >= size:
         return EHOSTUNREACH, None
-    child = child_toward(rank, nodeid, fanout)
+    child = (fanout.child_toward(rank, nodeid) if isinstance(fanout, Tree)
+             else child_toward(rank, nodeid, fanout))
     if child is not None:
         return DOWNSTREAM, child
     return (UPSTREAM, None) if rank > 0 else (EHOSTUNREACH, None)

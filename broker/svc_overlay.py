@@ -5,7 +5,6 @@ import errno
 import time
 from typing import Any
 
-from broker import topology
 from broker.module import Module, request_handler
 from broker.overlay_status import ghost, subtree_status
 from flux.errors import FluxError
@@ -29,7 +28,8 @@ class OverlayService(Module):
         kids: list[dict[str, Any]] = []
         overlay = b.overlay
         now = time.monotonic()
-        for child in topology.children(b.rank, b.fanout, b.size):
+        hosts = b.opts.hosts
+        for child in b.tree.children(b.rank):
             peer = overlay.children.get(child) if overlay is not None else None
             status = peer.status if peer is not None else "offline"
             since = peer.since if peer is not None else b.state_since
@@ -38,10 +38,11 @@ class OverlayService(Module):
                     sub = await self.ctx.rpc("overlay.status", {"timeout": timeout or 0},
                                              nodeid=child, timeout=timeout)
                 except OSError:
-                    sub = ghost(child, b.fanout, b.size, "lost", b.hostname, now - since)
+                    sub = ghost(child, b.tree, b.size, "lost", b.hostname, now - since, hosts)
                 kids.append(sub)
             else:
-                kids.append(ghost(child, b.fanout, b.size, status, b.hostname, now - since))
+                host = peer.hostname if peer is not None and peer.hostname else b.hostname
+                kids.append(ghost(child, b.tree, b.size, status, host, now - since, hosts))
         return {"rank": b.rank, "host": b.hostname,
                 "status": subtree_status([k["status"] for k in kids]),
                 "duration": now - b.state_since, "children": kids}
@@ -55,7 +56,7 @@ class OverlayService(Module):
             raise FluxError(errno.EINVAL, f"rank {rank!r} is not in the instance (size {b.size})")
         if rank == 0:
             raise FluxError(errno.EINVAL, "rank 0 has no parent")
-        return {"parent": topology.parent(rank, b.fanout)}
+        return {"parent": b.tree.parent(rank)}
 
     @request_handler("overlay.disconnect")
     def disconnect(self, msg: Message) -> dict[str, Any]:

@@ -87,7 +87,7 @@ def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple
                          test_rundir=test_rundir, test_rundir_cleanup=test_rundir_cleanup,
                          exit_timeout=exit_timeout, exit_mode=test_exit_mode,
                          start_mode=test_start_mode, verbose=verbose + known.verbose,
-                         noexec=noexec, pmi=pmi)
+                         noexec=noexec, pmi=pmi, test=test_size is not None)
     try:
         rc = launch(opts)
     except OSError as exc:

@@ -159,7 +159,8 @@ def discover_local(rank: int, norestrict: bool = False) -> LocalResources:
             cpus = sorted(os.sched_getaffinity(0))
         except (AttributeError, OSError):
             cpus = range(os.cpu_count() or 1)
-    return LocalResources(rank, socket.gethostname(), IDset(cpus).encode())
+    hostname = os.environ.get("FLUX_FAKE_HOSTNAME") or socket.gethostname()
+    return LocalResources(rank, hostname, IDset(cpus).encode())
 
 
 def discovered_R(reports: Mapping[int, LocalResources]) -> Any:
