@@ -86,6 +86,8 @@ class Host:
         self.pids: dict[int, tuple[Any, Task]] = {}     # task pid -> (shell, task)
         self._signals: list[_SignalWatcher] = []
         self._home = os.getcwd()
+        #: the CPUs this process may use (it runs on them again after each bound spawn)
+        self.cpus: set[int] = os.sched_getaffinity(0)
         self.ended_jobs: dict[str, int] = {}             # F58 id -> sweeps left
         self._sweep_timer: Any = None
         try:
@@ -119,8 +121,8 @@ class Host:
                 old = resource.getrlimit(const)
                 resource.setrlimit(const, (value, old[1]))
                 saved_limits.append((const, old))
-            if task.cpus:
-                saved_cpus = os.sched_getaffinity(0)
+            if task.cpus and set(task.cpus) != self.cpus:
+                saved_cpus = self.cpus
                 os.sched_setaffinity(0, task.cpus)
             pid = spawn(task)
         finally:

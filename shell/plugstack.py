@@ -20,6 +20,7 @@ task.exit, shell.start, shell.exit, shell.log (see flux-shell(1)).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import os
 import runpy
@@ -29,6 +30,12 @@ from typing import Any, Callable
 __all__ = ["Plugin", "PlugStack", "PluginError", "Handler"]
 
 Handler = Callable[[str, Any, Any], Any]
+
+
+@functools.lru_cache(maxsize=4096)
+def _matches(pattern: str, topic: str) -> bool:
+    """Whether TOPIC matches the glob PATTERN (cached: every job's shell asks the same)."""
+    return pattern == topic or fnmatch.fnmatchcase(topic, pattern)
 
 
 class PluginError(RuntimeError):
@@ -76,8 +83,7 @@ class PlugStack:
         route = self._routes.get(topic)
         if route is None:
             route = [(plugin.name, fn) for plugin in self.plugins
-                     for pattern, fn in plugin.handlers
-                     if pattern == topic or fnmatch.fnmatchcase(topic, pattern)]
+                     for pattern, fn in plugin.handlers if _matches(pattern, topic)]
             self._routes[topic] = route
         return route
 
