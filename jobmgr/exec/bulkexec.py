@@ -47,9 +47,9 @@ class BulkJob:
         execution = R.get("execution") or {}
         self.job = ExecJob(jobid, ranks, settings, float(execution.get("expiration") or 0.0),
                            JobID(jobid).f58)
-        self.guest = GuestNamespace(self.ctx, jobid, userid, job_key)
+        self.guest = GuestNamespace(self.ctx, jobid, userid, job_key, mod.links)
         self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.tags: dict[int, int] = {}          # shell rank -> launch matchtag
+        self.tags: dict[int, int] = {}          # shell rank -> launch matchtag (0: ours)
         self.finalizing = False
         self.input = False                      # someone writes the job's input log
         self.held: list[Action] = []            # barrier replies waiting for the namespace
@@ -81,6 +81,14 @@ class BulkJob:
         payload = {"id": self.jobid, "userid": self.userid, "jobspec": self.jobspec,
                    "R": self.R, "namespace": self.guest.name, "shell_rank": shell_rank,
                    "input": self.input}
+        if rank == self.ctx.rank:
+            # this rank's shell: no request to ourselves (job-exec.launch's work, directly)
+            self.tags[shell_rank] = 0
+            self.mod.launch_local(payload, self.jobid, self.userid,
+                                  lambda _pid: self._started(shell_rank),
+                                  lambda status, tail: self._exited(shell_rank, status, tail),
+                                  lambda _errnum, text: self._failed(shell_rank, rank, text))
+            return
 
         def on_response(msg: Message) -> None:
             self._launch_response(shell_rank, rank, msg)
@@ -91,28 +99,35 @@ class BulkJob:
 
     def _launch_response(self, shell_rank: int, rank: int, msg: Message) -> None:
         if msg.errnum:
-            if msg.errnum == errno.ENODATA:
-                return
-            text = msg.errstr or "launch failed"
-            if shell_rank in self.job.launched and shell_rank not in self.job.exited:
-                # the rank went away with the shell running on it
-                self.apply(self.job.raise_fatal(
-                    "node-failure", f"lost contact with broker rank {rank}: {text}", 9))
-                self.apply(self.job.shell_exited(shell_rank, 9))
-            elif shell_rank not in self.job.exited:
-                self.apply(self.job.launch_failed(shell_rank, text))
+            if msg.errnum != errno.ENODATA:
+                self._failed(shell_rank, rank, msg.errstr or "launch failed")
             return
         body = msg.payload if isinstance(msg.payload, dict) else {}
         kind = body.get("type")
         if kind == "started":
-            self.apply(self.job.launched_on(shell_rank))
+            self._started(shell_rank)
         elif kind == "exit":
             tail = body.get("output")
-            if isinstance(tail, str) and tail:
-                self.guest.append_output(base64.b64decode(tail))
             status = body.get("status")
-            self.apply(self.job.shell_exited(shell_rank, int(status) if isinstance(status, int)
-                                             else 1 << 8))
+            self._exited(shell_rank, int(status) if isinstance(status, int) else 1 << 8,
+                         base64.b64decode(tail) if isinstance(tail, str) and tail else b"")
+
+    def _started(self, shell_rank: int) -> None:
+        self.apply(self.job.launched_on(shell_rank))
+
+    def _exited(self, shell_rank: int, status: int, tail: bytes) -> None:
+        if tail:
+            self.guest.append_output(tail)
+        self.apply(self.job.shell_exited(shell_rank, status))
+
+    def _failed(self, shell_rank: int, rank: int, text: str) -> None:
+        if shell_rank in self.job.launched and shell_rank not in self.job.exited:
+            # the rank went away with the shell running on it
+            self.apply(self.job.raise_fatal(
+                "node-failure", f"lost contact with broker rank {rank}: {text}", 9))
+            self.apply(self.job.shell_exited(shell_rank, 9))
+        elif shell_rank not in self.job.exited:
+            self.apply(self.job.launch_failed(shell_rank, text))
 
     # -- requests from the shells -----------------------------------------------------
     def barrier(self, msg: Message, shell_rank: int, name: str, data: Any) -> None:

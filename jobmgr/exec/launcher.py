@@ -326,6 +326,25 @@ class Launcher:
             return
         try:
             server = await self._server_for(uid, gid)
+        except OSError as exc:
+            shell.done = True
+            shell.on_error(exc.errno or errno.EIO, exc.strerror or str(exc))
+            return
+        self._start(server, shell, args)
+
+    def spawn_now(self, shell: ShellHandle, args: dict[str, Any], uid: int) -> bool:
+        """``spawn`` without waiting, when UID's server is up; False (nothing done) if not."""
+        server = self._servers.get(uid)
+        if server is None or server.closed:
+            return False
+        if shell.key in self._jobs:
+            shell.on_error(errno.EEXIST, f"a shell for {shell.key} is already running")
+            return True
+        self._start(server, shell, args)
+        return True
+
+    def _start(self, server: _Server, shell: ShellHandle, args: dict[str, Any]) -> None:
+        try:
             if server.idle is not None:
                 server.idle.cancel()
                 server.idle = None
@@ -333,6 +352,7 @@ class Launcher:
             self._jobs[shell.key] = (server, shell)
             server.send({"op": "start", "key": shell.key, "args": args})
         except OSError as exc:
+            server.shells.pop(shell.key, None)
             self._jobs.pop(shell.key, None)
             shell.done = True
             shell.on_error(exc.errno or errno.EIO, exc.strerror or str(exc))

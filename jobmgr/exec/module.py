@@ -14,7 +14,8 @@ limit.
 On every rank (rank 0 included) it starts shells when rank 0 asks
 (``job-exec.launch``, streaming: ``started {pid}``, ``exit {status}``,
 then ENODATA; an error if the shell cannot be forked) and signals them
-(``job-exec.signal {id, signum}``).  Shells run in the rank's shell
+(``job-exec.signal {id, signum}``).  Rank 0 starts the shells of its own
+rank without a request to itself (``launch_local``, the same work).  Shells run in the rank's shell
 server for the job's user (jobmgr/exec/launcher.py, shell/server.py).
 
 When the instance leaves its run state (``job-exec.shutdown``, asked by
@@ -43,7 +44,7 @@ from flux.job.taskmap import layout
 from flux.message import Message
 from jobmgr.exec.bulkexec import BulkJob
 from jobmgr.exec.config import ExecConfig, job_settings
-from jobmgr.exec.guest import GuestNamespace
+from jobmgr.exec.guest import GuestNamespace, LinkBatcher
 from jobmgr.exec.launcher import Launcher, ShellHandle
 from jobmgr.exec.testexec import TestExec, fail, run_settings
 from jobmgr.manager.active import job_key
@@ -85,7 +86,10 @@ class JobExec(Module):
         self.log = self.ctx.log
         self.tests = TestExec()
         self.jobs: dict[int, BulkJob] = {}
-        self.launcher = Launcher(self.log, self.ctx.attr_get("local-uri"))
+        self.links = LinkBatcher(self.ctx)     # the guest symlinks of jobs starting together
+        self._uri = self.ctx.attr_get("local-uri")
+        self._level = self.ctx.attr_get_default("instance-level", "0")
+        self.launcher = Launcher(self.log, self._uri)
         self.local: dict[int, ShellHandle] = {}      # this rank's shells, by job id
         self.stopping = False
         if self.ctx.rank == 0:
@@ -283,13 +287,34 @@ class JobExec(Module):
 
     # -- every rank: this rank's shells -------------------------------------------------------
     @request_handler("job-exec.launch", streaming=True)
-    async def launch(self, msg: Message) -> None:
+    def launch(self, msg: Message) -> None:
         body = _payload(msg)
         jobid = _int(body, "id", msg.topic)
         userid = _int(body, "userid", msg.topic)
         stream = self.ctx.stream(msg)
+
+        def exited(status: int, output: bytes) -> None:
+            reply: dict[str, Any] = {"type": "exit", "status": status}
+            if output:
+                reply["output"] = base64.b64encode(output).decode()
+            stream.send(reply)
+            stream.end()
+
+        self.launch_local(body, jobid, userid,
+                          lambda pid: stream.send({"type": "started", "pid": pid}),
+                          exited, stream.error)
+
+    def launch_local(self, body: dict[str, Any], jobid: int, userid: int,
+                     on_started: Any, on_exit: Any, on_error: Any) -> None:
+        """Start the shell of job JOBID on this rank (``job-exec.launch``'s work).
+
+        Rank 0's exec calls this directly for the shells of its own rank (no
+        request to itself); the outcome comes as ON_STARTED(pid), then
+        ON_EXIT(wait status, last output entries), or ON_ERROR(errnum, text),
+        always from a later loop turn than the call.
+        """
         if self.stopping:
-            stream.error(errno.ENOSYS, "job-exec is shutting down")
+            self._later(on_error, errno.ENOSYS, "job-exec is shutting down")
             return
         rank = self.ctx.rank
         f58 = JobID(jobid).f58
@@ -298,7 +323,7 @@ class JobExec(Module):
             try:
                 gid = pwd.getpwuid(userid).pw_gid
             except KeyError:
-                stream.error(errno.ENOENT, f"rank {rank}: no such user: uid {userid}")
+                self._later(on_error, errno.ENOENT, f"rank {rank}: no such user: uid {userid}")
                 return
         base = self.ctx.rundir if userid == self.ctx.owner else tempfile.gettempdir()
         tmpdir = os.path.join(base, f"jobtmp-{rank}-{f58}")
@@ -306,31 +331,31 @@ class JobExec(Module):
             _OWNER_OUTPUT_LIMIT if userid == self.ctx.owner else _GUEST_OUTPUT_LIMIT)
         args = {"jobid": jobid, "jobspec": body.get("jobspec"), "R": body.get("R"),
                 "rank": rank, "shell_rank": body.get("shell_rank", 0),
-                "uri": self.ctx.attr_get("local-uri"), "namespace": body.get("namespace"),
+                "uri": self._uri, "namespace": body.get("namespace"),
                 "tmpdir": tmpdir, "output_limit": limit, "userid": userid,
-                "instance_level": self.ctx.attr_get_default("instance-level", "0"),
+                "instance_level": self._level,
                 "input": bool(body.get("input"))}
         if self.config.shell_initrc:
             args["initrc"] = self.config.shell_initrc
 
-        def started(pid: int) -> None:
-            stream.send({"type": "started", "pid": pid})
-
         def exited(status: int, output: bytes) -> None:
             self.local.pop(jobid, None)
-            msg: dict[str, Any] = {"type": "exit", "status": status}
-            if output:
-                msg["output"] = base64.b64encode(output).decode()
-            stream.send(msg)
-            stream.end()
+            on_exit(status, output)
 
         def failed(errnum: int, text: str) -> None:
             self.local.pop(jobid, None)
-            stream.error(errnum, f"cannot start the job shell: {text}")
+            self._later(on_error, errnum, f"cannot start the job shell: {text}")
 
-        handle = ShellHandle(str(jobid), f58, started, exited, failed)
+        handle = ShellHandle(str(jobid), f58, on_started, exited, failed)
         self.local[jobid] = handle
-        await self.launcher.spawn(handle, args, userid, gid)
+        if not self.launcher.spawn_now(handle, args, userid):
+            # the user's shell server is not up yet
+            self.ctx.create_task(self.launcher.spawn(handle, args, userid, gid),
+                                 f"launch {f58}")
+
+    @staticmethod
+    def _later(fn: Any, *args: Any) -> None:
+        asyncio.get_running_loop().call_soon(fn, *args)
 
     @request_handler("job-exec.signal")
     def signal_shell(self, msg: Message) -> None:
