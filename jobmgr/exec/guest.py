@@ -5,7 +5,9 @@ While a job runs, its guest data lives in its own KVS namespace
 may write there), and ``job.<id>.guest`` in the primary namespace is a
 symlink to it.  The namespace is created by its first commit (the exec
 eventlog's first entries and the RFC 24 headers of ``output`` and
-``input``), the symlink goes in the same group commit.  When the job is
+``input``); the symlink goes in the same group commit, in one primary
+commit with the symlinks of every job whose namespace is made in the
+same loop turn (``LinkBatcher``).  When the job is
 over, one commit makes the namespace's final root ``job.<id>.guest`` (a
 dirref: nothing is copied) and removes the namespace (``kvs.commit``'s
 ``link``): an inactive job's directory holds everything its run wrote.
@@ -14,22 +16,27 @@ Appends to the exec eventlog are sent in order without waiting (the KVS
 applies commits in the order they arrive).  An entry may be held back
 ``HOLD`` seconds so the entries of one short stretch travel in one commit
 (``shell.init`` and ``shell.start``, and for a short job everything up to
-``done``); a watcher sees them at most ``HOLD`` late.
+``done``); a watcher sees them at most ``HOLD`` late.  ``HOLD`` is the
+shell's default output batch timeout: a job's first output reaches a
+reader no sooner than that anyway, and a job shorter than that (under
+load too) has its whole exec log written in its last commit.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import time
 from typing import Any
 
 import orjson
 
-__all__ = ["GuestNamespace", "namespace_of", "event_line", "output_header", "input_header"]
+__all__ = ["GuestNamespace", "LinkBatcher", "namespace_of", "event_line", "output_header",
+           "input_header"]
 
 FLUX_KVS_APPEND = 32
 #: longest an exec eventlog entry waits for company before it is committed
-HOLD = 0.02
+HOLD = 0.1
 
 
 def namespace_of(jobid: int) -> str:
@@ -64,9 +71,62 @@ def _op(key: str, data: bytes, append: bool) -> dict[str, Any]:
     return {"key": key, "flags": FLUX_KVS_APPEND if append else 0, "dirent": _val(data)}
 
 
-class GuestNamespace:
-    def __init__(self, ctx: Any, jobid: int, userid: int, job_key: str) -> None:
+def _settle(fut: "asyncio.Future[None]", msg: Any) -> None:
+    """Resolve FUT with a commit's response MSG (an OSError if it failed)."""
+    if fut.done():
+        return
+    if msg.errnum:
+        fut.set_exception(OSError(msg.errnum, msg.errstr or os.strerror(msg.errnum)))
+    else:
+        fut.set_result(None)
+
+
+class LinkBatcher:
+    """Primary-namespace ops of many jobs in one ``kvs.commit`` per loop turn.
+
+    ``add(op)`` returns a future for the commit that carries OP.  Should
+    that commit fail, each of its ops is committed again alone, so that an
+    op the KVS refuses fails its own job only.
+    """
+
+    def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
+        self._queued: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self.commits = 0
+
+    def add(self, op: dict[str, Any]) -> "asyncio.Future[None]":
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        if not self._queued:
+            loop.call_soon(self._send)
+        self._queued.append((op, fut))
+        return fut
+
+    def _send(self) -> None:
+        batch, self._queued = self._queued, []
+        if batch:
+            self._commit(batch, retry=len(batch) > 1)
+
+    def _commit(self, batch: list[tuple[dict[str, Any], "asyncio.Future[None]"]],
+                retry: bool) -> None:
+        def done(msg: Any) -> None:
+            if msg.errnum and retry:
+                for item in batch:
+                    self._commit([item], retry=False)
+                return
+            for _op, fut in batch:
+                _settle(fut, msg)
+
+        self.commits += 1
+        self.ctx.request_callback("kvs.commit", {"namespace": "primary", "flags": 0,
+                                                 "ops": [op for op, _f in batch]}, done)
+
+
+class GuestNamespace:
+    def __init__(self, ctx: Any, jobid: int, userid: int, job_key: str,
+                 links: LinkBatcher | None = None) -> None:
+        self.ctx = ctx
+        self.links = links
         self.jobid = jobid
         self.userid = userid
         self.name = namespace_of(jobid)
@@ -88,10 +148,22 @@ class GuestNamespace:
         link = {"key": f"{self.job_key}.guest", "flags": 0,
                 "dirent": {"ver": 1, "type": "symlink",
                            "data": {"namespace": self.name, "target": "."}}}
-        await asyncio.gather(
-            self.ctx.rpc("kvs.commit", {"namespace": self.name, "flags": 0, "ops": ops,
-                                        "create": {"owner": self.userid}}),
-            self.ctx.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [link]}))
+        loop = asyncio.get_running_loop()
+        made: asyncio.Future[None] = loop.create_future()
+        self.ctx.request_callback("kvs.commit", {"namespace": self.name, "flags": 0,
+                                                 "ops": ops, "create": {"owner": self.userid}},
+                                  lambda msg: _settle(made, msg))
+        if self.links is not None:
+            linked = self.links.add(link)
+        else:
+            linked = loop.create_future()
+            self.ctx.request_callback("kvs.commit", {"namespace": "primary", "flags": 0,
+                                                     "ops": [link]},
+                                      lambda msg: _settle(linked, msg))
+        # both are waited for (no exception left unretrieved), the first error raised
+        await asyncio.wait((made, linked))
+        made.result()
+        linked.result()
         self.created = True
         if self._ops:
             self._send()            # entries queued while the namespace was being made
