@@ -249,7 +249,7 @@ TBON_DEFAULTS: dict[str, tuple[str, Any]] = {
     "torpid_max": ("fsd", 30.0),
     "tcp_user_timeout": ("fsd", 20.0),
     "connect_timeout": ("fsd", 30.0),
-    "child_timeout": ("fsd", 60.0),
+    "child_timeout": ("fsd", 30.0),
     "keepalive_enable": ("int", 1),
     "keepalive_count": ("int", -1),
     "keepalive_idle": ("int", -1),

@@ -235,6 +235,9 @@ class Overlay:
             except ValueError as exc:
                 raise FluxError(errno.EINVAL, str(exc)) from None
         self.tbon = tb
+        if broker.attrs.get_default("tbon.child-timeout") is None and isinstance(
+                broker.config.get("tbon.child_timeout"), (str, int, float)):
+            self.child_timeout = float(tb["child_timeout"])
         if getattr(boot, "bind_uri", None) is not None or "tbon.torpid_min" in dict(
                 broker.opts.setattrs) or isinstance(broker.config.get("tbon.torpid_min"),
                                                     (str, int, float)):
@@ -558,7 +561,8 @@ class Overlay:
                 if body.get("disconnect"):
                     # flux overlay disconnect: leave as if the parent were lost, so a
                     # service manager restarts this broker and it joins again
-                    self.b.log.error(f"overlay: disconnected by parent rank {self.parent_rank}")
+                    self.b.log.error(f"overlay: disconnected by parent rank {self.parent_rank}"
+                                     " (leaving to be restarted)")
                     if self.b.exit_code == 0:
                         self.b.exit_code = 1
                     self.b.request_shutdown("disconnected by parent")
@@ -598,9 +602,18 @@ class Overlay:
         if not peer.connected:
             return
         peer.error = why
-        self.b.log.error(f"overlay: rank {peer.rank} ({peer.hostname or '?'}) is lost: {why}")
+        host = self.peer_host(peer)
+        self.b.log.error(f"overlay: rank {peer.rank} ({host}) is lost: {why}")
         self._set_child(peer, PeerState.LOST)
-        self._fail_pending(str(peer.rank), f"No route to rank {peer.rank}: it is lost ({why})")
+        self._fail_pending(str(peer.rank), f"No route to rank {peer.rank} ({host}): it is lost "
+                                           f"({why})")
+
+    def peer_host(self, peer: Peer) -> str:
+        """The child's hostname: as it said in HELLO, else as configured, else '?'."""
+        if peer.hostname:
+            return peer.hostname
+        hosts = self.b.opts.hosts
+        return hosts[peer.rank] if hosts and peer.rank < len(hosts) else "?"
 
     def disconnect_child(self, rank: int, why: str) -> None:
         peer = self.children[rank]
@@ -623,6 +636,9 @@ class Overlay:
     def _probe_children(self) -> None:
         if self.router is None:
             return
+        # a child's last words (GOODBYE) may still wait in the socket: read them first,
+        # or a child that left cleanly would be taken for lost
+        self._drain_socket(self.router, self._from_child)
         for peer in list(self.children.values()):
             if peer.connected:
                 self._send_child_raw(peer, encode(control(PROBE)))
@@ -643,7 +659,9 @@ class Overlay:
             now = time.monotonic()
             for peer in list(self.children.values()):
                 if peer.connected and now - peer.last_seen > self.child_timeout:
-                    self._child_lost(peer, f"no message for {self.child_timeout:g}s")
+                    # a hung child: if it ever wakes up it must leave (and be restarted),
+                    # since its parent no longer routes to it
+                    self.disconnect_child(peer.rank, f"no message for {self.child_timeout:g}s")
 
     async def _keepalive(self) -> None:
         while self._parent_ok:
@@ -659,10 +677,17 @@ class Overlay:
         return any(p.connected for p in self.children.values())
 
     async def shutdown_children(self) -> str:
-        """Tell children to shut down; wait for their GOODBYE (or loss)."""
+        """Tell children to shut down; wait for their GOODBYE (or loss).
+
+        A broker leaving to be restarted (it lost its parent, was disconnected, or
+        failed: exit code neither 0 nor broker.exit-norestart) asks its children to
+        leave the same way, so that a service manager restarts the whole subtree and
+        it joins again; otherwise the instance is stopping and they stay down."""
+        restart = self.b.exit_code not in (0, self.b.exit_norestart)
+        body = {"disconnect": True} if restart else None
         for peer in self.children.values():
             if peer.connected:
-                self._send_child_raw(peer, encode(control(SHUTDOWN)))
+                self._send_child_raw(peer, encode(control(SHUTDOWN, body)))
         timeout = parse_fsd(self.b.attrs.get_default("broker.shutdown-timeout", "60s") or "60s")
         deadline = time.monotonic() + timeout
         while self.has_children():

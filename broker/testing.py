@@ -306,6 +306,7 @@ class SystemInstance:
         self.exit_times: dict[int, float] = {}
         self.restarts: dict[int, int] = {r: 0 for r in range(size)}
         self.held: set[int] = set()      # not restarted by poll()
+        self.argv: dict[int, list[str]] = {}   # a rank's own command line (start(argv=))
         self._logs: dict[int, Any] = {}
         self.write_config(topo, extra_toml, hosts_toml)
 
@@ -356,8 +357,9 @@ class SystemInstance:
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
         return env
 
-    def start(self, rank: int, extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
-        """Start broker RANK (as a service manager would)."""
+    def start(self, rank: int, extra: Sequence[str] = (),
+              argv: Sequence[str] | None = None) -> subprocess.Popen[bytes]:
+        """Start broker RANK (as a service manager would); ARGV replaces the command."""
         old = self.procs.get(rank)
         if old is not None and old.poll() is None:
             raise RuntimeError(f"broker {rank} is already running")
@@ -369,7 +371,10 @@ class SystemInstance:
         def pre() -> None:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
-        proc = subprocess.Popen(self.command(rank) + list(extra), env=self.env(rank),
+        if argv is not None:
+            self.argv[rank] = list(argv)
+        cmd = self.argv.get(rank) or self.command(rank)
+        proc = subprocess.Popen(cmd + list(extra), env=self.env(rank),
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 preexec_fn=pre, start_new_session=True)
         self.procs[rank] = proc
@@ -412,6 +417,7 @@ class SystemInstance:
             self.poll()
             try:
                 value = predicate()
+                last_exc = None
                 if value:
                     return value
             except (OSError, FluxError, ValueError, KeyError) as exc:
