@@ -402,10 +402,15 @@ class JobListModule(Module):
         if snapshot is not None and changed is not None:
             ids = changed | set(meta.get("active", ()))
             self.jl = jl
-            self.load_stats.update(source="snapshot", replayed=len(ids))
+            source = "snapshot"
         else:
             ids = await self._all_jobids(reader)
-            self.load_stats.update(source="replay", replayed=len(ids))
+            source = "replay"
+        if self.journal_ok:
+            # the jobs active now are rebuilt from the journal's backlog (with
+            # their jobspec and R): reading them from the KVS too would be wasted
+            ids -= self._backlog.jobs.keys()
+        self.load_stats.update(source=source, replayed=len(ids))
         jobs, gone = await self._read_jobs(reader, sorted(ids))
         for jobid in gone:
             self.jl.remove(jobid)

@@ -20,9 +20,11 @@ update only the jobs that changed since a snapshot.
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import errno
 import functools
+import itertools
 import struct
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -675,22 +677,29 @@ class JobList:
         if len(view) != offset + sum(lengths):
             raise ValueError(f"job-list snapshot: expected {offset + sum(lengths)} bytes, "
                              f"got {len(view)}")
-        strings: list[str | None] = [None] + list(header["strings"])
         jl = cls()
         jl.inactive_purged = header["purged"]
         intern = jl._intern
-        entries = []
-        for i in range(count):
-            end = offset + lengths[i]
-            entries.append((t_inactive[i], ids[i], intern(userids[i]), results[i],
-                            intern(strings[names[i]]), intern(strings[queues[i]]),
-                            bytes(view[offset:end])))
-            offset = end
+        # bulk work in C (zip, dict, Counter) rather than per-job calls: 100,000
+        # inactive jobs decode in a fraction of the time a loop of them takes
+        strings = [None] + [intern(x) for x in header["strings"]]
+        users = {uid: intern(uid) for uid in set(userids)}
+        ends = list(itertools.accumulate(lengths, initial=offset))
+        raw = bytes(view)
+        blobs = [raw[a:b] for a, b in zip(ends, itertools.islice(ends, 1, None))]
+        entries = list(zip(t_inactive, ids, map(users.__getitem__, userids), results,
+                           map(strings.__getitem__, names), map(strings.__getitem__, queues),
+                           blobs))
         jl._inactive = entries
-        for entry in entries:
-            jl._inactive_by_id[entry[_E_ID]] = entry
-            jl._inactive_by_user.setdefault(entry[_E_USERID], []).append(entry)
-            jl._count_entry(entry, 1)
+        jl._inactive_by_id = dict(zip(ids, entries))
+        if len(users) == 1:
+            jl._inactive_by_user[next(iter(users.values()))] = list(entries)
+        else:
+            by_user = jl._inactive_by_user
+            for entry in entries:
+                by_user.setdefault(entry[_E_USERID], []).append(entry)
+        for (queue_sid, result), n in collections.Counter(zip(queues, results)).items():
+            jl._count_entry((0.0, 0, None, result, None, strings[queue_sid], b""), n)
         names_in = header["fields"]
         for values in header["active"]:
             state = dict(zip(names_in, values))
