@@ -242,6 +242,9 @@ class Overlay:
                 broker.opts.setattrs) or isinstance(broker.config.get("tbon.torpid_min"),
                                                     (str, int, float)):
             self.keepalive = max(float(tb["torpid_min"]), 0.01)
+        # a child must speak several times per child-timeout (the same setting at both
+        # ends of a configured instance), or a quiet child would be taken for hung
+        self.keepalive = min(self.keepalive, self.child_timeout / 4)
 
     # -- sockets -----------------------------------------------------------
     def _watch(self, sock: zmq.Socket, handler: Any) -> None:

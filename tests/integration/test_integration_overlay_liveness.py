@@ -239,3 +239,14 @@ def test_follower_sigterm_leaves_alone_and_is_offline_not_lost(system):
     assert status_lines(s)[-1] == "└─ 2 node2: offline"
     assert s.running(0) and s.running(1)
     assert s.shutdown()[0] == 0
+
+
+def test_idle_children_are_not_lost_with_a_short_child_timeout(system):
+    # keepalives come often enough for any tbon.child-timeout (here shorter than the
+    # default keepalive period)
+    s = system(3, setattrs=["tbon.child-timeout=1s"], restart=False)
+    s.start_all()
+    s.wait_full()
+    time.sleep(3.0)
+    assert s.online() == [0, 1, 2] and "is lost" not in s.flux("dmesg").stdout
+    assert s.shutdown()[0] == 0
