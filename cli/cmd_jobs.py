@@ -123,9 +123,10 @@ def attrs_for(fields: Iterable[str], color: bool) -> list[str]:
 def stats_line(stats: dict[str, Any], queue: str | None = None) -> tuple[str, int]:
     """The ``--stats`` summary line and the number of active jobs.
 
-    ``N running, N completed, N failed, N pending, N inactive purged``, as
-    Flux prints it ("failed" counts failed, canceled and timed-out jobs).
-    With QUEUE, that queue's counts (ValueError if it has none).
+    ``N running, N completed, N failed, N pending``, then ``, N inactive
+    purged`` once jobs were purged, as the hierarchies guide prints it
+    ("failed" counts failed, canceled and timed-out jobs).  With QUEUE, that
+    queue's counts (ValueError if it has none).
     """
     purged = int(stats.get("inactive_purged", 0))
     if queue is not None:
@@ -139,14 +140,17 @@ def stats_line(stats: dict[str, Any], queue: str | None = None) -> tuple[str, in
     running = sum(int(states.get(s, 0)) for s in ("run", "cleanup"))
     failed = sum(int(stats.get(k, 0)) for k in ("failed", "canceled", "timeout"))
     completed = int(stats.get("successful", 0))
-    return (f"{running} running, {completed} completed, {failed} failed, {pending} pending, "
-            f"{purged} inactive purged", pending + running)
+    line = f"{running} running, {completed} completed, {failed} failed, {pending} pending"
+    if purged:
+        line += f", {purged} inactive purged"
+    return line, pending + running
 
 
 def instance_stats_line(stats: dict[str, Any]) -> str:
     """The ``--stats`` line of an instance under ``-R``: as ``stats_line``,
     without the purged count (as Flux prints it there)."""
-    return stats_line(stats)[0].rsplit(", ", 1)[0]
+    line = stats_line(stats)[0]
+    return line.rsplit(", ", 1)[0] if line.endswith(" inactive purged") else line
 
 
 class RowRenderer:
