@@ -16,6 +16,7 @@ disk raises ``FluxError(ENOSPC)`` and leaves the store as it was.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import resource
 import shutil
@@ -502,28 +503,26 @@ class Store:
             self.sync()
         return res
 
-    def blob_keys(self, after: bytes | None, limit: int) -> list[tuple[bytes, int]]:
-        """Up to LIMIT ``(digest, size)`` of stored blobs in key order, after AFTER.
+    def blob_keys(self, after: bytes | None, limit: int) -> list[bytes]:
+        """Up to LIMIT raw digests of stored blobs in key order, after AFTER.
 
         One short read transaction per call, so an online collector can scan
-        the whole database in pieces without pinning old pages.
+        the whole database in pieces without pinning old pages.  Keys only:
+        reaching a value costs as much as the rest of the scan.
         """
         self._check_open()
-        out: list[tuple[bytes, int]] = []
-        txn = self._read_txn(db=self._blobs, buffers=True)
+        txn = self._read_txn(db=self._blobs)
         try:
             cur = txn.cursor()
             ok = cur.set_range(after) if after is not None else cur.first()
-            if ok and after is not None and bytes(cur.key()) == after:
+            if ok and after is not None and cur.key() == after:
                 ok = cur.next()
-            while ok and len(out) < limit:
-                out.append((bytes(cur.key()), len(cur.value())))
-                ok = cur.next()
-            cur.close()
+            if not ok:
+                return []
+            return list(itertools.islice(cur.iternext(keys=True, values=False), limit))
         finally:
             txn.abort()
             del txn
-        return out
 
     def delete_blobs(self, digests: Iterable[bytes]) -> tuple[int, int]:
         """Delete the blobs with these raw digests (absent ones are skipped) in one

@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from eventstore import blobref as _blobref
 from kvs import treeobj as _t
 
@@ -54,13 +56,19 @@ class GCReport:
     steps: int = 0
     duration_s: float = 0.0
     longest_pause_s: float = 0.0
+    #: the longest step of each phase: marking, and sweeping (which includes the
+    #: deleting write transaction and its sync)
+    longest_mark_s: float = 0.0
+    longest_sweep_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"freed_blobs": self.freed_blobs, "freed_bytes": self.freed_bytes,
                 "kept_blobs": self.kept_blobs, "kept_bytes": self.kept_bytes,
                 "marked": self.marked, "steps": self.steps,
                 "duration": round(self.duration_s, 6),
-                "longest_pause": round(self.longest_pause_s, 6)}
+                "longest_pause": round(self.longest_pause_s, 6),
+                "longest_mark": round(self.longest_mark_s, 6),
+                "longest_sweep": round(self.longest_sweep_s, 6)}
 
 
 def _children(obj: dict[str, Any]) -> Iterable[dict[str, Any]]:
@@ -99,12 +107,15 @@ class Marker:
     def drain(self, get: Callable[[str], bytes], deadline: float | None = None) -> bool:
         """Visit dirs until none is left (True) or ``time.monotonic()`` passes DEADLINE."""
         seen, stack = self.seen, self._stack
-        decode = _t.decode_dir
+        # no validation here (decode_dir checks every entry and decodes inline
+        # values): marking only needs the refs, and a dir that is not a tree
+        # object stops the collection (KeyError/TypeError) before anything goes
+        loads = orjson.loads
         n = 0
         while stack:
             obj = stack.pop()
             if type(obj) is str:
-                obj = decode(get(obj), obj)
+                obj = loads(get(obj))
             for e in _children(obj):
                 t = e["type"]
                 if t == _t.DIRREF:
@@ -148,14 +159,18 @@ class Collection:
     def step(self) -> GCReport | None:
         """One bounded piece of work; the report once the collection is finished."""
         t0 = time.monotonic()
+        marking = not self._started or not self.marker.done
         try:
             return self._step(t0 + self.budget)
         finally:
             pause = time.monotonic() - t0
             rep = self.report
             rep.steps += 1
-            if pause > rep.longest_pause_s:
-                rep.longest_pause_s = pause
+            rep.longest_pause_s = max(rep.longest_pause_s, pause)
+            if marking:
+                rep.longest_mark_s = max(rep.longest_mark_s, pause)
+            else:
+                rep.longest_sweep_s = max(rep.longest_sweep_s, pause)
 
     def _step(self, deadline: float) -> GCReport | None:
         marker = self.marker
@@ -173,30 +188,29 @@ class Collection:
         if not keys:
             self._swept = True
             return self._finish()
-        self._cursor = keys[-1][0]
+        self._cursor = keys[-1]
         seen = marker.seen
-        hexed = [(_PREFIX + k.hex(), k, n) for k, n in keys]
-        if any(ref not in seen for ref, _k, _n in hexed):
+        hexed = [(_PREFIX + k.hex(), k) for k in keys]
+        if any(ref not in seen for ref, _k in hexed):
             # the roots as they are now: anything a commit since the last step
             # made reachable is kept (runs to the end: no commit can interleave)
             self._mark_live()
             with store.reader() as rd:
                 marker.drain(rd.load)
-        doomed = [k for ref, k, _n in hexed if ref not in seen]
+        doomed = [k for ref, k in hexed if ref not in seen]
         rep = self.report
         if doomed:
             n, nbytes = store.delete_blobs(doomed)
             rep.freed_blobs += n
             rep.freed_bytes += nbytes
-        dead = set(doomed)
-        for _ref, k, n in hexed:
-            if k not in dead:
-                rep.kept_blobs += 1
-                rep.kept_bytes += n
+        rep.kept_blobs += len(hexed) - len(doomed)
         return None
 
     def _finish(self) -> GCReport:
         rep = self.report
         rep.marked = len(self.marker.seen)
+        # what is left, from the store's counter (blobs written since the sweep
+        # passed them are in it too)
+        rep.kept_bytes = self.store.stats().blob_bytes
         rep.duration_s = time.monotonic() - self._t0
         return rep
