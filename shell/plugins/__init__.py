@@ -13,7 +13,11 @@ __all__ = ["BUILTINS", "load_builtins"]
 BUILTINS = ("env", "tmpdir", "files", "rlimit", "affinity", "gpubind", "pty", "output", "input", "pmi")
 
 
+_MODULES: list[Any] = []
+
+
 def load_builtins(shell: Any) -> None:
-    for name in BUILTINS:
-        module = importlib.import_module(f"shell.plugins.{name}")
+    if not _MODULES:        # imported once per process, not looked up again per job
+        _MODULES[:] = [importlib.import_module(f"shell.plugins.{name}") for name in BUILTINS]
+    for module in _MODULES:
         shell.plugstack.add(module.plugin(shell))
