@@ -11,7 +11,9 @@ or ``10M``-style; default from exec: 1G, 10M for a guest's job).
 Why batched: a task writing 100 MB must not make 100 MB of tiny KVS
 commits.  Output is gathered per (stream, task rank) and flushed as one
 ``kvs.commit`` of appends when the batch timer fires, when 1 MiB is
-waiting, or at the end; one commit is in flight at a time.  Line buffering
+waiting, or at the end; up to two commits are in flight (the KVS applies
+them in the order sent), so a fast writer's next batch is on its way
+while the previous one is being stored.  Line buffering
 holds a partial last line back for one flush so lines stay whole (for
 labels) without holding a prompt forever.  Data that is not UTF-8 goes
 base64-encoded.  Past the limit a stream's data is dropped and one
@@ -37,6 +39,7 @@ __all__ = ["plugin", "OutputBuffer", "data_context", "parse_size", "KVSOutput",
 
 FLUX_KVS_APPEND = 32
 FLUSH_BYTES = 1 << 20
+MAX_INFLIGHT = 2
 TAIL_MAX = 1 << 20                # last output handed to exec with the shell's exit
 _EVENT_MAX = 1 << 19            # raw bytes in one data event
 DEFAULT_BATCH_TIMEOUT = 0.1
@@ -224,7 +227,7 @@ class KVSOutput:
         self.files: dict[str, int] = {}              # stream -> fd of its file
         self.partial: dict[str, dict[int, bool]] = {"stdout": {}, "stderr": {}}
         self.timer: Any = None
-        self.inflight = False
+        self.inflight = 0
         self.waiters: list[Callable[[], None]] = []
         self.committed_errors = 0
 
@@ -285,7 +288,7 @@ class KVSOutput:
 
     # -- committing --------------------------------------------------------------------------
     def _schedule(self) -> None:
-        if self.inflight:
+        if self.inflight >= MAX_INFLIGHT:
             return
         if self.buf.size >= FLUSH_BYTES:
             if self.timer is not None:
@@ -301,7 +304,7 @@ class KVSOutput:
         self._commit()
 
     def _commit(self, final: bool = False) -> None:
-        if self.inflight:
+        if self.inflight >= MAX_INFLIGHT:
             return
         events = self.buf.take(final=final or bool(self.waiters))
         if not events:
@@ -310,7 +313,7 @@ class KVSOutput:
             self._done_waiters()
             return
         data = _lines(events)
-        self.inflight = True
+        self.inflight += 1
         op = {"key": "output", "flags": FLUX_KVS_APPEND,
               "dirent": {"ver": 1, "type": "val", "data": base64.b64encode(data).decode()}}
         fut = self.shell.h.rpc("kvs.commit", {"namespace": self.shell.namespace, "flags": 0,
@@ -318,7 +321,7 @@ class KVSOutput:
         fut.then(self._committed)
 
     def _committed(self, future: Any) -> None:
-        self.inflight = False
+        self.inflight -= 1
         try:
             future.get()
         except OSError as exc:
