@@ -37,7 +37,7 @@ from kvs.constants import (
     PRIMARY_NAMESPACE,
 )
 from kvs.diff import Change, diff
-from kvs.lookup import resolve, sorted_dir
+from kvs.lookup import dir_entry as _dir_entry, resolve, sorted_dir
 from kvs.namespace import NamespaceInfo, check_name
 from kvs.tree import BlobSource, TreeConfig, WorkTree, load_dir
 from kvs import keys as _keys
@@ -328,6 +328,30 @@ class KVS:
             if _t.is_dir_like(obj):
                 raise FluxError(errno.EISDIR, f"{r.key}: is a directory")
             return LookupResult(r.key, r.namespace, obj, self._value(obj, rd))
+
+    def get_many(self, key: str, names: Sequence[str],
+                 ns: str = PRIMARY_NAMESPACE) -> dict[str, bytes | None] | None:
+        """The values NAMES in directory KEY (None for one that is absent or not a
+        value), resolving KEY once; None when KEY is not a directory.  For readers
+        of many small records (a job's eventlog, jobspec and R)."""
+        self._rec(ns)
+        with self._loader() as (ld, rd):
+            try:
+                r = resolve(ld, self._root_of, key, ns, FLUX_KVS_READDIR, None)
+            except FluxError as exc:
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                    return None
+                raise
+            obj = r.obj
+            if not _t.is_dir_like(obj):
+                return None
+            dirobj = ld(obj["data"][0]) if obj["type"] == _t.DIRREF else obj
+            out: dict[str, bytes | None] = {}
+            for name in names:
+                ent = _dir_entry(ld, dirobj, name)
+                out[name] = (self._value(ent, rd) if ent is not None
+                             and ent["type"] in (_t.VAL, _t.VALREF) else None)
+            return out
 
     @staticmethod
     def _value(obj: dict[str, Any], rd: Reader) -> bytes:

@@ -828,12 +828,13 @@ class _EngineReader(_Reader):
         return out
 
     async def jobs(self, ids: list[int]) -> list[_Job]:
-        get = self._get
+        # one resolve of each job's directory, not one per value
+        get_many = self.engine.get_many
+        names = ("eventlog", "jobspec", "R")
         out: list[_Job] = []
         for jobid in ids:
-            base = JobID(jobid).kvs
-            out.append((jobid, get(f"{base}.eventlog"), get(f"{base}.jobspec"),
-                        get(f"{base}.R")))
+            values = get_many(JobID(jobid).kvs, names) or {}
+            out.append((jobid, values.get("eventlog"), values.get("jobspec"), values.get("R")))
         await asyncio.sleep(0)
         return out
 

@@ -262,20 +262,21 @@ def test_random_alloc_free_never_double_books(ops):
 
 def test_allocation_speed_many_nodes():
     nodes = 4096
+    # CPU time, not wall time: other processes on a busy machine do not count
     s = SchedCore(instance(nodes=nodes, cores="0-31"))
-    start = time.perf_counter()
+    start = time.process_time()
     for jobid in range(20000):
         assert s.allocate(jobid, Request(1), now=0.0) is not None
     for jobid in range(0, 20000, 2):
         s.free(jobid)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert elapsed < 3.0, f"{30000 / elapsed:.0f} ops/s"
     # a full machine refuses in O(1): no walk over 4096 nodes
     s.allocate(10**6, Request(s.free_cores), now=0.0)
-    start = time.perf_counter()
+    start = time.process_time()
     for jobid in range(1000):
         assert s.allocate(2 * 10**6 + jobid, Request(1), now=0.0) is None
-    assert time.perf_counter() - start < 0.1
+    assert time.process_time() - start < 0.1
 
 
 def test_accepts_resourceset_and_summary_matches_its_short_form():

@@ -274,3 +274,24 @@ def test_readonly_store_serves_lookups(tmp_path: Path) -> None:
         assert kvs.get_json("a") == 1
         res = kvs.commit([put("b", 2)])[0]
         assert res.error is not None and res.error.errno == errno.EROFS
+
+
+def test_get_many_reads_values_of_one_directory(tmp_path) -> None:
+    from eventstore.store import Store
+    from kvs.engine import KVS
+    from kvs.txn import TxnBuilder
+
+    with Store(tmp_path / "s", durability="none") as store:
+        kvs = KVS(store)
+        b = TxnBuilder().put("job.a.small", "x").put("job.a.big", "y" * 5000)
+        b.append("job.a.log", b"1\n").append("job.a.log", b"2\n").put("job.a.sub.k", 1)
+        for i in range(300):   # enough entries for an hdir
+            b.put(f"wide.k{i}", i)
+        kvs.commit_one(b.build())
+        kvs.commit_one(TxnBuilder().append("job.a.log", b"3\n").build())
+        got = kvs.get_many("job.a", ["small", "big", "log", "sub", "absent"])
+        assert got == {"small": b'"x"', "big": b'"' + b"y" * 5000 + b'"',
+                       "log": b"1\n2\n3\n", "sub": None, "absent": None}
+        assert kvs.get_many("wide", ["k7", "k299"]) == {"k7": b"7", "k299": b"299"}
+        assert kvs.get_many("job.a.small", ["x"]) is None
+        assert kvs.get_many("nope.nope", ["x"]) is None
