@@ -128,6 +128,7 @@ class Broker:
         self.run_since: float | None = None
         self.exit_code = 0
         self.exit_norestart = 0      # broker.exit-norestart: exit code when told to stay down
+        self.leaving_for_restart = False   # lost the parent or disconnected: exit to restart
         self.event_seq = 0
         self.shutdown_options: dict[str, Any] = {}
         self.shutdown_reason: str | None = None

@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 HELLO, HELLO_ACK, NAK, ONLINE, STATUS, SHUTDOWN, GOODBYE, KEEPALIVE, PROBE = range(1, 10)
 
 KEYFILE = "curve.json"
+#: after a child's connection drops, how long its GOODBYE may still take to show up
+LOST_GRACE = 0.1
 
 
 def write_keys(boot_dir: str) -> None:
@@ -207,7 +209,8 @@ class Overlay:
         self.boot = boot
         self.public, self.secret = boot.public, boot.secret
         self.zctx = zmq.Context()
-        self.tree: topology.Tree = broker.tree
+        self.tree: topology.Tree = getattr(broker, "tree", None) or topology.Tree.kary(
+            self.size, self.fanout)
         self.children: dict[int, Peer] = {c: Peer(c) for c in self.tree.children(self.rank)}
         self.parent_rank = self.tree.parent(self.rank)
         self.router: zmq.Socket | None = None
@@ -216,6 +219,7 @@ class Overlay:
         self._monitors: list[zmq.Socket] = []
         self._readers: list[int] = []
         self._pending: dict[tuple[int, int, tuple[str, ...]], str] = {}
+        self._confirming: set[int] = set()
         self._joined: asyncio.Future[None] | None = None
         self._children_evt = asyncio.Event()
         self._parent_ok = False
@@ -229,18 +233,20 @@ class Overlay:
         from broker.bootstrap import parse_tbon
 
         tb = getattr(boot, "tbon", None)
+        config = getattr(broker, "config", None)
+        setattrs = dict(getattr(broker.opts, "setattrs", None) or [])
         if tb is None:
             try:
-                tb = parse_tbon(broker.config.get("tbon"), dict(broker.opts.setattrs))
+                tb = parse_tbon(config.get("tbon") if config is not None else None, setattrs)
             except ValueError as exc:
                 raise FluxError(errno.EINVAL, str(exc)) from None
         self.tbon = tb
-        if broker.attrs.get_default("tbon.child-timeout") is None and isinstance(
-                broker.config.get("tbon.child_timeout"), (str, int, float)):
+        if broker.attrs.get_default("tbon.child-timeout") is None and config is not None \
+                and isinstance(config.get("tbon.child_timeout"), (str, int, float)):
             self.child_timeout = float(tb["child_timeout"])
-        if getattr(boot, "bind_uri", None) is not None or "tbon.torpid_min" in dict(
-                broker.opts.setattrs) or isinstance(broker.config.get("tbon.torpid_min"),
-                                                    (str, int, float)):
+        if getattr(boot, "bind_uri", None) is not None or "tbon.torpid_min" in setattrs or (
+                config is not None and isinstance(config.get("tbon.torpid_min"),
+                                                  (str, int, float))):
             self.keepalive = max(float(tb["torpid_min"]), 0.01)
         # a child must speak several times per child-timeout (the same setting at both
         # ends of a configured instance), or a quiet child would be taken for hung
@@ -465,7 +471,7 @@ class Overlay:
             self.router.send_multipart([peer.ident, data], zmq.NOBLOCK)
         except zmq.ZMQError as exc:
             if exc.errno == errno.EHOSTUNREACH:
-                self._child_lost(peer, "lost connection")
+                self._confirm_lost(peer)
             else:
                 self.b.log.error(f"overlay: send to rank {peer.rank} failed: {exc}")
             return False
@@ -568,6 +574,7 @@ class Overlay:
                                      " (leaving to be restarted)")
                     if self.b.exit_code == 0:
                         self.b.exit_code = 1
+                    self.b.leaving_for_restart = True
                     self.b.request_shutdown("disconnected by parent")
                     return
                 # the instance is shutting down: this broker should stay down
@@ -610,6 +617,26 @@ class Overlay:
         self._set_child(peer, PeerState.LOST)
         self._fail_pending(str(peer.rank), f"No route to rank {peer.rank} ({host}): it is lost "
                                            f"({why})")
+
+    def _confirm_lost(self, peer: Peer) -> None:
+        """PEER's connection is gone: lost, unless its GOODBYE turns up shortly.
+
+        The socket monitor's DISCONNECTED can overtake the child's last message,
+        which ZeroMQ's I/O thread hands to the socket a little later: so wait
+        LOST_GRACE, read what came, and only then call a still-connected child lost."""
+        if peer.rank in self._confirming or not peer.connected:
+            return
+        self._confirming.add(peer.rank)
+        since = peer.since
+
+        def check() -> None:
+            self._confirming.discard(peer.rank)
+            if self.router is not None:
+                self._drain_socket(self.router, self._from_child)
+            if peer.since == since:      # not gone and back (a restarted child's HELLO)
+                self._child_lost(peer, "lost connection")
+
+        self._loop.call_later(LOST_GRACE, check)
 
     def peer_host(self, peer: Peer) -> str:
         """The child's hostname: as it said in HELLO, else as configured, else '?'."""
@@ -654,6 +681,7 @@ class Overlay:
             self._fail_pending("parent", "No route to parent broker: it is lost")
             if self.b.exit_code == 0:
                 self.b.exit_code = 1
+            self.b.leaving_for_restart = True
             self.b.request_shutdown("lost parent")
 
     async def _check_children(self) -> None:
@@ -682,12 +710,10 @@ class Overlay:
     async def shutdown_children(self) -> str:
         """Tell children to shut down; wait for their GOODBYE (or loss).
 
-        A broker leaving to be restarted (it lost its parent, was disconnected, or
-        failed: exit code neither 0 nor broker.exit-norestart) asks its children to
-        leave the same way, so that a service manager restarts the whole subtree and
+        A broker leaving to be restarted (it lost its parent or was disconnected)
+        asks its children to leave the same way, so that a service manager restarts the whole subtree and
         it joins again; otherwise the instance is stopping and they stay down."""
-        restart = self.b.exit_code not in (0, self.b.exit_norestart)
-        body = {"disconnect": True} if restart else None
+        body = {"disconnect": True} if getattr(self.b, "leaving_for_restart", False) else None
         for peer in self.children.values():
             if peer.connected:
                 self._send_child_raw(peer, encode(control(SHUTDOWN, body)))
@@ -708,7 +734,9 @@ class Overlay:
 
     async def goodbye(self) -> None:
         if self.dealer is not None and self._parent_ok:
-            self._send_parent_raw(control(GOODBYE, {"rank": self.rank}))
+            ok = self._send_parent_raw(control(GOODBYE, {"rank": self.rank}))
+            if not ok:
+                self.b.log.warning("overlay: could not say goodbye to the parent")
             self._parent_ok = False
 
     async def stop(self) -> None:

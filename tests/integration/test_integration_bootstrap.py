@@ -145,8 +145,9 @@ def test_uptime_overlay_and_resource_status_as_the_guide_prints_them(systems):
 def test_quorum_holds_rank0_until_enough_brokers_are_online(systems):
     s = systems(3, setattrs=["broker.quorum=3"])
     s.start(0)
+    s.wait_for(lambda: s.state()["state"] == "quorum", 30, "quorum state")
     time.sleep(1.0)
-    assert s.state()["state"] == "quorum"
+    assert s.state()["state"] == "quorum"        # it stays there
     s.start(2)
     s.start(1)
     s.wait_for(lambda: s.state()["state"] == "run", 30, "run")
