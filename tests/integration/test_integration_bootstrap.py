@@ -201,7 +201,9 @@ def test_peer_with_another_certificate_cannot_join(systems):
 def test_peer_without_curve_cannot_inject_a_message(systems):
     import zmq
 
-    from flux.constants import FLUX_MSGTYPE_REQUEST
+    from broker.overlay import HELLO, control
+    from flux import __version__
+    from flux.constants import FLUX_MSGTYPE_REQUEST, FLUX_ROLE_OWNER
     from flux.message import Message, encode
 
     s = systems(2, topo="kary:2", restart=False)
@@ -219,8 +221,11 @@ def test_peer_without_curve_cannot_inject_a_message(systems):
                 sock.curve_serverkey = load_cert(s.cert)[0]
                 sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
             sock.connect(s.endpoint(0))
+            # pose as rank 1: join, then ask for a shutdown
+            sock.send(encode(control(HELLO, {"rank": 1, "hostname": "node1",
+                                             "version": __version__, "pid": 1})))
             shutdown = Message(FLUX_MSGTYPE_REQUEST, "broker.shutdown", {}, nodeid=0,
-                               route=["x"])
+                               route=["x"], userid=os.getuid(), rolemask=FLUX_ROLE_OWNER)
             sock.send(encode(shutdown))
             time.sleep(1.0)
             sock.close()
