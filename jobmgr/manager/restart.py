@@ -140,6 +140,31 @@ def _value(msg: Message) -> bytes:
     return binascii.a2b_base64(msg.payload["val"]["data"])
 
 
+class _Detached:
+    """A root listener that ignores roots: attached only to borrow the engine."""
+
+    def setroot(self, namespace: str, rootref: str, sequence: int,
+                keys: frozenset[str]) -> None:
+        return None
+
+    def namespace_removed(self, namespace: str) -> None:
+        return None
+
+
+async def _engine(ctx: Any) -> Any:
+    """The kvs module's engine when it runs in this process (None otherwise): reading
+    thousands of jobs from it costs a fraction of a lookup request each."""
+    if ctx.conf_get("job-manager.restart-via-rpc", False):
+        return None
+    hook = _Detached()
+    try:
+        resp = await ctx.rpc("kvs.watch-attach", {"listener": hook}, nodeid=ctx.rank)
+        await ctx.rpc("kvs.watch-detach", {"listener": hook}, nodeid=ctx.rank)
+        return resp["engine"]
+    except (OSError, KeyError, TypeError):
+        return None
+
+
 async def _lookup(ctx: Any, key: str, flags: int = 0, rootdir: Any = None) -> Message:
     payload: dict[str, Any] = {"key": key, "flags": flags}
     if rootdir is not None:
@@ -315,7 +340,15 @@ async def recover(mgr: "Manager") -> RestartStats:
                 lost.append((jobid, f"eventlog lookup failed: {msg.errstr}"))
             return
         try:
-            events = decode_events(_value(msg))
+            data = _value(msg)
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            lost.append((jobid, str(exc)))
+            return
+        got_eventlog_bytes(jobid, data)
+
+    def got_eventlog_bytes(jobid: int, data: bytes) -> None:
+        try:
+            events = decode_events(data)
             rec = replay(jobid, events)
         except (EventlogError, JobEventError, KeyError, TypeError, ValueError) as exc:
             lost.append((jobid, str(exc)))
@@ -332,11 +365,34 @@ async def recover(mgr: "Manager") -> RestartStats:
         else:
             replayed.append((rec, events))
 
-    await _pipelined(ctx, ((i, eventlog_key(i)) for i in sorted(candidates)), got_eventlog)
-
     # jobspec (and R when resources are held) for the active ones
     jobspecs: dict[int, Any] = {}
     Rs: dict[int, Any] = {}
+    engine = await _engine(ctx)
+    if engine is not None:
+        # in-process: one resolve of each job's directory for all three values
+        raw: dict[int, tuple[bytes | None, bytes | None]] = {}
+        for n, jobid in enumerate(sorted(candidates)):
+            values = engine.get_many(job_key(jobid), ("eventlog", "jobspec", "R")) or {}
+            if values.get("eventlog") is None:
+                lost.append((jobid, "eventlog is missing"))
+                continue
+            raw[jobid] = (values.get("jobspec"), values.get("R"))
+            got_eventlog_bytes(jobid, values["eventlog"])
+            if n % 1024 == 1023:
+                await asyncio.sleep(0)   # the broker answers others meanwhile
+        for rec, _events in replayed:
+            spec_raw, r_raw = raw[rec.id]
+            for what, data in (("jobspec", spec_raw), ("R", r_raw)):
+                if data is None:
+                    continue
+                try:
+                    (jobspecs if what == "jobspec" else Rs)[rec.id] = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    pass
+    else:
+        await _pipelined(ctx, ((i, eventlog_key(i)) for i in sorted(candidates)),
+                         got_eventlog)
 
     def got_value(tag: tuple[str, int], msg: Message) -> None:
         what, jobid = tag
@@ -348,12 +404,13 @@ async def recover(mgr: "Manager") -> RestartStats:
             return
         (jobspecs if what == "jobspec" else Rs)[jobid] = value
 
-    keys: list[tuple[tuple[str, int], str]] = []
-    for rec, _events in replayed:
-        keys.append((("jobspec", rec.id), job_key(rec.id) + ".jobspec"))
-        if rec.has_resources:
-            keys.append((("R", rec.id), job_key(rec.id) + ".R"))
-    await _pipelined(ctx, keys, got_value)
+    if engine is None:
+        keys: list[tuple[tuple[str, int], str]] = []
+        for rec, _events in replayed:
+            keys.append((("jobspec", rec.id), job_key(rec.id) + ".jobspec"))
+            if rec.has_resources:
+                keys.append((("R", rec.id), job_key(rec.id) + ".R"))
+        await _pipelined(ctx, keys, got_value)
 
     for rec, events in replayed:
         jobspec = jobspecs.get(rec.id)

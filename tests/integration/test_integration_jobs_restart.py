@@ -28,12 +28,12 @@ queue = "batch"
 class Cluster:
     """Instances started one after the other on one statedir."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, extra: str = ""):
         self.statedir = str(tmp_path / "state")
         os.makedirs(self.statedir)
         conf = tmp_path / "conf"
         conf.mkdir()
-        (conf / "jobs.toml").write_text(CONFIG)
+        (conf / "jobs.toml").write_text(CONFIG + extra)
         self.conf = str(conf)
         self.inst: TestInstance | None = None
         self.h = None
@@ -56,9 +56,12 @@ class Cluster:
         return self.inst.flux("dmesg").stdout
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(tmp_path)
+# the job manager reads jobs from the in-process KVS engine, or (a kvs elsewhere)
+# through lookup requests: both ways restart the same
+@pytest.fixture(params=["engine", "rpc"])
+def cluster(tmp_path, request):
+    c = Cluster(tmp_path, "[job-manager]\nrestart-via-rpc = true\n"
+                if request.param == "rpc" else "")
     yield c
     if c.inst is not None and c.inst.proc is not None and c.inst.proc.poll() is None:
         c.inst.kill()
