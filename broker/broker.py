@@ -134,6 +134,7 @@ class Broker:
         self.shutdown_reason: str | None = None
         self.online: set[int] = {self.rank}
         self.lost: set[int] = set()
+        self.torpid: set[int] = set()
         self.hostname = options.hostname or os.environ.get("FLUX_FAKE_HOSTNAME") \
             or socket.gethostname()
         if options.boot is not None:
@@ -468,7 +469,26 @@ class Broker:
             self._shutdown_evt.set()
 
     def rank_status(self, rank: int, status: str) -> None:
-        """Overlay news (rank 0): RANK is now online, lost or offline."""
+        """Overlay news (rank 0): RANK is now online, lost, offline, torpid or lively.
+
+        Torpid/lively changes are published as ``overlay.torpid`` events
+        ``{ranks, torpid}`` (the resource module takes torpid ranks out of
+        scheduling)."""
+        if status in ("torpid", "lively"):
+            torpid = status == "torpid"
+            if torpid == (rank in self.torpid) or rank not in self.online:
+                return
+            if torpid:
+                self.torpid.add(rank)
+            else:
+                self.torpid.discard(rank)
+            self.publish_event("overlay.torpid", {"ranks": [rank], "torpid": torpid}, 0,
+                               self.owner, FLUX_ROLE_OWNER)
+            return
+        if rank in self.torpid:
+            self.torpid.discard(rank)
+            self.publish_event("overlay.torpid", {"ranks": [rank], "torpid": False}, 0,
+                               self.owner, FLUX_ROLE_OWNER)
         if status == "online":
             self.online.add(rank)
             self.lost.discard(rank)

@@ -155,7 +155,7 @@ class PeerState(str, Enum):
 class Peer:
     """A child broker, as its parent sees it."""
 
-    __slots__ = ("rank", "ident", "state", "since", "last_seen", "hostname", "error")
+    __slots__ = ("rank", "ident", "state", "since", "last_seen", "hostname", "error", "torpid")
 
     def __init__(self, rank: int) -> None:
         self.rank = rank
@@ -165,6 +165,7 @@ class Peer:
         self.last_seen = 0.0
         self.hostname = ""
         self.error = ""
+        self.torpid = False    # connected but silent for tbon.torpid_max
 
     @property
     def status(self) -> str:
@@ -251,6 +252,8 @@ class Overlay:
         # a child must speak several times per child-timeout (the same setting at both
         # ends of a configured instance), or a quiet child would be taken for hung
         self.keepalive = min(self.keepalive, self.child_timeout / 4)
+        if float(tb["torpid_max"]) > 0:
+            self.keepalive = min(self.keepalive, float(tb["torpid_max"]) / 2)
 
     # -- sockets -----------------------------------------------------------
     def _watch(self, sock: zmq.Socket, handler: Any) -> None:
@@ -504,6 +507,10 @@ class Overlay:
             self.b.log.warning(f"overlay: bad message from rank {rank}: {exc}")
             return
         peer.last_seen = time.monotonic()
+        if peer.torpid:
+            peer.torpid = False
+            self.b.log.info(f"overlay: rank {rank} ({self.peer_host(peer)}) is lively again")
+            self._report([rank], "lively")
         msg.rolemask &= ~FLUX_ROLE_LOCAL      # it came from another broker
         mtype = msg.type
         if mtype == FLUX_MSGTYPE_REQUEST:
@@ -601,6 +608,7 @@ class Overlay:
         was_connected = peer.connected
         peer.state = state
         peer.since = time.monotonic()
+        peer.torpid = False
         if state == PeerState.ONLINE:
             self._report([peer.rank], "online")
         elif was_connected and state in (PeerState.LOST, PeerState.OFFLINE):
@@ -688,7 +696,15 @@ class Overlay:
         while True:
             await asyncio.sleep(self.keepalive)
             now = time.monotonic()
+            torpid_max = float(self.tbon["torpid_max"])
             for peer in list(self.children.values()):
+                if (torpid_max > 0 and peer.connected and not peer.torpid
+                        and now - peer.last_seen > torpid_max):
+                    # flux-config-tbon(5): no new work for it until it speaks again
+                    peer.torpid = True
+                    self.b.log.warning(f"overlay: rank {peer.rank} ({self.peer_host(peer)}) is "
+                                       f"torpid: no message for {torpid_max:g}s")
+                    self._report([peer.rank], "torpid")
                 if peer.connected and now - peer.last_seen > self.child_timeout:
                     # a hung child: if it ever wakes up it must leave (and be restarted),
                     # since its parent no longer routes to it

@@ -42,6 +42,7 @@ class BrokerService(Module):
             "instance_level": int(b.attrs.get_default("instance-level", "0") or 0),
             "online": sorted(b.online),
             "lost": sorted(b.lost),
+            "torpid": sorted(getattr(b, "torpid", ())),
         }
 
     @request_handler("broker.shutdown")

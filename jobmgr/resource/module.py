@@ -105,6 +105,7 @@ class Resource(Module):
         self._exclude_hosts: str | None = None
         self._reports: dict[int, LocalResources] = {}
         self._intent_online: set[int] = set()   # as posted, ahead of the applied state
+        self._intent_torpid: set[int] = set()
         self._acquirers: list[Stream] = []
         self._last_up: set[int] | None = None
         self._last_expiration = 0.0
@@ -131,6 +132,7 @@ class Resource(Module):
             return
         rset = configured_R(self.cfg)
         self._method = self.cfg.method
+        self.ctx.event_subscribe("overlay.torpid", self._torpid_event)
         await self._replay()
         job = None
         if rset is None:
@@ -482,9 +484,32 @@ class Resource(Module):
             self._post(events, then)
 
     def _rank_down(self, rank: int) -> None:
+        self._intent_torpid.discard(rank)
         if rank in self._intent_online:
             self._intent_online.discard(rank)
             self._post([("offline", {"idset": str(rank)})])
+
+    def _torpid_event(self, msg: Message) -> None:
+        """``overlay.torpid`` {ranks, torpid} from rank 0's broker: a rank connected but
+        silent for tbon.torpid_max gets no new work (``torpid``) until it speaks
+        again (``lively``); jobs already there keep running."""
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        ranks = body.get("ranks")
+        torpid = bool(body.get("torpid"))
+        if not isinstance(ranks, list):
+            return
+        changed = []
+        for rank in ranks:
+            if not isinstance(rank, int) or rank not in self._intent_online:
+                continue
+            if torpid and rank not in self._intent_torpid:
+                self._intent_torpid.add(rank)
+                changed.append(rank)
+            elif not torpid and rank in self._intent_torpid:
+                self._intent_torpid.discard(rank)
+                changed.append(rank)
+        if changed:
+            self._post([("torpid" if torpid else "lively", {"idset": _idset(changed)})])
 
     # -- acquire (RFC 28) -----------------------------------------------------------
 

@@ -250,3 +250,31 @@ def test_idle_children_are_not_lost_with_a_short_child_timeout(system):
     time.sleep(3.0)
     assert s.online() == [0, 1, 2] and "is lost" not in s.flux("dmesg").stdout
     assert s.shutdown()[0] == 0
+
+
+def test_a_hung_node_goes_torpid_gets_no_new_work_and_comes_back(system):
+    """flux-config-tbon(5) torpid_max: a child connected but silent that long gets no new
+    work until it speaks again (here child-timeout is long, so it is not lost)."""
+    s = system(3, extra_toml='[[resource.config]]\nhosts = "node[0-2]"\ncores = "0-1"\n'
+                             '[tbon]\ntorpid_min = "0.2s"\ntorpid_max = "1s"\n',
+               setattrs=["tbon.child-timeout=60s"], restart=False)
+    s.write_config("kary:2", '[[resource.config]]\nhosts = "node[0-2]"\ncores = "0-1"\n')
+    s.setattrs += ["tbon.torpid_min=0.2s", "tbon.torpid_max=1s"]
+    s.start_all()
+    s.wait_full()
+    s.signal(2, signal.SIGSTOP)
+    try:
+        s.wait_for(lambda: s.state()["torpid"] == [2], 10, "rank 2 torpid")
+        s.wait_for(lambda: "torpid  ✔      1 node2" in s.flux("resource", "status").stdout,
+                   10, "torpid in resource status")
+        assert s.online() == [0, 1, 2]            # still connected: not lost
+        waiting = s.flux("submit", "--requires=host:node2", "true").stdout.strip()
+        time.sleep(0.5)
+        assert s.flux("jobs", "-no", "{state}", waiting).stdout.strip() == "SCHED"
+    finally:
+        s.signal(2, signal.SIGCONT)
+    s.wait_for(lambda: s.state()["torpid"] == [], 10, "rank 2 lively")
+    r = s.flux("job", "attach", waiting, timeout=60)
+    assert r.returncode == 0
+    assert "is torpid" in s.flux("dmesg").stdout
+    assert s.shutdown()[0] == 0
