@@ -17,14 +17,18 @@ socket to exec's launcher (jobmgr/exec/launcher.py), each message a
 - launcher -> server: ``start {key, args}`` (args: ``jobid``, ``jobspec``,
   ``R``, ``rank``, ``shell_rank``, ``uri``, ``namespace``, ``tmpdir``,
   ``output_limit``, ``instance_level``, ``initrc``, ``input``),
-  ``signal {key, signum}``, ``input {key}`` (follow the job's input log), ``fork {uid, gid}`` (owner server
+  ``signal {key, signum}``, ``input {key}`` (follow the job's input log),
+  ``barrier {key, seq, data | errno, text}`` (the answer to the shell's
+  barrier ``seq``), ``fork {uid, gid}`` (owner server
   only: a server for another user, whose socket comes back with
   ``forked {uid, pid}`` as an SCM_RIGHTS fd), ``shutdown {grace}``;
 - server -> launcher: ``ready {pid}``, ``started {key, pid}``, ``exit
   {key, status, output?}`` (a wait status: the shell's exit code << 8;
   ``output``: the job's last output entries, base64, for exec to add to
   its output log), ``error
-  {key, errno, text}``, ``forked``.
+  {key, errno, text}``, ``forked``, ``barrier {key, seq, name, data}``
+  (a shell of a job started with ``args.barrier = "launcher"``, i.e. on
+  rank 0, enters a barrier here instead of ``job-exec.barrier``).
 
 Nothing outlives it: it gets SIGTERM if its parent dies, ends every job
 on SIGTERM, on EOF from the launcher, or when its broker connection is
@@ -92,6 +96,8 @@ class ServerHost(Host):
         self.sock.setblocking(True)
         self.buf = b""
         self.shells: dict[str, Shell] = {}
+        self.barriers: dict[int, Any] = {}        # seq -> callback(reply)
+        self._seq = 0
         self.stopping = False
         self._stop_timer: Any = None
         h.lost_hooks.append(self._lost)
@@ -143,6 +149,10 @@ class ServerHost(Host):
             shell = self.shells.get(str(msg.get("key")))
             if shell is not None:
                 shell.input_ready()
+        elif op == "barrier":
+            callback = self.barriers.pop(msg.get("seq"), None)
+            if callback is not None:
+                callback(msg)
         elif op == "fork":
             self.fork_server(int(msg["uid"]), msg.get("gid"))
         elif op == "shutdown":
@@ -169,6 +179,7 @@ class ServerHost(Host):
         shell = None
         try:
             shell = Shell(info, self, args)
+            shell.key = key
             self.shells[key] = shell
             shell.start(lambda code, tail: self._done(key, code, tail))
         except Exception as exc:  # noqa: BLE001 - one job's failure must not end the others
@@ -178,6 +189,12 @@ class ServerHost(Host):
                 shell.lost()
             else:
                 self._done(key, 1)
+
+    def barrier(self, key: str, name: str, data: Any, callback: Any) -> None:
+        """Enter barrier NAME of job KEY through the launcher (exec on this rank, rank 0)."""
+        self._seq += 1
+        self.barriers[self._seq] = callback
+        self.send({"op": "barrier", "key": key, "seq": self._seq, "name": name, "data": data})
 
     def _done(self, key: str, code: int, tail: bytes = b"") -> None:
         self.shells.pop(key, None)

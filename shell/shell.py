@@ -22,7 +22,8 @@ reaps the tasks for it:
 Signals for the job (from exec: cancel, time limit, ``flux job kill``)
 go to every running task's process group (``killall``).  The shell talks
 to rank 0's exec (``job-exec.barrier``, ``job-exec.exception``,
-``job-exec.task-exit``); in standalone mode (no instance) barriers pass at
+``job-exec.task-exit``; the barriers of a shell on rank 0 go through its
+shell server's socket to exec instead); in standalone mode (no instance) barriers pass at
 once, exceptions are printed, and output goes to the terminal.
 """
 from __future__ import annotations
@@ -100,6 +101,8 @@ class Shell:
         self._drain_timer: Any = None
         self._pending_rpcs = 0
         self._after_rpcs: list[Callable[[], None]] = []
+        #: the shell server's name for this job, when its barriers go through the server
+        self.key: str | None = None
         self.loglevel = LOG_LEVELS["WARN"] + min(self.verbose, 2) * 2 if self.verbose else \
             LOG_LEVELS["WARN"]
 
@@ -159,20 +162,24 @@ class Shell:
              nodeid: int = 0) -> None:
         """An RPC to rank 0's exec; the shell does not exit before it is answered."""
         assert self.h is not None
+        self.h.rpc(topic, payload, nodeid=nodeid).then(self._tracked(then))
+
+    def _tracked(self, then: Callable[..., None] | None) -> Callable[..., None]:
+        """THEN wrapped as a request the shell waits for before it is done."""
         self._pending_rpcs += 1
 
-        def done(future: Any) -> None:
+        def done(*args: Any) -> None:
             self._pending_rpcs -= 1
             try:
                 if then is not None:
-                    then(future)
+                    then(*args)
             finally:
                 if self._pending_rpcs == 0:
                     waiting, self._after_rpcs = self._after_rpcs, []
                     for fn in waiting:
                         fn()
 
-        self.h.rpc(topic, payload, nodeid=nodeid).then(done)
+        return done
 
     def after_rpcs(self, fn: Callable[[], None]) -> None:
         if self._pending_rpcs == 0:
@@ -186,6 +193,17 @@ class Shell:
         if self.h is None:
             merged = dict(data) if isinstance(data, dict) else {}
             self.reactor.call_soon(callback, merged, None)
+            return
+
+        if self.key is not None and self.args.get("barrier") == "launcher":
+            # rank 0's shell: through the shell server's socket to exec
+            def answered(resp: dict[str, Any]) -> None:
+                if "errno" in resp:
+                    callback(None, str(resp.get("text") or os.strerror(int(resp["errno"]))))
+                else:
+                    callback(resp.get("data") or {}, None)
+
+            self.host.barrier(self.key, name, data, self._tracked(answered))
             return
 
         def done(future: Any) -> None:

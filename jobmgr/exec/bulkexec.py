@@ -3,8 +3,9 @@
 ``BulkJob`` carries out what ``ExecJob`` (the pure state machine,
 jobmgr/exec/job.py) decides: it creates the job's guest namespace, asks the
 exec service of each rank for a shell (``job-exec.launch``, streaming:
-``started``, then ``exit`` with the shell's wait status), answers the
-shells' barriers, sends signals, runs the timers, drains ranks whose
+``started``, then ``exit`` with the shell's wait status; rank 0's own
+shell is started directly and enters its barriers through its shell
+server's socket), answers the shells' barriers, sends signals, runs the timers, drains ranks whose
 shells cannot be killed, and at the end moves the guest namespace into
 the job's directory before the final release.  A rank that cannot be
 reached (its broker is gone) ends the job with a fatal ``node-failure``
@@ -28,7 +29,16 @@ from jobmgr.exec.job import Action, ExecJob, ExecSettings
 if TYPE_CHECKING:
     from jobmgr.exec.module import JobExec
 
-__all__ = ["BulkJob"]
+__all__ = ["BulkJob", "LauncherWaiter"]
+
+
+class LauncherWaiter:
+    """A barrier entered by a shell of rank 0 through its server's socket (not a request)."""
+
+    __slots__ = ("reply",)
+
+    def __init__(self, reply: Callable[[dict[str, Any]], None]) -> None:
+        self.reply = reply
 
 
 class BulkJob:
@@ -87,7 +97,9 @@ class BulkJob:
             self.mod.launch_local(payload, self.jobid, self.userid,
                                   lambda _pid: self._started(shell_rank),
                                   lambda status, tail: self._exited(shell_rank, status, tail),
-                                  lambda _errnum, text: self._failed(shell_rank, rank, text))
+                                  lambda _errnum, text: self._failed(shell_rank, rank, text),
+                                  lambda name, data, reply: self._local_barrier(
+                                      shell_rank, name, data, reply))
             return
 
         def on_response(msg: Message) -> None:
@@ -132,6 +144,14 @@ class BulkJob:
     # -- requests from the shells -----------------------------------------------------
     def barrier(self, msg: Message, shell_rank: int, name: str, data: Any) -> None:
         self.apply(self.job.barrier(shell_rank, name, data, msg))
+
+    def _local_barrier(self, shell_rank: int, name: Any, data: Any,
+                       reply: Callable[[dict[str, Any]], None]) -> None:
+        """A shell of this rank entered barrier NAME over its server's socket."""
+        if not isinstance(name, str) or not name:
+            reply({"errno": errno.EPROTO, "text": "barrier: 'name' must be a non-empty string"})
+            return
+        self.apply(self.job.barrier(shell_rank, name, data, LauncherWaiter(reply)))
 
     def shell_exception(self, severity: int, etype: str, note: str) -> None:
         self.apply(self.job.exception(severity, etype, note))
@@ -191,14 +211,21 @@ class BulkJob:
                     self._finalize()
 
     def _barrier_reply(self, action: Action) -> None:
-        waiters: list[Message] = action["waiters"]
+        waiters: list[Message | LauncherWaiter] = action["waiters"]
         if "errnum" in action.args:
+            errnum, text = action["errnum"], action["text"]
             for msg in waiters:
-                self.ctx.respond_error(msg, action["errnum"], action["text"])
+                if isinstance(msg, LauncherWaiter):
+                    msg.reply({"errno": errnum, "text": text})
+                else:
+                    self.ctx.respond_error(msg, errnum, text)
         else:
             payload = {"data": action["data"]}
             for msg in waiters:
-                self.ctx.respond(msg, payload)
+                if isinstance(msg, LauncherWaiter):
+                    msg.reply(payload)
+                else:
+                    self.ctx.respond(msg, payload)
 
     def _timer(self, name: str, delay: float) -> None:
         old = self.timers.pop(name, None)

@@ -68,6 +68,9 @@ class ShellHandle:
     done: bool = False
     #: messages for the server held until the shell has started
     pending: list[dict[str, Any]] = field(default_factory=list)
+    #: the shell's barriers come over the server's socket: ON_BARRIER(name, data, reply),
+    #: REPLY({"data": ...} or {"errno": n, "text": ...}); None: it uses job-exec.barrier
+    on_barrier: Callable[[Any, Any, Callable[[dict[str, Any]], None]], None] | None = None
 
 
 class _Server:
@@ -164,6 +167,23 @@ class _Server:
         elif op == "error":
             self._forget(shell)
             shell.on_error(int(msg.get("errno") or errno.EIO), str(msg.get("text", "")))
+        elif op == "barrier":
+            self._barrier(shell, msg)
+
+    def _barrier(self, shell: ShellHandle, msg: dict[str, Any]) -> None:
+        """A shell entered a barrier; the reply goes back with its key and ``seq``."""
+        head = {"op": "barrier", "key": shell.key, "seq": msg.get("seq")}
+
+        def reply(out: dict[str, Any]) -> None:
+            try:
+                self.send({**head, **out})
+            except OSError:
+                pass            # the server is gone, and the shell with it
+
+        if shell.on_barrier is None:
+            reply({"errno": errno.EPROTO, "text": "barriers of this shell go to job-exec"})
+            return
+        shell.on_barrier(msg.get("name"), msg.get("data"), reply)
 
     def _forget(self, shell: ShellHandle) -> None:
         shell.done = True

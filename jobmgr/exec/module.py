@@ -305,13 +305,16 @@ class JobExec(Module):
                           exited, stream.error)
 
     def launch_local(self, body: dict[str, Any], jobid: int, userid: int,
-                     on_started: Any, on_exit: Any, on_error: Any) -> None:
+                     on_started: Any, on_exit: Any, on_error: Any,
+                     on_barrier: Any = None) -> None:
         """Start the shell of job JOBID on this rank (``job-exec.launch``'s work).
 
         Rank 0's exec calls this directly for the shells of its own rank (no
         request to itself); the outcome comes as ON_STARTED(pid), then
         ON_EXIT(wait status, last output entries), or ON_ERROR(errnum, text),
-        always from a later loop turn than the call.
+        always from a later loop turn than the call.  With ON_BARRIER (rank
+        0's own shells), the shell enters its barriers through the shell
+        server's socket instead of ``job-exec.barrier`` requests.
         """
         if self.stopping:
             self._later(on_error, errno.ENOSYS, "job-exec is shutting down")
@@ -337,6 +340,8 @@ class JobExec(Module):
                 "input": bool(body.get("input"))}
         if self.config.shell_initrc:
             args["initrc"] = self.config.shell_initrc
+        if on_barrier is not None:
+            args["barrier"] = "launcher"
 
         def exited(status: int, output: bytes) -> None:
             self.local.pop(jobid, None)
@@ -346,7 +351,8 @@ class JobExec(Module):
             self.local.pop(jobid, None)
             self._later(on_error, errnum, f"cannot start the job shell: {text}")
 
-        handle = ShellHandle(str(jobid), f58, on_started, exited, failed)
+        handle = ShellHandle(str(jobid), f58, on_started, exited, failed,
+                             on_barrier=on_barrier)
         self.local[jobid] = handle
         if not self.launcher.spawn_now(handle, args, userid):
             # the user's shell server is not up yet
