@@ -132,7 +132,9 @@ class Resource(Module):
             return
         rset = configured_R(self.cfg)
         self._method = self.cfg.method
-        self.ctx.event_subscribe("overlay.torpid", self._torpid_event)
+        subscribe = getattr(self.ctx, "event_subscribe", None)   # (unit tests' fake contexts)
+        if subscribe is not None:
+            subscribe("overlay.torpid", self._torpid_event)
         await self._replay()
         job = None
         if rset is None:
