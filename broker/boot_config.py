@@ -27,15 +27,15 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import zmq.utils.z85
-
-from broker.bootstrap import Bootstrap, TbonConfig, parse_bootstrap, parse_tbon
-from broker.cert import load_cert
 from broker.config import Config
 from flux.errors import FluxError
 
 if TYPE_CHECKING:
+    from broker.bootstrap import Bootstrap, TbonConfig
     from broker.launch import LaunchOptions
+
+# zmq, the hostlist and certificate code are imported only when a configuration
+# does bootstrap: `flux start` of a single broker checks has_bootstrap() and no more
 
 __all__ = ["ConfigBoot", "Resolved", "resolve", "has_bootstrap", "launch_config",
            "this_hostname"]
@@ -59,6 +59,8 @@ class ConfigBoot:
 
     def __init__(self, boot: Bootstrap, rank: int, public: bytes, secret: bytes,
                  tbon: TbonConfig) -> None:
+        import zmq.utils.z85
+
         self.boot = boot
         self.rank = rank
         self.public, self.secret = public, secret
@@ -103,6 +105,9 @@ def resolve(config: Config, setattrs: list[tuple[str, str]] | None = None,
             hostname: str | None = None) -> Resolved:
     """This broker's place in the configured instance; FluxError (EINVAL) names what is
     wrong, with the file."""
+    from broker.bootstrap import parse_bootstrap, parse_tbon
+    from broker.cert import load_cert
+
     attrs = dict(setattrs or [])
     hostname = hostname or this_hostname()
     try:
