@@ -295,3 +295,17 @@ def test_keygen_writes_a_private_certificate(tmp_path):
     assert r.returncode == 1 and "file exists" in r.stderr
     r = subprocess.run(flux_command() + ["keygen"], capture_output=True, text=True)
     assert r.returncode == 2
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_shuffled_start_orders_with_gaps_all_reach_full(systems, seed):
+    rng = random.Random(seed)
+    s = systems(6, topo="kary:2")
+    order = list(range(6))
+    rng.shuffle(order)
+    for rank in order:
+        s.start(rank)
+        time.sleep(rng.choice([0.0, 0.05, 0.3]))
+    s.wait_full()
+    assert s.flux("overlay", "status", "--summary").stdout.strip() == "0 node0: full"
+    assert all(code == 42 for r, code in s.shutdown().items() if r)
