@@ -129,6 +129,7 @@ class Broker:
         self.exit_code = 0
         self.exit_norestart = 0      # broker.exit-norestart: exit code when told to stay down
         self.leaving_for_restart = False   # lost the parent or disconnected: exit to restart
+        self._sd_notify = False             # broker.sd-notify set (and NOTIFY_SOCKET given)
         self.event_seq = 0
         self.shutdown_options: dict[str, Any] = {}
         self.shutdown_reason: str | None = None
@@ -371,6 +372,8 @@ class Broker:
             except ValueError as exc:
                 raise FluxError(errno.EINVAL, f"broker.quorum-timeout: {exc}") from None
         a.add("broker.quorum-timeout", timeout, immutable=True)
+        sd = a.get_default("broker.sd-notify")
+        self._sd_notify = bool(sd) and sd not in ("0", "") and "NOTIFY_SOCKET" in os.environ
         norestart = a.get_default("broker.exit-norestart")
         if norestart is not None:
             try:
@@ -455,6 +458,19 @@ class Broker:
         self.state_since = now
         if new == State.RUN:
             self.run_since = now
+        if self._sd_notify:
+            self._notify_state(new)
+
+    def _notify_state(self, state: State) -> None:
+        """broker.sd-notify: tell systemd (Type=notify) we are up, then going down."""
+        if state == State.RUN:
+            if self.rank == 0:
+                status = f"Running as leader of {self.size} node Flux instance"
+            else:
+                status = f"Running as rank {self.rank} of {self.size} node Flux instance"
+            sd_notify(f"READY=1\nSTATUS={status}")
+        elif state == State.CLEANUP or (state == State.SHUTDOWN and self.run_since is None):
+            sd_notify("STOPPING=1")
 
     def request_shutdown(self, reason: str, options: dict[str, Any] | None = None) -> None:
         """Leave the run state (or abort start-up) and shut the instance down."""
@@ -773,6 +789,21 @@ class Broker:
         if self._sockdir is not None:
             shutil.rmtree(self._sockdir, ignore_errors=True)
             self._sockdir = None
+
+
+def sd_notify(text: str) -> bool:
+    """Send TEXT to systemd's NOTIFY_SOCKET (sd_notify(3)); False if there is none."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return False
+    if path.startswith("@"):
+        path = "\0" + path[1:]          # abstract namespace
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(text.encode(), path)
+    except OSError:
+        return False
+    return True
 
 
 def _hostlist(hosts: list[str]) -> str:

@@ -307,6 +307,7 @@ class SystemInstance:
         self.restarts: dict[int, int] = {r: 0 for r in range(size)}
         self.held: set[int] = set()      # not restarted by poll()
         self.argv: dict[int, list[str]] = {}   # a rank's own command line (start(argv=))
+        self.extra_env: dict[int, dict[str, str]] = {}   # a rank's own environment additions
         self._logs: dict[int, Any] = {}
         self.write_config(topo, extra_toml, hosts_toml)
 
@@ -353,6 +354,7 @@ class SystemInstance:
         env = dict(os.environ)
         env.pop("FLUX_URI", None)
         env["FLUX_FAKE_HOSTNAME"] = self.hostname(rank)
+        env.update(self.extra_env.get(rank, {}))
         bindir = os.path.dirname(sys.executable)
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
         return env

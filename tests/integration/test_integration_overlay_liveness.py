@@ -278,3 +278,24 @@ def test_a_hung_node_goes_torpid_gets_no_new_work_and_comes_back(system):
     assert r.returncode == 0
     assert "is torpid" in s.flux("dmesg").stdout
     assert s.shutdown()[0] == 0
+
+
+def test_sd_notify_tells_systemd_ready_and_stopping(system, tmp_path):
+    import socket as _socket
+
+    path = str(tmp_path / "notify")
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(30)
+    try:
+        s = system(2, setattrs=["broker.sd-notify=1"], restart=False)
+        s.extra_env[0] = {"NOTIFY_SOCKET": path}
+        s.start(0)
+        ready = sock.recv(4096).decode()
+        assert ready == "READY=1\nSTATUS=Running as leader of 2 node Flux instance"
+        s.start(1)
+        s.wait_full()
+        assert s.shutdown()[0] == 0
+        assert sock.recv(4096).decode() == "STOPPING=1"
+    finally:
+        sock.close()
