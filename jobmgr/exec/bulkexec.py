@@ -67,7 +67,8 @@ class BulkJob:
         self.done = asyncio.get_running_loop().create_future()
 
     # -- running the job ----------------------------------------------------------------
-    async def run(self) -> None:
+    def run(self) -> None:
+        """Launch the shells and make the namespace, now (no task, no loop turn lost)."""
         # shells start while the namespace is made: they touch it only after barrier
         # init, which is answered once it exists
         self.apply(self.job.begin(time.time()))
@@ -75,14 +76,17 @@ class BulkJob:
             return
         for shell_rank, rank in enumerate(self.job.ranks):
             self._launch(shell_rank, rank)
-        try:
-            await self.guest.create(self.ntasks, [("init", {}), ("starting", {})])
-        except OSError as exc:
-            self.mod.log.error("guest namespace setup failed", id=self.jobid,
-                               error=exc.strerror or str(exc))
+        made = self.guest.create(self.ntasks, [("init", {}), ("starting", {})])
+        made.add_done_callback(self._namespace_made)
+
+    def _namespace_made(self, made: "asyncio.Future[None]") -> None:
+        exc = made.exception()
+        if exc is not None:
+            text = getattr(exc, "strerror", None) or str(exc)
+            self.mod.log.error("guest namespace setup failed", id=self.jobid, error=text)
             self.namespace_failed = True
             self.apply(self.job.raise_fatal("exec", f"cannot set up the job's KVS namespace: "
-                                                    f"{exc.strerror or exc}"))
+                                                    f"{text}"))
         held, self.held = self.held, []
         for action in held:
             self._barrier_reply(action)

@@ -139,8 +139,13 @@ class GuestNamespace:
         self.created = False
         self.errors: list[str] = []
 
-    async def create(self, ntasks: int, first_events: list[tuple[str, dict[str, Any]]]) -> None:
-        """Create the namespace with its headers and FIRST_EVENTS, and link it."""
+    def create(self, ntasks: int,
+               first_events: list[tuple[str, dict[str, Any]]]) -> "asyncio.Future[None]":
+        """Create the namespace with its headers and FIRST_EVENTS, and link it.
+
+        Both commits are sent now; the future is done once both are durable
+        (``created``), or fails with the first error.
+        """
         exec_log = b"".join(event_line(n, c) for n, c in first_events)
         ops = [_op("exec.eventlog", exec_log, False),
                _op("output", event_line("header", output_header(ntasks)), False),
@@ -160,13 +165,27 @@ class GuestNamespace:
             self.ctx.request_callback("kvs.commit", {"namespace": "primary", "flags": 0,
                                                      "ops": [link]},
                                       lambda msg: _settle(linked, msg))
-        # both are waited for (no exception left unretrieved), the first error raised
-        await asyncio.wait((made, linked))
-        made.result()
-        linked.result()
-        self.created = True
-        if self._ops:
-            self._send()            # entries queued while the namespace was being made
+        result: asyncio.Future[None] = loop.create_future()
+        pending = [made, linked]
+
+        def settled(_fut: "asyncio.Future[None]") -> None:
+            if not all(f.done() for f in pending):
+                return
+            # both are looked at (no exception left unretrieved), the first error raised
+            errors = [f.exception() for f in pending if f.exception() is not None]
+            if result.done():
+                return
+            if errors:
+                result.set_exception(errors[0])
+                return
+            self.created = True
+            if self._ops:
+                self._send()        # entries queued while the namespace was being made
+            result.set_result(None)
+
+        made.add_done_callback(settled)
+        linked.add_done_callback(settled)
+        return result
 
     def append(self, name: str, context: dict[str, Any] | None = None,
                hold: bool = False) -> None:

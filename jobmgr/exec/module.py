@@ -181,7 +181,10 @@ class JobExec(Module):
                        job_key(jobid))
         self.jobs[jobid] = bulk
         bulk.done.add_done_callback(lambda _f: self.jobs.pop(jobid, None))
-        self.ctx.create_task(bulk.run(), f"run job {jobid}")
+        try:
+            bulk.run()
+        except Exception:  # noqa: BLE001 - as a failed task would be: logged, not the caller's
+            self.log.exception("starting a job failed", id=jobid)
 
     async def _lost_on_restart(self, jobid: int, respond: Any) -> None:
         """A job that was running when the instance stopped: its shells are gone."""
