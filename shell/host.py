@@ -119,6 +119,8 @@ class Host:
                 os.chdir(cwd)
             for const, value in rlimits.items():
                 old = resource.getrlimit(const)
+                if old[0] == value:
+                    continue        # the usual case: the submitter's limit is ours
                 resource.setrlimit(const, (value, old[1]))
                 saved_limits.append((const, old))
             if task.cpus and set(task.cpus) != self.cpus:

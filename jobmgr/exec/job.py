@@ -25,6 +25,8 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from flux.idset import IDset
+
 __all__ = ["Action", "ExecJob", "ExecSettings", "TIMEOUT_NOTE"]
 
 TIMEOUT_NOTE = "resource allocation expired"
@@ -316,8 +318,6 @@ class ExecJob:
             return []
         self.finished = True
         rest = [self.ranks[r] for r in range(self.size) if r not in self.released]
-        from flux.idset import IDset
-
         ranks = IDset(rest).encode() if rest else ""
         out = [self._respond("finish", status=self.status)] if self.started else []
         return out + [self._respond("release", ranks=ranks, final=True)]
