@@ -96,7 +96,9 @@ def test_sigstop_of_an_internal_node_loses_its_subtree_until_it_comes_back(syste
         s.wait_for(lambda: s.flux("uptime").stdout.rstrip().endswith("size 7,  3 offline"),
                    15, "rank 2 and its subtree lost")
         detect = time.monotonic() - t0
-        assert 2 <= detect < 8, detect
+        # the timeout runs from the last message the parent heard, which may
+        # come a little before the SIGSTOP is sent
+        assert 1.5 <= detect < 8, detect
         assert status_lines(s) == [
             "0 node0: degraded",
             "├─ 1 node1: full",
@@ -174,8 +176,10 @@ def test_shutdown_stops_every_broker_leaves_first(system):
     assert codes == {0: 0, **{r: 42 for r in range(1, 7)}}
     assert not s.live_pids()
     t = {r: _goodbye_time(s.log(r), r) for r in range(7)}
-    assert max(t[r] for r in (3, 4, 5, 6)) <= min(t[1], t[2]), s.logs()
-    assert max(t[1], t[2]) <= t[0], s.logs()
+    # each broker leaves after its own children (kary:2: the parent of r is (r-1)//2);
+    # brokers in different subtrees leave in any order
+    for r in range(1, 7):
+        assert t[r] <= t[(r - 1) // 2], (r, s.logs())
     assert "is lost" not in s.log(0)
 
 
