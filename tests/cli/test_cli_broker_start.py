@@ -244,7 +244,9 @@ def test_sigterm_shuts_instance_down(tmp_path):
     assert proc.wait(20) == 129
 
 
-def test_flux_start_true_is_fast():
+def test_flux_start_true_waits_for_no_timeout():
+    # how fast is bench_broker's flux_start_true_s; here only that nothing on the
+    # way in or out waits for a timeout (the shortest is 5 s), even on a busy machine
     t0 = time.monotonic()
     assert start("true").returncode == 0
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 5.0
