@@ -227,7 +227,9 @@ class ServerHost(Host):
 
     def _lost(self, reason: str) -> None:
         """The broker is gone: kill everything and go."""
-        sys.stderr.write(f"flux-shell: {reason}; ending {len(self.shells)} job(s)\n")
+        if self.shells:
+            # with no job to end, a broker going away is no news
+            sys.stderr.write(f"flux-shell: {reason}; ending {len(self.shells)} job(s)\n")
         self.stopping = True
         for sh in list(self.shells.values()):
             sh.lost()
