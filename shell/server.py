@@ -16,7 +16,7 @@ socket to exec's launcher (jobmgr/exec/launcher.py), each message a
 
 - launcher -> server: ``start {key, args}`` (args: ``jobid``, ``jobspec``,
   ``R``, ``rank``, ``shell_rank``, ``uri``, ``namespace``, ``tmpdir``,
-  ``output_limit``, ``instance_level``, ``initrc``, ``input``),
+  ``output_limit``, ``instance_level``, ``initrc``, ``input``, ``barrier``),
   ``signal {key, signum}``, ``input {key}`` (follow the job's input log),
   ``barrier {key, seq, data | errno, text}`` (the answer to the shell's
   barrier ``seq``), ``fork {uid, gid}`` (owner server
