@@ -34,6 +34,15 @@ def test_gc_reclaims_purged_jobs_while_jobs_run_and_restart_agrees(tmp_path):
         assert inst.flux("content", "load", old[0]).returncode == 0
         r = inst.flux("job", "purge", "--force", "--num-limit=0")
         assert "purged 40" in r.stdout
+        # the job manager pins the root of its last checkpoint (taken every 2 s),
+        # which may be OLD itself: wait for the checkpoint after the purge
+        h0 = inst.handle()
+        deadline = time.monotonic() + 15
+        while h0.rpc("content.pins", {}).get()["pins"].get("job-manager", {}).get("ref") in \
+                (None, old[0]) or time.monotonic() < deadline - 12:
+            assert time.monotonic() < deadline, "no checkpoint after the purge"
+            time.sleep(0.2)
+        h0.close()
         # jobs keep coming while the collection runs
         env = inst.env
         busy = subprocess.Popen([*flux_command(), "submit", "--cc=1-60", "true"],
