@@ -42,7 +42,6 @@ import argparse
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -308,39 +307,20 @@ def batch_works() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = ap.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="smaller sizes, under a minute")
-    g.add_argument("--tiny", action="store_true", help="minimal sizes (smoke test)")
-    ap.add_argument("--only", default=",".join(PARTS),
-                    help=f"comma-separated parts to run (default: all): {','.join(PARTS)}")
-    ap.add_argument("--child", choices=("auto", "batch", "start"), default="auto",
-                    help="how child instances start: flux batch, or flux submit ... flux "
-                         "start (default: batch if this tree has it)")
-    args = ap.parse_args(argv)
-    sizes = SIZES["tiny" if args.tiny else "quick" if args.quick else "full"]
-    names = args.only.split(",")
-    for name in names:
-        if name not in PARTS:
-            ap.error(f"unknown part '{name}' (choose from {', '.join(PARTS)})")
-    child = args.child
-    if child == "auto":
-        child = "batch" if batch_works() else "start"
-    # a SIGTERM (e.g. from timeout(1)) still stops the instances started here
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    ctx = Ctx(sizes, child)
-    try:
-        for name in PARTS:   # in definition order
-            if name in names:
-                PARTS[name](ctx)
-    finally:
-        ctx.close()
-    print(f"{'metric':30} {'params':>12} {'value':>12}  unit", file=sys.stderr)
-    for metric, value, unit, label in ctx.rows:
-        print(f"{metric:30} {label:>12} {value:12.2f}  {unit}", file=sys.stderr)
-    return 0
+    from benchlib import run_parts
 
+    def add_arguments(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--child", choices=("auto", "batch", "start"), default="auto",
+                        help="how child instances start: flux batch, or flux submit ... "
+                             "flux start (default: batch if this tree has it)")
+
+    def make_ctx(sizes: dict[str, Any], args: argparse.Namespace) -> Ctx:
+        child = args.child
+        if child == "auto":
+            child = "batch" if batch_works() else "start"
+        return Ctx(sizes, child)
+
+    return run_parts(__doc__, PARTS, SIZES, make_ctx, argv, add_arguments, label_width=12)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -47,10 +47,8 @@ Adding a metric: write ``def bench_x(ctx: Ctx) -> None`` that calls
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -350,33 +348,9 @@ def bench_restart(ctx: Ctx) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = ap.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="smaller sizes, about a minute")
-    g.add_argument("--tiny", action="store_true", help="minimal sizes (smoke test)")
-    ap.add_argument("--only", default=",".join(PARTS),
-                    help=f"comma-separated parts to run (default: all): {','.join(PARTS)}")
-    args = ap.parse_args(argv)
-    sizes = SIZES["tiny" if args.tiny else "quick" if args.quick else "full"]
-    names = args.only.split(",")
-    for name in names:
-        if name not in PARTS:
-            ap.error(f"unknown part '{name}' (choose from {', '.join(PARTS)})")
-    # a SIGTERM (e.g. from timeout(1)) still stops the instances started here
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    ctx = Ctx(sizes)
-    try:
-        for name in PARTS:   # in definition order
-            if name in names:
-                PARTS[name](ctx)
-    finally:
-        ctx.close()
-    print(f"{'metric':30} {'params':>18} {'value':>12}  unit", file=sys.stderr)
-    for metric, value, unit, label in ctx.rows:
-        print(f"{metric:30} {label:>18} {value:12.2f}  {unit}", file=sys.stderr)
-    return 0
+    from benchlib import run_parts
 
+    return run_parts(__doc__, PARTS, SIZES, lambda sizes, _args: Ctx(sizes), argv)
 
 if __name__ == "__main__":
     raise SystemExit(main())
