@@ -31,7 +31,13 @@ from typing import Any
 import click
 
 from cli.common import die
-from cli.submitopts import SubmitArgs, SubmitCommand, build_instance_jobspec, submission_options
+from cli.submitopts import (
+    SubmitArgs,
+    SubmitCommand,
+    build_instance_jobspec,
+    submission_options,
+    submit_instance,
+)
 
 _CTX = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
 #: on a terminal: a pty for the initial program, and its output as it comes (an echo
@@ -49,8 +55,6 @@ _TERMINAL_OPTIONS = {"pty.interactive": 1, "output.stdout.buffer.type": "none",
 @click.pass_context
 def command(ctx: click.Context, bg: bool, command_: tuple[str, ...], **_options: Any) -> None:
     """Start a new Flux instance as a job and run COMMAND (default: a shell) in it."""
-    import orjson
-
     registry, _options = ctx.command.plugins(ctx)
     if ctx.params["nslots"] is None and ctx.params["nodes"] is None:
         raise click.UsageError("Number of slots to allocate must be specified (-n or -N)")
@@ -63,17 +67,10 @@ def command(ctx: click.Context, bg: bool, command_: tuple[str, ...], **_options:
             registry=registry).jobspec
     except (ValueError, TypeError, OSError) as exc:
         die("alloc", exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
-    if ctx.params["dry_run"]:
-        sys.stdout.write(orjson.dumps(jobspec).decode() + "\n")
+    submitted = submit_instance("alloc", args, jobspec, ctx.params["dry_run"])
+    if submitted is None:
         return
-    from cli.job_common import open_handle, rpc_error_text
-    from cli.job_submit import Submitter
-
-    h = open_handle("alloc")
-    try:
-        jobid = Submitter(h, args.urgency, args.flags).submit(jobspec).get_id()
-    except OSError as exc:
-        die("alloc", rpc_error_text(exc))
+    h, jobid = submitted
     verbose = ctx.params["verbose"]
     if verbose:
         click.echo(f"jobid: {jobid.f58}", err=True)

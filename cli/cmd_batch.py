@@ -27,7 +27,13 @@ from typing import Any
 import click
 
 from cli.common import die
-from cli.submitopts import SubmitArgs, SubmitCommand, build_instance_jobspec, submission_options
+from cli.submitopts import (
+    SubmitArgs,
+    SubmitCommand,
+    build_instance_jobspec,
+    submission_options,
+    submit_instance,
+)
 
 _CTX = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
 
@@ -76,8 +82,6 @@ def read_script(script: tuple[str, ...], wrap: bool, stdin: Any = None) -> tuple
 def command(ctx: click.Context, wrap: bool, quiet: bool, script: tuple[str, ...],
             **_options: Any) -> None:
     """Submit SCRIPT (or stdin) to run as the initial program of a new Flux instance."""
-    import orjson
-
     registry, _options = ctx.command.plugins(ctx)
     if ctx.params["nslots"] is None and ctx.params["nodes"] is None:
         raise click.UsageError("Number of slots to allocate must be specified (-n or -N)")
@@ -88,17 +92,10 @@ def command(ctx: click.Context, wrap: bool, quiet: bool, script: tuple[str, ...]
                                          registry=registry).jobspec
     except (ValueError, TypeError, OSError) as exc:
         die("batch", exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
-    if ctx.params["dry_run"]:
-        sys.stdout.write(orjson.dumps(jobspec).decode() + "\n")
+    submitted = submit_instance("batch", args, jobspec, ctx.params["dry_run"])
+    if submitted is None:
         return
-    from cli.job_common import open_handle, rpc_error_text
-    from cli.job_submit import Submitter
-
-    h = open_handle("batch")
-    try:
-        jobid = Submitter(h, args.urgency, args.flags).submit(jobspec).get_id()
-    except OSError as exc:
-        die("batch", rpc_error_text(exc))
+    h, jobid = submitted
     if not quiet:
         sys.stdout.write(jobid.f58 + "\n")
         sys.stdout.flush()

@@ -42,7 +42,8 @@ __all__ = [
     "SubmitArgs", "parse_urgency", "parse_setattr", "parse_setopt", "parse_json_or_string",
     "apply_env_rules", "env_rule_list", "parse_begin_time", "parse_flags",
     "check_output_template", "build_jobspec", "substitute_cc", "ENV_RULE_OPTIONS",
-    "parse_signal", "apply_rlimit_rules", "plugin_click_option",
+    "parse_signal", "apply_rlimit_rules", "plugin_click_option", "build_instance_jobspec",
+    "submit_instance",
 ]
 
 URGENCY_NAMES = {"hold": 0, "default": 16, "expedite": 31}
@@ -676,6 +677,28 @@ def instance_size(args: SubmitArgs) -> tuple[int, bool]:
     if args.nodes is None:
         raise ValueError("Number of slots to allocate must be specified")
     return args.nodes, True
+
+
+def submit_instance(prog: str, args: SubmitArgs, jobspec: dict[str, Any],
+                    dry_run: bool) -> tuple[Any, Any] | None:
+    """``flux batch`` / ``flux alloc``: print JOBSPEC (``--dry-run``, then None) or
+    submit it and return (handle, job id); a refusal ends the command with PROG's error."""
+    if dry_run:
+        import sys
+
+        import orjson
+
+        sys.stdout.write(orjson.dumps(jobspec).decode() + "\n")
+        return None
+    from cli.common import die
+    from cli.job_common import open_handle, rpc_error_text
+    from cli.job_submit import Submitter
+
+    h = open_handle(prog)
+    try:
+        return h, Submitter(h, args.urgency, args.flags).submit(jobspec).get_id()
+    except OSError as exc:
+        die(prog, rpc_error_text(exc))
 
 
 def build_instance_jobspec(args: SubmitArgs, *, script: str | None = None,
