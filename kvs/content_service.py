@@ -56,6 +56,8 @@ UNCLEAN_MESSAGE = "Flux was not shut down properly. Data may have been lost."
 DEFAULT_DURABILITY = "always"
 STORE_DIRNAME = "content.lmdb"
 _HASH = "blake3"
+#: just-stored blobs remembered before the list is pruned of old ones
+_RECENT_PRUNE = 65536
 
 
 def in_process(msg: Message) -> bool:
@@ -110,6 +112,7 @@ class Content(Module):
         self._pending: list[tuple[Message, str, bytes]] = []
         self._posted = False
         self.recent: dict[str, float] = {}
+        self._prune_at = _RECENT_PRUNE
         ctx.attr_register("content.backing-path", path, immutable=True)
         ctx.attr_register("content.durability", mode.value, immutable=True)
         ctx.attr_register("content.blob-size-limit", str(limit), immutable=True)
@@ -178,7 +181,14 @@ class Content(Module):
         ref = blobref(data)
         # online GC keeps a just-stored blob for a while: its client has not
         # had the time to reference it from the KVS yet
-        self.recent[ref] = time.monotonic()
+        now = time.monotonic()
+        self.recent[ref] = now
+        if len(self.recent) >= self._prune_at:
+            # collections prune it too, but they may be off (kvs.gc-threshold=0)
+            from kvs.gc_service import prune_stored
+
+            prune_stored(self.recent, now)
+            self._prune_at = max(_RECENT_PRUNE, 2 * len(self.recent))
         self._pending.append((msg, ref, data))
         if not self._posted:
             self._posted = True

@@ -24,7 +24,7 @@ from eventstore.checkpoint import PinKind
 from flux.errors import FluxError
 from kvs.collect import Collection, GCReport
 
-__all__ = ["OnlineGC", "parse_threshold", "DEFAULT_THRESHOLD", "GRACE"]
+__all__ = ["OnlineGC", "parse_threshold", "prune_stored", "DEFAULT_THRESHOLD", "GRACE"]
 
 #: store growth (bytes) since the last collection that starts one by itself
 DEFAULT_THRESHOLD = 64 << 20
@@ -57,6 +57,13 @@ def parse_threshold(value: str | None) -> int:
         raise FluxError(errno.EINVAL, f"kvs.gc-threshold: {value!r} is not a size in bytes "
                                       "(e.g. 64M; 0 turns automatic GC off)")
     return n * scale
+
+
+def prune_stored(recent: dict[str, float], now: float) -> None:
+    """Forget, in place, the blobs of RECENT stored more than STORED_GRACE ago."""
+    horizon = now - STORED_GRACE
+    for ref in [ref for ref, t in recent.items() if t < horizon]:
+        del recent[ref]
 
 
 class OnlineGC:
@@ -94,10 +101,7 @@ class OnlineGC:
         # what this collection does not keep may be gone after it: forget it for good
         while q and q[0][0] < now - grace:
             q.popleft()
-        horizon = now - STORED_GRACE
-        stale = [ref for ref, t in self.recent_stored.items() if t < horizon]
-        for ref in stale:
-            del self.recent_stored[ref]
+        prune_stored(self.recent_stored, now)
         trees = [rec.rootref for rec in self.store.roots().values()]
         blobs = list(self.recent_stored)
         for pin in self.store.pins().values():

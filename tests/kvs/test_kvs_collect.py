@@ -139,3 +139,11 @@ def test_interleaved_commits_and_collection_steps_lose_nothing(ops) -> None:
             root = kvs.getroot().rootref
             verify_tree(rd.load, root)
             assert store.stats().blob_count == len(reachable(rd.load, [root]))
+
+
+def test_prune_stored_forgets_only_blobs_past_their_grace() -> None:
+    from kvs.gc_service import STORED_GRACE, prune_stored
+
+    recent = {"old": 100.0, "edge": 200.0 - STORED_GRACE, "new": 199.0}
+    prune_stored(recent, 200.0)
+    assert recent == {"edge": 200.0 - STORED_GRACE, "new": 199.0}
