@@ -44,7 +44,7 @@ from kvs.gc_service import OnlineGC, parse_threshold as _gc_threshold
 from kvs.engine import KVS, CommitResult
 from kvs.txn import FLUX_KVS_SYNC, Txn
 
-__all__ = ["Kvs", "RootListener", "val_treeobj", "written_keys"]
+__all__ = ["Kvs", "RootListener", "borrow_engine", "val_treeobj", "written_keys"]
 
 # lookup flags the kvs service itself honours (watch flags belong to kvs-watch)
 _LOOKUP_MASK = FLUX_KVS_READDIR | FLUX_KVS_READLINK | FLUX_KVS_TREEOBJ
@@ -62,6 +62,27 @@ class RootListener(Protocol):
 
     def namespace_removed(self, namespace: str) -> None:
         """NAMESPACE is gone."""
+
+
+class _Detached:
+    """A root listener that ignores roots: attached only to borrow the engine."""
+
+    def setroot(self, namespace: str, rootref: str, sequence: int,
+                keys: frozenset[str]) -> None:
+        return None
+
+    def namespace_removed(self, namespace: str) -> None:
+        return None
+
+
+async def borrow_engine(ctx: Any) -> KVS:
+    """The kvs module's engine, for a module of the same broker that reads much of
+    the KVS at once (a restart's replay): through ``kvs.watch-attach``, which hands
+    it out in-process.  OSError/KeyError/TypeError when the kvs is elsewhere."""
+    hook = _Detached()
+    resp = await ctx.rpc("kvs.watch-attach", {"listener": hook}, nodeid=ctx.rank)
+    await ctx.rpc("kvs.watch-detach", {"listener": hook}, nodeid=ctx.rank)
+    return resp["engine"]
 
 
 def val_treeobj(data: bytes) -> dict[str, Any]:

@@ -371,12 +371,10 @@ class JobListModule(Module):
     async def _reader(self) -> "_Reader":
         """The fastest way to read the KVS: the kvs module's engine when in-process."""
         if not self.ctx.conf_get("job-list.replay-via-rpc", False):
-            hook = _Detached()
+            from kvs.service import borrow_engine
+
             try:
-                resp = await self.ctx.rpc("kvs.watch-attach", {"listener": hook},
-                                          nodeid=self.ctx.rank)
-                await self.ctx.rpc("kvs.watch-detach", {"listener": hook}, nodeid=self.ctx.rank)
-                return _EngineReader(resp["engine"])
+                return _EngineReader(await borrow_engine(self.ctx))
             except (OSError, KeyError, TypeError) as exc:
                 self.ctx.log.info("kvs engine not in-process: replaying through kvs.lookup",
                                   error=str(exc))
@@ -837,17 +835,6 @@ class _EngineReader(_Reader):
             out.append((jobid, values.get("eventlog"), values.get("jobspec"), values.get("R")))
         await asyncio.sleep(0)
         return out
-
-
-class _Detached:
-    """A root listener that ignores roots: attached only to borrow the engine."""
-
-    def setroot(self, namespace: str, rootref: str, sequence: int,
-                keys: frozenset[str]) -> None:
-        return None
-
-    def namespace_removed(self, namespace: str) -> None:
-        return None
 
 
 def _val(data: bytes) -> dict[str, Any]:

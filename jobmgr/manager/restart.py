@@ -140,27 +140,15 @@ def _value(msg: Message) -> bytes:
     return binascii.a2b_base64(msg.payload["val"]["data"])
 
 
-class _Detached:
-    """A root listener that ignores roots: attached only to borrow the engine."""
-
-    def setroot(self, namespace: str, rootref: str, sequence: int,
-                keys: frozenset[str]) -> None:
-        return None
-
-    def namespace_removed(self, namespace: str) -> None:
-        return None
-
-
 async def _engine(ctx: Any) -> Any:
     """The kvs module's engine when it runs in this process (None otherwise): reading
     thousands of jobs from it costs a fraction of a lookup request each."""
     if ctx.conf_get("job-manager.restart-via-rpc", False):
         return None
-    hook = _Detached()
+    from kvs.service import borrow_engine
+
     try:
-        resp = await ctx.rpc("kvs.watch-attach", {"listener": hook}, nodeid=ctx.rank)
-        await ctx.rpc("kvs.watch-detach", {"listener": hook}, nodeid=ctx.rank)
-        return resp["engine"]
+        return await borrow_engine(ctx)
     except (OSError, KeyError, TypeError):
         return None
 
