@@ -26,11 +26,6 @@ there is no parent and nothing changes.
 """
 from __future__ import annotations
 
-# click's messages go through gettext, which imports locale when first used.
-# Importing it here keeps the old contract of this module: once it is
-# imported, ``main()`` runs without importing anything new, so a process may
-# drop privileges in between (commands run as another user).  ~1 ms.
-import locale  # noqa: F401
 import os
 import sys
 
@@ -72,18 +67,18 @@ def _handle() -> "object":
 
 
 def _request(text: dict) -> str:
-    import json
+    import flux.jsonc as jsonc
 
-    return json.dumps(text, separators=(",", ":"), ensure_ascii=False)
+    return jsonc.dumps(text)
 
 
 def _response(future: "object") -> dict:
-    import json
+    import flux.jsonc as jsonc
 
     text = future.get_str()  # type: ignore[attr-defined]
     if text is None:
         raise _Fallback()
-    return json.loads(text)
+    return jsonc.loads(text)
 
 
 def _plain_args(args: list[str], count: int | None = None) -> bool:
@@ -185,7 +180,7 @@ def _jobid(text: str) -> int:
 
 def _event_line(entry: object) -> str:
     """One entry as EventLogFormatter's text format with raw timestamps, no colour."""
-    import json
+    import flux.jsonc as jsonc
 
     if not isinstance(entry, dict):
         raise _Fallback()
@@ -197,14 +192,14 @@ def _event_line(entry: object) -> str:
         raise _Fallback()
     parts = [f"{ts:11.6f}", name]
     for key, val in context.items():
-        parts.append(f"{key}=" + json.dumps(val, separators=(",", ":"), ensure_ascii=False,
-                                            allow_nan=False))
+        parts.append(f"{key}=" + jsonc.dumps(val))
     return " ".join(parts)
 
 
 def _fast_job_eventlog(text: str) -> int:
     import errno
-    import json
+
+    import flux.jsonc as jsonc
 
     if sys.stdout.isatty():
         raise _Fallback()  # colour: the formatter's job
@@ -225,7 +220,7 @@ def _fast_job_eventlog(text: str) -> int:
     if not isinstance(log, str):
         raise _Fallback()
     try:
-        lines = [_event_line(json.loads(line)) for line in log.split("\n")[:-1] if line]
+        lines = [_event_line(jsonc.loads(line)) for line in log.split("\n")[:-1] if line]
     except (ValueError, TypeError):
         raise _Fallback() from None
     if lines:
@@ -333,6 +328,10 @@ def click_group() -> "object":
     if _GROUP is not None:
         return _GROUP
     import importlib
+    # click's messages go through gettext, which imports locale on first use:
+    # import it with click, so that a process that preloads what main() needs
+    # and then drops privileges (commands run as another user) finds it loaded
+    import locale  # noqa: F401
 
     import click
 

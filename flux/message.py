@@ -15,16 +15,15 @@ settable; a payload set as an object reads back as ``json.dumps`` text),
 ``rolemask``, ``userid``, ``type_str`` and ``decode()``.
 
 JSON: payloads are encoded and decoded with orjson once the process has
-loaded it (the broker, its modules and most of the API do), else with the
-standard library's ``json`` (compact, UTF-8, no NaN), imported with this
-module so that a process may drop privileges after importing it.  This
-module never imports orjson itself: that costs more (~18 ms) than a short
-``flux`` command spends on everything else.
+loaded it (the broker, its modules and most of the API do), else with
+``flux.jsonc`` (the standard library's C codec, compact, UTF-8, no NaN,
+without importing ``json`` and ``re``).  This module never imports orjson
+itself: that costs more (~18 ms) than a short ``flux`` command spends on
+everything else.
 """
 from __future__ import annotations
 
 import errno
-import json
 import os
 import struct
 import sys
@@ -42,6 +41,7 @@ from flux.constants import (
     FLUX_NODEID_ANY,
     FLUX_USERID_UNKNOWN,
 )
+import flux.jsonc as jsonc  # (not "from flux import": that runs flux.__getattr__)
 from flux.errors import FluxError
 
 if False:  # for type checkers only: importing typing costs a short command ~3 ms
@@ -81,8 +81,7 @@ def _dumps(obj: Any) -> bytes:
     if orjson is not None:
         return orjson.dumps(obj)
     try:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode()
+        return jsonc.dumps(obj).encode()
     except ValueError as exc:  # NaN / Infinity: not JSON
         raise TypeError(str(exc)) from None
 
@@ -91,7 +90,7 @@ def _loads(data: bytes) -> Any:
     orjson = _orjson()
     if orjson is not None:
         return orjson.loads(data)
-    return json.loads(data)
+    return jsonc.loads(data)
 
 
 class _Unset:
@@ -219,6 +218,8 @@ class Message:
         """
         if self._objsrc:
             try:
+                import json
+
                 return json.dumps(self._obj)
             except TypeError as exc:
                 raise TypeError(f"{self._topic or 'message'}: payload cannot be "

@@ -17,12 +17,12 @@ signal watcher.
 from __future__ import annotations
 
 import errno
-import heapq
 import itertools
 import os
 import select
 import time
-from collections import deque
+from _heapq import heappop, heappush  # (heapq's own import pulls in more)
+from _collections import deque  # collections itself costs a short command ~2 ms
 
 from flux.constants import FLUX_POLLERR, FLUX_POLLIN, FLUX_POLLOUT, FLUX_REACTOR_NOWAIT, FLUX_REACTOR_ONCE
 
@@ -210,7 +210,7 @@ class Reactor:
     def add_timer(self, when: float, cb: Callable[[], None]) -> list[Any]:
         """Call CB at monotonic time WHEN; returns a handle for cancel_timer()."""
         entry = [when, next(self._tseq), cb]
-        heapq.heappush(self._timers, entry)
+        heappush(self._timers, entry)
         return entry
 
     @staticmethod
@@ -220,7 +220,7 @@ class Reactor:
     def _next_timeout(self) -> float | None:
         timers = self._timers
         while timers and timers[0][2] is None:
-            heapq.heappop(timers)
+            heappop(timers)
         if not timers:
             return None
         return max(0.0, timers[0][0] - time.monotonic())
@@ -230,7 +230,7 @@ class Reactor:
         now = time.monotonic()
         fired = 0
         while timers and (timers[0][2] is None or timers[0][0] <= now):
-            entry = heapq.heappop(timers)
+            entry = heappop(timers)
             cb = entry[2]
             if cb is not None:
                 entry[2] = None

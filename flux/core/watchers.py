@@ -14,9 +14,7 @@ and stops it on exit.
 from __future__ import annotations
 
 import errno
-import fnmatch
 import os
-import re
 from abc import ABC, abstractmethod
 
 from flux.constants import FLUX_MATCHTAG_NONE, FLUX_MSGTYPE_ANY, FLUX_POLLIN, FLUX_ROLE_OWNER
@@ -249,6 +247,10 @@ def compile_topic_glob(topic_glob: str | bytes | None) -> Callable[[str], bool] 
         raise TypeError(f"topic glob must be a str or bytes, not {type(topic_glob).__name__}")
     if not any(c in topic_glob for c in "*?["):
         return topic_glob.__eq__
+    # (imported here: re is a large part of a short command's start-up)
+    import fnmatch
+    import re
+
     return re.compile(fnmatch.translate(topic_glob)).match  # type: ignore[return-value]
 
 

@@ -273,7 +273,7 @@ def test_a_killed_client_leaves_nothing_running(inst):
 _GUEST = """
 import os, sys
 import cli.main, cli.cmd_exec, cli.common, flux, flux.core.handle, flux.rpc, flux.idset
-import flux.constants, base64, select, stat, click
+import flux.constants, base64, select, stat, click, locale
 os.setgid(65534); os.setuid(65534)
 sys.argv = ["flux", "exec", "true"]
 cli.main.main()
