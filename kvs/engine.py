@@ -10,7 +10,6 @@ service wraps this.
 """
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import time
@@ -215,6 +214,9 @@ class KVS:
             def current(ns: str) -> RootRecord:
                 return new_roots.get(ns) or self._roots[ns]
 
+            # txn index -> the namespace its link removes, once its group is frozen
+            linked: dict[int, str] = {}
+
             def finalize(ns: str) -> None:
                 tree, members = open_groups.pop(ns)
                 if not members:
@@ -224,7 +226,9 @@ class KVS:
                 rec = RootRecord(ref, prev.sequence + 1, time.time(), prev.owner)
                 new_roots[ns] = rec
                 for m in members:
-                    results[m] = CommitResult(ns, ref, rec.sequence)
+                    gone = linked.get(m)
+                    results[m] = CommitResult(ns, ref, rec.sequence,
+                                              removed=(gone,) if gone is not None else ())
 
             for i, ops in enumerate(parsed):
                 if ops is None:
@@ -247,7 +251,10 @@ class KVS:
                         finalize(link_src)           # its root as of this point in the batch
                     ops = ops + [parse_op({"key": key, "flags": 0,
                                            "dirent": _t.dirref(current(link_src).rootref)})]
-                alone = txn.flags & FLUX_KVS_NO_MERGE or link_src is not None
+                # a link merges with its namespace's other txns: the moved root is
+                # fixed above, and its removal is reported when the group is frozen
+                # (one freeze of the target per batch, however many jobs end in it)
+                alone = txn.flags & FLUX_KVS_NO_MERGE
                 if alone and ns in open_groups:
                     finalize(ns)
                 group = open_groups.get(ns)
@@ -264,10 +271,10 @@ class KVS:
                 group[1].append(i)
                 if alone:
                     finalize(ns)
-                if link_src is not None and results[i] is not None and results[i].ok:
+                if link_src is not None:
                     removed.add(link_src)
                     new_roots.pop(link_src, None)
-                    results[i] = dataclasses.replace(results[i], removed=(link_src,))
+                    linked[i] = link_src
             for ns in list(open_groups):
                 finalize(ns)
         if new_roots or removed:

@@ -106,3 +106,34 @@ def test_create_and_link_are_owner_only_over_rpc():
         assert ei.value.errno == errno.EPROTO
     finally:
         inst.stop()
+
+
+def test_links_merge_with_the_batch_into_one_new_root(kvs: KVS) -> None:
+    """Jobs ending together: their links and the other primary commits of the batch
+    make one new primary root (one freeze of the shared directories, not one per link),
+    and each link still reports the namespace it removed."""
+    for n in (1, 2, 3):
+        make = TxnBuilder().put("log", f"job{n}").build(f"job-{n}")
+        make.create = 1000
+        kvs.commit([make])
+    before = kvs.getroot("primary").sequence
+    bad = Txn([{"key": "x", "flags": FLUX_KVS_APPEND, "dirent": t.dirref("blake3-" + "0" * 64)}],
+              "primary")
+    results = kvs.commit([TxnBuilder().put("a", 1).build("primary"),
+                          Txn([], "primary", link=("job.1.guest", "job-1")),
+                          append("log", b"+", "job-2"),
+                          Txn([], "primary", link=("job.2.guest", "job-2")),
+                          bad,
+                          Txn([], "primary", link=("job.3.guest", "job-3")),
+                          TxnBuilder().put("b", 2).build("primary")])
+    ok = [r for r in results if r.error is None]
+    assert len(ok) == 6 and results[4].error is not None
+    primary = [r for r in ok if r.namespace == "primary"]
+    assert {r.sequence for r in primary} == {before + 1}
+    assert {r.rootref for r in primary} == {kvs.getroot("primary").rootref}
+    assert [r.removed for r in results[1::2] if r.error is None] == [("job-1",), ("job-2",),
+                                                                     ("job-3",)]
+    assert results[0].removed == () and results[6].removed == ()
+    assert kvs.get("job.2.guest.log") == b'"job2"+'
+    assert kvs.get_json("job.3.guest.log") == "job3" and kvs.get_json("b") == 2
+    assert [n.name for n in kvs.namespaces()] == ["primary"]
