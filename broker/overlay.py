@@ -38,15 +38,17 @@ import zmq
 import zmq.utils.monitor
 import zmq.utils.z85
 
-from broker import topology
+from broker import topology, wire
 from flux import __version__
 from flux.constants import (
     FLUX_MSGFLAG_NORESPONSE,
     FLUX_MSGFLAG_STREAMING,
+    FLUX_MSGFLAG_UPSTREAM,
     FLUX_MSGTYPE_CONTROL,
     FLUX_MSGTYPE_EVENT,
     FLUX_MSGTYPE_REQUEST,
     FLUX_MSGTYPE_RESPONSE,
+    FLUX_NODEID_ANY,
     FLUX_ROLE_LOCAL,
 )
 from flux.errors import FluxError
@@ -61,6 +63,13 @@ HELLO, HELLO_ACK, NAK, ONLINE, STATUS, SHUTDOWN, GOODBYE, KEEPALIVE, PROBE = ran
 KEYFILE = "curve.json"
 #: after a child's connection drops, how long its GOODBYE may still take to show up
 LOST_GRACE = 0.1
+# plain ints: pyzmq's enum members cost an enum construction per use, on every message
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_F_TYPE, _F_FLAGS, _F_AUX1, _F_AUX2 = wire.F_TYPE, wire.F_FLAGS, wire.F_AUX1, wire.F_AUX2
+_HDR = wire.HEADER_SIZE
 
 
 def write_keys(boot_dir: str) -> None:
@@ -155,11 +164,13 @@ class PeerState(str, Enum):
 class Peer:
     """A child broker, as its parent sees it."""
 
-    __slots__ = ("rank", "ident", "state", "since", "last_seen", "hostname", "error", "torpid")
+    __slots__ = ("rank", "ident", "hop", "state", "since", "last_seen", "hostname", "error",
+                 "torpid")
 
     def __init__(self, rank: int) -> None:
         self.rank = rank
         self.ident = str(rank).encode()
+        self.hop = wire.hop_bytes(str(rank))   # pushed on the route of its requests
         self.state = PeerState.OFFLINE
         self.since = time.monotonic()
         self.last_seen = 0.0
@@ -183,14 +194,15 @@ class _PeerEndpoint:
     def __init__(self, overlay: "Overlay", rank: int, parent: bool) -> None:
         self.uuid = str(rank)
         self._overlay = overlay
-        self._rank = rank
-        self._parent = parent
+        self.rank = rank
+        self.parent = parent
+        overlay._peer_eps[self.uuid.encode()] = self
 
     def deliver(self, msg: Message) -> None:
-        if self._parent:
+        if self.parent:
             self._overlay.send_parent(msg)
         else:
-            self._overlay.send_child(self._rank, msg)
+            self._overlay.send_child(self.rank, msg)
 
 
 class Overlay:
@@ -213,18 +225,27 @@ class Overlay:
         self.tree: topology.Tree = getattr(broker, "tree", None) or topology.Tree.kary(
             self.size, self.fanout)
         self.children: dict[int, Peer] = {c: Peer(c) for c in self.tree.children(self.rank)}
+        self._by_ident: dict[bytes, Peer] = {p.ident: p for p in self.children.values()}
+        self._peer_eps: dict[bytes, _PeerEndpoint] = {}   # by route hop, for _forward
         self.parent_rank = self.tree.parent(self.rank)
+        self._parent_hop = b"" if self.parent_rank is None else \
+            wire.hop_bytes(str(self.parent_rank))
         self.router: zmq.Socket | None = None
         self.dealer: zmq.Socket | None = None
         self._zap: zmq.Socket | None = None
         self._monitors: list[zmq.Socket] = []
         self._readers: list[int] = []
-        self._pending: dict[tuple[int, int, tuple[str, ...]], str] = {}
+        # requests sent to a peer and not answered yet: (matchtag, route stack in wire
+        # form) -> (topic bytes, "parent" or the child's rank, streaming)
+        self._pending: dict[tuple[int, bytes], tuple[bytes, str, bool]] = {}
         self._confirming: set[int] = set()
         self._joined: asyncio.Future[None] | None = None
         self._children_evt = asyncio.Event()
         self._parent_ok = False
         self._drain_posted = False
+        self._depth = 0                      # nested _drain_socket calls
+        self._sent_on: set[Any] = set()      # sockets sent on while draining: to re-check
+        self._event_frame: tuple[Message, bytes] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop = asyncio.get_running_loop()
         self.child_timeout = parse_fsd(broker.attrs.get_default("tbon.child-timeout", "30s")
@@ -264,22 +285,58 @@ class Overlay:
         self._loop.call_soon(self._drain_socket, sock, handler)
 
     def _drain_socket(self, sock: zmq.Socket, handler: Any) -> None:
+        """Handle every message waiting on SOCK, then on the sockets sent on meanwhile.
+
+        A send can swallow a socket's fd edge (see _kick): the sockets sent on
+        while handling are re-checked here before going back to the event loop,
+        instead of in a later turn of it."""
         if sock.closed:
             return
+        self._depth += 1
         try:
-            while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._drain_one(sock, handler)
+            sent = self._sent_on
+            while sent:
+                other = sent.pop()
+                if other is self.router:
+                    self._drain_one(other, self._from_child)
+                elif other is self.dealer:
+                    self._drain_one(other, self._from_parent)
+        finally:
+            self._depth -= 1
+            if self._depth == 0 and self._sent_on:   # a handler raised: re-check later
+                self._sent_on.clear()
+                self._post_drain()
+        self.b.flush_dirty()
+
+    def _drain_one(self, sock: zmq.Socket, handler: Any) -> None:
+        sent = self._sent_on
+        try:
+            while True:
+                sent.discard(sock)          # this check covers the sends on SOCK so far
+                if not sock.get(_EVENTS) & _POLLIN:
+                    break
                 try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                    frames = sock.recv_multipart(_NOBLOCK)
                 except zmq.Again:
                     break
                 handler(frames)
         except zmq.ZMQError as exc:
             if exc.errno != zmq.ENOTSOCK:
                 self.b.log.error(f"overlay: receive failed: {exc}")
-        self.b.flush_dirty()
 
-    def _kick(self) -> None:
-        """After sending, re-check sockets: a send can swallow the fd's edge."""
+    def _kick(self, sock: Any) -> None:
+        """After sending on SOCK, re-check it: a send can swallow the fd's edge.
+
+        (Sending processes the socket's pending commands, which drains the
+        signal fd the event loop waits on: a message that arrived meanwhile
+        would wait for the next unrelated wakeup.)"""
+        if self._depth:
+            self._sent_on.add(sock)
+        else:
+            self._post_drain()
+
+    def _post_drain(self) -> None:
         if not self._drain_posted:
             self._drain_posted = True
             self._loop.call_soon(self._drain_all)
@@ -410,37 +467,47 @@ class Overlay:
         self._tasks.append(asyncio.ensure_future(self._keepalive()))
 
     # -- sending -------------------------------------------------------------
-    def _track(self, msg: Message, peer: str) -> None:
+    def _track(self, msg: Message, peer: str) -> tuple[int, bytes] | None:
+        """Remember request MSG sent to PEER until answered; the key, or None."""
         if msg.type == FLUX_MSGTYPE_REQUEST and not msg.flags & FLUX_MSGFLAG_NORESPONSE:
-            self._pending[(msg.matchtag, len(msg.route), tuple(msg.route))] = msg.topic + "\0" + \
-                peer + "\0" + str(msg.flags & FLUX_MSGFLAG_STREAMING)
+            key = (msg.matchtag, wire.route_stack(msg.route))
+            self._pending[key] = (msg.topic.encode(), peer,
+                                  bool(msg.flags & FLUX_MSGFLAG_STREAMING))
+            return key
+        return None
 
     def _untrack(self, msg: Message) -> None:
         if msg.errnum or not msg.flags & FLUX_MSGFLAG_STREAMING:
-            self._pending.pop((msg.matchtag, len(msg.route), tuple(msg.route)), None)
+            self._pending.pop((msg.matchtag, wire.route_stack(msg.route)), None)
 
     def _fail_pending(self, peer: str, why: str) -> None:
-        for key, value in list(self._pending.items()):
-            topic, owner, streaming = value.split("\0")
+        for key, (topic, owner, streaming) in list(self._pending.items()):
             if owner != peer:
                 continue
             del self._pending[key]
-            matchtag, _n, route = key
-            resp = Message(FLUX_MSGTYPE_RESPONSE, topic, why, matchtag=matchtag,
-                           route=list(route), errnum=errno.EHOSTUNREACH,
-                           flags=FLUX_MSGFLAG_STREAMING if streaming != "0" else 0)
+            matchtag, route = key
+            resp = Message(FLUX_MSGTYPE_RESPONSE, topic.decode("utf-8", errors="replace"), why,
+                           matchtag=matchtag, route=wire.parse_route(route),
+                           errnum=errno.EHOSTUNREACH,
+                           flags=FLUX_MSGFLAG_STREAMING if streaming else 0)
             self.b.route_response(resp)
         self.b.flush_dirty()
 
     def _send_parent_raw(self, msg: Message) -> bool:
         if self.dealer is None:
             return False
+        return self._send_parent_frame(encode(msg))
+
+    def _send_parent_frame(self, data: bytes) -> bool:
+        dealer = self.dealer
+        if dealer is None:
+            return False
         try:
-            self.dealer.send(encode(msg), zmq.NOBLOCK)
+            dealer.send(data, _NOBLOCK)
         except zmq.ZMQError as exc:
             self.b.log.error(f"overlay: send to parent failed: {exc}")
             return False
-        self._kick()
+        self._kick(dealer)
         return True
 
     def send_parent(self, msg: Message) -> None:
@@ -448,9 +515,10 @@ class Overlay:
                                    and self._joined is not None and not self._joined.done()):
             self.b.respond_error(msg, errno.EHOSTUNREACH, "No route to parent broker")
             return
-        self._track(msg, "parent")
+        key = self._track(msg, "parent")
         if not self._send_parent_raw(msg):
-            self._pending.pop((msg.matchtag, len(msg.route), tuple(msg.route)), None)
+            if key is not None:
+                self._pending.pop(key, None)
             self.b.respond_error(msg, errno.EHOSTUNREACH, "No route to parent broker")
 
     def send_child(self, rank: int, msg: Message) -> None:
@@ -463,59 +531,132 @@ class Overlay:
             self.b.respond_error(msg, errno.EHOSTUNREACH, f"No route to rank {rank}: it is "
                                                           f"{peer.status}")
             return
-        self._track(msg, str(rank))
+        key = self._track(msg, str(rank))
         if not self._send_child_raw(peer, encode(msg)):
-            self._pending.pop((msg.matchtag, len(msg.route), tuple(msg.route)), None)
+            if key is not None:
+                self._pending.pop(key, None)
             self.b.respond_error(msg, errno.EHOSTUNREACH, f"No route to rank {rank}: it is lost")
 
     def _send_child_raw(self, peer: Peer, data: bytes) -> bool:
-        assert self.router is not None
+        router = self.router
+        assert router is not None
         try:
-            self.router.send_multipart([peer.ident, data], zmq.NOBLOCK)
+            # two sends rather than send_multipart: no list, no per-part checks
+            router.send(peer.ident, _NOBLOCK | _SNDMORE)
+            router.send(data, _NOBLOCK)
         except zmq.ZMQError as exc:
             if exc.errno == errno.EHOSTUNREACH:
                 self._confirm_lost(peer)
             else:
                 self.b.log.error(f"overlay: send to rank {peer.rank} failed: {exc}")
             return False
-        self._kick()
+        self._kick(router)
         return True
 
     def send_children_event(self, ev: Message) -> None:
         if self.router is None:
             return
-        data = encode(ev)
+        fwd = self._event_frame
+        # an event from the parent goes on as it came (see _from_parent), not re-encoded
+        data = fwd[1] if fwd is not None and fwd[0] is ev else encode(ev)
         for peer in self.children.values():
             if peer.connected:
                 self._send_child_raw(peer, data)
 
     # -- receiving -------------------------------------------------------------
+    def _forward(self, data: bytes, p: wire.Peek, hop: bytes, from_parent: bool) -> bool:
+        """Pass a request or response that only crosses this broker on as it came.
+
+        DATA (peeked as P) came from a peer whose route hop is HOP.  A request
+        for a rank below another child (or, from a child, elsewhere in the tree)
+        and a response whose next hop is a peer need no service of this broker:
+        push or pop the hop and send the bytes on (broker.wire).  False when the
+        message needs the general path (decode, Broker.route_request /
+        route_response, encode): a local service, a peer that is not connected,
+        a failed send (the general path answers those with the usual errors)."""
+        f = p[0]
+        mtype = f[_F_TYPE]
+        if mtype == FLUX_MSGTYPE_REQUEST:
+            nodeid = f[_F_AUX1]
+            flags = f[_F_FLAGS]
+            if nodeid == FLUX_NODEID_ANY or flags & FLUX_MSGFLAG_UPSTREAM \
+                    or nodeid == self.rank or nodeid >= self.size:
+                return False
+            child = self.tree.child_toward(self.rank, nodeid)
+            if child is None:
+                if from_parent or not self._parent_ok:
+                    return False
+                peer = None
+                owner = "parent"
+            else:
+                peer = self.children.get(child)
+                if peer is None or not peer.connected or self.router is None:
+                    return False
+                owner = str(child)
+            out = wire.push_hop(data, p, hop)
+            key = None
+            if not flags & FLUX_MSGFLAG_NORESPONSE:
+                key = (f[_F_AUX2], data[_HDR:p[1]] + hop)
+                self._pending[key] = (wire.topic_of(data, p), owner,
+                                      bool(flags & FLUX_MSGFLAG_STREAMING))
+            if self._send_child_raw(peer, out) if peer is not None \
+                    else self._send_parent_frame(out):
+                return True
+            if key is not None:
+                self._pending.pop(key, None)
+            return False
+        if mtype == FLUX_MSGTYPE_RESPONSE:
+            start = p[2]
+            if start < 0:
+                return False
+            ep = self._peer_eps.get(data[start + 1:p[1]])
+            if ep is None or self.b.endpoints.get(ep.uuid) is not ep:
+                return False
+            if ep.parent:
+                peer = None
+                if not self._parent_ok:
+                    return False
+            else:
+                peer = self.children.get(ep.rank)
+                if peer is None or not peer.connected or self.router is None:
+                    return False
+            if f[_F_AUX1] or not f[_F_FLAGS] & FLUX_MSGFLAG_STREAMING:
+                self._pending.pop((f[_F_AUX2], data[_HDR:p[1]]), None)
+            out = wire.pop_hop(data, p)
+            return self._send_child_raw(peer, out) if peer is not None \
+                else self._send_parent_frame(out)
+        return False
+
     def _from_child(self, frames: list[bytes]) -> None:
         if len(frames) != 2:
             return
         ident, data = frames
-        try:
-            rank = int(ident)
-        except ValueError:
-            return
-        peer = self.children.get(rank)
+        peer = self._by_ident.get(ident)
         if peer is None:
             return
         try:
-            msg = decode(data)
-        except OSError as exc:
-            self.b.log.warning(f"overlay: bad message from rank {rank}: {exc}")
+            p = wire.peek(data)
+        except FluxError as exc:
+            self.b.log.warning(f"overlay: bad message from rank {peer.rank}: {exc}")
             return
         peer.last_seen = time.monotonic()
         if peer.torpid:
             peer.torpid = False
-            self.b.log.info(f"overlay: rank {rank} ({self.peer_host(peer)}) is lively again")
-            self._report([rank], "lively")
+            self.b.log.info(f"overlay: rank {peer.rank} ({self.peer_host(peer)}) is lively "
+                            "again")
+            self._report([peer.rank], "lively")
+        mtype = p[0][_F_TYPE]
+        if mtype == FLUX_MSGTYPE_REQUEST and not peer.connected:
+            return
+        if self._forward(data, p, peer.hop, False):
+            return
+        try:
+            msg = decode(data)
+        except OSError as exc:
+            self.b.log.warning(f"overlay: bad message from rank {peer.rank}: {exc}")
+            return
         msg.rolemask &= ~FLUX_ROLE_LOCAL      # it came from another broker
-        mtype = msg.type
         if mtype == FLUX_MSGTYPE_REQUEST:
-            if not peer.connected:
-                return
             msg.route.append(peer.ident.decode())
             self.b.route_request(msg)
         elif mtype == FLUX_MSGTYPE_RESPONSE:
@@ -550,8 +691,16 @@ class Overlay:
             self._fail_pending(str(peer.rank), f"rank {peer.rank} has shut down")
 
     def _from_parent(self, frames: list[bytes]) -> None:
+        data = frames[-1]
         try:
-            msg = decode(frames[-1])
+            p = wire.peek(data)
+        except FluxError as exc:
+            self.b.log.warning(f"overlay: bad message from parent: {exc}")
+            return
+        if self._forward(data, p, self._parent_hop, True):
+            return
+        try:
+            msg = decode(data)
         except OSError as exc:
             self.b.log.warning(f"overlay: bad message from parent: {exc}")
             return
@@ -564,7 +713,12 @@ class Overlay:
             self._untrack(msg)
             self.b.route_response(msg)
         elif mtype == FLUX_MSGTYPE_EVENT:
-            self.b.dispatch_event(msg)
+            # the children get the frame as it came: no encoding at every level of the tree
+            self._event_frame = (msg, data)
+            try:
+                self.b.dispatch_event(msg)
+            finally:
+                self._event_frame = None
         elif mtype == FLUX_MSGTYPE_CONTROL:
             ctype = msg.control_type
             if ctype == HELLO_ACK and self._joined is not None and not self._joined.done():
