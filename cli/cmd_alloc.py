@@ -78,7 +78,7 @@ def command(ctx: click.Context, bg: bool, command_: tuple[str, ...], **_options:
         sys.exit(wait_ready(h, jobid))
     if terminal:
         sys.exit(attach_terminal(h, jobid, show_events=verbose >= 2))
-    from cli.job_attach import attach
+    from cli.job_follow import attach
 
     sys.exit(attach(h, jobid, "alloc", show_events=verbose >= 2, stdin_ranks="0"))
 
@@ -123,7 +123,7 @@ def attach_terminal(h: Any, jobid: Any, fd: int = 0, *, show_events: bool = Fals
     import termios
     import tty
 
-    from cli.job_attach import JobFollower, StdinForwarder, follow_jobs
+    from cli.job_follow import JobFollower, StdinForwarder, follow_jobs
 
     class TerminalInput(StdinForwarder):
         """Our keystrokes to the job's rank 0 task, and our window size with them."""

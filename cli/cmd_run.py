@@ -42,46 +42,6 @@ def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> N
     if ctx.params["dry_run"]:
         sys.stdout.write(orjson.dumps(jobspec).decode() + "\n")
         return
-    from cli.job_attach import attach
-    from cli.job_common import open_handle, rpc_error_text
-    from cli.job_submit import Submitter
+    from cli.run_job import submit_and_follow
 
-    verbose = ctx.params["verbose"]
-    h = open_handle("run")
-    try:
-        jobid = Submitter(h, args.urgency, args.flags).submit(jobspec).get_id()
-    except OSError as exc:
-        die("run", rpc_error_text(exc))
-    if verbose:
-        click.echo(f"jobid: {jobid.f58}", err=True)
-    code = attach(h, jobid, "run", show_events=verbose >= 2, show_exec=verbose >= 3,
-                  label_io=args.label_io, stdin=args.input is None)
-    exit_now(code)
-
-
-def exit_now(code: int) -> None:
-    """Exit with CODE, skipping the interpreter's teardown when nothing needs it.
-
-    Tearing down the modules a job follower imported takes longer than
-    following a short job (``flux run true``), and nothing is left to do:
-    our output is flushed here and the broker sees the connection close.
-    Run in-process (stdio replaced, as click's test runner does), with
-    exit handlers registered (a CLI plugin's) or other threads, this is
-    ``sys.exit``.
-    """
-    import atexit
-    import os
-
-    ncallbacks = getattr(atexit, "_ncallbacks", None)
-    threading = sys.modules.get("threading")
-    if sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__ \
-            and ncallbacks is not None and ncallbacks() == 0 \
-            and (threading is None or threading.active_count() == 1):
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass                 # as at a normal exit: the interpreter reports it
-        else:
-            os._exit(code)
-    sys.exit(code)
+    submit_and_follow(args, jobspec, ctx.params["verbose"])

@@ -4,18 +4,25 @@ Flux exit codes: 0 ok, 1 the request was refused or failed, 2 bad usage.
 """
 from __future__ import annotations
 
-import functools
 import sys
 from typing import Any, Callable, NoReturn, TypeVar
-
-import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def warn(prog: str, message: str) -> None:
+    """Print ``flux-PROG: MESSAGE`` on stderr (without click: ``flux run`` may not load it)."""
+    try:
+        sys.stdout.flush()  # what we printed before comes first, as click.echo would have it
+    except (OSError, ValueError):
+        pass
+    sys.stderr.write(f"flux-{prog}: {message}\n")
+    sys.stderr.flush()
+
+
 def die(prog: str, message: str, code: int = 1) -> NoReturn:
     """Print ``flux-PROG: MESSAGE`` on stderr and exit with CODE."""
-    click.echo(f"flux-{prog}: {message}", err=True)
+    warn(prog, message)
     sys.exit(code)
 
 
@@ -28,6 +35,8 @@ def error_text(exc: BaseException) -> str:
 
 def handle_errors(prog: str) -> Callable[[F], F]:
     """Turn OSError/ValueError raised by a command into ``flux-PROG: msg`` + exit 1."""
+
+    import functools
 
     def deco(fn: F) -> F:
         @functools.wraps(fn)

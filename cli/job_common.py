@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import click
-
 __all__ = [
     "STATE_BITS", "VIRTUAL_STATES", "RESULT_BITS", "FLUX_USERID_UNKNOWN", "FLUX_JOBID_ANY",
     "parse_jobid", "parse_userid", "parse_states", "parse_signal", "split_ids_and_note",
-    "JobIDParam", "open_handle", "rpc_error_text",
+    "JobIDParam", "open_handle", "rpc_error_text",  # noqa: F822 (JobIDParam: __getattr__)
 ]
 
 FLUX_USERID_UNKNOWN = 0xFFFFFFFF
@@ -110,17 +108,31 @@ def split_ids_and_note(args: tuple[str, ...] | list[str]) -> tuple[list[Any], st
     return ids, (" ".join(rest) if rest else None)
 
 
-class JobIDParam(click.ParamType):
-    """A click argument type that parses any RFC 19 job id encoding."""
+def _jobid_param_type() -> type:
+    import click
 
-    name = "JOBID"
+    class JobIDParam(click.ParamType):
+        """A click argument type that parses any RFC 19 job id encoding."""
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> Any:
-        try:
-            return parse_jobid(value)
-        except (ValueError, TypeError) as exc:
-            self.fail(str(exc), param, ctx)
+        name = "JOBID"
+
+        def convert(self, value: Any, param: click.Parameter | None,
+                    ctx: click.Context | None) -> Any:
+            try:
+                return parse_jobid(value)
+            except (ValueError, TypeError) as exc:
+                self.fail(str(exc), param, ctx)
+
+    return JobIDParam
+
+
+def __getattr__(name: str) -> Any:
+    # JobIDParam is a click type, made on first use: ``flux run`` follows
+    # jobs with this module without loading click (cli/main.py)
+    if name == "JobIDParam":
+        cls = globals()["JobIDParam"] = _jobid_param_type()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_handle(prog: str) -> Any:

@@ -8,8 +8,8 @@ not pay for ``flux start``'s imports.
 Scripts call a few commands in loops, and importing click alone costs
 more than such a command should take.  So ``main`` first tries a fast
 path, without click, for the plain forms of ``flux kvs get KEY...``,
-``flux job eventlog JOBID`` and ``flux getattr NAME``: same output, same
-error texts, same exit codes.  Anything else (an option, ``--help``, a
+``flux job eventlog JOBID``, ``flux getattr NAME`` and ``flux run
+COMMAND...``: same output, same error texts, same exit codes.  Anything else (an option, ``--help``, a
 usage error, a job id in a rarer encoding, a terminal to colour for) goes
 to the click application, which also handles the errors the fast path
 does not reproduce itself; the fast path never falls back after it has
@@ -229,6 +229,36 @@ def _fast_job_eventlog(text: str) -> int:
     return 0
 
 
+# flux run COMMAND...: as cmd_run runs it when no option is given
+def run_jobspec(command: list[str]) -> tuple["object", dict]:
+    """The SubmitArgs and jobspec of ``flux run COMMAND`` without options.
+
+    _Fallback if a CLI plugin adds options (their defaults are click's to
+    give) or cannot be loaded (click's path reports that).
+    """
+    from cli.submitargs import SubmitArgs, build_jobspec
+    from flux.cli.plugin import CLIPluginRegistry
+
+    try:
+        registry = CLIPluginRegistry("run")
+    except (ValueError, TypeError, OSError):
+        raise _Fallback() from None
+    if registry.options:
+        raise _Fallback()
+    args = SubmitArgs(command=list(command), prog="run")
+    return args, build_jobspec(args, registry).jobspec
+
+
+def _fast_run(command: list[str]) -> int:
+    try:
+        args, jobspec = run_jobspec(command)
+    except (ValueError, TypeError, OSError) as exc:
+        return _die("run", str(exc))
+    from cli.run_job import submit_and_follow
+
+    submit_and_follow(args, jobspec)  # type: ignore[arg-type]
+
+
 def fast_path(args: list[str]) -> int | None:
     """Run ARGS without click if a fast path serves them: the exit code, else FALLBACK."""
     try:
@@ -239,6 +269,8 @@ def fast_path(args: list[str]) -> int | None:
         if len(args) == 3 and args[0] == "job" and args[1] == "eventlog" \
                 and _plain_args(args[2:], 1):
             return _fast_job_eventlog(args[2])
+        if len(args) >= 2 and args[0] == "run" and not args[1].startswith("-"):
+            return _fast_run(args[1:])
     except (_Fallback, ImportError):
         # (ImportError: a process that dropped privileges may not read every module;
         # the click path uses only what such a process imported beforehand)

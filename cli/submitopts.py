@@ -1,13 +1,12 @@
-"""Options shared by ``flux submit`` and ``flux run``, and the jobspec they build.
+"""The click options shared by ``flux submit`` and ``flux run`` (and ``batch``/``alloc``).
 
 The click options are attached with :func:`submission_options`; the
 commands use :class:`SubmitCommand`, which adds the options of CLI plugins
 (``flux.cli.plugin``: ``--PREFIX-name`` from ``*.py`` files in
 ``FLUX_CLI_PLUGINPATH`` and the system plugin directories) to the
-command's options and ``--help``.  :func:`build_jobspec` builds the
-jobspec as Flux's commands do, through ``JobspecV1.from_submit`` and
-``apply_options`` (``flux.job._utils`` holds the option rules; our
-statement in ``specs/jobspec.md`` and ``specs/cli-jobs.md``):
+command's options and ``--help``.  :func:`args_from_click` collects their
+values in a ``SubmitArgs``, from which ``cli.submitargs.build_jobspec``
+builds the jobspec:
 
 - ``--env``/``--env-remove``/``--env-file`` rules apply in command-line
   order over a copy of the environment;
@@ -23,10 +22,7 @@ loading CLI plugins.
 from __future__ import annotations
 
 import os
-import re
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -34,8 +30,11 @@ import click
 # the submit path's modules, imported with the command (a guest's command may
 # not be able to read the Python tree once it runs)
 from flux.cli.plugin import CLIPluginOption, CLIPluginRegistry
-from flux.job import _utils
 from flux.job._utils import parse_json_or_string, parse_setattr, parse_setopt
+from cli.submitargs import (  # noqa: F401  (re-exported: this was their home)
+    SUBMIT_FLAGS, URGENCY_NAMES, SubmitArgs, apply_env_rules, apply_rlimit_rules, build_jobspec,
+    check_output_template, parse_begin_time, parse_flags, parse_signal, parse_urgency,
+    substitute_cc)
 
 __all__ = [
     "URGENCY_NAMES", "SUBMIT_FLAGS", "OrderedCommand", "SubmitCommand", "submission_options",
@@ -46,13 +45,8 @@ __all__ = [
     "submit_instance",
 ]
 
-URGENCY_NAMES = {"hold": 0, "default": 16, "expedite": 31}
-#: --flags names -> flux-core submit flag bits
-SUBMIT_FLAGS = {"debug": 2, "waitable": 4, "novalidate": 8}
 #: the options whose values, in command-line order, make the env rule list
 ENV_RULE_OPTIONS = {"env": "", "env_remove": "-", "env_file": "^"}
-_TEMPLATE_TAG = re.compile(r"\{\{\s*(id|jobid)(?:\.([A-Za-z0-9]+))?\s*\}\}")
-_ID_ENCODINGS = ("dec", "hex", "dothex", "kvs", "words", "f58", "f58plain", "emoji")
 _PLUGINS_META = "flux.cli.plugins"
 
 
@@ -381,281 +375,42 @@ def _option_name(decorator: Callable[..., Any]) -> str | None:
     return params[-1].name if params else None
 
 
-# --------------------------------------------------------------------------
-# option value parsers
+def args_from_click(ctx: click.Context, command: Sequence[str]) -> SubmitArgs:
+    """Collect the values :func:`submission_options` (and the plugins) gave CTX.
 
-def parse_urgency(text: str | int) -> int:
-    """``"hold"`` -> 0, ``"default"`` -> 16, ``"expedite"`` -> 31, ``"7"`` -> 7.
-
-    Range checks (0-31, guests 0-16) are the job manager's; this only
-    refuses text that is neither a name nor an integer.
+    For ``flux batch``/``flux alloc`` the slot options stand in for the
+    task ones (a slot is a virtual task) and are also kept in ``extra``
+    under their own names.
     """
-    if isinstance(text, int):
-        return text
-    value = URGENCY_NAMES.get(text.strip().lower())
-    if value is not None:
-        return value
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"invalid urgency '{text}': expected 0-31, hold, default "
-                         "or expedite") from None
-
-
-def parse_flags(text: str | None) -> int:
-    """``"waitable,debug"`` -> the submit flag bits; unknown names are refused."""
-    bits = 0
-    if not text:
-        return bits
-    for name in text.split(","):
-        name = name.strip()
-        if not name:
-            continue
-        if name not in SUBMIT_FLAGS:
-            raise ValueError(f"--flags: unknown flag '{name}' "
-                             f"(expected {', '.join(SUBMIT_FLAGS)})")
-        bits |= SUBMIT_FLAGS[name]
-    return bits
-
-
-def parse_begin_time(text: str, now: float | None = None) -> float:
-    """``--begin-time``: ``+FSD`` (from now), epoch seconds, or an ISO 8601 date/time.
-
-    A time of day alone (``HH:MM[:SS]``) means the next time the clock
-    shows it.  Returns epoch seconds.
-    """
-    from datetime import datetime, timedelta
-
-    from flux.util.fsd import parse_fsd
-
-    now = time.time() if now is None else now
-    text = text.strip()
-    if text.startswith("+"):
-        try:
-            return now + parse_fsd(text[1:])
-        except ValueError:
-            raise ValueError(f"--begin-time: invalid duration '{text[1:]}'") from None
-    try:
-        value = float(text)
-    except ValueError:
-        pass
+    p = ctx.params
+    flags = parse_flags(p.get("flag_names"))
+    if p.get("debug"):
+        flags |= SUBMIT_FLAGS["debug"]
+    extra: dict[str, Any] = {}
+    if "nslots" in p:
+        extra = {"nslots": p["nslots"], "cores_per_slot": p["cores_per_slot"],
+                 "gpus_per_slot": p["gpus_per_slot"],
+                 "broker_opts": list(p.get("broker_opts") or ()) or None,
+                 "conf": list(p.get("conf") or ()) or None}
+        count, cores, gpus = p["nslots"], p["cores_per_slot"], p["gpus_per_slot"]
     else:
-        if value < 0 or value != value or value == float("inf"):
-            raise ValueError(f"--begin-time: invalid timestamp '{text}'")
-        return value
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
-    if match:
-        hour, minute, second = (int(g) if g else 0 for g in match.groups())
-        if hour > 23 or minute > 59 or second > 59:
-            raise ValueError(f"--begin-time: invalid time of day '{text}'")
-        base = datetime.fromtimestamp(now)
-        when = base.replace(hour=hour, minute=minute, second=second, microsecond=0)
-        if when.timestamp() <= now:
-            when += timedelta(days=1)
-        return when.timestamp()
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"--begin-time: cannot parse '{text}' (expected +FSD, "
-                         "epoch seconds, HH:MM or an ISO 8601 date and time)") from None
-    return when.timestamp()
-
-
-def check_output_template(template: str, option: str) -> None:
-    """Refuse ``{{id.X}}`` with an unknown encoding X (the shell expands the rest)."""
-    for match in _TEMPLATE_TAG.finditer(template):
-        encoding = match.group(2)
-        if encoding is not None and encoding not in _ID_ENCODINGS:
-            raise ValueError(f"{option}: unknown job id encoding '{encoding}' in "
-                             f"'{match.group(0)}' (expected one of {', '.join(_ID_ENCODINGS)})")
-
-
-# --------------------------------------------------------------------------
-# option rules implemented in flux.job._utils (names kept for our callers)
-
-def apply_env_rules(rules: Iterable[str], environ: Mapping[str, str]) -> dict[str, str]:
-    """The job environment: ENVIRON copied, then RULES applied in order
-    (``flux.job._utils.get_filtered_environment``, env-expand templates aside)."""
-    return _utils.get_filtered_environment(list(rules), environ)[0]
-
-
-def parse_signal(text: str) -> dict[str, Any]:
-    """``--signal=[SIG][@TIME]`` -> ``{"signum", "timeleft"}`` (default SIGUSR1, 60 s)."""
-    return _utils.parse_signal_option(text)
-
-
-def apply_rlimit_rules(rules: Iterable[str]) -> dict[str, int]:
-    """The ``rlimit`` shell option for ``--rlimit`` RULES (over Flux's default set)."""
-    return _utils.get_filtered_rlimits(list(rules))
-
-
-# --------------------------------------------------------------------------
-# the jobspec
-
-@dataclass(slots=True)
-class SubmitArgs:
-    """The job-request options of one ``flux submit``/``flux run`` invocation."""
-
-    command: list[str]
-    ntasks: int = 1
-    cores_per_task: int = 1
-    gpus_per_task: int | None = None
-    nodes: int | None = None
-    exclusive: bool = False
-    time_limit: str | None = None
-    urgency: int = 16
-    job_name: str | None = None
-    queue: str | None = None
-    cwd: str | None = None
-    dependency: Sequence[str] = ()
-    begin_time: str | None = None
-    env_rules: Sequence[str] = ()
-    setattrs: Sequence[str] = ()
-    setopts: Sequence[str] = ()
-    output: str | None = None
-    error: str | None = None
-    input: str | None = None
-    label_io: bool = False
-    flags: int = 0
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    unbuffered: bool = False
-    signal: str | None = None
-    rlimits: Sequence[str] = ()
-    bank: str | None = None
-    requires: Sequence[str] = ()
-    taskmap: str | None = None
-    add_files: Sequence[str] = ()
-    #: the command the jobspec is for, as CLI plugins see it (submit, run)
-    prog: str = "submit"
-    #: values of the CLI plugins' options, by dest
-    plugin_options: Mapping[str, Any] = field(default_factory=dict)
-    #: more option values for the namespace CLI plugins see (``flux batch``'s
-    #: nslots, cores_per_slot, broker_opts, ...)
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_click(cls, ctx: click.Context, command: Sequence[str]) -> "SubmitArgs":
-        """Collect the values :func:`submission_options` (and the plugins) gave CTX.
-
-        For ``flux batch``/``flux alloc`` the slot options stand in for the
-        task ones (a slot is a virtual task) and are also kept in ``extra``
-        under their own names.
-        """
-        p = ctx.params
-        flags = parse_flags(p.get("flag_names"))
-        if p.get("debug"):
-            flags |= SUBMIT_FLAGS["debug"]
-        extra: dict[str, Any] = {}
-        if "nslots" in p:
-            extra = {"nslots": p["nslots"], "cores_per_slot": p["cores_per_slot"],
-                     "gpus_per_slot": p["gpus_per_slot"],
-                     "broker_opts": list(p.get("broker_opts") or ()) or None,
-                     "conf": list(p.get("conf") or ()) or None}
-            count, cores, gpus = p["nslots"], p["cores_per_slot"], p["gpus_per_slot"]
-        else:
-            count, cores, gpus = p["ntasks"], p["cores_per_task"], p["gpus_per_task"]
-        ntasks = count if count is not None else (p["nodes"] or 1)
-        prog = ctx.command.prog if isinstance(ctx.command, SubmitCommand) else "submit"
-        return cls(command=list(command), ntasks=ntasks, cores_per_task=cores,
-                   gpus_per_task=gpus, nodes=p["nodes"],
-                   exclusive=p["exclusive"], time_limit=p["time_limit"],
-                   urgency=p["urgency"], job_name=p["job_name"], queue=p["queue"],
-                   cwd=p["cwd"], dependency=tuple(p["dependency"]),
-                   begin_time=p["begin_time"], env_rules=env_rule_list(ctx),
-                   setattrs=tuple(p["setattrs"]), setopts=tuple(p["setopts"]),
-                   output=p.get("output"), error=p.get("error"), input=p.get("input_"),
-                   label_io=p.get("label_io", False), flags=flags,
-                   unbuffered=p.get("unbuffered", False),
-                   signal=p.get("signal_"), rlimits=tuple(p.get("rlimits") or ()),
-                   bank=p.get("bank"), requires=tuple(p.get("requires") or ()),
-                   taskmap=p.get("taskmap"), add_files=tuple(p.get("add_files") or ()),
-                   prog=prog, plugin_options=plugin_values(ctx), extra=extra)
-
-    def _texts(self) -> list[str | None]:
-        return [*self.command, self.time_limit, self.job_name, self.queue, self.cwd,
-                *self.dependency, self.begin_time, *self.env_rules, *self.setattrs,
-                *self.setopts, self.output, self.error, self.input, self.bank,
-                *self.requires, self.taskmap, *self.add_files]
-
-    def uses_cc(self) -> bool:
-        """Whether ``{cc}`` appears anywhere a copy must substitute it."""
-        return any(t is not None and "{cc}" in t for t in self._texts())
-
-    def with_cc(self, cc: int | str) -> "SubmitArgs":
-        """A copy with ``{cc}`` replaced by CC in every string option and the command."""
-        def sub(text: str | None) -> str | None:
-            return None if text is None else substitute_cc(text, cc)
-
-        def subs(texts: Sequence[str]) -> list[str]:
-            return [substitute_cc(t, cc) for t in texts]
-
-        return SubmitArgs(
-            command=subs(self.command), ntasks=self.ntasks,
-            cores_per_task=self.cores_per_task, gpus_per_task=self.gpus_per_task,
-            nodes=self.nodes, exclusive=self.exclusive, time_limit=sub(self.time_limit),
-            urgency=self.urgency, job_name=sub(self.job_name), queue=sub(self.queue),
-            cwd=sub(self.cwd), dependency=subs(self.dependency),
-            begin_time=sub(self.begin_time), env_rules=subs(self.env_rules),
-            setattrs=subs(self.setattrs), setopts=subs(self.setopts),
-            output=sub(self.output), error=sub(self.error), input=sub(self.input),
-            label_io=self.label_io, flags=self.flags, environ=self.environ,
-            unbuffered=self.unbuffered, signal=self.signal, rlimits=self.rlimits,
-            bank=sub(self.bank), requires=subs(self.requires), taskmap=sub(self.taskmap),
-            add_files=subs(self.add_files), prog=self.prog,
-            plugin_options=self.plugin_options, extra=self.extra)
-
-    def namespace(self) -> Any:
-        """The argparse-like namespace ``JobspecV1.apply_options`` (and the CLI
-        plugins' callbacks) see: Flux's option names, plugin dests, and the
-        other options of the command line."""
-        from types import SimpleNamespace
-
-        dependency = list(self.dependency)
-        if self.begin_time is not None:
-            dependency.append(f"begin-time:{parse_begin_time(self.begin_time):.6f}")
-        return SimpleNamespace(
-            command=list(self.command), ntasks=self.ntasks, nodes=self.nodes,
-            cores_per_task=self.cores_per_task, gpus_per_task=self.gpus_per_task,
-            exclusive=self.exclusive, job_name=self.job_name, queue=self.queue,
-            bank=self.bank, cwd=self.cwd, output=self.output, error=self.error,
-            input=self.input, label_io=self.label_io, unbuffered=self.unbuffered,
-            urgency=self.urgency, flags=self.flags, begin_time=self.begin_time,
-            env=list(self.env_rules), environ=self.environ, rlimit=list(self.rlimits),
-            signal=self.signal, taskmap=self.taskmap, dependency=dependency or None,
-            requires=list(self.requires) or None, setopt=list(self.setopts),
-            setattr=list(self.setattrs), time_limit=self.time_limit,
-            add_file=list(self.add_files) or None, shell_options=None, attributes=None,
-            **{**self.extra, **self.plugin_options})
-
-
-def substitute_cc(text: str, cc: int | str) -> str:
-    """Replace every ``{cc}`` in TEXT with CC (other braces are left alone)."""
-    return text.replace("{cc}", str(cc))
-
-
-def build_jobspec(args: SubmitArgs, registry: CLIPluginRegistry | None = None) -> Any:
-    """A JobspecV1 for ARGS, as ``JobspecV1.from_submit`` builds it.
-
-    The CLI plugins of ``args.prog`` modify it and then validate it
-    (REGISTRY, if given, is the invocation's, else one is loaded).
-    ValueError/TypeError name the bad option.
-    """
-    from flux.job.Jobspec import JobspecV1
-
-    if not args.command:
-        raise ValueError("job command and arguments are missing")
-    for option, template in (("--output", args.output), ("--error", args.error)):
-        if template is not None:
-            check_output_template(template, option)
-    jobspec = JobspecV1.from_submit(
-        args.command, ntasks=args.ntasks, nodes=args.nodes,
-        cores_per_task=args.cores_per_task, gpus_per_task=args.gpus_per_task,
-        exclusive=args.exclusive, name=args.job_name, queue=args.queue, bank=args.bank,
-        cwd=args.cwd if args.cwd is not None else os.getcwd(), output=args.output,
-        error=args.error, input=args.input, label_io=args.label_io,
-        unbuffered=args.unbuffered, prog=args.prog, args=args.namespace())
-    (registry or CLIPluginRegistry(args.prog)).validate(jobspec)
-    return jobspec
+        count, cores, gpus = p["ntasks"], p["cores_per_task"], p["gpus_per_task"]
+    ntasks = count if count is not None else (p["nodes"] or 1)
+    prog = ctx.command.prog if isinstance(ctx.command, SubmitCommand) else "submit"
+    return SubmitArgs(command=list(command), ntasks=ntasks, cores_per_task=cores,
+               gpus_per_task=gpus, nodes=p["nodes"],
+               exclusive=p["exclusive"], time_limit=p["time_limit"],
+               urgency=p["urgency"], job_name=p["job_name"], queue=p["queue"],
+               cwd=p["cwd"], dependency=tuple(p["dependency"]),
+               begin_time=p["begin_time"], env_rules=env_rule_list(ctx),
+               setattrs=tuple(p["setattrs"]), setopts=tuple(p["setopts"]),
+               output=p.get("output"), error=p.get("error"), input=p.get("input_"),
+               label_io=p.get("label_io", False), flags=flags,
+               unbuffered=p.get("unbuffered", False),
+               signal=p.get("signal_"), rlimits=tuple(p.get("rlimits") or ()),
+               bank=p.get("bank"), requires=tuple(p.get("requires") or ()),
+               taskmap=p.get("taskmap"), add_files=tuple(p.get("add_files") or ()),
+               prog=prog, plugin_options=plugin_values(ctx), extra=extra)
 
 
 # --------------------------------------------------------------------------

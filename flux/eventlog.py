@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
+import flux.jsonc as jsonc
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+# orjson and datetime are imported where needed: following a job (flux run)
+# parses entries but formats none, and their imports cost it milliseconds.
+
+
+def _loads(line: str | bytes | bytearray) -> Any:
+    """orjson's parse when the process has loaded it, else the C json codec's, as strict."""
+    orjson = sys.modules.get("orjson")
+    if orjson is not None:
+        return orjson.loads(line)
+    return jsonc.loads(line, allow_nan=False)
 
 __all__ = ["EventLogEvent", "EventLogFormatter"]
 
@@ -29,8 +42,8 @@ class EventLogEvent(dict):
     def __init__(self, event: Mapping[str, Any] | str | bytes) -> None:
         if isinstance(event, (str, bytes, bytearray)):
             try:
-                event = orjson.loads(event)
-            except orjson.JSONDecodeError as exc:
+                event = _loads(event)
+            except ValueError as exc:  # (orjson.JSONDecodeError is one)
                 raise ValueError(f"eventlog entry is not valid JSON: {exc}") from None
         if not isinstance(event, Mapping):
             raise TypeError(f"eventlog entry must be an object, not {type(event).__name__}")
@@ -69,6 +82,8 @@ class EventLogEvent(dict):
         """Context as compact JSON with sorted keys, or "" when empty."""
         if not self.context:
             return ""
+        import orjson
+
         return orjson.dumps(self.context, option=orjson.OPT_SORT_KEYS).decode()
 
 
@@ -129,6 +144,8 @@ class EventLogFormatter:
         return text
 
     def _timestamp_human(self, ts: float) -> str:
+        from datetime import datetime, timedelta
+
         dt = datetime.fromtimestamp(ts)
         if self.last_dt is not None:
             delta = dt - self.last_dt
@@ -147,6 +164,8 @@ class EventLogFormatter:
         if self.timestamp_format == "raw":
             text = f"{ts:11.6f}"
         elif self.timestamp_format == "iso":
+            from datetime import datetime
+
             dt = datetime.fromtimestamp(ts).astimezone()
             zone = dt.strftime("%z").replace("+0000", "Z")
             # microseconds are truncated, not rounded, as Flux prints them
@@ -157,6 +176,8 @@ class EventLogFormatter:
         return self._paint("time", text)
 
     def _format_text(self, entry: EventLogEvent) -> str:
+        import orjson
+
         parts = [self._timestamp(entry.timestamp),
                  self._paint("exception" if entry.name == "exception" else "name", entry.name)]
         for key, val in entry.context.items():
@@ -169,6 +190,8 @@ class EventLogFormatter:
     def _format_json(entry: Mapping[str, Any]) -> str:
         if "context" in entry and not entry["context"]:
             entry = {k: v for k, v in entry.items() if k != "context"}
+        import orjson
+
         return orjson.dumps(entry).decode()
 
     def format(self, entry: Mapping[str, Any] | str | bytes) -> str:

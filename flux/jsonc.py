@@ -16,30 +16,42 @@ if False:  # for type checkers only: importing typing costs a short command ~3 m
 try:
     import _json
 except ImportError:  # pragma: no cover - CPython always has it
-    _json = None
+    _json = None  # type: ignore[assignment]
 
 _WHITESPACE = " \t\n\r"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (RFC 8259 has no NaN or Infinity)")
 
 
 class _DecodeContext:
     """What ``_json.make_scanner`` reads from a ``json.JSONDecoder``."""
 
-    __slots__ = ()
+    __slots__ = ("parse_constant",)
     strict = True
     object_hook = None
     object_pairs_hook = None
     parse_float = float
     parse_int = int
-    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"),
-                      "NaN": float("nan")}.__getitem__
+
+    def __init__(self, parse_constant: Any) -> None:
+        self.parse_constant = parse_constant
 
 
-_scan = _json.make_scanner(_DecodeContext()) if _json is not None else None
+_CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
+if _json is not None:
+    _scan = _json.make_scanner(_DecodeContext(_CONSTANTS.__getitem__))
+    _scan_strict = _json.make_scanner(_DecodeContext(_refuse_constant))
 
 
-def loads(text: str | bytes | bytearray) -> Any:
-    """``json.loads(text)`` (UTF-8 when given bytes)."""
-    if _scan is not None:
+def loads(text: str | bytes | bytearray, allow_nan: bool = True) -> Any:
+    """``json.loads(text)`` (UTF-8 when given bytes).
+
+    ``allow_nan=False`` refuses NaN and Infinity with ValueError, as orjson
+    and RFC 8259 do.
+    """
+    if _json is not None:
         try:
             s = text if isinstance(text, str) else text.decode()
         except UnicodeDecodeError:
@@ -50,7 +62,7 @@ def loads(text: str | bytes | bytearray) -> Any:
             while i < n and s[i] in _WHITESPACE:
                 i += 1
             try:
-                obj, end = _scan(s, i)
+                obj, end = (_scan if allow_nan else _scan_strict)(s, i)
             except StopIteration:
                 pass  # no value here: json reports it
             else:
@@ -60,7 +72,9 @@ def loads(text: str | bytes | bytearray) -> Any:
                     return obj
     import json
 
-    return json.loads(text)
+    if allow_nan:
+        return json.loads(text)
+    return json.loads(text, parse_constant=_refuse_constant)
 
 
 def _unencodable(obj: Any) -> Any:

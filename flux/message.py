@@ -90,7 +90,7 @@ def _loads(data: bytes) -> Any:
     orjson = _orjson()
     if orjson is not None:
         return orjson.loads(data)
-    return jsonc.loads(data)
+    return jsonc.loads(data, allow_nan=False)  # as orjson: no NaN, no Infinity
 
 
 class _Unset:

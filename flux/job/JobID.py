@@ -171,10 +171,10 @@ def _f58_prefix() -> str:
     # environment variable at run time, as Flux does.
     if "FLUX_F58_FORCE_ASCII" in os.environ:
         return _F58_ASCII_PREFIX
-    import locale
+    import _locale  # (locale itself imports re: a short command's start-up)
 
     try:
-        codeset = locale.nl_langinfo(locale.CODESET)
+        codeset = _locale.nl_langinfo(_locale.CODESET)
     except (AttributeError, ValueError):
         return _F58_ASCII_PREFIX
     return _F58_PREFIX if codeset.replace("-", "").upper() == "UTF8" else _F58_ASCII_PREFIX

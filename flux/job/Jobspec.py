@@ -16,17 +16,15 @@ with Flux's bindings.  Rules and vectors: ``specs/jobspec.md``.
 from __future__ import annotations
 
 import base64
-import datetime
 import errno
 import math
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from types import SimpleNamespace
 from typing import IO, Any
-
-import orjson
 
 from flux.job.dependency import validate_dependency
 from flux.util.fsd import parse_fsd
@@ -712,7 +710,7 @@ class Jobspec:
     def duration(self, duration: Any) -> None:
         if isinstance(duration, str):
             seconds = parse_fsd(duration)
-        elif isinstance(duration, datetime.timedelta):
+        elif _is_timedelta(duration):
             seconds = duration.total_seconds()
         elif isinstance(duration, (int, float)) and not isinstance(duration, bool):
             seconds = float(duration)
@@ -889,6 +887,10 @@ class Jobspec:
         (``indent``, ``sort_keys``...): ``json.dumps`` with those options.
         """
         if not kwargs:
+            # (imported here: orjson's import costs more than a short ``flux run``
+            # spends building and submitting its jobspec)
+            import orjson
+
             return orjson.dumps(self.jobspec).decode()
         import json
 
@@ -1472,6 +1474,13 @@ def nonfinite_error(text: str | bytes | bytearray) -> str | None:
         return None
 
 
+def _is_timedelta(value: Any) -> bool:
+    # without importing datetime (a short flux run never needs it): a
+    # timedelta exists only if its module was imported
+    datetime = sys.modules.get("datetime")
+    return datetime is not None and isinstance(value, datetime.timedelta)
+
+
 def _load_document(jobspec: Any) -> Any:
     if isinstance(jobspec, Jobspec):
         return jobspec.jobspec
@@ -1481,6 +1490,8 @@ def _load_document(jobspec: Any) -> Any:
         raise EnvironmentError(errno.EINVAL, "jobspec must not be None/NULL")
     if not isinstance(jobspec, (str, bytes, bytearray)):
         raise TypeError("jobspec must be a Jobspec, a dict or a string (JSON or YAML)")
+    import orjson
+
     try:
         return orjson.loads(jobspec)
     except orjson.JSONDecodeError as json_exc:

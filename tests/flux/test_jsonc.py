@@ -67,3 +67,16 @@ def test_what_json_refuses_to_write():
     with pytest.raises(TypeError):
         jsonc.dumps([shared, object()])
     assert jsonc.dumps([shared, shared]) == "[[1],[1]]"
+
+
+@pytest.mark.parametrize("text", ["NaN", "[1, Infinity]", '{"a": -Infinity}', " NaN x"])
+def test_strict_loads_refuses_nan_and_infinity(text):
+    assert outcome(jsonc.loads, text)[0] == outcome(json.loads, text)[0]  # json takes them
+    with pytest.raises(ValueError):
+        jsonc.loads(text, allow_nan=False)
+
+
+@given(values)
+def test_strict_loads_reads_finite_json(value):
+    text = json.dumps(value)
+    assert jsonc.loads(text, allow_nan=False) == value

@@ -1,0 +1,481 @@
+"""The job follower of ``flux job attach``, ``flux run`` and ``flux submit --wait``.
+
+``JobFollower`` watches one job's main eventlog (and, once the job starts,
+its exec eventlog and RFC 24 output log) from the handle's reactor:
+
+- exceptions print ``T.TTTs: job.exception ID type=T severity=N NOTE`` on
+  stderr, where T.TTT is seconds since the job's first event;
+- ``finish`` gives the exit code (the wait status's exit code, or
+  128+signal) and prints why when it is not 0;
+- a fatal exception without a nonzero exit code makes the exit code 1;
+- output data is written to our stdout/stderr (``rank: `` prefixed with
+  ``label_io``); ``show_events``/``show_exec`` print every event.
+
+The follower is done once the main log has ended (``clean``) and the exec
+and output logs it started to follow have ended too (job-info ends them
+at their last entry, or when the job is inactive).
+"""
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cli.common import die, warn
+from cli.job_common import rpc_error_text
+from cli.job_watch import WAITCREATE
+
+__all__ = ["JobFollower", "exit_code_of", "follow_jobs", "attach", "decode_output", "label_lines",
+           "StdinForwarder"]
+
+
+def exit_code_of(status: int) -> tuple[int, str]:
+    """(exit code, reason) for a job's wait status; reason is "" for success.
+
+    A shell killed by a signal gives 128+signal; a shell exit code above
+    128 reports a task killed by signal (code-128).
+    """
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return 128 + sig, f"task(s) {signal.strsignal(sig) or f'signal {sig}'}"
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+    if code == 0:
+        return 0, ""
+    if code > 128:
+        sig = code - 128
+        name = signal.strsignal(sig) if 0 < sig < signal.NSIG else None
+        if name:
+            return code, f"task(s) {name}"
+    return code, f"task(s) exited with exit code {code}"
+
+
+class _Stream:
+    """One eventlog watch driven by reactor callbacks."""
+
+    def __init__(self, h: Any, jobid: int, path: str, flags: int,
+                 on_entry: Callable[[Any], None], on_end: Callable[["_Stream", Any], None]) -> None:
+        from flux.job.event import JobEventWatchFuture
+
+        self.path = path
+        self.on_entry = on_entry
+        self.on_end = on_end
+        self.produced = False
+        self.ended = False
+        self.future = JobEventWatchFuture(h, jobid, path, flags)
+        self.future.then(self._callback)
+
+    def _callback(self, future: Any) -> None:
+        try:
+            entry = future.get_event()
+        except OSError as exc:
+            self.ended = True
+            self.on_end(self, exc)
+            return
+        if entry is None:
+            self.ended = True
+            self.on_end(self, None)
+            return
+        self.produced = True
+        self.on_entry(entry)
+
+    def cancel(self) -> None:
+        if not self.ended:
+            self.future.cancel()
+
+
+class JobFollower:
+    """Follow one job to its end (see the module docstring)."""
+
+    def __init__(self, h: Any, jobid: Any, prog: str = "job", *, output: bool = True,
+                 show_events: bool = False, show_exec: bool = False, label_io: bool = False,
+                 quiet: bool = False, tag: bool = False, label: str | None = None,
+                 on_done: Callable[["JobFollower"], None] | None = None,
+                 on_event: Callable[["JobFollower", Any], None] | None = None) -> None:
+        self.h = h
+        self.jobid = jobid
+        self.label = label if label is not None else jobid.f58
+        self.prog = prog
+        self.output = output
+        self.show_events = show_events
+        self.show_exec = show_exec
+        self.label_io = label_io
+        self.quiet = quiet
+        self.tag = tag
+        self.on_done = on_done
+        self.on_event = on_event
+        self.exit_code = 1
+        self.finished = False
+        self.fatal_exception = False
+        self.exception: Any = None
+        self.done = False
+        self.detached = False
+        self.t0 = 0.0
+        self._main_done = False
+        self._exec: _Stream | None = None
+        self._out: _Stream | None = None
+        self._header: dict[str, Any] = {}
+        self._reason = ""
+        self.stdin: StdinForwarder | None = None
+        self._main = _Stream(h, int(jobid), "eventlog", 0, self._on_main, self._on_main_end)
+
+    # -- helpers -------------------------------------------------------------
+    def _warn(self, text: str) -> None:
+        tag = f"{self.jobid.f58}: " if self.tag else ""
+        warn(self.prog, f"{tag}{text}")
+
+    def _stamp(self, timestamp: float) -> str:
+        return f"{timestamp - self.t0:.3f}s"
+
+    def _print_event(self, prefix: str, entry: Any) -> None:
+        context = f" {entry.context_string}" if entry.context else ""
+        sys.stderr.write(f"{self._stamp(entry.timestamp)}: {prefix}.{entry.name}{context}\n")
+
+    def _check_done(self) -> None:
+        if self.done or not self._main_done:
+            return
+        # job-info ends every guest log watch once the job is inactive, so waiting
+        # for them cannot hang, and output still on its way is not lost
+        for stream in (self._exec, self._out):
+            if stream is not None and not stream.ended:
+                return
+        self.done = True
+        if self.stdin is not None:
+            self.stdin.stop()
+        if self.fatal_exception and self.exit_code == 0:
+            self.exit_code = 1
+        sys.stdout.flush()
+        # after the output, so the reason is the last thing said (as Flux does)
+        if self._reason and not self.quiet:
+            self._warn(self._reason)
+        if self.on_done is not None:
+            self.on_done(self)
+
+    # -- the main eventlog -----------------------------------------------------
+    def _on_main(self, entry: Any) -> None:
+        if not self.t0:
+            self.t0 = entry.timestamp
+        name = entry.name
+        if name == "exception":
+            ctx = entry.context
+            severity = ctx.get("severity", 0)
+            sys.stderr.write(f"{self._stamp(entry.timestamp)}: job.exception {self.jobid.f58} "
+                             f"type={ctx.get('type')} severity={severity} "
+                             f"{ctx.get('note', '')}\n")
+            if severity == 0 and not self.fatal_exception:
+                self.fatal_exception = True
+                self.exception = ctx
+        elif name == "start" and self.output:
+            self._exec = _Stream(self.h, int(self.jobid), "guest.exec.eventlog", WAITCREATE,
+                                 self._on_exec, self._on_aux_end)
+        elif name == "finish":
+            self.finished = True
+            self.exit_code, self._reason = exit_code_of(int(entry.context.get("status", 0)))
+        if self.show_events and name != "exception":
+            self._print_event("job", entry)
+        if self.on_event is not None:
+            self.on_event(self, entry)
+
+    def _on_main_end(self, stream: _Stream, exc: OSError | None) -> None:
+        if exc is not None:
+            if exc.errno == errno.ENOENT:
+                die(self.prog, f"Failed to attach to {self.label}: No such job")
+            if exc.errno == errno.EPERM:
+                die(self.prog, f"Failed to attach to {self.label}: that is not your job")
+            die(self.prog, f"{self.label}: {rpc_error_text(exc)}")
+        self._main_done = True
+        self._check_done()
+
+    # -- exec eventlog and output ---------------------------------------------
+    def _start_output(self) -> None:
+        if self._out is None:
+            self._out = _Stream(self.h, int(self.jobid), "guest.output", WAITCREATE,
+                                self._on_output, self._on_aux_end)
+
+    def _on_exec(self, entry: Any) -> None:
+        if entry.name == "init" and self.stdin is not None:
+            self.stdin.start()          # the job's guest namespace exists from here
+        if entry.name in ("shell.init", "complete"):
+            self._start_output()
+        if entry.name == "log" and not self.quiet:
+            ctx = entry.context
+            sys.stderr.write(f"{self._stamp(entry.timestamp)}: {ctx.get('component', '')}"
+                             f"[{ctx.get('rank', '')}]: {ctx.get('stream', '')}: "
+                             f"{ctx.get('data', '')}")
+        elif self.show_exec:
+            self._print_event("exec", entry)
+
+    def _on_aux_end(self, stream: _Stream, exc: OSError | None) -> None:
+        if exc is not None and exc.errno not in (errno.ENOENT, errno.ENODATA) and not self.quiet:
+            self._warn(f"{stream.path}: {rpc_error_text(exc)}")
+        self._check_done()
+
+    def _on_output(self, entry: Any) -> None:
+        ctx = entry.context
+        if entry.name == "header":
+            self._header = dict(ctx.get("encoding") or {})
+        elif entry.name == "data":
+            self._write_data(ctx)
+        elif entry.name == "redirect" and not self.quiet:
+            where = f" to {ctx['path']}" if ctx.get("path") else ""
+            sys.stderr.write(f"{ctx.get('rank', '')}: {ctx.get('stream', '')} redirected{where}\n")
+        elif entry.name == "log" and not self.quiet:
+            labels = ["FATAL", "FATAL", "FATAL", "ERROR", " WARN", "", "DEBUG", "TRACE"]
+            level = ctx.get("level", 6)
+            label = labels[level] if isinstance(level, int) and 0 <= level < 8 else ""
+            rank = f"[{ctx['rank']}]" if "rank" in ctx else ""
+            parts = [f"{self._stamp(entry.timestamp)}: flux-shell{rank}"]
+            if label:
+                parts.append(label)
+            if ctx.get("component"):
+                parts.append(str(ctx["component"]))
+            parts.append(str(ctx.get("message", "")))
+            sys.stderr.write(": ".join(parts) + "\n")
+
+    def _write_data(self, ctx: dict[str, Any]) -> None:
+        stream, raw = decode_output(ctx, self._header)
+        if not raw:
+            return
+        if self.label_io:
+            raw = label_lines(raw, str(ctx.get("rank", "")))
+        out = sys.stdout if stream == "stdout" else sys.stderr
+        out.flush()
+        out.buffer.write(raw)
+        out.buffer.flush()
+
+
+def decode_output(context: dict[str, Any], encodings: dict[str, Any]) -> tuple[str, bytes]:
+    """(stream, bytes) of an RFC 24 ``data`` event.
+
+    The event's ``encoding`` wins over the header's for its stream;
+    ``base64`` data is decoded, anything else is UTF-8 text; ``repeat``
+    repeats the data that many times.
+    """
+    stream = str(context.get("stream", "stdout"))
+    data = context.get("data")
+    if not data:
+        return stream, b""
+    encoding = context.get("encoding") or encodings.get(stream, "UTF-8")
+    raw = base64.b64decode(data) if str(encoding).lower() == "base64" else str(data).encode()
+    return stream, raw * int(context.get("repeat", 1) or 1)
+
+
+def label_lines(raw: bytes, rank: str) -> bytes:
+    """Prefix every line of RAW with ``RANK: `` (``--label-io``)."""
+    prefix = rank.encode() + b": "
+    return b"".join(prefix + line for line in raw.splitlines(keepends=True))
+
+
+class StdinForwarder:
+    """Copies our stdin into the job's RFC 24 ``guest.input`` log, in order.
+
+    Reading starts once the job's guest namespace exists (its exec log's
+    ``init``); what arrives is appended as ``data`` events for the task
+    ranks asked for (``all`` by default), and our EOF as ``eof``.  One
+    commit is in flight at a time; data read meanwhile goes in the next.
+    """
+
+    def __init__(self, h: Any, jobid: int, ranks: str = "all", fd: int = 0) -> None:
+        self.h = h
+        self.jobid = int(jobid)
+        self.announced = False
+        self.namespace = f"job-{int(jobid)}"
+        self.ranks = ranks
+        self.fd = fd
+        self.watcher: Any = None
+        self.pending: list[dict[str, Any]] = []
+        self.inflight = False
+        self.started = False
+        self.stopped = False
+        self.pump = False
+
+    def start(self) -> None:
+        if self.started or self.stopped:
+            return
+        self.started = True
+        try:
+            os.fstat(self.fd)
+        except OSError:
+            self._queue({"stream": "stdin", "rank": self.ranks, "eof": True})
+            return
+        from flux.constants import FLUX_POLLIN
+
+        watcher = self.h.fd_watcher_create(self.fd, self._readable, FLUX_POLLIN)
+        try:
+            watcher.start()
+        except PermissionError:
+            # a regular file or /dev/null cannot be polled: read it a chunk per commit
+            self.pump = True
+            self._readable()
+            return
+        self.watcher = watcher
+
+    def _readable(self, *_args: Any) -> None:
+        try:
+            data = os.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        from flux.util.iodata import encode_io
+
+        if not data:
+            self._stop_reading()
+            self.pump = False
+        self._queue(encode_io("stdin", self.ranks, data, eof=not data))
+
+    def _queue(self, ctx: dict[str, Any]) -> None:
+        self.pending.append({"timestamp": time.time(), "name": "data", "context": ctx})
+        self._commit()
+
+    def _commit(self) -> None:
+        if self.inflight or not self.pending or self.stopped:
+            return
+        import flux.jsonc as jsonc  # (not orjson: its import costs a short flux run ~5 ms)
+
+        data = "".join(jsonc.dumps(e) + "\n" for e in self.pending).encode()
+        self.pending = []
+        self.inflight = True
+        op = {"key": "input", "flags": 32,  # FLUX_KVS_APPEND
+              "dirent": {"ver": 1, "type": "val", "data": base64.b64encode(data).decode()}}
+        self.h.rpc("kvs.commit", {"namespace": self.namespace, "flags": 0,
+                                  "ops": [op]}).then(self._committed)
+
+    def _committed(self, future: Any) -> None:
+        self.inflight = False
+        try:
+            future.get()
+        except OSError:
+            self.stop()          # the job is over: its namespace is gone
+            return
+        if not self.announced:
+            # the job's shells follow the input log only once told it is written
+            self.announced = True
+            from flux.constants import FLUX_RPC_NORESPONSE
+
+            self.h.rpc("job-exec.input", {"id": self.jobid}, nodeid=0,
+                       flags=FLUX_RPC_NORESPONSE)
+        if self.pump and not self.pending and not self.stopped:
+            self._readable()
+            return
+        self._commit()
+
+    def _stop_reading(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+
+    def stop(self) -> None:
+        self.stopped = True
+        self._stop_reading()
+
+
+class _Interrupts:
+    """ctrl-C and ctrl-Z while following a job, as Flux's attach handles them.
+
+    ctrl-C: a warning; a second within 2 s cancels the job.  ctrl-Z within
+    2 s of a ctrl-C detaches (we exit, the job runs on); otherwise a
+    ctrl-Z warns and a second within 2 s suspends the job (SIGTSTP to its
+    tasks; ``flux job kill -s CONT`` resumes it).
+    """
+
+    def __init__(self, h: Any, jobid: Any, prog: str, on_detach: Callable[[], None]) -> None:
+        self.h = h
+        self.jobid = jobid
+        self.prog = prog
+        self.on_detach = on_detach
+        self.last_int = -10.0
+        self.last_tstp = -10.0
+
+    def sigint(self, *_args: Any) -> None:
+        now = time.monotonic()
+        if now - self.last_int > 2.0:
+            self.last_int = now
+            warn(self.prog, "one more ctrl-C within 2s to cancel or ctrl-Z to detach")
+            return
+        from flux.job.kill import cancel_async
+
+        cancel_async(self.h, self.jobid, "interrupted by ctrl-C")
+
+    def sigtstp(self, *_args: Any) -> None:
+        now = time.monotonic()
+        if now - self.last_int <= 2.0:
+            warn(self.prog, f"detaching from {self.jobid.f58}...")
+            self.on_detach()
+            return
+        if now - self.last_tstp > 2.0:
+            self.last_tstp = now
+            warn(self.prog, "one more ctrl-Z within 2s to suspend the job")
+            return
+        from flux.job.kill import kill_async
+
+        kill_async(self.h, self.jobid, signal.SIGTSTP)
+        warn(self.prog, f"job {self.jobid.f58} suspended "
+                        f"(resume it with: flux job kill -s CONT {self.jobid.f58})")
+
+
+def follow_jobs(h: Any, followers_factory: Callable[[Callable[[JobFollower], None]],
+                                                    list[JobFollower]],
+                forward_signals: Any = None, prog: str = "job") -> list[JobFollower]:
+    """Run the reactor until every follower the factory makes is done."""
+    pending: set[int] = set()
+    followers: list[JobFollower] = []
+
+    def on_done(follower: JobFollower) -> None:
+        pending.discard(id(follower))
+        if not pending:
+            h.reactor_stop()
+
+    followers = followers_factory(on_done)
+    pending.update(id(f) for f in followers if not f.done)
+    if not pending:
+        return followers
+    watchers = []
+    if forward_signals is not None:
+        def detach() -> None:
+            for follower in followers:
+                follower.detached = True
+            h.reactor_stop()
+
+        interrupts = _Interrupts(h, forward_signals, prog, detach)
+        watchers.append(h.signal_watcher_create(signal.SIGINT, interrupts.sigint))
+        watchers.append(h.signal_watcher_create(signal.SIGTSTP, interrupts.sigtstp))
+
+        def forward(handle: Any, watcher: Any, signum: int, args: Any) -> None:
+            from flux.job.kill import kill_async
+
+            kill_async(h, forward_signals, signum)
+
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            watchers.append(h.signal_watcher_create(signum, forward))
+    for watcher in watchers:
+        watcher.start()
+    try:
+        h.reactor_run()
+    finally:
+        for watcher in watchers:
+            watcher.stop()
+    return followers
+
+
+def attach(h: Any, jobid: Any, prog: str = "job", *, show_events: bool = False,
+           show_exec: bool = False, label_io: bool = False, quiet: bool = False,
+           read_only: bool = False, label: str | None = None, stdin: bool = True,
+           stdin_ranks: str = "all") -> int:
+    """Follow JOBID to its end; unless READ_ONLY, forward signals and (with STDIN) our
+    stdin to the job.  Its exit code (0 if we detached)."""
+    def make(on_done: Callable[[JobFollower], None]) -> list[JobFollower]:
+        follower = JobFollower(h, jobid, prog, show_events=show_events, show_exec=show_exec,
+                               label_io=label_io, quiet=quiet, label=label, on_done=on_done)
+        if stdin and not read_only:
+            follower.stdin = StdinForwarder(h, int(jobid), stdin_ranks)
+        return [follower]
+
+    followers = follow_jobs(h, make, None if read_only else jobid, prog)
+    if followers[0].detached:
+        return 0
+    return followers[0].exit_code
