@@ -239,6 +239,7 @@ class SchedClient:
             self._mgr.poster.add_ops([{"key": job_key(job.rec.id) + ".R", "flags": 0,
                                        "dirent": RawValue(_dumps(R, option=_SORT_KEYS))}])
         job.annotations = None
+        self._mgr.start_early(job)
         self._mgr.progress(job)
         self._mgr.drain_idle.check()
 

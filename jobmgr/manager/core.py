@@ -166,6 +166,28 @@ class Manager:
                         self.sched.free(job)
         self.progress(job)
 
+    def start_early(self, job: ActiveJob) -> None:
+        """JOB's ``alloc`` is posted: start exec once that commit is on its way to the KVS,
+        not once it is durable (specs/job-manager.md, "Exec starts with the alloc commit").
+
+        Safe because the KVS makes commits durable in the order they arrive:
+        whatever exec and the shells write for the job (its guest namespace,
+        output, the ``start`` event, which waits behind ``alloc`` in the
+        job's own order) can only be durable after ``alloc`` is.  A crash in
+        between loses the tasks with the broker and leaves the job in SCHED,
+        as if it had not been granted.  A prolog still runs first, on the
+        committed state.
+        """
+        if not self.execs.ready or self.perilog.prolog_pending(job):
+            return
+
+        def sent() -> None:
+            if (self.jobs.get(job.rec.id) is job and job.tstate == _R and job.t_resources
+                    and job.exec_phase == ExecPhase.NONE and not job.rec.started):
+                self.execs.start(job)
+
+        self.poster.after_send(sent)
+
     # -- commits ---------------------------------------------------------------------------
     def on_applied(self, applied: list[Applied]) -> None:
         self.changes += 1

@@ -65,8 +65,8 @@ _RETRY_MAX = 2.0
 
 
 class _Batch:
-    __slots__ = ("jobs", "ops", "writes", "callbacks", "fail_fast", "done", "errnum", "errstr",
-                 "result", "attempts", "alone")
+    __slots__ = ("jobs", "ops", "writes", "callbacks", "fail_fast", "sent", "done", "errnum",
+                 "errstr", "result", "attempts", "alone")
 
     def __init__(self) -> None:
         # job id -> (job, events, encoded lines)
@@ -75,6 +75,7 @@ class _Batch:
         self.writes: dict[int, list[dict[str, Any]]] = {}   # new jobs' jobspec and J
         self.callbacks: list[CommitCallback] = []
         self.fail_fast: list[CommitCallback] = []   # told of the first failure (submits)
+        self.sent: list[Callable[[], None]] = []    # run once the commit is handed to the KVS
         self.done = False
         self.errnum = 0
         self.errstr: str | None = None
@@ -213,6 +214,20 @@ class EventPoster:
             return
         (batch.fail_fast if fail_fast else batch.callbacks).append(callback)
 
+    def after_send(self, callback: Callable[[], None]) -> None:
+        """Run CALLBACK() as soon as everything posted so far has been handed to the KVS.
+
+        The KVS applies commits in the order they arrive and makes a later
+        batch durable only after an earlier one, so a commit sent by the
+        callback (or by a service it asks) can be durable only if these
+        events are: it may act ahead of durability without ever being
+        recorded ahead of them.  With nothing queued, it runs at the next turn.
+        """
+        if self._open is None:
+            asyncio.get_running_loop().call_soon(callback)
+            return
+        self._open.sent.append(callback)
+
     @property
     def busy(self) -> bool:
         return self._open is not None or bool(self._inflight)
@@ -241,6 +256,13 @@ class EventPoster:
             job.sent += len(events)
         self._inflight.append(batch)
         self._send(batch)
+        if batch.sent:
+            sent, batch.sent = batch.sent, []
+            for cb in sent:
+                try:
+                    cb()
+                except Exception:  # noqa: BLE001
+                    self._ctx.log.exception("after-send callback failed")
 
     def _send(self, batch: _Batch) -> None:
         # raw bytes, in-process (the kvs runs in this broker): no base64 round trip

@@ -27,18 +27,29 @@ class Ctx:
         self.pending: list[Any] = []      # commit callbacks not answered yet
         self.responses: list[tuple[Message, Any]] = []
         self.requests: list[tuple[str, Any]] = []     # send_request calls
+        #: streaming requests (sched.alloc, job-exec.start, ...) and kvs.commit payloads,
+        #: in the order they were sent: (topic, payload)
+        self.sent: list[tuple[str, Any]] = []
+        self.handlers: dict[int, Any] = {}              # matchtag -> response callback
+        self._tags = 0
 
     def new_matchtag(self) -> int:
-        return 1
+        self._tags += 1
+        return self._tags
 
     def on_response(self, tag: int, cb: Any, persistent: bool = False) -> None:
-        pass
+        self.handlers[tag] = cb
 
     def drop_response(self, tag: int) -> None:
-        pass
+        self.handlers.pop(tag, None)
 
-    def send_tagged(self, *args: Any, **kw: Any) -> None:
-        pass
+    def send_tagged(self, topic: str, payload: Any, tag: int, *args: Any, **kw: Any) -> None:
+        self.sent.append((topic, payload))
+
+    def deliver(self, topic: str, payload: Any) -> None:
+        """A response to the streaming requests of TOPIC (every one shares its matchtag)."""
+        tag = 0 if topic.startswith("sched.") else next(t for t in self.handlers if t)
+        self.handlers[tag](Message(2, topic, payload))
 
     def send_request(self, topic: str, payload: Any = None, *args: Any, **kw: Any) -> None:
         self.requests.append((topic, payload))
@@ -52,6 +63,7 @@ class Ctx:
     def request_callback(self, topic: str, payload: Any, cb: Any) -> None:
         assert topic == "kvs.commit"
         self.commits.append(payload)
+        self.sent.append((topic, payload))
         self.pending.append(cb)
 
     def answer(self, errnum: int = 0, text: str = "no space") -> None:
