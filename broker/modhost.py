@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -117,10 +118,23 @@ class ModuleHost:
             raise FluxError(errno.EIO, f"module {entry.name} failed to stop cleanly")
 
     async def load_rc1(self) -> None:
-        """Load the rc1 modules for this rank, in order; the first failure raises."""
-        for item in RC1:
-            if item.loads_on(self._broker.rank):
-                await self.load(item.name, item.target)
+        """Load the rc1 modules for this rank, in order; the first failure raises.
+
+        The cyclic collector is off meanwhile: a restart builds hundreds of
+        thousands of long-lived objects (job records, the job list), which
+        set off repeated full collections over an ever larger heap (about a
+        third of a restart's time at 100,000 jobs) that free nothing.  The
+        broker collects once and freezes what is alive when rc1 is done.
+        """
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for item in RC1:
+                if item.loads_on(self._broker.rank):
+                    await self.load(item.name, item.target)
+        finally:
+            if was_enabled:
+                gc.enable()
 
     async def unload_all(self) -> bool:
         """rc3: unload every non-builtin module in reverse order; False if any failed."""
