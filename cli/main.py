@@ -8,8 +8,8 @@ not pay for ``flux start``'s imports.
 Scripts call a few commands in loops, and importing click alone costs
 more than such a command should take.  So ``main`` first tries a fast
 path, without click, for the plain forms of ``flux kvs get KEY...``,
-``flux job eventlog JOBID``, ``flux getattr NAME`` and ``flux run
-COMMAND...``: same output, same error texts, same exit codes.  Anything else (an option, ``--help``, a
+``flux job eventlog JOBID``, ``flux getattr NAME``, ``flux run
+COMMAND...`` and ``flux submit COMMAND...``: same output, same error texts, same exit codes.  Anything else (an option, ``--help``, a
 usage error, a job id in a rarer encoding, a terminal to colour for) goes
 to the click application, which also handles the errors the fast path
 does not reproduce itself; the fast path never falls back after it has
@@ -229,9 +229,10 @@ def _fast_job_eventlog(text: str) -> int:
     return 0
 
 
-# flux run COMMAND...: as cmd_run runs it when no option is given
-def run_jobspec(command: list[str]) -> tuple["object", dict]:
-    """The SubmitArgs and jobspec of ``flux run COMMAND`` without options.
+# flux run COMMAND... / flux submit COMMAND...: as cmd_run / cmd_submit do when no
+# option is given
+def plain_jobspec(prog: str, command: list[str]) -> tuple["object", dict]:
+    """The SubmitArgs and jobspec of ``flux PROG COMMAND`` (run or submit) without options.
 
     _Fallback if a CLI plugin adds options (their defaults are click's to
     give) or cannot be loaded (click's path reports that).
@@ -240,23 +241,41 @@ def run_jobspec(command: list[str]) -> tuple["object", dict]:
     from flux.cli.plugin import CLIPluginRegistry
 
     try:
-        registry = CLIPluginRegistry("run")
+        registry = CLIPluginRegistry(prog)
     except (ValueError, TypeError, OSError):
         raise _Fallback() from None
     if registry.options:
         raise _Fallback()
-    args = SubmitArgs(command=list(command), prog="run")
+    args = SubmitArgs(command=list(command), prog=prog)
     return args, build_jobspec(args, registry).jobspec
 
 
 def _fast_run(command: list[str]) -> int:
     try:
-        args, jobspec = run_jobspec(command)
+        args, jobspec = plain_jobspec("run", command)
     except (ValueError, TypeError, OSError) as exc:
         return _die("run", str(exc))
     from cli.run_job import submit_and_follow
 
     submit_and_follow(args, jobspec)  # type: ignore[arg-type]
+
+
+def _fast_submit(command: list[str]) -> int:
+    try:
+        args, jobspec = plain_jobspec("submit", command)
+    except (ValueError, TypeError, OSError) as exc:
+        return _die("submit", str(exc))
+    from cli.job_common import open_handle
+    from cli.job_submit import Submitter
+
+    h = open_handle("submit")
+    try:
+        jobid = Submitter(h, args.urgency, args.flags).submit(jobspec).get_id()  # type: ignore[attr-defined]
+    except OSError as exc:
+        return _die("submit", exc.strerror or str(exc))
+    sys.stdout.write(jobid.f58 + "\n")
+    sys.stdout.flush()
+    return 0
 
 
 def fast_path(args: list[str]) -> int | None:
@@ -271,6 +290,8 @@ def fast_path(args: list[str]) -> int | None:
             return _fast_job_eventlog(args[2])
         if len(args) >= 2 and args[0] == "run" and not args[1].startswith("-"):
             return _fast_run(args[1:])
+        if len(args) >= 2 and args[0] == "submit" and not args[1].startswith("-"):
+            return _fast_submit(args[1:])
     except (_Fallback, ImportError):
         # (ImportError: a process that dropped privileges may not read every module;
         # the click path uses only what such a process imported beforehand)

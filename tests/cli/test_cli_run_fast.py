@@ -1,6 +1,6 @@
-"""``flux run COMMAND...`` without options runs without click (cli/main.py's fast path):
-the same jobspec, output, messages and exit code as the click command, a fraction of
-the start-up."""
+"""``flux run COMMAND...`` and ``flux submit COMMAND...`` without options run without
+click (cli/main.py's fast path): the same jobspec, output, messages and exit code as the
+click command, a fraction of the start-up."""
 from __future__ import annotations
 
 import json
@@ -46,11 +46,12 @@ def test_the_jobspec_is_the_click_commands(monkeypatch, tmp_path):
     monkeypatch.setenv("FLUX_CLI_PLUGINPATH", str(tmp_path / "none"))
     from click.testing import CliRunner
 
-    for command in (["true"], ["sh", "-c", "echo $HOME"], ["hostname", "--", "-x"]):
-        r = CliRunner().invoke(climain.main, ["run", "--dry-run", *command])
-        assert r.exit_code == 0, r.output
-        _args, jobspec = climain.run_jobspec(command)
-        assert jobspec == json.loads(r.output)
+    for prog in ("run", "submit"):
+        for command in (["true"], ["sh", "-c", "echo $HOME"], ["hostname", "--", "-x"]):
+            r = CliRunner().invoke(climain.main, [prog, "--dry-run", *command])
+            assert r.exit_code == 0, r.output
+            _args, jobspec = climain.plain_jobspec(prog, command)
+            assert jobspec == json.loads(r.output)
 
 
 @pytest.mark.parametrize("command", [
@@ -103,13 +104,38 @@ def test_options_and_plugin_options_go_to_click(inst, tmp_path):
     assert "click" in r.stderr.splitlines()[-1]
 
 
+def test_submit_prints_the_id_as_click_does(inst):
+    from flux.job import JobID
+
+    code, out, err = run(inst, "submit", "true")
+    assert code == 0 and err == b""
+    jobid = JobID(out.decode().strip())
+    assert out.decode() == jobid.f58 + "\n"
+    inst.flux("job", "wait-event", "-t", "30s", jobid.f58, "clean", check=True)
+    r = subprocess.run([sys.executable, "-c", MODULES, "submit", "true"], env=inst.env,
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip().startswith("\u0192"), r.stderr
+    assert r.stderr.splitlines()[-1] == "[]", r.stderr
+
+
+def test_a_refused_submit_fails_as_click_does(inst):
+    # no instance where FLUX_URI points: both paths say so alike
+    env = {"FLUX_URI": "local:///nonexistent/socket"}
+    fast = run(inst, "submit", "true", env=env)
+    slow = run(inst, "submit", "true", env=env, click=True)
+    assert fast == slow and fast[0] == 1 and fast[2].startswith(b"flux-submit: ")
+
+
 def test_a_bad_command_line_is_clicks(inst):
-    fast = run(inst, "run")
-    assert fast == run(inst, "run", click=True)
-    assert fast[0] == 2
+    for prog in ("run", "submit"):
+        fast = run(inst, prog)
+        assert fast == run(inst, prog, click=True)
+        assert fast[0] == 2
 
 
 def test_fast_path_takes_only_the_plain_form():
     assert climain.fast_path(["run", "-n2", "true"]) is climain.FALLBACK
     assert climain.fast_path(["run", "--", "true"]) is climain.FALLBACK
     assert climain.fast_path(["run"]) is climain.FALLBACK
+    assert climain.fast_path(["submit", "--cc=1-2", "true"]) is climain.FALLBACK
+    assert climain.fast_path(["submit"]) is climain.FALLBACK
