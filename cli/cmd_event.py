@@ -58,12 +58,21 @@ def pub(raw: bool, loopback: bool, synchronous: bool, private: bool, topic: str,
 @handle_errors("event")
 def sub(count: int, topics: tuple[str, ...]) -> None:
     """Print events matching TOPICS (prefixes; none: all events)."""
+    import signal
+
     import flux
 
     h = flux.Flux()
     for topic in topics or ("",):
         h.event_subscribe(topic)
     seen = 0
+    # ctrl-C ends the command at once, as it ends flux-core's: a KeyboardInterrupt
+    # raised where the handle's code cannot pass it on (a callback, a finalizer)
+    # would leave us waiting for the next event.  (Left alone when ignored, as
+    # in a background job of a script.)
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         while count == 0 or seen < count:
             msg = h.event_recv()
@@ -75,3 +84,5 @@ def sub(count: int, topics: tuple[str, ...]) -> None:
             seen += 1
     except KeyboardInterrupt:
         pass
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -187,6 +187,7 @@ def test_event_pub_sub(inst):
         pub.stop()
         sub.send_signal(signal.SIGINT)
         sub.wait(10)
+    assert sub.returncode == -signal.SIGINT  # ended by the signal, as flux-core's command
     counted = subprocess.Popen([*FLUX, "event", "sub", "-c", "2", "cli2"], env=inst.env,
                                stdout=subprocess.PIPE, text=True)
     pub = Publisher(inst, "cli2.tick")
