@@ -294,14 +294,14 @@ class Overlay:
             return
         self._depth += 1
         try:
-            self._drain_one(sock, handler)
+            self._drain_one(sock, handler, True)
             sent = self._sent_on
             while sent:
                 other = sent.pop()
                 if other is self.router:
-                    self._drain_one(other, self._from_child)
+                    self._drain_one(other, self._from_child, False)
                 elif other is self.dealer:
-                    self._drain_one(other, self._from_parent)
+                    self._drain_one(other, self._from_parent, False)
         finally:
             self._depth -= 1
             if self._depth == 0 and self._sent_on:   # a handler raised: re-check later
@@ -309,12 +309,19 @@ class Overlay:
                 self._post_drain()
         self.b.flush_dirty()
 
-    def _drain_one(self, sock: zmq.Socket, handler: Any) -> None:
+    def _drain_one(self, sock: zmq.Socket, handler: Any, woken: bool) -> None:
+        """Handle the messages waiting on SOCK until it has none.
+
+        WOKEN: the event loop saw SOCK's fd readable, so a message most likely
+        waits: receive at once rather than ask ZMQ_EVENTS first (each of those
+        calls is a system call; a receive that finds nothing is one too)."""
         sent = self._sent_on
         try:
             while True:
                 sent.discard(sock)          # this check covers the sends on SOCK so far
-                if not sock.get(_EVENTS) & _POLLIN:
+                if woken:
+                    woken = False
+                elif not sock.get(_EVENTS) & _POLLIN:
                     break
                 try:
                     frames = sock.recv_multipart(_NOBLOCK)
