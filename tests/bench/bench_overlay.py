@@ -13,6 +13,10 @@ Metrics (targets in parentheses):
   rpc_leaf_us_p50/p99  one broker.ping from a client of rank 0 to the deepest rank
                        (tbon.level hops each way) (p50 <= 2000)
   rpc_hop_us_p50       (leaf p50 - rank 0 p50) / hops: the cost of one overlay hop, both ways
+  rpc_hop_cpu_us       CPU time (all threads: Python and ZeroMQ's I/O thread) that one broker
+                       between rank 0 and the leaf spends per leaf RPC, forwarding the
+                       request down and the response up; median over those brokers.  Unlike
+                       the latencies it hardly depends on what else runs on the machine
   event_fanout_ms_p50  an event published at rank 0 until a subscriber on every broker
                        has it (<= 50)
   lost_detect_s        SIGKILL of a leaf until rank 0 counts it lost (default timeouts scaled
@@ -83,10 +87,32 @@ def bench_quorum(ctx: Ctx) -> None:
     ctx.emit("quorum_full_s", time.monotonic() - t0, "s", {"cpus": os.cpu_count()})
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process PID, all its threads."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def path_to(rank: int, size: int) -> list[int]:
+    """The ranks from RANK up to 0."""
+    from broker.topology import Tree
+
+    tree = Tree.kary(size, 2)
+    out = [rank]
+    while out[-1] != 0:
+        up = tree.parent(out[-1])
+        assert up is not None
+        out.append(up)
+    return out
+
+
 def bench_rpc(ctx: Ctx) -> None:
     s = ctx.system
     assert s is not None
     leaf, hops = deepest(ctx.p["size"])
+    between = path_to(leaf, ctx.p["size"])[1:-1]
+    cpu: dict[int, float] = {}
     h = s.handle(0)
     try:
         def sample(nodeid: int, n: int) -> list[float]:
@@ -100,7 +126,9 @@ def bench_rpc(ctx: Ctx) -> None:
             return out
 
         local = sample(0, ctx.p["pings"])
+        before = {r: cpu_seconds(s.procs[r].pid) for r in between}
         far = sample(leaf, ctx.p["pings"])
+        cpu = {r: (cpu_seconds(s.procs[r].pid) - before[r]) / len(far) * 1e6 for r in between}
     finally:
         h.close()
     p50 = statistics.median(far)
@@ -108,6 +136,9 @@ def bench_rpc(ctx: Ctx) -> None:
     ctx.emit("rpc_leaf_us_p99", percentile(far, 0.99), "us", {"rank": leaf, "hops": hops})
     ctx.emit("rpc_hop_us_p50", max(p50 - statistics.median(local), 0.01) / max(hops, 1), "us",
              {"rank0_us_p50": round(statistics.median(local), 1), "hops": hops})
+    if cpu:
+        ctx.emit("rpc_hop_cpu_us", statistics.median(cpu.values()), "us",
+                 {"ranks": between, "each": [round(cpu[r], 1) for r in between]})
 
 
 def bench_events(ctx: Ctx) -> None:
