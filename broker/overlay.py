@@ -483,9 +483,11 @@ class Overlay:
             return key
         return None
 
-    def _untrack(self, msg: Message) -> None:
-        if msg.errnum or not msg.flags & FLUX_MSGFLAG_STREAMING:
-            self._pending.pop((msg.matchtag, wire.route_stack(msg.route)), None)
+    def _untrack(self, data: bytes, p: wire.Peek) -> None:
+        """Response DATA (peeked as P) arrived: its request is answered, unless more follow."""
+        f = p[0]
+        if f[_F_AUX1] or not f[_F_FLAGS] & FLUX_MSGFLAG_STREAMING:   # errnum, flags
+            self._pending.pop((f[_F_AUX2], data[_HDR:p[1]]), None)
 
     def _fail_pending(self, peer: str, why: str) -> None:
         for key, (topic, owner, streaming) in list(self._pending.items()):
@@ -627,8 +629,7 @@ class Overlay:
                 peer = self.children.get(ep.rank)
                 if peer is None or not peer.connected or self.router is None:
                     return False
-            if f[_F_AUX1] or not f[_F_FLAGS] & FLUX_MSGFLAG_STREAMING:
-                self._pending.pop((f[_F_AUX2], data[_HDR:p[1]]), None)
+            self._untrack(data, p)
             out = wire.pop_hop(data, p)
             return self._send_child_raw(peer, out) if peer is not None \
                 else self._send_parent_frame(out)
@@ -667,7 +668,7 @@ class Overlay:
             msg.route.append(peer.ident.decode())
             self.b.route_request(msg)
         elif mtype == FLUX_MSGTYPE_RESPONSE:
-            self._untrack(msg)
+            self._untrack(data, p)
             self.b.route_response(msg)
         elif mtype == FLUX_MSGTYPE_CONTROL:
             self._child_control(peer, msg)
@@ -717,7 +718,7 @@ class Overlay:
             msg.route.append(str(self.parent_rank))
             self.b.route_request(msg)
         elif mtype == FLUX_MSGTYPE_RESPONSE:
-            self._untrack(msg)
+            self._untrack(data, p)
             self.b.route_response(msg)
         elif mtype == FLUX_MSGTYPE_EVENT:
             # the children get the frame as it came: no encoding at every level of the tree
