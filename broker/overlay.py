@@ -12,7 +12,13 @@ specs/messages.md.
 
 Routing hops: a request arriving from a peer gets that peer's rank pushed
 on its route stack, so responses find their way back through the
-endpoints registered here (one per child, one for the parent).
+endpoints registered here (one per child, one for the parent).  A message
+that only crosses this broker (a request for a rank below another child or
+elsewhere in the tree, a response whose next hop is a peer, an event for
+the children) is forwarded as bytes: broker.wire rewrites its header and
+route stack and leaves topic and payload alone, which keeps a hop's
+Python work to a few microseconds; only messages for this broker's own
+services and clients are decoded into a Message.
 Requests sent to a peer are remembered until answered, so that if the
 peer is lost they fail with EHOSTUNREACH instead of hanging.
 
