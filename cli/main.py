@@ -308,22 +308,32 @@ def fast_path(args: list[str]) -> int | None:
 
 def _leading_options(args: list[str]) -> tuple[int, bool, list[str]]:
     """Count the leading ``-p``/``--parent`` (``-pp`` is two) and ``-r``/``--root``
-    options; returns (parents, root, the rest of ARGS)."""
+    options (``-v``/``--verbose`` may be among them); returns (parents, root, the rest
+    of ARGS)."""
+    parents, root, _verbose, rest = _front_options(args)
+    return parents, root, rest
+
+
+def _front_options(args: list[str]) -> tuple[int, bool, bool, list[str]]:
+    """The leading ``-p``/``--parent``, ``-r``/``--root`` and ``-v``/``--verbose``
+    options: (parents, root, verbose, the rest of ARGS)."""
     parents = 0
-    root = False
+    root = verbose = False
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg in ("--parent", "--root"):
+        if arg in ("--parent", "--root", "--verbose"):
             parents += arg == "--parent"
             root = root or arg == "--root"
-        elif len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) <= {"p", "r"}:
+            verbose = verbose or arg == "--verbose"
+        elif len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) <= {"p", "r", "v"}:
             parents += arg.count("p")
             root = root or "r" in arg
+            verbose = verbose or "v" in arg
         else:
             break
         i += 1
-    return parents, root, args[i:]
+    return parents, root, verbose, args[i:]
 
 
 def _attr_or_none(h: "object", name: str) -> str | None:
@@ -359,6 +369,37 @@ def push_parents(parents: int, root: bool = False) -> None:
         else:
             os.environ.pop("FLUX_KVS_NAMESPACE", None)
         parents -= 1
+
+
+# -- the sub-command environment and external commands ---------------------------------------
+
+
+def _frontend(argv: list[str], verbose: bool, apply_env: bool = True) -> int | None:
+    """Set up the sub-command environment; run ARGV[0] if it is an external command
+    (its exit code if it could not be run); None to go on with our own commands."""
+    from cli import frontend
+
+    env = frontend.subcommand_environment(os.environ, frontend.install_exec_dir())
+    if apply_env:
+        os.environ.update(env)
+    if verbose:
+        for name in sorted(env):
+            sys.stderr.write(f"{name}={env[name]}\n")
+    if not argv or argv[0].startswith("-"):
+        return None
+    name = argv[0]
+    if "/" in name:
+        return frontend.run_external([name, *argv[1:]], env)
+    if os.path.exists(os.path.join(_HERE, "cmd_" + name.replace("-", "_") + ".py")):
+        return None
+    trace: list[str] = []
+    found = frontend.find_subcommand(name, frontend.search_path(env["FLUX_EXEC_PATH"]), trace)
+    if verbose:
+        for candidate in trace:
+            sys.stderr.write(f"flux: trying {candidate}\n")
+    if found is None:
+        return None  # click says there is no such command
+    return frontend.run_external([*found, *argv[1:]], env)
 
 
 # -- the click application ------------------------------------------------------------------
@@ -411,10 +452,15 @@ def click_group() -> "object":
                   help="Connect to the parent instance instead (repeat to go further up)")
     @click.option("-r", "--root", is_flag=True,
                   help="Connect to the root instance instead")
-    def group(parent: int, root: bool) -> None:
+    @click.option("-v", "--verbose", is_flag=True,
+                  help="Show the sub-command environment and the search for COMMAND")
+    def group(parent: int, root: bool, verbose: bool) -> None:
         """Flux: an event-sourced resource manager core.
 
-        Run "flux COMMAND --help" for help on a command.
+        Run "flux help COMMAND" or "flux COMMAND --help" for help on a command.
+        A COMMAND not listed here runs the first flux-COMMAND found in
+        FLUX_EXEC_PATH (with FLUX_EXEC_PATH_PREPEND first); a COMMAND with
+        a "/" in it runs directly.
         """
 
     _GROUP = group
@@ -437,9 +483,13 @@ class _Main:
     def main(self, args: list[str] | tuple[str, ...] | None = None,
              prog_name: str | None = None, standalone_mode: bool = True,
              **extra: object) -> object:
-        argv = sys.argv[1:] if args is None else list(args)
-        if argv and argv[0].startswith("-") and argv[0][1:2] in ("p", "r", "-"):
-            parents, root, rest = _leading_options(argv)
+        program = args is None  # run as the flux command, not by a test harness
+        argv = sys.argv[1:] if program else list(args)  # type: ignore[arg-type]
+        verbose = False
+        if argv and argv[0].startswith("-") and argv[0][1:2] in ("p", "r", "v", "-"):
+            parents, root, verbose, rest = _front_options(argv)
+            if len(rest) != len(argv):
+                argv = args = rest
             if parents or root:
                 try:
                     push_parents(parents, root)
@@ -448,7 +498,12 @@ class _Main:
                     if standalone_mode:
                         sys.exit(rc)
                     return rc
-                argv = args = rest
+        if program or verbose:
+            rc = _frontend(argv, verbose, apply_env=program)
+            if rc is not None:
+                if standalone_mode:
+                    sys.exit(rc)
+                return rc
         rc = fast_path(argv)
         if rc is not FALLBACK:
             if standalone_mode:
