@@ -646,9 +646,22 @@ class JobList:
         return b"".join(parts)
 
     @classmethod
-    def decode(cls, data: bytes) -> JobList:
-        """Rebuild a projection from ``encode()`` output; ValueError names the problem."""
-        view = memoryview(data)
+    def decode(cls, data: bytes | Sequence[bytes]) -> JobList:
+        """Rebuild a projection from ``encode()`` output; ValueError names the problem.
+
+        DATA may also be that output cut by ``split_snapshot`` (header, the 7
+        arrays, the blobs), as a snapshot is stored: the blobs (most of the
+        bytes) are then sliced where they are, never copied into one buffer.
+        """
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            head = blob_area = bytes(data)    # no copy when it is bytes already
+        else:
+            sections = list(data)
+            if len(sections) == 9:
+                head, blob_area = b"".join(sections[:8]), bytes(sections[8])
+            else:
+                head = blob_area = b"".join(sections)
+        view = memoryview(head)
         if bytes(view[:8]) != cls._MAGIC:
             raise ValueError("job-list snapshot: bad magic (not a job-list snapshot)")
         if len(view) < 12:
@@ -674,9 +687,15 @@ class JobList:
             arrays.append(arr)
             offset += size
         t_inactive, ids, userids, results, names, queues, lengths = arrays
-        if len(view) != offset + sum(lengths):
-            raise ValueError(f"job-list snapshot: expected {offset + sum(lengths)} bytes, "
+        # where the blobs start in BLOB_AREA: right after the arrays, or at 0
+        # when they are a section of their own
+        blobs_at = offset if blob_area is head else 0
+        if blob_area is not head and len(view) != offset:
+            raise ValueError(f"job-list snapshot: expected {offset} bytes before the blobs, "
                              f"got {len(view)}")
+        if len(blob_area) != blobs_at + sum(lengths):
+            raise ValueError(f"job-list snapshot: expected {blobs_at + sum(lengths)} bytes, "
+                             f"got {len(blob_area)}")
         jl = cls()
         jl.inactive_purged = header["purged"]
         intern = jl._intern
@@ -684,9 +703,8 @@ class JobList:
         # inactive jobs decode in a fraction of the time a loop of them takes
         strings = [None] + [intern(x) for x in header["strings"]]
         users = {uid: intern(uid) for uid in set(userids)}
-        ends = list(itertools.accumulate(lengths, initial=offset))
-        raw = bytes(view)
-        blobs = [raw[a:b] for a, b in zip(ends, itertools.islice(ends, 1, None))]
+        ends = list(itertools.accumulate(lengths, initial=blobs_at))
+        blobs = [blob_area[a:b] for a, b in zip(ends, itertools.islice(ends, 1, None))]
         entries = list(zip(t_inactive, ids, map(users.__getitem__, userids), results,
                            map(strings.__getitem__, names), map(strings.__getitem__, queues),
                            blobs))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -58,6 +59,22 @@ def test_snapshot_sections_join_back_to_the_same_bytes(n_inactive: int, n_active
     assert b"".join(parts) == data
     again = JobList.decode(b"".join(parts))
     assert again.list(["all"], 0) == JobList.decode(data).list(["all"], 0)
+    # as stored: the sections themselves, the blobs sliced where they are
+    assert JobList.decode(parts).list(["all"], 0) == again.list(["all"], 0)
+    assert JobList.decode(parts).stats() == again.stats()
+
+
+@pytest.mark.parametrize("cut", ["short_blobs", "long_blobs", "short_arrays"])
+def test_snapshot_sections_that_do_not_add_up_are_rejected(cut: str) -> None:
+    parts = split_snapshot(loaded(5, 1).encode())
+    if cut == "short_blobs":
+        parts[8] = parts[8][:-1]
+    elif cut == "long_blobs":
+        parts[8] = parts[8] + b"x"
+    else:
+        parts[7] = parts[7][:-1]
+    with pytest.raises(ValueError, match="job-list snapshot: .*(expected|truncated)"):
+        JobList.decode(parts)
 
 
 def test_snapshot_sections_keep_old_prefixes_when_jobs_are_added() -> None:
