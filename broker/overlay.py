@@ -288,10 +288,13 @@ class Overlay:
         self._loop.add_reader(fd, self._drain_socket, sock, handler)
         self._readers.append(fd)
         # messages may already be queued: the fd only signals edges
-        self._loop.call_soon(self._drain_socket, sock, handler)
+        self._loop.call_soon(self._drain_socket, sock, handler, False)
 
-    def _drain_socket(self, sock: zmq.Socket, handler: Any) -> None:
+    def _drain_socket(self, sock: zmq.Socket, handler: Any, woken: bool = True) -> None:
         """Handle every message waiting on SOCK, then on the sockets sent on meanwhile.
+
+        WOKEN: called because SOCK's fd was readable (see _drain_one); False for
+        a re-check that most likely finds nothing.
 
         A send can swallow a socket's fd edge (see _kick): the sockets sent on
         while handling are re-checked here before going back to the event loop,
@@ -300,7 +303,7 @@ class Overlay:
             return
         self._depth += 1
         try:
-            self._drain_one(sock, handler, True)
+            self._drain_one(sock, handler, woken)
             sent = self._sent_on
             while sent:
                 other = sent.pop()
@@ -357,9 +360,9 @@ class Overlay:
     def _drain_all(self) -> None:
         self._drain_posted = False
         if self.router is not None:
-            self._drain_socket(self.router, self._from_child)
+            self._drain_socket(self.router, self._from_child, False)
         if self.dealer is not None:
-            self._drain_socket(self.dealer, self._from_parent)
+            self._drain_socket(self.dealer, self._from_parent, False)
 
     def _tcp_options(self, sock: zmq.Socket) -> None:
         """flux-config-tbon(5) settings that apply to tcp:// connections."""
@@ -808,7 +811,7 @@ class Overlay:
         def check() -> None:
             self._confirming.discard(peer.rank)
             if self.router is not None:
-                self._drain_socket(self.router, self._from_child)
+                self._drain_socket(self.router, self._from_child, False)
             if peer.since == since:      # not gone and back (a restarted child's HELLO)
                 self._child_lost(peer, "lost connection")
 
@@ -844,7 +847,7 @@ class Overlay:
             return
         # a child's last words (GOODBYE) may still wait in the socket: read them first,
         # or a child that left cleanly would be taken for lost
-        self._drain_socket(self.router, self._from_child)
+        self._drain_socket(self.router, self._from_child, False)
         for peer in list(self.children.values()):
             if peer.connected:
                 self._send_child_raw(peer, encode(control(PROBE)))
