@@ -295,7 +295,9 @@ class JobManager(Module):
                 "max_jobid": mgr.max_jobid, "commits": mgr.poster.commits,
                 "events": mgr.poster.events_posted, "journal_listeners": mgr.journal.listeners,
                 "restart": {"replayed": self.stats.replayed, "lost": self.stats.lost,
-                            "full": self.stats.full, "seconds": self.stats.seconds}}
+                            "full": self.stats.full, "seconds": self.stats.seconds,
+                            "cpu_seconds": self.stats.cpu_seconds,
+                            "from_section": self.stats.from_section}}
 
     @request_handler("job-manager.stats-get", allow_guest=True)
     def stats_get(self, msg: Message) -> dict[str, Any]:

@@ -3,8 +3,18 @@
 ``checkpoint.job-manager`` (JSON) holds what the job manager knew at a KVS
 root: ``{"version": 1, "rootref", "job_dir" (the treeobj of ``job`` at that
 root), "max_jobid", "active": [ids], "inactive": base64(zlib(ids, times)),
-"queues": [...], "zombies": [[id, success, errstr]...]}``.  It is written at
-unload and every ``CHECKPOINT_PERIOD`` (2) seconds while jobs change.
+"queues": [...], "zombies": [[id, success, errstr]...], "active_section": bool}``.
+It is written at unload and every ``CHECKPOINT_PERIOD`` (2) seconds while
+jobs change.
+
+At unload (a clean shutdown) ``checkpoint.job-manager-active`` also holds
+every active job as the job manager has it: ``{"version": 1, "rootref",
+"job_dir", "jobs": [[id, events, jobspec, R]...]}`` (jobspec and R with
+their updates applied), taken at the root of the job manager's last
+commit with none in flight, so each job's events are exactly its eventlog
+at ``rootref``.  The main checkpoint says ``"active_section": true`` only
+when that root's ``job`` directory is the one it names itself; a periodic
+checkpoint never does, so an older section is never read.
 
 On start (``recover``):
 
@@ -16,7 +26,11 @@ On start (``recover``):
    checkpoint but not yet seen by the job manager).  Without one (or if
    the diff fails), every job directory is found by walking ``job``.
 2. Each eventlog is fetched (pipelined, ``WINDOW`` lookups in flight) and
-   folded.  Inactive jobs go to the purge index only; active ones also get
+   folded.  A job in the active section whose directory has not changed
+   since the checkpoint is folded from the section instead: its directory
+   is identical, so its eventlog is the events there (a restart after a
+   clean shutdown reads no job from the KVS; a section that is missing,
+   unreadable or from another root is ignored and every job is read).  Inactive jobs go to the purge index only; active ones also get
    their jobspec and R.
 3. A job whose directory cannot be replayed is moved to
    ``job-lost+found.job.<f58>`` with a log message; the instance starts.
@@ -52,11 +66,12 @@ from jobmgr.states import JobState
 if TYPE_CHECKING:
     from jobmgr.manager.core import Manager
 
-__all__ = ["CHECKPOINT_KEY", "LOST_FOUND", "Checkpoint", "encode_checkpoint",
+__all__ = ["CHECKPOINT_KEY", "ACTIVE_KEY", "LOST_FOUND", "Checkpoint", "encode_checkpoint",
            "decode_checkpoint", "recover", "write_checkpoint", "lost_found_key", "WINDOW",
            "RestartStats"]
 
 CHECKPOINT_KEY = "checkpoint.job-manager"
+ACTIVE_KEY = "checkpoint.job-manager-active"
 LOST_FOUND = "job-lost+found"
 WINDOW = 256
 _TREEOBJ = 16
@@ -72,13 +87,19 @@ class Checkpoint:
     inactive: InactiveIndex = field(default_factory=InactiveIndex)
     queues: list[Any] = field(default_factory=list)
     zombies: list[Any] = field(default_factory=list)
+    active_section: bool = False
+
+
+#: an active job as the section holds it: (events, jobspec, R), updates applied
+SectionJob = tuple[list[dict[str, Any]], dict[str, Any], "dict[str, Any] | None"]
 
 
 def encode_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
     return {"version": 1, "max_jobid": ckpt.max_jobid, "rootref": ckpt.rootref,
             "job_dir": ckpt.job_dir, "active": ckpt.active,
             "inactive": base64.b64encode(ckpt.inactive.encode()).decode("ascii"),
-            "queues": ckpt.queues, "zombies": ckpt.zombies}
+            "queues": ckpt.queues, "zombies": ckpt.zombies,
+            "active_section": ckpt.active_section}
 
 
 def decode_checkpoint(obj: Any) -> Checkpoint:
@@ -104,7 +125,35 @@ def decode_checkpoint(obj: Any) -> Checkpoint:
         raise ValueError(f"checkpoint inactive: {exc}") from None
     job_dir = obj.get("job_dir")
     return Checkpoint(max_jobid, rootref, job_dir if isinstance(job_dir, dict) else None,
-                      active, inactive, obj.get("queues") or [], obj.get("zombies") or [])
+                      active, inactive, obj.get("queues") or [], obj.get("zombies") or [],
+                      obj.get("active_section") is True)
+
+
+def encode_active_section(rootref: str, job_dir: Any, jobs: bytes) -> bytes:
+    """The active section's value; JOBS is the ``[[id, events, jobspec, R]...]`` JSON."""
+    return orjson.dumps({"version": 1, "rootref": rootref, "job_dir": job_dir,
+                         "jobs": orjson.Fragment(jobs)})
+
+
+def decode_active_section(data: bytes) -> tuple[str, Any, dict[int, SectionJob]]:
+    """(rootref, job_dir, {id: (events, jobspec, R)}); ValueError naming what is bad."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"active section is not JSON: {exc}") from None
+    if not isinstance(obj, dict) or obj.get("version") != 1:
+        raise ValueError("active section: not a version 1 object")
+    rootref, jobs = obj.get("rootref"), obj.get("jobs")
+    if not isinstance(rootref, str) or not isinstance(jobs, list):
+        raise ValueError("active section: rootref or jobs missing")
+    out: dict[int, SectionJob] = {}
+    for item in jobs:
+        if not (isinstance(item, list) and len(item) == 4 and type(item[0]) is int
+                and isinstance(item[1], list) and isinstance(item[2], dict)
+                and (item[3] is None or isinstance(item[3], dict))):
+            raise ValueError(f"active section: bad job entry {str(item)[:80]}")
+        out[item[0]] = (item[1], item[2], item[3])
+    return rootref, obj.get("job_dir"), out
 
 
 def lost_found_key(jobid: int) -> str:
@@ -120,7 +169,9 @@ class RestartStats:
     inactive: int = 0
     lost: int = 0
     full: bool = False
+    from_section: int = 0     # active jobs folded from the checkpoint's active section
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the process's CPU time meanwhile (a busy machine's wall time lies)
 
 
 # --- KVS reads ---------------------------------------------------------------------------
@@ -262,6 +313,27 @@ async def _load_checkpoint(mgr: "Manager") -> Checkpoint | None:
         return None
 
 
+async def _load_active_section(mgr: "Manager", ckpt: Checkpoint) -> dict[int, SectionJob]:
+    """The active jobs the checkpoint's section holds ({} when it cannot be used)."""
+    msg = await _lookup(mgr.ctx, ACTIVE_KEY)
+    if msg.errnum:
+        mgr.log.warning("job-manager checkpoint names an active section that cannot be read; "
+                        "reading every active job", error=msg.errstr)
+        return {}
+    try:
+        _rootref, job_dir, jobs = decode_active_section(_value(msg))
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        mgr.log.warning("job-manager active section is unreadable; reading every active job",
+                        error=str(exc))
+        return {}
+    if job_dir is None or job_dir != ckpt.job_dir:
+        # written with another checkpoint: which root its jobs reflect is unknown
+        mgr.log.info("job-manager active section is not the checkpoint's; reading every "
+                     "active job")
+        return {}
+    return jobs
+
+
 async def _changed_since(mgr: "Manager", ckpt: Checkpoint) -> tuple[set[int], set[int]] | None:
     """(changed ids, removed ids) under ``job`` since the checkpoint's root; None: unknown."""
     msg = await _lookup(mgr.ctx, "job", _TREEOBJ)
@@ -290,12 +362,13 @@ async def _changed_since(mgr: "Manager", ckpt: Checkpoint) -> tuple[set[int], se
 
 async def recover(mgr: "Manager") -> RestartStats:
     """Rebuild MGR's table from the KVS (see the module docstring)."""
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     stats = RestartStats()
     ctx = mgr.ctx
     ckpt = await _load_checkpoint(mgr)
     candidates: set[int]
     changed: set[int] = set()
+    from_section: dict[int, SectionJob] = {}
     delta = await _changed_since(mgr, ckpt) if ckpt is not None else None
     if ckpt is not None and delta is not None:
         changed, removed = delta
@@ -307,6 +380,12 @@ async def recover(mgr: "Manager") -> RestartStats:
         mgr.inactive = index
         newer = await _walk_jobs(ctx, newer_than=ckpt.max_jobid)
         candidates = (set(ckpt.active) - removed) | changed | set(newer)
+        if ckpt.active_section:
+            section = await _load_active_section(mgr, ckpt)
+            # a job whose directory is unchanged since the checkpoint has exactly
+            # the section's events (the section's root has the checkpoint's job tree)
+            from_section = {jobid: section[jobid] for jobid in candidates - changed - removed
+                            if jobid in section}
     else:
         if ckpt is not None:
             mgr.queues.restore(ckpt.queues)
@@ -337,10 +416,17 @@ async def recover(mgr: "Manager") -> RestartStats:
     def got_eventlog_bytes(jobid: int, data: bytes) -> None:
         try:
             events = decode_events(data)
+        except (EventlogError, KeyError, TypeError, ValueError) as exc:
+            lost.append((jobid, str(exc)))
+            return
+        fold(jobid, events)
+
+    def fold(jobid: int, events: list[dict[str, Any]]) -> bool:
+        try:
             rec = replay(jobid, events)
         except (EventlogError, JobEventError, KeyError, TypeError, ValueError) as exc:
             lost.append((jobid, str(exc)))
-            return
+            return False
         stats.replayed += 1
         if rec.state == JobState.INACTIVE:
             stats.inactive += 1
@@ -352,15 +438,27 @@ async def recover(mgr: "Manager") -> RestartStats:
                     mgr.waits.zombies[jobid] = wait_result(rec)
         else:
             replayed.append((rec, events))
+        return True
 
     # jobspec (and R when resources are held) for the active ones
     jobspecs: dict[int, Any] = {}
     Rs: dict[int, Any] = {}
+    for jobid, (events, spec, R) in sorted(from_section.items()):
+        if fold(jobid, events):
+            jobspecs[jobid], Rs[jobid] = spec, R
+        else:
+            # the store is the authority: its eventlog decides whether the job is lost
+            lost.pop()
+            mgr.log.warning("restart: job in the active section does not replay; reading "
+                            "it from the KVS", id=jobid)
+            del from_section[jobid]
+    stats.from_section = len(from_section)
+    from_kvs = sorted(candidates - from_section.keys())
     engine = await _engine(ctx)
     if engine is not None:
         # in-process: one resolve of each job's directory for all three values
         raw: dict[int, tuple[bytes | None, bytes | None]] = {}
-        for n, jobid in enumerate(sorted(candidates)):
+        for n, jobid in enumerate(from_kvs):
             values = engine.get_many(job_key(jobid), ("eventlog", "jobspec", "R")) or {}
             if values.get("eventlog") is None:
                 lost.append((jobid, "eventlog is missing"))
@@ -370,6 +468,8 @@ async def recover(mgr: "Manager") -> RestartStats:
             if n % 1024 == 1023:
                 await asyncio.sleep(0)   # the broker answers others meanwhile
         for rec, _events in replayed:
+            if rec.id in from_section:
+                continue
             spec_raw, r_raw = raw[rec.id]
             for what, data in (("jobspec", spec_raw), ("R", r_raw)):
                 if data is None:
@@ -379,8 +479,7 @@ async def recover(mgr: "Manager") -> RestartStats:
                 except orjson.JSONDecodeError:
                     pass
     else:
-        await _pipelined(ctx, ((i, eventlog_key(i)) for i in sorted(candidates)),
-                         got_eventlog)
+        await _pipelined(ctx, ((i, eventlog_key(i)) for i in from_kvs), got_eventlog)
 
     def got_value(tag: tuple[str, int], msg: Message) -> None:
         what, jobid = tag
@@ -395,6 +494,8 @@ async def recover(mgr: "Manager") -> RestartStats:
     if engine is None:
         keys: list[tuple[tuple[str, int], str]] = []
         for rec, _events in replayed:
+            if rec.id in from_section:
+                continue
             keys.append((("jobspec", rec.id), job_key(rec.id) + ".jobspec"))
             if rec.has_resources:
                 keys.append((("R", rec.id), job_key(rec.id) + ".R"))
@@ -415,14 +516,16 @@ async def recover(mgr: "Manager") -> RestartStats:
             mgr.log.warning("restart: ignoring unreadable dependencies", id=rec.id,
                             error=str(exc))
             deps = []
-        if rec.jobspec_updates:
+        # the section's jobspec and R have their updates applied already
+        updated = rec.id in from_section
+        if rec.jobspec_updates and not updated:
             try:
                 jobspec = apply_jobspec_updates(jobspec, rec.jobspec_updates)
             except ValueError as exc:
                 mgr.log.error("restart: jobspec updates do not apply", id=rec.id,
                               error=str(exc))
         R = Rs.get(rec.id)
-        if R is not None and rec.expiration is not None:
+        if R is not None and rec.expiration is not None and not updated:
             R = with_expiration(R, rec.expiration)
         job = ActiveJob(rec, jobspec, queue_of(jobspec), events=list(events), R=R,
                         deps=deps or None)
@@ -437,9 +540,11 @@ async def recover(mgr: "Manager") -> RestartStats:
         _restart_job(mgr, job)
     await mgr.poster.idle()
     stats.seconds = time.monotonic() - t0
+    stats.cpu_seconds = time.process_time() - cpu0
     mgr.log.info("restart: jobs recovered", replayed=stats.replayed, active=stats.active,
                  inactive=len(mgr.inactive), lost=stats.lost, full=stats.full,
-                 seconds=round(stats.seconds, 3))
+                 from_section=stats.from_section,
+                 seconds=round(stats.seconds, 3), cpu_seconds=round(stats.cpu_seconds, 3))
     return stats
 
 
@@ -492,18 +597,30 @@ async def write_checkpoint(mgr: "Manager", final: bool = False) -> None:
     ckpt = Checkpoint(mgr.max_jobid, rootref, None, active,
                       mgr.inactive, mgr.queues.checkpoint(), mgr.waits.checkpoint())
     value = encode_checkpoint(ckpt)        # taken now: the state at ROOTREF
+    section = _take_active_section(mgr) if final else None
     mgr.changes = 0
     if rootref is not None:
         msg = await _lookup(mgr.ctx, "job", _TREEOBJ, rootdir={"ver": 1, "type": "dirref",
                                                                 "data": [rootref]})
         if not msg.errnum:
             value["job_dir"] = msg.payload.get("val")
-    data = orjson.dumps(value)
-    reply = await _future(mgr.ctx, "kvs.commit", {
-        "namespace": "primary", "flags": 0,
-        "ops": [{"key": CHECKPOINT_KEY, "flags": 0,
-                 "dirent": {"ver": 1, "type": "val",
-                            "data": base64.b64encode(data).decode("ascii")}}]})
+    ops: list[dict[str, Any]] = []
+    if section is not None and value.get("job_dir") is not None:
+        section_root, jobs = section
+        section_dir = value["job_dir"]
+        if section_root != rootref:
+            msg = await _lookup(mgr.ctx, "job", _TREEOBJ,
+                                rootdir={"ver": 1, "type": "dirref", "data": [section_root]})
+            section_dir = None if msg.errnum else msg.payload.get("val")
+        # only when no job changed between the two roots do the section's
+        # events describe the jobs at ROOTREF
+        if section_dir == value["job_dir"]:
+            value["active_section"] = True
+            ops.append({"key": ACTIVE_KEY, "flags": 0,
+                        "dirent": _val(encode_active_section(section_root, section_dir, jobs))})
+    ops.append({"key": CHECKPOINT_KEY, "flags": 0, "dirent": _val(orjson.dumps(value))})
+    reply = await _future(mgr.ctx, "kvs.commit", {"namespace": "primary", "flags": 0,
+                                                  "ops": ops})
     if reply.errnum:
         raise FluxError(reply.errnum, reply.errstr or "checkpoint commit failed")
     if rootref is not None:
@@ -513,3 +630,27 @@ async def write_checkpoint(mgr: "Manager", final: bool = False) -> None:
         if pin.errnum:
             mgr.log.warning("cannot pin the job-manager checkpoint's root; a restart may "
                             "replay every job", error=pin.errstr)
+
+
+def _val(data: bytes) -> dict[str, Any]:
+    return {"ver": 1, "type": "val", "data": base64.b64encode(data).decode("ascii")}
+
+
+def _take_active_section(mgr: "Manager") -> tuple[str, bytes] | None:
+    """(root, ``[[id, events, jobspec, R]...]`` JSON) of the active jobs, or None.
+
+    Taken in one go, with no commit of the job manager queued or in flight:
+    every event committed up to its last root is then applied (and none
+    after it), so each job's events are its eventlog at that root.
+    """
+    poster = mgr.poster
+    if poster.busy or poster.rootref is None:
+        return None
+    try:
+        jobs = orjson.dumps([[jobid, job.events, job.jobspec, job.R]
+                             for jobid, job in sorted(mgr.jobs.items()) if job.events])
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        mgr.log.warning("active jobs cannot be checkpointed; the next start reads them "
+                        "from the KVS", error=str(exc))
+        return None
+    return poster.rootref, jobs

@@ -6,9 +6,13 @@ import pytest
 from flux.job.JobID import JobID
 from jobmgr.manager.active import eventlog_key, id_from_key, job_key
 from jobmgr.manager.purge import InactiveIndex
+import orjson
+
 from jobmgr.manager.restart import (
     Checkpoint,
+    decode_active_section,
     decode_checkpoint,
+    encode_active_section,
     encode_checkpoint,
     lost_found_key,
 )
@@ -44,6 +48,13 @@ def test_checkpoint_roundtrip():
         (9, ckpt.rootref, {"ver": 1}, [7, 9])
     assert again.inactive.items() == [(5, 1.25)]
     assert again.queues == [{"name": None}] and again.zombies == [[5, True, ""]]
+    assert again.active_section is False
+    ckpt.active_section = True
+    assert decode_checkpoint(encode_checkpoint(ckpt)).active_section is True
+    # a checkpoint from before the section existed has none
+    old = encode_checkpoint(ckpt)
+    del old["active_section"]
+    assert decode_checkpoint(old).active_section is False
 
 
 @pytest.mark.parametrize("obj, message", [
@@ -57,3 +68,28 @@ def test_checkpoint_roundtrip():
 def test_bad_checkpoint_names_the_key(obj, message):
     with pytest.raises(ValueError, match=message):
         decode_checkpoint(obj)
+
+
+def test_active_section_roundtrip():
+    events = [{"timestamp": 1.5, "name": "submit", "context": {"urgency": 0}}]
+    jobs = orjson.dumps([[7, events, {"version": 1}, None], [9, events, {"version": 1},
+                                                              {"version": 1}]])
+    data = encode_active_section("blake3-" + "1" * 64, {"ver": 1, "type": "dirref"}, jobs)
+    rootref, job_dir, got = decode_active_section(data)
+    assert rootref == "blake3-" + "1" * 64 and job_dir == {"ver": 1, "type": "dirref"}
+    assert got == {7: (events, {"version": 1}, None), 9: (events, {"version": 1}, {"version": 1})}
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"not json", "active section is not JSON"),
+    (b"[]", "not a version 1 object"),
+    (b'{"version": 2}', "not a version 1 object"),
+    (b'{"version": 1, "jobs": []}', "rootref or jobs missing"),
+    (b'{"version": 1, "rootref": "x", "jobs": [[1, [], {}]]}', "bad job entry"),
+    (b'{"version": 1, "rootref": "x", "jobs": [["1", [], {}, null]]}', "bad job entry"),
+    (b'{"version": 1, "rootref": "x", "jobs": [[1, {}, {}, null]]}', "bad job entry"),
+    (b'{"version": 1, "rootref": "x", "jobs": [[1, [], null, null]]}', "bad job entry"),
+])
+def test_bad_active_section_names_the_problem(data, message):
+    with pytest.raises(ValueError, match=message):
+        decode_active_section(data)
