@@ -298,30 +298,46 @@ async def _walk_jobs(ctx: Any, newer_than: int | None = None) -> list[int]:
 
 # --- recovery ------------------------------------------------------------------------------
 
-async def _load_checkpoint(mgr: "Manager") -> Checkpoint | None:
-    msg = await _lookup(mgr.ctx, CHECKPOINT_KEY)
+async def _read(ctx: Any, engine: Any, key: str) -> bytes:
+    """KEY's value: from the in-process engine when there is one (a lookup request
+    would encode a checkpoint of megabytes in base64 only to decode it here);
+    OSError otherwise, as the lookup's."""
+    if engine is not None:
+        value: bytes = engine.get(key)
+        return value
+    msg = await _lookup(ctx, key)
     if msg.errnum:
-        if msg.errnum != errno.ENOENT:
+        raise OSError(msg.errnum, msg.errstr or "kvs.lookup failed")
+    return _value(msg)
+
+
+async def _load_checkpoint(mgr: "Manager", engine: Any) -> Checkpoint | None:
+    try:
+        data = await _read(mgr.ctx, engine, CHECKPOINT_KEY)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
             mgr.log.warning("cannot read job-manager checkpoint; replaying every job",
-                            error=msg.errstr)
+                            error=exc.strerror)
         return None
     try:
-        return decode_checkpoint(orjson.loads(_value(msg)))
+        return decode_checkpoint(orjson.loads(data))
     except (ValueError, KeyError, TypeError) as exc:
         mgr.log.warning("job-manager checkpoint is unreadable; replaying every job",
                         error=str(exc))
         return None
 
 
-async def _load_active_section(mgr: "Manager", ckpt: Checkpoint) -> dict[int, SectionJob]:
+async def _load_active_section(mgr: "Manager", ckpt: Checkpoint,
+                               engine: Any) -> dict[int, SectionJob]:
     """The active jobs the checkpoint's section holds ({} when it cannot be used)."""
-    msg = await _lookup(mgr.ctx, ACTIVE_KEY)
-    if msg.errnum:
+    try:
+        data = await _read(mgr.ctx, engine, ACTIVE_KEY)
+    except OSError as exc:
         mgr.log.warning("job-manager checkpoint names an active section that cannot be read; "
-                        "reading every active job", error=msg.errstr)
+                        "reading every active job", error=exc.strerror)
         return {}
     try:
-        _rootref, job_dir, jobs = decode_active_section(_value(msg))
+        _rootref, job_dir, jobs = decode_active_section(data)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         mgr.log.warning("job-manager active section is unreadable; reading every active job",
                         error=str(exc))
@@ -365,7 +381,8 @@ async def recover(mgr: "Manager") -> RestartStats:
     t0, cpu0 = time.monotonic(), time.process_time()
     stats = RestartStats()
     ctx = mgr.ctx
-    ckpt = await _load_checkpoint(mgr)
+    engine = await _engine(ctx)
+    ckpt = await _load_checkpoint(mgr, engine)
     candidates: set[int]
     changed: set[int] = set()
     from_section: dict[int, SectionJob] = {}
@@ -381,7 +398,7 @@ async def recover(mgr: "Manager") -> RestartStats:
         newer = await _walk_jobs(ctx, newer_than=ckpt.max_jobid)
         candidates = (set(ckpt.active) - removed) | changed | set(newer)
         if ckpt.active_section:
-            section = await _load_active_section(mgr, ckpt)
+            section = await _load_active_section(mgr, ckpt, engine)
             # a job whose directory is unchanged since the checkpoint has exactly
             # the section's events (the section's root has the checkpoint's job tree)
             from_section = {jobid: section[jobid] for jobid in candidates - changed - removed
@@ -454,7 +471,6 @@ async def recover(mgr: "Manager") -> RestartStats:
             del from_section[jobid]
     stats.from_section = len(from_section)
     from_kvs = sorted(candidates - from_section.keys())
-    engine = await _engine(ctx)
     if engine is not None:
         # in-process: one resolve of each job's directory for all three values
         raw: dict[int, tuple[bytes | None, bytes | None]] = {}
