@@ -6,13 +6,19 @@ IDSET`` submit one copy per id (``{cc}`` in arguments becomes the id;
 ``--cc`` also sets FLUX_JOB_CC in the job's environment).  ``--wait``
 waits for every job and exits with the largest job exit code; ``--watch``
 also copies the jobs' output; ``--progress`` draws a progress bar on
-stderr (``--jps`` adds jobs per second).  ``--dry-run`` prints the
-jobspec (one line per copy) instead of submitting.
+stderr (``--jps`` adds jobs per second).  ``--log=FILE`` writes the job
+ids and messages to FILE (``{cc}`` in it: a file per copy), and with one
+such file for all, the ``--watch`` output too; ``--log-stderr=FILE``
+takes the messages.  ``--dry-run`` prints the jobspec (one line per copy)
+instead of submitting.  ``submit_requests`` is the pipeline ``flux bulksubmit`` shares.
 """
 from __future__ import annotations
 
+import itertools
 import sys
-from typing import Any
+from collections import deque
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import click
 
@@ -51,6 +57,135 @@ def _jobspecs(args: SubmitArgs, ids: list[int] | None, set_cc: bool, registry: A
     yield from copies(build_jobspec(args, registry).jobspec, ids, set_cc)
 
 
+def log_name(template: str | None, cc: int | None) -> str | None:
+    """A --log/--log-stderr file name for the copy CC (``{cc}``: the id, or nothing)."""
+    if template is None:
+        return None
+    return template.replace("{cc}", "" if cc is None else str(cc))
+
+
+class OutputFiles:
+    """Where a submission's job ids and messages go: the terminal, or the
+    ``--log`` / ``--log-stderr`` files (each name opened once, truncated)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, TextIO] = {}
+
+    def _open(self, name: str) -> TextIO:
+        fh = self.files.get(name)
+        if fh is None:
+            try:
+                fh = self.files[name] = open(name, "w", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                die("submit", f"{name}: {exc.strerror}")
+        return fh
+
+    def out(self, log: str | None) -> TextIO:
+        return sys.stdout if log is None else self._open(log)
+
+    def err(self, log: str | None, log_stderr: str | None) -> TextIO:
+        if log_stderr is not None:
+            return self._open(log_stderr)
+        return sys.stderr if log is None else self._open(log)
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+        self.files.clear()
+
+
+#: one job to submit: jobspec, urgency, flags, --log file, --log-stderr file
+Request = tuple[dict[str, Any], int, int, "str | None", "str | None"]
+
+
+def submit_requests(prog: str, requests: Iterator[Request], total: int, *, quiet: bool = False,
+                    wait: bool = False, watch: bool = False, progress: bool = False,
+                    jps: bool = False, label_io: bool = False) -> int:
+    """Submit REQUESTS in a pipeline, print each job id (or log it), then with
+    WAIT/WATCH follow the jobs; the exit code (``flux submit``, ``flux bulksubmit``).
+
+    The first request has been checked already (its jobspec built): an error
+    building a later one stops the submission with ``flux-PROG: error``.
+    """
+    from cli.job_common import open_handle
+    from cli.job_submit import Submitter
+
+    wait = wait or watch
+    bar = None
+    if progress and not wait:
+        # with --wait the watcher draws the bar (jobs' states, not submissions)
+        from cli.job_progress import ProgressBar
+
+        bar = ProgressBar()
+    h = open_handle(prog)
+    jobids: list[Any] = []
+    errors: list[tuple[str, TextIO]] = []
+    files = OutputFiles()
+    logs: deque[tuple[str | None, str | None]] = deque()
+    log_names: set[tuple[str | None, str | None]] = set()
+
+    def sent() -> Iterator[tuple[dict[str, Any], int, int]]:
+        for jobspec, urgency, flags, log, log_stderr in requests:
+            for name in (log, log_stderr):
+                if name is not None:
+                    files.out(name)  # each log file exists once its job is sent
+            logs.append((log, log_stderr))
+            log_names.add((log, log_stderr))
+            yield jobspec, urgency, flags
+
+    def on_result(jobid: Any, exc: OSError | None) -> bool:
+        log, log_stderr = logs.popleft()
+        if exc is not None:
+            errors.append((exc.strerror or str(exc), files.err(log, log_stderr)))
+            return False
+        jobids.append(jobid)
+        if not quiet:
+            if bar is not None:
+                bar.clear()
+            files.out(log).write(jobid.f58 + "\n")
+        if bar is not None and not wait:
+            from cli.job_progress import render_submit
+
+            bar.update(render_submit(len(jobids), total, bar.elapsed(), jps, fill=bar.fill))
+        return True
+
+    try:
+        Submitter(h, 16, 0).submit_all(sent(), on_result)
+    except (ValueError, TypeError, OSError) as exc:
+        # (refused before it was sent: the request's own --log files say so)
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        stream = files.err(*(logs[-1] if logs else (None, None)))
+        if stream is sys.stderr:
+            sys.stdout.flush()
+        stream.write(f"flux-{prog}: {text}\n")
+        files.close()
+        sys.exit(1)
+    sys.stdout.flush()
+    if bar is not None and not wait:
+        from cli.job_progress import render_submit
+
+        bar.finish(render_submit(len(jobids), total, bar.elapsed(), jps, fill=bar.fill))
+    for text, stream in dict.fromkeys(errors):
+        if stream is sys.stderr:
+            sys.stdout.flush()
+        stream.write(f"flux-{prog}: {text}\n")
+        stream.flush()
+    code = 1 if errors else 0
+    if wait and jobids:
+        from flux.job.watcher import watch_jobs
+
+        # one --log for every job: the jobs' output goes there too
+        stdout = stderr = None
+        if len(log_names) == 1:
+            log, log_stderr = next(iter(log_names))
+            if log is not None or log_stderr is not None:
+                stdout, stderr = files.out(log), files.err(log, log_stderr)
+        code = max(code, watch_jobs(h, jobids, watch=watch, labelio=label_io,
+                                    progress=progress, jps=jps, stdout=stdout, stderr=stderr))
+    files.close()
+    return code
+
+
 @click.command("submit", cls=SubmitCommand, prog="submit", context_settings=_CTX)
 @submission_options
 @click.option("--cc", metavar="IDSET", default=None,
@@ -62,11 +197,16 @@ def _jobspecs(args: SubmitArgs, ids: list[int] | None, set_cc: bool, registry: A
 @click.option("--watch", is_flag=True, help="Copy the jobs' output (implies --wait)")
 @click.option("--progress", is_flag=True, help="Show a progress bar on stderr")
 @click.option("--jps", is_flag=True, help="With --progress, show jobs per second")
+@click.option("--log", metavar="FILE", default=None,
+              help="Write job ids and messages to FILE instead of the terminal "
+                   "({cc} in FILE: one file per copy)")
+@click.option("--log-stderr", "log_stderr", metavar="FILE", default=None,
+              help="Write messages to FILE instead of the terminal or --log's FILE")
 @click.argument("command_", metavar="COMMAND...", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wait: bool,
-            watch: bool, progress: bool, jps: bool, command_: tuple[str, ...],
-            **_options: Any) -> None:
+            watch: bool, progress: bool, jps: bool, log: str | None, log_stderr: str | None,
+            command_: tuple[str, ...], **_options: Any) -> None:
     """Submit COMMAND as a job and print its job id."""
     import orjson
 
@@ -84,56 +224,13 @@ def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wa
         first = next(specs)
     except (ValueError, TypeError, OSError) as exc:
         die("submit", str(exc))
-    from cli.job_common import open_handle
-    from cli.job_submit import Submitter
 
-    def all_specs() -> Any:
-        yield first
-        yield from specs
+    def requests() -> Iterator[Request]:
+        # (the copies come in the order of IDS; {cc} in a log name is the copy's id)
+        for jobspec, cc in zip(itertools.chain([first], specs), ids or [None]):
+            yield (jobspec, args.urgency, args.flags, log_name(log, cc),
+                   log_name(log_stderr, cc))
 
     total = len(ids) if ids is not None else 1
-    wait = wait or watch
-    bar = None
-    if progress and not wait:
-        # with --wait the watcher draws the bar (jobs' states, not submissions)
-        from cli.job_progress import ProgressBar
-
-        bar = ProgressBar()
-    h = open_handle("submit")
-    jobids: list[Any] = []
-    errors: list[str] = []
-    out = sys.stdout
-
-    def on_result(jobid: Any, exc: OSError | None) -> bool:
-        if exc is not None:
-            errors.append(exc.strerror or str(exc))
-            return False
-        jobids.append(jobid)
-        if not quiet:
-            if bar is not None:
-                bar.clear()
-            out.write(jobid.f58 + "\n")
-        if bar is not None and not wait:
-            from cli.job_progress import render_submit
-
-            bar.update(render_submit(len(jobids), total, bar.elapsed(), jps, fill=bar.fill))
-        return True
-
-    try:
-        Submitter(h, args.urgency, args.flags).submit_all(all_specs(), on_result)
-    except (ValueError, TypeError, OSError) as exc:
-        die("submit", exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
-    out.flush()
-    if bar is not None and not wait:
-        from cli.job_progress import render_submit
-
-        bar.finish(render_submit(len(jobids), total, bar.elapsed(), jps, fill=bar.fill))
-    for text in dict.fromkeys(errors):
-        click.echo(f"flux-submit: {text}", err=True)
-    code = 1 if errors else 0
-    if wait and jobids:
-        from flux.job.watcher import watch_jobs
-
-        code = max(code, watch_jobs(h, jobids, watch=watch, labelio=args.label_io,
-                                    progress=progress, jps=jps))
-    sys.exit(code)
+    sys.exit(submit_requests("submit", requests(), total, quiet=quiet, wait=wait, watch=watch,
+                             progress=progress, jps=jps, label_io=args.label_io))

@@ -18,28 +18,36 @@ __all__ = ["Submitter", "copies"]
 WINDOW = 1024
 
 
+def _flag_options(flags: int) -> dict[str, bool]:
+    from flux.constants import FLUX_JOB_DEBUG, FLUX_JOB_NOVALIDATE, FLUX_JOB_WAITABLE
+
+    return {"waitable": bool(flags & FLUX_JOB_WAITABLE), "debug": bool(flags & FLUX_JOB_DEBUG),
+            "novalidate": bool(flags & FLUX_JOB_NOVALIDATE)}
+
+
 class Submitter:
     """Pipelined job submission on handle H."""
 
     def __init__(self, h: Any, urgency: int, flags: int, window: int = WINDOW) -> None:
-        from flux.constants import FLUX_JOB_DEBUG, FLUX_JOB_NOVALIDATE, FLUX_JOB_WAITABLE
-
         self.h = h
         self.urgency = urgency
-        self.options = {"waitable": bool(flags & FLUX_JOB_WAITABLE),
-                        "debug": bool(flags & FLUX_JOB_DEBUG),
-                        "novalidate": bool(flags & FLUX_JOB_NOVALIDATE)}
+        self.options = _flag_options(flags)
         self.window = max(1, window)
 
-    def submit(self, jobspec: dict[str, Any]) -> Any:
-        """Submit one job now; the SubmitFuture."""
+    def submit(self, jobspec: dict[str, Any], urgency: int | None = None,
+               flags: int | None = None) -> Any:
+        """Submit one job now (with its own URGENCY and FLAGS if given); the SubmitFuture."""
         from flux.job.submit import submit_async
 
-        return submit_async(self.h, jobspec, urgency=self.urgency, **self.options)
+        options = self.options if flags is None else _flag_options(flags)
+        return submit_async(self.h, jobspec, urgency=self.urgency if urgency is None else urgency,
+                            **options)
 
-    def submit_all(self, jobspecs: Iterable[dict[str, Any]],
+    def submit_all(self, jobspecs: Iterable[dict[str, Any] | tuple[dict[str, Any], int, int]],
                    on_result: Callable[[Any, OSError | None], bool]) -> None:
-        """Submit each jobspec dict; ``on_result(jobid or None, error)`` in order.
+        """Submit each jobspec dict (or ``(jobspec, urgency, flags)``: ``flux
+        bulksubmit``'s jobs each have their own); ``on_result(jobid or None, error)``
+        in order.
 
         ``on_result`` returns False to stop sending further jobs (requests
         already in flight are still collected).
@@ -54,7 +62,10 @@ class Submitter:
                 except StopIteration:
                     sending = False
                     break
-                inflight.append(self.submit(jobspec))
+                if isinstance(jobspec, tuple):
+                    inflight.append(self.submit(*jobspec))
+                else:
+                    inflight.append(self.submit(jobspec))
             if not inflight:
                 return
             future = inflight.popleft()
