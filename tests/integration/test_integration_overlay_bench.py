@@ -9,7 +9,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = {"quorum_full_s", "rpc_leaf_us_p50", "rpc_leaf_us_p99", "rpc_hop_us_p50",
-           "event_fanout_ms_p50", "lost_detect_s", "broker_rss_mb"}
+           "rpc_hop_cpu_us", "event_fanout_ms_p50", "lost_detect_s", "broker_rss_mb"}
 
 
 def test_bench_overlay_tiny_emits_every_metric(tmp_path) -> None:
