@@ -50,6 +50,11 @@ class TreeConfig:
     dir_inline_max: int = 2048
     dir_inline_budget: int = 64000
     inline_parent_max: int = 128
+    # a commit that rewrites fewer than 1/sparse_ratio of a parent's (at least
+    # sparse_min) entries stores the parent's subdirectories as blobs: rewriting
+    # every inline sibling with them costs more than a blob each (0: never)
+    sparse_ratio: int = 8
+    sparse_min: int = 16
 
     def __post_init__(self) -> None:
         if self.maxdirent < 2 or self.hdir_size < 2:
@@ -475,11 +480,19 @@ class WorkTree:
             return self._freeze_hdir(node)
         cfg = self.cfg
         entries = node.entries
-        small = len(entries) <= cfg.inline_parent_max
+        n = len(entries)
+        small = n <= cfg.inline_parent_max
+        # a few jobs of a directory of many: their directories go out as blobs, and so
+        # do the inline siblings (once), so this and later lone changes rewrite a
+        # parent of dirrefs, not every sibling (specs/treeobj.md)
+        sparse = (cfg.sparse_ratio > 0 and small and n >= cfg.sparse_min
+                  and len(node.wkids) * cfg.sparse_ratio < n)
         for name in node.wkids:
             v = entries.get(name)
             if type(v) in _WNODES:
-                entries[name] = self._freeze_node(v, small)
+                entries[name] = self._freeze_node(v, small and not sparse)
+        if sparse:
+            self._outline(entries, None)
         if node.split_level:
             return self._store_entries(entries, node.split_level) if entries else None
         raw = None

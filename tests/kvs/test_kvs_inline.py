@@ -153,3 +153,30 @@ def test_a_chunk_object_given_twice_is_hashed_once(tmp_path: Path, monkeypatch) 
         kvs.commit_one(Txn([{"key": "c", "flags": 0, "dirent": RawValue(b"s" * 500)}]))
         assert hashed.count(500) == 2
         assert kvs.get_treeobj("c")["data"] == kvs.get_treeobj("a")["data"]
+
+
+def test_a_lone_change_among_many_inline_siblings_moves_them_out(tmp_path: Path) -> None:
+    """Jobs that progress one at a time (real execution): the first commit that touches
+    few of a directory's many inline subdirectories stores them all as blobs, so it and
+    every later lone change rewrites a parent of dirrefs instead of every sibling."""
+    with Store(tmp_path / "s", durability="none") as store:
+        kvs = KVS(store)
+        b = TxnBuilder()
+        for i in range(40):                    # jobs of one millisecond, submitted together
+            b.put(f"ms.j{i}.eventlog", "e" * 400).put(f"ms.j{i}.R", "r" * 300)
+        kvs.commit_one(b.build())
+        assert set(kinds(store, kvs, "ms").values()) == {"dir"}
+        kvs.commit_one(TxnBuilder().put("ms.j7.R", "changed").build())
+        assert set(kinds(store, kvs, "ms").values()) == {"dirref"}
+        before = store.stats().blob_bytes
+        kvs.commit_one(TxnBuilder().put("ms.j8.R", "changed too").build())
+        # j8's directory, the parent of 40 dirrefs, the root: not 40 directories again
+        assert store.stats().blob_bytes - before < 8000
+        assert kvs.get_json("ms.j7.R") == "changed" and kvs.get_json("ms.j9.R") == "r" * 300
+        # a commit that rewrites most of them brings them back inline
+        b = TxnBuilder()
+        for i in range(40):
+            b.put(f"ms.j{i}.R", f"again {i}")
+        kvs.commit_one(b.build())
+        assert set(kinds(store, kvs, "ms").values()) == {"dir"}
+        assert kvs.get_json("ms.j39.R") == "again 39"
