@@ -66,12 +66,16 @@ from jobmgr.states import JobState
 if TYPE_CHECKING:
     from jobmgr.manager.core import Manager
 
-__all__ = ["CHECKPOINT_KEY", "ACTIVE_KEY", "LOST_FOUND", "Checkpoint", "encode_checkpoint",
-           "decode_checkpoint", "recover", "write_checkpoint", "lost_found_key", "WINDOW",
+__all__ = ["CHECKPOINT_KEY", "ACTIVE_KEY", "ACTIVE_SECTION_MAX", "LOST_FOUND",
+           "encode_active_jobs", "encode_active_section", "decode_active_section",
+           "Checkpoint", "encode_checkpoint", "decode_checkpoint", "recover", "write_checkpoint", "lost_found_key", "WINDOW",
            "RestartStats"]
 
 CHECKPOINT_KEY = "checkpoint.job-manager"
 ACTIVE_KEY = "checkpoint.job-manager-active"
+#: a bigger active section is not written: it goes in the checkpoint's own commit,
+#: which must stay well inside the KVS's largest value (blob_size_limit / 320 chunks)
+ACTIVE_SECTION_MAX = 128 << 20
 LOST_FOUND = "job-lost+found"
 WINDOW = 256
 _TREEOBJ = 16
@@ -91,7 +95,7 @@ class Checkpoint:
 
 
 #: an active job as the section holds it: (events, jobspec, R), updates applied
-SectionJob = tuple[list[dict[str, Any]], dict[str, Any], "dict[str, Any] | None"]
+SectionJob = tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any] | None]
 
 
 def encode_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
@@ -133,6 +137,14 @@ def encode_active_section(rootref: str, job_dir: Any, jobs: bytes) -> bytes:
     """The active section's value; JOBS is the ``[[id, events, jobspec, R]...]`` JSON."""
     return orjson.dumps({"version": 1, "rootref": rootref, "job_dir": job_dir,
                          "jobs": orjson.Fragment(jobs)})
+
+
+def encode_active_jobs(jobs: Iterable[tuple[int, list[dict[str, Any]], dict[str, Any],
+                                              dict[str, Any] | None]],
+                       limit: int = ACTIVE_SECTION_MAX) -> bytes | None:
+    """``[[id, events, jobspec, R]...]`` as JSON, or None when longer than LIMIT bytes."""
+    data = orjson.dumps([list(job) for job in jobs])
+    return data if len(data) <= limit else None
 
 
 def decode_active_section(data: bytes) -> tuple[str, Any, dict[int, SectionJob]]:
@@ -663,10 +675,14 @@ def _take_active_section(mgr: "Manager") -> tuple[str, bytes] | None:
     if poster.busy or poster.rootref is None:
         return None
     try:
-        jobs = orjson.dumps([[jobid, job.events, job.jobspec, job.R]
-                             for jobid, job in sorted(mgr.jobs.items()) if job.events])
+        jobs = encode_active_jobs((jobid, job.events, job.jobspec, job.R)
+                                  for jobid, job in sorted(mgr.jobs.items()) if job.events)
     except (TypeError, orjson.JSONEncodeError) as exc:
         mgr.log.warning("active jobs cannot be checkpointed; the next start reads them "
                         "from the KVS", error=str(exc))
+        return None
+    if jobs is None:
+        mgr.log.info("active jobs are too many to checkpoint; the next start reads them "
+                     "from the KVS")
         return None
     return poster.rootref, jobs

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 
 import orjson
+from helpers.jobs import eventlog, jobspec, names, submit, wait_event
 
 from broker.testing import TestInstance
 from flux.job.JobID import JobID
-from helpers.jobs import eventlog, jobspec, names, submit, wait_event
 from jobmgr.manager.restart import ACTIVE_KEY
 
 CONFIG = """
@@ -117,7 +117,7 @@ def test_clean_restart_takes_active_jobs_from_the_section(tmp_path):
         stats = c.restart_stats()
         assert stats["full"] is False and stats["lost"] == 0
         assert stats["from_section"] == len(jobs)
-        running, pending, held, updated = jobs
+        _running, pending, held, updated = jobs
         for jobid, events in before.items():
             now = eventlog(h, jobid)
             assert now[:len(events)] == events

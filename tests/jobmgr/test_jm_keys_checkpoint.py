@@ -1,17 +1,17 @@
 """Job keys and the job-manager checkpoint format."""
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from flux.job.JobID import JobID
 from jobmgr.manager.active import eventlog_key, id_from_key, job_key
 from jobmgr.manager.purge import InactiveIndex
-import orjson
-
 from jobmgr.manager.restart import (
     Checkpoint,
     decode_active_section,
     decode_checkpoint,
+    encode_active_jobs,
     encode_active_section,
     encode_checkpoint,
     lost_found_key,
@@ -72,8 +72,9 @@ def test_bad_checkpoint_names_the_key(obj, message):
 
 def test_active_section_roundtrip():
     events = [{"timestamp": 1.5, "name": "submit", "context": {"urgency": 0}}]
-    jobs = orjson.dumps([[7, events, {"version": 1}, None], [9, events, {"version": 1},
-                                                              {"version": 1}]])
+    jobs = encode_active_jobs([(7, events, {"version": 1}, None),
+                               (9, events, {"version": 1}, {"version": 1})])
+    assert jobs is not None
     data = encode_active_section("blake3-" + "1" * 64, {"ver": 1, "type": "dirref"}, jobs)
     rootref, job_dir, got = decode_active_section(data)
     assert rootref == "blake3-" + "1" * 64 and job_dir == {"ver": 1, "type": "dirref"}
@@ -93,3 +94,13 @@ def test_active_section_roundtrip():
 def test_bad_active_section_names_the_problem(data, message):
     with pytest.raises(ValueError, match=message):
         decode_active_section(data)
+
+
+def test_active_jobs_past_the_limit_are_not_encoded():
+    # the section goes in the checkpoint's commit: one too large would fail it
+    events = [{"timestamp": 1.5, "name": "submit", "context": {"urgency": 0}}]
+    jobs = [(i, events, {"version": 1}, None) for i in range(10)]
+    data = encode_active_jobs(jobs)
+    assert data is not None and orjson.loads(data)[9] == [9, events, {"version": 1}, None]
+    assert encode_active_jobs(jobs, limit=len(data)) == data
+    assert encode_active_jobs(jobs, limit=len(data) - 1) is None
