@@ -95,6 +95,8 @@ class ServerHost(Host):
         self.sock = sock
         self.sock.setblocking(True)
         self.buf = b""
+        self._out = bytearray()        # messages of this reactor turn, sent at its end
+        self._out_soon = False
         self.shells: dict[str, Shell] = {}
         self.barriers: dict[int, Any] = {}        # seq -> callback(reply)
         self._seq = 0
@@ -108,12 +110,31 @@ class ServerHost(Host):
 
     # -- the launcher -----------------------------------------------------------------------
     def send(self, msg: dict[str, Any], fds: list[int] | None = None) -> None:
+        """Queue MSG for the launcher; the messages of one reactor turn (a job's
+        ``started`` and its first barrier, the exits of every task reaped at once)
+        go in one write, so the broker is woken once for them."""
         data = orjson.dumps(msg)
+        self._out += HDR.pack(len(data)) + data
+        if fds:
+            self.flush(fds)
+        elif not self._out_soon:
+            self._out_soon = True
+            self.reactor.call_soon(self._flush_turn)
+
+    def _flush_turn(self) -> None:
+        self._out_soon = False
+        self.flush()
+
+    def flush(self, fds: list[int] | None = None) -> None:
+        """Send what is queued now (FDS ride with its last bytes)."""
+        out, self._out = bytes(self._out), bytearray()
+        if not out:
+            return
         try:
             if fds:
-                socket.send_fds(self.sock, [HDR.pack(len(data)) + data], fds)
+                socket.send_fds(self.sock, [out], fds)
             else:
-                self.sock.sendall(HDR.pack(len(data)) + data)
+                self.sock.sendall(out)
         except OSError:
             pass  # the launcher is gone: EOF or SIGTERM ends us next
 
@@ -238,11 +259,14 @@ class ServerHost(Host):
     def _exit(self) -> None:
         self.sweep(everything=True)
         self.send({"op": "bye"})
+        self.flush()
         self.reactor.stop()
 
     # -- other users ---------------------------------------------------------------------------
     def fork_server(self, uid: int, gid: Any) -> None:
         """Fork a server for UID (we must be root); its socket goes back to the launcher."""
+        # nothing queued may be left for the child to send on a reused descriptor
+        self.flush()
         try:
             pw = pwd.getpwuid(uid)
             group = pw.pw_gid if gid is None else int(gid)

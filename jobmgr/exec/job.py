@@ -318,6 +318,7 @@ class ExecJob:
             return []
         self.finished = True
         rest = [self.ranks[r] for r in range(self.size) if r not in self.released]
-        ranks = IDset(rest).encode() if rest else ""
+        # one rank (most jobs): its number is its idset, no IDset to build per job
+        ranks = str(rest[0]) if len(rest) == 1 else IDset(rest).encode() if rest else ""
         out = [self._respond("finish", status=self.status)] if self.started else []
         return out + [self._respond("release", ranks=ranks, final=True)]

@@ -89,6 +89,7 @@ class _Server:
         self.fds: list[int] = []
         self.outbuf = bytearray()
         self.writing = False
+        self._flush_soon = False
         self.closed = False
         self.idle: asyncio.TimerHandle | None = None
         self.forks: dict[int, asyncio.Future[_Server]] = {}
@@ -101,7 +102,16 @@ class _Server:
             raise OSError(errno.ECONNRESET, "the shell server is gone")
         data = orjson.dumps(msg)
         self.outbuf += _HDR.pack(len(data)) + data
-        self._flush()
+        # sent at the end of this loop turn: the messages of every job started (or
+        # answered) in it go in one write, and the server is woken once, not per job
+        if not self._flush_soon and not self.writing:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self._flush_turn)
+
+    def _flush_turn(self) -> None:
+        self._flush_soon = False
+        if not self.closed and not self.writing:
+            self._flush()
 
     def _flush(self) -> None:
         while self.outbuf:

@@ -48,10 +48,12 @@ def test_a_barrier_from_the_server_reaches_exec_and_the_reply_carries_its_seq() 
         ((name, data, reply),) = entered
         assert (name, data) == ("init", {"a": 1})
         theirs.settimeout(5)
+        await asyncio.sleep(0)        # messages go out at the end of the loop turn
         # a shell whose barriers belong to job-exec.barrier is refused
         assert _recv(theirs) == {"op": "barrier", "key": "8", "seq": 4, "errno": errno.EPROTO,
                                  "text": "barriers of this shell go to job-exec"}
         reply({"data": {"merged": True}})
+        await asyncio.sleep(0)
         assert _recv(theirs) == {"op": "barrier", "key": "7", "seq": 3,
                                  "data": {"merged": True}}
         server.closed = True
@@ -86,3 +88,28 @@ def test_barrier_replies_reach_requests_and_socket_waiters_alike() -> None:
                                            "errnum": errno.ECONNRESET, "text": "gone"}))
     assert got[-1] == {"errno": errno.ECONNRESET, "text": "gone"}
     assert replies[-1] == ("error", "req", errno.ECONNRESET, "gone")
+
+
+def test_messages_of_one_loop_turn_reach_the_server_in_one_write() -> None:
+    """Jobs started together wake their shell server once: what the launcher sends in a
+    loop turn is written at its end, in order."""
+    async def main() -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        server = _Server(Launcher(None), os.geteuid(), ours, None)
+        theirs.setblocking(False)
+        for key in ("1", "2", "3"):
+            server.send({"op": "start", "key": key, "args": {}})
+        try:
+            early = theirs.recv(1 << 16)
+        except BlockingIOError:
+            early = b""
+        assert early == b""                       # nothing written before the turn ends
+        await asyncio.sleep(0)
+        theirs.settimeout(5)
+        assert [_recv(theirs)["key"] for _ in range(3)] == ["1", "2", "3"]
+        server.closed = True
+        asyncio.get_running_loop().remove_reader(ours.fileno())
+        ours.close()
+        theirs.close()
+
+    asyncio.run(main())
