@@ -83,6 +83,7 @@ class InitialProgram:
         self.proc = subprocess.Popen(list(argv), env=env, close_fds=True, preexec_fn=child,
                                      process_group=None if self.tty is not None else 0)
         self.pid = self.proc.pid
+        self._watcher, self._lifeline = _group_watcher(self.pid)
 
     def poll(self) -> int | None:
         return self.proc.poll()
@@ -109,7 +110,22 @@ class InitialProgram:
                 os.killpg(self.pid, signal.SIGKILL)
             except OSError:
                 pass
+            self._stop_watcher()
             self._restore_foreground()
+
+    def _stop_watcher(self) -> None:
+        # the watcher first, then its lifeline: it must not outlive the group and
+        # then signal a process group that reused the number
+        if self._watcher is not None:
+            try:
+                self._watcher.kill()
+                self._watcher.wait()
+            except OSError:
+                pass
+            self._watcher = None
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
 
     def _restore_foreground(self) -> None:
         if self.tty is None:
@@ -121,6 +137,35 @@ class InitialProgram:
             pass
         finally:
             signal.signal(signal.SIGTTOU, old)
+
+
+# Waits for its stdin (a pipe only the broker can write) to close, which the
+# kernel does when the broker dies, however it dies; then kills the group.
+_WATCHER = 'read _ignored; kill -KILL "-$0" 2>/dev/null'
+
+
+def _group_watcher(pgid: int) -> tuple[subprocess.Popen[bytes] | None, int | None]:
+    """A tiny process that kills process group PGID if the broker dies (SIGKILL too).
+
+    The parent-death signal reaches the program itself but not what it
+    started (``sh -c 'cmd; sleep 100'`` leaves the sleep), so without this
+    a broker killed outright would leave the rest of the initial program
+    running.  Returns the watcher and the pipe end that keeps it waiting.
+    """
+    try:
+        rfd, wfd = os.pipe()  # both close-on-exec: no other child holds the write end
+    except OSError:
+        return None, None
+    try:
+        watcher = subprocess.Popen(["/bin/sh", "-c", _WATCHER, str(pgid)], stdin=rfd,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   close_fds=True, start_new_session=True)
+    except OSError:
+        os.close(wfd)
+        return None, None
+    finally:
+        os.close(rfd)
+    return watcher, wfd
 
 
 def _take_foreground() -> None:
