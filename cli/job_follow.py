@@ -448,7 +448,20 @@ def follow_jobs(h: Any, followers_factory: Callable[[Callable[[JobFollower], Non
         def forward(handle: Any, watcher: Any, signum: int, args: Any) -> None:
             from flux.job.kill import kill_async
 
-            kill_async(h, forward_signals, signum)
+            kill_async(h, forward_signals, signum).then(refused, signum)
+
+        def refused(future: Any, signum: int) -> None:
+            # a job with no tasks yet (pending) cannot get the signal: SIGTERM and
+            # SIGHUP, which end the command, then cancel it rather than be lost
+            # (timeout(1), a closed terminal, a batch wrapper)
+            try:
+                future.get()
+            except OSError:
+                if signum in (signal.SIGTERM, signal.SIGHUP):
+                    from flux.job.kill import cancel_async
+
+                    name = signal.Signals(signum).name
+                    cancel_async(h, forward_signals, f"interrupted by {name}")
 
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
             watchers.append(h.signal_watcher_create(signum, forward))

@@ -474,6 +474,26 @@ def test_ctrl_c_twice_cancels_the_job(inst):
     assert jobs_field(inst, jobid, "{result}") == "CANCELED"
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_to_flux_run_cancels_a_job_still_pending(inst, signum):
+    # (a held job has no tasks to forward the signal to: timeout(1) must still work)
+    proc = subprocess.Popen(["flux", "run", "--urgency=hold", "true"], env=inst.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    ids: list[str] = []
+    while not ids and time.monotonic() < deadline:
+        ids = inst.flux("jobs", "-n", "-f", "pending", "-o", "{id}").stdout.split()
+        time.sleep(0.05)
+    assert ids, "the job was never submitted"
+    jobid = JobID(ids[0])
+    time.sleep(0.5)  # flux run follows the job (and watches signals) once submitted
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=30)
+    name = signal.Signals(signum).name
+    assert f"interrupted by {name}" in err and proc.returncode == 1, err
+    assert jobs_field(inst, jobid, "{result}") == "CANCELED"
+
+
 def test_ctrl_c_then_ctrl_z_detaches_and_the_job_runs_on(inst):
     proc, jobid = _running_flux_run(inst, "sleep", "60")
     time.sleep(0.3)
