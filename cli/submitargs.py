@@ -67,7 +67,8 @@ def parse_flags(text: str | None) -> int:
 
 
 def parse_begin_time(text: str, now: float | None = None) -> float:
-    """``--begin-time``: ``+FSD`` (from now), epoch seconds, or an ISO 8601 date/time.
+    """``--begin-time``: ``+FSD`` (from now), epoch seconds, an ISO 8601 date/time, or
+    any date the parsedatetime package reads (``in an hour``, ``tomorrow``).
 
     A time of day alone (``HH:MM[:SS]``) means the next time the clock
     shows it.  Returns epoch seconds.
@@ -104,11 +105,19 @@ def parse_begin_time(text: str, now: float | None = None) -> float:
             when += timedelta(days=1)
         return when.timestamp()
     try:
-        when = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        pass
+    # anything the parsedatetime package reads, as flux-mini(1) says ("2021-06-21
+    # 8am", "in an hour", "tomorrow morning")
+    from flux.util.timeparse import parse_datetime
+
+    try:
+        return parse_datetime(text, now=datetime.fromtimestamp(now).astimezone()).timestamp()
     except ValueError:
         raise ValueError(f"--begin-time: cannot parse '{text}' (expected +FSD, "
-                         "epoch seconds, HH:MM or an ISO 8601 date and time)") from None
-    return when.timestamp()
+                         "epoch seconds, HH:MM, an ISO 8601 date and time, or a date "
+                         "such as '2021-06-21 8am' or 'in an hour')") from None
 
 
 def check_output_template(template: str, option: str) -> None:

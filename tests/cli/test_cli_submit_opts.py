@@ -93,7 +93,12 @@ def test_parse_begin_time_forms():
     when = parse_begin_time("23:59", now)
     assert 0 < when - now <= 86400
     assert datetime.fromtimestamp(when).strftime("%H:%M") == "23:59"
-    for bad, why in (("+soon", "invalid duration 'soon'"), ("tomorrow", "cannot parse 'tomorrow'"),
+    # natural-language dates, as flux-mini(1)'s examples (parsedatetime)
+    assert parse_begin_time("in an hour", now) == pytest.approx(now + 3600, abs=1)
+    assert parse_begin_time("2030-06-21 8am", now) == datetime(2030, 6, 21, 8).timestamp()
+    tomorrow = datetime.fromtimestamp(now).date().toordinal() + 1
+    assert datetime.fromtimestamp(parse_begin_time("tomorrow", now)).date().toordinal() == tomorrow
+    for bad, why in (("+soon", "invalid duration 'soon'"), ("whenever", "cannot parse 'whenever'"),
                      ("25:00", "invalid time of day"), ("-5", "invalid timestamp .-5.")):
         with pytest.raises(ValueError, match=why):
             parse_begin_time(bad, now)
