@@ -1,6 +1,8 @@
 """job-list module's pure parts: snapshot sections, diff -> ids, waits, journal folding."""
 from __future__ import annotations
 
+import gc
+
 import orjson
 import pytest
 from hypothesis import given
@@ -8,15 +10,16 @@ from hypothesis import strategies as st
 
 from flux.job.JobID import JobID
 from jobmgr import events as ev
-from jobmgr.joblist.projection import JobList
 from jobmgr.joblist.module import (
     Backlog,
     apply_items,
     decode_log,
+    gc_paused,
     jobids_from_changes,
     split_snapshot,
     state_reached,
 )
+from jobmgr.joblist.projection import JobList
 from jobmgr.states import JobState
 
 T0 = 1700000000.0
@@ -183,3 +186,19 @@ def test_decode_log_names_a_bad_line() -> None:
         decode_log(b"[1,2]\n")
     with pytest.raises(EventlogError, match="torn last line"):
         decode_log(good + b'{"timestamp":2,"na')
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_gc_paused_turns_the_collector_off_and_back_to_what_it_was(enabled: bool) -> None:
+    # the load may run while rc1 has the collector off: it must not turn it on then
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
+        with pytest.raises(ValueError), gc_paused():
+            raise ValueError("a failed load")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
