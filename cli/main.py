@@ -429,8 +429,6 @@ def click_group() -> "object":
 
     import click
 
-    from flux import __version__
-
     class LazyGroup(click.Group):
         """A group that imports ``cli.cmd_<name>`` on first use of ``name``."""
 
@@ -444,9 +442,19 @@ def click_group() -> "object":
             mod = importlib.import_module(modname)
             return mod.command
 
+    def run_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        # flux(1): "-V, --version: Convenience option to run flux-version(1)"
+        if not value or ctx.resilient_parsing:
+            return
+        from cli.cmd_version import command as version
+
+        ctx.invoke(version)
+        ctx.exit(0)
+
     @click.group("flux", cls=LazyGroup,
                  context_settings={"help_option_names": ["-h", "--help"]})
-    @click.version_option(__version__, "-V", "--version", prog_name="flux")
+    @click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True,
+                  callback=run_version, help="Run flux version")
     # (main() acts on these before click runs; declared here for --help)
     @click.option("-p", "--parent", count=True,
                   help="Connect to the parent instance instead (repeat to go further up)")

@@ -16,6 +16,8 @@ def test_version_option_prints_package_version() -> None:
     proc = run_flux("--version")
     assert proc.returncode == 0
     assert flux.__version__ in proc.stdout
+    # flux(1): -V runs flux version
+    assert run_flux("-V").stdout == proc.stdout == run_flux("version").stdout
 
 
 def test_help_lists_usage() -> None:
