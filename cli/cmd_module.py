@@ -1,4 +1,4 @@
-"""flux module: list, load, remove and reload broker modules (flux-module(1))."""
+"""flux module: list, load, remove, reload and show broker modules (flux-module(1))."""
 from __future__ import annotations
 
 import click
@@ -37,6 +37,33 @@ def list_(rank: str | None, service: str | None) -> None:
         idle = "idle" if m["idle"] > 9999 else str(m["idle"])
         click.echo(f"{m['name']:<20} {m['size']:>7} {m['digest'][-7:]:<7} {idle:>4} "
                    f"{','.join(m['services'])}")
+
+
+@command.command("info")
+@click.argument("name")
+@handle_errors("module")
+def info(name: str) -> None:
+    """Show module NAME (a known name or package.module:Class): where its code is,
+    its size and digest (as module list shows them), its services, where rc1 loads it."""
+    from broker.module import module_digest, resolve_target
+    from broker.rc import RC1, known_target
+
+    target = known_target(name) or (name if ":" in name else None)
+    if target is None:
+        raise FileNotFoundError(2, f"module '{name}' not found (not in broker.rc and not "
+                                   "package.module:Class)")
+    cls = resolve_target(target)
+    import inspect
+
+    size, digest = module_digest(cls)
+    rc1 = next((m for m in RC1 if m.target == target), None)
+    rows = [("Module", name if ":" not in name else (cls.name or cls.__name__.lower())),
+            ("Target", target), ("File", inspect.getsourcefile(cls) or "-"),
+            ("Size", str(size)), ("Digest", digest or "-"),
+            ("Services", ",".join(cls.service_names()) or "-"),
+            ("Loaded by rc1", f"on {rc1.ranks} ranks" if rc1 else "no (flux module load)")]
+    for key, value in rows:
+        click.echo(f"{key + ':':<15}{value}")
 
 
 @command.command("load", context_settings={"ignore_unknown_options": True})

@@ -349,3 +349,14 @@ def test_commands_without_instance(monkeypatch):
 def test_bad_usage_exits_2(args):
     r = CliRunner().invoke(main, args, env={"FLUX_URI": "local:///nonexistent"})
     assert r.exit_code == 2, (args, r.output)
+
+
+def test_module_info(inst):
+    r = flux(inst, "module", "info", "kvs")
+    assert r.exit_code == 0, r.output
+    rows = dict(line.split(":", 1) for line in r.output.splitlines())
+    assert rows["Target"].strip() == "kvs.service:Kvs"
+    assert rows["File"].strip().endswith("kvs/service.py")
+    assert len(rows["Digest"].strip()) == 40 and rows["Services"].strip() == "kvs"
+    r = flux(inst, "module", "info", "no-such-module")
+    assert r.exit_code == 1 and "module 'no-such-module' not found" in r.stderr
