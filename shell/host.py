@@ -22,8 +22,11 @@ job) and killed by ``sweep()``, which hosts run shortly after a job ends.
 from __future__ import annotations
 
 import os
+import queue
 import resource
+import shutil
 import signal
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -90,6 +93,8 @@ class Host:
         self.cpus: set[int] = os.sched_getaffinity(0)
         self.ended_jobs: dict[str, int] = {}             # F58 id -> sweeps left
         self._sweep_timer: Any = None
+        self._removals: queue.SimpleQueue[str | None] | None = None
+        self._remover: threading.Thread | None = None
         try:
             prctl(PR_SET_CHILD_SUBREAPER, 1)
         except OSError:
@@ -158,6 +163,38 @@ class Host:
     def later(self, fn: Callable[[], None]) -> None:
         """Run FN soon, after what is waiting now (cleanup off the job's path)."""
         self.reactor.call_soon(fn)
+
+    def remove_tree(self, path: str) -> None:
+        """Remove the directory PATH (a job's tmpdir) on a thread of this host's.
+
+        On the machines measured (ext4 under load) one rmdir of an empty
+        directory took about as long as the rest of a short job's shell
+        work: a quarter of a busy shell server's time went to waiting in
+        it, while other jobs waited for the server.  The thread waits in
+        the system call without the GIL.
+        """
+        if self._removals is None:
+            self._removals = queue.SimpleQueue()
+            self._remover = threading.Thread(target=self._remove_loop, args=(self._removals,),
+                                             name="tmpdir-remover", daemon=True)
+            self._remover.start()
+        self._removals.put(path)
+
+    @staticmethod
+    def _remove_loop(paths: "queue.SimpleQueue[str | None]") -> None:
+        while True:
+            path = paths.get()
+            if path is None:
+                return
+            shutil.rmtree(path, ignore_errors=True)
+
+    def finish_removals(self, timeout: float = 5.0) -> None:
+        """Wait (at most TIMEOUT seconds) for the directories queued so far to be gone."""
+        if self._removals is None or self._remover is None:
+            return
+        self._removals.put(None)
+        self._remover.join(timeout)
+        self._removals = self._remover = None
 
     # -- leftovers ------------------------------------------------------------------------
     def job_ended(self, f58: str, tasks: Iterable[Task]) -> None:
@@ -229,6 +266,9 @@ class StandaloneHost(Host):
 
     def later(self, fn: Callable[[], None]) -> None:
         fn()               # nothing else waits on this process
+
+    def remove_tree(self, path: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)      # nothing else waits on this process
     def run(self, shell: Any) -> int:
         self.shell = shell
         for signum in FORWARDED_SIGNALS:

@@ -258,6 +258,7 @@ class ServerHost(Host):
 
     def _exit(self) -> None:
         self.sweep(everything=True)
+        self.finish_removals()          # no job's tmpdir is left behind
         self.send({"op": "bye"})
         self.flush()
         self.reactor.stop()
@@ -265,8 +266,10 @@ class ServerHost(Host):
     # -- other users ---------------------------------------------------------------------------
     def fork_server(self, uid: int, gid: Any) -> None:
         """Fork a server for UID (we must be root); its socket goes back to the launcher."""
-        # nothing queued may be left for the child to send on a reused descriptor
+        # nothing queued may be left for the child to send on a reused descriptor, and
+        # no remover thread may be mid-operation on a lock the child would inherit held
         self.flush()
+        self.finish_removals()
         try:
             pw = pwd.getpwuid(uid)
             group = pw.pw_gid if gid is None else int(gid)

@@ -8,7 +8,6 @@ shell makes a temporary one.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from typing import Any
 
@@ -35,8 +34,8 @@ def plugin(shell: Any) -> Plugin:
     def exit_(_topic: str, sh: Any, _task: Any) -> None:
         path = sh.aux.pop("tmpdir.remove", None)
         if path:
-            # after the shell has reported its exit: the job need not wait for it
-            sh.host.later(lambda: shutil.rmtree(path, ignore_errors=True))
+            # off the shell's loop (the host's remover thread): no job waits for it
+            sh.host.remove_tree(path)
 
     p.add_handler("shell.init", init)
     p.add_handler("shell.exit", exit_)
