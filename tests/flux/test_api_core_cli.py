@@ -175,6 +175,6 @@ def test_cli_runner_uses_main_like_a_click_command(inst):
     assert (r.exit_code, r.stdout) == (0, "hello\n")
     r = CliRunner().invoke(climain.main, ["getattr", "nope"], env={"FLUX_URI": inst.uri})
     assert r.exit_code == 1 and r.stderr == "flux-getattr: unknown attribute 'nope'\n"
-    r = CliRunner().invoke(climain.main, ["--version"])
-    assert r.exit_code == 0 and "version" in r.stdout
+    r = CliRunner().invoke(climain.main, ["--version"])  # flux(1): runs flux version
+    assert r.exit_code == 0 and r.stdout.startswith("commands:")
     assert os.path.basename(climain.__file__) == "main.py"
