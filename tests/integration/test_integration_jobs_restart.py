@@ -7,54 +7,9 @@ import signal
 
 import pytest
 
-from broker.testing import TestInstance
 from flux.job.JobID import JobID
+from helpers.cluster import Cluster
 from helpers.jobs import eventlog, jobspec, lookup, names, submit, wait_event
-
-CONFIG = """
-[resource]
-monitor-force-up = true
-noverify = true
-[[resource.config]]
-hosts = "node0"
-cores = "0-3"
-[queues.batch]
-[queues.debug]
-[policy.jobspec.defaults.system]
-queue = "batch"
-"""
-
-
-class Cluster:
-    """Instances started one after the other on one statedir."""
-
-    def __init__(self, tmp_path, extra: str = ""):
-        self.statedir = str(tmp_path / "state")
-        os.makedirs(self.statedir)
-        conf = tmp_path / "conf"
-        conf.mkdir()
-        (conf / "jobs.toml").write_text(CONFIG + extra)
-        self.conf = str(conf)
-        self.inst: TestInstance | None = None
-        self.h = None
-
-    def start(self):
-        self.inst = TestInstance(setattrs=[f"statedir={self.statedir}"],
-                                 config_path=self.conf).start()
-        self.h = self.inst.handle()
-        return self.h
-
-    def stop(self):
-        self.h.close()
-        assert self.inst.stop() == 0
-
-    def crash(self):
-        self.h.close()
-        self.inst.kill()
-
-    def dmesg(self):
-        return self.inst.flux("dmesg").stdout
-
 
 # the job manager reads jobs from the in-process KVS engine, or (a kvs elsewhere)
 # through lookup requests: both ways restart the same
@@ -63,8 +18,7 @@ def cluster(tmp_path, request):
     c = Cluster(tmp_path, "[job-manager]\nrestart-via-rpc = true\n"
                 if request.param == "rpc" else "")
     yield c
-    if c.inst is not None and c.inst.proc is not None and c.inst.proc.poll() is None:
-        c.inst.kill()
+    c.kill_if_running()
 
 
 def test_pending_running_and_inactive_jobs_survive_shutdown(cluster):
