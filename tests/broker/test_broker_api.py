@@ -8,9 +8,9 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 
 import pytest
+from helpers.wait import wait_until
 
 import flux
 from broker.testing import TestInstance, stray_brokers
@@ -50,14 +50,6 @@ def h(inst):
     handle = inst.handle()
     yield handle
     handle.close()
-
-
-def wait_until(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 # -- connecting -------------------------------------------------------------------

@@ -4,21 +4,13 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import time
 
 import pytest
+from helpers.wait import wait_until
 
 import flux
 from broker.testing import TestInstance, stray_brokers
 from flux.constants import FLUX_RPC_STREAMING
-
-
-def wait_until(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module", autouse=True)

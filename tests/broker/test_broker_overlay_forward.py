@@ -16,6 +16,7 @@ import time
 
 import pytest
 import zmq
+from helpers.wait import wait_until
 
 import flux
 from broker import overlay, wire
@@ -28,14 +29,6 @@ from flux.constants import (
     FLUX_RPC_STREAMING,
 )
 from flux.message import Message, decode, encode
-
-
-def wait_until(pred, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module", autouse=True)

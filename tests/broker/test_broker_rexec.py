@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import pytest
+from helpers.wait import wait_until
 
 from broker.broker import Broker, BrokerOptions
 from broker.module import Module
@@ -30,7 +31,6 @@ from broker.svc_rexec import (
 )
 from broker.testing import TestInstance, flux_command, stray_brokers
 from flux.constants import FLUX_NODEID_ANY, FLUX_RPC_NORESPONSE, FLUX_RPC_STREAMING
-
 
 FLUX = " ".join(flux_command())
 
@@ -58,14 +58,6 @@ def h(inst):
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def wait_until(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met after {timeout}s")
-        time.sleep(0.02)
 
 
 def alive(pid):

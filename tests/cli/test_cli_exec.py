@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from helpers.wait import wait_until
 
 from broker.testing import TestInstance, flux_command, stray_brokers
 from cli.cmd_exec import LineLabeler, failure_code, target_ranks
@@ -55,14 +56,6 @@ def alive(pid):
 def parent_of(pid):
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         return int(fh.read().rsplit(") ", 1)[1].split()[1])
-
-
-def wait_until(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met after {timeout}s")
-        time.sleep(0.02)
 
 
 # -- pure parts ----------------------------------------------------------------------------

@@ -9,14 +9,19 @@ import sys
 import time
 
 import pytest
+from helpers.wait import wait_until
 
 import flux.job
 from broker.testing import TestInstance
-from flux.constants import FLUX_JOB_STATE_INACTIVE, FLUX_JOB_STATE_RUN, FLUX_USERID_UNKNOWN
+from flux.constants import (
+    FLUX_JOB_STATE_INACTIVE,
+    FLUX_JOB_STATE_RUN,
+    FLUX_USERID_UNKNOWN,
+)
 from flux.job import JobspecV1
 from flux.job.JobID import JobID
+from flux.job.kill import cancel, kill
 from flux.job.list import JobList, job_list, job_list_id
-from flux.job.kill import cancel, cancel_async, kill
 from flux.job.stats import JobStats
 from flux.job.submit import submit, submit_async
 from flux.job.wait import result, result_async
@@ -52,13 +57,6 @@ def h(inst):
     handle = inst.handle()
     yield handle
     handle.close()
-
-
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def listed(h, jobid, attrs=("all",)):
