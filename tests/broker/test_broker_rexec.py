@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import pytest
+from helpers.procs import alive
 from helpers.wait import wait_until
 
 from broker.broker import Broker, BrokerOptions
@@ -59,14 +60,6 @@ def h(inst):
 
 # -- helpers ------------------------------------------------------------------------------
 
-
-def alive(pid):
-    """PID is running (a zombie is not)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def proc_table():

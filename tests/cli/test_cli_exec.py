@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from helpers.procs import alive
 from helpers.wait import wait_until
 
 from broker.testing import TestInstance, flux_command, stray_brokers
@@ -44,13 +45,6 @@ def fexec(inst, *args, input=b"", cwd=None, env=None, timeout=60):
 def lines(data):
     return sorted(data.decode().splitlines())
 
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def parent_of(pid):
