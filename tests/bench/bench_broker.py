@@ -37,7 +37,6 @@ started on demand with ``ctx.instance(size)`` and shared between parts.
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import resource
 import statistics
@@ -51,6 +50,7 @@ import orjson
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 from broker.testing import TestInstance, flux_command  # noqa: E402
+from benchlib import Parts, byte_compile  # noqa: E402
 
 SIZES = {
     "full": dict(rtt=20_000, rtt_remote=5_000, pipelined=100_000, window=1000, starts=7,
@@ -61,15 +61,10 @@ SIZES = {
                  commits=200, gets=50, appends=20, cli_gets=1),
 }
 
-PARTS: dict[str, Callable[["Ctx"], None]] = {}
+PARTS = Parts()
 
 
-def part(name: str) -> Callable[[Callable[["Ctx"], None]], Callable[["Ctx"], None]]:
-    def deco(fn: Callable[["Ctx"], None]) -> Callable[["Ctx"], None]:
-        PARTS[name] = fn
-        return fn
-
-    return deco
+part = PARTS.add
 
 
 class Ctx:
@@ -257,11 +252,6 @@ def bench_wait_event(ctx: Ctx) -> None:
     writer.close()
 
 
-def _compile_bytecode() -> None:
-    """Cache the bytecode of the packages a command imports (quietly, once)."""
-    top = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-    for pkg in ("cli", "flux", "kvs", "broker", "jobmgr", "eventstore", "shell"):
-        compileall.compile_dir(os.path.join(top, pkg), quiet=2)
 
 
 def _time_command(cmd: list[str], env: dict[str, str], runs: int) -> tuple[list[float], list[float]]:
@@ -289,7 +279,7 @@ def _emit_command(ctx: Ctx, metric: str, cmd: list[str], env: dict[str, str]) ->
 @part("cli")
 def bench_cli(ctx: Ctx) -> None:
     """The commands scripts call in loops, each a fresh process."""
-    _compile_bytecode()
+    byte_compile()
     inst = ctx.instance(1)
     env = inst.env
     inst.flux("kvs", "put", "bench.cli=1", check=True)

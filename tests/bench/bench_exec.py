@@ -41,13 +41,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 from broker.testing import TestInstance, flux_command  # noqa: E402
+from benchlib import Parts  # noqa: E402
 
 SIZES = {
     "full": dict(jobs=1000, wide=1000, wide_cores=16, latency_runs=20, output_mb=100,
@@ -57,14 +58,10 @@ SIZES = {
     "tiny": dict(jobs=20, wide=20, wide_cores=4, latency_runs=3, output_mb=1, running=10),
 }
 FLUX = flux_command()
-PARTS: dict[str, Callable[["Ctx"], None]] = {}
+PARTS = Parts()
 
 
-def part(name: str) -> Callable[[Callable[["Ctx"], None]], Callable[["Ctx"], None]]:
-    def deco(fn: Callable[["Ctx"], None]) -> Callable[["Ctx"], None]:
-        PARTS[name] = fn
-        return fn
-    return deco
+part = PARTS.add
 
 
 def fake_cores(n: int) -> str:

@@ -54,6 +54,7 @@ import orjson
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 from broker.testing import TestInstance, flux_command  # noqa: E402
+from benchlib import Parts  # noqa: E402
 
 SIZES = {
     "full": dict(starts=5, jobs=4000, children=4, brokers=4),
@@ -61,7 +62,7 @@ SIZES = {
     "tiny": dict(starts=1, jobs=40, children=4, brokers=4),
 }
 FLUX = flux_command()
-PARTS: dict[str, Callable[["Ctx"], None]] = {}
+PARTS = Parts()
 
 #: a child instance's initial program: submit COUNT jobs of true, wait for them,
 #: print when it started submitting and when they were done, and fail unless
@@ -81,11 +82,7 @@ flux job eventlog -p exec "$last" | grep -q shell.start || {{
 """
 
 
-def part(name: str) -> Callable[[Callable[["Ctx"], None]], Callable[["Ctx"], None]]:
-    def deco(fn: Callable[["Ctx"], None]) -> Callable[["Ctx"], None]:
-        PARTS[name] = fn
-        return fn
-    return deco
+part = PARTS.add
 
 
 class Ctx:

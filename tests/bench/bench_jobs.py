@@ -54,7 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -62,6 +62,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 
 from broker.testing import TestInstance, flux_command  # noqa: E402
 from flux.job.JobID import JobID  # noqa: E402
+from benchlib import Parts  # noqa: E402
 
 SIZES = {
     "full": dict(ingest=10_000, throughput=(1_000, 10_000, 50_000), flux_jobs=(10_000, 100_000),
@@ -75,7 +76,7 @@ SIZES = {
                  update_cli_runs=2),
 }
 
-PARTS: dict[str, Callable[["Ctx"], None]] = {}
+PARTS = Parts()
 CONFIG = """[exec]
 test = true
 
@@ -90,12 +91,7 @@ cores = "0-31"
 FLUX = flux_command()
 
 
-def part(name: str) -> Callable[[Callable[["Ctx"], None]], Callable[["Ctx"], None]]:
-    def deco(fn: Callable[["Ctx"], None]) -> Callable[["Ctx"], None]:
-        PARTS[name] = fn
-        return fn
-
-    return deco
+part = PARTS.add
 
 
 class Ctx:

@@ -33,7 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,6 +46,7 @@ from bench_jobs import (  # noqa: E402
 )
 
 import orjson  # noqa: E402
+from benchlib import Parts, byte_compile  # noqa: E402
 
 SIZES = {
     "full": dict(kill=(10_000, 100_000), pending=1_000, clean_runs=3, gc_jobs=100_000,
@@ -55,14 +56,10 @@ SIZES = {
     "tiny": dict(kill=(50,), pending=5, clean_runs=2, gc_jobs=200, gc_waves=4, gc_keep=20,
                  gc_threshold="64k"),
 }
-PARTS: dict[str, Callable[["Ctx"], None]] = {}
+PARTS = Parts()
 
 
-def part(name: str) -> Callable[[Callable[["Ctx"], None]], Callable[["Ctx"], None]]:
-    def deco(fn: Callable[["Ctx"], None]) -> Callable[["Ctx"], None]:
-        PARTS[name] = fn
-        return fn
-    return deco
+part = PARTS.add
 
 
 class Ctx(_JobsCtx):
@@ -199,19 +196,6 @@ def bench_gc(ctx: Ctx) -> None:
         os.unlink(conf)
 
 
-def byte_compile() -> None:
-    """Write the bytecode caches of the project's packages, as an installation has them.
-
-    With PYTHONDONTWRITEBYTECODE set (as in some development shells) and a
-    checkout whose files changed since their caches were written, every
-    broker start would compile those modules again: a restart then measures
-    the compiler (0.1-0.3 s) rather than the instance.
-    """
-    import compileall
-
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    for pkg in ("broker", "cli", "eventstore", "flux", "jobmgr", "kvs", "shell"):
-        compileall.compile_dir(os.path.join(root, pkg), quiet=2)
 
 
 def main(argv: list[str] | None = None) -> int:
