@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from cli import bulk_inputs
-from cli.cmd_submit import Request, _cc_ids, _jobspecs, submit_requests
+from cli.cmd_submit import Request, cc_ids, copy_jobspecs, submit_requests
 from cli.cmd_submit import command as submit_command
 from cli.common import die
 from cli.submitopts import SubmitArgs, SubmitCommand
@@ -186,7 +186,7 @@ def command(tokens: tuple[str, ...]) -> None:
 
 def _job_ids(ctx: click.Context) -> tuple[list[int] | None, bool]:
     try:
-        return _cc_ids(ctx.params["cc"], ctx.params["bcc"])
+        return cc_ids(ctx.params["cc"], ctx.params["bcc"])
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -221,7 +221,7 @@ def _requests(jobs: list[tuple[list[str], click.Context]]) -> tuple[Iterator[Req
             die("bulksubmit", str(exc))
         if ids is None and args.uses_cc():
             args = args.with_cc("")  # without --cc/--bcc, {cc} is "" (flux-bulksubmit(1))
-        specs = _jobspecs(args, ids, set_cc, registry)
+        specs = copy_jobspecs(args, ids, set_cc, registry)
         try:
             first = next(specs)  # every job's options are checked before one is sent
         except (ValueError, TypeError, OSError) as exc:

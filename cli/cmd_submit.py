@@ -28,7 +28,7 @@ from cli.submitopts import SubmitArgs, SubmitCommand, build_jobspec, submission_
 _CTX = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
 
 
-def _cc_ids(cc: str | None, bcc: str | None) -> tuple[list[int] | None, bool]:
+def cc_ids(cc: str | None, bcc: str | None) -> tuple[list[int] | None, bool]:
     if cc is not None and bcc is not None:
         raise click.UsageError("Do not specify both --cc and --bcc")
     text = cc if cc is not None else bcc
@@ -45,7 +45,7 @@ def _cc_ids(cc: str | None, bcc: str | None) -> tuple[list[int] | None, bool]:
     return ids, cc is not None
 
 
-def _jobspecs(args: SubmitArgs, ids: list[int] | None, set_cc: bool, registry: Any) -> Any:
+def copy_jobspecs(args: SubmitArgs, ids: list[int] | None, set_cc: bool, registry: Any) -> Any:
     """Jobspec dicts to submit: built once unless ``{cc}`` must be substituted."""
     from cli.job_submit import copies
 
@@ -210,17 +210,17 @@ def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wa
     """Submit COMMAND as a job and print its job id."""
     import orjson
 
-    ids, set_cc = _cc_ids(cc, bcc)
+    ids, set_cc = cc_ids(cc, bcc)
     if not command_:
         raise click.UsageError("job command and arguments are missing")
     registry, _options = ctx.command.plugins(ctx)
     try:
         args = SubmitArgs.from_click(ctx, command_)
         if ctx.params["dry_run"]:
-            for jobspec in _jobspecs(args, ids, set_cc, registry):
+            for jobspec in copy_jobspecs(args, ids, set_cc, registry):
                 sys.stdout.write(orjson.dumps(jobspec).decode() + "\n")
             return
-        specs = _jobspecs(args, ids, set_cc, registry)
+        specs = copy_jobspecs(args, ids, set_cc, registry)
         first = next(specs)
     except (ValueError, TypeError, OSError) as exc:
         die("submit", str(exc))
