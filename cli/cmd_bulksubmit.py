@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from cli import bulk_inputs
-from cli.cmd_submit import Request, cc_ids, copy_jobspecs, submit_requests
+from cli.cmd_submit import Request, cc_ids, copy_jobspecs, log_name, submit_requests
 from cli.cmd_submit import command as submit_command
 from cli.common import die
 from cli.submitopts import SubmitArgs, SubmitCommand
@@ -207,8 +207,6 @@ def _requests(jobs: list[tuple[list[str], click.Context]]) -> tuple[Iterator[Req
     Every job's arguments are checked here, before the first is sent; the
     jobspecs themselves are built as they are sent.
     """
-    from cli.cmd_submit import log_name
-
     prepared = []
     total = 0
     for _argv, ctx in jobs:
