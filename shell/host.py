@@ -93,6 +93,7 @@ class Host:
         self.cpus: set[int] = os.sched_getaffinity(0)
         self.ended_jobs: dict[str, int] = {}             # F58 id -> sweeps left
         self._sweep_timer: Any = None
+        self._limits: dict[int, tuple[int, int]] = {}     # RLIMIT -> this process's own
         self._removals: queue.SimpleQueue[str | None] | None = None
         self._remover: threading.Thread | None = None
         try:
@@ -123,7 +124,10 @@ class Host:
             if cwd:
                 os.chdir(cwd)
             for const, value in rlimits.items():
-                old = resource.getrlimit(const)
+                old = self._limits.get(const)
+                if old is None:
+                    # our own limits change only here, and are put back below
+                    old = self._limits[const] = resource.getrlimit(const)
                 if old[0] == value:
                     continue        # the usual case: the submitter's limit is ours
                 resource.setrlimit(const, (value, old[1]))
@@ -186,7 +190,10 @@ class Host:
             path = paths.get()
             if path is None:
                 return
-            shutil.rmtree(path, ignore_errors=True)
+            try:
+                os.rmdir(path)      # most jobs leave it empty: one call, not a walk
+            except OSError:
+                shutil.rmtree(path, ignore_errors=True)
 
     def finish_removals(self, timeout: float = 5.0) -> None:
         """Wait (at most TIMEOUT seconds) for the directories queued so far to be gone."""
@@ -231,7 +238,7 @@ class Host:
             return
         killed: set[str] = set()
         mypgid = os.getpgid(0)
-        for pid in children_of(os.getpid()):
+        for pid in children_of(os.getpid(), exact=everything):
             if pid in self.pids:
                 continue
             job, enclosing = jobs_of(pid)

@@ -52,34 +52,38 @@ class Plugin:
     handlers: list[tuple[str, Handler]] = field(default_factory=list)
     conf: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
+    #: the stacks this plugin is loaded in, told when it adds a handler later
+    stacks: list["PlugStack"] = field(default_factory=list, repr=False)
 
     def add_handler(self, topic: str, fn: Handler) -> None:
         self.handlers.append((topic, fn))
+        for stack in self.stacks:
+            stack._routes.clear()
 
 
 class PlugStack:
     def __init__(self) -> None:
         self.plugins: list[Plugin] = []
         self.searchpath: list[str] = []
-        # topic -> (plugin name, handler) in call order; rebuilt when plugins change
+        # topic -> (plugin name, handler) in call order; cleared when plugins change
         self._routes: dict[str, list[tuple[str, Handler]]] = {}
-        self._count = 0
 
     def add(self, plugin: Plugin) -> None:
         """Load PLUGIN; one of the same name is replaced (the last loaded wins)."""
-        self.plugins = [p for p in self.plugins if p.name != plugin.name]
+        if any(p.name == plugin.name for p in self.plugins):
+            self.remove(plugin.name)
         self.plugins.append(plugin)
+        plugin.stacks.append(self)
         self._routes.clear()
 
     def remove(self, name: str) -> None:
+        for p in self.plugins:
+            if p.name == name and self in p.stacks:
+                p.stacks.remove(self)
         self.plugins = [p for p in self.plugins if p.name != name]
         self._routes.clear()
 
     def _route(self, topic: str) -> list[tuple[str, Handler]]:
-        count = sum(len(p.handlers) for p in self.plugins)
-        if count != self._count:          # a plugin added a handler since
-            self._routes.clear()
-            self._count = count
         route = self._routes.get(topic)
         if route is None:
             route = [(plugin.name, fn) for plugin in self.plugins

@@ -14,7 +14,7 @@ from typing import Any
 
 from shell.plugstack import Plugin
 
-__all__ = ["plugin", "parse_limit"]
+__all__ = ["plugin", "parse_limit", "limits_for"]
 
 
 def parse_limit(name: str, value: Any) -> tuple[int, int]:
@@ -29,6 +29,27 @@ def parse_limit(name: str, value: Any) -> tuple[int, int]:
     return const, resource.RLIM_INFINITY if value < 0 else value
 
 
+def limits_for(limits: dict[str, Any]) -> tuple[dict[int, int], list[str]]:
+    """(RLIMIT constant -> soft limit for the tasks, warnings) for the option LIMITS."""
+    out: dict[int, int] = {}
+    warnings = []
+    for name, value in limits.items():
+        const, limit = parse_limit(name, value)
+        _soft, hard = resource.getrlimit(const)
+        if hard != resource.RLIM_INFINITY and (limit == resource.RLIM_INFINITY
+                                               or limit > hard):
+            warnings.append(f"rlimit: {name}: {value} exceeds the hard limit {hard}; "
+                            f"using {hard}")
+            limit = hard
+        out[const] = limit
+    return out, warnings
+
+
+#: option items -> limits_for(): every job of a submitter carries the same
+#: limits, and a shell server's own hard limits do not change
+_CACHE: dict[tuple[tuple[str, Any], ...], tuple[dict[int, int], list[str]]] = {}
+
+
 def plugin(shell: Any) -> Plugin:
     p = Plugin("rlimit")
 
@@ -38,15 +59,20 @@ def plugin(shell: Any) -> Plugin:
             return
         if not isinstance(limits, dict):
             raise ValueError("rlimit: shell option must be an object")
-        for name, value in limits.items():
-            const, limit = parse_limit(name, value)
-            _soft, hard = resource.getrlimit(const)
-            if hard != resource.RLIM_INFINITY and (limit == resource.RLIM_INFINITY
-                                                   or limit > hard):
-                sh.log(f"rlimit: {name}: {value} exceeds the hard limit {hard}; using {hard}",
-                       4, "rlimit")
-                limit = hard
-            sh.rlimits[const] = limit
+        try:
+            key: Any = tuple(limits.items())
+            hash(key)
+        except TypeError:
+            key = None
+        got = _CACHE.get(key) if key is not None else None
+        if got is None:
+            got = limits_for(limits)
+            if key is not None and len(_CACHE) < 256:
+                _CACHE[key] = got
+        values, warnings = got
+        for text in warnings:
+            sh.log(text, 4, "rlimit")
+        sh.rlimits.update(values)
 
     p.add_handler("shell.init", init)
     return p

@@ -35,10 +35,16 @@ def test_tmpdirs_go_on_the_remover_thread_and_are_gone_after_finish(
     assert removed_on == ["tmpdir-remover"] * 5 and threading.current_thread().name not in removed_on
     # after finish (the server's exit, or before it forks a guest's server) a new one starts
     again = tmp_path / "again"
-    again.mkdir()
+    (again / "x").mkdir(parents=True)
     host.remove_tree(str(again))
     host.finish_removals()
     assert not again.exists() and len(removed_on) == 6
+    # an empty one (what most jobs leave) takes one rmdir, not a walk of the tree
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    host.remove_tree(str(empty))
+    host.finish_removals()
+    assert not empty.exists() and len(removed_on) == 6
 
 
 def test_a_standalone_shell_removes_at_once(tmp_path: Path) -> None:

@@ -259,6 +259,26 @@ def test_plugstack_order_globs_and_last_name_wins(tmp_path):
         stack.load("missing.py")
 
 
+
+def test_plugstack_handler_added_after_load_is_called():
+    # routes are cached per topic: a handler a loaded plugin adds later (from
+    # another handler, as an initrc may) must still be found
+    calls = []
+    stack = PlugStack()
+    late = Plugin("late")
+
+    def on_init(_t, _s, _k):
+        late.add_handler("task.init", lambda t, s, k: calls.append("late"))
+
+    late.add_handler("shell.init", on_init)
+    stack.add(late)
+    assert stack.call("task.init") == 0         # cached: nothing yet
+    stack.call("shell.init")
+    assert stack.call("task.init") == 1 and calls == ["late"]
+    stack.remove("late")
+    late.add_handler("task.init", lambda t, s, k: calls.append("gone"))
+    assert stack.call("task.init") == 0 and calls == ["late"]
+
 # -- exec settings -------------------------------------------------------------------------------
 
 def test_exec_settings_from_config_and_options():
