@@ -20,7 +20,8 @@ socket to exec's launcher (jobmgr/exec/launcher.py), each message a
   ``signal {key, signum}``, ``input {key}`` (follow the job's input log),
   ``barrier {key, seq, data | errno, text}`` (the answer to the shell's
   barrier ``seq``), ``fork {uid, gid}`` (owner server
-  only: a server for another user, whose socket comes back with
+  only: a server for another user, or another for the owner when its jobs
+  need more than one core, whose socket comes back with
   ``forked {uid, pid}`` as an SCM_RIGHTS fd), ``shutdown {grace}``;
 - server -> launcher: ``ready {pid}``, ``started {key, pid}``, ``exit
   {key, status, output?}`` (a wait status: the shell's exit code << 8;
@@ -28,7 +29,8 @@ socket to exec's launcher (jobmgr/exec/launcher.py), each message a
   its output log), ``error
   {key, errno, text}``, ``forked``, ``barrier {key, seq, name, data}``
   (a shell of a job started with ``args.barrier = "launcher"``, i.e. on
-  rank 0, enters a barrier here instead of ``job-exec.barrier``).
+  rank 0, enters a barrier here instead of ``job-exec.barrier``; ``seq``
+  0: no answer wanted, the job's only shell does not wait for it).
 
 Nothing outlives it: it gets SIGTERM if its parent dies, ends every job
 on SIGTERM, on EOF from the launcher, or when its broker connection is
@@ -212,10 +214,14 @@ class ServerHost(Host):
                 self._done(key, 1)
 
     def barrier(self, key: str, name: str, data: Any, callback: Any) -> None:
-        """Enter barrier NAME of job KEY through the launcher (exec on this rank, rank 0)."""
-        self._seq += 1
-        self.barriers[self._seq] = callback
-        self.send({"op": "barrier", "key": key, "seq": self._seq, "name": name, "data": data})
+        """Enter barrier NAME of job KEY through the launcher (exec on this rank, rank 0);
+        CALLBACK None: no answer is wanted (seq 0)."""
+        seq = 0
+        if callback is not None:
+            self._seq += 1
+            seq = self._seq
+            self.barriers[seq] = callback
+        self.send({"op": "barrier", "key": key, "seq": seq, "name": name, "data": data})
 
     def _done(self, key: str, code: int, tail: bytes = b"") -> None:
         self.shells.pop(key, None)
@@ -265,7 +271,13 @@ class ServerHost(Host):
 
     # -- other users ---------------------------------------------------------------------------
     def fork_server(self, uid: int, gid: Any) -> None:
-        """Fork a server for UID (we must be root); its socket goes back to the launcher."""
+        """Fork a server for UID (another user's: we must be root); its socket goes
+        back to the launcher.
+
+        One more of our own outlives us if we crash (its jobs go on; it still ends
+        when the broker does, as its socket to the launcher closes then); another
+        user's gets SIGTERM when we die.
+        """
         # nothing queued may be left for the child to send on a reused descriptor, and
         # no remover thread may be mid-operation on a lock the child would inherit held
         self.flush()
@@ -288,10 +300,11 @@ class ServerHost(Host):
                 os.closerange(3, keep)
                 os.closerange(keep + 1, 1 << 16)
                 os.setsid()
-                prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-                os.initgroups(pw.pw_name, group)
-                os.setgid(group)
-                os.setuid(uid)
+                if uid != os.geteuid():
+                    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+                    os.initgroups(pw.pw_name, group)
+                    os.setgid(group)
+                    os.setuid(uid)
                 os.chdir("/")
                 code = serve(socket.socket(fileno=keep), self.uri)
             except BaseException as exc:  # noqa: BLE001 - never return into the parent's loop

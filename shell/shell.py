@@ -195,6 +195,18 @@ class Shell:
             self.reactor.call_soon(callback, merged, None)
             return
 
+        if self.info.size == 1 and self.key is not None and self.args.get("barrier") == "launcher":
+            # the only shell: the barrier is passed as soon as it is entered (flux-core's
+            # shell skips it too), so do not wait a round trip through the broker for
+            # it.  Exec still hears of init and start (it logs shell.init and
+            # shell.start, and the job starts), in order, on the server's socket; a
+            # barrier exec would fail means the job is ending, and its kill follows.
+            if name in ("init", "start"):
+                self.host.barrier(self.key, name, data, None)
+            merged = dict(data) if isinstance(data, dict) else {}
+            self.reactor.call_soon(callback, merged, None)
+            return
+
         if self.key is not None and self.args.get("barrier") == "launcher":
             # rank 0's shell: through the shell server's socket to exec
             def answered(resp: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@
 | ``kill-timeout`` | SIGKILL this long after a job's kill signal (FSD) | 5s |
 | ``output-limit`` | KVS output limit per stream (``10M``...) | 1G; 10M for a guest's job |
 | ``shell-initrc`` | initrc every shell loads | none |
+| ``shell-servers`` | shell servers per user on a rank, at most (specs/exec.md) | CPUs, <= 8 |
 
 Per job, from ``attributes.system.shell.options``: ``exit-timeout`` (FSD
 or ``none``, default 30s), ``exit-on-error``, ``signal`` (``SIG@TIME``,
@@ -33,6 +34,7 @@ class ExecConfig:
     kill_timeout: float = 5.0
     output_limit: str | None = None
     shell_initrc: str | None = None
+    shell_servers: int | None = None      # None: one per CPU of the broker, at most 8
 
     @classmethod
     def from_table(cls, table: Any) -> "ExecConfig":
@@ -51,8 +53,14 @@ class ExecConfig:
         initrc = table.get("shell-initrc")
         if initrc is not None and not isinstance(initrc, str):
             raise ValueError("[exec] shell-initrc: must be a path")
+        servers = table.get("shell-servers")
+        if servers is not None and (isinstance(servers, bool) or not isinstance(servers, int)
+                                    or not 1 <= servers <= 64):
+            raise ValueError(f"[exec] shell-servers: must be an integer from 1 to 64, "
+                             f"got {servers!r}")
         return cls(test=bool(table.get("test", False)), kill_timeout=kill_timeout,
-                   output_limit=None if limit is None else str(limit), shell_initrc=initrc)
+                   output_limit=None if limit is None else str(limit), shell_initrc=initrc,
+                   shell_servers=servers)
 
 
 def signal_number(value: Any) -> int:

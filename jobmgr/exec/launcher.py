@@ -4,7 +4,12 @@ A shell server (shell/server.py) runs the shells of one user's jobs on
 this rank.  ``Launcher`` starts the instance owner's server in the
 background at module load (``python -m shell.server FD URI``) and asks it
 to fork one for each other user (only a root broker runs other users'
-jobs), which it stops after ``idle_timeout`` seconds without jobs.
+jobs).  A user may have up to ``max_servers`` servers (a pool): a job goes
+to the one with the fewest jobs, and when every one has a job another is
+forked from the owner's first server, so that shells of jobs started
+together run on as many cores as the rank has instead of queueing behind
+one another in one process (specs/exec.md).  Every server but the owner's
+first stops after ``idle_timeout`` seconds without jobs.
 Callers get ``on_started(pid)``, then ``on_exit(status)`` with the shell's
 wait status, or ``on_error(errnum, text)``.  If a server dies, each of its
 jobs is reported killed (SIGKILL's status), the processes of those jobs
@@ -185,6 +190,8 @@ class _Server:
         head = {"op": "barrier", "key": shell.key, "seq": msg.get("seq")}
 
         def reply(out: dict[str, Any]) -> None:
+            if not head["seq"]:
+                return          # the job's only shell went on without waiting
             try:
                 self.send({**head, **out})
             except OSError:
@@ -236,15 +243,33 @@ class _Server:
                 shell.on_error(errno.ECONNRESET, "the shell server exited")
 
 
+def default_max_servers() -> int:
+    """Servers per user: one per CPU this process may use, at most 8."""
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except OSError:
+        return 1
+
+
 class Launcher:
-    def __init__(self, log: Any, uri: str = "", idle_timeout: float = 60.0) -> None:
+    def __init__(self, log: Any, uri: str = "", idle_timeout: float = 60.0,
+                 max_servers: int | None = None) -> None:
         self.log = log
         self.uri = uri
         self.idle_timeout = idle_timeout
+        self.max_servers = default_max_servers() if max_servers is None else max(1, max_servers)
         self.closing = False
-        self._servers: dict[int, _Server] = {}
+        #: uid -> its servers; the first is the one jobs go to when all are equally busy
+        self._servers: dict[int, list[_Server]] = {}
         self._starting: dict[int, asyncio.Future[_Server]] = {}
+        #: uids with one more server being forked (one at a time per user)
+        self._growing: set[int] = set()
+        self._gids: dict[int, int | None] = {}
         self._jobs: dict[str, tuple[_Server, ShellHandle]] = {}
+
+    def set_max_servers(self, max_servers: int | None) -> None:
+        """A new pool size (config reload); servers beyond it stop once idle."""
+        self.max_servers = default_max_servers() if max_servers is None else max(1, max_servers)
 
     @property
     def shells(self) -> dict[str, ShellHandle]:
@@ -277,12 +302,43 @@ class Launcher:
             theirs.close()
         server = _Server(self, uid, ours, proc)
         await server.ready
-        self._servers[uid] = server
+        self._servers.setdefault(uid, []).append(server)
         return server
 
+    def _pick(self, uid: int) -> _Server | None:
+        """UID's server with the fewest jobs (None if it has none); grow the pool
+        when even that one is busy."""
+        pool = self._servers.get(uid)
+        if not pool:
+            return None
+        best = pool[0]
+        for server in pool:
+            if len(server.shells) < len(best.shells):
+                best = server
+        if best.shells and len(pool) < self.max_servers and uid not in self._growing \
+                and not self.closing:
+            self._growing.add(uid)
+            asyncio.ensure_future(self._grow(uid))
+        return best
+
+    async def _grow(self, uid: int) -> None:
+        try:
+            server = await self._fork_from_owner(uid, self._gids.get(uid))
+            if self.closing:
+                server.send({"op": "shutdown", "grace": 0.0})
+            else:
+                self._servers.setdefault(uid, []).append(server)
+                self._maybe_idle(server)
+        except OSError as exc:
+            if not self.closing:
+                self.log.warning("cannot add a shell server", uid=uid, error=str(exc))
+        finally:
+            self._growing.discard(uid)
+
     async def _server_for(self, uid: int, gid: int | None) -> _Server:
-        server = self._servers.get(uid)
-        if server is not None and not server.closed:
+        self._gids.setdefault(uid, gid)
+        server = self._pick(uid)
+        if server is not None:
             return server
         pending = self._starting.get(uid)
         if pending is None or pending.done() and (pending.cancelled() or pending.exception()):
@@ -298,13 +354,21 @@ class Launcher:
                 self._starting.pop(uid, None)
 
     async def _fork_server(self, uid: int, gid: int | None) -> _Server:
-        owner = await self._server_for(os.geteuid(), None)
+        server = await self._fork_from_owner(uid, gid)
+        self._servers.setdefault(uid, []).append(server)
+        return server
+
+    async def _fork_from_owner(self, uid: int, gid: int | None) -> _Server:
+        """A new server for UID, forked by the owner's first server (which has
+        imported everything a shell needs, so the fork costs no start-up)."""
+        euid = os.geteuid()
+        pool = self._servers.get(euid)
+        owner = pool[0] if pool else await self._server_for(euid, None)
         fut: asyncio.Future[_Server] = asyncio.get_running_loop().create_future()
         owner.forks[uid] = fut
         owner.send({"op": "fork", "uid": uid, "gid": gid})
         server = await fut
         await server.ready
-        self._servers[uid] = server
         return server
 
     def _forked(self, owner: _Server, msg: dict[str, Any]) -> None:
@@ -323,16 +387,20 @@ class Launcher:
         fut.set_result(server)
 
     def _server_gone(self, server: _Server) -> None:
-        if self._servers.get(server.uid) is server:
-            del self._servers[server.uid]
+        pool = self._servers.get(server.uid)
+        if pool is not None and server in pool:
+            pool.remove(server)
+            if not pool:
+                del self._servers[server.uid]
         pending = self._starting.get(server.uid)
         if pending is not None and pending.done() and not pending.cancelled() \
                 and pending.exception() is None and pending.result() is server:
             del self._starting[server.uid]
 
     def _maybe_idle(self, server: _Server) -> None:
-        """Stop another user's server once it has had no job for a while."""
-        if server.uid == os.geteuid() or server.shells or server.closed:
+        """Stop a server once it has had no job for a while (not the owner's first:
+        it is what the others are forked from)."""
+        if server.shells or server.closed or server.proc is not None:
             return
         if server.idle is not None:
             server.idle.cancel()
@@ -364,8 +432,8 @@ class Launcher:
 
     def spawn_now(self, shell: ShellHandle, args: dict[str, Any], uid: int) -> bool:
         """``spawn`` without waiting, when UID's server is up; False (nothing done) if not."""
-        server = self._servers.get(uid)
-        if server is None or server.closed:
+        server = self._pick(uid)
+        if server is None:
             return False
         if shell.key in self._jobs:
             shell.on_error(errno.EEXIST, f"a shell for {shell.key} is already running")
@@ -414,7 +482,7 @@ class Launcher:
         self.closing = True
         for pending in self._starting.values():
             pending.cancel()
-        servers = list(self._servers.values())
+        servers = [server for pool in self._servers.values() for server in pool]
         for server in servers:
             try:
                 server.send({"op": "shutdown", "grace": grace})

@@ -89,7 +89,7 @@ class JobExec(Module):
         self.links = LinkBatcher(self.ctx)     # the guest symlinks of jobs starting together
         self._uri = self.ctx.attr_get("local-uri")
         self._level = self.ctx.attr_get_default("instance-level", "0")
-        self.launcher = Launcher(self.log, self._uri)
+        self.launcher = Launcher(self.log, self._uri, max_servers=self.config.shell_servers)
         self.local: dict[int, ShellHandle] = {}      # this rank's shells, by job id
         self.stopping = False
         if self.ctx.rank == 0:
@@ -109,6 +109,7 @@ class JobExec(Module):
 
     def config_reload(self, config: Any) -> None:
         self.config = ExecConfig.from_table(config.get("exec"))
+        self.launcher.set_max_servers(self.config.shell_servers)
 
     async def stop(self) -> None:
         await self._end_jobs()

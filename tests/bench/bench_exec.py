@@ -26,7 +26,7 @@ Metrics (targets from issue 9 in parentheses):
   output_mb_per_s                  one job writing 100 MB (quick: 20 MB) to stdout, until
                                    ``flux job attach`` has read it all (>= 30), with the
                                    broker's RSS growth
-  running_job_pss_kb               PSS of the shell servers plus the broker's
+  running_job_pss_kb               PSS of the shell servers (all of the pool) plus the broker's
                                    anonymous memory growth, per running job, with 500
                                    (quick: 200) ``sleep`` jobs running at once (<= 4096)
 """
@@ -237,6 +237,23 @@ def _children(pid: int) -> list[int]:
     return children_of(pid)
 
 
+def _shell_servers(broker: int) -> list[int]:
+    """The broker's shell servers: its own, and those it forked (a user's pool)."""
+    found: list[int] = []
+    todo = [broker]
+    while todo:
+        for pid in _children(todo.pop()):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    if b"shell.server" not in fh.read():
+                        continue
+            except OSError:
+                continue
+            found.append(pid)
+            todo.append(pid)
+    return found
+
+
 @part("running")
 def bench_running(ctx: Ctx) -> None:
     n = ctx.p["running"]
@@ -249,9 +266,8 @@ def bench_running(ctx: Ctx) -> None:
         deadline = time.monotonic() + 600
         while True:
             running = flux(inst, "jobs", "-n", "-f", "running", "-o", "{id}").stdout.split()
-            servers = [p for p in _children(broker)
-                       if b"shell.server" in open(f"/proc/{p}/cmdline", "rb").read()]
-            tasks = [t for srv in servers for t in _children(srv)]
+            servers = _shell_servers(broker)
+            tasks = [t for srv in servers for t in _children(srv) if t not in servers]
             if len(running) == n and len(tasks) >= n:
                 break
             if time.monotonic() > deadline:
