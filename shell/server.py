@@ -46,6 +46,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -61,6 +62,8 @@ from shell.shell import Shell
 __all__ = ["ServerHost", "main", "HDR"]
 
 HDR = struct.Struct(">I")
+#: seconds of work on a batch of job starts after which what it has to say is sent
+_FLUSH_EVERY = 0.002
 #: the server a forked child replaced: kept referenced so none of its objects is finalized
 #: (a socket object's finalizer would close an fd number the child reuses)
 _PARENT: list[Any] = []
@@ -99,6 +102,7 @@ class ServerHost(Host):
         self.buf = b""
         self._out = bytearray()        # messages of this reactor turn, sent at its end
         self._out_soon = False
+        self._flushed = 0.0
         self.shells: dict[str, Shell] = {}
         self.barriers: dict[int, Any] = {}        # seq -> callback(reply)
         self._seq = 0
@@ -129,6 +133,7 @@ class ServerHost(Host):
 
     def flush(self, fds: list[int] | None = None) -> None:
         """Send what is queued now (FDS ride with its last bytes)."""
+        self._flushed = time.monotonic()
         out, self._out = bytes(self._out), bytearray()
         if not out:
             return
@@ -164,6 +169,12 @@ class ServerHost(Host):
         op = msg.get("op")
         if op == "start":
             self.start_job(str(msg.get("key")), msg.get("args") or {})
+            # a read may bring many jobs: what the first ones have to say (started,
+            # their barriers: exec logs and starts each job then) goes out every
+            # couple of milliseconds, not only after the last one; not after every
+            # job either, or exec would be woken per job instead of per batch
+            if time.monotonic() - self._flushed >= _FLUSH_EVERY:
+                self.flush()
         elif op == "signal":
             shell = self.shells.get(str(msg.get("key")))
             if shell is not None:
@@ -243,8 +254,6 @@ class ServerHost(Host):
             return
         for sh in list(self.shells.values()):
             sh.killall(signal.SIGTERM)
-        import time
-
         self._stop_timer = self.reactor.add_timer(time.monotonic() + grace, self._hard_stop)
 
     def _hard_stop(self) -> None:

@@ -201,10 +201,14 @@ class Shell:
             # it.  Exec still hears of init and start (it logs shell.init and
             # shell.start, and the job starts), in order, on the server's socket; a
             # barrier exec would fail means the job is ending, and its kill follows.
-            if name in ("init", "start"):
-                self.host.barrier(self.key, name, data, None)
             merged = dict(data) if isinstance(data, dict) else {}
-            self.reactor.call_soon(callback, merged, None)
+            if name in ("init", "start"):
+                # at once, not on the next loop turn: the server handles a whole batch
+                # of jobs per turn, and each would wait for all the others' starts
+                self.host.barrier(self.key, name, data, None)
+                callback(merged, None)
+            else:
+                self.reactor.call_soon(callback, merged, None)   # PMI: not re-entered
             return
 
         if self.key is not None and self.args.get("barrier") == "launcher":

@@ -408,6 +408,8 @@ class Launcher:
         def stop() -> None:
             server.idle = None
             if not server.shells and not server.closed:
+                # out of the pool first: no job may be sent to a server on its way out
+                self._server_gone(server)
                 try:
                     server.send({"op": "shutdown", "grace": 1.0})
                 except OSError:
