@@ -13,7 +13,10 @@ dirref: nothing is copied) and removes the namespace (``kvs.commit``'s
 ``link``): an inactive job's directory holds everything its run wrote.
 
 Appends to the exec eventlog are sent in order without waiting (the KVS
-applies commits in the order they arrive).  An entry may be held back
+applies commits in the order they arrive); consecutive appends to one key
+in a commit travel as one op (same bytes, one walk of the tree instead of
+several).  Values are ``RawValue``s: this module runs in rank 0's broker,
+as the kvs does, so its bytes need no base64 either way.  An entry may be held back
 ``HOLD`` seconds so the entries of one short stretch travel in one commit
 (``shell.init`` and ``shell.start``, and for a short job everything up to
 ``done``); a watcher sees them at most ``HOLD`` late.  ``HOLD`` is the
@@ -24,12 +27,13 @@ load too) has its whole exec log written in its last commit.
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import time
 from typing import Any
 
 import orjson
+
+from kvs.txn import RawValue
 
 __all__ = ["GuestNamespace", "LinkBatcher", "namespace_of", "event_line", "output_header",
            "input_header"]
@@ -63,12 +67,26 @@ def input_header() -> dict[str, Any]:
             "options": {}}
 
 
-def _val(data: bytes) -> dict[str, Any]:
-    return {"ver": 1, "type": "val", "data": base64.b64encode(data).decode()}
-
-
 def _op(key: str, data: bytes, append: bool) -> dict[str, Any]:
-    return {"key": key, "flags": FLUX_KVS_APPEND if append else 0, "dirent": _val(data)}
+    return {"key": key, "flags": FLUX_KVS_APPEND if append else 0, "dirent": RawValue(data)}
+
+
+def coalesce(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OPS with each run of consecutive appends to one key merged into one append.
+
+    Appending A then B is appending A+B: the value's bytes and what a watcher
+    reads from the commit's root are the same.
+    """
+    out: list[dict[str, Any]] = []
+    for op in ops:
+        prev = out[-1] if out else None
+        if prev is not None and op["flags"] == FLUX_KVS_APPEND \
+                and prev["flags"] == FLUX_KVS_APPEND and prev["key"] == op["key"]:
+            out[-1] = _op(op["key"], b"".join(prev["dirent"].chunks + op["dirent"].chunks),
+                          True)
+        else:
+            out.append(op)
+    return out
 
 
 def _settle(fut: "asyncio.Future[None]", msg: Any) -> None:
@@ -227,6 +245,8 @@ class GuestNamespace:
         ops, self._ops = self._ops, []
         if not ops:
             return
+        if len(ops) > 1:
+            ops = coalesce(ops)
         # sent now (not from a task): a link sent after this must reach the KVS after it
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 

@@ -121,3 +121,57 @@ def test_a_namespace_that_cannot_be_made_fails_create(errnum: int) -> None:
         assert info.value.errno == errnum and not guest.created
 
     asyncio.run(main())
+
+
+def _bytes_at(ops: list[dict[str, Any]], tmp_path: Any) -> dict[str, bytes]:
+    from eventstore.store import Store
+    from kvs.engine import KVS
+    from kvs.txn import Txn
+
+    store = Store(tmp_path, durability="none")
+    try:
+        engine = KVS(store, owner=0)
+        engine.commit_one(Txn(ops, "job-1", create=0))
+        return {key: engine.lookup(key, "job-1").value for key in ("exec.eventlog", "output")}
+    finally:
+        store.close()
+
+
+def test_coalesced_appends_store_the_same_bytes(tmp_path: Any) -> None:
+    from jobmgr.exec.guest import _op, coalesce
+
+    ops = [_op("exec.eventlog", b"a\n", False), _op("output", b"h\n", False),
+           _op("exec.eventlog", b"b\n", True), _op("exec.eventlog", b"c\n", True),
+           _op("output", b"o\n", True), _op("exec.eventlog", b"d\n", True),
+           _op("exec.eventlog", b"e" * 2000 + b"\n", True)]
+    merged = coalesce(ops)
+    # runs of appends to one key become one op; puts and key changes break a run
+    assert [(op["key"], op["flags"]) for op in merged] == [
+        ("exec.eventlog", 0), ("output", 0), ("exec.eventlog", 32), ("output", 32),
+        ("exec.eventlog", 32)]
+    assert _bytes_at(merged, tmp_path / "a") == _bytes_at(ops, tmp_path / "b") == {
+        "exec.eventlog": b"a\nb\nc\nd\n" + b"e" * 2000 + b"\n", "output": b"h\no\n"}
+
+
+def test_a_jobs_last_entries_go_in_one_commit_with_one_op_per_key() -> None:
+    async def main() -> None:
+        ctx = FakeCtx()
+        guest = _guests(ctx, LinkBatcher(ctx), 1)[0]
+        create = asyncio.ensure_future(guest.create(1, [("init", {})]))
+        await asyncio.sleep(0)
+        ctx.answer(0)
+        ctx.answer(1)
+        await create
+        guest.append("shell.init", hold=True)
+        guest.append_output(b'{"x":1}\n')
+        guest.append("complete", {"status": 0})
+        guest.append("done")
+        guest.finalize()
+        ops = ctx.sent[2][0]["ops"]
+        assert [op["key"] for op in ops] == ["exec.eventlog", "output", "exec.eventlog"]
+        assert [line.split(b'"name":"')[1].split(b'"')[0]
+                for line in ops[2]["dirent"].chunks[0].splitlines()] == [b"complete", b"done"]
+        assert ctx.sent[3][0]["link"] == {"key": f"{guest.job_key}.guest",
+                                          "namespace": "job-100"}
+
+    asyncio.run(main())
