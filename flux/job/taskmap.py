@@ -26,11 +26,27 @@ from flux.resource.ResourceSet import decode_R
 
 __all__ = ["r_ranks", "tasks_per_rank", "cores_of_tasks", "layout", "per_resource_option"]
 
+def _one_id(s: Any) -> bool:
+    """S names one id in its canonical form (what IDset(S).encode() gives back)."""
+    return type(s) is str and s.isdigit() and s.isascii() and (s[0] != "0" or s == "0")
+
+
 def r_ranks(R: Mapping[str, Any]) -> list[tuple[int, str, str]]:
     """(broker rank, cores, gpus) for every rank of R, in rank order."""
     execution = R.get("execution")
     if not isinstance(execution, Mapping) or not isinstance(execution.get("R_lite"), list):
         raise ValueError("R: execution.R_lite is missing")
+    lite = execution["R_lite"]
+    if len(lite) == 1 and type(lite[0]) is dict:
+        # one rank with one core (most small jobs): the idsets would give back the
+        # strings themselves, so none is built (exec lays out every job it starts)
+        entry = lite[0]
+        rank, children = entry.get("rank"), entry.get("children")
+        if type(children) is dict and _one_id(rank) and len(children) <= 2:
+            core, gpu = children.get("core"), children.get("gpu")
+            if _one_id(core) and (gpu is None or _one_id(gpu)) \
+                    and len(children) == (1 if gpu is None else 2):
+                return [(int(rank), core, gpu or "")]
     found: dict[int, tuple[IDset, IDset]] = {}
     for i, entry in enumerate(execution["R_lite"]):
         if not isinstance(entry, Mapping):
@@ -127,6 +143,7 @@ def per_resource_option(jobspec: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def layout(jobspec: Mapping[str, Any], R: Any) -> tuple[list[int], list[int]]:
     """(broker ranks of the job's shells, tasks on each); ValueError names what is wrong."""
     ranks = r_ranks(decode_R(R))
-    counts = tasks_per_rank(summarize(jobspec), [len(IDset(c)) if c else 0 for _r, c, _g in ranks],
+    counts = tasks_per_rank(summarize(jobspec), [(1 if _one_id(c) else len(IDset(c))) if c else 0
+                                                 for _r, c, _g in ranks],
                             per_resource_option(jobspec))
     return [r for r, _c, _g in ranks], counts

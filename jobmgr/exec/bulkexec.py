@@ -103,7 +103,7 @@ class BulkJob:
                                   lambda status, tail: self._exited(shell_rank, status, tail),
                                   lambda _errnum, text: self._failed(shell_rank, rank, text),
                                   lambda name, data, reply: self._local_barrier(
-                                      shell_rank, name, data, reply))
+                                      shell_rank, name, data, reply), self.job.f58)
             return
 
         def on_response(msg: Message) -> None:

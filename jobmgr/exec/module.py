@@ -310,7 +310,7 @@ class JobExec(Module):
 
     def launch_local(self, body: dict[str, Any], jobid: int, userid: int,
                      on_started: Any, on_exit: Any, on_error: Any,
-                     on_barrier: Any = None) -> None:
+                     on_barrier: Any = None, f58: str | None = None) -> None:
         """Start the shell of job JOBID on this rank (``job-exec.launch``'s work).
 
         Rank 0's exec calls this directly for the shells of its own rank (no
@@ -318,13 +318,15 @@ class JobExec(Module):
         ON_EXIT(wait status, last output entries), or ON_ERROR(errnum, text),
         always from a later loop turn than the call.  With ON_BARRIER (rank
         0's own shells), the shell enters its barriers through the shell
-        server's socket instead of ``job-exec.barrier`` requests.
+        server's socket instead of ``job-exec.barrier`` requests.  F58: the
+        job id's F58 form, when the caller has it already.
         """
         if self.stopping:
             self._later(on_error, errno.ENOSYS, "job-exec is shutting down")
             return
         rank = self.ctx.rank
-        f58 = JobID(jobid).f58
+        if f58 is None:
+            f58 = JobID(jobid).f58
         gid = None
         if userid != os.geteuid():
             try:
