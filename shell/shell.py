@@ -41,10 +41,26 @@ from shell.info import JobInfo
 from shell.plugstack import PlugStack, PluginError
 from shell.task import SpawnError, Task, exit_code
 
-__all__ = ["Shell", "LOG_LEVELS"]
+__all__ = ["Shell", "LOG_LEVELS", "level_name"]
 
-LOG_LEVELS = {"FATAL": 0, "ERROR": 3, "WARN": 4, "NOTICE": 5, "INFO": 6, "DEBUG": 7}
+#: the shell's log levels, as flux-core's shell names them: ``verbose=1`` (``-v``) shows
+#: DEBUG, ``verbose=2`` TRACE as well (INFO: an older name for DEBUG, kept for plugins)
+LOG_LEVELS = {"FATAL": 0, "ERROR": 3, "WARN": 4, "NOTICE": 5, "DEBUG": 6, "TRACE": 7,
+              "INFO": 6}
+#: level -> the name printed with a message ("" for NOTICE)
+LEVEL_NAMES = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "", "DEBUG", "TRACE")
+
+
+def level_name(level: int) -> str:
+    return LEVEL_NAMES[level] if 0 <= level < len(LEVEL_NAMES) else ""
 _DRAIN_TIMEOUT = 1.0           # seconds to read output after the last task exited
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exited with status {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) \
+        else f"wait status {status}"
 
 
 class OutputSink:
@@ -59,7 +75,7 @@ class OutputSink:
         pass
 
     def log(self, level: int, message: str, component: str | None) -> None:
-        name = next((k for k, v in LOG_LEVELS.items() if v == level), "")
+        name = level_name(level)
         sys.stderr.write(f"flux-shell: {name + ': ' if name else ''}"
                          f"{component + ': ' if component else ''}{message}\n")
 
@@ -253,7 +269,19 @@ class Shell:
             self._fail_init(exc.strerror if isinstance(exc, OSError) and exc.strerror
                             else str(exc))
         else:
+            if self.loglevel >= LOG_LEVELS["DEBUG"]:
+                self._log_plan()
             self.barrier("init", None, self._after_init)
+
+    def _log_plan(self) -> None:
+        me = self.info.me
+        self.log(f"shell {self.rank} of {self.info.size} on broker rank {me.broker_rank}: "
+                 f"{len(me.task_ranks)} of {self.info.ntasks} task(s), cwd "
+                 f"{self.info.cwd or '(none)'}", LOG_LEVELS["DEBUG"])
+        self.log(f"plugins: {' '.join(self.plugstack.names())}", LOG_LEVELS["TRACE"])
+        tmpdir = self.env.get("FLUX_JOB_TMPDIR")
+        if tmpdir:
+            self.log(f"FLUX_JOB_TMPDIR={tmpdir}", LOG_LEVELS["TRACE"])
 
     def _fail_init(self, note: str) -> None:
         self.die(note)
@@ -330,7 +358,9 @@ class Shell:
             pid = self.host.spawn(self, task, self.info.cwd, self.rlimits)
         finally:
             self._close_child_fds(task)
-        self.log(f"task {task.rank}: started pid {pid}", LOG_LEVELS["DEBUG"])
+        if self.loglevel >= LOG_LEVELS["DEBUG"]:
+            self.log(f"task {task.rank}: started pid {pid}: {' '.join(task.argv)}",
+                     LOG_LEVELS["DEBUG"])
 
     @staticmethod
     def _close_child_fds(task: Task) -> None:
@@ -435,7 +465,8 @@ class Shell:
         task.wait_status = status
         self._exited += 1
         self.exit_code = max(self.exit_code, exit_code(status))
-        self.log(f"task {task.rank}: exited with status {status}", LOG_LEVELS["DEBUG"])
+        if self.loglevel >= LOG_LEVELS["DEBUG"]:
+            self.log(f"task {task.rank}: {_describe(status)}", LOG_LEVELS["DEBUG"])
         try:
             self.plugstack.call("task.exit", self, task)
         except PluginError as exc:

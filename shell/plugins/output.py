@@ -362,9 +362,9 @@ class TerminalOutput:
         pass
 
     def log(self, level: int, message: str, component: str | None) -> None:
-        from shell.shell import LOG_LEVELS
+        from shell.shell import level_name
 
-        name = next((k for k, v in LOG_LEVELS.items() if v == level), "")
+        name = level_name(level)
         text = f"flux-shell[{self.shell.rank}]: {name + ': ' if name else ''}" \
                f"{component + ': ' if component else ''}{message}\n"
         _write_all(2, text.encode())

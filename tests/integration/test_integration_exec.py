@@ -402,7 +402,17 @@ def test_output_limit_truncates(inst):
 
 
 def test_shell_verbose_logs_into_the_output_log(inst):
-    run(inst, "-o", "verbose=2", "true")
+    # verbose=1 (flux-core's DEBUG, level 6): what the shell does; verbose=2 adds TRACE (7)
+    run(inst, "-o", "verbose=1", "true")
+    logs = [e["context"] for e in events(inst, last_job(inst), "output") if e["name"] == "log"]
+    assert any("started pid" in c["message"] and c["level"] == 6 for c in logs)
+    assert any("exited with status 0" in c["message"] for c in logs)
+    assert not any(c["level"] == 7 for c in logs)
+    r = run(inst, "-o", "verbose=2", "true")
+    logs = [e["context"] for e in events(inst, last_job(inst), "output") if e["name"] == "log"]
+    assert any(c["message"].startswith("plugins: ") and c["level"] == 7 for c in logs)
+    assert "flux-shell[0]: TRACE: plugins:" in r.stderr
+    assert "flux-shell[0]: DEBUG: task 0: started pid" in r.stderr
     logs = [e for e in events(inst, last_job(inst), "output") if e["name"] == "log"]
     assert any("started pid" in e["context"]["message"] for e in logs)
 
@@ -447,6 +457,14 @@ def test_standalone_flux_shell(tmp_path):
                         str(tmp_path / "R.json")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert sorted(r.stdout.splitlines()) == ["0: hi 0", "1: hi 1"]
+    assert "DEBUG" not in r.stderr
+    # -v: "log actions to stderr" (flux-shell(1))
+    r = subprocess.run([exe, "-v", "--standalone", "-j", str(tmp_path / "j.json"), "-R",
+                        str(tmp_path / "R.json")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "flux-shell[0]: DEBUG: shell 0 of 1 on broker rank 0: 2 of 2 task(s)" in r.stderr
+    assert "flux-shell[0]: DEBUG: task 1: exited with status 2" in r.stderr
+    assert "TRACE" not in r.stderr
 
 
 def _running_flux_run(inst, *args):
