@@ -30,6 +30,9 @@ from cli.common import die, warn
 from cli.job_common import rpc_error_text
 from cli.job_watch import WAITCREATE
 
+#: the longest a job event waits for the exec log's earlier events (``-vvv``)
+_HOLD_SECONDS = 0.5
+
 __all__ = ["JobFollower", "exit_code_of", "follow_jobs", "attach", "decode_output", "label_lines",
            "StdinForwarder"]
 
@@ -121,6 +124,10 @@ class JobFollower:
         self._header: dict[str, Any] = {}
         self._reason = ""
         self.stdin: StdinForwarder | None = None
+        #: with show_exec, job events (timestamp, line) held until the exec log has shown
+        #: what came before them: the two logs are watched apart, and are printed merged
+        self._held: list[tuple[float, str]] = []
+        self._hold_timer: Any = None
         self._main = _Stream(h, int(jobid), "eventlog", 0, self._on_main, self._on_main_end)
 
     # -- helpers -------------------------------------------------------------
@@ -133,9 +140,42 @@ class JobFollower:
 
     def _print_event(self, prefix: str, entry: Any) -> None:
         context = f" {entry.context_string}" if entry.context else ""
-        sys.stderr.write(f"{self._stamp(entry.timestamp)}: {prefix}.{entry.name}{context}\n")
+        self._say(entry.timestamp,
+                  f"{self._stamp(entry.timestamp)}: {prefix}.{entry.name}{context}\n",
+                  main=prefix == "job")
+
+    def _say(self, timestamp: float, line: str, main: bool) -> None:
+        """Print LINE (stderr) in timestamp order across the job and exec logs."""
+        if main:
+            if self._exec is not None and self.show_exec and not self._exec.ended:
+                self._held.append((timestamp, line))
+                if self._hold_timer is None:
+                    # the exec log may say nothing more for a while: do not hold forever
+                    self._hold_timer = self.h.get_reactor().add_timer(
+                        time.monotonic() + _HOLD_SECONDS, self._release_all)
+                return
+        else:
+            self._release(timestamp)
+        sys.stderr.write(line)
+
+    def _release(self, upto: float | None = None) -> None:
+        held = self._held
+        n = 0
+        while n < len(held) and (upto is None or held[n][0] <= upto):
+            sys.stderr.write(held[n][1])
+            n += 1
+        del held[:n]
+        if not held and self._hold_timer is not None:
+            self.h.get_reactor().cancel_timer(self._hold_timer)
+            self._hold_timer = None
+
+    def _release_all(self) -> None:
+        self._hold_timer = None
+        self._release()
 
     def _check_done(self) -> None:
+        if self._exec is None or self._exec.ended:
+            self._release()
         if self.done or not self._main_done:
             return
         # job-info ends every guest log watch once the job is inactive, so waiting
@@ -163,13 +203,17 @@ class JobFollower:
         if name == "exception":
             ctx = entry.context
             severity = ctx.get("severity", 0)
-            sys.stderr.write(f"{self._stamp(entry.timestamp)}: job.exception {self.jobid.f58} "
-                             f"type={ctx.get('type')} severity={severity} "
-                             f"{ctx.get('note', '')}\n")
+            self._say(entry.timestamp,
+                      f"{self._stamp(entry.timestamp)}: job.exception {self.jobid.f58} "
+                      f"type={ctx.get('type')} severity={severity}"
+                      f"{' ' + str(ctx['note']) if ctx.get('note') else ''}\n",
+                      main=True)
             if severity == 0 and not self.fatal_exception:
                 self.fatal_exception = True
                 self.exception = ctx
-        elif name == "start" and self.output:
+        elif (name == "start" or name == "alloc" and self.show_exec) and self.output \
+                and self._exec is None:
+            # -vvv: from alloc, so exec's first events are not shown after the job's start
             self._exec = _Stream(self.h, int(self.jobid), "guest.exec.eventlog", WAITCREATE,
                                  self._on_exec, self._on_aux_end)
         elif name == "finish":
@@ -203,9 +247,10 @@ class JobFollower:
             self._start_output()
         if entry.name == "log" and not self.quiet:
             ctx = entry.context
-            sys.stderr.write(f"{self._stamp(entry.timestamp)}: {ctx.get('component', '')}"
-                             f"[{ctx.get('rank', '')}]: {ctx.get('stream', '')}: "
-                             f"{ctx.get('data', '')}")
+            self._say(entry.timestamp,
+                      f"{self._stamp(entry.timestamp)}: {ctx.get('component', '')}"
+                      f"[{ctx.get('rank', '')}]: {ctx.get('stream', '')}: "
+                      f"{ctx.get('data', '')}", main=False)
         elif self.show_exec:
             self._print_event("exec", entry)
 

@@ -539,6 +539,24 @@ def test_verbose_run_prints_the_jobid_and_events(inst):
     r = run(inst, "-vvv", "true")
     assert r.stderr.startswith("jobid: ")
     assert "job.start" in r.stderr and "exec.shell.start" in r.stderr
+    # the job's and exec's events, watched apart, are printed in time order
+    lines = [line for line in r.stderr.splitlines()[1:] if line[:1].isdigit()]
+    stamps = [float(line.split("s:", 1)[0]) for line in lines]
+    assert stamps == sorted(stamps), r.stderr
+    names = [line.split(": ", 1)[1].split()[0] for line in lines]
+    assert names.index("exec.init") < names.index("job.start") < names.index("job.finish")
+    assert names.index("exec.shell.start") < names.index("job.start")
+    # an exception without a note is printed without a trailing blank
+    proc = subprocess.Popen(["flux", "run", "-vv", "--urgency=hold", "true"], env=inst.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (held := inst.flux("jobs", "-n", "-f", "pending", "-o", "{id}").stdout.split()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    inst.flux("cancel", *held)
+    _out, err = proc.communicate(timeout=30)
+    exc = [line for line in err.splitlines() if "job.exception" in line]
+    assert exc and exc[0].endswith("type=cancel severity=0"), err
 
 
 def test_the_time_limit_can_be_moved_while_the_job_runs(inst, h):
