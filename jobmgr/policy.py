@@ -253,6 +253,36 @@ class Prepared:
     original: Any              # the jobspec as submitted, for J
     queue: str | None
     summary: JobspecSummary | None
+    jobspec_json: bytes | None = None   # ``jobspec``'s JSON, when it was made already
+
+
+class JobspecMemo:
+    """Jobspecs that passed validation, by their JSON, with their summaries.
+
+    A burst is often one jobspec many times (``flux submit --cc``): each copy
+    after the first skips validation and summary, ~20 us of ingest's work per
+    job.  Keys must be the JSON of objects decoded from JSON (a submission
+    from the wire), for which different objects have different encodings;
+    only successes are kept, so refusals say what they always said.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._ok: dict[bytes, JobspecSummary | None] = {}
+        self.hits = 0
+
+    def get(self, key: bytes) -> tuple[bool, JobspecSummary | None]:
+        """(whether KEY's jobspec passed validation, its summary if it was made)."""
+        if key in self._ok:
+            self.hits += 1
+            return True, self._ok[key]
+        return False, None
+
+    def add(self, key: bytes, summary: JobspecSummary | None) -> None:
+        ok = self._ok
+        if len(ok) >= self.size:
+            del ok[next(iter(ok))]      # oldest first: bursts reuse the newest
+        ok[key] = summary
 
 
 def event_flags(submit_flags: int) -> int:
@@ -403,11 +433,13 @@ def _check_limits(summary: JobspecSummary, policy: Policy, queue: str | None) ->
 
 
 def prepare(payload: Any, userid: int, owner: bool, policy: JobPolicy,
-            queue_open: Callable[[str | None], str | None]) -> Prepared:
+            queue_open: Callable[[str | None], str | None],
+            memo: JobspecMemo | None = None) -> Prepared:
     """Check one submit request and build the job to be written.
 
     ``queue_open(name)`` returns None when the queue accepts submissions,
     else the refusal text (e.g. "job submission is disabled: maintenance").
+    MEMO (only for a payload decoded from JSON): jobspecs validated before.
     Raises FluxError: EPROTO for a malformed request, EPERM for what a
     guest may not ask, EINVAL for a bad jobspec, queue or limit.
     """
@@ -436,7 +468,13 @@ def prepare(payload: Any, userid: int, owner: bool, policy: JobPolicy,
         raise FluxError(errno.EPROTO, "job-ingest.submit: payload needs 'jobspec' or 'J'")
     original = jobspec
 
-    if not flags & SUBMIT_NOVALIDATE:
+    key: bytes | None = None
+    known = False
+    known_summary: JobspecSummary | None = None
+    if memo is not None and not flags & SUBMIT_NOVALIDATE:
+        key = orjson.dumps(jobspec)
+        known, known_summary = memo.get(key)
+    if not flags & SUBMIT_NOVALIDATE and not known:
         _validate_v1(jobspec)
 
     system = _system(jobspec)
@@ -464,6 +502,18 @@ def prepare(payload: Any, userid: int, owner: bool, policy: JobPolicy,
     if updates:
         jobspec = _with_system(jobspec, updates)
 
+    if key is not None and not updates:
+        # the summary of what was validated: the jobspec is the one the key encodes
+        if known and known_summary is not None:
+            summary: JobspecSummary | None = known_summary
+            _check_limits(summary, pol, queue)
+        else:
+            summary = _summary_within_limits(jobspec, pol, queue, False)
+        memo.add(key, summary)  # type: ignore[union-attr]  # key implies memo
+        return Prepared(userid, urgency, event_flags(flags), jobspec, original, queue, summary,
+                        key)
+    if key is not None and not known:
+        memo.add(key, None)  # type: ignore[union-attr]  # validated; summary not this one's
     summary = _summary_within_limits(jobspec, pol, queue, bool(flags & SUBMIT_NOVALIDATE))
     return Prepared(userid, urgency, event_flags(flags), jobspec, original, queue, summary)
 

@@ -28,7 +28,7 @@ from flux.constants import FLUX_ROLE_OWNER
 from flux.errors import FluxError
 from flux.job.fluid import FluidGenerator
 from flux.message import Message
-from jobmgr.policy import JobPolicy, Prepared, parse_job_policy, prepare
+from jobmgr.policy import JobPolicy, JobspecMemo, Prepared, parse_job_policy, prepare
 
 __all__ = ["JobIngest"]
 
@@ -112,6 +112,7 @@ class JobIngest(Module):
         self._feasibility = "feasibility" in validators
         self._cli_plugins = _cli_validators(self.ctx.log) if "jobspec" in validators else None
         self._refusals: dict[str | None, str | None] = {}
+        self._memo = JobspecMemo()
         names: list[str | None] = list(self.policy.queues) or [None]
         max_jobid = 0
         try:
@@ -177,7 +178,9 @@ class JobIngest(Module):
         for msg in queued:
             try:
                 prepared = prepare(msg.payload, msg.userid, bool(msg.rolemask & FLUX_ROLE_OWNER),
-                                   self.policy, self._queue_open)
+                                   self.policy, self._queue_open,
+                                   # decoded from JSON: its re-encoding names it exactly
+                                   self._memo if msg.from_wire else None)
                 if plugins is not None and not prepared.flags & JOB_NOVALIDATE:
                     _plugin_validate(plugins, prepared.jobspec)
                 ready.append((msg, prepared))
@@ -232,7 +235,7 @@ class JobIngest(Module):
         t_submit = time.time()
         jobs: list[dict[str, Any]] = []
         for (_msg, p), jobid in zip(ready, ids):
-            jobspec_json = _dumps(p.jobspec)
+            jobspec_json = p.jobspec_json or _dumps(p.jobspec)
             original_json = jobspec_json if p.original is p.jobspec else _dumps(p.original)
             head = heads.get(p.userid)
             if head is None:

@@ -285,3 +285,75 @@ def test_add_constraint():
 def test_J_is_unsigned_and_names_the_user():
     assert make_J(5, {"x": 1}) == {"version": 1, "mech": "none", "userid": 5,
                                    "jobspec": {"x": 1}}
+
+
+# --- the memo of validated jobspecs ----------------------------------------------------
+
+def _counting_validation(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import jobmgr.policy as P
+
+    calls = [0]
+    real = P._validate_v1
+
+    def counted(js: dict) -> None:
+        calls[0] += 1
+        real(js)
+
+    monkeypatch.setattr(P, "_validate_v1", counted)
+    return calls
+
+
+def test_memo_validates_a_repeated_jobspec_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import orjson
+
+    from jobmgr.policy import JobspecMemo
+
+    calls = _counting_validation(monkeypatch)
+    memo = JobspecMemo()
+    policy = parse_job_policy({})
+    # what a burst looks like: equal jobspecs, each its own object (decoded per message)
+    first, second = (prepare({"jobspec": orjson.loads(orjson.dumps(jobspec()))}, 0, True,
+                             policy, open_all, memo) for _ in range(2))
+    assert calls[0] == 1 and memo.hits == 1
+    assert second.summary == first.summary == run({"jobspec": jobspec()}).summary
+    assert second.jobspec_json == orjson.dumps(second.jobspec)
+
+
+def test_memo_keeps_no_refusal_and_limits_still_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jobmgr.policy import JobspecMemo
+
+    calls = _counting_validation(monkeypatch)
+    memo = JobspecMemo()
+    bad = jobspec()
+    del bad["tasks"]
+    for _ in range(2):
+        with pytest.raises(FluxError, match="invalid jobspec: .*tasks") as info:
+            prepare({"jobspec": bad}, 0, True, parse_job_policy({}), open_all, memo)
+        assert info.value.errno == errno.EINVAL
+    assert calls[0] == 2
+    good = {"jobspec": jobspec()}
+    prepare(good, 0, True, parse_job_policy({}), open_all, memo)
+    limited = parse_job_policy({"policy": {"limits": {"job-size": {"max": {"ncores": 1}}}}})
+    with pytest.raises(FluxError, match="ncores"):
+        prepare(good, 0, True, limited, open_all, memo)   # known jobspec, new limit
+
+
+def test_memo_summary_follows_defaults_applied_after_it() -> None:
+    from jobmgr.policy import JobspecMemo
+
+    memo = JobspecMemo()
+    policy = parse_job_policy({"policy": {"jobspec": {"defaults": {"system": {
+        "duration": "1m"}}}}})
+    for _ in range(2):
+        p = prepare({"jobspec": jobspec()}, 0, True, policy, open_all, memo)
+        assert p.summary is not None and p.summary.duration == 60.0
+        assert p.jobspec_json is None      # not the submitted jobspec: encoded later
+
+
+def test_memo_is_bounded() -> None:
+    from jobmgr.policy import JobspecMemo
+
+    memo = JobspecMemo(size=2)
+    for i in range(3):
+        memo.add(b"%d" % i, None)
+    assert memo.get(b"0") == (False, None) and memo.get(b"2") == (True, None)
