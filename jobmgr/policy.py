@@ -261,28 +261,31 @@ class JobspecMemo:
 
     A burst is often one jobspec many times (``flux submit --cc``): each copy
     after the first skips validation and summary, ~20 us of ingest's work per
-    job.  Keys must be the JSON of objects decoded from JSON (a submission
-    from the wire), for which different objects have different encodings;
-    only successes are kept, so refusals say what they always said.
+    job, and the jobs share the first copy's object (jobspecs are replaced on
+    update, never edited), so later summaries of it are remembered too
+    (``summarize_shared``).  Keys must be the JSON of objects decoded from
+    JSON (a submission from the wire), for which different objects have
+    different encodings; only successes are kept, so refusals say what they
+    always said.
     """
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self._ok: dict[bytes, JobspecSummary | None] = {}
+        self._ok: dict[bytes, tuple[dict[str, Any], JobspecSummary | None]] = {}
         self.hits = 0
 
-    def get(self, key: bytes) -> tuple[bool, JobspecSummary | None]:
-        """(whether KEY's jobspec passed validation, its summary if it was made)."""
-        if key in self._ok:
+    def get(self, key: bytes) -> tuple[dict[str, Any], JobspecSummary | None] | None:
+        """(the jobspec KEY encodes, its summary if made) if it passed validation."""
+        known = self._ok.get(key)
+        if known is not None:
             self.hits += 1
-            return True, self._ok[key]
-        return False, None
+        return known
 
-    def add(self, key: bytes, summary: JobspecSummary | None) -> None:
+    def add(self, key: bytes, jobspec: dict[str, Any], summary: JobspecSummary | None) -> None:
         ok = self._ok
-        if len(ok) >= self.size:
+        if key not in ok and len(ok) >= self.size:
             del ok[next(iter(ok))]      # oldest first: bursts reuse the newest
-        ok[key] = summary
+        ok[key] = (jobspec, summary)
 
 
 def event_flags(submit_flags: int) -> int:
@@ -469,12 +472,13 @@ def prepare(payload: Any, userid: int, owner: bool, policy: JobPolicy,
     original = jobspec
 
     key: bytes | None = None
-    known = False
-    known_summary: JobspecSummary | None = None
+    known = None
     if memo is not None and not flags & SUBMIT_NOVALIDATE:
         key = orjson.dumps(jobspec)
-        known, known_summary = memo.get(key)
-    if not flags & SUBMIT_NOVALIDATE and not known:
+        known = memo.get(key)
+    if known is not None:
+        jobspec = original = known[0]
+    elif not flags & SUBMIT_NOVALIDATE:
         _validate_v1(jobspec)
 
     system = _system(jobspec)
@@ -504,16 +508,16 @@ def prepare(payload: Any, userid: int, owner: bool, policy: JobPolicy,
 
     if key is not None and not updates:
         # the summary of what was validated: the jobspec is the one the key encodes
-        if known and known_summary is not None:
-            summary: JobspecSummary | None = known_summary
+        if known is not None and known[1] is not None:
+            summary: JobspecSummary | None = known[1]
             _check_limits(summary, pol, queue)
         else:
             summary = _summary_within_limits(jobspec, pol, queue, False)
-        memo.add(key, summary)  # type: ignore[union-attr]  # key implies memo
+        memo.add(key, jobspec, summary)  # type: ignore[union-attr]  # key implies memo
         return Prepared(userid, urgency, event_flags(flags), jobspec, original, queue, summary,
                         key)
-    if key is not None and not known:
-        memo.add(key, None)  # type: ignore[union-attr]  # validated; summary not this one's
+    if key is not None and known is None:
+        memo.add(key, original, None)  # type: ignore[union-attr]  # validated, not summarized
     summary = _summary_within_limits(jobspec, pol, queue, bool(flags & SUBMIT_NOVALIDATE))
     return Prepared(userid, urgency, event_flags(flags), jobspec, original, queue, summary)
 

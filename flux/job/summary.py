@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["JobspecSummary", "summarize", "job_name"]
+__all__ = ["JobspecSummary", "summarize", "summarize_shared", "job_name"]
 
 
 @dataclass(slots=True)
@@ -189,3 +189,25 @@ def summarize(jobspec: Mapping[str, Any]) -> JobspecSummary:
         queue=_opt_str(system, "queue"), cwd=_opt_str(system, "cwd"),
         project=_opt_str(system, "project"), bank=_opt_str(system, "bank"),
         constraints=constraints or None, dependencies=deps or None)
+
+
+_SHARED: list[tuple[Any, JobspecSummary]] = []
+_SHARED_MAX = 8
+
+
+def summarize_shared(jobspec: Mapping[str, Any]) -> JobspecSummary:
+    """``summarize`` for a jobspec nobody changes in place, remembered by identity.
+
+    The broker's modules replace a job's jobspec on update and never edit it;
+    ingest, the scheduler, the job list and exec each summarize every job's,
+    and the jobs of a burst share one object (ingest's memo), so the last
+    few summaries are kept, with their jobspecs (held: an id is not reused
+    while its object lives).  Callers must not change the summary either.
+    """
+    for obj, summary in _SHARED:
+        if obj is jobspec:
+            return summary
+    summary = summarize(jobspec)
+    _SHARED.insert(0, (jobspec, summary))
+    del _SHARED[_SHARED_MAX:]
+    return summary

@@ -140,10 +140,13 @@ def per_resource_option(jobspec: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return value
 
 
-def layout(jobspec: Mapping[str, Any], R: Any) -> tuple[list[int], list[int]]:
-    """(broker ranks of the job's shells, tasks on each); ValueError names what is wrong."""
+def layout(jobspec: Mapping[str, Any], R: Any,
+           summary: JobspecSummary | None = None) -> tuple[list[int], list[int]]:
+    """(broker ranks of the job's shells, tasks on each); ValueError names what is wrong.
+
+    SUMMARY: the jobspec's, when the caller has it."""
     ranks = r_ranks(decode_R(R))
-    counts = tasks_per_rank(summarize(jobspec), [(1 if _one_id(c) else len(IDset(c))) if c else 0
+    counts = tasks_per_rank(summary or summarize(jobspec), [(1 if _one_id(c) else len(IDset(c))) if c else 0
                                                  for _r, c, _g in ranks],
                             per_resource_option(jobspec))
     return [r for r, _c, _g in ranks], counts

@@ -40,6 +40,7 @@ from broker.module import Module, request_handler
 from flux.constants import FLUX_ROLE_OWNER
 from flux.errors import FluxError
 from flux.job.JobID import JobID
+from flux.job.summary import summarize_shared
 from flux.job.taskmap import layout
 from flux.message import Message
 from jobmgr.exec.bulkexec import BulkJob
@@ -173,7 +174,8 @@ class JobExec(Module):
         try:
             if not isinstance(jobspec, dict) or not isinstance(R, dict):
                 raise ValueError("jobspec and R must be objects")
-            ranks, counts = layout(jobspec, R)
+            # the broker's jobspecs are never edited in place (summarize_shared)
+            ranks, counts = layout(jobspec, R, summarize_shared(jobspec))
             settings_ = job_settings(jobspec, self.config)
         except ValueError as exc:
             fail(respond, str(exc), started=False)

@@ -38,7 +38,7 @@ from flux.resource.ResourceSet import decode_R
 from jobmgr.events import JobEventError
 from jobmgr.job import merge_annotations
 from jobmgr.joblist.query import Budget, compile_constraint
-from flux.job.summary import JobspecSummary, summarize
+from flux.job.summary import JobspecSummary, summarize_shared
 from jobmgr.states import JobResult, JobState, job_result, transition
 
 __all__ = ["JobList", "JobRecord", "ATTRS", "r_summary", "RSummary"]
@@ -887,7 +887,7 @@ def _apply_updates(rec: JobRecord, updates: Mapping[str, Any]) -> None:
 
 def _jobspec_summary(jobid: int, jobspec: Mapping[str, Any]) -> JobspecSummary:
     try:
-        return summarize(jobspec)
+        return summarize_shared(jobspec)
     except ValueError as exc:
         raise ValueError(f"job {jobid}: jobspec {exc}") from None
 

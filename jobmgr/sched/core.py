@@ -62,9 +62,9 @@ class Request:
 
     @classmethod
     def from_jobspec(cls, jobspec: Mapping[str, Any]) -> Request:
-        from flux.job.summary import summarize
+        from flux.job.summary import summarize_shared
 
-        return cls.from_summary(summarize(jobspec))
+        return cls.from_summary(summarize_shared(jobspec))
 
     def per_node(self) -> int:
         if self.nnodes <= 0:

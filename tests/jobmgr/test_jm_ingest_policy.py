@@ -317,6 +317,8 @@ def test_memo_validates_a_repeated_jobspec_once(monkeypatch: pytest.MonkeyPatch)
     assert calls[0] == 1 and memo.hits == 1
     assert second.summary == first.summary == run({"jobspec": jobspec()}).summary
     assert second.jobspec_json == orjson.dumps(second.jobspec)
+    # the burst's jobs share the first one's jobspec object
+    assert second.jobspec is first.jobspec and second.original is first.jobspec
 
 
 def test_memo_keeps_no_refusal_and_limits_still_apply(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -355,5 +357,5 @@ def test_memo_is_bounded() -> None:
 
     memo = JobspecMemo(size=2)
     for i in range(3):
-        memo.add(b"%d" % i, None)
-    assert memo.get(b"0") == (False, None) and memo.get(b"2") == (True, None)
+        memo.add(b"%d" % i, {"n": i}, None)
+    assert memo.get(b"0") is None and memo.get(b"2") == ({"n": 2}, None)
