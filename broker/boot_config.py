@@ -32,13 +32,14 @@ from flux.errors import FluxError
 
 if TYPE_CHECKING:
     from broker.bootstrap import Bootstrap, TbonConfig
+    from broker.broker import BrokerOptions
     from broker.launch import LaunchOptions
 
 # zmq, the hostlist and certificate code are imported only when a configuration
 # does bootstrap: `flux start` of a single broker checks has_bootstrap() and no more
 
 __all__ = ["ConfigBoot", "Resolved", "resolve", "has_bootstrap", "launch_config",
-           "this_hostname"]
+           "config_broker_options", "this_hostname"]
 
 
 def this_hostname() -> str:
@@ -151,28 +152,36 @@ def resolve(config: Config, setattrs: list[tuple[str, str]] | None = None,
                     parents=parents, boot=conf_boot, tbon=tbon)
 
 
+def config_broker_options(config: Config, setattrs: list[tuple[str, str]],
+                          initial_program: list[str], verbose: int = 0,
+                          rundir: str | None = None) -> "BrokerOptions":
+    """The options of this host's broker of the configured instance (FluxError if
+    the configuration is wrong or does not list this host)."""
+    from broker.broker import BrokerOptions
+
+    where = resolve(config, setattrs)
+    if verbose:
+        print(f"flux-broker: {where.hostname} is rank {where.rank} of {where.size} "
+              "(config bootstrap)", file=sys.stderr)
+    setattrs = list(setattrs)
+    if rundir and "rundir" not in {n for n, _v in setattrs}:
+        setattrs.append(("rundir", rundir))
+    return BrokerOptions(rank=where.rank, size=where.size, setattrs=setattrs, config=config,
+                         initial_program=list(initial_program), verbose=verbose,
+                         parents=where.parents, hostname=where.hostname, hosts=where.hosts,
+                         boot=where.boot, config_boot=True)
+
+
 def launch_config(opts: "LaunchOptions") -> int:
     """Run this host's broker of the configured instance; returns its exit code."""
     import asyncio
 
-    from broker.broker import Broker, BrokerOptions
+    from broker.broker import Broker
     from broker.launch import _flux_path_env
 
-    where = resolve(opts.config, opts.setattrs)
-    if opts.verbose:
-        print(f"flux-broker: {where.hostname} is rank {where.rank} of {where.size} "
-              "(config bootstrap)", file=sys.stderr)
+    options = config_broker_options(opts.config, opts.setattrs, opts.initial_program,
+                                    opts.verbose, opts.rundir)
     if opts.noexec:
         return 0
     _flux_path_env()
-    setattrs = list(opts.setattrs)
-    names = {n for n, _v in setattrs}
-    if opts.rundir and "rundir" not in names:
-        setattrs.append(("rundir", opts.rundir))
-    broker = Broker(BrokerOptions(rank=where.rank, size=where.size, setattrs=setattrs,
-                                  config=opts.config,
-                                  initial_program=list(opts.initial_program),
-                                  verbose=opts.verbose, parents=where.parents,
-                                  hostname=where.hostname, hosts=where.hosts, boot=where.boot,
-                                  config_boot=True))
-    return asyncio.run(broker.run())
+    return asyncio.run(Broker(options).run())

@@ -45,11 +45,22 @@ class LaunchOptions:
     noexec: bool = False
     pmi: bool = False                  # one broker per PMI task (no --test-size, PMI_FD set)
     test: bool = False                 # --test-size was given: never a configured bootstrap
+    #: --wrap: what each broker's command runs under (a debugger, valgrind); rank 0 then
+    #: runs in a process of its own too
+    wrap: list[str] = field(default_factory=list)
+    #: --test-hosts: each broker's FLUX_FAKE_HOSTNAME, in rank order; with a configured
+    #: [bootstrap], each broker bootstraps from it under that name
+    test_hosts: list[str] = field(default_factory=list)
 
 
 def broker_argv(opts: LaunchOptions, rank: int, instance_dir: str | None) -> list[str]:
     """The command line that runs broker RANK (what -v shows)."""
-    argv = [sys.executable, "-m", "broker"]
+    argv = list(opts.wrap) + [sys.executable, "-m", "broker"]
+    if _config_hosts(opts):
+        # bootstraps from the configuration, as the host FLUX_FAKE_HOSTNAME names
+        argv += [f"--setattr={name}={value}" for name, value in opts.setattrs]
+        argv.append(f"--config-path={opts.config_path}")
+        return argv + (opts.initial_program if rank == 0 else [])
     if opts.size > 1:
         argv += [f"--rank={rank}", f"--size={opts.size}", f"--boot-dir={instance_dir}"]
     for name, value in opts.setattrs:
@@ -80,9 +91,30 @@ def _prepare_dir(opts: LaunchOptions) -> tuple[str | None, bool]:
     return tempfile.mkdtemp(prefix=f"flux-{os.getpid()}-"), True
 
 
+def _config_hosts(opts: LaunchOptions) -> bool:
+    """--test-hosts with a configured [bootstrap]: every broker bootstraps from it."""
+    if not (opts.test and opts.test_hosts):
+        return False
+    from broker.boot_config import has_bootstrap
+
+    return has_bootstrap(opts.config)
+
+
+def _host_ranks(opts: LaunchOptions) -> list[int]:
+    """Rank (in the configured instance) of each --test-hosts name, in order."""
+    from broker.boot_config import resolve
+
+    return [resolve(opts.config, opts.setattrs, hostname=h).rank
+            for h in opts.test_hosts[:opts.size]]
+
+
 def launch(opts: LaunchOptions) -> int:
     """Run the instance to completion; returns the flux-start exit code."""
     from broker.pmi_client import clean_environ
+
+    if opts.test_hosts and len(opts.test_hosts) < opts.size:
+        raise OSError(22, f"--test-hosts names {len(opts.test_hosts)} host(s) for "
+                          f"{opts.size} broker(s)")
 
     if opts.pmi:
         if opts.noexec:
@@ -99,15 +131,23 @@ def launch(opts: LaunchOptions) -> int:
     # our brokers and programs must not use a PMI descriptor meant for us
     clean_environ()
     instance_dir = None
+    by_config = _config_hosts(opts)
+    # in config mode, broker i is the one named test_hosts[i]; its rank is the config's
+    ranks = _host_ranks(opts) if by_config else list(range(opts.size))
     if opts.verbose or opts.noexec:
         shown_dir = instance_dir or "<instance-dir>"
-        for rank in range(opts.size):
-            print("flux-start: " + shlex.join(broker_argv(opts, rank, shown_dir)),
+        for i, rank in enumerate(ranks):
+            host = f"FLUX_FAKE_HOSTNAME={opts.test_hosts[i]} " if opts.test_hosts else ""
+            print("flux-start: " + host + shlex.join(broker_argv(opts, rank, shown_dir)),
                   file=sys.stderr)
     if opts.noexec:
         return 0
+    if by_config:
+        return asyncio.run(_run_children(opts, ranks, None))
     instance_dir, remove_dir = _prepare_dir(opts)
     try:
+        if opts.wrap:
+            return asyncio.run(_run_children(opts, ranks, instance_dir))
         return asyncio.run(_run(opts, instance_dir))
     finally:
         if remove_dir and instance_dir:
@@ -136,15 +176,18 @@ async def _run(opts: LaunchOptions, instance_dir: str | None) -> int:
         setattrs.append(("rundir", os.path.join(instance_dir, "0")))
     elif instance_dir is not None:
         setattrs.append(("rundir", instance_dir))
+    if opts.test_hosts:
+        # rank 0 is this process: its modules and its initial program see the name too
+        os.environ["FLUX_FAKE_HOSTNAME"] = opts.test_hosts[0]
     broker = Broker(BrokerOptions(rank=0, size=opts.size, setattrs=setattrs, config=opts.config,
                                   initial_program=list(opts.initial_program),
-                                  boot_dir=instance_dir, verbose=opts.verbose))
+                                  boot_dir=instance_dir, verbose=opts.verbose,
+                                  hostname=opts.test_hosts[0] if opts.test_hosts else None))
     children: dict[int, subprocess.Popen[bytes]] = {}
     if opts.size > 1 and opts.start_mode == "all":
-        env = dict(os.environ)
         for rank in range(1, opts.size):
-            children[rank] = spawn(broker_argv(opts, rank, instance_dir), env, pdeathsig=True,
-                                   stdin=subprocess.DEVNULL)
+            children[rank] = spawn(broker_argv(opts, rank, instance_dir), _env(opts, rank),
+                                   pdeathsig=True, stdin=subprocess.DEVNULL)
     codes: dict[int, int] = {}
     exit_timer: list[asyncio.TimerHandle] = []
     loop = asyncio.get_running_loop()
@@ -177,6 +220,58 @@ async def _run(opts: LaunchOptions, instance_dir: str | None) -> int:
             await asyncio.wait(pending)
     if opts.exit_mode == "leader":
         return codes[0]
+    return max(codes.values())
+
+
+def _env(opts: LaunchOptions, index: int) -> dict[str, str]:
+    env = dict(os.environ)
+    if opts.test_hosts:
+        env["FLUX_FAKE_HOSTNAME"] = opts.test_hosts[index]
+    return env
+
+
+async def _run_children(opts: LaunchOptions, ranks: list[int], instance_dir: str | None) -> int:
+    """Every broker in a process of its own (--wrap, or --test-hosts bootstrapping from
+    the configuration); the exit code as _run() computes it.  RANKS: each broker's rank."""
+    from broker.initprog import spawn, wait_process
+
+    _flux_path_env()
+    if opts.size > 1 and instance_dir is not None:
+        from broker.overlay import write_keys
+
+        write_keys(instance_dir)
+    order = sorted(range(len(ranks)), key=lambda i: ranks[i])
+    if opts.start_mode == "leader":
+        order = order[:1]
+    procs: dict[int, subprocess.Popen[bytes]] = {}
+    for i in order:
+        rank = ranks[i]
+        procs[rank] = spawn(broker_argv(opts, rank, instance_dir), _env(opts, i),
+                            pdeathsig=True, stdin=None if rank == 0 else subprocess.DEVNULL)
+    loop = asyncio.get_running_loop()
+    codes: dict[int, int] = {}
+    exit_timer: list[asyncio.TimerHandle] = []
+
+    def kill_all() -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+
+    async def watch(rank: int, proc: subprocess.Popen[bytes]) -> None:
+        codes[rank] = await wait_process(proc)
+        if (opts.exit_mode == "any" or rank == 0) and not exit_timer:
+            exit_timer.append(loop.call_later(opts.exit_timeout, kill_all))
+
+    # the terminal's ctrl-C is for the initial program (it has the same process group)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        await asyncio.gather(*(watch(r, p) for r, p in procs.items()))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if exit_timer:
+            exit_timer[0].cancel()
+    if opts.exit_mode == "leader" or len(codes) == 1:
+        return codes.get(0, 1)
     return max(codes.values())
 
 

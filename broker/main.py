@@ -3,7 +3,9 @@
 Options follow flux-broker(1): ``-S/--setattr ATTR=VAL`` (repeatable),
 ``--config-path DIR`` (also FLUX_CONF_DIR), ``-v``.  ``--rank``,
 ``--size`` and ``--boot-dir`` are set by ``flux start`` for test
-instances of more than one broker.
+instances of more than one broker.  Without them, a configuration with
+``[bootstrap] hosts`` makes this one broker of that instance
+(broker/boot_config.py), as ``flux start`` does.
 """
 from __future__ import annotations
 
@@ -45,9 +47,16 @@ def load_config(path: str | None) -> Config:
 
 
 def options_from_args(args: argparse.Namespace) -> BrokerOptions:
+    config = load_config(args.config_path)
+    if args.boot_dir is None and args.size == 1:
+        from broker.boot_config import config_broker_options, has_bootstrap
+
+        if has_bootstrap(config):
+            # one broker of a system instance: rank and size from [bootstrap] hosts
+            return config_broker_options(config, list(args.setattr),
+                                         list(args.initial_program), args.verbose)
     return BrokerOptions(rank=args.rank, size=args.size, setattrs=list(args.setattr),
-                         config=load_config(args.config_path),
-                         initial_program=list(args.initial_program),
+                         config=config, initial_program=list(args.initial_program),
                          boot_dir=args.boot_dir, verbose=args.verbose)
 
 

@@ -24,8 +24,48 @@ def _split_broker_opts(values: tuple[str, ...]) -> list[str]:
     return out
 
 
-@click.command("start", context_settings={"allow_interspersed_args": False,
-                                          "help_option_names": ["-h", "--help"]})
+#: options of ours that take a value (a separate word unless given as --opt=value)
+_VALUED = {"-s", "--test-size", "-o", "--broker-opts", "-S", "--setattr", "--config-path",
+           "--rundir", "--test-rundir", "--test-exit-timeout", "--test-exit-mode",
+           "--test-start-mode", "--wrap", "--test-hosts", "--test-pmi-clique",
+           "--caliper-profile"}
+
+
+class _StartCommand(click.Command):
+    """``-v/--verbose[=LEVEL]`` as flux-start(1) has it: ``-v`` counts, ``--verbose=2``
+    and ``-v2`` set a level.  Rewritten to repeated ``-v`` before click parses, and
+    only among our own options (not the initial program's)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out: list[str] = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--" or not arg.startswith("-") or arg == "-":
+                out.extend(args[i:])
+                break
+            level = None
+            if arg.startswith("--verbose="):
+                level = arg.partition("=")[2]
+            elif arg.startswith("-v") and arg[2:].isdigit():
+                level = arg[2:]
+            if level is not None:
+                if not level.isdigit():
+                    raise click.BadParameter(f"{level!r} is not a verbosity level",
+                                             param_hint="'--verbose'")
+                out.extend(["-v"] * int(level))
+            else:
+                out.append(arg)
+                if arg in _VALUED and i + 1 < len(args):
+                    out.append(args[i + 1])
+                    i += 1
+            i += 1
+        return super().parse_args(ctx, out)
+
+
+@click.command("start", cls=_StartCommand,
+               context_settings={"allow_interspersed_args": False,
+                                 "help_option_names": ["-h", "--help"]})
 @click.option("-s", "--test-size", type=click.IntRange(min=1), default=None,
               help="Start an instance of N brokers on this host")
 @click.option("-o", "--broker-opts", multiple=True, metavar="OPTS",
@@ -42,13 +82,24 @@ def _split_broker_opts(values: tuple[str, ...]) -> list[str]:
               help="Which broker exits start the exit timer (default any)")
 @click.option("--test-start-mode", type=click.Choice(["all", "leader"]), default="all",
               help="Start all brokers, or only the leader (default all)")
-@click.option("-v", "--verbose", count=True, help="Show the broker commands")
+@click.option("--wrap", "wrap", multiple=True, metavar="ARGS,...",
+              help="Run each broker under these comma-separated words (a debugger, valgrind)")
+@click.option("--test-hosts", metavar="HOSTLIST",
+              help="Each broker's FLUX_FAKE_HOSTNAME, in rank order (with [bootstrap] "
+                   "hosts configured, each broker bootstraps from it by that name)")
+@click.option("--test-pmi-clique", type=click.Choice(["single", "none"]), default="single",
+              help="PMI_process_mapping of the brokers' bootstrap (default single)")
+@click.option("--caliper-profile", metavar="PROFILE",
+              help="Profile the brokers with Caliper (not in this build)")
+@click.option("-v", "--verbose", count=True,
+              help="-v (or --verbose=1): show the broker commands; 2: trace bootstrap")
 @click.option("-X", "--noexec", is_flag=True, help="Do not run anything (use with -v)")
 @click.argument("initial_program", nargs=-1, type=click.UNPROCESSED)
 def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple[str, ...],
             config_path: str | None, rundir: str | None, test_rundir: str | None,
             test_rundir_cleanup: bool, test_exit_timeout: str, test_exit_mode: str,
-            test_start_mode: str, verbose: int, noexec: bool,
+            test_start_mode: str, wrap: tuple[str, ...], test_hosts: str | None,
+            test_pmi_clique: str, caliper_profile: str | None, verbose: int, noexec: bool,
             initial_program: tuple[str, ...]) -> None:
     """Start a Flux instance and run INITIAL_PROGRAM (default: a shell) in it."""
     from broker.launch import LaunchOptions, launch
@@ -62,6 +113,25 @@ def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple
         raise click.BadParameter(str(exc), param_hint="'--test-exit-timeout'") from None
     if rundir and test_rundir:
         raise click.UsageError("--rundir and --test-rundir cannot be used together")
+    if caliper_profile is not None:
+        die("start", "--caliper-profile: this Flux was built without Caliper support")
+    hosts: list[str] = []
+    if test_hosts is not None:
+        if test_size is None:
+            raise click.UsageError("--test-hosts needs --test-size")
+        from flux.hostlist import Hostlist
+
+        try:
+            hosts = list(Hostlist(test_hosts))
+        except (ValueError, TypeError) as exc:
+            raise click.BadParameter(f"{test_hosts!r}: {exc}",
+                                     param_hint="'--test-hosts'") from None
+        if len(hosts) < test_size:
+            raise click.BadParameter(f"{test_hosts!r} names {len(hosts)} host(s) for "
+                                     f"{test_size} broker(s)", param_hint="'--test-hosts'")
+    # test-size brokers bootstrap from files in the instance directory, not over PMI,
+    # so there is no PMI_process_mapping to set: the option is checked and has no effect
+    del test_pmi_clique
     pmi = test_size is None and "PMI_FD" in os.environ
     if pmi and (rundir or test_rundir):
         raise click.UsageError("--rundir and --test-rundir need --test-size (each broker "
@@ -87,7 +157,8 @@ def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple
                          test_rundir=test_rundir, test_rundir_cleanup=test_rundir_cleanup,
                          exit_timeout=exit_timeout, exit_mode=test_exit_mode,
                          start_mode=test_start_mode, verbose=verbose + known.verbose,
-                         noexec=noexec, pmi=pmi, test=test_size is not None)
+                         noexec=noexec, pmi=pmi, test=test_size is not None,
+                         wrap=_split_broker_opts(wrap), test_hosts=hosts)
     try:
         rc = launch(opts)
     except OSError as exc:
