@@ -107,3 +107,21 @@ def test_bad_shell_servers_config_is_refused(tmp_path):
     for bad in (0, -1, "2", True, 1000):
         with pytest.raises(ValueError, match="shell-servers"):
             ExecConfig.from_table({"shell-servers": bad})
+
+
+def test_a_broker_killed_leaves_no_server_or_task_of_the_pool(tmp_path):
+    inst = _instance(tmp_path, 2)
+    try:
+        broker = inst.broker_pids[0]
+        _a, server_a, task_a = _start(inst, tmp_path, "a")
+        _b, server_b, task_b = _start(inst, tmp_path, "b")
+        wait_until(lambda: len(_servers_of(broker)) == 2, timeout=30, what="a second server")
+        _c, server_c, task_c = _start(inst, tmp_path, "c")
+        servers = _servers_of(broker)
+        assert len({server_a, server_b, server_c}) == 2
+        for pid in inst.broker_pids:
+            os.kill(pid, signal.SIGKILL)
+        inst.proc.wait()
+        assert wait_dead(list(servers) + [task_a, task_b, task_c], timeout=10)
+    finally:
+        inst.stop()
