@@ -253,39 +253,48 @@ class Prepared:
     original: Any              # the jobspec as submitted, for J
     queue: str | None
     summary: JobspecSummary | None
-    jobspec_json: bytes | None = None   # ``jobspec``'s JSON, when it was made already
 
 
 class JobspecMemo:
-    """Jobspecs that passed validation, by their JSON, with their summaries.
+    """Jobspecs that passed validation, with their summaries, by their JSON
+    without ``attributes.system.environment``.
 
-    A burst is often one jobspec many times (``flux submit --cc``): each copy
-    after the first skips validation and summary, ~20 us of ingest's work per
-    job, and the jobs share the first copy's object (jobspecs are replaced on
-    update, never edited), so later summaries of it are remembered too
-    (``summarize_shared``).  Keys must be the JSON of objects decoded from
-    JSON (a submission from the wire), for which different objects have
-    different encodings; only successes are kept, so refusals say what they
-    always said.
+    A burst is often one jobspec many times (``flux submit --cc``, whose
+    copies differ only in their environment's FLUX_JOB_CC): each copy after
+    the first has only its environment checked, and no summary made (a
+    summary reads nothing of the environment), ~20 us of ingest's work per
+    job.  Keys must come from objects decoded from JSON (a submission from
+    the wire), for which different objects have different encodings; only
+    successes are kept, so refusals say what they always said.
     """
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self._ok: dict[bytes, tuple[dict[str, Any], JobspecSummary | None]] = {}
+        self._ok: dict[bytes, JobspecSummary | None] = {}
         self.hits = 0
 
-    def get(self, key: bytes) -> tuple[dict[str, Any], JobspecSummary | None] | None:
-        """(the jobspec KEY encodes, its summary if made) if it passed validation."""
-        known = self._ok.get(key)
-        if known is not None:
-            self.hits += 1
-        return known
+    @staticmethod
+    def key(jobspec: Mapping[str, Any]) -> bytes | None:
+        """JOBSPEC's key, or None if it is not shaped for one."""
+        attrs = jobspec.get("attributes")
+        system = attrs.get("system") if type(attrs) is dict else None
+        if type(system) is not dict:
+            return None
+        rest = {k: v for k, v in system.items() if k != "environment"}
+        return orjson.dumps({**jobspec, "attributes": {**attrs, "system": rest}})
 
-    def add(self, key: bytes, jobspec: dict[str, Any], summary: JobspecSummary | None) -> None:
+    def get(self, key: bytes) -> tuple[bool, JobspecSummary | None]:
+        """(whether KEY's jobspec passed validation, its summary if one was made)."""
+        if key in self._ok:
+            self.hits += 1
+            return True, self._ok[key]
+        return False, None
+
+    def add(self, key: bytes, summary: JobspecSummary | None) -> None:
         ok = self._ok
         if key not in ok and len(ok) >= self.size:
             del ok[next(iter(ok))]      # oldest first: bursts reuse the newest
-        ok[key] = (jobspec, summary)
+        ok[key] = summary
 
 
 def event_flags(submit_flags: int) -> int:
@@ -353,6 +362,16 @@ def _validate_v1(jobspec: Mapping[str, Any]) -> None:
     except (ValueError, TypeError, OSError) as exc:
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise _einval(f"invalid jobspec: {text}") from None
+
+
+def _validate_environment(system: Mapping[str, Any]) -> None:
+    """What ``_validate_v1`` checks of attributes.system.environment, and nothing else."""
+    from flux.job.Jobspec import check_environment
+
+    try:
+        check_environment(system)
+    except (ValueError, TypeError) as exc:
+        raise _einval(f"invalid jobspec: {exc}") from None
 
 
 def _system(jobspec: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -472,12 +491,13 @@ def prepare(payload: Any, userid: int, owner: bool, policy: JobPolicy,
     original = jobspec
 
     key: bytes | None = None
-    known = None
+    known, known_summary = False, None
     if memo is not None and not flags & SUBMIT_NOVALIDATE:
-        key = orjson.dumps(jobspec)
-        known = memo.get(key)
-    if known is not None:
-        jobspec = original = known[0]
+        key = memo.key(jobspec)
+        if key is not None:
+            known, known_summary = memo.get(key)
+    if known:
+        _validate_environment(jobspec["attributes"]["system"])
     elif not flags & SUBMIT_NOVALIDATE:
         _validate_v1(jobspec)
 
@@ -507,17 +527,16 @@ def prepare(payload: Any, userid: int, owner: bool, policy: JobPolicy,
         jobspec = _with_system(jobspec, updates)
 
     if key is not None and not updates:
-        # the summary of what was validated: the jobspec is the one the key encodes
-        if known is not None and known[1] is not None:
-            summary: JobspecSummary | None = known[1]
+        # the summary of what was validated (the environment aside, which it does not read)
+        if known_summary is not None:
+            summary: JobspecSummary | None = known_summary
             _check_limits(summary, pol, queue)
         else:
             summary = _summary_within_limits(jobspec, pol, queue, False)
-        memo.add(key, jobspec, summary)  # type: ignore[union-attr]  # key implies memo
-        return Prepared(userid, urgency, event_flags(flags), jobspec, original, queue, summary,
-                        key)
-    if key is not None and known is None:
-        memo.add(key, original, None)  # type: ignore[union-attr]  # validated, not summarized
+        memo.add(key, summary)  # type: ignore[union-attr]  # key implies memo
+        return Prepared(userid, urgency, event_flags(flags), jobspec, original, queue, summary)
+    if key is not None and not known:
+        memo.add(key, None)  # type: ignore[union-attr]  # validated; summary not this one's
     summary = _summary_within_limits(jobspec, pol, queue, bool(flags & SUBMIT_NOVALIDATE))
     return Prepared(userid, urgency, event_flags(flags), jobspec, original, queue, summary)
 

@@ -118,6 +118,13 @@ def _check_string_map(value: Any, path: str, allow_null: bool) -> None:
                               val)
 
 
+def check_environment(system: Mapping[str, Any]) -> None:
+    """The check ``validate_jobspec`` makes of attributes.system.environment (TypeError)."""
+    if "environment" in system:
+        _check_string_map(system["environment"], "attributes.system.environment",
+                          allow_null=True)
+
+
 def _check_system(system: Any, v1: bool) -> None:
     path = "attributes.system"
     if not isinstance(system, Mapping):
@@ -139,8 +146,7 @@ def _check_system(system: Any, v1: bool) -> None:
         value = system["preemptible-after"]
         if not _is_number(value) or value < 0:
             raise ValueError(f"{path}.preemptible-after: must be a number >= 0")
-    if "environment" in system:
-        _check_string_map(system["environment"], f"{path}.environment", allow_null=True)
+    check_environment(system)
     if "job" in system:
         _check_string_map(system["job"], f"{path}.job", allow_null=False)
     if "dependencies" in system:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["JobspecSummary", "summarize", "summarize_shared", "job_name"]
+__all__ = ["JobspecSummary", "summarize", "summarize_shared", "remember_summary", "job_name"]
 
 
 @dataclass(slots=True)
@@ -191,23 +191,30 @@ def summarize(jobspec: Mapping[str, Any]) -> JobspecSummary:
         constraints=constraints or None, dependencies=deps or None)
 
 
-_SHARED: list[tuple[Any, JobspecSummary]] = []
-_SHARED_MAX = 8
+_SHARED: dict[int, tuple[Any, JobspecSummary]] = {}
+_SHARED_MAX = 2048
 
 
 def summarize_shared(jobspec: Mapping[str, Any]) -> JobspecSummary:
     """``summarize`` for a jobspec nobody changes in place, remembered by identity.
 
-    The broker's modules replace a job's jobspec on update and never edit it;
-    ingest, the scheduler, the job list and exec each summarize every job's,
-    and the jobs of a burst share one object (ingest's memo), so the last
-    few summaries are kept, with their jobspecs (held: an id is not reused
-    while its object lives).  Callers must not change the summary either.
+    The broker's modules replace a job's jobspec on update and never edit it,
+    and pass the job's one object around in-process: ingest, the scheduler,
+    the job list and exec each need every job's summary.  The last
+    ``_SHARED_MAX`` are kept with their jobspecs (held, so an id is not
+    reused while it is in the table): a burst of that many jobs is
+    summarized once per job.  Callers must not change the summary either.
     """
-    for obj, summary in _SHARED:
-        if obj is jobspec:
-            return summary
+    hit = _SHARED.get(id(jobspec))
+    if hit is not None and hit[0] is jobspec:
+        return hit[1]
     summary = summarize(jobspec)
-    _SHARED.insert(0, (jobspec, summary))
-    del _SHARED[_SHARED_MAX:]
+    remember_summary(jobspec, summary)
     return summary
+
+
+def remember_summary(jobspec: Mapping[str, Any], summary: JobspecSummary) -> None:
+    """Give ``summarize_shared`` JOBSPEC's SUMMARY, made by ``summarize`` elsewhere."""
+    if len(_SHARED) >= _SHARED_MAX and id(jobspec) not in _SHARED:
+        del _SHARED[next(iter(_SHARED))]      # the oldest: its job is long past
+    _SHARED[id(jobspec)] = (jobspec, summary)

@@ -27,6 +27,7 @@ from broker.module import Module, request_handler
 from flux.constants import FLUX_ROLE_OWNER
 from flux.errors import FluxError
 from flux.job.fluid import FluidGenerator
+from flux.job.summary import remember_summary
 from flux.message import Message
 from jobmgr.policy import JobPolicy, JobspecMemo, Prepared, parse_job_policy, prepare
 
@@ -183,6 +184,11 @@ class JobIngest(Module):
                                    self._memo if msg.from_wire else None)
                 if plugins is not None and not prepared.flags & JOB_NOVALIDATE:
                     _plugin_validate(plugins, prepared.jobspec)
+                if prepared.summary is not None and (
+                        msg.from_wire or prepared.jobspec is not prepared.original):
+                    # decoded from the message, or a copy made here: no caller holds it
+                    # to edit it, and the job manager passes this object on
+                    remember_summary(prepared.jobspec, prepared.summary)
                 ready.append((msg, prepared))
             except (OSError, ValueError, TypeError) as exc:
                 respond_error(msg, *_error_of(exc))
@@ -235,7 +241,7 @@ class JobIngest(Module):
         t_submit = time.time()
         jobs: list[dict[str, Any]] = []
         for (_msg, p), jobid in zip(ready, ids):
-            jobspec_json = p.jobspec_json or _dumps(p.jobspec)
+            jobspec_json = _dumps(p.jobspec)
             original_json = jobspec_json if p.original is p.jobspec else _dumps(p.original)
             head = heads.get(p.userid)
             if head is None:

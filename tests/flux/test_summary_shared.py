@@ -26,10 +26,20 @@ def test_an_equal_or_replaced_jobspec_is_summarized_anew() -> None:
     assert S.summarize_shared(a).ntasks == 2
 
 
-def test_only_the_last_few_are_kept() -> None:
-    specs = [_spec(i + 1) for i in range(S._SHARED_MAX + 1)]
+def test_only_the_last_few_are_kept(monkeypatch) -> None:
+    monkeypatch.setattr(S, "_SHARED_MAX", 4)
+    monkeypatch.setattr(S, "_SHARED", {})
+    specs = [_spec(i + 1) for i in range(5)]
     firsts = [S.summarize_shared(js) for js in specs]
     assert S.summarize_shared(specs[-1]) is firsts[-1]
-    assert len(S._SHARED) == S._SHARED_MAX
-    assert all(obj is not specs[0] for obj, _s in S._SHARED)
+    assert len(S._SHARED) == 4
+    assert all(obj is not specs[0] for obj, _s in S._SHARED.values())
     assert S.summarize_shared(specs[0]) is not firsts[0]
+
+
+def test_a_remembered_summary_is_given_back(monkeypatch) -> None:
+    monkeypatch.setattr(S, "_SHARED", {})
+    js = _spec(2)
+    made = S.summarize(js)
+    S.remember_summary(js, made)
+    assert S.summarize_shared(js) is made

@@ -303,22 +303,45 @@ def _counting_validation(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_memo_validates_a_repeated_jobspec_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def _copies(n: int) -> list[dict]:
+    # what flux submit --cc sends: equal jobspecs but for FLUX_JOB_CC, each its own object
     import orjson
 
+    out = []
+    for cc in range(n):
+        doc = jobspec(environment={"FLUX_JOB_CC": str(cc), "HOME": "/h"})
+        out.append(orjson.loads(orjson.dumps(doc)))
+    return out
+
+
+def test_memo_validates_a_repeated_jobspec_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from jobmgr.policy import JobspecMemo
 
     calls = _counting_validation(monkeypatch)
     memo = JobspecMemo()
     policy = parse_job_policy({})
-    # what a burst looks like: equal jobspecs, each its own object (decoded per message)
-    first, second = (prepare({"jobspec": orjson.loads(orjson.dumps(jobspec()))}, 0, True,
-                             policy, open_all, memo) for _ in range(2))
+    first, second = (prepare({"jobspec": doc}, 0, True, policy, open_all, memo)
+                     for doc in _copies(2))
     assert calls[0] == 1 and memo.hits == 1
-    assert second.summary == first.summary == run({"jobspec": jobspec()}).summary
-    assert second.jobspec_json == orjson.dumps(second.jobspec)
-    # the burst's jobs share the first one's jobspec object
-    assert second.jobspec is first.jobspec and second.original is first.jobspec
+    assert second.summary == first.summary == run({"jobspec": _copies(1)[0]}).summary
+    assert second.jobspec["attributes"]["system"]["environment"]["FLUX_JOB_CC"] == "1"
+
+
+def test_memo_still_checks_each_environment() -> None:
+    from jobmgr.policy import JobspecMemo
+
+    memo = JobspecMemo()
+    good, bad = _copies(2)
+    bad["attributes"]["system"]["environment"]["FLUX_JOB_CC"] = 7
+    prepare({"jobspec": good}, 0, True, parse_job_policy({}), open_all, memo)
+    with pytest.raises(FluxError) as known:
+        prepare({"jobspec": bad}, 0, True, parse_job_policy({}), open_all, memo)
+    with pytest.raises(FluxError) as fresh:
+        run({"jobspec": bad})
+    assert memo.hits == 1
+    assert known.value.errno == fresh.value.errno == errno.EINVAL
+    assert known.value.strerror == fresh.value.strerror
+    assert "environment.FLUX_JOB_CC" in known.value.strerror
 
 
 def test_memo_keeps_no_refusal_and_limits_still_apply(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -349,7 +372,16 @@ def test_memo_summary_follows_defaults_applied_after_it() -> None:
     for _ in range(2):
         p = prepare({"jobspec": jobspec()}, 0, True, policy, open_all, memo)
         assert p.summary is not None and p.summary.duration == 60.0
-        assert p.jobspec_json is None      # not the submitted jobspec: encoded later
+
+
+def test_memo_key_leaves_out_only_the_environment() -> None:
+    from jobmgr.policy import JobspecMemo
+
+    a, b = _copies(2)
+    assert JobspecMemo.key(a) == JobspecMemo.key(b)
+    b["attributes"]["system"]["cwd"] = "/elsewhere"
+    assert JobspecMemo.key(a) != JobspecMemo.key(b)
+    assert JobspecMemo.key({"attributes": []}) is None
 
 
 def test_memo_is_bounded() -> None:
@@ -357,5 +389,5 @@ def test_memo_is_bounded() -> None:
 
     memo = JobspecMemo(size=2)
     for i in range(3):
-        memo.add(b"%d" % i, {"n": i}, None)
-    assert memo.get(b"0") is None and memo.get(b"2") == ({"n": 2}, None)
+        memo.add(b"%d" % i, None)
+    assert memo.get(b"0") == (False, None) and memo.get(b"2") == (True, None)
