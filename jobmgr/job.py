@@ -164,18 +164,19 @@ def _check(job: Job, name: str, ctx: Mapping[str, Any]) -> None:
                                 state=job.state)
 
 
-def apply(job: Job, event: Mapping[str, Any]) -> Job:
+def apply(job: Job, event: Mapping[str, Any], checked: bool = False) -> Job:
     """Fold one eventlog entry into ``job`` (updated in place and returned).
 
     Raises JobEventError naming the event, state or key when the event is
-    malformed or not allowed now; the record is then unchanged.
+    malformed or not allowed now; the record is then unchanged.  CHECKED:
+    its context was validated when it was posted (``transition``).
     """
     name = event.get("name")
     if not isinstance(name, str) or not name:
         raise JobEventError(f"event name must be a non-empty string, got {name!r}")
     ts = _timestamp(event, name)
     ctx = event.get("context") or {}
-    nxt = transition(job.state, name, ctx)
+    nxt = transition(job.state, name, ctx, checked)
     _check(job, name, ctx)
 
     if name == "priority":

@@ -168,14 +168,17 @@ def allowed_states(name: str, context: Mapping[str, Any] | None = None) -> dict[
 
 
 def transition(state: JobState | None, name: str,
-               context: Mapping[str, Any] | None = None) -> JobState:
+               context: Mapping[str, Any] | None = None, checked: bool = False) -> JobState:
     """Return the state after event ``name`` (with ``context``) in ``state``.
 
     ``state`` is None before the first event, which must be ``submit``.
     Raises JobEventError naming the event and state if the event is not
-    allowed there, or naming the key if the context is malformed.
+    allowed there, or naming the key if the context is malformed.  CHECKED:
+    the context was validated already (the job manager's own events, checked
+    when posted), so only the state table is consulted.
     """
-    validate(name, context)
+    if not checked:
+        validate(name, context)
     if state is None:
         if name != "submit":
             raise JobEventError(f"event {name!r} before submit: submit must be the first event",

@@ -229,6 +229,7 @@ def apply_items(jl: JobList, items: Iterable[Mapping[str, Any]],
     Events of jobs that ``jl`` already has as inactive are skipped (the KVS
     replay was ahead of the journal); ``purge`` entries remove inactive
     jobs.  Events that do not apply are reported in ``errors`` and skipped.
+    Contexts are not validated again: the job manager did as it posted them.
     """
     touched: set[int] = set()
     for item in items:
@@ -245,12 +246,13 @@ def apply_items(jl: JobList, items: Iterable[Mapping[str, Any]],
             if inactive:
                 continue
             try:
+                # the job manager validated each event's context as it posted it
                 if name in ("submit", "jobspec-update"):
-                    jl.apply(jobid, _stamped(event), jobspec=jobspec)
+                    jl.apply(jobid, _stamped(event), jobspec=jobspec, checked=True)
                 elif name in ("alloc", "resource-update"):
-                    jl.apply(jobid, _stamped(event), R=R)
+                    jl.apply(jobid, _stamped(event), R=R, checked=True)
                 else:
-                    jl.apply(jobid, _stamped(event))
+                    jl.apply(jobid, _stamped(event), checked=True)
             except (JobEventError, ValueError, KeyError, TypeError, OSError) as exc:
                 if errors is not None:
                     errors.append(f"job {JobID(jobid).f58}: {name}: {exc}")

@@ -247,11 +247,13 @@ class JobList:
 
     def apply(self, jobid: int, event: Mapping[str, Any],
               jobspec: Mapping[str, Any] | None = None,
-              R: Mapping[str, Any] | str | bytes | None = None) -> None:
+              R: Mapping[str, Any] | str | bytes | None = None, checked: bool = False) -> None:
         """Fold one committed event of job ``jobid`` (with jobspec/R when known).
 
         Raises JobEventError for an event that does not apply (the record is
         then unchanged) and FluxError(ENOENT) for an event of an unknown job.
+        CHECKED: the event's context was validated already (the job manager's
+        journal: it validates each event as it posts it).
         """
         name = event.get("name")
         if name == "submit":
@@ -279,7 +281,7 @@ class JobList:
         # fold, put it back (O(1))
         self._count(rec, -1)
         try:
-            _fold(rec, event)
+            _fold(rec, event, checked)
         except Exception:
             self._count(rec, 1)
             raise
@@ -808,7 +810,7 @@ def _new_record(jobid: int, event: Mapping[str, Any]) -> JobRecord:
                      t_submit=float(ts))
 
 
-def _fold(rec: JobRecord, event: Mapping[str, Any]) -> None:
+def _fold(rec: JobRecord, event: Mapping[str, Any], checked: bool = False) -> None:
     name = event.get("name")
     if not isinstance(name, str) or not name:
         raise JobEventError(f"event name must be a non-empty string, got {name!r}")
@@ -816,7 +818,7 @@ def _fold(rec: JobRecord, event: Mapping[str, Any]) -> None:
     if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts <= 0:
         raise JobEventError(f"{name}: timestamp must be a number > 0, got {ts!r}", event=name)
     ctx = event.get("context") or {}
-    nxt = transition(rec.state, name, ctx)
+    nxt = transition(rec.state, name, ctx, checked)
     if name == "priority":
         rec.priority = ctx["priority"]
     elif name == "urgency":

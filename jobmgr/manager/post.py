@@ -427,7 +427,7 @@ class EventPoster:
                 if event["name"] == "submit":
                     continue  # the record was made from it (post_submit)
                 try:
-                    apply(job.rec, event)
+                    apply(job.rec, event, checked=True)   # validated by post()
                 except JobEventError as exc:
                     # posting checked the state machine, so this is a bug: say so loudly
                     self._ctx.log.error("committed event does not apply", id=job.rec.id,
