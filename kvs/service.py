@@ -58,7 +58,11 @@ class RootListener(Protocol):
     """What an in-process watcher (kvs-watch) implements to hear about new roots."""
 
     def setroot(self, namespace: str, rootref: str, sequence: int, keys: frozenset[str]) -> None:
-        """NAMESPACE has a new root; KEYS are the (normalized) keys its transactions wrote."""
+        """NAMESPACE has a new root; KEYS are the (normalized) keys its transactions wrote.
+
+        A listener may also have ``interested(namespace) -> bool``: when it says
+        no, setroot is not called (nor the keys gathered) for that root.
+        """
 
     def namespace_removed(self, namespace: str) -> None:
         """NAMESPACE is gone."""
@@ -288,9 +292,14 @@ class Kvs(Module):
                 _want, _tick, msg = heapq.heappop(waiters)
                 self.ctx.respond(msg, {"rootref": rootref, "sequence": seq})
         if self._listeners:
-            keys = written_keys(txns)
+            keys: frozenset[str] | None = None
             for listener in list(self._listeners):
                 try:
+                    interested = getattr(listener, "interested", None)
+                    if interested is not None and not interested(ns):
+                        continue        # most roots: nobody watches a key of theirs
+                    if keys is None:
+                        keys = written_keys(txns)
                     listener.setroot(ns, rootref, seq, keys)
                 except Exception:  # noqa: BLE001 - a watcher bug must not stop commits
                     self.ctx.log.exception("root listener failed", namespace=ns)

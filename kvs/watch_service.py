@@ -172,6 +172,10 @@ class KvsWatch(Module):
 
     # -- from the kvs module ---------------------------------------------------------
 
+    def interested(self, namespace: str) -> bool:
+        """Whether a new root of NAMESPACE can matter to a watcher (setroot would look)."""
+        return bool(self._keyed.get(namespace) or self._scan.get(namespace))
+
     def setroot(self, namespace: str, rootref: str, sequence: int, keys: frozenset[str]) -> None:
         keyed = self._keyed.get(namespace)
         scan = self._scan.get(namespace)
