@@ -99,6 +99,12 @@ def _proto(index: int, why: str) -> FluxError:
     return FluxError(errno.EPROTO, f"op {index}: {why}")
 
 
+#: keys parsed lately: a job's keys come back in commit after commit (its eventlog,
+#: a guest's exec.eventlog and output), and the parse is pure (valid keys only)
+_PARSED: dict[str, tuple[tuple[str, ...], str]] = {}
+_PARSED_MAX = 4096
+
+
 def parse_op(op: Any, index: int = 0) -> Op:
     """Validate one op; EPROTO for a malformed op, EINVAL for a bad key/flag/treeobj."""
     try:
@@ -116,10 +122,16 @@ def parse_op(op: Any, index: int = 0) -> Op:
         raise _proto(index, f"flags must be an integer, not {type(flags).__name__}")
     if flags & ~OP_FLAGS:
         raise FluxError(errno.EINVAL, f"op {index} ({key!r}): unknown flags {flags & ~OP_FLAGS:#x}")
-    try:
-        comps, nkey = _keys.parse(key)
-    except FluxError as e:
-        raise FluxError(errno.EINVAL, f"op {index}: {e.strerror}") from None
+    parsed = _PARSED.get(key) if type(key) is str else None
+    if parsed is None:
+        try:
+            parsed = _keys.parse(key)
+        except FluxError as e:
+            raise FluxError(errno.EINVAL, f"op {index}: {e.strerror}") from None
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+    comps, nkey = parsed
     if dirent is None:
         if flags & FLUX_KVS_APPEND:
             raise FluxError(errno.EINVAL, f"op {index} ({nkey}): append needs a value")

@@ -106,3 +106,20 @@ def test_builder_checks_eagerly() -> None:
         TxnBuilder().symlink("a", "")
     with pytest.raises(FluxError, match="unknown commit flags 8"):
         TxnBuilder().build(flags=8)
+
+
+def test_parsed_keys_are_remembered_and_bounded(monkeypatch) -> None:
+    import kvs.txn as T
+
+    monkeypatch.setattr(T, "_PARSED", {})
+    monkeypatch.setattr(T, "_PARSED_MAX", 2)
+    op = {"key": "a..b.", "flags": 0, "dirent": None}
+    first = T.parse_op(op)
+    assert T._PARSED == {"a..b.": (("a", "b"), "a.b")}
+    assert T.parse_op(op) == first and first.key == "a.b" and first.comps == ("a", "b")
+    for key in ("c", "d"):
+        T.parse_op({"key": key, "flags": 0, "dirent": None})
+    assert len(T._PARSED) <= 2
+    with pytest.raises(FluxError) as info:
+        T.parse_op({"key": "a\x01", "flags": 0, "dirent": None}, 3)
+    assert "op 3" in info.value.strerror and "a\x01" not in T._PARSED
