@@ -13,8 +13,8 @@ dirref: nothing is copied) and removes the namespace (``kvs.commit``'s
 ``link``): an inactive job's directory holds everything its run wrote.
 
 Appends to the exec eventlog are sent in order without waiting (the KVS
-applies commits in the order they arrive); consecutive appends to one key
-in a commit travel as one op (same bytes, one walk of the tree instead of
+applies commits in the order they arrive); the appends to one key in a
+commit travel as one op (same bytes, one walk of the tree instead of
 several).  Values are ``RawValue``s: this module runs in rank 0's broker,
 as the kvs does, so its bytes need no base64 either way.  An entry may be held back
 ``HOLD`` seconds so the entries of one short stretch travel in one commit
@@ -72,20 +72,27 @@ def _op(key: str, data: bytes, append: bool) -> dict[str, Any]:
 
 
 def coalesce(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """OPS with each run of consecutive appends to one key merged into one append.
+    """OPS with the appends to each key merged into one append per key.
 
-    Appending A then B is appending A+B: the value's bytes and what a watcher
-    reads from the commit's root are the same.
+    Appending A then B is appending A+B, and appends to different keys
+    commute: the values' bytes and what a watcher reads from the commit's
+    root are the same.  A put or unlink ends the merging (appends on either
+    side of it stay apart).
     """
     out: list[dict[str, Any]] = []
+    at: dict[str, int] = {}             # key -> its merged append in OUT
     for op in ops:
-        prev = out[-1] if out else None
-        if prev is not None and op["flags"] == FLUX_KVS_APPEND \
-                and prev["flags"] == FLUX_KVS_APPEND and prev["key"] == op["key"]:
-            out[-1] = _op(op["key"], b"".join(prev["dirent"].chunks + op["dirent"].chunks),
-                          True)
-        else:
+        if op["flags"] != FLUX_KVS_APPEND:
+            at.clear()
             out.append(op)
+            continue
+        i = at.get(op["key"])
+        if i is None:
+            at[op["key"]] = len(out)
+            out.append(op)
+        else:
+            out[i] = _op(op["key"], b"".join(out[i]["dirent"].chunks + op["dirent"].chunks),
+                         True)
     return out
 
 

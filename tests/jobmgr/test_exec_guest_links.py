@@ -143,14 +143,15 @@ def test_coalesced_appends_store_the_same_bytes(tmp_path: Any) -> None:
     ops = [_op("exec.eventlog", b"a\n", False), _op("output", b"h\n", False),
            _op("exec.eventlog", b"b\n", True), _op("exec.eventlog", b"c\n", True),
            _op("output", b"o\n", True), _op("exec.eventlog", b"d\n", True),
-           _op("exec.eventlog", b"e" * 2000 + b"\n", True)]
+           _op("exec.eventlog", b"e" * 2000 + b"\n", True), _op("output", b"p\n", False),
+           _op("output", b"q\n", True)]
     merged = coalesce(ops)
-    # runs of appends to one key become one op; puts and key changes break a run
+    # each key's appends become one op, in their order; a put starts afresh
     assert [(op["key"], op["flags"]) for op in merged] == [
         ("exec.eventlog", 0), ("output", 0), ("exec.eventlog", 32), ("output", 32),
-        ("exec.eventlog", 32)]
+        ("output", 0), ("output", 32)]
     assert _bytes_at(merged, tmp_path / "a") == _bytes_at(ops, tmp_path / "b") == {
-        "exec.eventlog": b"a\nb\nc\nd\n" + b"e" * 2000 + b"\n", "output": b"h\no\n"}
+        "exec.eventlog": b"a\nb\nc\nd\n" + b"e" * 2000 + b"\n", "output": b"p\nq\n"}
 
 
 def test_a_jobs_last_entries_go_in_one_commit_with_one_op_per_key() -> None:
@@ -168,9 +169,10 @@ def test_a_jobs_last_entries_go_in_one_commit_with_one_op_per_key() -> None:
         guest.append("done")
         guest.finalize()
         ops = ctx.sent[2][0]["ops"]
-        assert [op["key"] for op in ops] == ["exec.eventlog", "output", "exec.eventlog"]
+        assert [op["key"] for op in ops] == ["exec.eventlog", "output"]
         assert [line.split(b'"name":"')[1].split(b'"')[0]
-                for line in ops[2]["dirent"].chunks[0].splitlines()] == [b"complete", b"done"]
+                for line in ops[0]["dirent"].chunks[0].splitlines()] == [
+                    b"shell.init", b"complete", b"done"]
         assert ctx.sent[3][0]["link"] == {"key": f"{guest.job_key}.guest",
                                           "namespace": "job-100"}
 
