@@ -274,27 +274,27 @@ class JobList:
                                     event=name, state=JobState.INACTIVE)
             raise FluxError(errno.ENOENT, f"job {jobid}: unknown job")
         before_state, before_priority, before_t_run = rec.state, rec.priority, rec.t_run
+        before_queue, before_result = rec.queue, rec.result
         # summaries first, so bad input is refused before anything changes
         spec_summary = _jobspec_summary(rec.id, jobspec) if jobspec is not None else None
         r_sum = _r_summary(rec.id, R) if R is not None else None
-        # stats follow the record's state, result and queue: take it out,
-        # fold, put it back (O(1))
-        self._count(rec, -1)
-        try:
-            _fold(rec, event, checked)
-        except Exception:
-            self._count(rec, 1)
-            raise
+        _fold(rec, event, checked)
         if spec_summary is not None:
             _set_jobspec(rec, spec_summary)
         if r_sum is not None:
             _set_R(rec, r_sum)
+        state = rec.state
+        # stats follow the record's state, result and queue: moved only when one
+        # of them changed (most events change none)
         if name == "invalidate":
+            self._count_values(before_queue, before_state, before_result, -1)
             self._unindex_active(rec, before_state, before_priority, before_t_run)
             del self._active[jobid]
             return
-        self._count(rec, 1)
-        state = rec.state
+        if state is not before_state or rec.result != before_result \
+                or rec.queue != before_queue:
+            self._count_values(before_queue, before_state, before_result, -1)
+            self._count(rec, 1)
         if state is before_state and rec.priority == before_priority \
                 and rec.t_run == before_t_run:
             return
@@ -393,12 +393,16 @@ class JobList:
             qstats["counts"][index] += delta
 
     def _count(self, rec: JobRecord, delta: int) -> None:
-        self._count_state(rec.queue, rec.state, delta)
-        if rec.result is not None:
-            key = _RESULT_KEYS[rec.result]
+        self._count_values(rec.queue, rec.state, rec.result, delta)
+
+    def _count_values(self, queue: str | None, state: JobState, result: int | None,
+                      delta: int) -> None:
+        self._count_state(queue, state, delta)
+        if result is not None:
+            key = _RESULT_KEYS[result]
             self._stats[key] += delta
-            if rec.queue is not None:
-                self._queue_stats[rec.queue][key] += delta
+            if queue is not None:
+                self._queue_stats[queue][key] += delta
 
     def _count_entry(self, entry: tuple[Any, ...], delta: int) -> None:
         self._count_state(entry[_E_QUEUE], JobState.INACTIVE, delta)
