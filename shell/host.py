@@ -94,6 +94,9 @@ class Host:
         self.ended_jobs: dict[str, int] = {}             # F58 id -> sweeps left
         self._sweep_timer: Any = None
         self._limits: dict[int, tuple[int, int]] = {}     # RLIMIT -> this process's own
+        #: children that are not a job's (servers we forked): never swept, they end their
+        #: own jobs (a SIGKILL here would orphan their tasks)
+        self.spared: set[int] = set()
         self._removals: queue.SimpleQueue[str | None] | None = None
         self._remover: threading.Thread | None = None
         try:
@@ -162,7 +165,9 @@ class Host:
             if entry is not None:
                 shell, task = entry
                 shell.task_exited(task, status)
-            # else: an orphan of some task, reparented to us; already gone
+            else:
+                # an orphan of some task, reparented to us, or a server we forked
+                self.spared.discard(pid)
 
     def later(self, fn: Callable[[], None]) -> None:
         """Run FN soon, after what is waiting now (cleanup off the job's path)."""
@@ -239,7 +244,7 @@ class Host:
         killed: set[str] = set()
         mypgid = os.getpgid(0)
         for pid in children_of(os.getpid(), exact=everything):
-            if pid in self.pids:
+            if pid in self.pids or pid in self.spared:
                 continue
             job, enclosing = jobs_of(pid)
             if enclosing in ended and job not in ended:

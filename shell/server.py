@@ -272,6 +272,13 @@ class ServerHost(Host):
         self._exit()
 
     def _exit(self) -> None:
+        for pid in self.spared:
+            # the servers we forked end their jobs themselves (SIGTERM: shutdown); they
+            # are not swept with SIGKILL, which would leave their tasks running
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.sweep(everything=True)
         self.finish_removals()          # no job's tmpdir is left behind
         self.send({"op": "bye"})
@@ -324,6 +331,7 @@ class ServerHost(Host):
             finally:
                 os._exit(code)
         theirs.close()
+        self.spared.add(pid)
         self.send({"op": "forked", "uid": uid, "pid": pid}, [ours.fileno()])
         ours.close()
 

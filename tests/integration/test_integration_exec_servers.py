@@ -122,6 +122,10 @@ def test_a_broker_killed_leaves_no_server_or_task_of_the_pool(tmp_path):
         for pid in inst.broker_pids:
             os.kill(pid, signal.SIGKILL)
         inst.proc.wait()
-        assert wait_dead(list(servers) + [task_a, task_b, task_c], timeout=10)
+        pids = list(servers) + [task_a, task_b, task_c]
+        if not wait_dead(pids, timeout=10):
+            left = {p: open(f"/proc/{p}/cmdline", "rb").read().replace(b"\0", b" ")
+                    for p in pids if alive(p)}
+            raise AssertionError(f"left running: {left}; servers {servers}, first {server_a}")
     finally:
         inst.stop()
