@@ -63,15 +63,22 @@ def _start(inst, tmp_path, name):
     return JobID(r.stdout.strip()), server, task
 
 
+def _three_jobs(inst, tmp_path):
+    """Jobs a, b, c; c is started once the pool has grown (a second job while the
+    first runs makes it grow, in the background), so it goes to another server."""
+    broker = inst.broker_pids[0]
+    a = _start(inst, tmp_path, "a")
+    b = _start(inst, tmp_path, "b")
+    wait_until(lambda: len(_servers_of(broker)) >= 2, timeout=30, what="a second server")
+    return a, b, _start(inst, tmp_path, "c")
+
+
 def test_busy_servers_get_company_and_a_lost_one_fails_only_its_job(tmp_path):
     inst = _instance(tmp_path, 3)
     try:
         broker = inst.broker_pids[0]
-        a, server_a, task_a = _start(inst, tmp_path, "a")
-        # a second job while the first runs: the pool grows (in the background)
-        b, server_b, task_b = _start(inst, tmp_path, "b")
-        wait_until(lambda: len(_servers_of(broker)) >= 2, timeout=30, what="a second server")
-        c, server_c, task_c = _start(inst, tmp_path, "c")
+        (a, server_a, task_a), (b, server_b, task_b), (c, server_c, task_c) = \
+            _three_jobs(inst, tmp_path)
         assert len({server_a, server_b, server_c}) >= 2
         assert {server_a, server_b, server_c} <= _servers_of(broker)
         # the server of the last job goes; that job fails, the others run on
@@ -112,12 +119,9 @@ def test_bad_shell_servers_config_is_refused(tmp_path):
 def test_a_broker_killed_leaves_no_server_or_task_of_the_pool(tmp_path):
     inst = _instance(tmp_path, 2)
     try:
-        broker = inst.broker_pids[0]
-        _a, server_a, task_a = _start(inst, tmp_path, "a")
-        _b, server_b, task_b = _start(inst, tmp_path, "b")
-        wait_until(lambda: len(_servers_of(broker)) == 2, timeout=30, what="a second server")
-        _c, server_c, task_c = _start(inst, tmp_path, "c")
-        servers = _servers_of(broker)
+        (_a, server_a, task_a), (_b, server_b, task_b), (_c, server_c, task_c) = \
+            _three_jobs(inst, tmp_path)
+        servers = _servers_of(inst.broker_pids[0])
         assert len({server_a, server_b, server_c}) == 2
         for pid in inst.broker_pids:
             os.kill(pid, signal.SIGKILL)
