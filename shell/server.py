@@ -62,8 +62,6 @@ from shell.shell import Shell
 __all__ = ["ServerHost", "main", "HDR"]
 
 HDR = struct.Struct(">I")
-#: seconds of work on a batch of job starts after which what it has to say is sent
-_FLUSH_EVERY = 0.002
 #: the server a forked child replaced: kept referenced so none of its objects is finalized
 #: (a socket object's finalizer would close an fd number the child reuses)
 _PARENT: list[Any] = []
@@ -102,7 +100,6 @@ class ServerHost(Host):
         self.buf = b""
         self._out = bytearray()        # messages of this reactor turn, sent at its end
         self._out_soon = False
-        self._flushed = 0.0
         self.shells: dict[str, Shell] = {}
         self.barriers: dict[int, Any] = {}        # seq -> callback(reply)
         self._seq = 0
@@ -133,7 +130,6 @@ class ServerHost(Host):
 
     def flush(self, fds: list[int] | None = None) -> None:
         """Send what is queued now (FDS ride with its last bytes)."""
-        self._flushed = time.monotonic()
         out, self._out = bytes(self._out), bytearray()
         if not out:
             return
@@ -156,25 +152,26 @@ class ServerHost(Host):
             self.reactor.remove_fd(self.sock.fileno(), self._readable)
             self.shutdown(2.0)
             return
-        self.buf += chunk
-        while len(self.buf) >= 4:
-            (n,) = HDR.unpack_from(self.buf)
-            if len(self.buf) < 4 + n:
+        # parsed by offset, not by cutting the buffer after each message (a copy of the
+        # rest of the read per message)
+        buf = self.buf + chunk if self.buf else chunk
+        pos, end = 0, len(buf)
+        while end - pos >= 4:
+            (n,) = HDR.unpack_from(buf, pos)
+            if end - pos - 4 < n:
                 break
-            msg = orjson.loads(self.buf[4:4 + n])
-            self.buf = self.buf[4 + n:]
+            msg = orjson.loads(buf[pos + 4:pos + 4 + n])
+            pos += 4 + n
             self._dispatch(msg)
+        self.buf = buf[pos:]
 
     def _dispatch(self, msg: dict[str, Any]) -> None:
         op = msg.get("op")
         if op == "start":
+            # what the jobs of one read have to say goes in one write at the end of the
+            # turn: sending it sooner (every 2 ms was tried) split exec's work into more,
+            # smaller KVS commits and cost the broker more than the jobs gained
             self.start_job(str(msg.get("key")), msg.get("args") or {})
-            # a read may bring many jobs: what the first ones have to say (started,
-            # their barriers: exec logs and starts each job then) goes out every
-            # couple of milliseconds, not only after the last one; not after every
-            # job either, or exec would be woken per job instead of per batch
-            if time.monotonic() - self._flushed >= _FLUSH_EVERY:
-                self.flush()
         elif op == "signal":
             shell = self.shells.get(str(msg.get("key")))
             if shell is not None:

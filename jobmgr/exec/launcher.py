@@ -146,14 +146,18 @@ class _Server:
         if not data:
             self._lost()
             return
-        self.inbuf += data
-        while len(self.inbuf) >= 4:
-            (n,) = _HDR.unpack_from(self.inbuf)
-            if len(self.inbuf) < 4 + n:
+        # parse by offset: cutting the buffer after each message copied the rest of a
+        # read (hundreds of messages when many jobs end together) once per message
+        buf = self.inbuf + data if self.inbuf else data
+        pos, end = 0, len(buf)
+        while end - pos >= 4:
+            (n,) = _HDR.unpack_from(buf, pos)
+            if end - pos - 4 < n:
                 break
-            msg = orjson.loads(self.inbuf[4:4 + n])
-            self.inbuf = self.inbuf[4 + n:]
+            msg = orjson.loads(buf[pos + 4:pos + 4 + n])
+            pos += 4 + n
             self._handle(msg)
+        self.inbuf = buf[pos:]
 
     def _handle(self, msg: dict[str, Any]) -> None:
         op = msg.get("op")
