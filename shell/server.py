@@ -1,4 +1,4 @@
-"""A shell server: the job shells of one user on one broker rank, in one process.
+"""A shell server: job shells of one user on one broker rank, many in one process.
 
 Why a server and not a process per job (specs/shell.md): a job's shell is
 Python, and a process per job costs a fork, a copy of every page it
@@ -8,7 +8,9 @@ it: each has its own ``Shell`` (plugins, tasks, pipes, PMI); an error in
 one job's shell or plugin fails that job only.  The server runs as the
 jobs' user; the broker's exec module starts one for the instance owner,
 and (running as root) asks it to fork one for each other user, which
-takes that user's identity before it runs anything.
+takes that user's identity before it runs anything; and it asks it to
+fork more of a user's servers when that user's are all busy (a pool,
+jobmgr/exec/launcher.py).
 
 Started as ``python -m shell.server FD URI [UID GID]``; FD is a stream
 socket to exec's launcher (jobmgr/exec/launcher.py), each message a
