@@ -81,3 +81,18 @@ def test_an_idle_extra_server_leaves_the_pool_before_it_is_told_to_stop() -> Non
         _close(first, extra)
 
     asyncio.run(main())
+
+
+def test_a_smaller_pool_after_a_config_reload_does_not_grow() -> None:
+    async def main() -> None:
+        launcher = Launcher(_Log(), max_servers=4)
+        uid = 4242
+        a, _pa = _server(launcher, uid)
+        a.shells["1"] = _handle("1")
+        launcher.set_max_servers(1)           # [exec] shell-servers = 1, reloaded
+        assert launcher._pick(uid) is a and uid not in launcher._growing
+        launcher.set_max_servers(None)        # the key removed: one per CPU
+        assert launcher.max_servers == max(1, min(8, len(os.sched_getaffinity(0))))
+        _close(a)
+
+    asyncio.run(main())
