@@ -230,6 +230,12 @@ class _Server:
         if not self.ready.done():
             self.ready.set_exception(OSError(errno.ECONNRESET, "the shell server exited"))
             self.ready.exception()
+        # servers it was forking never come: whoever waits for one hears so
+        for fut in self.forks.values():
+            if not fut.done():
+                fut.set_exception(OSError(errno.ECONNRESET, "the shell server exited"))
+                fut.exception()
+        self.forks.clear()
         self.launcher._server_gone(self)
         shells = list(self.shells.values())
         self.shells.clear()

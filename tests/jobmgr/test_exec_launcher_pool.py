@@ -96,3 +96,24 @@ def test_a_smaller_pool_after_a_config_reload_does_not_grow() -> None:
         _close(a)
 
     asyncio.run(main())
+
+
+def test_a_fork_asked_of_a_server_that_dies_fails_and_the_pool_can_grow_again() -> None:
+    async def main() -> None:
+        launcher = Launcher(_Log(), max_servers=2)
+        uid = os.geteuid()
+        owner, theirs = _server(launcher, uid)
+        owner.shells["1"] = _handle("1")
+        assert launcher._pick(uid) is owner        # busy: a fork is asked of the owner
+        assert uid in launcher._growing
+        for _ in range(3):
+            await asyncio.sleep(0)             # the fork task runs; its message goes out
+        assert _recv(theirs)["op"] == "fork"
+        theirs.close()                             # the owner dies before answering
+        for _ in range(100):
+            if uid not in launcher._growing:
+                break
+            await asyncio.sleep(0.01)
+        assert uid not in launcher._growing and not owner.forks
+
+    asyncio.run(main())
