@@ -16,7 +16,7 @@ Started as ``python -m shell.server FD URI [UID GID]``; FD is a stream
 socket to exec's launcher (jobmgr/exec/launcher.py), each message a
 4-byte big-endian length and a JSON object:
 
-- launcher -> server: ``start {key, args}`` (args: ``jobid``, ``jobspec``,
+- launcher -> server: ``start {key, args}`` (args: ``jobid``, ``f58``, ``jobspec``,
   ``R``, ``rank``, ``shell_rank``, ``uri``, ``namespace``, ``tmpdir``,
   ``output_limit``, ``instance_level``, ``initrc``, ``input``, ``barrier``),
   ``signal {key, signum}``, ``input {key}`` (follow the job's input log),

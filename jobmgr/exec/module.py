@@ -340,7 +340,7 @@ class JobExec(Module):
         tmpdir = os.path.join(base, f"jobtmp-{rank}-{f58}")
         limit = self.config.output_limit or (
             _OWNER_OUTPUT_LIMIT if userid == self.ctx.owner else _GUEST_OUTPUT_LIMIT)
-        args = {"jobid": jobid, "jobspec": body.get("jobspec"), "R": body.get("R"),
+        args = {"jobid": jobid, "f58": f58, "jobspec": body.get("jobspec"), "R": body.get("R"),
                 "rank": rank, "shell_rank": body.get("shell_rank", 0),
                 "uri": self._uri, "namespace": body.get("namespace"),
                 "tmpdir": tmpdir, "output_limit": limit, "userid": userid,
