@@ -3,7 +3,9 @@
 Options are flux-mini(1)'s (see ``cli/submitopts.py``), plus those of
 CLI plugins (``flux.cli.plugin``); the jobspec is ``JobspecV1.from_submit``'s.  ``--cc``/``--bcc
 IDSET`` submit one copy per id (``{cc}`` in arguments becomes the id;
-``--cc`` also sets FLUX_JOB_CC in the job's environment).  ``--wait``
+``--cc`` also sets FLUX_JOB_CC in the job's environment).  ``--wait-event=NAME``
+waits until every job has posted event NAME (``exec.NAME``: in its exec
+eventlog; exit 1 if a job ended without it).  ``--wait``
 waits for every job and exits with the largest job exit code; ``--watch``
 also copies the jobs' output; ``--progress`` draws a progress bar on
 stderr (``--jps`` adds jobs per second).  ``--log=FILE`` writes the job
@@ -14,6 +16,7 @@ instead of submitting.  ``submit_requests`` is the pipeline ``flux bulksubmit`` 
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import sys
 from collections import deque
@@ -100,7 +103,8 @@ Request = tuple[dict[str, Any], int, int, "str | None", "str | None"]
 
 def submit_requests(prog: str, requests: Iterator[Request], total: int, *, quiet: bool = False,
                     wait: bool = False, watch: bool = False, progress: bool = False,
-                    jps: bool = False, label_io: bool = False) -> int:
+                    jps: bool = False, label_io: bool = False,
+                    wait_event: str | None = None) -> int:
     """Submit REQUESTS in a pipeline, print each job id (or log it), then with
     WAIT/WATCH follow the jobs; the exit code (``flux submit``, ``flux bulksubmit``).
 
@@ -171,6 +175,8 @@ def submit_requests(prog: str, requests: Iterator[Request], total: int, *, quiet
         stream.write(f"flux-{prog}: {text}\n")
         stream.flush()
     code = 1 if errors else 0
+    if wait_event and jobids:
+        code = max(code, _wait_event(h, prog, jobids, wait_event))
     if wait and jobids:
         from flux.job.watcher import watch_jobs
 
@@ -186,6 +192,27 @@ def submit_requests(prog: str, requests: Iterator[Request], total: int, *, quiet
     return code
 
 
+def _wait_event(h: Any, prog: str, jobids: list[Any], name: str) -> int:
+    """Wait until every job has posted event NAME (``exec.NAME``: in its exec
+    eventlog); 1 if some job's log ended without it."""
+    from flux.job.event import event_wait
+
+    path, event = "eventlog", name
+    if name.startswith("exec."):
+        path, event = "guest.exec.eventlog", name[len("exec."):]
+    code = 0
+    for jobid in jobids:
+        try:
+            event_wait(h, int(jobid), event, eventlog=path, raiseJobException=False)
+        except OSError as exc:
+            why = f"the job ended without event {name}" if exc.errno == errno.ENODATA \
+                else exc.strerror or str(exc)
+            sys.stdout.flush()
+            sys.stderr.write(f"flux-{prog}: {jobid.f58}: {why}\n")
+            code = 1
+    return code
+
+
 @click.command("submit", cls=SubmitCommand, prog="submit", context_settings=_CTX)
 @submission_options
 @click.option("--cc", metavar="IDSET", default=None,
@@ -195,6 +222,8 @@ def submit_requests(prog: str, requests: Iterator[Request], total: int, *, quiet
 @click.option("--quiet", is_flag=True, help="Do not print job ids")
 @click.option("--wait", is_flag=True, help="Wait for all jobs to complete")
 @click.option("--watch", is_flag=True, help="Copy the jobs' output (implies --wait)")
+@click.option("--wait-event", "wait_event", metavar="NAME", default=None,
+              help="Wait for each job's event NAME (exec.NAME: in its exec eventlog)")
 @click.option("--progress", is_flag=True, help="Show a progress bar on stderr")
 @click.option("--jps", is_flag=True, help="With --progress, show jobs per second")
 @click.option("--log", metavar="FILE", default=None,
@@ -205,8 +234,8 @@ def submit_requests(prog: str, requests: Iterator[Request], total: int, *, quiet
 @click.argument("command_", metavar="COMMAND...", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wait: bool,
-            watch: bool, progress: bool, jps: bool, log: str | None, log_stderr: str | None,
-            command_: tuple[str, ...], **_options: Any) -> None:
+            watch: bool, wait_event: str | None, progress: bool, jps: bool, log: str | None,
+            log_stderr: str | None, command_: tuple[str, ...], **_options: Any) -> None:
     """Submit COMMAND as a job and print its job id."""
     import orjson
 
@@ -233,4 +262,5 @@ def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wa
 
     total = len(ids) if ids is not None else 1
     sys.exit(submit_requests("submit", requests(), total, quiet=quiet, wait=wait, watch=watch,
-                             progress=progress, jps=jps, label_io=args.label_io))
+                             progress=progress, jps=jps, label_io=args.label_io,
+                             wait_event=wait_event))

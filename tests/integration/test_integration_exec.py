@@ -417,6 +417,26 @@ def test_shell_verbose_logs_into_the_output_log(inst):
     assert any("started pid" in e["context"]["message"] for e in logs)
 
 
+def test_submit_wait_event(inst, tmp_path):
+    # returns once the event is posted: the job is running then, not done
+    mark = tmp_path / "ran"
+    r = inst.flux("submit", "--wait-event=start", "sh", "-c", f"sleep 1; touch {mark}")
+    assert r.returncode == 0, r.stderr
+    jobid = JobID(r.stdout.strip())
+    assert jobs_field(inst, jobid, "{status}") == "RUNNING" and not mark.exists()
+    r = inst.flux("submit", "--cc=1-2", "--wait-event=exec.shell.init", "true")
+    assert r.returncode == 0 and len(r.stdout.split()) == 2, r.stderr
+    # a job that ends without the event: exit 1, saying which
+    proc = subprocess.Popen(["flux", "submit", "--urgency=hold", "--wait-event=start", "true"],
+                            env=inst.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    held = proc.stdout.readline().strip()
+    inst.flux("cancel", held)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert err == f"flux-submit: {held}: the job ended without event start\n"
+
+
 def test_submit_wait_and_watch(inst):
     r = inst.flux("submit", "--wait", "sh", "-c", "exit 3")
     assert r.returncode == 3
