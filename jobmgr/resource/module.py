@@ -633,6 +633,16 @@ class Resource(Module):
         hosts = self._hostnames()
         return Hostlist([hosts[r] for r in sorted(ranks) if r in hosts]).encode()
 
+    @request_handler("resource.topology", allow_guest=True)
+    def topology(self, msg: Message) -> Any:
+        """This rank's hardware topology over the cores it found (flux hwloc)."""
+        from flux.idset import IDset
+        from flux.resource.topology import local_topology
+
+        cores = self.local.cores
+        return local_topology(IDset(cores) if cores else [], self.local.hostname,
+                              self.ctx.rank).to_dict()
+
     @request_handler("resource.status", allow_guest=True)
     def status(self, msg: Message) -> Any:
         if self.ctx.rank != 0:
