@@ -94,7 +94,7 @@ class BulkJob:
     def _launch(self, shell_rank: int, rank: int) -> None:
         payload = {"id": self.jobid, "userid": self.userid, "jobspec": self.jobspec,
                    "R": self.R, "namespace": self.guest.name, "shell_rank": shell_rank,
-                   "input": self.input}
+                   "input": self.input, "kvsname": f"{self.jobid}-{self.mod.pmi_token}"}
         if rank == self.ctx.rank:
             # this rank's shell: no request to ourselves (job-exec.launch's work, directly)
             self.tags[shell_rank] = 0

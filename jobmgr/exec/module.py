@@ -32,6 +32,7 @@ import base64
 import errno
 import os
 import pwd
+import secrets
 import signal
 import tempfile
 from typing import Any
@@ -91,6 +92,11 @@ class JobExec(Module):
         self._uri = self.ctx.attr_get("local-uri")
         self._level = self.ctx.attr_get_default("instance-level", "0")
         self.launcher = Launcher(self.log, self._uri, max_servers=self.config.shell_servers)
+        #: (rank 0) makes each job's PMI kvsname unique on the machine: job ids of two
+        #: instances (FLUIDs count milliseconds from each one's start) can be equal, and
+        #: MPICH names its shared memory after the kvsname, so two MPI jobs of the same
+        #: id on one node failed in MPI_Init
+        self.pmi_token = secrets.token_hex(4)
         self.local: dict[int, ShellHandle] = {}      # this rank's shells, by job id
         self.stopping = False
         if self.ctx.rank == 0:
@@ -344,6 +350,7 @@ class JobExec(Module):
                 "rank": rank, "shell_rank": body.get("shell_rank", 0),
                 "uri": self._uri, "namespace": body.get("namespace"),
                 "tmpdir": tmpdir, "output_limit": limit, "userid": userid,
+                "kvsname": body.get("kvsname"),
                 "instance_level": self._level,
                 "input": bool(body.get("input"))}
         if self.config.shell_initrc:

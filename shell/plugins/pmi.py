@@ -8,12 +8,15 @@ barrier is an exec barrier named ``pmi.N`` (the Nth): its data are this
 shell's puts, its result the union of every shell's, so MPI programs and
 ``flux start`` wire up across all ranks of the job.  Preset keys:
 ``PMI_process_mapping`` (tasks per shell) and ``flux.instance-level``.
-The kvsname is the job id, unique per job (MPICH names shared memory
-after it).  A task calling PMI_Abort raises a fatal ``exec`` exception.
+The kvsname is the job id and a token of the instance's exec (the same on
+every rank of the job): MPICH names its shared memory after it, so it must
+differ between concurrent jobs on a node, and job ids of two instances can
+be equal.  Standalone: the job id and the shell's pid.  A task calling PMI_Abort raises a fatal ``exec`` exception.
 """
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from typing import Any
 
@@ -125,8 +128,12 @@ def plugin(shell: Any) -> Plugin:
             sh.log(note, 3, "pmi")
             sh.raise_exception(note)
 
+        kvsname = sh.args.get("kvsname")
+        if not isinstance(kvsname, str) or not kvsname:
+            # standalone: this process is unique on the machine while the job runs
+            kvsname = f"{sh.jobid}-{os.getpid()}"
         state["server"] = PmiServer(sh.info.ntasks, list(sh.info.me.task_ranks),
-                                    str(sh.jobid), exchange=exchange, abort=abort, keys=keys)
+                                    kvsname, exchange=exchange, abort=abort, keys=keys)
 
     def task_init(_topic: str, sh: Any, task: Any) -> None:
         server = state.get("server")

@@ -111,3 +111,43 @@ def test_gpu_affinity(tmp_path):
 def test_pmi_off(one):
     r = one.flux("run", "-o", "pmi=off", "sh", "-c", "echo ${PMI_FD:-none}")
     assert r.stdout == "none\n"
+
+
+KVSNAME = ("import sys\n"
+           f"sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))!r})\n"
+           "from broker.pmi_client import PmiClient\n"
+           "c = PmiClient.from_environ()\n"
+           "c.init()\n"
+           "print(c.get_kvsname(), flush=True)\n")
+
+
+def test_the_kvsname_is_the_job_id_and_a_token_the_same_on_every_rank(two):
+    r = two.flux("run", "-N2", "-n2", sys.executable, "-c", KVSNAME, timeout=120)
+    assert r.returncode == 0, r.stderr
+    names = r.stdout.split()
+    assert len(names) == 2 and names[0] == names[1]
+    job, _sep, token = names[0].partition("-")
+    assert job.isdigit() and len(token) == 8 and all(c in "0123456789abcdef" for c in token)
+
+
+def test_two_jobs_of_the_same_id_run_mpi_at_once(tmp_path):
+    # what two instances' jobs of equal ids did: MPICH's shared memory is named after
+    # the kvsname, and both failed in MPI_Init when it was the bare job id
+    from flux.job import JobspecV1
+
+    spec = JobspecV1.from_command([sys.executable, "-c", PROGRAM], num_tasks=2)
+    spec.cwd = str(tmp_path)
+    spec.environment = dict(os.environ)
+    spec.setattr_shell_option("cpu-affinity", "off")
+    (tmp_path / "j.json").write_text(spec.dumps())
+    (tmp_path / "R.json").write_text(json.dumps(
+        {"version": 1, "execution": {"R_lite": [{"rank": "0", "children": {"core": "0-1"}}],
+                                     "nodelist": ["localhost"]}}))
+    exe = os.path.join(os.path.dirname(sys.executable), "flux-shell")
+    procs = [subprocess.Popen([exe, "--standalone", "-j", str(tmp_path / "j.json"), "-R",
+                               str(tmp_path / "R.json"), "ƒ2"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert [json.loads(line)["sum"] for line in out.splitlines()] == [3, 3]
