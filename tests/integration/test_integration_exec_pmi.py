@@ -150,4 +150,5 @@ def test_two_jobs_of_the_same_id_run_mpi_at_once(tmp_path):
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
-        assert [json.loads(line)["sum"] for line in out.splitlines()] == [3, 3]
+        # (standalone, the tasks' output is passed through as it comes, not by line)
+        assert out.count('"size": 2, "sum": 3') == 2, out
