@@ -344,22 +344,45 @@ class KVSOutput:
 
 
 class TerminalOutput:
-    """Standalone mode: task output to our stdout/stderr (labelled if asked)."""
+    """Standalone mode: task output to our stdout/stderr (labelled if asked).
+
+    Each task's lines are written whole, as an instance's output log keeps
+    them (a line two tasks wrote at once is not interleaved), unless the
+    stream's ``buffer.type`` is ``none``; a last line without a newline is
+    written at the task's EOF.
+    """
 
     def __init__(self, shell: Any, streams: _Streams) -> None:
         self.shell = shell
         self.streams = streams
         self.files: dict[str, int] = {}
         self.partial: dict[str, dict[int, bool]] = {"stdout": {}, "stderr": {}}
+        self.line_buffered = streams.line_buffered()
+        #: (stream, task rank) -> the start of a line not yet ended
+        self.held: dict[tuple[str, int], bytes] = {}
 
     def task_output(self, task: Any, stream: str, data: bytes) -> None:
+        if self.line_buffered.get(stream, True):
+            key = (stream, task.rank)
+            data = self.held.pop(key, b"") + data
+            end = data.rfind(b"\n") + 1
+            if end < len(data):
+                self.held[key] = data[end:]
+                data = data[:end]
+            if not data:
+                return
+        self._write(task, stream, data)
+
+    def _write(self, task: Any, stream: str, data: bytes) -> None:
         if self.streams.label(stream):
             data = _label(data, task.rank, self.partial[stream])
         fd = self.files.get(stream, 1 if stream == "stdout" else 2)
         _write_all(fd, data)
 
     def task_eof(self, task: Any, stream: str) -> None:
-        pass
+        rest = self.held.pop((stream, task.rank), b"")
+        if rest:
+            self._write(task, stream, rest)
 
     def log(self, level: int, message: str, component: str | None) -> None:
         from shell.shell import level_name

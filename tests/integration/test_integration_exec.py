@@ -487,6 +487,30 @@ def test_standalone_flux_shell(tmp_path):
     assert "TRACE" not in r.stderr
 
 
+def test_standalone_output_keeps_each_tasks_lines_whole(tmp_path):
+    # two tasks each write half a line, wait, and end it: their halves do not mix
+    script = ('printf "a$FLUX_TASK_RANK"; sleep 0.3; printf "b$FLUX_TASK_RANK\\n"; '
+              'printf "tail$FLUX_TASK_RANK"')
+    spec = JobspecV1.from_command(["sh", "-c", script], num_tasks=2)
+    spec.cwd = str(tmp_path)
+    (tmp_path / "j.json").write_text(spec.dumps())
+    (tmp_path / "R.json").write_text(json.dumps(
+        {"version": 1, "execution": {"R_lite": [{"rank": "0", "children": {"core": "0-1"}}],
+                                     "nodelist": ["localhost"]}}))
+    exe = os.path.join(os.path.dirname(sys.executable), "flux-shell")
+    r = subprocess.run([exe, "--standalone", "-j", str(tmp_path / "j.json"), "-R",
+                        str(tmp_path / "R.json")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "a0b0\n" in out and "a1b1\n" in out and out.count("tail") == 2, out
+    # unbuffered (buffer.type none): what each write brings, at once
+    spec.setattr_shell_option("output.stdout.buffer.type", "none")
+    (tmp_path / "j.json").write_text(spec.dumps())
+    r = subprocess.run([exe, "--standalone", "-j", str(tmp_path / "j.json"), "-R",
+                        str(tmp_path / "R.json")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and sorted(r.stdout[:4]) == sorted("a0a1"), r.stdout
+
+
 def _running_flux_run(inst, *args):
     proc = subprocess.Popen(["flux", "run", *args], env=inst.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
