@@ -18,6 +18,7 @@ from __future__ import annotations
 import binascii
 import enum
 import errno
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,9 +101,9 @@ def _proto(index: int, why: str) -> FluxError:
 
 
 #: keys parsed lately: a job's keys come back in commit after commit (its eventlog,
-#: a guest's exec.eventlog and output), and the parse is pure (valid keys only)
-_PARSED: dict[str, tuple[tuple[str, ...], str]] = {}
-_PARSED_MAX = 4096
+#: a guest's exec.eventlog and output); the parse is pure, and a bad key raises
+#: (not remembered).  Only strings reach it: the parse refuses other types itself.
+_parse_key = functools.lru_cache(maxsize=4096)(_keys.parse)
 
 
 def parse_op(op: Any, index: int = 0) -> Op:
@@ -122,16 +123,10 @@ def parse_op(op: Any, index: int = 0) -> Op:
         raise _proto(index, f"flags must be an integer, not {type(flags).__name__}")
     if flags & ~OP_FLAGS:
         raise FluxError(errno.EINVAL, f"op {index} ({key!r}): unknown flags {flags & ~OP_FLAGS:#x}")
-    parsed = _PARSED.get(key) if type(key) is str else None
-    if parsed is None:
-        try:
-            parsed = _keys.parse(key)
-        except FluxError as e:
-            raise FluxError(errno.EINVAL, f"op {index}: {e.strerror}") from None
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.clear()
-        _PARSED[key] = parsed
-    comps, nkey = parsed
+    try:
+        comps, nkey = _parse_key(key) if type(key) is str else _keys.parse(key)
+    except FluxError as e:
+        raise FluxError(errno.EINVAL, f"op {index}: {e.strerror}") from None
     if dirent is None:
         if flags & FLUX_KVS_APPEND:
             raise FluxError(errno.EINVAL, f"op {index} ({nkey}): append needs a value")

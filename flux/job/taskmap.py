@@ -146,7 +146,6 @@ def layout(jobspec: Mapping[str, Any], R: Any,
 
     SUMMARY: the jobspec's, when the caller has it."""
     ranks = r_ranks(decode_R(R))
-    counts = tasks_per_rank(summary or summarize(jobspec), [(1 if _one_id(c) else len(IDset(c))) if c else 0
-                                                 for _r, c, _g in ranks],
-                            per_resource_option(jobspec))
+    ncores = [(1 if _one_id(c) else len(IDset(c))) if c else 0 for _r, c, _g in ranks]
+    counts = tasks_per_rank(summary or summarize(jobspec), ncores, per_resource_option(jobspec))
     return [r for r, _c, _g in ranks], counts

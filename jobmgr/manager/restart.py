@@ -68,8 +68,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKPOINT_KEY", "ACTIVE_KEY", "ACTIVE_SECTION_MAX", "LOST_FOUND",
            "encode_active_jobs", "encode_active_section", "decode_active_section",
-           "Checkpoint", "encode_checkpoint", "decode_checkpoint", "recover", "write_checkpoint", "lost_found_key", "WINDOW",
-           "RestartStats"]
+           "Checkpoint", "encode_checkpoint", "decode_checkpoint", "recover",
+           "write_checkpoint", "lost_found_key", "WINDOW", "RestartStats"]
 
 CHECKPOINT_KEY = "checkpoint.job-manager"
 ACTIVE_KEY = "checkpoint.job-manager-active"

@@ -9,6 +9,7 @@ submitter's own limit was higher than this node allows).
 """
 from __future__ import annotations
 
+import functools
 import resource
 from typing import Any
 
@@ -45,9 +46,10 @@ def limits_for(limits: dict[str, Any]) -> tuple[dict[int, int], list[str]]:
     return out, warnings
 
 
-#: option items -> limits_for(): every job of a submitter carries the same
-#: limits, and a shell server's own hard limits do not change
-_CACHE: dict[tuple[tuple[str, Any], ...], tuple[dict[int, int], list[str]]] = {}
+#: limits_for() by the option's items: every job of a submitter carries the same
+#: limits, and a shell server's own hard limits do not change (a bad option raises,
+#: and is not remembered)
+_limits_of_items = functools.lru_cache(maxsize=256)(lambda items: limits_for(dict(items)))
 
 
 def plugin(shell: Any) -> Plugin:
@@ -60,16 +62,9 @@ def plugin(shell: Any) -> Plugin:
         if not isinstance(limits, dict):
             raise ValueError("rlimit: shell option must be an object")
         try:
-            key: Any = tuple(limits.items())
-            hash(key)
-        except TypeError:
-            key = None
-        got = _CACHE.get(key) if key is not None else None
-        if got is None:
-            got = limits_for(limits)
-            if key is not None and len(_CACHE) < 256:
-                _CACHE[key] = got
-        values, warnings = got
+            values, warnings = _limits_of_items(tuple(limits.items()))
+        except TypeError:           # an unhashable value: no cache, the same checks
+            values, warnings = limits_for(limits)
         for text in warnings:
             sh.log(text, 4, "rlimit")
         sh.rlimits.update(values)

@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -20,6 +19,7 @@ import flux
 import flux.job
 from broker.testing import TestInstance
 from helpers.procs import alive, wait_dead
+from helpers.standalone import run_standalone
 from flux.job import JobID, JobspecV1
 
 pytestmark = pytest.mark.slow
@@ -468,19 +468,12 @@ def test_standalone_flux_shell(tmp_path):
     spec = JobspecV1.from_command(["sh", "-c", "echo hi $FLUX_TASK_RANK; exit 2"], num_tasks=2)
     spec.cwd = str(tmp_path)
     spec.setattr_shell_option("output.stdout.label", True)
-    (tmp_path / "j.json").write_text(spec.dumps())
-    (tmp_path / "R.json").write_text(json.dumps(
-        {"version": 1, "execution": {"R_lite": [{"rank": "0", "children": {"core": "0-1"}}],
-                                     "nodelist": ["localhost"]}}))
-    exe = os.path.join(os.path.dirname(sys.executable), "flux-shell")
-    r = subprocess.run([exe, "--standalone", "-j", str(tmp_path / "j.json"), "-R",
-                        str(tmp_path / "R.json")], capture_output=True, text=True, timeout=60)
+    r = run_standalone(tmp_path, spec)
     assert r.returncode == 2
     assert sorted(r.stdout.splitlines()) == ["0: hi 0", "1: hi 1"]
     assert "DEBUG" not in r.stderr
     # -v: "log actions to stderr" (flux-shell(1))
-    r = subprocess.run([exe, "-v", "--standalone", "-j", str(tmp_path / "j.json"), "-R",
-                        str(tmp_path / "R.json")], capture_output=True, text=True, timeout=60)
+    r = run_standalone(tmp_path, spec, "-v")
     assert r.returncode == 2
     assert "flux-shell[0]: DEBUG: shell 0 of 1 on broker rank 0: 2 of 2 task(s)" in r.stderr
     assert "flux-shell[0]: DEBUG: task 1: exited with status 2" in r.stderr
@@ -493,21 +486,13 @@ def test_standalone_output_keeps_each_tasks_lines_whole(tmp_path):
               'printf "tail$FLUX_TASK_RANK"')
     spec = JobspecV1.from_command(["sh", "-c", script], num_tasks=2)
     spec.cwd = str(tmp_path)
-    (tmp_path / "j.json").write_text(spec.dumps())
-    (tmp_path / "R.json").write_text(json.dumps(
-        {"version": 1, "execution": {"R_lite": [{"rank": "0", "children": {"core": "0-1"}}],
-                                     "nodelist": ["localhost"]}}))
-    exe = os.path.join(os.path.dirname(sys.executable), "flux-shell")
-    r = subprocess.run([exe, "--standalone", "-j", str(tmp_path / "j.json"), "-R",
-                        str(tmp_path / "R.json")], capture_output=True, text=True, timeout=60)
+    r = run_standalone(tmp_path, spec)
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "a0b0\n" in out and "a1b1\n" in out and out.count("tail") == 2, out
     # unbuffered (buffer.type none): what each write brings, at once
     spec.setattr_shell_option("output.stdout.buffer.type", "none")
-    (tmp_path / "j.json").write_text(spec.dumps())
-    r = subprocess.run([exe, "--standalone", "-j", str(tmp_path / "j.json"), "-R",
-                        str(tmp_path / "R.json")], capture_output=True, text=True, timeout=60)
+    r = run_standalone(tmp_path, spec)
     assert r.returncode == 0 and sorted(r.stdout[:4]) == sorted("a0a1"), r.stdout
 
 

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from broker.testing import TestInstance
+from helpers.standalone import run_standalone
 
 pytestmark = pytest.mark.slow
 
@@ -139,14 +140,8 @@ def test_two_jobs_of_the_same_id_run_mpi_at_once(tmp_path):
     spec.cwd = str(tmp_path)
     spec.environment = dict(os.environ)
     spec.setattr_shell_option("cpu-affinity", "off")
-    (tmp_path / "j.json").write_text(spec.dumps())
-    (tmp_path / "R.json").write_text(json.dumps(
-        {"version": 1, "execution": {"R_lite": [{"rank": "0", "children": {"core": "0-1"}}],
-                                     "nodelist": ["localhost"]}}))
-    exe = os.path.join(os.path.dirname(sys.executable), "flux-shell")
-    procs = [subprocess.Popen([exe, "--standalone", "-j", str(tmp_path / "j.json"), "-R",
-                               str(tmp_path / "R.json"), "ƒ2"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    # every one job ƒ2: the same id, as two instances' jobs can have
+    procs = [run_standalone(tmp_path, spec, "ƒ2", wait=False) for _ in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err

@@ -49,6 +49,19 @@ def _finish(h, running, pending, held, updated):
     assert "exception" not in names(h, updated) and "exception" not in names(h, held)
 
 
+def _history_kept(h, before):
+    """Every job's eventlog still begins with what it had before the restart."""
+    for jobid, events in before.items():
+        assert eventlog(h, jobid)[:len(events)] == events
+
+
+def _finish_with(h, jobs, newer):
+    """_finish, plus the held job submitted after the section was written."""
+    h.rpc("job-manager.urgency", {"id": newer, "urgency": 16}).get()
+    _finish(h, *jobs)
+    wait_event(h, newer, "clean")
+
+
 def test_clean_restart_takes_active_jobs_from_the_section(c):
     h = c.start()
     jobs = _active_jobs(h)
@@ -60,9 +73,7 @@ def test_clean_restart_takes_active_jobs_from_the_section(c):
     assert stats["full"] is False and stats["lost"] == 0
     assert stats["from_section"] == len(jobs)
     _running, pending, held, updated = jobs
-    for jobid, events in before.items():
-        now = eventlog(h, jobid)
-        assert now[:len(events)] == events
+    _history_kept(h, before)
     # flux-restart semantics are those of a replay from the eventlogs
     for jobid in (pending, held, updated):
         wait_event(h, jobid, "priority", after=len(before[jobid]))
@@ -90,11 +101,8 @@ def test_section_is_rewritten_at_each_clean_shutdown(c):
     h = c.start()
     stats = c.restart_stats()
     assert stats["from_section"] == len(jobs) - 1 + 1 and stats["lost"] == 0
-    for jobid, events in before.items():
-        assert eventlog(h, jobid)[:len(events)] == events
-    h.rpc("job-manager.urgency", {"id": newer, "urgency": 16}).get()
-    _finish(h, *jobs)
-    wait_event(h, newer, "clean")
+    _history_kept(h, before)
+    _finish_with(h, jobs, newer)
     c.stop()
 
 
@@ -114,13 +122,10 @@ def test_stale_section_after_a_crash_is_not_used(c):
     h = c.start()
     stats = c.restart_stats()
     assert stats["lost"] == 0 and stats["from_section"] == 0
-    for jobid, events in before.items():
-        assert eventlog(h, jobid)[:len(events)] == events
+    _history_kept(h, before)
     assert [e["context"]["urgency"] for e in eventlog(h, pending)
             if e["name"] == "urgency"][-1] == 2
-    h.rpc("job-manager.urgency", {"id": newer, "urgency": 16}).get()
-    _finish(h, *jobs)
-    wait_event(h, newer, "clean")
+    _finish_with(h, jobs, newer)
     c.stop()
 
 

@@ -109,17 +109,23 @@ def test_builder_checks_eagerly() -> None:
 
 
 def test_parsed_keys_are_remembered_and_bounded(monkeypatch) -> None:
-    import kvs.txn as T
+    import functools
 
-    monkeypatch.setattr(T, "_PARSED", {})
-    monkeypatch.setattr(T, "_PARSED_MAX", 2)
+    import kvs.txn as T
+    from kvs import keys as K
+
+    small = functools.lru_cache(maxsize=2)(K.parse)
+    monkeypatch.setattr(T, "_parse_key", small)
     op = {"key": "a..b.", "flags": 0, "dirent": None}
     first = T.parse_op(op)
-    assert T._PARSED == {"a..b.": (("a", "b"), "a.b")}
+    assert small("a..b.") == (("a", "b"), "a.b") and small.cache_info().hits == 1
     assert T.parse_op(op) == first and first.key == "a.b" and first.comps == ("a", "b")
     for key in ("c", "d"):
         T.parse_op({"key": key, "flags": 0, "dirent": None})
-    assert len(T._PARSED) <= 2
+    assert small.cache_info().currsize <= 2
     with pytest.raises(FluxError) as info:
         T.parse_op({"key": "a\x01", "flags": 0, "dirent": None}, 3)
-    assert "op 3" in info.value.strerror and "a\x01" not in T._PARSED
+    misses = small.cache_info().misses
+    with pytest.raises(FluxError):
+        small("a\x01")                         # a bad key is not remembered: parsed again
+    assert "op 3" in info.value.strerror and small.cache_info().misses == misses + 1
