@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["JobspecSummary", "summarize", "summarize_shared", "remember_summary", "job_name"]
+__all__ = ["JobspecSummary", "summarize", "summarize_shared", "remember_summary",
+           "forget_summary", "job_name"]
 
 
 @dataclass(slots=True)
@@ -218,3 +219,10 @@ def remember_summary(jobspec: Mapping[str, Any], summary: JobspecSummary) -> Non
     if len(_SHARED) >= _SHARED_MAX and id(jobspec) not in _SHARED:
         del _SHARED[next(iter(_SHARED))]      # the oldest: its job is long past
     _SHARED[id(jobspec)] = (jobspec, summary)
+
+
+def forget_summary(jobspec: Mapping[str, Any]) -> None:
+    """JOBSPEC's job is over: stop holding it (an inactive job keeps no jobspec)."""
+    hit = _SHARED.get(id(jobspec))
+    if hit is not None and hit[0] is jobspec:
+        del _SHARED[id(jobspec)]

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from flux.errors import FluxError
+from flux.job.summary import forget_summary
 from jobmgr.policy import JobPolicy
 from jobmgr.manager.active import ActiveJob, ExecPhase, job_key
 from jobmgr.manager.alloc import SchedClient
@@ -256,6 +257,7 @@ class Manager:
         elif job.t_resources and not job.free_pending:
             self.sched.free(job)
         del self.jobs[job.rec.id]
+        forget_summary(job.jobspec)
         self.drain_idle.count(job.rec.state, None)
         self.waits.dropped(job.rec)
         self.deps.forget(job)
@@ -266,6 +268,7 @@ class Manager:
         if self.jobs.get(job.rec.id) is not job:
             return
         del self.jobs[job.rec.id]
+        forget_summary(job.jobspec)
         self.drain_idle.count(job.rec.state, None)
         self.waits.dropped(job.rec)
         self.deps.forget(job)
@@ -275,6 +278,9 @@ class Manager:
     def _retire(self, job: ActiveJob) -> None:
         rec = job.rec
         self.jobs.pop(rec.id, None)
+        # the summaries' table held its jobspec for the modules that summarize it;
+        # an inactive job keeps none (summarize_shared)
+        forget_summary(job.jobspec)
         self.waits.inactive(rec)
         self.deps.changed(job)
         if not rec.invalid:

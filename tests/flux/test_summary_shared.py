@@ -43,3 +43,14 @@ def test_a_remembered_summary_is_given_back(monkeypatch) -> None:
     made = S.summarize(js)
     S.remember_summary(js, made)
     assert S.summarize_shared(js) is made
+
+
+def test_a_finished_jobs_jobspec_is_let_go(monkeypatch) -> None:
+    monkeypatch.setattr(S, "_SHARED", {})
+    js, other = _spec(2), _spec(3)
+    S.summarize_shared(js)
+    S.summarize_shared(other)
+    S.forget_summary(js)
+    assert [obj for obj, _s in S._SHARED.values()] == [other]
+    S.forget_summary(_spec(2))           # an equal object, not the one held: nothing goes
+    assert len(S._SHARED) == 1
