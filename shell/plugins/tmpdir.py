@@ -2,12 +2,12 @@
 
 Under an instance exec names it (``<rundir>/jobtmp-<rank>-<f58>``, or under
 the system temporary directory for another user's job); the shell, running
-as the job's user, creates it (mode 0700) and removes it.  Standalone, the
-shell makes a temporary one.
+as the job's user, creates it (mode 0700) and removes it; a shell server
+keeps an emptied one to rename for a later job (``Host.make_tmpdir``).
+Standalone, the shell makes a temporary one.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from typing import Any
 
@@ -22,10 +22,7 @@ def plugin(shell: Any) -> Plugin:
     def init(_topic: str, sh: Any, _task: Any) -> None:
         path = sh.args.get("tmpdir")
         if path:
-            try:
-                os.mkdir(path, 0o700)
-            except FileExistsError:
-                pass
+            sh.host.make_tmpdir(path)
         else:
             path = tempfile.mkdtemp(prefix=f"flux-job-{sh.jobid}-")
         sh.aux["tmpdir.remove"] = path
@@ -35,7 +32,7 @@ def plugin(shell: Any) -> Plugin:
         path = sh.aux.pop("tmpdir.remove", None)
         if path:
             # off the shell's loop (the host's remover thread): no job waits for it
-            sh.host.remove_tree(path)
+            sh.host.remove_tree(path, keep=bool(sh.args.get("tmpdir")))
 
     p.add_handler("shell.init", init)
     p.add_handler("shell.exit", exit_)

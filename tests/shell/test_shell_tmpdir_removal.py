@@ -3,7 +3,9 @@ rmdir, slow on a loaded ext4, no longer holds up the server's other jobs."""
 from __future__ import annotations
 
 import shutil
+import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,49 @@ def test_a_standalone_shell_removes_at_once(tmp_path: Path) -> None:
     d.mkdir()
     StandaloneHost(reactor=None).remove_tree(str(d))
     assert not d.exists()
+
+
+def _wait_gone(path: Path) -> None:
+    for _ in range(500):
+        if not path.exists():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{path} is still there")
+
+
+def _spares(parent: Path) -> list[Path]:
+    return sorted(parent.glob(".jobtmp-spare-*"))
+
+
+def test_an_emptied_tmpdir_is_renamed_for_the_next_job(tmp_path: Path) -> None:
+    host = Host(reactor=None)
+    first = tmp_path / "jobtmp-0-a"
+    host.make_tmpdir(str(first))
+    assert first.is_dir() and stat.S_IMODE(first.stat().st_mode) == 0o700
+    inode = first.stat().st_ino
+    host.remove_tree(str(first), keep=True)
+    _wait_gone(first)
+    (spare,) = _spares(tmp_path)
+    second = tmp_path / "jobtmp-0-b"
+    host.make_tmpdir(str(second))
+    # the same directory (no mkdir), under the new job's name, and no spare left
+    assert second.stat().st_ino == inode and _spares(tmp_path) == []
+    # what a job left in its tmpdir, or a mode it changed, is not handed on
+    (second / "file").write_text("data")
+    host.remove_tree(str(second), keep=True)
+    third = tmp_path / "jobtmp-0-c"
+    third.mkdir(mode=0o755)
+    third.chmod(0o755)
+    host.remove_tree(str(third), keep=True)
+    _wait_gone(second)
+    _wait_gone(third)
+    assert _spares(tmp_path) == []
+    # no spare: mkdir; spares go when the host finishes its removals
+    fourth = tmp_path / "jobtmp-0-d"
+    host.make_tmpdir(str(fourth))
+    assert stat.S_IMODE(fourth.stat().st_mode) == 0o700
+    host.remove_tree(str(fourth), keep=True)
+    _wait_gone(fourth)
+    assert len(_spares(tmp_path)) == 1
+    host.finish_removals()
+    assert list(tmp_path.iterdir()) == []
