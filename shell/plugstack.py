@@ -58,15 +58,31 @@ class Plugin:
     def add_handler(self, topic: str, fn: Handler) -> None:
         self.handlers.append((topic, fn))
         for stack in self.stacks:
-            stack._routes.clear()
+            stack._routes = {}
 
 
 class PlugStack:
     def __init__(self) -> None:
         self.plugins: list[Plugin] = []
         self.searchpath: list[str] = []
-        # topic -> (plugin name, handler) in call order; cleared when plugins change
+        # topic -> (plugin name, handler) in call order; replaced (never cleared: it
+        # may be shared, see add_shared) when plugins change
         self._routes: dict[str, list[tuple[str, Handler]]] = {}
+
+    def add_shared(self, plugins: list[Plugin], routes: dict[str, Any]) -> None:
+        """Load PLUGINS into this empty stack, with ROUTES as the route cache.
+
+        For the builtins, made once per process and never changed: every
+        stack that has only them shares one cache, and loading a plugin of
+        its own gives a stack a cache of its own.
+        """
+        if self.plugins:
+            names = {p.name for p in plugins}
+            self.plugins = [p for p in self.plugins if p.name not in names] + list(plugins)
+            self._routes = {}
+            return
+        self.plugins = list(plugins)
+        self._routes = routes
 
     def add(self, plugin: Plugin) -> None:
         """Load PLUGIN; one of the same name is replaced (the last loaded wins)."""
@@ -74,14 +90,14 @@ class PlugStack:
             self.remove(plugin.name)
         self.plugins.append(plugin)
         plugin.stacks.append(self)
-        self._routes.clear()
+        self._routes = {}
 
     def remove(self, name: str) -> None:
         for p in self.plugins:
             if p.name == name and self in p.stacks:
                 p.stacks.remove(self)
         self.plugins = [p for p in self.plugins if p.name != name]
-        self._routes.clear()
+        self._routes = {}
 
     def _route(self, topic: str) -> list[tuple[str, Handler]]:
         route = self._routes.get(topic)

@@ -1,7 +1,9 @@
 """The shell's builtin plugins, one concern per file, loaded in this order.
 
-Each module has ``plugin(shell) -> Plugin``.  A site plugin loaded later
-under the same name replaces a builtin (shell/plugstack.py).
+Each module has ``plugin() -> Plugin``, called once per process: a shell
+server's jobs share the builtins and their routes, so a handler keeps what
+it knows of a job in ``shell.aux``.  A site plugin loaded later under the
+same name replaces a builtin (shell/plugstack.py).
 """
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ __all__ = ["BUILTINS", "load_builtins"]
 BUILTINS = ("env", "tmpdir", "files", "rlimit", "affinity", "gpubind", "pty", "output", "input", "pmi")
 
 
-_MODULES: list[Any] = []
+_SHARED: list[Any] = []
+_ROUTES: dict[str, Any] = {}
 
 
 def load_builtins(shell: Any) -> None:
-    if not _MODULES:        # imported once per process, not looked up again per job
-        _MODULES[:] = [importlib.import_module(f"shell.plugins.{name}") for name in BUILTINS]
-    for module in _MODULES:
-        shell.plugstack.add(module.plugin(shell))
+    """Load the builtins into SHELL's plugin stack (made once per process)."""
+    if not _SHARED:
+        _SHARED[:] = [importlib.import_module(f"shell.plugins.{name}").plugin()
+                      for name in BUILTINS]
+    shell.plugstack.add_shared(_SHARED, _ROUTES)

@@ -28,11 +28,11 @@ def usable_cpus(cores: list[int]) -> set[int]:
     return {c for c in cores if c in allowed}
 
 
-def plugin(shell: Any) -> Plugin:
+def plugin() -> Plugin:
     p = Plugin("affinity")
-    state: dict[str, Any] = {}
 
     def init(_topic: str, sh: Any, _task: Any) -> None:
+        state = sh.aux["affinity"] = {}
         mode = sh.getopt("cpu-affinity", "on")
         if mode in (None, True, 1):
             mode = "on"
@@ -54,6 +54,7 @@ def plugin(shell: Any) -> Plugin:
                                  cores_of_tasks(sh.info.me.cores, sh.info.me.ntasks)]
 
     def task_init(_topic: str, sh: Any, task: Any) -> None:
+        state = sh.aux.get("affinity") or {}
         mode = state.get("mode")
         if mode == "on":
             task.cpus = state["all"]

@@ -16,7 +16,7 @@ from shell.template import expand
 __all__ = ["plugin"]
 
 
-def plugin(shell: Any) -> Plugin:
+def plugin() -> Plugin:
     p = Plugin("env")
 
     def init(_topic: str, sh: Any, _task: Any) -> None:

@@ -118,7 +118,7 @@ def extract(files: Any, directory: str) -> list[str]:
     return written
 
 
-def plugin(shell: Any) -> Plugin:
+def plugin() -> Plugin:
     p = Plugin("files")
 
     def init(_topic: str, sh: Any, _task: Any) -> None:

@@ -15,11 +15,11 @@ from shell.plugstack import Plugin
 __all__ = ["plugin"]
 
 
-def plugin(shell: Any) -> Plugin:
+def plugin() -> Plugin:
     p = Plugin("gpubind")
-    state: dict[str, Any] = {}
 
     def init(_topic: str, sh: Any, _task: Any) -> None:
+        state = sh.aux["gpubind"] = {}
         mode = sh.getopt("gpu-affinity", "on")
         if mode in (None, True, 1):
             mode = "on"
@@ -35,6 +35,7 @@ def plugin(shell: Any) -> Plugin:
             state["split"] = cores_of_tasks(gpus, sh.info.me.ntasks)
 
     def task_init(_topic: str, sh: Any, task: Any) -> None:
+        state = sh.aux.get("gpubind") or {}
         if state.get("mode") == "per-task":
             task.env["CUDA_VISIBLE_DEVICES"] = ",".join(
                 str(g) for g in state["split"][task.local_id])

@@ -157,11 +157,12 @@ class InputRouter:
                 pipe.fd = -1
 
 
-def plugin(shell: Any) -> Plugin:
+def plugin() -> Plugin:
     p = Plugin("input")
-    state: dict[str, Any] = {}
 
     def init(_topic: str, sh: Any, _task: Any) -> None:
+        state = sh.aux["input"] = {}
+        sh.aux["input.ready"] = lambda: ready(sh)
         opts = sh.getopt("input") or {}
         if not isinstance(opts, dict):
             raise ValueError("input: shell option must be an object")
@@ -186,6 +187,7 @@ def plugin(shell: Any) -> Plugin:
     def task_init(_topic: str, sh: Any, task: Any) -> None:
         if 0 in task.child_fds:
             return
+        state = sh.aux["input"]
         if state.get("kind") == "file":
             task.child_fds[0] = os.open(f"/proc/self/fd/{state['file']}", os.O_RDONLY)
         elif "router" in state:
@@ -194,17 +196,20 @@ def plugin(shell: Any) -> Plugin:
             state["router"].add(task.rank, w)
 
     def start(_topic: str, sh: Any, _task: Any) -> None:
+        state = sh.aux["input"]
         state["started"] = True
         if sh.args.get("input") or state.get("wanted"):
             watch(sh)
 
     def ready(sh: Any) -> None:
         """Someone writes to the input log: follow it (once the tasks exist)."""
+        state = sh.aux["input"]
         state["wanted"] = True
         if state.get("started"):
             watch(sh)
 
     def watch(sh: Any) -> None:
+        state = sh.aux["input"]
         router: InputRouter | None = state.get("router")
         if router is None or not router.pipes or "watch" in state:
             return
@@ -228,6 +233,7 @@ def plugin(shell: Any) -> Plugin:
         fut.then(on_response)
 
     def exit_(_topic: str, sh: Any, _task: Any) -> None:
+        state = sh.aux.get("input") or {}
         fut = state.pop("watch", None)
         if fut is not None:
             sh.h.rpc("kvs-watch.cancel", {"matchtag": fut.matchtag}, nodeid=0,
@@ -238,7 +244,6 @@ def plugin(shell: Any) -> Plugin:
         if "file" in state:
             os.close(state.pop("file"))
 
-    shell.aux["input.ready"] = lambda: ready(shell)
     p.add_handler("shell.init", init)
     p.add_handler("task.init", task_init)
     p.add_handler("shell.start", start)

@@ -417,7 +417,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def plugin(shell: Any) -> Plugin:
+def plugin() -> Plugin:
     p = Plugin("output")
 
     def init(_topic: str, sh: Any, _task: Any) -> None:

@@ -92,11 +92,12 @@ class _Channel:
         self.sock.close()
 
 
-def plugin(shell: Any) -> Plugin:
+def plugin() -> Plugin:
     p = Plugin("pmi")
-    state: dict[str, Any] = {"channels": [], "seq": 0}
 
     def init(_topic: str, sh: Any, _task: Any) -> None:
+        state: dict[str, Any] = {"channels": [], "seq": 0}
+        sh.aux["pmi"] = state
         mode = sh.getopt("pmi", "simple")
         if mode in ("off", "none", False):
             return
@@ -136,7 +137,7 @@ def plugin(shell: Any) -> Plugin:
                                     kvsname, exchange=exchange, abort=abort, keys=keys)
 
     def task_init(_topic: str, sh: Any, task: Any) -> None:
-        server = state.get("server")
+        server = sh.aux["pmi"].get("server")
         if server is None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -155,10 +156,10 @@ def plugin(shell: Any) -> Plugin:
         channel = task.aux.get("pmi")
         if channel is not None:
             channel.start()
-            state["channels"].append(channel)
+            sh.aux["pmi"]["channels"].append(channel)
 
     def exit_(_topic: str, sh: Any, _task: Any) -> None:
-        for channel in state["channels"]:
+        for channel in (sh.aux.get("pmi") or {}).get("channels", ()):
             channel.close("")
 
     p.add_handler("shell.init", init)

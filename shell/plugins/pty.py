@@ -42,15 +42,14 @@ def _ranks(option: Any) -> set[int] | None:
     return set(IDset(str(ranks)).expand())
 
 
-def plugin(shell: Any) -> Plugin:
+def plugin() -> Plugin:
     p = Plugin("pty")
-    state: dict[str, Any] = {}
 
     def init(_topic: str, sh: Any, _task: Any) -> None:
-        state["ranks"] = _ranks(sh.getopt("pty"))
+        sh.aux["pty.ranks"] = _ranks(sh.getopt("pty"))
 
     def task_init(_topic: str, sh: Any, task: Any) -> None:
-        ranks = state.get("ranks")
+        ranks = sh.aux.get("pty.ranks", set())
         if ranks is not None and task.rank not in ranks:
             return
         master, slave = os.openpty()

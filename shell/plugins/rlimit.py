@@ -52,7 +52,7 @@ def limits_for(limits: dict[str, Any]) -> tuple[dict[int, int], list[str]]:
 _limits_of_items = functools.lru_cache(maxsize=256)(lambda items: limits_for(dict(items)))
 
 
-def plugin(shell: Any) -> Plugin:
+def plugin() -> Plugin:
     p = Plugin("rlimit")
 
     def init(_topic: str, sh: Any, _task: Any) -> None:

@@ -16,7 +16,7 @@ from shell.plugstack import Plugin
 __all__ = ["plugin"]
 
 
-def plugin(shell: Any) -> Plugin:
+def plugin() -> Plugin:
     p = Plugin("tmpdir")
 
     def init(_topic: str, sh: Any, _task: Any) -> None:

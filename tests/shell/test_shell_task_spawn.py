@@ -90,11 +90,11 @@ def test_rlimit_option_each_job_gets_its_limits_and_its_warning():
 
     shells = [FakeShell({"nofile": hard + 1, "core": 0}) for _ in range(2)]
     for sh in shells:
-        handler = rlimit.plugin(sh).handlers[0][1]
+        handler = rlimit.plugin().handlers[0][1]
         handler("shell.init", sh, None)
     for sh in shells:           # the second job's result came from the cache
         assert sh.rlimits == {resource.RLIMIT_NOFILE: hard, resource.RLIMIT_CORE: 0}
         assert len(sh.logged) == 1 and "exceeds the hard limit" in sh.logged[0]
     bad = FakeShell({"nofile": "lots"})
     with pytest.raises(ValueError, match="invalid value"):
-        rlimit.plugin(bad).handlers[0][1]("shell.init", bad, None)
+        rlimit.plugin().handlers[0][1]("shell.init", bad, None)

@@ -279,6 +279,65 @@ def test_plugstack_handler_added_after_load_is_called():
     late.add_handler("task.init", lambda t, s, k: calls.append("gone"))
     assert stack.call("task.init") == 0 and calls == ["late"]
 
+def test_plugstack_shared_builtins_and_their_routes_stay_per_process():
+    # a server's shells share the builtins and one route cache; a shell that loads a
+    # plugin of its own gets its own routes and leaves the others' alone
+    calls = []
+    builtin = Plugin("builtin")
+    builtin.add_handler("shell.init", lambda t, s, k: calls.append(("builtin", s)))
+    shared, routes = [builtin], {}
+    one, two = PlugStack(), PlugStack()
+    one.add_shared(shared, routes)
+    two.add_shared(shared, routes)
+    assert one.call("shell.init", "one") == 1 and two.call("shell.init", "two") == 1
+    assert list(routes) == ["shell.init"] and builtin.stacks == []
+    site = Plugin("site")
+    site.add_handler("shell.init", lambda t, s, k: calls.append(("site", s)))
+    two.add(site)
+    assert two.call("shell.init", "two") == 2 and one.call("shell.init", "one") == 1
+    assert routes["shell.init"] == [("builtin", routes["shell.init"][0][1])]
+    # a site plugin of a builtin's name, loaded first, is replaced by the builtin
+    three = PlugStack()
+    three.add(Plugin("builtin"))
+    three.add_shared(shared, routes)
+    assert three.names() == ["builtin"] and three.call("shell.init", "three") == 1
+    assert calls == [("builtin", "one"), ("builtin", "two"), ("builtin", "two"),
+                     ("site", "two"), ("builtin", "one"), ("builtin", "three")]
+
+
+def test_builtin_plugins_keep_each_jobs_state_apart():
+    from shell.plugins import affinity
+
+    class Info:
+        def __init__(self, cores, ntasks):
+            self.me = type("Me", (), {"cores": cores, "ntasks": ntasks})()
+
+    class Sh:
+        def __init__(self, cores, mode):
+            self.aux, self.info, self.mode = {}, Info(cores, 2), mode
+
+        def getopt(self, _name, default=None):
+            return self.mode
+
+        def log(self, *_a):
+            pass
+
+    class Task:
+        def __init__(self, local_id):
+            self.local_id, self.cpus = local_id, None
+
+    p = affinity.plugin()
+    (_, init), (_, task_init) = p.handlers
+    cpus = sorted(os.sched_getaffinity(0))
+    a, b = Sh(str(cpus[0]), "on"), Sh(str(cpus[-1]), "off")
+    init("shell.init", a, None)
+    init("shell.init", b, None)         # a second job of the same process, after the first
+    ta, tb = Task(0), Task(0)
+    task_init("task.init", a, ta)
+    task_init("task.init", b, tb)
+    assert ta.cpus == [cpus[0]] and tb.cpus is None
+
+
 # -- exec settings -------------------------------------------------------------------------------
 
 def test_exec_settings_from_config_and_options():
