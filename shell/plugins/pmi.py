@@ -12,6 +12,8 @@ The kvsname is the job id and a token of the instance's exec (the same on
 every rank of the job): MPICH names its shared memory after it, so it must
 differ between concurrent jobs on a node, and job ids of two instances can
 be equal.  Standalone: the job id and the shell's pid.  A task calling PMI_Abort raises a fatal ``exec`` exception.
+The server is made when a task first speaks PMI: most jobs' tasks never do,
+and a shell server runs hundreds of jobs a second.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class _Channel:
         self.writing = False
         self.closed = False
         self.conn: Any = None
+        self.make: Any = None           # () -> the shell's PmiServer, made on first use
         self.reader = lambda _ev: self._readable()
         self.writer = lambda _ev: self._flush()
 
@@ -52,9 +55,17 @@ class _Channel:
         except OSError:
             data = b""
         if data:
+            if self.conn is None:
+                try:
+                    self.conn = self.make().connect(self.rank, self.send, self.close)
+                except ValueError as exc:
+                    self.close(str(exc))
+                    self.sh.raise_exception(f"pmi: {exc}")
+                    return
             self.conn.feed(data)
         else:
-            self.conn.hangup()
+            if self.conn is not None:
+                self.conn.hangup()
             self.close("")
 
     def send(self, data: bytes) -> None:
@@ -103,15 +114,6 @@ def plugin() -> Plugin:
             return
         if mode not in ("simple", "pmi1", True, 1):
             raise ValueError(f"pmi: unsupported PMI {mode!r} (simple or off)")
-        from shell.pmi import PmiServer, process_mapping
-        from shell.pmi.server import VALLEN_MAX
-
-        keys = {"PMI_process_mapping": process_mapping(sh.info.tasks_per_shell,
-                                                       limit=VALLEN_MAX - 1)}
-        level = sh.args.get("instance_level")
-        if level is not None:
-            keys["flux.instance-level"] = str(level)
-
         def exchange(puts: dict[str, str], done: Any) -> None:
             state["seq"] += 1
 
@@ -133,12 +135,28 @@ def plugin() -> Plugin:
         if not isinstance(kvsname, str) or not kvsname:
             # standalone: this process is unique on the machine while the job runs
             kvsname = f"{sh.jobid}-{os.getpid()}"
-        state["server"] = PmiServer(sh.info.ntasks, list(sh.info.me.task_ranks),
-                                    kvsname, exchange=exchange, abort=abort, keys=keys)
+
+        def make() -> Any:
+            server = state.get("server")
+            if server is None:
+                from shell.pmi import PmiServer, process_mapping
+                from shell.pmi.server import VALLEN_MAX
+
+                keys = {"PMI_process_mapping": process_mapping(sh.info.tasks_per_shell,
+                                                               limit=VALLEN_MAX - 1)}
+                level = sh.args.get("instance_level")
+                if level is not None:
+                    keys["flux.instance-level"] = str(level)
+                server = state["server"] = PmiServer(
+                    sh.info.ntasks, list(sh.info.me.task_ranks), kvsname, exchange=exchange,
+                    abort=abort, keys=keys)
+            return server
+
+        state["make"] = make
 
     def task_init(_topic: str, sh: Any, task: Any) -> None:
-        server = sh.aux["pmi"].get("server")
-        if server is None:
+        make = sh.aux["pmi"].get("make")
+        if make is None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ours.setblocking(False)
@@ -149,7 +167,7 @@ def plugin() -> Plugin:
         task.env["PMI_SIZE"] = str(sh.info.ntasks)
         task.env["PMI_SPAWNED"] = "0"
         channel = _Channel(sh, ours, task.rank)
-        channel.conn = server.connect(task.rank, channel.send, channel.close)
+        channel.make = make
         task.aux["pmi"] = channel
 
     def task_fork(_topic: str, sh: Any, task: Any) -> None:
