@@ -53,7 +53,7 @@ class ModuleHost:
             if target is None:
                 if name is None:
                     raise FluxError(errno.EINVAL, "module load: no name or target given")
-                target = known_target(name) or (name if ":" in name else None)
+                target = known_target(name, broker.rank) or (name if ":" in name else None)
                 if target is None:
                     raise FluxError(errno.ENOENT, f"module '{name}' not found (not in broker.rc "
                                                   "and not package.module:Class)")

@@ -58,6 +58,7 @@ from flux.constants import (
     FLUX_MSGFLAG_NORESPONSE,
     FLUX_MSGFLAG_PRIVATE,
     FLUX_MSGFLAG_STREAMING,
+    FLUX_MSGFLAG_UPSTREAM,
     FLUX_MSGTYPE_REQUEST,
     FLUX_MSGTYPE_RESPONSE,
     FLUX_NODEID_ANY,
@@ -99,6 +100,8 @@ class Module:
     name: ClassVar[str] = ""
     #: services to register; default: the prefixes of the handler topics, else (name,)
     services: ClassVar[tuple[str, ...]] = ()
+    #: requests without a handler (but ``ping``) go on to rank 0's service of that name
+    forward_to_leader: ClassVar[bool] = False
     _handler_specs: ClassVar[dict[str, tuple[str, HandlerSpec]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -555,6 +558,12 @@ class ModuleContext:
         _svc, _dot, method = msg.topic.partition(".")
         if method == "ping":
             self.respond(msg, ping_response(msg, self._broker.rank, self.uuid))
+        elif self.module is not None and self.module.forward_to_leader:
+            # the same message, sent on as the broker sends a request for a service it
+            # lacks: its route and credentials are the sender's, its response skips us
+            msg.nodeid = 0
+            msg.flags &= ~FLUX_MSGFLAG_UPSTREAM
+            self._broker.route_request(msg)
         elif method == "disconnect":
             self.sender_gone(msg.sender)
         elif method == "cancel":

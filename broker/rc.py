@@ -37,8 +37,11 @@ class RcModule:
 RC1: tuple[RcModule, ...] = (
     # Planned load order; each line is uncommented by the task that adds the module.
     RcModule("content", "kvs.content_service:Content", "leader"),
+    RcModule("content", "kvs.follower:ContentFollower", "followers"),
     RcModule("kvs", "kvs.service:Kvs", "leader"),
+    RcModule("kvs", "kvs.follower:KvsFollower", "followers"),
     RcModule("kvs-watch", "kvs.watch_service:KvsWatch", "leader"),
+    RcModule("kvs-watch", "kvs.follower:KvsWatchFollower", "followers"),
     RcModule("resource", "jobmgr.resource.module:Resource", "all"),
     RcModule("job-manager", "jobmgr.manager.module:JobManager", "leader"),
     RcModule("job-ingest", "jobmgr.ingest.module:JobIngest", "leader"),
@@ -54,10 +57,10 @@ LOADABLE: dict[str, str] = {
 }
 
 
-def known_target(name: str) -> str | None:
-    """The ``package.module:Class`` for module NAME, if it is known by name."""
+def known_target(name: str, rank: int = 0) -> str | None:
+    """The ``package.module:Class`` for module NAME on RANK, if it is known by name."""
     for entry in RC1:
-        if entry.name == name:
+        if entry.name == name and entry.loads_on(rank):
             return entry.target
     return LOADABLE.get(name)
 
