@@ -198,8 +198,11 @@ class Host:
             try:
                 os.rename(spare, path)
                 return
+            except FileNotFoundError:
+                continue            # gone (a sweep of the rundir): try another
             except OSError:
-                continue
+                spares.append(spare)    # PATH is there already: keep the spare
+                break
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:

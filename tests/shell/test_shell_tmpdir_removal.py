@@ -100,3 +100,20 @@ def test_an_emptied_tmpdir_is_renamed_for_the_next_job(tmp_path: Path) -> None:
     assert len(_spares(tmp_path)) == 1
     host.finish_removals()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spare_is_kept_when_the_new_tmpdir_is_there_already(tmp_path: Path) -> None:
+    host = Host(reactor=None)
+    done = tmp_path / "jobtmp-0-a"
+    host.make_tmpdir(str(done))
+    host.remove_tree(str(done), keep=True)
+    _wait_gone(done)
+    (spare,) = _spares(tmp_path)
+    taken = tmp_path / "jobtmp-0-b"
+    (taken / "left").mkdir(parents=True)       # a leftover of the same name, not empty
+    host.make_tmpdir(str(taken))
+    assert (taken / "left").is_dir() and _spares(tmp_path) == [spare]
+    fresh = tmp_path / "jobtmp-0-c"
+    host.make_tmpdir(str(fresh))                 # the spare is still there to take
+    assert fresh.is_dir() and _spares(tmp_path) == []
+    host.finish_removals()
