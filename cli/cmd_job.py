@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "info": ("cli.job_info", "command"),
     "kill": ("cli.job_raise", "kill"),
     "killall": ("cli.job_raise", "killall"),
+    "last": ("cli.job_last", "command"),
     "memo": ("cli.job_memo", "command"),
     "purge": ("cli.job_purge", "command"),
     "raise": ("cli.job_raise", "raise_"),
