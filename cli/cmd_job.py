@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "purge": ("cli.job_purge", "command"),
     "raise": ("cli.job_raise", "raise_"),
     "raiseall": ("cli.job_raise", "raiseall"),
+    "status": ("cli.job_status", "command"),
     "submit": ("cli.job_submitfile", "command"),
     "urgency": ("cli.job_urgency", "command"),
     "wait": ("cli.job_wait", "command"),
