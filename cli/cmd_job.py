@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "raiseall": ("cli.job_raise", "raiseall"),
     "status": ("cli.job_status", "command"),
     "submit": ("cli.job_submitfile", "command"),
+    "timeleft": ("cli.job_timeleft", "command"),
     "urgency": ("cli.job_urgency", "command"),
     "wait": ("cli.job_wait", "command"),
     "wait-event": ("cli.job_eventlog", "wait_event"),
