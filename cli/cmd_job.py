@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "raiseall": ("cli.job_raise", "raiseall"),
     "status": ("cli.job_status", "command"),
     "submit": ("cli.job_submitfile", "command"),
+    "taskmap": ("cli.job_taskmap", "command"),
     "timeleft": ("cli.job_timeleft", "command"),
     "urgency": ("cli.job_urgency", "command"),
     "wait": ("cli.job_wait", "command"),
@@ -49,4 +50,5 @@ class _LazyJobGroup(click.Group):
 
 @click.group("job", cls=_LazyJobGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def command() -> None:
-    """Job housekeeping: ids, eventlogs, info, cancel/kill/raise, urgency, purge, attach."""
+    """Job housekeeping: ids, eventlogs, info, cancel/kill/raise, urgency, purge, attach,
+    status, last, timeleft, taskmap."""
