@@ -18,6 +18,14 @@ line under its path.  ``--recurse-all`` also descends into other users'
 jobs.  The children's lists are fetched in parallel (``--threads``).
 ``instance.*`` fields are fetched from each running child instance, in
 parallel too.  With ``--color``, a job that is a Flux instance is blue.
+
+``--json`` prints the selected jobs' attributes instead of rows: one JSON
+object ``{"jobs": [...]}`` holding each job's ``JobInfo.to_dict()`` (only
+the attributes known now, so a pending job has no ``runtime`` or
+``result``), or that job's object alone when one JOBID was given.  With
+``-R`` a job that is a Flux instance gets its own jobs in a ``jobs``
+array, and so on down.  ``--format`` is ignored; ``--stats`` and
+``--stats-only`` are refused.
 """
 from __future__ import annotations
 
@@ -318,6 +326,21 @@ def fetch_instance_info(jobs: list[Any], threads: int | None = None) -> None:
         list(pool.map(lambda job: job.get_instance_info(), targets))
 
 
+def print_json(fmt: Any, jobs: list[Any], single: bool, recursion: Recursion | None,
+               out: Any) -> None:
+    """``--json``: ``{"jobs": [...]}``, or with SINGLE (one JOBID asked for) that
+    job's object alone (nothing if it was not found)."""
+    import json
+
+    entries = json_entries(fmt, jobs, recursion)
+    if single:
+        if entries:
+            out.write(json.dumps(entries[0]) + "\n")
+    else:
+        out.write(json.dumps({"jobs": entries}) + "\n")
+    out.flush()
+
+
 class Recursion:
     """``-R``: list the jobs of each child instance below the listing, depth first."""
 
@@ -363,20 +386,22 @@ class Recursion:
             fetch_instance_info(jobs, self.threads)
         return job, jobs, stats
 
+    def fetch_all(self, children: list[Any]) -> list[tuple[Any, list[Any], dict[str, Any] | None]]:
+        """``fetch`` for each of CHILDREN, in parallel when there are several."""
+        if len(children) <= 1:
+            return [self.fetch(job) for job in children]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            return list(pool.map(self.fetch, children))
+
     def run(self, fmt: Any, jobs: list[Any], path: str = "", level: int = 0) -> None:
         if level >= self.max_level:
             return
         children = [job for job in jobs if self.descends_into(job)]
         if not children:
             return
-        if len(children) == 1:
-            results = [self.fetch(children[0])]
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(self.threads) as pool:
-                results = list(pool.map(self.fetch, children))
-        for job, child_jobs, stats in results:
+        for job, child_jobs, stats in self.fetch_all(children):
             this_path = f"{path}/{job.id.f58}" if path else job.id.f58
             lines = ["", f"{this_path}:"]
             if stats is not None:
@@ -384,6 +409,22 @@ class Recursion:
             lines.extend(render_rows(fmt, child_jobs, self.color))
             self.out.write("\n".join(lines) + "\n")
             self.run(fmt, child_jobs, this_path, level + 1)
+
+
+def json_entries(fmt: Any, jobs: list[Any], recursion: Recursion | None = None,
+                 level: int = 0) -> list[dict[str, Any]]:
+    """``--json``: JOBS (sorted by FMT's sort keys, if any) as ``to_dict()`` dicts,
+    with RECURSION the jobs of each child instance under its ``jobs`` key."""
+    if fmt.sort_keys:
+        fmt.sort_items(jobs)
+    entries = [job.to_dict() for job in jobs]
+    if recursion is None or level >= recursion.max_level:
+        return entries
+    where = {id(job): i for i, job in enumerate(jobs)}
+    children = [job for job in jobs if recursion.descends_into(job)]
+    for job, child_jobs, _stats in recursion.fetch_all(children):
+        entries[where[id(job)]]["jobs"] = json_entries(fmt, child_jobs, recursion, level + 1)
+    return entries
 
 
 @click.command("jobs", context_settings={"help_option_names": ["-h", "--help"]})
@@ -416,17 +457,22 @@ class Recursion:
 @click.option("--stats", is_flag=True, help="Print job statistics before the header")
 @click.option("--stats-only", is_flag=True,
               help="Print only job statistics; exit 1 if there are no active jobs")
+@click.option("--json", "json_out", is_flag=True,
+              help="Print the jobs' attributes as JSON (a 'jobs' array, or one job's "
+                   "object for a single JOBID); --format is ignored")
 @click.argument("jobids", nargs=-1, metavar="[JOBID...]")
 def command(all_states: bool, all_users: bool, no_header: bool, user: str | None, count: int,
             filters: tuple[str, ...], fmt: str | None, queue: str | None, name: str | None,
             sort: str | None, color: str, recursive: bool, level: int, recurse_all: bool,
-            threads: int | None, stats: bool, stats_only: bool,
+            threads: int | None, stats: bool, stats_only: bool, json_out: bool,
             jobids: tuple[str, ...]) -> None:
     """List jobs (default: your pending and running jobs)."""
     from cli.job_common import open_handle
 
     if color not in ("never", "always", "auto"):
         raise click.BadParameter(f"'{color}' is not never, always or auto", param_hint="'--color'")
+    if json_out and (stats or stats_only):
+        raise click.UsageError("--json is incompatible with --stats and --stats-only")
     if stats_only:
         h = open_handle("jobs")
         try:
@@ -450,7 +496,8 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
         userid = _user_id(all_users, user)
         from flux.job.info import JobInfoFormat
 
-        fmt_text = NAMED_FORMATS.get(fmt or "default", fmt)
+        # --json ignores --format (but follows --sort)
+        fmt_text = "{id}" if json_out else NAMED_FORMATS.get(fmt or "default", fmt)
         formatter = JobInfoFormat(fmt_text)
         if sort:
             formatter.set_sort_keys(sort)
@@ -458,7 +505,7 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
         die("jobs", str(exc).strip("'\""))
     want_color = _color_wanted(color)
     recursive = recursive or recurse_all
-    attrs = attrs_for(formatter.fields, want_color)
+    attrs = ["all"] if json_out else attrs_for(formatter.fields, want_color)
     if recursive:
         attrs.extend(a for a in ("annotations", "state", "result", "userid") if a not in attrs)
     query = {"attrs": attrs, "count": count, "userid": userid, "states": states,
@@ -480,6 +527,13 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
     from flux.job.info import JobInfo
 
     jobs = [JobInfo(job) for job in raw]
+    if json_out:
+        print_json(formatter, jobs, len(ids) == 1,
+                   Recursion(query, [], level, recurse_all, False, threads, False, sys.stdout)
+                   if recursive else None, sys.stdout)
+        for text in errors:
+            click.echo(f"flux-jobs: {text}", err=True)
+        sys.exit(1 if errors else 0)
     try:
         if wants_instance(formatter.fields):
             fetch_instance_info(jobs, threads)
