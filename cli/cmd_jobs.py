@@ -431,7 +431,8 @@ def json_entries(fmt: Any, jobs: list[Any], recursion: Recursion | None = None,
 @click.option("-a", "all_states", is_flag=True,
               help="List jobs in all states, including inactive")
 @click.option("-A", "all_users", is_flag=True, help="List all jobs of all users (-a --user=all)")
-@click.option("-n", "--suppress-header", "no_header", is_flag=True, help="Do not print the header")
+@click.option("-n", "--no-header", "--suppress-header", "no_header", is_flag=True,
+              help="Do not print the header")
 @click.option("-u", "--user", metavar="USER", default=None,
               help="List jobs of USER (name or id), or 'all'")
 @click.option("-c", "--count", type=click.IntRange(min=0), default=1000, show_default=True,

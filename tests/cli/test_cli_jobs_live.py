@@ -65,6 +65,10 @@ def test_all_and_count_and_no_header(inst, jobs):
     assert set(jobs.values()) <= everything
     assert len(listed(flux(inst, "jobs", "-a", "-n", "-c", "2"))) == 2
     assert set(listed(flux(inst, "jobs", "-A", "-n"))) >= everything
+    # flux-jobs(1) names it --no-header; older pages --suppress-header
+    for option in ("--no-header", "--suppress-header"):
+        out = flux(inst, "jobs", "-a", option).stdout
+        assert "JOBID" not in out and set(listed(flux(inst, "jobs", "-a", option))) == everything
 
 
 @pytest.mark.parametrize("filt, expect", [
