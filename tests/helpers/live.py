@@ -71,6 +71,14 @@ def submit(inst: TestInstance, *args: str) -> list[JobID]:
     return [JobID(line) for line in r.stdout.split()]
 
 
+def submit_real(inst: TestInstance, *args: str) -> JobID:
+    """``flux submit ARGS`` as a command of its own (the job's environment is a real
+    one: PATH, FLUX_URI); the id it printed."""
+    r = inst.flux("submit", *args)
+    assert r.returncode == 0, r.stderr
+    return JobID(r.stdout.strip())
+
+
 def submit1(inst: TestInstance, *args: str) -> JobID:
     """``flux submit ARGS`` for one job; its id."""
     (jobid,) = submit(inst, *args)

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from broker.testing import TestInstance
+from helpers.live import submit_real
 from flux.job import JobID
 from helpers.procs import wait_dead
 from jobmgr.resource.parent import renumber_R
@@ -27,10 +28,7 @@ def parent():
     inst.stop()
 
 
-def submit(inst, *args):
-    r = inst.flux("submit", *args)
-    assert r.returncode == 0, r.stderr
-    return JobID(r.stdout.strip())
+submit = submit_real
 
 
 def attach(inst, jobid):

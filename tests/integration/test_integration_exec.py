@@ -18,6 +18,7 @@ import pytest
 import flux
 import flux.job
 from broker.testing import TestInstance
+from helpers.live import submit_real
 from helpers.procs import alive, wait_dead
 from helpers.standalone import run_standalone
 from flux.job import JobID, JobspecV1
@@ -46,10 +47,7 @@ def run(inst, *args, input=None, timeout=60):
     return inst.flux("run", *args, input=input, timeout=timeout)
 
 
-def submit(inst, *args):
-    r = inst.flux("submit", *args)
-    assert r.returncode == 0, r.stderr
-    return JobID(r.stdout.strip())
+submit = submit_real
 
 
 def wait_event(inst, jobid, name, path=None, timeout="30s"):

@@ -17,16 +17,14 @@ import uuid
 import pytest
 
 from broker.testing import TestInstance
+from helpers.live import submit_real
 from flux.job import JobID
 from helpers.procs import wait_dead
 
 pytestmark = pytest.mark.slow
 
 
-def submit(inst, *args):
-    r = inst.flux("submit", *args)
-    assert r.returncode == 0, r.stderr
-    return JobID(r.stdout.strip())
+submit = submit_real
 
 
 def wait_event(inst, jobid, name, timeout="30s", path=None):

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from broker.testing import TestInstance
+from helpers.live import submit_real
 from flux.hostlist import Hostlist
-from flux.job import JobID
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +26,7 @@ def inst():
     inst.stop()
 
 
-def submit(inst, *args):
-    r = inst.flux("submit", *args)
-    assert r.returncode == 0, r.stderr
-    return JobID(r.stdout.strip())
+submit = submit_real
 
 
 def wait_event(inst, jobid, name):
