@@ -11,6 +11,7 @@ to become inactive first.  Exit 1 when nothing matched or a cancel failed.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -22,6 +23,19 @@ from cli.cmd_pgrep import (
 )
 from cli.common import warn
 from cli.job_common import open_handle, rpc_error_text
+
+
+def _settle(pending: list[tuple[Any, Any]], what: str) -> list[Any]:
+    """Wait for every (job, future); warn of each failure; the jobs whose future succeeded."""
+    done = []
+    for job, future in pending:
+        try:
+            future.get()
+        except OSError as exc:
+            warn("pkill", f"{job.id.f58}: {what}: {rpc_error_text(exc)}")
+        else:
+            done.append(job)
+    return done
 
 
 @click.command("pkill", context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,25 +54,11 @@ def command(all_users: bool, user: str | None, filters: tuple[str, ...],
     jobs = select_jobs("pkill", h, query, expression, count)
     if not jobs:
         sys.exit(1)
-    futures = [(job, cancel_async(h, job.id)) for job in jobs]
-    canceled = []
-    failed = False
-    for job, future in futures:
-        try:
-            future.get()
-        except OSError as exc:
-            warn("pkill", f"{job.id.f58}: cancel: {rpc_error_text(exc)}")
-            failed = True
-        else:
-            canceled.append(job)
+    canceled = _settle([(job, cancel_async(h, job.id)) for job in jobs], "cancel")
+    failed = len(canceled) < len(jobs)
     if wait:
-        waits = [(job, result_async(h, job.id)) for job in canceled]
-        for job, future in waits:
-            try:
-                future.get()
-            except OSError as exc:
-                warn("pkill", f"{job.id.f58}: wait: {rpc_error_text(exc)}")
-                failed = True
+        waited = _settle([(job, result_async(h, job.id)) for job in canceled], "wait")
+        failed = failed or len(waited) < len(canceled)
     n = len(canceled)
     warn("pkill", f"Canceled {n} job{'' if n == 1 else 's'}")
     sys.exit(1 if failed else 0)
