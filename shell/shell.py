@@ -338,7 +338,7 @@ class Shell:
             self.plugstack.call("shell.start", self)
         except PluginError as exc:
             self.die(str(exc))
-        self.barrier("start", {"task-count": self.info.ntasks} if self.rank == 0 else None,
+        self.barrier("start", self._start_data() if self.rank == 0 else None,
                      self._after_start)
         if self._exited == len(self.tasks):
             self._all_exited()
@@ -390,6 +390,16 @@ class Shell:
             os.close(fd)
             self.output.task_eof(task, stream)
         self._notify_exit(task)
+
+    def _start_data(self) -> dict[str, Any]:
+        """What the leader puts in exec's ``shell.start`` event: the task count and,
+        as flux-core's shell does, the RFC 34 task map (``flux job taskmap`` reads it)."""
+        data: dict[str, Any] = {"task-count": self.info.ntasks}
+        if self.info.ntasks:
+            from shell.pmi.mapping import taskmap_of_counts
+
+            data["taskmap"] = taskmap_of_counts(self.info.tasks_per_shell)
+        return data
 
     def _after_start(self, _data: Any, error: str | None) -> None:
         if error is not None and not self._finishing:

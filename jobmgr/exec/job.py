@@ -179,8 +179,9 @@ class ExecJob:
             out.append(self._log("shell.init", **{"leader-rank": self.ranks[0],
                                                   "size": self.size}))
         elif name == "start":
-            out.append(self._log("shell.start", **{"task-count": merged.pop("task-count", 0)}
-                                 if "task-count" in merged else {}))
+            # the leader's task count and RFC 34 task map, as flux-core logs them
+            out.append(self._log("shell.start", **{key: merged.pop(key) for key in
+                                                   ("task-count", "taskmap") if key in merged}))
             if not self.started:
                 self.started = True
                 out.append(self._respond("start"))

@@ -15,8 +15,9 @@ cyclic distributions) block list, the decoders accept any valid one.
 """
 from __future__ import annotations
 
+import functools
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 import orjson
 
@@ -92,6 +93,21 @@ def decode_process_mapping(text: str) -> list[int]:
                          "(expected (vector,(nodeid,nnodes,ppn),...))")
     block_list = [(int(a), int(b), int(c)) for a, b, c in _BLOCK.findall(m.group(1))]
     return expand(block_list)
+
+
+@functools.lru_cache(maxsize=256)
+def _counts_taskmap(counts: tuple[int, ...]) -> str:
+    return encode_taskmap(block_nodeids(counts))
+
+
+def taskmap_of_counts(counts: Sequence[int]) -> dict[str, Any]:
+    """The RFC 34 task map (version and map) of COUNTS[i] consecutive ranks on node i.
+
+    Remembered by shape: a shell server's jobs mostly have the same few.
+    A new dict each call (callers may keep it).
+    """
+    out: dict[str, Any] = orjson.loads(_counts_taskmap(tuple(counts)))
+    return out
 
 
 def encode_taskmap(nodeids: Sequence[int]) -> str:

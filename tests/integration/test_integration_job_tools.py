@@ -191,6 +191,15 @@ def test_taskmap_formats(inst, two_node_job):
         f"{hosts[0]}: 0-1", f"{hosts[1]}: 2-3"]
 
 
+def test_shell_start_logs_the_task_map(inst, two_node_job):
+    # flux-job(1): the map is posted to the shell.start event of the exec eventlog
+    jobid, _hosts = two_node_job
+    r = inst.flux("job", "eventlog", "-f", "json", "-p", "exec", str(jobid))
+    assert r.returncode == 0, r.stderr
+    (start,) = [e for e in map(json.loads, r.stdout.splitlines()) if e["name"] == "shell.start"]
+    assert start["context"] == {"task-count": 4, "taskmap": {"version": 1, "map": [[0, 2, 2, 1]]}}
+
+
 def test_taskmap_queries(inst, two_node_job):
     jobid, hosts = two_node_job
     assert lines(job(inst, "taskmap", "--taskids=0", str(jobid))) == ["0-1"]

@@ -14,6 +14,7 @@ from shell.pmi.mapping import (
     encode_process_mapping,
     encode_taskmap,
     process_mapping,
+    taskmap_of_counts,
 )
 
 
@@ -138,3 +139,19 @@ def test_cyclic_distribution_is_one_block_per_round(nnodes, rounds):
     nodeids = list(range(nnodes)) * rounds
     assert blocks(nodeids) == [(0, nnodes, 1)] * rounds
     assert orjson.loads(encode_taskmap(nodeids))["map"] == [[0, nnodes, 1, rounds]]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=12)
+       .filter(lambda counts: sum(counts) > 0))
+def test_taskmap_of_counts_is_the_block_layouts_map(counts):
+    got = taskmap_of_counts(counts)
+    assert got == orjson.loads(encode_taskmap(block_nodeids(counts)))
+    assert decode_taskmap(orjson.dumps(got).decode()) == block_nodeids(counts)
+    got["map"].append([9, 9, 9, 9])            # a new dict each call: the cache is safe
+    assert taskmap_of_counts(counts) != got
+
+
+def test_taskmap_of_counts_vectors():
+    assert taskmap_of_counts([4]) == {"version": 1, "map": [[0, 1, 4, 1]]}
+    assert taskmap_of_counts([2, 2]) == {"version": 1, "map": [[0, 2, 2, 1]]}
+    assert taskmap_of_counts([2, 2, 1]) == {"version": 1, "map": [[0, 2, 2, 1], [2, 1, 1, 1]]}
