@@ -26,39 +26,6 @@ from cli.job_common import open_handle, parse_jobid, rpc_error_text
 FORMATS = ("raw", "pmi", "multiline", "hosts")
 
 
-def decode_raw(text: str) -> list[int]:
-    """The node id of each task from a raw task map (``;``-separated idsets, one per node)."""
-    from flux.idset import IDset
-
-    owner: dict[int, int] = {}
-    for node, part in enumerate(text.split(";")):
-        try:
-            tasks = IDset(part.strip())
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"invalid raw task map '{text}': {exc}") from None
-        for task in tasks:
-            if task in owner:
-                raise ValueError(f"invalid raw task map '{text}': task {task} is on two nodes")
-            owner[task] = node
-    if not owner or sorted(owner) != list(range(len(owner))):
-        raise ValueError(f"invalid raw task map '{text}': task ids must be 0..N-1")
-    return [owner[task] for task in range(len(owner))]
-
-
-def tasks_by_node(nodeids: Sequence[int]) -> list[list[int]]:
-    """The task ranks on each node, node 0 first."""
-    nodes: list[list[int]] = [[] for _ in range(max(nodeids) + 1)] if nodeids else []
-    for task, node in enumerate(nodeids):
-        nodes[node].append(task)
-    return nodes
-
-
-def encode_raw(nodeids: Sequence[int]) -> str:
-    from flux.idset import IDset
-
-    return ";".join(IDset(tasks).encode() for tasks in tasks_by_node(nodeids))
-
-
 def encode_rfc34(nodeids: Sequence[int]) -> str:
     """The bare RFC 34 map array, as flux-core prints it."""
     import orjson
@@ -70,14 +37,14 @@ def encode_rfc34(nodeids: Sequence[int]) -> str:
 
 def decode_any(text: str) -> list[int]:
     """A task map given on the command line, in any of the formats we print."""
-    from shell.pmi.mapping import decode_process_mapping, decode_taskmap
+    from shell.pmi.mapping import decode_process_mapping, decode_raw_taskmap, decode_taskmap
 
     stripped = text.strip()
     if stripped.startswith(("[", "{")):
         return decode_taskmap(stripped)
     if stripped.startswith("("):
         return decode_process_mapping(stripped)
-    return decode_raw(stripped)
+    return decode_raw_taskmap(stripped)
 
 
 def _shell_start_taskmap(h: Any, jobid: Any) -> list[int] | None:
@@ -173,7 +140,7 @@ def command(taskids: int | None, ntasks: int | None, nodeid: int | None,
             hostname: int | None, to: str | None, target: str) -> None:
     """Print the RFC 34 task map of a job (or of a task map), or query it."""
     from flux.idset import IDset
-    from shell.pmi.mapping import encode_process_mapping
+    from shell.pmi.mapping import encode_process_mapping, encode_raw_taskmap, tasks_by_node
 
     chosen = [name for name, value in (("--taskids", taskids), ("--ntasks", ntasks),
                                        ("--nodeid", nodeid), ("--hostname", hostname),
@@ -207,7 +174,7 @@ def command(taskids: int | None, ntasks: int | None, nodeid: int | None,
         node = nodeids[task]
         click.echo(node if nodeid is not None else _host(hosts, node))
     elif to == "raw":
-        click.echo(encode_raw(nodeids))
+        click.echo(encode_raw_taskmap(nodeids))
     elif to == "pmi":
         click.echo(encode_process_mapping(nodeids))
     elif to == "multiline":

@@ -348,6 +348,7 @@ class StandaloneHost(Host):
 
     def remove_tree(self, path: str, keep: bool = False) -> None:
         shutil.rmtree(path, ignore_errors=True)      # nothing else waits on this process
+
     def run(self, shell: Any) -> int:
         self.shell = shell
         for signum in FORWARDED_SIGNALS:

@@ -61,7 +61,6 @@ class BulkJob:
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.tags: dict[int, int] = {}          # shell rank -> launch matchtag (0: ours)
         self.finalizing = False
-        self.finalized = False
         self.input = False                      # someone writes the job's input log
         self.held: list[Action] = []            # barrier replies waiting for the namespace
         self.namespace_failed = False
@@ -91,7 +90,7 @@ class BulkJob:
         held, self.held = self.held, []
         for action in held:
             self._barrier_reply(action)
-        if self.finalizing and not self.finalized:
+        if self.finalizing and not self.done.done():
             self._finalize()        # the job ended before its namespace was made
 
     def _launch(self, shell_rank: int, rank: int) -> None:
@@ -257,7 +256,6 @@ class BulkJob:
             # a one-shell job does not wait for its namespace and may end first: the
             # link (and so ``finish``) waits for it, or the namespace would be left behind
             return
-        self.finalized = True
 
         def failed(text: str) -> None:
             self.mod.log.error("moving the guest namespace failed", id=self.jobid, error=text)

@@ -11,9 +11,10 @@ shell's puts, its result the union of every shell's, so MPI programs and
 The kvsname is the job id and a token of the instance's exec (the same on
 every rank of the job): MPICH names its shared memory after it, so it must
 differ between concurrent jobs on a node, and job ids of two instances can
-be equal.  Standalone: the job id and the shell's pid.  A task calling PMI_Abort raises a fatal ``exec`` exception.
-The server is made when a task first speaks PMI: most jobs' tasks never do,
-and a shell server runs hundreds of jobs a second.
+be equal.  Standalone: the job id and the shell's pid.  A task calling
+PMI_Abort raises a fatal ``exec`` exception.  The server is made when a
+task first speaks PMI: most jobs' tasks never do, and a shell server runs
+hundreds of jobs a second.
 """
 from __future__ import annotations
 

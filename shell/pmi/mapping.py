@@ -8,7 +8,8 @@ nodes ``nodeid .. nodeid+nnodes-1`` in turn; blocks apply in order.
 - ``PMI_process_mapping``: ``(vector,(0,2,2),(2,2,4))``; a cyclic
   distribution repeats its block: ``(vector,(0,2,1),(0,2,1))``.
 - RFC 34: JSON ``{"version":1,"map":[[nodeid,nnodes,ppn,repeat],...]}``,
-  where ``repeat`` folds identical consecutive blocks.
+  where ``repeat`` folds identical consecutive blocks; its "raw" form is
+  each node's task idset, ``;``-separated (``0-1;2-3``).
 
 Pure functions; the encoders make the greedy (shortest for block and
 cyclic distributions) block list, the decoders accept any valid one.
@@ -145,5 +146,40 @@ def decode_taskmap(text: str) -> list[int]:
     return expand(block_list)
 
 
+def decode_raw_taskmap(text: str) -> list[int]:
+    """The node id of each task from a raw task map (``;``-separated idsets, one per node)."""
+    from flux.idset import IDset
+
+    owner: dict[int, int] = {}
+    for node, part in enumerate(text.split(";")):
+        try:
+            tasks = IDset(part.strip())
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"invalid raw task map '{text}': {exc}") from None
+        for task in tasks:
+            if task in owner:
+                raise ValueError(f"invalid raw task map '{text}': task {task} is on two nodes")
+            owner[task] = node
+    if not owner or sorted(owner) != list(range(len(owner))):
+        raise ValueError(f"invalid raw task map '{text}': task ids must be 0..N-1")
+    return [owner[task] for task in range(len(owner))]
+
+
+def tasks_by_node(nodeids: Sequence[int]) -> list[list[int]]:
+    """The task ranks on each node, node 0 first."""
+    nodes: list[list[int]] = [[] for _ in range(max(nodeids) + 1)] if nodeids else []
+    for task, node in enumerate(nodeids):
+        nodes[node].append(task)
+    return nodes
+
+
+def encode_raw_taskmap(nodeids: Sequence[int]) -> str:
+    """RFC 34's raw task map: the idset of each node's tasks, ';'-separated."""
+    from flux.idset import IDset
+
+    return ";".join(IDset(tasks).encode() for tasks in tasks_by_node(nodeids))
+
+
 __all__ = ["Block", "block_nodeids", "blocks", "expand", "encode_process_mapping",
-           "process_mapping", "decode_process_mapping", "encode_taskmap", "decode_taskmap"]
+           "process_mapping", "decode_process_mapping", "encode_taskmap", "decode_taskmap",
+           "taskmap_of_counts", "decode_raw_taskmap", "encode_raw_taskmap", "tasks_by_node"]

@@ -10,8 +10,10 @@ from shell.pmi.mapping import (
     block_nodeids,
     blocks,
     decode_process_mapping,
+    decode_raw_taskmap,
     decode_taskmap,
     encode_process_mapping,
+    encode_raw_taskmap,
     encode_taskmap,
     process_mapping,
     taskmap_of_counts,
@@ -155,3 +157,11 @@ def test_taskmap_of_counts_vectors():
     assert taskmap_of_counts([4]) == {"version": 1, "map": [[0, 1, 4, 1]]}
     assert taskmap_of_counts([2, 2]) == {"version": 1, "map": [[0, 2, 2, 1]]}
     assert taskmap_of_counts([2, 2, 1]) == {"version": 1, "map": [[0, 2, 2, 1], [2, 1, 1, 1]]}
+
+
+@given(st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=30)
+       .map(lambda ids: [sorted(set(ids)).index(i) for i in ids]))
+def test_raw_taskmap_round_trip(nodeids):
+    text = encode_raw_taskmap(nodeids)
+    assert raw_taskmap(text) == nodeids          # the RFC's reading of it
+    assert decode_raw_taskmap(text) == nodeids
