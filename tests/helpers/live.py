@@ -29,7 +29,10 @@ def start_instance(tmp_path_factory: Any, conf_text: str, name: str = "test.toml
 
 def flux(inst: TestInstance, *args: str, input: str | None = None) -> Result:
     """Run ``flux ARGS`` in-process against INST; returns click's Result."""
-    result = CliRunner().invoke(main, list(args), env={"FLUX_URI": inst.uri}, input=input)
+    # PATH as inst.env has it: a job submitted from here that runs ``flux`` finds
+    # this installation's, with or without the virtualenv activated
+    env = {"FLUX_URI": inst.uri, "PATH": inst.env["PATH"]}
+    result = CliRunner().invoke(main, list(args), env=env, input=input)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result
