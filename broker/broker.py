@@ -279,15 +279,19 @@ class Broker:
             self.respond_error(req, errno.ENOSYS, f"Service is not available: {topic} "
                                                   "(its provider disconnected)")
         conn.served.clear()
-        for service, nodeid in conn.used:
+        self.send_disconnects(conn.uuid, conn.used, conn.userid, conn.rolemask)
+        self.flush_dirty()
+
+    def send_disconnects(self, sender: str, used: Any, userid: int, rolemask: int) -> None:
+        """Tell each (service, nodeid) in USED that SENDER is gone (``<service>.disconnect``)."""
+        for service, nodeid in used:
             msg = Message(FLUX_MSGTYPE_REQUEST, f"{service}.disconnect",
-                          flags=FLUX_MSGFLAG_NORESPONSE, nodeid=nodeid, route=[conn.uuid],
-                          userid=conn.userid, rolemask=conn.rolemask)
+                          flags=FLUX_MSGFLAG_NORESPONSE, nodeid=nodeid, route=[sender],
+                          userid=userid, rolemask=rolemask)
             try:
                 self.route_request(msg)
             except Exception:  # noqa: BLE001 - one bad service must not stop the others
                 self.log.exception(f"disconnect to {service} failed")
-        self.flush_dirty()
 
     # -- attributes ------------------------------------------------------------
     def _setup_attrs(self) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from broker.module import Module, ModuleContext, module_digest, resolve_target
 from broker.rc import RC1, known_target
+from flux.constants import FLUX_ROLE_LOCAL, FLUX_ROLE_OWNER
 from flux.errors import FluxError
 
 if TYPE_CHECKING:
@@ -111,6 +112,10 @@ class ModuleHost:
         await entry.ctx._shutdown()
         broker.events.drop(entry.ctx)
         broker.remove_endpoint(entry.ctx)
+        # as for a client that goes away: the services it used forget it (its
+        # streams, its role: a reloaded scheduler's hello is not a second one)
+        broker.send_disconnects(entry.ctx.uuid, entry.ctx.used, entry.ctx.owner,
+                                FLUX_ROLE_OWNER | FLUX_ROLE_LOCAL)
         broker.attrs.remove_owned(entry.name)
         if not entry.builtin:
             broker.log.debug(f"module {entry.name} unloaded in {time.monotonic() - t0:.3g}s")

@@ -234,6 +234,8 @@ class ModuleContext:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_active = time.monotonic()
         self.services: tuple[str, ...] = ()
+        #: (service, nodeid) of every request sent: told ``disconnect`` at unload
+        self.used: set[tuple[str, int]] = set()
 
     # -- configuration, attributes, paths ----------------------------------
     @property
@@ -333,6 +335,7 @@ class ModuleContext:
     def _request(self, topic: str, payload: Any, nodeid: int, flags: int) -> Message:
         msg = Message(FLUX_MSGTYPE_REQUEST, topic, payload, flags=flags, nodeid=nodeid,
                       route=[self.uuid])
+        self.used.add((topic.partition(".")[0], nodeid))
         msg.userid = self.owner
         msg.rolemask = FLUX_ROLE_OWNER | FLUX_ROLE_LOCAL
         return msg

@@ -19,7 +19,8 @@
 - ``testmod.events``: the topics of events seen on its ``testmod.`` subscription.
 - attribute ``testmod.greeting`` (settable), and its ``[testmod]`` config table.
 
-``testmod-b`` (``TestModuleB``) is a second, trivial module for load-order tests.
+``testmod-b`` (``TestModuleB``) is a second, trivial module for load-order tests;
+``testmod-b.disconnects`` lists the senders it was told are gone.
 """
 from __future__ import annotations
 
@@ -171,11 +172,19 @@ class TestModuleB(Module):
     name = "testmod-b"
 
     async def start(self) -> None:
+        self.disconnects: list[str] = []
         self.ctx.log.info("testmod-b started")
 
     @request_handler("testmod-b.hello", allow_guest=True)
     def hello(self, msg: Message) -> dict[str, Any]:
         return {"from": "testmod-b"}
+
+    @request_handler("testmod-b.disconnects", allow_guest=True)
+    def disconnects_seen(self, msg: Message) -> dict[str, Any]:
+        return {"senders": self.disconnects}
+
+    def disconnect(self, sender: str) -> None:
+        self.disconnects.append(sender)
 
     async def stop(self) -> None:
         self.ctx.log.info("testmod-b stopping")

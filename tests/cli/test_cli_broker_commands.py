@@ -203,6 +203,26 @@ def test_event_pub_sub(inst):
     assert flux(inst, "event", "bogus").exit_code == 2
 
 
+def test_an_unloaded_module_is_disconnected_from_the_services_it_used(inst):
+    # as a client's going away is: a reloaded scheduler is not taken for a second one
+    h = inst.handle()
+    assert flux(inst, "module", "load", "testmod-b").exit_code == 0
+    assert flux(inst, "module", "load", "testmod").exit_code == 0
+    try:
+        relayed = h.rpc("testmod.relay", {"topic": "testmod-b.hello"}).get()
+        assert relayed == {"result": {"from": "testmod-b"}}
+        assert h.rpc("testmod-b.disconnects").get() == {"senders": []}
+        assert flux(inst, "module", "remove", "testmod").exit_code == 0
+        deadline = time.monotonic() + 10
+        while not (seen := h.rpc("testmod-b.disconnects").get()["senders"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert len(seen) == 1
+    finally:
+        flux(inst, "module", "remove", "-f", "testmod")
+        flux(inst, "module", "remove", "-f", "testmod-b")
+
+
 def test_module_commands(inst):
     r = flux(inst, "module", "list")
     assert r.stdout.splitlines()[0].split() == ["Module", "Size", "Digest", "Idle", "Service"]
