@@ -153,9 +153,17 @@ class JobIngest(Module):
 
     @request_handler("job-ingest.queue-update")
     def queue_update(self, msg: Message) -> None:
-        payload = msg.payload if isinstance(msg.payload, dict) else {}
-        self._note_queue(payload.get("name"), bool(payload.get("enable", True)),
-                         payload.get("reason"))
+        payload = msg.payload
+        if not isinstance(payload, dict):
+            raise FluxError(errno.EPROTO, "job-ingest.queue-update: payload must be a JSON object")
+        name, enable, reason = payload.get("name"), payload.get("enable", True), payload.get("reason")
+        if name is not None and not isinstance(name, str):
+            raise FluxError(errno.EPROTO, "job-ingest.queue-update: 'name' must be a string")
+        if not isinstance(enable, bool):
+            raise FluxError(errno.EPROTO, "job-ingest.queue-update: 'enable' must be a boolean")
+        if reason is not None and not isinstance(reason, str):
+            raise FluxError(errno.EPROTO, "job-ingest.queue-update: 'reason' must be a string")
+        self._note_queue(name, enable, reason)
 
     @request_handler("job-ingest.stats", allow_guest=True)
     def stats(self, msg: Message) -> dict[str, Any]:

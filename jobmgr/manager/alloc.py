@@ -58,7 +58,14 @@ class SchedClient:
 
     # -- handshake ----------------------------------------------------------------------
     def hello(self, msg: Message) -> dict[str, Any]:
-        """The jobs holding resources (R included, so the scheduler need not read the KVS)."""
+        """The jobs holding resources (R included, so the scheduler need not read the KVS).
+
+        While a scheduler is connected and ready, a hello from anyone else is
+        refused: taking it would leave the instance waiting for a ``sched-ready``
+        that the real scheduler never sends.
+        """
+        if self.ready and self.sender is not None and msg.sender != self.sender:
+            raise FluxError(errno.EEXIST, "sched-hello: a scheduler is already connected")
         self._suspend()
         self.sender = msg.sender
         alloc = []

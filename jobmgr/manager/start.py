@@ -46,6 +46,10 @@ class ExecClient:
         service = payload.get("service")
         if not isinstance(service, str) or not service:
             raise FluxError(errno.EPROTO, "exec-hello: 'service' must be a non-empty string")
+        if self.ready and self.sender is not None and msg.sender != self.sender:
+            # starts of running jobs would go to a service that knows nothing of them
+            raise FluxError(errno.EEXIST, f"exec-hello: exec service {self.service!r} is "
+                                          "already registered")
         if service != "job-exec":
             self._mux.register(f"{service}.start", self._response, self._error)
         self.service = service
