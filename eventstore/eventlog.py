@@ -31,6 +31,7 @@ __all__ = [
     "decode",
     "decode_events",
     "split_complete",
+    "json_type",
 ]
 
 _loads = orjson.loads
@@ -68,7 +69,7 @@ class EventlogError(ValueError):
 def _event_problem(event: Any) -> str | None:
     """Return what is wrong with one decoded event, or None if it is valid."""
     if type(event) is not dict:
-        return f"event must be a JSON object, not {_json_type(event)}"
+        return f"event must be a JSON object, not {json_type(event)}"
     keys = event.keys()
     if keys != _KEYS_2 and keys != _KEYS_3:
         missing = [k for k in ("timestamp", "name") if k not in event]
@@ -78,20 +79,21 @@ def _event_problem(event: Any) -> str | None:
         return f"unknown key '{extra[0]}'"
     ts = event["timestamp"]
     if type(ts) is not float and type(ts) is not int:
-        return f"timestamp must be a number, not {_json_type(ts)}"
+        return f"timestamp must be a number, not {json_type(ts)}"
     if not ts > 0:
         return f"timestamp must be > 0 (got {ts!r})"
     name = event["name"]
     if type(name) is not str:
-        return f"name must be a string, not {_json_type(name)}"
+        return f"name must be a string, not {json_type(name)}"
     if not name:
         return "name must not be empty"
     if "context" in event and type(event["context"]) is not dict:
-        return f"context must be a JSON object, not {_json_type(event['context'])}"
+        return f"context must be a JSON object, not {json_type(event['context'])}"
     return None
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON name of VALUE's type (null, boolean, number, string, array, object)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -129,7 +131,7 @@ def encode_event(name: str, context: Mapping[str, Any] | None = None,
         timestamp = time.time()
     elif type(timestamp) is not float and type(timestamp) is not int:
         raise EventlogError(f"event '{name}': timestamp must be a number, "
-                            f"not {_json_type(timestamp)}")
+                            f"not {json_type(timestamp)}")
     elif not (timestamp > 0 and math.isfinite(timestamp)):
         raise EventlogError(f"event '{name}': timestamp must be a finite number > 0 "
                             f"(got {timestamp!r})")
@@ -139,7 +141,7 @@ def encode_event(name: str, context: Mapping[str, Any] | None = None,
         return _dumps({"timestamp": timestamp, "name": name}, option=_NL)
     if not isinstance(context, Mapping):
         raise EventlogError(f"event '{name}': context must be an object, "
-                            f"not {_json_type(context)}")
+                            f"not {json_type(context)}")
     try:
         return _dumps({"timestamp": timestamp, "name": name, "context": context},
                       option=_NL)
@@ -150,7 +152,7 @@ def encode_event(name: str, context: Mapping[str, Any] | None = None,
 def encode_entry(event: Mapping[str, Any]) -> bytes:
     """Encode an event given as a mapping (``timestamp``, ``name``, ``context``?)."""
     if not isinstance(event, Mapping):
-        raise EventlogError(f"event must be an object, not {_json_type(event)}")
+        raise EventlogError(f"event must be an object, not {json_type(event)}")
     extra = sorted(k for k in event if k not in _KEYS_3)
     if extra:
         raise EventlogError(f"unknown key '{extra[0]}'")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import re
 
+from eventstore.eventlog import json_type
 from flux.errors import FluxError
 
 __all__ = ["ROOT", "MAX_COMPONENT", "MAX_DEPTH", "parse", "normalize", "split", "join",
@@ -32,7 +33,7 @@ def _bad(key: object, why: str) -> FluxError:
 def parse(key: object) -> tuple[tuple[str, ...], str]:
     """(components, normalized key) of ``key``; EINVAL naming it when invalid."""
     if type(key) is not str:
-        raise FluxError(errno.EINVAL, f"key must be a string, not {type(key).__name__}")
+        raise FluxError(errno.EINVAL, f"key must be a string, not {json_type(key)}")
     if not key:
         raise _bad(key, "empty key")
     # printable ASCII (the usual case) cannot hold a control character

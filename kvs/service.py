@@ -29,6 +29,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from broker.module import Module, request_handler
+from eventstore.eventlog import json_type
 from flux.constants import FLUX_ROLE_OWNER, FLUX_USERID_UNKNOWN
 from flux.errors import FluxError
 from flux.message import Message
@@ -124,7 +125,7 @@ def _namespace(body: dict[str, Any]) -> str:
     if ns is None:
         return PRIMARY_NAMESPACE
     if type(ns) is not str:
-        raise FluxError(errno.EPROTO, f"namespace must be a string, not {type(ns).__name__}")
+        raise FluxError(errno.EPROTO, f"namespace must be a string, not {json_type(ns)}")
     return ns
 
 

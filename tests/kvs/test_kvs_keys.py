@@ -49,7 +49,7 @@ def test_invalid_keys_name_the_key(key: str, fragment: str) -> None:
 
 
 def test_non_string_key() -> None:
-    with pytest.raises(FluxError, match="key must be a string, not int"):
+    with pytest.raises(FluxError, match="key must be a string, not number"):
         keys.split(5)
 
 
