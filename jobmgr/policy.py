@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from eventstore.eventlog import json_type
 from flux.errors import FluxError
 from flux.util.fsd import fsd, parse_fsd
 from jobmgr.priority import check_urgency
@@ -317,8 +318,7 @@ def load_jobspec(value: Any) -> dict[str, Any]:
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", errors="replace")
     if not isinstance(value, str):
-        raise _einval(f"jobspec must be an object or a JSON string, not "
-                      f"{type(value).__name__}")
+        raise _einval(f"jobspec must be an object or a JSON string, not {json_type(value)}")
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError as exc:

@@ -455,7 +455,9 @@ class Resource(Module):
     def hello(self, msg: Message) -> None:
         """A rank's module has started: look at it now rather than at the next retry."""
         body = msg.payload if isinstance(msg.payload, dict) else {}
-        wake = self._wake.get(body.get("rank"))  # type: ignore[arg-type]
+        rank = body.get("rank")
+        # a notice (no response): anything but a rank of ours is ignored
+        wake = self._wake.get(rank) if type(rank) is int else None
         if wake is not None:
             wake.set()
         return None

@@ -49,6 +49,7 @@ BAD_PAYLOADS: list[Any] = [
     {"id": "bogus"}, {"id": -1}, {"id": 1.5},
     {"key": ["x"], "namespace": 5},
     {"keys": 3, "flags": "x", "ranks": {"a": 1}},
+    {"jobspec": None, "rank": [1], "id": [1], "key": {"a": 1}, "userid": [], "name": {}},
     {"id": None, "userid": "root", "name": [], "value": {"deep": [[[[]]]]}, "jobspec": 7,
      "R": "x", "rank": -5, "nodeid": "a", "topic": 1, "data": {}, "seq": "x",
      "state": "bogus", "states": "x", "attrs": 5, "ops": {"a": 1}, "signum": 99999,

@@ -161,7 +161,8 @@ def test_novalidate_skips_validation():
 
 @pytest.mark.parametrize("value, message", [
     ("{not json", "jobspec is not valid JSON"),
-    (42, "jobspec must be an object or a JSON string, not int"),
+    (42, "jobspec must be an object or a JSON string, not number"),
+    (None, "jobspec must be an object or a JSON string, not null"),
     ("[1, 2]", "jobspec must be a JSON object"),
 ])
 def test_unreadable_jobspec(value, message):
