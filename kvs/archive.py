@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from flux.errors import FluxError
+from flux.util.size import parse_size as _parse_size
 from kvs import keys as _keys
 from kvs import treeobj as _t
 from kvs.constants import PRIMARY_NAMESPACE
@@ -798,25 +799,9 @@ def dump_store(store: Store, out: ArchiveWriter, rootref: str, *,
 
 # -- sizes --
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-
-
 def parse_size(text: str) -> int:
     """flux-restore's SIZE: a number with an optional suffix b, k/K, M or G (powers of 1024)."""
-    s = text.strip()
-    unit = s[-1:] if s[-1:] in _UNITS and s[-1:] else ""
-    num = s[: len(s) - len(unit)]
-    try:
-        value = float(num)
-    except ValueError:
-        raise ValueError(f"invalid size {text!r} (a number with an optional suffix "
-                         "k, M or G)") from None
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"invalid size {text!r}: must be a non-negative number")
-    n = int(value * _UNITS[unit])
-    if n > (1 << 31) - 1:
-        raise ValueError(f"invalid size {text!r}: larger than {(1 << 31) - 1} bytes")
-    return n
+    return _parse_size(text, maximum=(1 << 31) - 1)
 
 
 # -- content.dump / content.restore --

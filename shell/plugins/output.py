@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from flux.util.iodata import encode_io
+from flux.util.size import parse_size
 from shell.plugstack import Plugin
 from shell.template import expand
 
@@ -43,30 +44,6 @@ MAX_INFLIGHT = 2
 TAIL_MAX = 1 << 20                # last output handed to exec with the shell's exit
 _EVENT_MAX = 1 << 19            # raw bytes in one data event
 DEFAULT_BATCH_TIMEOUT = 0.1
-_SUFFIX = {"": 1, "k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30,
-           "G": 1 << 30}
-
-
-def parse_size(value: Any) -> int:
-    """``1024``, ``"10M"``, ``"1G"``, ``"512k"`` -> bytes; ValueError otherwise."""
-    if isinstance(value, bool):
-        raise ValueError(f"invalid size {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"invalid size {value!r}")
-        return int(value)
-    text = str(value).strip()
-    suffix = text[-1:] if text[-1:] in _SUFFIX and not text[-1:].isdigit() else ""
-    number = text[:-1] if suffix else text
-    try:
-        n = float(number)
-    except ValueError:
-        raise ValueError(f"invalid size {value!r}") from None
-    if n < 0:
-        raise ValueError(f"invalid size {value!r}")
-    return int(n * _SUFFIX[suffix])
-
-
 def data_context(stream: str, rank: str, data: bytes, eof: bool = False) -> dict[str, Any]:
     """The context of an RFC 24 ``data`` event (UTF-8 text, else base64)."""
     return encode_io(stream, rank, data, eof)
