@@ -41,6 +41,7 @@ from flux.constants import (
     FLUX_ROLE_OWNER,
 )
 from flux.errors import FluxError
+from flux.util.size import parse_size
 from flux.message import Message, response_to
 from flux.util.fsd import parse_fsd
 
@@ -376,6 +377,12 @@ class Broker:
             except ValueError as exc:
                 raise FluxError(errno.EINVAL, f"broker.quorum-timeout: {exc}") from None
         a.add("broker.quorum-timeout", timeout, immutable=True)
+        limit = a.get_default("broker.client-outbuf-limit", "1G")
+        try:
+            self.client_outbuf_limit = parse_size(limit or "")
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, f"broker.client-outbuf-limit: {exc}") from None
+        a.add("broker.client-outbuf-limit", limit, immutable=True)
         sd = a.get_default("broker.sd-notify")
         self._sd_notify = bool(sd) and sd not in ("0", "") and "NOTIFY_SOCKET" in os.environ
         norestart = a.get_default("broker.exit-norestart")

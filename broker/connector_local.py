@@ -77,6 +77,9 @@ class ClientConn(asyncio.Protocol):
         #: services this client registered (service.add): its own requests to them come back
         self.services: set[str] = set()
         self._out: list[bytes] = []
+        #: bytes in _out, and how many more may come before the unread total is checked
+        self._queued = 0
+        self._room = 0
         self.closed = False
 
     # -- asyncio.Protocol ----------------------------------------------------
@@ -178,7 +181,17 @@ class ClientConn(asyncio.Protocol):
                                                              msg.flags & FLUX_MSGFLAG_STREAMING)
         if self.closed:
             return
-        self._out.append(encode(msg))
+        data = encode(msg)
+        self._queued += len(data)
+        if self._queued > self._room and self.transport is not None:
+            # a client that sends requests and never reads their answers would
+            # otherwise grow the broker without bound, at every other client's cost
+            unread = self._queued + self.transport.get_write_buffer_size()
+            if unread > self.broker.client_outbuf_limit:
+                self._overflow(unread)
+                return
+            self._room = self._queued + self.broker.client_outbuf_limit - unread
+        self._out.append(data)
         self.broker.mark_dirty(self)
 
     def deliver_event(self, msg: Message) -> None:
@@ -192,7 +205,19 @@ class ClientConn(asyncio.Protocol):
         if out and self.transport is not None and not self.closed:
             data = out[0] if len(out) == 1 else b"".join(out)
             out.clear()
+            self._queued = 0
+            self._room = 0
             self.transport.write(data)
+
+    def _overflow(self, unread: int) -> None:
+        self.broker.log.warning(
+            f"dropping client {self.uuid[:8]} (uid {self.userid}, pid {self.pid}): {unread} "
+            f"bytes sent to it are unread (broker.client-outbuf-limit "
+            f"{self.broker.client_outbuf_limit})")
+        self.closed = True
+        self._out.clear()
+        self._drop()
+        self.broker.client_gone(self)
 
     def _drop(self) -> None:
         if self.transport is not None:

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import errno
 import json
+import re
+import subprocess
+import time
 
 import pytest
 
@@ -177,6 +180,60 @@ def test_malformed_frames_and_huge_lengths_drop_only_that_client(inst):
     assert inst.flux("kvs", "get", "frames.before").returncode == 0
     assert inst.flux("submit", "--wait", "true").returncode == 0
     h.close()
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_a_client_that_never_reads_is_dropped_not_buffered_without_end():
+    import base64
+    import os
+
+    import flux
+    from broker.testing import TestInstance
+
+    inst = TestInstance(setattrs=["broker.client-outbuf-limit=20M"]).start()
+    try:
+        h = flux.Flux(inst.uri)
+        value = base64.b64encode(os.urandom(1 << 20)).decode()
+        h.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [
+            {"key": "big", "flags": 0, "dirent": {"ver": 1, "type": "val", "data": value}}]}).get()
+        broker = inst.broker_pids[0]
+        before = _rss_mb(broker)
+        # 300 answers of 1.4 MB each that the client never reads: 420 MB without the limit
+        greedy = flux.Flux(inst.uri)
+        futures = [greedy.rpc("kvs.lookup", {"key": "big", "flags": 0}) for _ in range(300)]
+        deadline = time.monotonic() + 30
+        while "dropping client" not in (log := inst.flux("dmesg").stdout):
+            assert time.monotonic() < deadline, "the greedy client was never dropped"
+            time.sleep(0.2)
+        assert re.search(r"bytes sent to it are unread \(broker.client-outbuf-limit 20971520\)",
+                         log)
+        assert _rss_mb(broker) - before < 150
+        with pytest.raises(OSError):
+            for fut in futures:
+                fut.get()
+        # everyone else is served as before
+        assert h.rpc("kvs.lookup", {"key": "big", "flags": 0}).get()["val"]["data"] == value
+        assert inst.flux("submit", "--wait", "true").returncode == 0
+    finally:
+        inst.stop()
+
+
+def test_a_bad_client_outbuf_limit_stops_the_broker_with_its_name(tmp_path):
+    from broker.testing import flux_command
+
+    r = subprocess.run(flux_command() + ["start", "-S", "broker.client-outbuf-limit=lots",
+                                         "true"], capture_output=True, text=True, timeout=60,
+                       cwd=tmp_path)
+    assert r.returncode == 1
+    assert "broker.client-outbuf-limit: invalid size 'lots'" in r.stderr
 
 
 # -- jobspecs ---------------------------------------------------------------------------------
