@@ -854,6 +854,8 @@ class RexecService(Module):
         if not isinstance(body, dict):
             raise ValueError("payload must be a JSON object")
         if "matchtag" in body:
+            if type(body["matchtag"]) is not int:
+                raise FluxError(errno.EPROTO, "rexec.write: 'matchtag' must be an integer")
             proc = self.by_request.get((msg.sender, body["matchtag"]))
             if proc is None:
                 raise FluxError(errno.ENOENT, f"no process started by exec request with "
