@@ -34,7 +34,8 @@ def nodeid_of(rank: str) -> int:
         return FLUX_NODEID_ANY
     if rank == "upstream":
         return FLUX_NODEID_UPSTREAM
-    if rank.isdigit():
+    # ranks are 32-bit nodeids on the wire; the top ones mean ANY and UPSTREAM
+    if rank.isdigit() and int(rank) < FLUX_NODEID_UPSTREAM:
         return int(rank)
     raise click.BadParameter(f"'{rank}' is not a rank, any or upstream", param_hint="'--rank'")
 
