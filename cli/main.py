@@ -491,6 +491,25 @@ class _Main:
     def main(self, args: list[str] | tuple[str, ...] | None = None,
              prog_name: str | None = None, standalone_mode: bool = True,
              **extra: object) -> object:
+        try:
+            return self._main(args, prog_name, standalone_mode, **extra)
+        except (UnicodeEncodeError, TypeError) as exc:
+            # an argument the shell passed as bytes that are not UTF-8 reaches a
+            # request payload or a KVS key, which Flux sends as UTF-8 text
+            argv = sys.argv[1:] if args is None else list(args)
+            bad = next((a for a in argv if not _utf8(a)), None)
+            if bad is None or not _from_surrogates(exc):
+                raise
+            shown = bad.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            name = next((a for a in argv if not a.startswith("-")), "")
+            sys.stderr.write(f"flux{'-' + name if name and _utf8(name) else ''}: argument "
+                             f"'{shown}' is not valid UTF-8 (Flux sends text as UTF-8)\n")
+            if standalone_mode:
+                sys.exit(1)
+            return 1
+
+    def _main(self, args: list[str] | tuple[str, ...] | None, prog_name: str | None,
+              standalone_mode: bool, **extra: object) -> object:
         program = args is None  # run as the flux command, not by a test harness
         argv = sys.argv[1:] if program else list(args)  # type: ignore[arg-type]
         verbose = False
@@ -522,6 +541,23 @@ class _Main:
 
     def __getattr__(self, name: str) -> object:
         return getattr(click_group(), name)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _from_surrogates(exc: BaseException | None) -> bool:
+    """EXC (or what caused it) is a failure to encode an undecodable byte as UTF-8."""
+    while exc is not None:
+        if isinstance(exc, UnicodeEncodeError) or "surrogates not allowed" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 main = _Main()

@@ -236,6 +236,26 @@ def test_a_bad_client_outbuf_limit_stops_the_broker_with_its_name(tmp_path):
     assert "broker.client-outbuf-limit: invalid size 'lots'" in r.stderr
 
 
+def test_arguments_that_are_not_utf8_are_named_not_a_traceback(inst):
+    # the shell hands these over as bytes; Flux sends keys, commands and notes as UTF-8
+    for args, shown, prog in ((("kvs", "get", "a\udcffb"), "a\\xffb", "flux-kvs"),
+                              (("submit", "\udcfe"), "\\xfe", "flux-submit"),
+                              (("run", "echo", "\udcff"), "\\xff", "flux-run"),
+                              (("job", "raiseall", "-f", "x\udcff"), "x\\xff", "flux-job")):
+        r = inst.flux(*args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert r.stderr == (f"{prog}: argument '{shown}' is not valid UTF-8 "
+                            "(Flux sends text as UTF-8)\n"), args
+    assert inst.flux("submit", "--wait", "true").returncode == 0
+
+
+def test_a_rank_past_32_bits_is_a_usage_error(inst):
+    r = inst.flux("ping", "99999999999999")
+    assert r.returncode == 2
+    assert "'99999999999999' is not a rank, any or upstream" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 # -- jobspecs ---------------------------------------------------------------------------------
 
 
