@@ -17,6 +17,7 @@ from flux.idset import IDset
 from flux.job.summary import JobspecSummary, summarize
 from flux.job.taskmap import cores_of_tasks, per_resource_option, r_ranks, tasks_per_rank
 from flux.resource.ResourceSet import decode_R
+from shell.pmi.mapping import map_tasks, tasks_by_node
 
 __all__ = ["RankInfo", "JobInfo", "job_info", "r_ranks", "tasks_per_rank", "shell_options",
            "cores_of_tasks"]
@@ -33,9 +34,13 @@ class RankInfo:
     gpus: str
     ntasks: int
     first_task: int            # global rank of its first task
+    #: its task ranks when the ``taskmap`` option makes them other than consecutive
+    task_ids: tuple[int, ...] | None = None
 
     @property
-    def task_ranks(self) -> range:
+    def task_ranks(self) -> range | tuple[int, ...]:
+        if self.task_ids is not None:
+            return self.task_ids
         return range(self.first_task, self.first_task + self.ntasks)
 
 
@@ -55,6 +60,8 @@ class JobInfo:
     starttime: float = 0.0
     expiration: float = 0.0    # 0: no time limit
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the node (shell rank) of each task rank; None: block (consecutive ranks per node)
+    nodeids: list[int] | None = None
 
     @property
     def size(self) -> int:
@@ -120,9 +127,13 @@ def job_info(jobid: int, jobspec: Mapping[str, Any], R: Any, broker_rank: int) -
     counts = tasks_per_rank(summary, [len(IDset(c)) if c else 0 for _r, c, _g in ranks],
                             per_resource_option(jobspec))
     hosts = _hostnames(R, len(ranks))
+    nodeids = map_tasks(counts, options.get("taskmap"), hosts)
+    by_node = tasks_by_node(nodeids) if nodeids is not None else []
     infos, first = [], 0
     for i, ((rank, cores, gpus), n) in enumerate(zip(ranks, counts)):
-        infos.append(RankInfo(i, rank, hosts[i], cores, gpus, n, first))
+        ids = tuple(by_node[i]) if i < len(by_node) else ()
+        infos.append(RankInfo(i, rank, hosts[i], cores, gpus, n,
+                              ids[0] if ids else first, ids if nodeids is not None else None))
         first += n
     me = next((i.shell_rank for i in infos if i.broker_rank == broker_rank), None)
     if me is None:
@@ -135,4 +146,4 @@ def job_info(jobid: int, jobspec: Mapping[str, Any], R: Any, broker_rank: int) -
                    command=_command(jobspec), cwd=summary.cwd, environment=environment,
                    options=options, jobspec=jobspec, R=R,
                    starttime=float(execution.get("starttime") or 0.0),
-                   expiration=float(execution.get("expiration") or 0.0))
+                   expiration=float(execution.get("expiration") or 0.0), nodeids=nodeids)

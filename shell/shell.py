@@ -396,9 +396,14 @@ class Shell:
         as flux-core's shell does, the RFC 34 task map (``flux job taskmap`` reads it)."""
         data: dict[str, Any] = {"task-count": self.info.ntasks}
         if self.info.ntasks:
-            from shell.pmi.mapping import taskmap_of_counts
+            from shell.pmi.mapping import encode_taskmap, taskmap_of_counts
 
-            data["taskmap"] = taskmap_of_counts(self.info.tasks_per_shell)
+            if self.info.nodeids is None:
+                data["taskmap"] = taskmap_of_counts(self.info.tasks_per_shell)
+            else:
+                import orjson
+
+                data["taskmap"] = orjson.loads(encode_taskmap(self.info.nodeids))
         return data
 
     def _after_start(self, _data: Any, error: str | None) -> None:

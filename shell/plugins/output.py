@@ -417,8 +417,13 @@ def plugin() -> Plugin:
                                          f"{exc.strerror}") from None
             opened[path] = sink.files[stream] = fd
             me = sh.info.me
-            ranks = f"{me.first_task}-{me.first_task + me.ntasks - 1}" if me.ntasks > 1 \
-                else str(me.first_task)
+            if me.task_ids is not None:
+                from flux.idset import IDset
+
+                ranks = IDset(me.task_ids).encode()
+            else:
+                ranks = f"{me.first_task}-{me.first_task + me.ntasks - 1}" if me.ntasks > 1 \
+                    else str(me.first_task)
             if me.ntasks:
                 sink.redirect(stream, ranks, path)
         sh.aux["output.streams"] = streams

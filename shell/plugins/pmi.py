@@ -141,10 +141,14 @@ def plugin() -> Plugin:
             server = state.get("server")
             if server is None:
                 from shell.pmi import PmiServer, process_mapping
+                from shell.pmi.mapping import encode_process_mapping
                 from shell.pmi.server import VALLEN_MAX
 
-                keys = {"PMI_process_mapping": process_mapping(sh.info.tasks_per_shell,
-                                                               limit=VALLEN_MAX - 1)}
+                nodeids = sh.info.nodeids
+                keys = {"PMI_process_mapping":
+                        process_mapping(sh.info.tasks_per_shell, limit=VALLEN_MAX - 1)
+                        if nodeids is None else
+                        encode_process_mapping(nodeids, limit=VALLEN_MAX - 1)}
                 level = sh.args.get("instance_level")
                 if level is not None:
                     keys["flux.instance-level"] = str(level)

@@ -173,6 +173,78 @@ def tasks_by_node(nodeids: Sequence[int]) -> list[list[int]]:
     return nodes
 
 
+def map_tasks(counts: Sequence[int], taskmap: Any = None,
+              hostnames: Sequence[str] = ()) -> list[int] | None:
+    """The node of each task rank under the ``taskmap`` shell option; None: block.
+
+    Node i runs COUNTS[i] tasks whatever the scheme; the scheme says which
+    ranks (``{"scheme", "value"}``, from ``--taskmap=SCHEME[:VALUE]``):
+    ``block`` consecutive ranks (the default); ``cyclic[:N]`` ranks dealt to
+    the nodes in turn, N at a time; ``manual:MAP`` an RFC 34 task map;
+    ``hostfile:FILE`` rank i on the host named on line i of FILE (HOSTNAMES
+    gives each node's host).  ValueError names what is wrong.
+    """
+    if taskmap is None:
+        return None
+    if not isinstance(taskmap, dict) or not isinstance(taskmap.get("scheme"), str):
+        raise ValueError("taskmap: must be an object with a 'scheme' string")
+    scheme, value = taskmap["scheme"], taskmap.get("value", "")
+    total = sum(counts)
+    if scheme == "block":
+        return None
+    if scheme == "cyclic":
+        step = 1 if value in ("", None) else value
+        if isinstance(step, str) and step.isdigit():
+            step = int(step)
+        if type(step) is not int or step < 1:
+            raise ValueError(f"taskmap: cyclic: invalid value '{value}' (a count >= 1)")
+        left, out = list(counts), []
+        while len(out) < total:
+            for node, room in enumerate(left):
+                take = min(step, room)
+                out.extend([node] * take)
+                left[node] -= take
+        return out
+    if scheme == "manual":
+        try:
+            nodeids = decode_taskmap(value if isinstance(value, str) else orjson.dumps(value))
+        except ValueError as exc:
+            raise ValueError(f"taskmap: manual: {exc}") from None
+    elif scheme == "hostfile":
+        try:
+            with open(str(value), encoding="utf-8") as fh:
+                names = [line.strip() for line in fh if line.strip()]
+        except OSError as exc:
+            raise ValueError(f"taskmap: hostfile: {value}: {exc.strerror}") from None
+        if len(names) != total:
+            raise ValueError(f"taskmap: hostfile: {value} names {len(names)} host(s) for "
+                             f"{total} task(s)")
+        # several nodes may share a host name (more than one broker per host)
+        left = list(counts)
+        nodeids = []
+        for name in names:
+            node = next((i for i, host in enumerate(hostnames)
+                         if host == name and left[i] > 0), None)
+            if node is None:
+                raise ValueError(f"taskmap: hostfile: host '{name}' is not one of the job's "
+                                 f"with tasks left to place")
+            left[node] -= 1
+            nodeids.append(node)
+    else:
+        raise ValueError(f"taskmap: unknown scheme '{scheme}' (block, cyclic, manual or "
+                         "hostfile)")
+    placed = [0] * len(counts)
+    for node in nodeids:
+        if not 0 <= node < len(counts):
+            raise ValueError(f"taskmap: {scheme}: node {node} is not one of the job's "
+                             f"{len(counts)}")
+        placed[node] += 1
+    if placed != list(counts):
+        raise ValueError(f"taskmap: {scheme}: the map places {placed} task(s) per node, the "
+                         f"job runs {list(counts)}")
+    return nodeids
+
+
 def encode_raw_taskmap(nodeids: Sequence[int]) -> str:
     """RFC 34's raw task map: the idset of each node's tasks, ';'-separated."""
     from flux.idset import IDset
@@ -182,4 +254,5 @@ def encode_raw_taskmap(nodeids: Sequence[int]) -> str:
 
 __all__ = ["Block", "block_nodeids", "blocks", "expand", "encode_process_mapping",
            "process_mapping", "decode_process_mapping", "encode_taskmap", "decode_taskmap",
-           "taskmap_of_counts", "decode_raw_taskmap", "encode_raw_taskmap", "tasks_by_node"]
+           "taskmap_of_counts", "decode_raw_taskmap", "encode_raw_taskmap", "tasks_by_node",
+           "map_tasks"]

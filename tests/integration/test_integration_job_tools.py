@@ -238,3 +238,23 @@ def test_taskmap_of_a_job_that_never_started(inst):
     r = job(inst, "taskmap", str(held))
     assert r.returncode == 1
     assert r.stderr.startswith("flux-job: ") and str(held) in r.stderr
+
+
+def test_the_taskmap_option_places_ranks(inst):
+    # --taskmap=cyclic deals the ranks to the nodes in turn (flux-run(1))
+    r = inst.flux("run", "-N2", "-n4", "--taskmap=cyclic", "-l", "flux", "getattr", "rank",
+                  timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == ["0: 0", "1: 1", "2: 0", "3: 1"]
+    jobid = submit(inst, "-N2", "-n4", "--taskmap=cyclic", "true")
+    wait_event(inst, jobid, "clean")
+    assert job(inst, "taskmap", str(jobid)).stdout.strip() == "[[0,2,1,2]]"
+    assert job(inst, "taskmap", "--to=raw", str(jobid)).stdout.strip() == "0,2;1,3"
+    # an explicit RFC 34 map; and a scheme that does not exist fails the job, named
+    r = inst.flux("run", "-N2", "-n4", "--taskmap=manual:[[1,1,1,1],[0,2,1,1],[0,1,1,1]]",
+                  "-l", "flux", "getattr", "rank", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == ["0: 1", "1: 0", "2: 1", "3: 0"]
+    r = inst.flux("run", "-n2", "--taskmap=bogus", "true", timeout=60)
+    assert r.returncode == 1
+    assert "taskmap: unknown scheme 'bogus'" in r.stderr

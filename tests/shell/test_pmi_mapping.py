@@ -17,6 +17,7 @@ from shell.pmi.mapping import (
     encode_taskmap,
     process_mapping,
     taskmap_of_counts,
+    map_tasks,
 )
 
 
@@ -165,3 +166,62 @@ def test_raw_taskmap_round_trip(nodeids):
     text = encode_raw_taskmap(nodeids)
     assert raw_taskmap(text) == nodeids          # the RFC's reading of it
     assert decode_raw_taskmap(text) == nodeids
+
+
+# -- the taskmap shell option (--taskmap=SCHEME[:VALUE]) ----------------------------------------
+
+def test_block_is_the_default_and_needs_no_list():
+    assert map_tasks([2, 2]) is None
+    assert map_tasks([2, 2], {"scheme": "block", "value": ""}) is None
+
+
+@pytest.mark.parametrize("counts,value,nodeids", [
+    ([2, 2], "", [0, 1, 0, 1]),
+    ([3, 1], "", [0, 1, 0, 0]),                     # a node that is full is skipped
+    ([4, 4], "2", [0, 0, 1, 1, 0, 0, 1, 1]),
+    ([3, 3, 0, 1], 2, [0, 0, 1, 1, 3, 0, 1]),
+])
+def test_cyclic(counts, value, nodeids):
+    assert map_tasks(counts, {"scheme": "cyclic", "value": value}) == nodeids
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=6).filter(sum), st.integers(1, 4))
+def test_cyclic_keeps_each_nodes_count(counts, step):
+    nodeids = map_tasks(counts, {"scheme": "cyclic", "value": str(step)})
+    assert [nodeids.count(n) for n in range(len(counts))] == counts
+    assert decode_taskmap(encode_taskmap(nodeids)) == nodeids
+
+
+def test_manual_takes_an_rfc34_map_with_the_jobs_counts():
+    assert map_tasks([2, 2], {"scheme": "manual", "value": "[[0,2,1,2]]"}) == [0, 1, 0, 1]
+    with pytest.raises(ValueError, match=r"places \[3, 1\] task\(s\) per node, the job runs "
+                                         r"\[2, 2\]"):
+        map_tasks([2, 2], {"scheme": "manual", "value": "[[0,1,3,1],[1,1,1,1]]"})
+    with pytest.raises(ValueError, match="taskmap: manual: "):
+        map_tasks([2, 2], {"scheme": "manual", "value": "{"})
+
+
+def test_hostfile_places_task_i_on_line_is_host(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("b\na\nb\na\n")
+    assert map_tasks([2, 2], {"scheme": "hostfile", "value": str(hosts)},
+                     ["a", "b"]) == [1, 0, 1, 0]
+    # nodes sharing a name (several brokers on one host) fill in order
+    assert map_tasks([1, 1, 2], {"scheme": "hostfile", "value": str(hosts)},
+                     ["b", "b", "a"]) == [0, 2, 1, 2]
+    hosts.write_text("a\n")
+    with pytest.raises(ValueError, match="names 1 host"):
+        map_tasks([2, 2], {"scheme": "hostfile", "value": str(hosts)}, ["a", "b"])
+    with pytest.raises(ValueError, match="No such file"):
+        map_tasks([1], {"scheme": "hostfile", "value": str(tmp_path / "none")}, ["a"])
+
+
+@pytest.mark.parametrize("option,why", [
+    ({"scheme": "bogus", "value": ""}, "unknown scheme 'bogus'"),
+    ({"scheme": "cyclic", "value": "x"}, "cyclic: invalid value 'x'"),
+    ({"scheme": "cyclic", "value": 0}, "cyclic: invalid value '0'"),
+    ("cyclic", "must be an object"),
+])
+def test_bad_taskmap_options_are_named(option, why):
+    with pytest.raises(ValueError, match=why):
+        map_tasks([2, 2], option)

@@ -21,7 +21,7 @@ class _Reactor:
 
 def _shell() -> Any:
     me = SimpleNamespace(task_ranks=range(0, 2))
-    info = SimpleNamespace(ntasks=2, me=me, tasks_per_shell=[2])
+    info = SimpleNamespace(ntasks=2, me=me, tasks_per_shell=[2], nodeids=None)
     return SimpleNamespace(aux={}, args={"kvsname": "f1-t"}, jobid=1, info=info,
                            reactor=_Reactor(), getopt=lambda _n, d=None: d,
                            log=lambda *a: None, raise_exception=lambda note: None)
