@@ -104,6 +104,20 @@ class _Channel:
         self.sock.close()
 
 
+def check_pmi_tuning(opts: dict[str, Any]) -> None:
+    """The ``pmi`` option as an object (``-o pmi.kvs=...``); ValueError names a bad key."""
+    for key, value in opts.items():
+        if key == "kvs":
+            if value not in ("native", "exchange"):
+                raise ValueError(f"pmi.kvs: invalid value {value!r} (native or exchange)")
+        elif key == "exchange":
+            k = value.get("k", 2) if isinstance(value, dict) else None
+            if type(k) is not int or k < 1 or set(value) - {"k"}:
+                raise ValueError(f"pmi.exchange: invalid value {value!r} (k=N, N >= 1)")
+        else:
+            raise ValueError(f"pmi: unknown option 'pmi.{key}' (kvs, exchange.k)")
+
+
 def plugin() -> Plugin:
     p = Plugin("pmi")
 
@@ -111,6 +125,12 @@ def plugin() -> Plugin:
         state: dict[str, Any] = {"channels": [], "seq": 0}
         sh.aux["pmi"] = state
         mode = sh.getopt("pmi", "simple")
+        if isinstance(mode, dict):
+            # flux-shell(1)'s pmi.kvs=native|exchange and pmi.exchange.k=N: tuning of how
+            # the keys travel; here they always go through exec's barrier (one gather
+            # and broadcast at rank 0), so both only need to be well formed
+            check_pmi_tuning(mode)
+            mode = "simple"
         if mode in ("off", "none", False):
             return
         if mode not in ("simple", "pmi1", True, 1):

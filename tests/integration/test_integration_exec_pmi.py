@@ -109,6 +109,25 @@ def test_gpu_affinity(tmp_path):
         inst.stop()
 
 
+def test_mpi_with_a_cyclic_taskmap_and_flux_shells_pmi_tuning_options(two):
+    # flux-shell(1): pmi.kvs=native and pmi.exchange.k=N are accepted; ranks dealt cyclic
+    out = mpi(two, "-N2", "-n4", "--taskmap=cyclic", "-o", "pmi.kvs=native",
+              "-o", "pmi.exchange.k=4")
+    assert [d["rank"] for d in out] == [0, 1, 2, 3]
+    assert all(d["size"] == 4 and d["sum"] == 10 and d["node"] == 2 for d in out)
+
+
+@pytest.mark.parametrize("opt,why", [
+    ("pmi.kvs=bogus", "pmi.kvs: invalid value 'bogus' (native or exchange)"),
+    ("pmi.exchange.k=0", "pmi.exchange: invalid value {'k': 0} (k=N, N >= 1)"),
+    ("pmi.bogus=1", "pmi: unknown option 'pmi.bogus' (kvs, exchange.k)"),
+])
+def test_bad_pmi_tuning_options_fail_the_job_by_name(one, opt, why):
+    r = one.flux("run", "-o", opt, "true", timeout=60)
+    assert r.returncode == 1
+    assert why in r.stderr
+
+
 def test_pmi_off(one):
     r = one.flux("run", "-o", "pmi=off", "sh", "-c", "echo ${PMI_FD:-none}")
     assert r.stdout == "none\n"
