@@ -338,7 +338,8 @@ def _attach_options(fn: Callable[..., Any], kind: str) -> Callable[..., Any]:
         click.option("--add-file", "add_files", metavar="[NAME[:PERMS]=]ARG", multiple=True,
                      help="Ship a file (or NAME=DATA) with the job, to {{tmpdir}}/NAME"),
         click.option("--taskmap", metavar="SCHEME[:VALUE]", default=None,
-                     help="Task mapping scheme, e.g. block or cyclic"),
+                     help="Map task ranks to nodes: block (default), cyclic[:N], "
+                          "manual:RFC34-MAP or hostfile:FILE"),
         click.option("--output", metavar="TEMPLATE", default=None,
                      help="Write stdout to TEMPLATE ({{id}} expands to the job id)"),
         click.option("--error", metavar="TEMPLATE", default=None,
