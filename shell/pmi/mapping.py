@@ -187,7 +187,7 @@ def map_tasks(counts: Sequence[int], taskmap: Any = None,
     if taskmap is None:
         return None
     if not isinstance(taskmap, dict) or not isinstance(taskmap.get("scheme"), str):
-        raise ValueError("taskmap: must be an object with a 'scheme' string")
+        raise ValueError("taskmap: must be an object with a 'scheme' string")  # noqa: TRY004 - callers catch ValueError
     scheme, value = taskmap["scheme"], taskmap.get("value", "")
     total = sum(counts)
     if scheme == "block":

@@ -15,9 +15,9 @@ from shell.pmi.mapping import (
     encode_process_mapping,
     encode_raw_taskmap,
     encode_taskmap,
+    map_tasks,
     process_mapping,
     taskmap_of_counts,
-    map_tasks,
 )
 
 
