@@ -41,9 +41,9 @@ from flux.constants import (
     FLUX_ROLE_OWNER,
 )
 from flux.errors import FluxError
-from flux.util.size import parse_size
 from flux.message import Message, response_to
 from flux.util.fsd import parse_fsd
+from flux.util.size import parse_size
 
 
 #: longest path an AF_UNIX socket address holds (sun_path is 108 bytes with its NUL)

@@ -9,7 +9,6 @@ run out of time has 0 left; one without a time limit has UINT_MAX
 from __future__ import annotations
 
 import math
-import os
 
 import click
 
@@ -35,15 +34,11 @@ def format_timeleft(seconds: float, human: bool) -> str:
 @click.argument("jobid", required=False)
 def command(human: bool, jobid: str | None) -> None:
     """Print the seconds left before JOBID (or the current job) reaches its time limit."""
-    from flux.job.timeleft import timeleft
+    from flux.job.timeleft import job_timeleft, timeleft
 
     h = open_handle("job")
-    if jobid is not None:
-        # flux.job.timeleft reads the job from FLUX_JOB_ID (as flux-core does):
-        # this process asks about JOBID instead of the job it runs in
-        os.environ["FLUX_JOB_ID"] = jobid
     try:
-        seconds = timeleft(h)
+        seconds = timeleft(h) if jobid is None else job_timeleft(h, jobid)
     except OSError as exc:
         die("job", error_text(exc))
     click.echo(format_timeleft(seconds, human))

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flux.core.handle import Flux
 
-__all__ = ["timeleft"]
+__all__ = ["timeleft", "job_timeleft"]
 
 _PENDING = 2 | 4 | 8     # DEPEND | PRIORITY | SCHED
 _RUN = 16
 
 
-def _job_timeleft(handle: "Flux", jobid_text: str) -> float:
+def job_timeleft(handle: "Flux", jobid_text: str) -> float:
+    """Seconds left for job JOBID_TEXT (any encoding), as ``timeleft`` reports them."""
     from flux.job.JobID import JobID
     from flux.job.list import job_list_id
 
@@ -65,7 +66,7 @@ def timeleft(flux_handle: "Flux | None" = None) -> float:
     handle = flux_handle if flux_handle is not None else flux.Flux()
     jobid_text = os.environ.get("FLUX_JOB_ID")
     if jobid_text:
-        return _job_timeleft(handle, jobid_text)
+        return job_timeleft(handle, jobid_text)
     # an initial program: the enclosing instance may be a job of its parent
     try:
         jobid_text = handle.attr_get("jobid")
@@ -83,6 +84,6 @@ def timeleft(flux_handle: "Flux | None" = None) -> float:
         raise OSError(exc.errno, f"failed to connect to parent instance: "
                                  f"{os.strerror(exc.errno or 0)}") from None
     try:
-        return _job_timeleft(parent, jobid_text)
+        return job_timeleft(parent, jobid_text)
     finally:
         parent.close()

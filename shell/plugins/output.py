@@ -417,15 +417,10 @@ def plugin() -> Plugin:
                                          f"{exc.strerror}") from None
             opened[path] = sink.files[stream] = fd
             me = sh.info.me
-            if me.task_ids is not None:
+            if me.ntasks:
                 from flux.idset import IDset
 
-                ranks = IDset(me.task_ids).encode()
-            else:
-                ranks = f"{me.first_task}-{me.first_task + me.ntasks - 1}" if me.ntasks > 1 \
-                    else str(me.first_task)
-            if me.ntasks:
-                sink.redirect(stream, ranks, path)
+                sink.redirect(stream, IDset(me.task_ranks).encode(), path)
         sh.aux["output.streams"] = streams
 
     def task_init(_topic: str, sh: Any, task: Any) -> None:
