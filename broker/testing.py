@@ -18,6 +18,7 @@ which tests use to prove nothing is left behind.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -32,6 +33,18 @@ from shell.procs import PR_SET_PDEATHSIG, prctl
 
 #: every instance started in this process, for leak checks
 STARTED: list["TestInstance"] = []
+#: every instance made in this process: whatever a test did not stop (or never
+#: started) is removed from /tmp when the process exits
+_MADE: list["TestInstance"] = []
+
+
+@atexit.register
+def _remove_leftovers() -> None:
+    for inst in _MADE:
+        if inst.proc is not None and inst.proc.poll() is None:
+            inst.kill()
+        else:
+            inst._cleanup()
 
 
 def flux_command() -> list[str]:
@@ -63,6 +76,7 @@ class TestInstance:
         # world-traversable, so tests may connect as another user
         self.root = tempfile.mkdtemp(prefix="flux-test-", dir="/tmp")
         os.chmod(self.root, 0o755)
+        _MADE.append(self)
         self.rundir = os.path.join(self.root, "rundir")
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr_path = os.path.join(self.root, "stderr.log")
@@ -116,8 +130,9 @@ class TestInstance:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"flux start exited with {self.proc.returncode}:\n"
-                                   + self.stderr_text())
+                text = self.stderr_text()
+                self._cleanup()         # nothing of a failed start is left in /tmp
+                raise RuntimeError(f"flux start exited with {self.proc.returncode}:\n" + text)
             if os.path.exists(self.socket_path):
                 try:
                     h = self.handle()
@@ -132,8 +147,9 @@ class TestInstance:
                 except OSError:
                     pass
             if time.monotonic() > deadline:
+                text = self.stderr_text()     # before kill() removes it
                 self.kill()
-                raise RuntimeError("instance did not reach run state:\n" + self.stderr_text())
+                raise RuntimeError("instance did not reach run state:\n" + text)
             time.sleep(0.02)
 
     def handle(self) -> Any:
