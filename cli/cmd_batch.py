@@ -34,6 +34,7 @@ from cli.submitopts import (
     submission_options,
     submit_instance,
 )
+from flux.job.directives import DirectiveError, directive_words
 
 _CTX = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
 
@@ -72,7 +73,59 @@ def read_script(script: tuple[str, ...], wrap: bool, stdin: Any = None) -> tuple
     return text, name, args
 
 
-@click.command("batch", cls=SubmitCommand, prog="batch", context_settings=_CTX)
+_SCRIPT_META = "batch.script"
+
+
+class BatchCommand(SubmitCommand):
+    """``flux batch``: the script's submission directives (RFC 36) are options that
+    come before the command line's, so the command line overrides them.
+
+    The script is read (once: it may be our stdin) before the real parse, from
+    a lenient first parse that finds it; what was read, or why it could not
+    be, waits in ``ctx.meta`` for the command.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = list(args)
+        found = self._find_script(ctx, args)
+        if found is not None:
+            script, wrap = found
+            try:
+                read = read_script(script, wrap)
+                try:
+                    words = directive_words(read[0])
+                except DirectiveError as exc:
+                    where = script[0] if script and not wrap else "script"
+                    raise ValueError(f"{where}: {exc}") from None
+            except (ValueError, OSError) as exc:
+                ctx.meta[_SCRIPT_META] = exc
+            else:
+                ctx.meta[_SCRIPT_META] = read
+                if words:
+                    try:
+                        return super().parse_args(ctx, words + args)
+                    except click.UsageError as exc:
+                        # the command line alone parsed: the directives are to blame
+                        where = script[0] if script and not wrap else "the script"
+                        exc.message = f"{where}: submission directives: {exc.message}"
+                        raise
+        return super().parse_args(ctx, args)
+
+    def _find_script(self, ctx: click.Context, args: list[str]
+                     ) -> tuple[tuple[str, ...], bool] | None:
+        """(SCRIPT words, --wrap) of ARGS; None if they do not parse or ask for help."""
+        # without help options: a -h/--help before the script fails this parse, and
+        # the real one shows the help without any script being read
+        probe = self.context_class(self, info_name=ctx.info_name, parent=ctx.parent,
+                                   help_option_names=[])
+        try:
+            SubmitCommand.parse_args(self, probe, list(args))
+        except (click.exceptions.Exit, click.ClickException):
+            return None
+        return tuple(probe.params.get("script") or ()), bool(probe.params.get("wrap"))
+
+
+@click.command("batch", cls=BatchCommand, prog="batch", context_settings=_CTX)
 @submission_options(kind="batch")
 @click.option("--wrap", is_flag=True,
               help="Wrap the arguments (or stdin) in a #!/bin/sh script")
@@ -83,10 +136,13 @@ def command(ctx: click.Context, wrap: bool, quiet: bool, script: tuple[str, ...]
             **_options: Any) -> None:
     """Submit SCRIPT (or stdin) to run as the initial program of a new Flux instance."""
     registry, _options = ctx.command.plugins(ctx)
+    read = ctx.meta.get(_SCRIPT_META)
+    if isinstance(read, Exception):
+        die("batch", read.strerror if isinstance(read, OSError) and read.strerror else str(read))
     if ctx.params["nslots"] is None and ctx.params["nodes"] is None:
         raise click.UsageError("Number of slots to allocate must be specified (-n or -N)")
     try:
-        text, name, script_args = read_script(script, wrap)
+        text, name, script_args = read if read is not None else read_script(script, wrap)
         args = SubmitArgs.from_click(ctx, script_args)
         jobspec = build_instance_jobspec(args, script=text, jobname=name,
                                          registry=registry).jobspec

@@ -94,3 +94,67 @@ def test_alloc_command_and_options():
     assert r.exit_code == 2 and "Number of slots" in r.output
     r = run("alloc", "-n1", "--output=x", "true")
     assert r.exit_code == 2
+
+
+# -- submission directives (RFC 36) ------------------------------------------------------
+
+DIRECTED = """#!/bin/bash
+#flux: -N1 -n2            # one node, two slots
+#flux: --job-name=myjob
+#flux: -t 5m
+# flux: is not a directive here: another sentinel, but a plain comment line
+#flux: --setattr=user.conf='''
+#flux: [config]
+#flux:   item = "foo"
+#flux: '''
+hostname
+"""
+
+
+def test_batch_directives_are_options(tmp_path):
+    script = tmp_path / "job.sh"
+    script.write_text(DIRECTED.replace("# flux: is not", "# is not"))
+    spec = dry("batch", str(script))
+    node = spec["resources"][0]
+    assert node["type"] == "node" and node["count"] == 1
+    assert node["with"][0]["type"] == "slot" and node["with"][0]["count"] == 2
+    system = spec["attributes"]["system"]
+    assert system["job"]["name"] == "myjob" and system["duration"] == 300
+    assert spec["attributes"]["user"]["conf"] == '[config]\n  item = "foo"\n'
+    # the script still travels whole
+    assert system["files"]["script"]["data"] == DIRECTED.replace("# flux: is not", "# is not")
+
+
+def test_batch_command_line_overrides_directives(tmp_path):
+    script = tmp_path / "job.sh"
+    script.write_text(DIRECTED.replace("# flux: is not", "# is not"))
+    spec = dry("batch", "--job-name=cli", "-t", "1m", str(script), "arg")
+    system = spec["attributes"]["system"]
+    assert system["job"]["name"] == "cli" and system["duration"] == 60
+    assert spec["tasks"][0]["command"][-2:] == ["{{tmpdir}}/script", "arg"]
+
+
+def test_batch_directives_from_stdin_and_wrap():
+    spec = dry("batch", input="#!/bin/sh\n#flux: -n3\n#flux: --job-name=piped\ntrue\n")
+    assert spec["resources"][0]["count"] == 3
+    assert spec["attributes"]["system"]["job"]["name"] == "piped"
+    spec = dry("batch", "--wrap", input="#flux: -n1 --job-name=wrapped\nhostname\n")
+    assert spec["attributes"]["system"]["job"]["name"] == "wrapped"
+
+
+def test_batch_bad_directives(tmp_path):
+    script = tmp_path / "bad.sh"
+    script.write_text(DIRECTED)          # a second sentinel: an error, by line
+    r = run("batch", str(script))
+    assert r.exit_code == 1
+    assert "bad.sh: line 5: sentinel '# flux:' differs" in r.output
+    script.write_text("#!/bin/sh\n#flux: -N1\nhostname\n#flux: -n2\n")
+    r = run("batch", str(script))
+    assert r.exit_code == 1 and "bad.sh: line 4: orphan directive" in r.output
+    script.write_text("#!/bin/sh\n#flux: -n1 --bogus\n")
+    r = run("batch", str(script))
+    assert r.exit_code == 2
+    assert "bad.sh: submission directives: No such option '--bogus'" in r.output
+    # help does not read a script (nor wait for one on stdin)
+    r = run("batch", "--help", input="#!/bin/sh\n#flux: --bogus\n")
+    assert r.exit_code == 0 and "Usage: flux batch" in r.output

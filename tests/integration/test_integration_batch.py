@@ -135,6 +135,29 @@ def test_a_script_file_with_arguments_and_a_script_on_stdin(parent, tmp_path):
     assert r.stdout == "wrapped\n", r.stderr
 
 
+def test_submission_directives_in_the_script(parent, tmp_path):
+    """flux-batch(1), RFC 36: ``#flux:`` lines are options; the command line wins."""
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/sh\n"
+                      "#flux: -N2 -n2\n"
+                      "#flux: --job-name=directed   # named here\n"
+                      "#flux: -t 10m\n"
+                      "flux getattr size; flux run -N2 -n2 -l hostname | sort | cut -c1-2\n")
+    jobid = batch(parent, str(script), cwd=tmp_path)
+    wait_clean(parent, jobid)
+    out = (tmp_path / f"flux-{jobid.f58}.out").read_text()
+    assert out.splitlines() == ["2", "0:", "1:"], out
+    assert fields(parent, jobid, "{name} {nnodes} {ntasks} {duration}") == \
+        ["directed", "2", "2", "600.0"]
+    jobid = batch(parent, "-N1", "--job-name=mine", "--output=kvs", str(script))
+    r = parent.flux("job", "attach", str(jobid), timeout=90)
+    assert r.stdout.splitlines()[0] == "1", r.stderr
+    assert fields(parent, jobid, "{name} {nnodes}") == ["mine", "1"]
+    script.write_text("#!/bin/sh\n#flux: -n1\ntrue\n#flux: -t 1m\n")
+    r = parent.flux("batch", str(script))
+    assert r.returncode == 1 and "job.sh: line 4: orphan directive" in r.stderr
+
+
 def test_bad_requests(parent, tmp_path):
     r = parent.flux("batch", "--wrap", "true")
     assert r.returncode == 2 and "Number of slots" in r.stderr
