@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from shell.procs import PR_SET_CHILD_SUBREAPER, children_of, prctl
-from shell.task import Task, spawn
+from shell.task import Task, highest_fd, spawn
 
 __all__ = ["Host", "StandaloneHost", "FORWARDED_SIGNALS", "job_of", "jobs_of"]
 
@@ -132,6 +132,7 @@ class Host:
         """Start TASK for SHELL with this process's cwd, affinity and limits set for it."""
         saved_limits: list[tuple[int, tuple[int, int]]] = []
         saved_cpus = None
+        nofile = None
         try:
             if cwd:
                 os.chdir(cwd)
@@ -142,12 +143,15 @@ class Host:
                     old = self._limits[const] = resource.getrlimit(const)
                 if old[0] == value:
                     continue        # the usual case: the submitter's limit is ours
+                if const == resource.RLIMIT_NOFILE and value <= highest_fd(task):
+                    nofile = value  # set in the task instead (shell/task.py spawn)
+                    continue
                 resource.setrlimit(const, (value, old[1]))
                 saved_limits.append((const, old))
             if task.cpus and set(task.cpus) != self.cpus:
                 saved_cpus = self.cpus
                 os.sched_setaffinity(0, task.cpus)
-            pid = spawn(task)
+            pid = spawn(task, nofile)
         finally:
             if saved_cpus is not None:
                 os.sched_setaffinity(0, saved_cpus)

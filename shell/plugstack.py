@@ -38,9 +38,16 @@ def _matches(pattern: str, topic: str) -> bool:
     return pattern == topic or fnmatch.fnmatchcase(topic, pattern)
 
 
+def _why(exc: BaseException) -> str:
+    """EXC as a person reads it: an OSError without Python's ``[Errno N]``."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is None:
+        return exc.strerror
+    return str(exc)
+
+
 class PluginError(RuntimeError):
     def __init__(self, plugin: str, topic: str, exc: BaseException) -> None:
-        super().__init__(f"plugin {plugin}: {topic}: {exc}")
+        super().__init__(f"plugin {plugin}: {topic}: {_why(exc)}")
         self.plugin = plugin
         self.topic = topic
         self.exc = exc

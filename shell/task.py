@@ -18,7 +18,7 @@ from typing import Any
 
 from flux.util.waitstatus import exit_code
 
-__all__ = ["Task", "spawn", "resolve_command", "exit_code", "SpawnError"]
+__all__ = ["Task", "spawn", "resolve_command", "exit_code", "SpawnError", "highest_fd"]
 
 _RESET_SIGNALS = tuple(s for s in (signal.SIGPIPE, getattr(signal, "SIGXFSZ", None),
                                    getattr(signal, "SIGXFZ", None), signal.SIGINT,
@@ -98,13 +98,34 @@ def _search_path(value: str) -> None:
         os.environ["PATH"] = value
 
 
-def spawn(task: Task) -> int:
+#: lowers the soft open-files limit, then becomes the task (see ``spawn``'s NOFILE)
+_NOFILE_TRAMPOLINE = 'ulimit -S -n "$0" && exec "$@"'
+
+
+def highest_fd(task: Task) -> int:
+    """The highest descriptor number TASK's start hands to the C library to check."""
+    return max([2, *task.child_fds, *task.child_fds.values()])
+
+
+def spawn(task: Task, nofile: int | None = None) -> int:
     """Start TASK (posix_spawn in its own process group); returns its pid.
 
     A bare command name is searched in the job's PATH by posix_spawnp, in C:
     a search in Python cost a few stat calls and ~0.1 ms per task.  Only when
     that fails is it searched again here, to say why as a shell would.
+
+    NOFILE: an open-files limit too low to set in this process while it starts
+    the task (the C library refuses to hand on a descriptor numbered above
+    it): ``/bin/sh`` lowers it in the task, then ``exec``s the command.
     """
+    if nofile is not None:
+        path = resolve_command(task.argv[0], task.env, task.cwd)
+        argv = task.argv
+        task.argv = ["/bin/sh", "-c", _NOFILE_TRAMPOLINE, str(nofile), path, *argv[1:]]
+        try:
+            return spawn(task)
+        finally:
+            task.argv = argv
     argv0 = task.argv[0]
     actions: list[tuple[Any, ...]] = []
     for child_fd, fd in task.child_fds.items():
