@@ -117,12 +117,13 @@ class ExecRun:
     """Runs one command on a set of ranks from a handle's reactor."""
 
     def __init__(self, h: Any, ranks: list[int], cmd: dict[str, Any], *, label_io: bool,
-                 noinput: bool, verbose: bool) -> None:
+                 noinput: bool, verbose: bool, quiet: bool = False) -> None:
         self.h = h
         self.cmd = cmd
         self.label_io = label_io
         self.noinput = noinput
         self.verbose = verbose
+        self.quiet = quiet
         self.remotes = [Remote(r) for r in ranks]
         self.t0 = time.monotonic()
         self.last_sigint = 0.0
@@ -176,14 +177,17 @@ class ExecRun:
             self._stop_watchers()
         code = max((r.code for r in self.remotes), default=0)
         if self.verbose:
-            self._summary(code)
+            click.echo(f"{self._elapsed()}: {len(self.remotes)} tasks complete with code "
+                       f"{code}", err=True)
+        if not self.quiet:
+            self._failures()
         return code
 
-    def _summary(self, code: int) -> None:
+    def _failures(self) -> None:
+        """``IDSET: Exit N`` (or the signal's name) for each way ranks failed, as
+        flux-core's flux exec prints it unless ``-q``."""
         from flux.idset import IDset
 
-        click.echo(f"{self._elapsed()}: {len(self.remotes)} tasks complete with code {code}",
-                   err=True)
         by_text: dict[str, list[int]] = {}
         for r in self.remotes:
             if r.status is not None and r.status != 0:
@@ -404,11 +408,14 @@ _CTX = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
 @click.option("-n", "--noinput", is_flag=True, help="Do not forward stdin; send EOF instead")
 @click.option("-d", "--dir", "dir_", metavar="DIR",
               help="Working directory of COMMAND (default: the current one)")
+@click.option("-x", "--exclude", metavar="IDSET", help="Exclude ranks in IDSET")
 @click.option("-v", "--verbose", is_flag=True, help="Run with more verbosity")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Suppress extraneous output (e.g. per-rank error exit status)")
 @click.argument("command_", metavar="COMMAND...", nargs=-1, type=click.UNPROCESSED)
 @handle_errors("exec")
-def command(rank: str, label_io: bool, noinput: bool, dir_: str | None, verbose: bool,
-            command_: tuple[str, ...]) -> None:
+def command(rank: str, label_io: bool, noinput: bool, dir_: str | None, exclude: str | None,
+            verbose: bool, quiet: bool, command_: tuple[str, ...]) -> None:
     """Run COMMAND on broker ranks, copying its output here."""
     if not command_:
         raise click.UsageError("command to run is missing")
@@ -425,6 +432,14 @@ def command(rank: str, label_io: bool, noinput: bool, dir_: str | None, verbose:
     if missing:
         die("exec", f"rank {IDset(missing).encode(4)} is not in this instance "
                     f"(ranks 0-{size - 1})", EX_NOHOST)
+    if exclude is not None:
+        try:
+            excluded = set(IDset(exclude).expand())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--exclude'") from None
+        ranks = [r for r in ranks if r not in excluded]
+        if not ranks:
+            die("exec", "every rank is excluded: no ranks to run on")
     if not ranks:
         raise click.BadParameter("no ranks given", param_hint="'--rank'")
     env = dict(os.environ)
@@ -432,6 +447,7 @@ def command(rank: str, label_io: bool, noinput: bool, dir_: str | None, verbose:
     # a relative -d is taken from here, where the user typed it
     cmd = {"cmdline": list(command_), "cwd": os.path.abspath(cwd), "env": env, "opts": {},
            "channels": []}
-    code = ExecRun(h, ranks, cmd, label_io=label_io, noinput=noinput, verbose=verbose).run()
+    code = ExecRun(h, ranks, cmd, label_io=label_io, noinput=noinput, verbose=verbose,
+                   quiet=quiet).run()
     sys.stdout.flush()
     sys.exit(code)

@@ -83,7 +83,12 @@ def test_output_and_largest_exit_code_from_all_ranks(inst):
                                 f"exit $({SH_FLUX} getattr rank)")
     assert r.returncode == 2, r.stderr
     assert lines(r.stdout) == ["out 0", "out 1", "out 2"]
-    assert lines(r.stderr) == ["err", "err", "err"]
+    # then each non-zero exit, by the ranks that had it (flux-exec(1); -q: not)
+    assert lines(r.stderr) == ["1: Exit 1", "2: Exit 2", "err", "err", "err"]
+    r = fexec(inst, "-q", "sh", "-c", f"echo err >&2; exit $({SH_FLUX} getattr rank)")
+    assert r.returncode == 2 and lines(r.stderr) == ["err", "err", "err"]
+    r = fexec(inst, "sh", "-c", "exit 3")
+    assert lines(r.stderr) == ["[0-2]: Exit 3"]
 
 
 def test_label_io_prefixes_every_line_with_its_rank(inst):
@@ -100,6 +105,14 @@ def test_rank_subsets(inst):
     assert r.returncode == 0 and r.stdout == b""
     r = fexec(inst, "-r", "1", "sh", "-c", "exit 7")
     assert r.returncode == 7
+    r = fexec(inst, "-x", "1", "-l", *FLUX, "getattr", "rank")
+    assert (r.returncode, lines(r.stdout)) == (0, ["0: 0", "2: 2"])
+    r = fexec(inst, "-r", "0-1", "--exclude=0", "-l", *FLUX, "getattr", "rank")
+    assert (r.returncode, lines(r.stdout)) == (0, ["1: 1"])
+    r = fexec(inst, "-r", "1", "-x", "0-2", "true")
+    assert r.returncode == 1 and b"every rank is excluded" in r.stderr
+    r = fexec(inst, "-x", "nope", "true")
+    assert r.returncode == 2 and b"--exclude" in r.stderr
 
 
 def test_stdin_goes_to_every_rank(inst):
