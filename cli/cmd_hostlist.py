@@ -27,7 +27,7 @@ from cli.common import die, handle_errors
 from flux.hostlist import Hostlist
 from flux.idset import IDset
 
-__all__ = ["command", "combine", "transform", "select_nth", "limit"]
+__all__ = ["combine", "command", "limit", "select_nth", "transform"]
 
 
 # -- pure ---------------------------------------------------------------------------------
