@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("cli.job_raise", "cancel"),
     "cancelall": ("cli.job_raise", "cancelall"),
     "eventlog": ("cli.job_eventlog", "eventlog"),
+    "hostpids": ("cli.job_hostpids", "command"),
     "id": ("cli.job_id", "command"),
     "info": ("cli.job_info", "command"),
     "kill": ("cli.job_raise", "kill"),
@@ -51,4 +52,4 @@ class _LazyJobGroup(click.Group):
 @click.group("job", cls=_LazyJobGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def command() -> None:
     """Job housekeeping: ids, eventlogs, info, cancel/kill/raise, urgency, purge, attach,
-    status, last, timeleft, taskmap."""
+    status, last, timeleft, taskmap, hostpids."""

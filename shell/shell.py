@@ -338,8 +338,10 @@ class Shell:
             self.plugstack.call("shell.start", self)
         except PluginError as exc:
             self.die(str(exc))
-        self.barrier("start", self._start_data() if self.rank == 0 else None,
-                     self._after_start)
+        data = self._start_data() if self.rank == 0 else {}
+        # each shell's task pids, which exec gathers into shell.start (flux job hostpids)
+        data["pids"] = [[task.rank, task.pid] for task in self.tasks]
+        self.barrier("start", data, self._after_start)
         if self._exited == len(self.tasks):
             self._all_exited()
 

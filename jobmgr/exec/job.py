@@ -168,9 +168,13 @@ class ExecJob:
 
     def _barrier_complete(self, name: str, entered: dict[int, tuple[Any, Any]]) -> list[Action]:
         merged: dict[str, Any] = {}
+        pids: dict[int, int] = {}
         for rank in sorted(entered):
             data = entered[rank][1]
             if isinstance(data, dict):
+                if name == "start" and "pids" in data:
+                    data = dict(data)
+                    pids.update(_task_pids(data.pop("pids")))
                 merged.update(data)
         waiters = [entered[r][0] for r in sorted(entered)]
         self.barriers_done.append(name)
@@ -180,8 +184,12 @@ class ExecJob:
                                                   "size": self.size}))
         elif name == "start":
             # the leader's task count and RFC 34 task map, as flux-core logs them
-            out.append(self._log("shell.start", **{key: merged.pop(key) for key in
-                                                   ("task-count", "taskmap") if key in merged}))
+            context = {key: merged.pop(key) for key in ("task-count", "taskmap")
+                       if key in merged}
+            if pids:
+                # each task's pid, by task rank (0: it did not start)
+                context["pids"] = [pids.get(r, 0) for r in range(max(pids) + 1)]
+            out.append(self._log("shell.start", **context))
             if not self.started:
                 self.started = True
                 out.append(self._respond("start"))
@@ -323,3 +331,14 @@ class ExecJob:
         ranks = str(rest[0]) if len(rest) == 1 else IDset(rest).encode() if rest else ""
         out = [self._respond("finish", status=self.status)] if self.started else []
         return out + [self._respond("release", ranks=ranks, final=True)]
+
+
+def _task_pids(value: Any) -> dict[int, int]:
+    """A shell's ``[[task rank, pid], ...]`` as a dict; anything malformed is left out."""
+    out: dict[int, int] = {}
+    if isinstance(value, list):
+        for item in value:
+            if (isinstance(item, list) and len(item) == 2 and type(item[0]) is int
+                    and type(item[1]) is int and 0 <= item[0] < 1 << 24 and item[1] >= 0):
+                out[item[0]] = item[1]
+    return out

@@ -197,7 +197,10 @@ def test_shell_start_logs_the_task_map(inst, two_node_job):
     r = inst.flux("job", "eventlog", "-f", "json", "-p", "exec", str(jobid))
     assert r.returncode == 0, r.stderr
     (start,) = [e for e in map(json.loads, r.stdout.splitlines()) if e["name"] == "shell.start"]
+    pids = start["context"].pop("pids")
     assert start["context"] == {"task-count": 4, "taskmap": {"version": 1, "map": [[0, 2, 2, 1]]}}
+    # and each task's pid, by task rank (flux job hostpids reads them)
+    assert len(pids) == 4 and all(type(p) is int and p > 1 for p in pids)
 
 
 def test_taskmap_queries(inst, two_node_job):
@@ -258,3 +261,45 @@ def test_the_taskmap_option_places_ranks(inst):
     r = inst.flux("run", "-n2", "--taskmap=bogus", "true", timeout=60)
     assert r.returncode == 1
     assert "taskmap: unknown scheme 'bogus'" in r.stderr
+
+
+# -- hostpids -------------------------------------------------------------------------
+
+def test_hostpids_of_a_running_job(inst):
+    jobid = submit(inst, "-N2", "-n4", "sleep", "60")
+    try:
+        r = job(inst, "hostpids", str(jobid))
+        assert r.returncode == 0, r.stderr
+        pairs = r.stdout.strip().split(",")
+        hosts = list(Hostlist(json.loads(inst.flux("job", "info", str(jobid), "R").stdout)
+                              ["execution"]["nodelist"]))
+        assert [p.split(":")[0] for p in pairs] == [hosts[0], hosts[0], hosts[1], hosts[1]]
+        # they are the tasks: sleep processes, each with its own FLUX_TASK_RANK
+        for rank, pair in enumerate(pairs):
+            pid = int(pair.split(":")[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                assert fh.read().split(b"\0")[0].endswith(b"sleep")
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                assert f"FLUX_TASK_RANK={rank}".encode() in fh.read().split(b"\0")
+        r = job(inst, "hostpids", "-r", "1,3", "-d", " ", str(jobid))
+        assert r.stdout.strip().split(" ") == [pairs[1], pairs[3]]
+        r = job(inst, "hostpids", "-r", "7", str(jobid))
+        assert r.returncode == 1 and "task rank 7 is not in the job" in r.stderr
+    finally:
+        inst.flux("cancel", str(jobid))
+    wait_event(inst, jobid, "clean")
+    r = job(inst, "hostpids", str(jobid))
+    assert r.returncode == 1 and "has ended" in r.stderr
+
+
+def test_hostpids_waits_for_the_tasks_and_can_time_out(inst):
+    held = submit(inst, "--urgency=hold", "true")
+    try:
+        r = job(inst, "hostpids", "-t", "0.3s", str(held))
+        assert r.returncode == 1 and "timeout waiting for the tasks" in r.stderr
+    finally:
+        inst.flux("cancel", str(held))
+    r = job(inst, "hostpids", str(held))         # canceled before it ran
+    assert r.returncode == 1 and "ended before its tasks started" in r.stderr
+    r = job(inst, "hostpids", "-t", "bogus", str(held))
+    assert r.returncode == 2

@@ -85,6 +85,33 @@ def test_barrier_fails_when_a_shell_exits_before_entering():
     assert "finish" not in [t for t, _d in responses(j.finalized())]
 
 
+def test_shell_start_gathers_every_shells_task_pids_by_task_rank():
+    j = job(size=2)
+    for r in range(2):
+        j.launched_on(r)
+        j.barrier(r, "init", None, f"i{r}")
+    j.barrier(0, "start", {"task-count": 4, "taskmap": {"version": 1, "map": [[0, 2, 2, 1]]},
+                           "pids": [[0, 100], [1, 101]]}, "s0")
+    # shell 1's second task did not start (pid 0); a malformed entry is left out
+    out = j.barrier(1, "start", {"pids": [[2, 200], [3, 0], ["x", 5], [4]]}, "s1")
+    event = [a for a in out if a.kind == "eventlog"][0]
+    assert event["name"] == "shell.start"
+    assert event["context"] == {"task-count": 4, "taskmap": {"version": 1, "map": [[0, 2, 2, 1]]},
+                                "pids": [100, 101, 200, 0]}
+    # the shells' merged barrier data does not carry one shell's pids to all
+    assert "pids" not in [a for a in out if a.kind == "barrier"][0]["data"]
+
+
+@given(st.dictionaries(st.integers(0, 40), st.integers(1, 1 << 22), min_size=1))
+def test_pids_in_shell_start_are_indexed_by_task_rank(pids):
+    j = job(size=1)
+    j.launched_on(0)
+    j.barrier(0, "init", None, "i")
+    out = j.barrier(0, "start", {"pids": [[r, p] for r, p in pids.items()]}, "s")
+    context = [a for a in out if a.kind == "eventlog"][0]["context"]
+    assert context["pids"] == [pids.get(r, 0) for r in range(max(pids) + 1)]
+
+
 def test_barriers_are_independent_and_used_once():
     j = job(size=2)
     j.barrier(0, "init", None, "a")
