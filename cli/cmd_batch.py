@@ -103,6 +103,13 @@ class BatchCommand(SubmitCommand):
                 ctx.meta[_SCRIPT_META] = read
                 if words:
                     try:
+                        # alone first: an option missing its value must not take the
+                        # command line's first word
+                        probe = self.context_class(self, info_name=ctx.info_name,
+                                                   parent=ctx.parent, help_option_names=[])
+                        SubmitCommand.parse_args(self, probe, list(words))
+                        if probe.params.get("script"):
+                            raise click.UsageError(f"not an option: {probe.params['script'][0]}")
                         return super().parse_args(ctx, words + args)
                     except click.UsageError as exc:
                         # the command line alone parsed: the directives are to blame

@@ -146,6 +146,10 @@ def parse_directives(text: str) -> list[Directive]:
         if words and not words[0].startswith("-"):
             raise DirectiveError(lineno, f"unknown directive {words[0]!r} (a directive "
                                          "is options, starting with '-')")
+        if "--" in words:
+            # it would end the options: the words after it, and the command line's own,
+            # would become the script and its arguments
+            raise DirectiveError(lineno, "'--' is not allowed in a directive")
         if words:
             directives.append(Directive(lineno, tuple(words)))
     return directives

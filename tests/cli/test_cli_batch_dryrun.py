@@ -155,6 +155,14 @@ def test_batch_bad_directives(tmp_path):
     r = run("batch", str(script))
     assert r.exit_code == 2
     assert "bad.sh: submission directives: No such option '--bogus'" in r.output
+    # an option missing its value does not take the command line's next word
+    script.write_text("#!/bin/sh\n#flux: -n\n")
+    r = run("batch", "--dry-run", str(script))
+    assert r.exit_code == 2
+    assert "bad.sh: submission directives: Option '-n' requires an argument" in r.output
+    script.write_text("#!/bin/sh\n#flux: -n1 stray\n")
+    r = run("batch", str(script))
+    assert r.exit_code == 2 and "not an option: stray" in r.output
     # help does not read a script (nor wait for one on stdin)
     r = run("batch", "--help", input="#!/bin/sh\n#flux: --bogus\n")
     assert r.exit_code == 0 and "Usage: flux batch" in r.output

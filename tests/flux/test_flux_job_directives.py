@@ -85,6 +85,7 @@ def test_no_directives_and_line_numbers():
     ("#!/bin/sh\n#FLUX: -N1\nhostname; date\n#FLUX: --job-name=test\n", 4, "orphan directive"),
     ("# flux: -N4\n#FLUX: -c2\n", 2, "differs"),
     ("# flux: hello\n", 1, "unknown directive 'hello'"),
+    ("# flux: -N1\n# flux: -- myscript\n", 2, "'--' is not allowed"),
     ('# flux: --job-name="abc\n', 1, "No closing quotation"),
     ('# flux: --x="""\n# flux: abc\n', 1, "unterminated"),
     ('# flux: --x="""\nabc\n# flux: """\n', 2, "must all start with"),
