@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -99,6 +100,19 @@ def _level_setter(ring: LogRing, what: str) -> Callable[[str], None]:
         setattr(ring, what, level)
 
     return setter
+
+
+#: what an interactive initial program sees first in recovery mode (flux start -r)
+RECOVERY_BANNER = """\
++--------------------------------------------------------------------+
+| Flux recovery mode: one broker on the instance's saved state.      |
+| No resource is online, so no job runs; the KVS, the job list and   |
+| the job and resource logs can be read and repaired (flux kvs,      |
+| flux jobs, flux fsck, flux dump).  A module that failed to load    |
+| above is missing until what made it fail is fixed.                 |
+| Exit this program to shut the instance down.                       |
++--------------------------------------------------------------------+
+"""
 
 
 class Broker:
@@ -571,6 +585,12 @@ class Broker:
                 continue
         return True
 
+    @property
+    def recovery(self) -> bool:
+        """Recovery mode (``flux start --recovery``, attribute ``broker.recovery-mode``):
+        a module that fails to load in rc1 is logged and skipped, no resource is online."""
+        return self.attrs.get_default("broker.recovery-mode") in ("1", "true")
+
     def _rc2_env(self) -> dict[str, str]:
         """The initial program's environment: ours, without what described the job
         this broker may run as (its id, size, tmpdir, task rank, namespace, PMI),
@@ -592,6 +612,9 @@ class Broker:
             shell = os.environ.get("SHELL") or "/bin/sh"
             argv = [shell]
         self._rc2_ran = True
+        if self.recovery:
+            sys.stderr.write(RECOVERY_BANNER)
+            sys.stderr.flush()
         try:
             self._rc2 = InitialProgram(argv, self._rc2_env())
         except OSError as exc:

@@ -123,7 +123,8 @@ class ModuleHost:
             raise FluxError(errno.EIO, f"module {entry.name} failed to stop cleanly")
 
     async def load_rc1(self) -> None:
-        """Load the rc1 modules for this rank, in order; the first failure raises.
+        """Load the rc1 modules for this rank, in order; the first failure raises
+        (in recovery mode it is logged, and the others load).
 
         The cyclic collector is off meanwhile: a restart builds hundreds of
         thousands of long-lived objects (job records, the job list), which
@@ -133,10 +134,18 @@ class ModuleHost:
         """
         was_enabled = gc.isenabled()
         gc.disable()
+        recovery = self._broker.recovery
         try:
             for item in RC1:
                 if item.loads_on(self._broker.rank):
-                    await self.load(item.name, item.target)
+                    if not recovery:
+                        await self.load(item.name, item.target)
+                        continue
+                    try:
+                        await self.load(item.name, item.target)
+                    except Exception as exc:  # noqa: BLE001 - recovery goes on without it
+                        self._broker.log.error(f"rc1: {item.name}: {exc}; recovery mode goes "
+                                               "on without it")
         finally:
             if was_enabled:
                 gc.enable()

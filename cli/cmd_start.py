@@ -94,13 +94,16 @@ class _StartCommand(click.Command):
 @click.option("-v", "--verbose", count=True,
               help="-v (or --verbose=1): show the broker commands; 2: trace bootstrap")
 @click.option("-X", "--noexec", is_flag=True, help="Do not run anything (use with -v)")
+@click.option("-r", "--recovery", is_flag=False, flag_value="", default=None, metavar="TARGET",
+              help="Start one broker in recovery mode on TARGET: a statedir, or a flux "
+                   "dump archive (restored into a temporary one)")
 @click.argument("initial_program", nargs=-1, type=click.UNPROCESSED)
 def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple[str, ...],
             config_path: str | None, rundir: str | None, test_rundir: str | None,
             test_rundir_cleanup: bool, test_exit_timeout: str, test_exit_mode: str,
             test_start_mode: str, wrap: tuple[str, ...], test_hosts: str | None,
             test_pmi_clique: str, caliper_profile: str | None, verbose: int, noexec: bool,
-            initial_program: tuple[str, ...]) -> None:
+            recovery: str | None, initial_program: tuple[str, ...]) -> None:
     """Start a Flux instance and run INITIAL_PROGRAM (default: a shell) in it."""
     from broker.launch import LaunchOptions, launch
     from broker.main import build_parser, load_config, parse_setattr
@@ -148,6 +151,12 @@ def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple
         except Exception as exc:  # argparse.ArgumentTypeError
             raise click.BadParameter(str(exc), param_hint="'-S'") from None
     config_path = config_path or known.config_path
+    scratch = None
+    if recovery is not None:
+        if test_size not in (None, 1) or pmi:
+            raise click.UsageError("--recovery starts one broker (rank 0 alone)")
+        attrs, scratch = _recovery_attrs(recovery, attrs)
+        test_size = 1
     try:
         config = load_config(config_path)
     except FluxError as exc:
@@ -163,4 +172,33 @@ def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple
         rc = launch(opts)
     except OSError as exc:
         die("start", exc.strerror or str(exc))
+    finally:
+        if scratch is not None:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
     sys.exit(rc)
+
+
+def _recovery_attrs(target: str, attrs: list[tuple[str, str]]
+                    ) -> tuple[list[tuple[str, str]], str | None]:
+    """The attributes of a recovery-mode broker on TARGET (a statedir, or a dump file
+    restored into a scratch statedir, which the caller removes at the end)."""
+    if not target:
+        die("start", "--recovery needs a TARGET here (the statedir of the instance, or a "
+                     "flux dump archive): a system instance's place is not known")
+    if any(name in ("statedir", "content.restore") for name, _v in attrs):
+        raise click.UsageError("--recovery sets statedir (and content.restore) itself")
+    scratch = None
+    if os.path.isdir(target):
+        if not os.path.exists(os.path.join(target, "content.lmdb")):
+            die("start", f"--recovery: {target}: no Flux state here (no content.lmdb)")
+        extra = [("statedir", target)]
+    elif os.path.isfile(target):
+        import tempfile
+
+        scratch = tempfile.mkdtemp(prefix="flux-recovery-")
+        extra = [("statedir", scratch), ("content.restore", os.path.abspath(target))]
+    else:
+        die("start", f"--recovery: {target}: no such directory or file")
+    return [*attrs, *extra, ("broker.recovery-mode", "1")], scratch

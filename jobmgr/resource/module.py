@@ -151,7 +151,10 @@ class Resource(Module):
             self._exclude = self._resolve_exclude(None)
         events: list[tuple[str, dict[str, Any]]] = [
             ("restart", {"ranks": _idset(ranks), "online": ""})]
-        online = set(ranks) if self.cfg.monitor_force_up else {0} & set(ranks)
+        attr = getattr(self.ctx, "attr_get_default", None)   # (unit tests' fake contexts)
+        recovery = attr is not None and attr("broker.recovery-mode") in ("1", "true")
+        online = set() if recovery else \
+            set(ranks) if self.cfg.monitor_force_up else {0} & set(ranks)
         if rset is None and self.ctx.size == 1:
             rset = discovered_R(self._reports)
         if rset is not None:
@@ -163,7 +166,7 @@ class Resource(Module):
         if self._parent is not None and job is not None:
             self._watchers.append(self.ctx.create_task(self._follow_parent(self._parent, job),
                                                        name="resource-parent-watch"))
-        if not self.cfg.monitor_force_up:
+        if not self.cfg.monitor_force_up and not recovery:
             for rank in range(1, self.ctx.size):
                 if rset is None or rank in rset.ranks:
                     self._watchers.append(self.ctx.create_task(self._watch(rank),
