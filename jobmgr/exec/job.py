@@ -186,6 +186,9 @@ class ExecJob:
             # the leader's task count and RFC 34 task map, as flux-core logs them
             context = {key: merged.pop(key) for key in ("task-count", "taskmap")
                        if key in merged}
+            count = context.get("task-count")
+            if type(count) is int and count >= 0:
+                pids = {r: p for r, p in pids.items() if r < count}   # the job's ranks only
             if pids:
                 # each task's pid, by task rank (0: it did not start)
                 context["pids"] = [pids.get(r, 0) for r in range(max(pids) + 1)]
@@ -339,6 +342,6 @@ def _task_pids(value: Any) -> dict[int, int]:
     if isinstance(value, list):
         for item in value:
             if (isinstance(item, list) and len(item) == 2 and type(item[0]) is int
-                    and type(item[1]) is int and 0 <= item[0] < 1 << 24 and item[1] >= 0):
+                    and type(item[1]) is int and 0 <= item[0] < 1 << 20 and item[1] >= 0):
                 out[item[0]] = item[1]
     return out

@@ -98,7 +98,12 @@ def test_shell_start_gathers_every_shells_task_pids_by_task_rank():
     assert event["name"] == "shell.start"
     assert event["context"] == {"task-count": 4, "taskmap": {"version": 1, "map": [[0, 2, 2, 1]]},
                                 "pids": [100, 101, 200, 0]}
-    # the shells' merged barrier data does not carry one shell's pids to all
+    # a rank at or beyond the task count is not one of the job's tasks
+    j = job(size=1)
+    j.launched_on(0)
+    j.barrier(0, "init", None, "i")
+    out = j.barrier(0, "start", {"task-count": 2, "pids": [[0, 7], [1, 8], [900000, 9]]}, "s")
+    assert [a for a in out if a.kind == "eventlog"][0]["context"]["pids"] == [7, 8]
     assert "pids" not in [a for a in out if a.kind == "barrier"][0]["data"]
 
 
