@@ -87,49 +87,52 @@ class BatchCommand(SubmitCommand):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         args = list(args)
-        found = self._find_script(ctx, args)
-        if found is not None:
-            script, wrap = found
-            try:
-                read = read_script(script, wrap)
-                try:
-                    words = directive_words(read[0])
-                except DirectiveError as exc:
-                    where = script[0] if script and not wrap else "script"
-                    raise ValueError(f"{where}: {exc}") from None
-            except (ValueError, OSError) as exc:
-                ctx.meta[_SCRIPT_META] = exc
-            else:
-                ctx.meta[_SCRIPT_META] = read
-                if words:
-                    try:
-                        # alone first: an option missing its value must not take the
-                        # command line's first word
-                        probe = self.context_class(self, info_name=ctx.info_name,
-                                                   parent=ctx.parent, help_option_names=[])
-                        SubmitCommand.parse_args(self, probe, list(words))
-                        if probe.params.get("script"):
-                            raise click.UsageError(f"not an option: {probe.params['script'][0]}")
-                        return super().parse_args(ctx, words + args)
-                    except click.UsageError as exc:
-                        # the command line alone parsed: the directives are to blame
-                        where = script[0] if script and not wrap else "the script"
-                        exc.message = f"{where}: submission directives: {exc.message}"
-                        raise
-        return super().parse_args(ctx, args)
+        # a first parse finds the script; it fails (and the real parse says why, or shows
+        # the help) for bad usage or a -h/--help before the script, and reads nothing
+        probe = self._probe(ctx, args)
+        if probe is None:
+            return super().parse_args(ctx, args)
+        script, wrap = tuple(probe.params.get("script") or ()), bool(probe.params.get("wrap"))
+        where = script[0] if script and not wrap else "the script"
+        try:
+            read = read_script(script, wrap)
+            words = directive_words(read[0])
+        except DirectiveError as exc:
+            ctx.meta[_SCRIPT_META] = ValueError(f"{where}: {exc}")
+            return super().parse_args(ctx, args)
+        except (ValueError, OSError) as exc:
+            ctx.meta[_SCRIPT_META] = exc
+            return super().parse_args(ctx, args)
+        ctx.meta[_SCRIPT_META] = read
+        if not words:
+            return super().parse_args(ctx, args)
+        try:
+            # the directives alone first: an option missing its value must not take
+            # the command line's first word
+            alone = self._probe(ctx, words, strict=True)
+            if alone is not None and alone.params.get("script"):
+                raise click.UsageError(f"not an option: {alone.params['script'][0]}")
+            return super().parse_args(ctx, words + args)
+        except click.UsageError as exc:
+            # the command line alone parsed: the directives are to blame
+            exc.message = f"{where}: submission directives: {exc.message}"
+            raise
 
-    def _find_script(self, ctx: click.Context, args: list[str]
-                     ) -> tuple[tuple[str, ...], bool] | None:
-        """(SCRIPT words, --wrap) of ARGS; None if they do not parse or ask for help."""
-        # without help options: a -h/--help before the script fails this parse, and
-        # the real one shows the help without any script being read
+    def _probe(self, ctx: click.Context, args: list[str],
+               strict: bool = False) -> click.Context | None:
+        """A throw-away parse of ARGS without help options (None if it fails, or with
+        STRICT, the usage error it raised)."""
         probe = self.context_class(self, info_name=ctx.info_name, parent=ctx.parent,
                                    help_option_names=[])
         try:
             SubmitCommand.parse_args(self, probe, list(args))
+        except click.UsageError:
+            if strict:
+                raise
+            return None
         except (click.exceptions.Exit, click.ClickException):
             return None
-        return tuple(probe.params.get("script") or ()), bool(probe.params.get("wrap"))
+        return probe
 
 
 @click.command("batch", cls=BatchCommand, prog="batch", context_settings=_CTX)
