@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from cli.common import die, handle_errors
+from cli.common import die, handle_errors, unescape
 from flux.hostlist import Hostlist
 from flux.idset import IDset
 
@@ -52,7 +52,7 @@ def combine(lists: Sequence[list[str]], mode: str) -> list[str]:
             result ^= other
         else:
             raise ValueError(f"unknown combination {mode!r}")
-    return Hostlist(sorted(result)).sort().expand() if result else []
+    return Hostlist(list(result)).sort().expand() if result else []
 
 
 def select_nth(hosts: list[str], spec: str) -> list[str]:
@@ -173,11 +173,6 @@ class _Sources:
         return self.job(source)
 
 
-def _unescape(text: str) -> str:
-    """A delimiter as typed in quotes (``-d'\\n'``): backslash escapes taken."""
-    return text.replace("\\n", "\n").replace("\\t", "\t").replace("\\\\", "\\")
-
-
 # -- command --------------------------------------------------------------------------------
 
 @click.command("hostlist", context_settings={"help_option_names": ["-h", "--help"]})
@@ -235,6 +230,6 @@ def command(expand: bool, delimiter: str, show_count: bool, nth: str | None,
     elif show_count:
         click.echo(len(hosts))
     elif expand:
-        click.echo(_unescape(delimiter).join(hosts))
+        click.echo(unescape(delimiter).join(hosts))
     else:
         click.echo(Hostlist(hosts).encode() if hosts else "")

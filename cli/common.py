@@ -53,3 +53,9 @@ def handle_errors(prog: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return deco
+
+
+def unescape(text: str) -> str:
+    """An option value as typed in shell quotes (``-d'\\n'``): ``\\n``, ``\\t`` and
+    ``\\\\`` taken as the characters they name."""
+    return text.replace("\\n", "\n").replace("\\t", "\t").replace("\\\\", "\\")

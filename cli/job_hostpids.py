@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from cli.common import die
+from cli.common import die, unescape
 from cli.job_common import open_handle, parse_jobid, rpc_error_text
 
 __all__ = ["command", "host_pids"]
@@ -115,4 +115,4 @@ def command(delimiter: str, ranks: str | None, timeout: str | None, jobid_arg: s
         pairs = host_pids(pids, nodeids, hosts, wanted)
     except ValueError as exc:
         die("job", f"hostpids: {exc}")
-    click.echo(delimiter.replace("\\n", "\n").replace("\\t", "\t").join(pairs))
+    click.echo(unescape(delimiter).join(pairs))

@@ -172,10 +172,11 @@ class ExecJob:
         for rank in sorted(entered):
             data = entered[rank][1]
             if isinstance(data, dict):
-                if name == "start" and "pids" in data:
-                    data = dict(data)
-                    pids.update(_task_pids(data.pop("pids")))
                 merged.update(data)
+                if name == "start" and "pids" in data:
+                    pids.update(_task_pids(data["pids"]))
+        if name == "start":
+            merged.pop("pids", None)      # each shell's own: gathered above, not passed on
         waiters = [entered[r][0] for r in sorted(entered)]
         self.barriers_done.append(name)
         out: list[Action] = []
