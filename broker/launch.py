@@ -55,7 +55,7 @@ class LaunchOptions:
 
 def broker_argv(opts: LaunchOptions, rank: int, instance_dir: str | None) -> list[str]:
     """The command line that runs broker RANK (what -v shows)."""
-    argv = list(opts.wrap) + [sys.executable, "-m", "broker"]
+    argv = list(opts.wrap) + [sys.executable, "-P", "-m", "broker"]
     if _config_hosts(opts):
         # bootstraps from the configuration, as the host FLUX_FAKE_HOSTNAME names
         argv += [f"--setattr={name}={value}" for name, value in opts.setattrs]

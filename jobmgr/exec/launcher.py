@@ -302,7 +302,7 @@ class Launcher:
             # shell signalling an instance run as a job) is the broker's to act on;
             # the server still dies with the broker (PDEATHSIG, EOF on its socket)
             proc = subprocess.Popen(
-                [sys.executable, "-m", "shell.server", str(theirs.fileno()), self.uri],
+                [sys.executable, "-P", "-m", "shell.server", str(theirs.fileno()), self.uri],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True, env=env,
                 process_group=0)
         except OSError as exc:

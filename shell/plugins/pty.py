@@ -57,7 +57,7 @@ def plugin() -> Plugin:
             task.child_fds[child_fd] = os.dup(slave)
         os.close(slave)
         task.setsid = True
-        task.argv = [sys.executable, "-c", TRAMPOLINE] + task.argv
+        task.argv = [sys.executable, "-P", "-c", TRAMPOLINE] + task.argv
         task.env.setdefault("TERM", os.environ.get("TERM", "xterm"))
         task.aux["pty"] = master
         router = getattr(sh, "aux", {}).get("input.router")

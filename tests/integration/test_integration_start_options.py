@@ -100,3 +100,15 @@ def test_usage_errors_and_unsupported_profiling():
     assert start("--test-pmi-clique=none", "true").returncode == 0
     r = start("--caliper-profile=thread-trace", "true")
     assert r.returncode == 1 and "without Caliper" in r.stderr
+
+
+def test_a_module_in_the_start_directory_does_not_shadow_the_brokers_own(tmp_path):
+    # `token` is a standard module the broker and the shell server import; with the
+    # current directory first on their path, this file would be imported instead
+    (tmp_path / "token.py").write_text("raise SystemExit('shadowed')\n")
+    env = dict(os.environ)
+    env.pop("FLUX_URI", None)
+    r = subprocess.run(flux_command() + ["start", "flux", "run", "echo", "ok"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
