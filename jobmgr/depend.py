@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -47,6 +47,11 @@ class Dependency:
     jobid: int | None = None          # the antecedent, for after* schemes
     begin_time: float | None = None   # for begin-time
 
+    @property
+    def by_plugin(self) -> bool:
+        """A jobtap plugin's scheme: the plugin adds and removes what it holds."""
+        return self.jobid is None and self.begin_time is None
+
 
 @dataclass(frozen=True, slots=True)
 class Antecedent:
@@ -69,7 +74,9 @@ _SATISFIED = Outcome(Verdict.SATISFIED)
 _PENDING = Outcome(Verdict.PENDING)
 
 
-def parse_dependency(obj: Any, where: str = "dependency") -> Dependency:
+def parse_dependency(obj: Any, where: str = "dependency",
+                     plugin_schemes: Container[str] = (),
+                     builtin_schemes: Container[str] | None = None) -> Dependency:
     """Turn one jobspec dependency object ``{scheme, value, ...}`` into a record.
 
     Raises ValueError naming ``where`` and the problem (unknown scheme, bad
@@ -85,6 +92,14 @@ def parse_dependency(obj: Any, where: str = "dependency") -> Dependency:
     if "value" not in obj:
         raise ValueError(f"{where}: missing value")
     value = obj["value"]
+    if scheme in plugin_schemes:
+        # a jobtap plugin's scheme: the plugin judges it (specs/jobtap.md)
+        return Dependency(scheme, value if isinstance(value, str) else str(value),
+                          f"{scheme}={value}")
+    if builtin_schemes is not None and scheme not in builtin_schemes \
+            and scheme in SCHEMES + ("afterstart",):
+        raise ValueError(f"{where}: dependency scheme {scheme!r} is not supported "
+                         "(its builtin jobtap plugin is removed)")
     if scheme == "afterstart":
         scheme = "after"
     if scheme in _JOB_SCHEMES:
@@ -110,13 +125,19 @@ def parse_dependency(obj: Any, where: str = "dependency") -> Dependency:
                      f"(supported: {', '.join(SCHEMES)})")
 
 
-def parse_dependencies(deps: Any) -> list[Dependency]:
-    """Parse the jobspec ``attributes.system.dependencies`` list (None -> [])."""
+def parse_dependencies(deps: Any, plugin_schemes: Container[str] = (),
+                       builtin_schemes: Container[str] | None = None) -> list[Dependency]:
+    """Parse the jobspec ``attributes.system.dependencies`` list (None -> []).
+
+    PLUGIN_SCHEMES: schemes a jobtap plugin judges; BUILTIN_SCHEMES: the
+    builtin schemes still loaded (None: all).
+    """
     if deps is None:
         return []
     if not isinstance(deps, list):
         raise ValueError("attributes.system.dependencies: must be an array")
-    return [parse_dependency(d, f"attributes.system.dependencies[{i}]")
+    return [parse_dependency(d, f"attributes.system.dependencies[{i}]", plugin_schemes,
+                             builtin_schemes)
             for i, d in enumerate(deps)]
 
 

@@ -27,6 +27,7 @@ from jobmgr.manager.active import ActiveJob, ExecPhase, job_key
 from jobmgr.manager.alloc import SchedClient
 from jobmgr.manager.dependencies import Dependencies
 from jobmgr.manager.drain_idle import DrainIdle
+from jobmgr.manager.jobtap import Jobtap
 from jobmgr.manager.journal import Journal
 from jobmgr.manager.perilog import RUNNING as PERILOG_RUNNING
 from jobmgr.manager.perilog import Perilog, PerilogConfig
@@ -68,6 +69,7 @@ class Manager:
         self.deps = Dependencies(self)
         self.perilog = Perilog(self, prolog, epilog)
         self.update = UpdateService(self)
+        self.jobtap = Jobtap(self)
         self.inactive = InactiveIndex()
         self.purge_limits = purge_limits
         self.changes = 0                  # applied commits since the last checkpoint
@@ -127,11 +129,19 @@ class Manager:
         while True:
             ts = job.tstate
             if ts == _D:
+                if self.jobtap.active:
+                    self.jobtap.depend(job)
                 if job.t_deps != 0:
                     return
                 self.post(job, "depend")
             elif ts == _P:
-                self.post(job, "priority", {"priority": priority_for(job.t_urgency)})
+                if self.jobtap.custom_priority:
+                    prio = self.jobtap.priority(job)
+                    if prio is None:
+                        return          # a plugin's reprioritize_job moves it on
+                else:
+                    prio = priority_for(job.t_urgency)
+                self.post(job, "priority", {"priority": prio})
             elif ts == _C:
                 if self.can_clean(job):
                     self.post(job, "clean")
@@ -194,6 +204,7 @@ class Manager:
         self.changes += 1
         items: list[dict[str, Any]] = []
         counts = self.drain_idle
+        tap = self.jobtap if self.jobtap.active else None
         for job, events, before in applied:
             item: dict[str, Any] = {"id": job.rec.id, "events": events}
             if events[0]["name"] == "submit":
@@ -220,6 +231,8 @@ class Manager:
                     self._prioritize.append([job.rec.id, job.rec.priority])
             if started:
                 self.deps.changed(job)
+            if tap is not None:
+                tap.applied(job, events, before)
         self.journal.publish(items)
         for job, _events, _before in applied:
             if job.rec.state == _I:
@@ -261,6 +274,7 @@ class Manager:
         self.drain_idle.count(job.rec.state, None)
         self.waits.dropped(job.rec)
         self.deps.forget(job)
+        self.jobtap.forget(job.rec.id)
         self.drain_idle.check()
 
     def _drop(self, job: ActiveJob) -> None:
@@ -272,6 +286,7 @@ class Manager:
         self.drain_idle.count(job.rec.state, None)
         self.waits.dropped(job.rec)
         self.deps.forget(job)
+        self.jobtap.forget(job.rec.id)
         self.drain_idle.check()
 
     # -- inactive jobs ---------------------------------------------------------------------

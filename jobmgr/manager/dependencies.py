@@ -84,7 +84,7 @@ class Dependencies:
         outstanding = set(job.rec.dependencies)
         removed = job.rec.dependencies_removed or set()
         for dep in job.deps:
-            if dep.description in removed:
+            if dep.description in removed or dep.by_plugin:
                 continue
             if dep.description not in outstanding:
                 self._mgr.post(job, "dependency-add", {"description": dep.description})

@@ -17,6 +17,7 @@ from broker.module import Module, request_handler
 from flux.errors import FluxError
 from flux.message import Message
 from jobmgr.policy import parse_job_policy
+from jobmgr.manager import jobtap_rpc
 from jobmgr.manager import memo as memo_rpc
 from jobmgr.manager import raise_kill, restart
 from jobmgr.manager import submit as submit_rpc
@@ -60,6 +61,13 @@ class JobManager(Module):
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"job-manager: {exc}") from None
         self.mgr = Manager(self.ctx, policy, limits, prolog, epilog)
+        try:
+            directives, self._pluginpath = jobtap_rpc.parse_config(
+                self.ctx.conf_get("job-manager"))
+            self.mgr.jobtap.apply_directives(directives, self._pluginpath)
+        except (ValueError, FluxError) as exc:
+            raise FluxError(errno.EINVAL, f"job-manager: "
+                            f"{exc.strerror if isinstance(exc, FluxError) else exc}") from None
         self.stats = await restart.recover(self.mgr)
         self._ckpt_task = self.ctx.create_task(self._checkpoints(), "job-manager checkpoint")
         self._expiration_task = self.ctx.create_task(
@@ -122,6 +130,10 @@ class JobManager(Module):
     @request_handler("job-manager.submit")
     def submit(self, msg: Message) -> dict[str, Any] | None:
         return submit_rpc.submit(self.mgr, msg)
+
+    @request_handler("job-manager.jobtap")
+    def jobtap(self, msg: Message) -> dict[str, Any]:
+        return jobtap_rpc.request(self.mgr.jobtap, payload_of(msg), self._pluginpath)
 
     @request_handler("job-manager.getinfo", allow_guest=True)
     def getinfo(self, msg: Message) -> dict[str, Any]:

@@ -539,7 +539,8 @@ async def recover(mgr: "Manager") -> RestartStats:
             continue
         try:
             system = (jobspec.get("attributes") or {}).get("system") or {}
-            deps = parse_dependencies(system.get("dependencies"))
+            deps = parse_dependencies(system.get("dependencies"),
+                                      mgr.jobtap.plugin_schemes() if mgr.jobtap.active else ())
         except (ValueError, AttributeError) as exc:
             mgr.log.warning("restart: ignoring unreadable dependencies", id=rec.id,
                             error=str(exc))
@@ -578,6 +579,8 @@ async def recover(mgr: "Manager") -> RestartStats:
 
 def _restart_job(mgr: "Manager", job: ActiveJob) -> None:
     state = job.rec.state
+    if mgr.jobtap.active:
+        mgr.jobtap.restarted(job)
     if state == JobState.NEW:
         begin(mgr, job)
         return

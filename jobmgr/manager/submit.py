@@ -82,11 +82,16 @@ def _admit(mgr: "Manager", entry: dict[str, Any]) -> ActiveJob:
     if jobid <= mgr.max_jobid and (jobid in mgr.jobs or jobid in mgr.inactive):
         raise FluxError(errno.EEXIST, f"job {jobid} already exists")
     system = (jobspec.get("attributes") or {}).get("system") or {}
+    tap = mgr.jobtap
     try:
         deps = parse_dependencies(system.get("dependencies") if isinstance(system, dict)
-                                  else None)
+                                  else None,
+                                  *((tap.plugin_schemes(), tap.builtin_schemes()) if tap.active
+                                    else ()))
     except ValueError as exc:
         raise FluxError(errno.EINVAL, str(exc)) from None
+    if tap.active:
+        tap.validate(entry, deps)
     rec = new_job(entry["id"], submit_event(entry))
     # no committed events yet: the submit event goes out with this commit
     return ActiveJob(rec, jobspec, queue, tstate=JobState.NEW, events=[],
@@ -110,6 +115,8 @@ def _writes(job: ActiveJob, entry: dict[str, Any]) -> list[dict[str, Any]]:
 def begin(mgr: "Manager", job: ActiveJob) -> None:
     """Validate a NEW job and post what follows."""
     mgr.post(job, "validate")
+    if mgr.jobtap.active:
+        mgr.jobtap.validated(job)
     mgr.deps.begin(job)
     mgr.progress(job)
 
@@ -133,6 +140,8 @@ def submit(mgr: "Manager", msg: Message) -> None:
             continue
         mgr.add(job)
         mgr.poster.post_submit(job, submit_event(entry), _writes(job, entry))
+        if mgr.jobtap.active:
+            mgr.jobtap.admitted(job)
         admitted.append(job)
     for job in admitted:
         begin(mgr, job)
