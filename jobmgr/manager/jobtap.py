@@ -301,6 +301,9 @@ class Jobtap:
                                 f"plugins[{i}]: {exc.strerror or exc}") from None
 
     def _import(self, spec: str, searchpath: list[str]) -> tuple[ModuleType, str]:
+        if spec.endswith(".so"):
+            raise FluxError(errno.EINVAL, f"{spec}: C plugins (.so) cannot be loaded here: "
+                                          "this job manager loads Python plugins (.py)")
         self._serial += 1
         modname = f"_flux_jobtap_{self._serial}"
         if spec.endswith(".py") or "/" in spec:
