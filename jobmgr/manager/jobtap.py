@@ -253,7 +253,7 @@ class Jobtap:
         plugin = Plugin(name, path, dict(conf or {}), self)
         try:
             rc = init(plugin)
-        except Exception as exc:  # noqa: BLE001 - a plugin's failure is its load's error
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's failure is its load's error
             raise FluxError(errno.EINVAL, f"{name}: flux_plugin_init failed: "
                                           f"{type(exc).__name__}: {exc}") from None
         if isinstance(rc, int) and rc < 0:
@@ -329,7 +329,7 @@ class Jobtap:
         module = importlib.util.module_from_spec(mspec)
         try:
             mspec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001 - a plugin that does not load is its error
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin that does not load is its error
             raise FluxError(errno.EINVAL, f"{spec}: {type(exc).__name__}: {exc}") from None
         return module, path
 
@@ -351,7 +351,7 @@ class Jobtap:
     def _call(self, plugin: Plugin, fn: Callback, topic: str, args: JobtapArgs) -> int:
         try:
             rc = fn(plugin, topic, args)
-        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the job manager
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's bug must not stop the job manager
             plugin.log.error("jobtap: callback failed", topic=topic, id=args.id,
                              error=f"{type(exc).__name__}: {exc}",
                              where=traceback.format_exc(limit=-1).strip().splitlines()[-3:])

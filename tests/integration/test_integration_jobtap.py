@@ -265,6 +265,7 @@ def test_bad_plugins_are_refused_with_a_reason(inst, tmp_path):
          "initfail: flux_plugin_init failed: OSError: no"),
         ([write(tmp_path, "initneg.py", "def flux_plugin_init(p):\n    return -1\n")],
          "initneg: flux_plugin_init failed"),
+        ([write(tmp_path, "exits.py", "raise SystemExit(3)\n")], "exits.py: SystemExit: 3"),
         (["no_such_module_xyz"], "no_such_module_xyz: No such file or directory"),
         (["complex-priority.so"], "complex-priority.so: C plugins (.so) cannot be loaded"),
         ([".priority-default"], ".priority-default: plugin already loaded"),
