@@ -66,7 +66,7 @@ def _find_line(text: str, key: str) -> int | None:
 
 def parse_toml(path: str, text: str) -> dict[str, Any]:
     """Parse TEXT (the contents of PATH); ConfigError on a syntax error."""
-    import tomllib
+    import tomli as tomllib  # TOML 1.1 (tomllib before 3.15 is 1.0)
 
     try:
         return tomllib.loads(text)

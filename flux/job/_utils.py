@@ -436,14 +436,14 @@ def _load(path: str, fmt: str) -> Any:
         import json
 
         return json.loads(data)
-    import tomllib
+    import tomli as tomllib  # TOML 1.1 (tomllib before 3.15 is 1.0)
 
     return tomllib.loads(data.decode("utf-8"))
 
 
 def _load_errors() -> tuple[type[BaseException], ...]:
     import json
-    import tomllib
+    import tomli as tomllib  # TOML 1.1 (tomllib before 3.15 is 1.0)
 
     return (OSError, UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError)
 
@@ -463,7 +463,7 @@ class BatchConfig:
 
     def update_string(self, value: str) -> "BatchConfig":
         import json
-        import tomllib
+        import tomli as tomllib  # TOML 1.1 (tomllib before 3.15 is 1.0)
 
         try:
             conf = json.loads(value)

@@ -37,7 +37,7 @@ class ConfigKeyError(KeyError, AttributeError):
 
 
 def _load_toml(fh: Any) -> Any:
-    import tomllib
+    import tomli as tomllib  # TOML 1.1 (tomllib before 3.15 is 1.0)
 
     return tomllib.load(fh)
 

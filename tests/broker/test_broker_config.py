@@ -71,3 +71,20 @@ def test_not_utf8(tmp_path):
     (tmp_path / "x.toml").write_bytes(b"\xff\xfe = 1")
     with pytest.raises(ConfigError, match="x.toml: not UTF-8 text"):
         load_dir(str(tmp_path))
+
+
+def test_the_config_examples_of_the_flux_docs_parse(tmp_path):
+    """flux-config-bootstrap(5) and jobtap-plugins(7) write inline tables over several
+    lines (TOML 1.1); a TOML 1.0 parser refused both."""
+    (tmp_path / "bootstrap.toml").write_text(
+        '[bootstrap]\ndefault_port = 8050\nhosts = [\n    {\n        host="fluke0",\n'
+        '        bind="tcp://en4:9001",\n        connect="tcp://fluke-mgmt:9001"\n    },\n'
+        '    { host = "fluke[1-1023]" },\n]\n')
+    (tmp_path / "jobtap.toml").write_text(
+        '[job-manager]\nplugins = [\n  { remove = ".priority-default",\n'
+        '    load = "complex-priority.so"\n  },\n]\n')
+    conf = load_dir(str(tmp_path))
+    assert conf.get("bootstrap.hosts")[0] == {"host": "fluke0", "bind": "tcp://en4:9001",
+                                             "connect": "tcp://fluke-mgmt:9001"}
+    assert conf.get("job-manager.plugins") == [{"remove": ".priority-default",
+                                               "load": "complex-priority.so"}]
