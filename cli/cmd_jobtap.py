@@ -78,5 +78,5 @@ def load_cmd(remove: str | None, plugin: str, keyvals: Sequence[str]) -> None:
 @click.argument("name")
 @handle_errors("jobtap")
 def remove_cmd(name: str) -> None:
-    """Remove the plugins NAME matches (a glob; ``all``; builtins by ``.`` patterns)."""
+    """Remove the plugins NAME matches (a glob, or all)."""
     _rpc({"op": "remove", "name": name})
