@@ -49,6 +49,7 @@ RC1: tuple[RcModule, ...] = (
     RcModule("sched", "jobmgr.sched.module:Sched", "leader"),
     RcModule("job-list", "jobmgr.joblist.module:JobListModule", "leader"),
     RcModule("job-info", "jobmgr.jobinfo.module:JobInfoModule", "leader"),
+    RcModule("cron", "broker.cron.module:Cron", "leader"),
 )
 
 LOADABLE: dict[str, str] = {

@@ -1,0 +1,1 @@
+"""The cron service (flux-cron(1))."""
