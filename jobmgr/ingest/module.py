@@ -7,7 +7,9 @@ defaults, queue, limits, access) and by the site's CLI plugins'
 ``validate`` callbacks, if any are installed; when ``[ingest.validator]
 plugins`` includes ``feasibility`` (not by default, as in Flux) the
 survivors are checked for feasibility by the scheduler
-(``feasibility.check``, skipped when no scheduler answers); they are
+(``feasibility.check``, skipped when no scheduler answers); the other
+plugins it names (``require-instance``, ``schema``, a site's) run through
+``flux.job.validator.JobValidator`` in a thread; the survivors are
 given FLUIDs, and handed to the job manager in ONE
 ``job-manager.submit``, which writes every job's jobspec, J and eventlog
 (``submit`` and what follows it without outside input) in one commit and
@@ -71,16 +73,40 @@ def _feasibility_key(jobspec: dict[str, Any]) -> bytes:
     return _dumps([jobspec.get("resources"), constraints])
 
 
-def _validator_plugins(config: Any) -> list[str]:
-    """``[ingest.validator] plugins``: Flux's default is ``["jobspec"]`` alone."""
+#: validators done here natively (jobspec checks in prepare, feasibility in batches)
+_NATIVE_VALIDATORS = ("jobspec", "feasibility")
+
+
+def _validator_plugins(config: Any) -> tuple[list[str], list[str], list[str]]:
+    """``[ingest.validator]`` ``plugins`` (Flux's default: ``["jobspec"]`` alone),
+    ``args`` (the plugins' options) and ``pluginpath`` (our own: more plugin dirs)."""
     ingest = config.get("ingest") or {}
     validator = ingest.get("validator") or {} if isinstance(ingest, dict) else {}
-    plugins = validator.get("plugins") if isinstance(validator, dict) else None
-    if plugins is None:
-        return ["jobspec"]
-    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-        raise ValueError("ingest.validator.plugins: must be an array of plugin names")
-    return plugins
+    if not isinstance(validator, dict):
+        raise ValueError("ingest.validator: must be a table")
+    out = []
+    for key, default in (("plugins", ["jobspec"]), ("args", []), ("pluginpath", [])):
+        value = validator.get(key, default)
+        if isinstance(value, str) and key == "pluginpath":
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+            raise ValueError(f"ingest.validator.{key}: must be an array of strings")
+        out.append(value)
+    return out[0], out[1], out[2]
+
+
+def _plugin_validator(names: list[str], args: list[str], pluginpath: list[str],
+                      uri: str) -> Any:
+    """A JobValidator for the plugins not done natively (None if there are none);
+    ValueError naming an unknown plugin or a bad argument."""
+    from flux.job.validator import JobValidator, ValidatorJobInfo
+
+    others = [n for n in names if n not in _NATIVE_VALIDATORS]
+    if not others:
+        return None
+    ValidatorJobInfo.uri = uri
+    return JobValidator([f"--plugins={','.join(others)}", *args],
+                        pluginpath=pluginpath).start()
 
 
 def _cli_validators(log: Any) -> Any:
@@ -105,9 +131,11 @@ class JobIngest(Module):
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"job-ingest: {exc}") from None
         try:
-            validators = _validator_plugins(self.ctx.config)
-        except ValueError as exc:
-            raise FluxError(errno.EINVAL, f"job-ingest: {exc}") from None
+            validators, vargs, vpath = _validator_plugins(self.ctx.config)
+            self._validator = _plugin_validator(validators, vargs, vpath,
+                                                self.ctx.attr_get("local-uri"))
+        except (ValueError, ImportError, SyntaxError) as exc:
+            raise FluxError(errno.EINVAL, f"job-ingest: ingest.validator: {exc}") from None
         # Flux enables only the jobspec validator by default: an unsatisfiable job is
         # accepted and gets a fatal alloc exception from the scheduler
         self._feasibility = "feasibility" in validators
@@ -237,7 +265,31 @@ class JobIngest(Module):
         return kept
 
     async def _batch(self, ready: list[tuple[Message, Prepared]]) -> None:
-        await self._announce(await self._feasible(ready))
+        ready = await self._feasible(ready)
+        if self._validator is not None and ready:
+            ready = await self._plugins_validate(ready)
+        await self._announce(ready)
+
+    async def _plugins_validate(self, ready: list[tuple[Message, Prepared]]
+                                ) -> list[tuple[Message, Prepared]]:
+        """The configured validator plugins, in a thread: a plugin may block or use
+        its own handle to this broker (``ValidatorJobInfo.flux``)."""
+        validator = self._validator
+        todo = [(msg, p) for msg, p in ready if not p.flags & JOB_NOVALIDATE]
+
+        def run() -> list[Any]:
+            return [validator.validate({"jobspec": p.jobspec, "userid": p.userid,
+                                        "flags": p.flags, "urgency": p.urgency})
+                    for _msg, p in todo]
+
+        results = await asyncio.get_running_loop().run_in_executor(None, run)
+        refused = set()
+        for (msg, _p), result in zip(todo, results):
+            if not result.success:
+                refused.add(id(msg))
+                self.ctx.respond_error(msg, result.errnum, result.errmsg or "job refused by "
+                                                                            "a validator plugin")
+        return [(msg, p) for msg, p in ready if id(msg) not in refused]
 
     async def _announce(self, ready: list[tuple[Message, Prepared]]) -> None:
         """Give the batch ids and hand it to the job manager, which writes it."""
