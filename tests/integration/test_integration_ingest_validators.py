@@ -47,7 +47,7 @@ def test_require_instance_with_minsize_and_a_site_plugin(tmp_path):
         assert "Direct job submission is disabled for this instance. Please use the " \
                "flux-batch(1) or flux-alloc(1) commands." in r.stderr
         assert inst.flux("run", "-N1", "echo", "small").stdout.strip() == "small"
-        r = inst.flux("batch", "-N2", "--wrap", "true")
+        r = inst.flux("batch", "-N2", f"--output={tmp_path}/batch.out", "--wrap", "true")
         assert r.returncode == 0, r.stderr
         # the owner may skip validation
         assert inst.flux("submit", "--flags=novalidate", "-N2", "true").returncode == 0
