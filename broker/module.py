@@ -34,7 +34,10 @@ streaming flag with EPROTO (RFC 6).  Every service also answers
 ``<service>.ping``, ``<service>.disconnect`` (the module's streams from
 that sender are cancelled, then :meth:`Module.disconnect` is called) and
 ``<service>.cancel`` (``{"matchtag": N}``: end that stream with ENODATA),
-unless the module defines handlers for them.
+``<service>.stats-get`` / ``stats-clear`` (message counters by direction
+and type), ``<service>.rusage`` (the broker's getrusage) and
+``<service>.debug`` (``{"op": get|set|clr|setbit|clrbit, "flags": N}``: the
+module's debug bits), unless the module defines handlers for them.
 
 Messages between modules of one broker are handed over as objects: a
 payload set as a dict arrives as that same dict, so treat received
@@ -236,6 +239,11 @@ class ModuleContext:
         self.services: tuple[str, ...] = ()
         #: (service, nodeid) of every request sent: told ``disconnect`` at unload
         self.used: set[tuple[str, int]] = set()
+        #: messages received and sent, by type (``flux module stats``)
+        self.rx: dict[int, int] = {1: 0, 2: 0, 4: 0, 8: 0}
+        self.tx: dict[int, int] = {1: 0, 2: 0, 4: 0, 8: 0}
+        #: private debug bits (``flux module debug``)
+        self.debug_flags = 0
 
     # -- configuration, attributes, paths ----------------------------------
     @property
@@ -314,10 +322,13 @@ class ModuleContext:
         """Respond to request MSG (nothing is sent if it asked for no response)."""
         if msg.flags & FLUX_MSGFLAG_NORESPONSE:
             return
+        self.tx[2] += 1
         self._broker.route_response(response_to(msg, payload))
 
     def respond_error(self, msg: Message, errnum: int, text: str | None = None) -> None:
         """Respond to request MSG with error ERRNUM (and TEXT)."""
+        if not msg.flags & FLUX_MSGFLAG_NORESPONSE:
+            self.tx[2] += 1
         self._broker.respond_error(msg, errnum, text)
 
     def stream(self, msg: Message) -> Stream:
@@ -336,6 +347,7 @@ class ModuleContext:
         msg = Message(FLUX_MSGTYPE_REQUEST, topic, payload, flags=flags, nodeid=nodeid,
                       route=[self.uuid])
         self.used.add((topic.partition(".")[0], nodeid))
+        self.tx[1] += 1
         msg.userid = self.owner
         msg.rolemask = FLUX_ROLE_OWNER | FLUX_ROLE_LOCAL
         return msg
@@ -474,6 +486,7 @@ class ModuleContext:
 
     # -- endpoint side (called by the broker) ----------------------------------
     def deliver_event(self, msg: Message) -> None:
+        self.rx[4] += 1
         topic = msg.topic
         owner = bool(msg.rolemask & FLUX_ROLE_OWNER)
         for prefix, callback, allow_guest in list(self._subs):
@@ -492,6 +505,7 @@ class ModuleContext:
 
     def deliver(self, msg: Message) -> None:
         self.last_active = time.monotonic()
+        self.rx[msg.type] = self.rx.get(msg.type, 0) + 1
         if msg.type == FLUX_MSGTYPE_RESPONSE:
             waiter = self._pending.get(msg.matchtag)
             if waiter is None:
@@ -561,6 +575,8 @@ class ModuleContext:
         _svc, _dot, method = msg.topic.partition(".")
         if method == "ping":
             self.respond(msg, ping_response(msg, self._broker.rank, self.uuid))
+        elif method in _INTROSPECTION:
+            self._introspect(msg, method)
         elif self.module is not None and self.module.forward_to_leader:
             # the same message, sent on as the broker sends a request for a service it
             # lacks: its route and credentials are the sender's, its response skips us
@@ -580,6 +596,45 @@ class ModuleContext:
                 stream._cancel(respond=True)
         else:
             self.respond_error(msg, errno.ENOSYS, f"Method not implemented: {msg.topic}")
+
+    def stats(self) -> dict[str, Any]:
+        """Message counters by direction and type, as ``flux module stats`` shows them."""
+        names = {1: "request", 2: "response", 4: "event", 8: "control"}
+        return {"tx": {names[t]: n for t, n in self.tx.items()},
+                "rx": {names[t]: n for t, n in self.rx.items() if t in names}}
+
+    def _introspect(self, msg: Message, method: str) -> None:
+        """``stats-get``, ``stats-clear``, ``rusage``, ``debug``: every module has them."""
+        if method != "stats-get" and not msg.rolemask & FLUX_ROLE_OWNER:
+            self.respond_error(msg, errno.EPERM, "Request requires owner credentials")
+            return
+        if method == "stats-get":
+            self.respond(msg, self.stats())
+        elif method == "stats-clear":
+            for table in (self.rx, self.tx):
+                for key in table:
+                    table[key] = 0
+            self.respond(msg, {})
+        elif method == "rusage":
+            # modules share the broker's thread: the broker process's usage
+            self.respond(msg, rusage_json(resource_usage()))
+        else:
+            payload = msg.payload if isinstance(msg.payload, dict) else {}
+            op, flags = payload.get("op", "get"), payload.get("flags", 0)
+            if op not in ("get", "set", "clr", "setbit", "clrbit") or type(flags) is not int \
+                    or flags < 0:
+                self.respond_error(msg, errno.EPROTO, f"{msg.topic}: expected op get, set, "
+                                                      "clr, setbit or clrbit and integer flags")
+                return
+            if op == "set":
+                self.debug_flags = flags
+            elif op == "clr":
+                self.debug_flags = 0
+            elif op == "setbit":
+                self.debug_flags |= flags
+            elif op == "clrbit":
+                self.debug_flags &= ~flags
+            self.respond(msg, {"flags": self.debug_flags})
 
     def sender_gone(self, sender: str | None) -> None:
         """Cancel SENDER's streams (no response: it is gone), then tell the module."""
@@ -611,6 +666,24 @@ class ModuleContext:
         self._pending.clear()
         for stream in list(self._streams.values()):
             stream.error(errno.ENOSYS, f"module {self.name} unloaded")
+
+
+_INTROSPECTION = frozenset(("stats-get", "stats-clear", "rusage", "debug"))
+
+
+def resource_usage() -> Any:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF)
+
+
+def rusage_json(ru: Any) -> dict[str, Any]:
+    """A getrusage(2) result as JSON (times in seconds)."""
+    out: dict[str, Any] = {"utime": ru.ru_utime, "stime": ru.ru_stime}
+    for name in ("maxrss", "ixrss", "idrss", "isrss", "minflt", "majflt", "nswap", "inblock",
+                 "oublock", "msgsnd", "msgrcv", "nsignals", "nvcsw", "nivcsw"):
+        out[name] = getattr(ru, "ru_" + name)
+    return out
 
 
 def ping_response(msg: Message, rank: int, own_id: str | None) -> dict[str, Any]:

@@ -1,5 +1,9 @@
-"""flux module: list, load, remove, reload and show broker modules (flux-module(1))."""
+"""flux module: list, load, remove, reload and show broker modules, their message
+counters (``stats``) and debug flags (``debug``) (flux-module(1))."""
 from __future__ import annotations
+
+import errno
+from typing import Any
 
 import click
 
@@ -104,3 +108,100 @@ def reload(rank: str | None, force: bool, name: str, args: tuple[str, ...]) -> N
     nodeid = _rank(rank)
     h.rpc("module.remove", {"name": name, "force": force}, nodeid=nodeid).get()
     h.rpc("module.load", {"name": name, "args": list(args)}, nodeid=nodeid).get()
+
+
+def _mask(value: str) -> int:
+    """A debug mask: ``0x`` hex, leading ``0`` octal, else decimal."""
+    try:
+        return int(value, 0) if not (value.startswith("0") and value[1:].isdigit()) \
+            else int(value, 8)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a number (0x hex, 0 octal, decimal)") \
+            from None
+
+
+def walk(obj: Any, path: str) -> Any:
+    """The value at PATH (``a.b.c``) in OBJ; KeyError naming the first missing field."""
+    for name in path.split("."):
+        if not isinstance(obj, dict) or name not in obj:
+            raise KeyError(name)
+        obj = obj[name]
+    return obj
+
+
+def stats_text(obj: Any, parse: str | None, kind: str | None, scale: float | None) -> str:
+    """``flux module stats`` output: OBJ, or the value PARSE names, converted and scaled."""
+    import json
+
+    value = walk(obj, parse) if parse else obj
+    if kind is not None or scale is not None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{parse or 'the stats'} is not a number")
+        value = value * (scale if scale is not None else 1)
+        value = int(value) if kind == "int" or (kind is None and isinstance(value, int)) \
+            else float(value)
+    if isinstance(value, float):
+        return f"{value:f}"
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+@command.command("stats")
+@click.option("-r", "--rank", default=None, metavar="N", help="Ask broker rank N")
+@click.option("-p", "--parse", metavar="OBJNAME", help="Print only this field (a.b.c)")
+@click.option("-t", "--type", "kind", type=click.Choice(["int", "double"]),
+              help="Convert the value")
+@click.option("-s", "--scale", type=float, metavar="N", help="Multiply the value by N")
+@click.option("-R", "--rusage", is_flag=True, help="The broker's getrusage(2) instead")
+@click.option("-c", "--clear", is_flag=True, help="Clear the module's counters")
+@click.option("-C", "--clear-all", is_flag=True, help="Clear them on every rank")
+@click.argument("name")
+@handle_errors("module")
+def stats(rank: str | None, parse: str | None, kind: str | None, scale: float | None,
+          rusage: bool, clear: bool, clear_all: bool, name: str) -> None:
+    """Message counters of module NAME (JSON), or one field of them."""
+    import flux
+
+    h = flux.Flux()
+    if clear_all:
+        size = int(h.attr_get("size"))
+        for r in range(size):
+            try:
+                h.rpc(f"{name}.stats-clear", {}, nodeid=r).get()
+            except OSError as exc:
+                if exc.errno != errno.ENOSYS:
+                    raise
+        return
+    if clear:
+        h.rpc(f"{name}.stats-clear", {}, nodeid=_rank(rank)).get()
+        return
+    obj = h.rpc(f"{name}.rusage" if rusage else f"{name}.stats-get", {},
+                nodeid=_rank(rank)).get()
+    try:
+        click.echo(stats_text(obj, parse, kind, scale))
+    except KeyError as exc:
+        raise ValueError(f"'{parse}': no field {exc}") from None
+
+
+@command.command("debug")
+@click.option("-r", "--rank", default=None, metavar="N", help="Ask broker rank N")
+@click.option("-c", "--clear", is_flag=True, help="Set the debug flags to 0")
+@click.option("-S", "--set", "set_", metavar="MASK", help="Set the debug flags to MASK")
+@click.option("--clearbit", metavar="MASK", help="Clear the bits of MASK")
+@click.option("-s", "--setbit", metavar="MASK", help="Set the bits of MASK")
+@click.argument("name")
+@handle_errors("module")
+def debug(rank: str | None, clear: bool, set_: str | None, clearbit: str | None,
+          setbit: str | None, name: str) -> None:
+    """Show or change the debug flags of module NAME (printed in hex)."""
+    import flux
+
+    chosen = [(op, value) for op, value in (("clr", "0" if clear else None), ("set", set_),
+                                            ("clrbit", clearbit), ("setbit", setbit))
+              if value is not None]
+    if len(chosen) > 1:
+        raise click.UsageError("use one of --clear, --set, --clearbit, --setbit")
+    op, mask = chosen[0] if chosen else ("get", "0")
+    resp = flux.Flux().rpc(f"{name}.debug", {"op": op, "flags": _mask(mask)},
+                           nodeid=_rank(rank)).get()
+    if op == "get":
+        click.echo(f"0x{resp['flags']:x}")
