@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 
 __all__ = ["PRIORITY_UNAVAILABLE", "Jobtap", "JobtapArgs", "Plugin"]
 
+#: flux-core C plugins whose work this job manager does itself: a config that loads
+#: them (the Administrator's Guide loads perilog.so for [job-manager.prolog]) is fine
+BUILT_IN_C_PLUGINS = {
+    "perilog.so": "prolog and epilog are built in: [job-manager.prolog] / [job-manager.epilog]",
+}
 #: ``args.out["priority"]`` when a plugin cannot say yet (``p.priority_unavail``)
 PRIORITY_UNAVAILABLE = -1
 _D, _P, _S = JobState.DEPEND, JobState.PRIORITY, JobState.SCHED
@@ -243,6 +248,10 @@ class Jobtap:
             self.changed()
             self._wake_pending()
             return spec
+        builtin = BUILT_IN_C_PLUGINS.get(os.path.basename(spec))
+        if builtin is not None:
+            self.mgr.log.info(f"jobtap: {spec}: nothing to load ({builtin})")
+            return os.path.basename(spec)
         name = plugin_name(spec)
         if name in self.names():
             raise FluxError(errno.EEXIST, f"{name}: plugin already loaded")
