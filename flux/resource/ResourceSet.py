@@ -176,8 +176,9 @@ class ResourceSet:
         self._properties: dict[str, IDset] = {}
         self._scheduling: Any = None
         self._cache: dict[str, Any] = {}        # derived data, cleared on change
-        if isinstance(arg, Rv1Implementation):
-            arg = arg.rset
+        if isinstance(arg, Rv1Implementation) or isinstance(getattr(arg, "rset", None),
+                                                            ResourceSet):
+            arg = arg.rset          # an implementation (``impl``, an ``Rlist``)
         if isinstance(arg, ResourceSet):
             self.version = arg.version
             self._take(arg)
