@@ -99,3 +99,18 @@ def eventlog(inst: TestInstance, jobid: Any) -> list[dict[str, Any]]:
     r = flux(inst, "job", "eventlog", "-f", "json", str(jobid))
     assert r.exit_code == 0, r.output
     return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def start_with_config(tmp_path: Any, conf_text: str, *args: str,
+                      name: str = "test.toml") -> subprocess.CompletedProcess[str]:
+    """``flux start --config-path=DIR ARGS`` (default: ``true``) with CONF_TEXT in DIR,
+    outside any instance; for configurations that must fail the start."""
+    from broker.testing import flux_command
+
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / name).write_text(conf_text)
+    env = dict(os.environ)
+    env.pop("FLUX_URI", None)
+    return subprocess.run(flux_command() + ["start", f"--config-path={conf}", *(args or ("true",))],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)

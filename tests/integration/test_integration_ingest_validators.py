@@ -3,13 +3,12 @@ Guide: ``plugins = [ "jobspec", "feasibility", "require-instance" ]``), their ``
 a site plugin that uses its own handle to the instance, and a name that is no plugin."""
 from __future__ import annotations
 
-import os
-import subprocess
 import textwrap
 
 import pytest
 
-from broker.testing import TestInstance, flux_command
+from broker.testing import TestInstance
+from helpers.live import start_with_config
 
 pytestmark = pytest.mark.slow
 
@@ -68,12 +67,6 @@ def test_require_instance_with_minsize_and_a_site_plugin(tmp_path):
      "bad validator arguments"),
 ])
 def test_a_bad_validator_config_fails_the_start(tmp_path, toml, text):
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    (conf / "ingest.toml").write_text("[ingest.validator]\n" + toml + "\n")
-    env = dict(os.environ)
-    env.pop("FLUX_URI", None)
-    r = subprocess.run(flux_command() + ["start", f"--config-path={conf}", "true"], env=env,
-                       capture_output=True, text=True, timeout=60, check=False)
+    r = start_with_config(tmp_path, "[ingest.validator]\n" + toml + "\n")
     assert r.returncode != 0
     assert text in r.stderr

@@ -3,7 +3,6 @@ loaded at run time and from ``[job-manager] plugins``, each callback topic they 
 the builtins, and plugins that fail without harming the instance."""
 from __future__ import annotations
 
-import os
 import subprocess
 import textwrap
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from broker.testing import TestInstance, flux_command
+from helpers.live import start_with_config
 
 pytestmark = pytest.mark.slow
 
@@ -330,13 +330,6 @@ def test_config_plugins_load_at_start_and_see_jobs_again_after_restart(tmp_path)
     ('plugins = [{ remove = "nothing" }]', "plugins[0]: nothing: no such plugin found"),
 ])
 def test_a_bad_plugins_config_fails_the_start_naming_the_entry(tmp_path, toml, text):
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    (conf / "jm.toml").write_text("[job-manager]\n" + toml + "\n")
-    env = dict(os.environ)
-    env.pop("FLUX_URI", None)
-    r = subprocess.run(flux_command() + ["start", f"--config-path={conf}", "true"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = start_with_config(tmp_path, "[job-manager]\n" + toml + "\n")
     assert r.returncode != 0
     assert text in r.stderr
-
