@@ -3,7 +3,6 @@ the states a commit moved a job through, and the KEY=VAL plugin config
 (jobtap-plugins(7), flux-jobtap(1), specs/jobtap.md)."""
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +77,8 @@ def select_removals(loaded: Sequence[str], pattern: str) -> list[str]:
     A glob(7) pattern; ``all`` means ``*``.  Builtins (a leading ``.``) are
     taken only by their exact name or by a pattern that starts with ``.``.
     """
+    import fnmatch
+
     if pattern == "all":
         pattern = "*"
     dotted = pattern.startswith(".")

@@ -99,11 +99,11 @@ def _plugin_validator(names: list[str], args: list[str], pluginpath: list[str],
                       uri: str) -> Any:
     """A JobValidator for the plugins not done natively (None if there are none);
     ValueError naming an unknown plugin or a bad argument."""
-    from flux.job.validator import JobValidator, ValidatorJobInfo
-
     others = [n for n in names if n not in _NATIVE_VALIDATORS]
     if not others:
         return None
+    from flux.job.validator import JobValidator, ValidatorJobInfo
+
     ValidatorJobInfo.uri = uri
     return JobValidator([f"--plugins={','.join(others)}", *args],
                         pluginpath=pluginpath).start()

@@ -17,8 +17,6 @@ job (``active`` is False).
 from __future__ import annotations
 
 import errno
-import fnmatch
-import importlib.util
 import os
 import traceback
 from collections.abc import Callable
@@ -216,6 +214,8 @@ class Jobtap:
     def calls(self, topic: str) -> list[tuple[Plugin, Callback]]:
         found = self._calls.get(topic)
         if found is None:
+            import fnmatch      # here: the broker does not pay for it until plugins load
+
             found = [(p, fn) for p in self.plugins for glob, fn in p.handlers
                      if fnmatch.fnmatchcase(topic, glob)]
             self._calls[topic] = found
@@ -269,6 +269,8 @@ class Jobtap:
             raise FluxError(errno.EINVAL, f"{name}: flux_plugin_init failed")
         self.plugins.append(plugin)
         self.changed()
+        import fnmatch
+
         news = [fn for glob, fn in plugin.handlers if fnmatch.fnmatchcase("job.new", glob)]
         if news:
             for job in sorted(self.mgr.jobs.values(), key=lambda j: j.rec.id):
@@ -313,6 +315,8 @@ class Jobtap:
         if spec.endswith(".so"):
             raise FluxError(errno.EINVAL, f"{spec}: C plugins (.so) cannot be loaded here: "
                                           "this job manager loads Python plugins (.py)")
+        import importlib.util
+
         self._serial += 1
         modname = f"_flux_jobtap_{self._serial}"
         if spec.endswith(".py") or "/" in spec:
@@ -491,6 +495,8 @@ class Jobtap:
                 prev = state
         subs = self.subs.get(job.rec.id)
         if subs:
+            import fnmatch
+
             for event in events:
                 topic = "job.event." + str(event.get("name"))
                 for plugin in list(subs):
