@@ -371,7 +371,33 @@ class Jobtap:
             if args.error is None:
                 args.error = f"{plugin.name}: {topic}: {type(exc).__name__}: {exc}"
             return -1
+        notes = args.out.pop("annotations", None)
+        if notes is not None:
+            self._annotate(plugin, args.id, notes)
         return rc if isinstance(rc, int) else 0
+
+    def _annotate(self, plugin: Plugin, jobid: int, notes: Any) -> None:
+        """A pending job's annotations from a callback (RFC 27 merge, null deletes)."""
+        from jobmgr.job import merge_annotations
+
+        job = self.mgr.jobs.get(jobid)
+        if job is None or job.tstate not in (JobState.NEW, _D, _P, _S):
+            return
+        if not isinstance(notes, dict):
+            plugin.log.error("jobtap: annotations must be an object", id=jobid)
+            return
+        job.annotations = merge_annotations(job.annotations, notes)
+        if job.events:
+            self.mgr.journal.annotate(jobid, job.annotations)
+            return
+
+        # its submit is not committed yet: readers of the journal learn of the job
+        # with that commit, so the annotations follow it
+        def committed(errnum: int, _errstr: str | None) -> None:
+            if not errnum and self.mgr.jobs.get(jobid) is job:
+                self.mgr.journal.annotate(jobid, job.annotations)
+
+        self.mgr.poster.after_commit(committed)
 
     def _refusals(self, topic: str, args: JobtapArgs) -> None:
         for plugin, fn in self.calls(topic):

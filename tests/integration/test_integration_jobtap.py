@@ -224,6 +224,24 @@ def test_removing_a_builtin_dependency_scheme(inst):
     assert r.returncode == 1 and "'begin-time' is not supported" in r.stderr
 
 
+ANNOTATE = """
+def prio(p, topic, args):
+    args.out["annotations"] = {"plugin": {"why": f"urgency {args.urgency}"}}
+    args.out["priority"] = 0 if args.urgency == 5 else args.urgency
+
+def flux_plugin_init(p):
+    p.add_handler("job.state.priority", prio)
+"""
+
+
+def test_a_plugin_annotates_pending_jobs(inst, tmp_path):
+    ok(inst.flux("jobtap", "load", write(tmp_path, "annotate.py", ANNOTATE)))
+    job = jobid(inst, "--urgency=5", "true")          # priority 0: it stays pending
+    time.sleep(0.3)
+    assert field(inst, job, "{state} {annotations.plugin.why}") == "SCHED urgency 5"
+    ok(inst.flux("cancel", job))
+
+
 def test_an_unavailable_priority_waits_for_reprioritize(inst, tmp_path):
     ok(inst.flux("jobtap", "load", write(tmp_path, "gate.py", GATE)))
     job = jobid(inst, "true")
