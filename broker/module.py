@@ -617,7 +617,9 @@ class ModuleContext:
             self.respond(msg, {})
         elif method == "rusage":
             # modules share the broker's thread: the broker process's usage
-            self.respond(msg, rusage_json(resource_usage()))
+            import resource
+
+            self.respond(msg, rusage_json(resource.getrusage(resource.RUSAGE_SELF)))
         else:
             payload = msg.payload if isinstance(msg.payload, dict) else {}
             op, flags = payload.get("op", "get"), payload.get("flags", 0)
@@ -669,12 +671,6 @@ class ModuleContext:
 
 
 _INTROSPECTION = frozenset(("stats-get", "stats-clear", "rusage", "debug"))
-
-
-def resource_usage() -> Any:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF)
 
 
 def rusage_json(ru: Any) -> dict[str, Any]:

@@ -114,10 +114,9 @@ def _options(text: str | None) -> dict[str, Any]:
     from broker.cron.triggers import parse_options
 
     try:
-        opts = parse_options(text)
+        return parse_options(text)
     except ValueError as exc:
         raise click.UsageError(f"--options: {exc}") from None
-    return {k: v for k, v in opts.items()}
 
 
 def _create(kind: str, args: dict[str, Any], command: Sequence[str], name: str | None,

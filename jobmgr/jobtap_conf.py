@@ -17,6 +17,7 @@ __all__ = [
     "Directive",
     "parse_directives",
     "parse_keyvals",
+    "plugin_dirs",
     "plugin_name",
     "select_removals",
     "states_entered",
@@ -106,6 +107,15 @@ def states_entered(before: JobState, events: Iterable[Mapping[str, Any]]) -> lis
             out.append(nxt)
             state = nxt
     return out
+
+
+def plugin_dirs(value: Any, where: str) -> list[str]:
+    """A ``pluginpath`` config value (a directory or an array of them) as a list."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValueError(f"{where} must be a directory or an array of directories")
+    return value
 
 
 def parse_keyvals(words: Sequence[str]) -> dict[str, Any]:

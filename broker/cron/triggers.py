@@ -9,7 +9,7 @@ month 1-31, month 0-11, day of week 0-6, Sunday 0), or one time (``at``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 __all__ = ["CronFields", "EventCounter", "parse_crontab_line", "parse_field", "next_match",
@@ -58,8 +58,11 @@ class CronFields:
     wday_any: bool = True
 
     def matches(self, t: datetime) -> bool:
-        if t.minute not in self.minute or t.hour not in self.hour \
-                or t.month - 1 not in self.month:
+        return t.minute in self.minute and t.hour in self.hour and self.day_matches(t)
+
+    def day_matches(self, t: datetime) -> bool:
+        """T's date (month and day fields) matches, whatever its time."""
+        if t.month - 1 not in self.month:
             return False
         mday_ok = t.day in self.mday
         wday_ok = (t.isoweekday() % 7) in self.wday
@@ -89,8 +92,7 @@ def next_match(fields: CronFields, after: float) -> float | None:
             # skip to the first day of the next month
             t = (t.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=0)
             continue
-        day_ok = fields.matches(t.replace(hour=min(fields.hour), minute=min(fields.minute)))
-        if not day_ok:
+        if not fields.day_matches(t):
             t = (t + timedelta(days=1)).replace(hour=0, minute=0)
             continue
         if t.hour not in fields.hour:
@@ -120,7 +122,7 @@ class EventCounter:
     after: int = 0
     min_interval: float = 0.0
     seen: int = 0
-    last: float | None = field(default=None)
+    last: float | None = None
 
     def event(self, now: float | None = None) -> bool:
         """One more matching event: True if the command runs now."""

@@ -31,6 +31,7 @@ from flux.errors import FluxError
 from flux.job.fluid import FluidGenerator
 from flux.job.summary import remember_summary
 from flux.message import Message
+from jobmgr.jobtap_conf import plugin_dirs
 from jobmgr.policy import JobPolicy, JobspecMemo, Prepared, parse_job_policy, prepare
 
 __all__ = ["JobIngest"]
@@ -85,14 +86,13 @@ def _validator_plugins(config: Any) -> tuple[list[str], list[str], list[str]]:
     if not isinstance(validator, dict):
         raise ValueError("ingest.validator: must be a table")
     out = []
-    for key, default in (("plugins", ["jobspec"]), ("args", []), ("pluginpath", [])):
+    for key, default in (("plugins", ["jobspec"]), ("args", [])):
         value = validator.get(key, default)
-        if isinstance(value, str) and key == "pluginpath":
-            value = [value]
         if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
             raise ValueError(f"ingest.validator.{key}: must be an array of strings")
         out.append(value)
-    return out[0], out[1], out[2]
+    return out[0], out[1], plugin_dirs(validator.get("pluginpath", []),
+                                       "ingest.validator.pluginpath")
 
 
 def _plugin_validator(names: list[str], args: list[str], pluginpath: list[str],

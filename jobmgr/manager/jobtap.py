@@ -164,7 +164,6 @@ class Plugin:
         """Have ``job.event.*`` callbacks for every event of the job from now on."""
         self._tap.job(jobid)
         self._tap.subs.setdefault(jobid, []).append(self)
-        self._tap.changed()
 
     def job_unsubscribe(self, jobid: int) -> None:
         subs = self._tap.subs.get(jobid)
@@ -186,11 +185,11 @@ class Jobtap:
         self.plugins: list[Plugin] = []
         self.builtins: list[str] = list(BUILTINS)
         self.subs: dict[int, list[Plugin]] = {}
-        self.admitting: dict[int, list[str]] = {}        # dependency adds of jobs being admitted
+        # dependency adds of jobs being admitted: posted once their ``validate`` is
+        self.admitting: dict[int, list[str]] = {}
         self.posted_deps: dict[int, set[str]] = {}
         self.removed_deps: dict[int, set[str]] = {}
         self._depend_called: set[int] = set()
-        self._pending_adds: dict[int, list[str]] = {}   # admitted, validate not yet posted
         self._calls: dict[str, list[tuple[Plugin, Callback]]] = {}
         self._serial = 0
         self.active = False          # any plugin loaded, or a builtin removed
@@ -204,7 +203,7 @@ class Jobtap:
         self._calls.clear()
         if not self.plugins:
             # nothing is left to call or to remove a dependency: no per-job state either
-            for table in (self.subs, self.posted_deps, self.removed_deps, self._pending_adds):
+            for table in (self.subs, self.posted_deps, self.removed_deps, self.admitting):
                 table.clear()
             self._depend_called.clear()
         self.active = bool(self.plugins) or len(self.builtins) != len(BUILTINS)
@@ -424,26 +423,17 @@ class Jobtap:
             del self.admitting[entry["id"]]
             raise
 
-    def admitted(self, job: ActiveJob) -> None:
-        """JOB is in the table (NEW): its buffered dependency adds, then ``job.new``."""
-        adds = self.admitting.pop(job.rec.id, None)
-        self._new(job)
-        if adds:
-            self._pending_adds[job.rec.id] = adds
-
     def validated(self, job: ActiveJob) -> None:
         """``validate`` is posted: the plugins' dependency adds of admission go after it."""
-        adds = self._pending_adds.pop(job.rec.id, None)
+        adds = self.admitting.pop(job.rec.id, None)
         for desc in adds or ():
             self.mgr.post(job, "dependency-add", {"description": desc})
             self.posted_deps.setdefault(job.rec.id, set()).add(desc)
 
-    def _new(self, job: ActiveJob) -> None:
+    def new(self, job: ActiveJob) -> None:
+        """``job.new``: JOB was just admitted, or replayed at a restart."""
         for plugin, fn in self.calls("job.new"):
             self._call(plugin, fn, "job.new", self.args(job))
-
-    def restarted(self, job: ActiveJob) -> None:
-        self._new(job)
 
     def depend(self, job: ActiveJob) -> None:
         """``job.state.depend``, once per job, before ``depend`` may be posted."""
@@ -521,14 +511,11 @@ class Jobtap:
                 prev = state
         subs = self.subs.get(job.rec.id)
         if subs:
-            import fnmatch
-
             for event in events:
                 topic = "job.event." + str(event.get("name"))
-                for plugin in list(subs):
-                    for glob, fn in plugin.handlers:
-                        if fnmatch.fnmatchcase(topic, glob):
-                            self._call(plugin, fn, topic, self.args(job, entry=event))
+                for plugin, fn in self.calls(topic):
+                    if plugin in subs:
+                        self._call(plugin, fn, topic, self.args(job, entry=event))
         if job.rec.state == JobState.INACTIVE:
             self.forget(job.rec.id)
 
@@ -537,4 +524,4 @@ class Jobtap:
         self._depend_called.discard(jobid)
         self.posted_deps.pop(jobid, None)
         self.removed_deps.pop(jobid, None)
-        self._pending_adds.pop(jobid, None)
+        self.admitting.pop(jobid, None)

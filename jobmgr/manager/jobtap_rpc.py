@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flux.errors import FluxError
-from jobmgr.jobtap_conf import Directive, parse_directives
+from jobmgr.jobtap_conf import Directive, parse_directives, plugin_dirs
 from jobmgr.manager.jobtap import Jobtap
 
 __all__ = ["parse_config", "request"]
@@ -25,11 +25,7 @@ def parse_config(table: Mapping[str, Any] | None) -> tuple[list[Directive], list
     """``[job-manager] plugins`` and ``pluginpath`` (then ``FLUX_JOBTAP_PLUGINPATH``)."""
     table = table or {}
     directives = parse_directives(table.get("plugins"))
-    path = table.get("pluginpath", [])
-    if isinstance(path, str):
-        path = [path]
-    if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
-        raise ValueError("pluginpath must be a directory or an array of directories")
+    path = plugin_dirs(table.get("pluginpath", []), "pluginpath")
     env = os.environ.get("FLUX_JOBTAP_PLUGINPATH", "")
     return directives, path + [d for d in env.split(":") if d]
 

@@ -580,7 +580,7 @@ async def recover(mgr: "Manager") -> RestartStats:
 def _restart_job(mgr: "Manager", job: ActiveJob) -> None:
     state = job.rec.state
     if mgr.jobtap.active:
-        mgr.jobtap.restarted(job)
+        mgr.jobtap.new(job)
     if state == JobState.NEW:
         begin(mgr, job)
         return

@@ -141,7 +141,7 @@ def submit(mgr: "Manager", msg: Message) -> None:
         mgr.add(job)
         mgr.poster.post_submit(job, submit_event(entry), _writes(job, entry))
         if mgr.jobtap.active:
-            mgr.jobtap.admitted(job)
+            mgr.jobtap.new(job)
         admitted.append(job)
     for job in admitted:
         begin(mgr, job)

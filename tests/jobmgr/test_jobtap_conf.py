@@ -134,3 +134,12 @@ def test_dependency_schemes_claimed_by_plugins_and_removed_builtins():
     # a plugin may take over a builtin scheme
     (mine,) = parse_dependencies([deps[1]], {"afterany"}, builtin_schemes=())
     assert mine.by_plugin
+
+
+def test_plugin_dirs():
+    from jobmgr.jobtap_conf import plugin_dirs
+
+    assert plugin_dirs("/a", "pluginpath") == ["/a"]
+    assert plugin_dirs(["/a", "/b"], "pluginpath") == ["/a", "/b"]
+    with pytest.raises(ValueError, match="x.pluginpath must be a directory or an array"):
+        plugin_dirs([1], "x.pluginpath")
