@@ -313,11 +313,13 @@ class JobManager(Module):
 
     @request_handler("job-manager.stats-get", allow_guest=True)
     def stats_get(self, msg: Message) -> dict[str, Any]:
-        """Flux's name for the job manager's counters; no housekeeping jobs here
-        (the epilog runs before the free), so that part is always empty."""
+        """Flux's name for the job manager's counters, with the message counters
+        every module reports; no housekeeping jobs here (the epilog runs before the
+        free), so that part is always empty."""
         out = self.stats_request(msg)
         out.update({"active_jobs": out["active"], "inactive_jobs": out["inactive"],
                     "housekeeping": {"running": {}}})
+        out.update(self.ctx.stats())
         return out
 
     @request_handler("job-manager.idle", allow_guest=True)

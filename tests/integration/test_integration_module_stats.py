@@ -46,6 +46,14 @@ def test_counters_follow_the_traffic_and_clear(inst):
     assert half.endswith("00000") and "." in half
 
 
+def test_job_manager_stats_has_its_counters_and_the_message_counts(inst):
+    # the job manager answers stats-get itself (as flux-core's does): its job
+    # counts, plus the counters every module keeps
+    stats = json.loads(ok(inst.flux("module", "stats", "job-manager")))
+    assert "active_jobs" in stats and "inactive_jobs" in stats
+    assert stats["rx"]["request"] >= 1 and "response" in stats["tx"]
+
+
 def test_rusage_is_the_brokers(inst):
     ru = json.loads(ok(inst.flux("module", "stats", "-R", "job-manager")))
     assert ru["maxrss"] > 1000 and ru["utime"] > 0
