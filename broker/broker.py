@@ -30,6 +30,7 @@ from broker.events import EventHub
 from broker.lifecycle import State, next_state, transition_line
 from broker.logring import LogRing, make_logger, parse_severity
 from broker.modhost import ModuleHost
+from broker.rundir import remove_stale
 from broker import topology
 from flux import __version__
 from flux.constants import (
@@ -335,7 +336,11 @@ class Broker:
         # run as a job keeps it, and so its store, in the job's tmpdir
         rundir = a.get_default("rundir")
         if rundir is None:
-            rundir = tempfile.mkdtemp(prefix=f"flux-{os.getpid()}-", dir=_job_tmpdir())
+            parent = _job_tmpdir()
+            if parent is None:
+                for path in remove_stale(tempfile.gettempdir()):
+                    self.log.info("removed the rundir of a broker that was killed", path=path)
+            rundir = tempfile.mkdtemp(prefix=f"flux-{os.getpid()}-", dir=parent)
             self._rundir_created = True
         elif not os.path.isdir(rundir):
             os.makedirs(rundir, exist_ok=True)
