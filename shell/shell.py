@@ -64,7 +64,16 @@ def _describe(status: int) -> str:
 
 
 class OutputSink:
-    """Where task output and shell log messages go (the output plugin replaces it)."""
+    """Where task output and shell log messages go (the output plugin replaces it).
+
+    In an instance, messages below ERROR that come before the output plugin is
+    set up (an initrc's, say) are held for it to log into the job's output;
+    errors are written at once, since a shell that fails that early never gets
+    that far.
+    """
+
+    def __init__(self, hold: bool = False) -> None:
+        self.held: list[tuple[int, str, str | None]] | None = [] if hold else None
 
     def task_output(self, task: Task, stream: str, data: bytes) -> None:
         out = sys.stdout if stream == "stdout" else sys.stderr
@@ -75,6 +84,9 @@ class OutputSink:
         pass
 
     def log(self, level: int, message: str, component: str | None) -> None:
+        if self.held is not None and level > LOG_LEVELS["ERROR"]:
+            self.held.append((level, message, component))
+            return
         name = level_name(level)
         sys.stderr.write(f"flux-shell: {name + ': ' if name else ''}"
                          f"{component + ': ' if component else ''}{message}\n")
@@ -84,6 +96,19 @@ class OutputSink:
 
     def finish(self, callback: Callable[[bytes], None]) -> None:
         callback(b"")
+
+
+def verbosity(value: Any) -> int:
+    """The ``verbose`` shell option's level (an integer; ``-o verbose`` alone is 1)."""
+    if value is None or value is False:
+        return 0
+    if value is True:
+        return 1
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise ValueError(f"verbose: invalid value {value!r} (a level: 0, 1, 2)")
 
 
 class Shell:
@@ -96,19 +121,23 @@ class Shell:
         self.rank = info.shell_rank
         self.standalone = self.h is None
         self.options = info.options
-        self.verbose = int(self.options.get("verbose", 0) or 0) if \
-            isinstance(self.options.get("verbose", 0), (int, bool)) else 1
+        self._option_error: str | None = None
+        try:
+            self.verbose = verbosity(self.options.get("verbose", 0))
+        except ValueError as exc:
+            self.verbose, self._option_error = 0, str(exc)
         self.namespace: str | None = self.args.get("namespace")
         self.env: dict[str, str] = dict(info.environment)
         self.plugstack = PlugStack()
         self.tasks: list[Task] = []
-        self.output: OutputSink = OutputSink()
+        self.output: OutputSink = OutputSink(hold=not self.standalone)
         self.aux: dict[str, Any] = {}
         self.exit_code = 0
         self.fatal = False
         #: RLIMIT constant -> soft limit for the tasks (the rlimit plugin)
         self.rlimits: dict[int, int] = {}
         self._exited = 0
+        self._in_log = False
         self._first_exit_sent = False
         self._fds: dict[int, tuple[Task, str]] = {}    # open output fds
         self._on_done: Callable[[int, bytes], None] | None = None
@@ -147,10 +176,16 @@ class Shell:
             component: str | None = None) -> None:
         if level > self.loglevel:
             return
-        try:
-            self.plugstack.call("shell.log", self, None)
-        except PluginError:
-            pass
+        if not self._in_log:
+            # a shell.log handler that logs (an initrc's handler of every topic, as in
+            # flux-shell(1)) must not call itself again for its own message
+            self._in_log = True
+            try:
+                self.plugstack.call("shell.log", self, None)
+            except PluginError:
+                pass
+            finally:
+                self._in_log = False
         self.output.log(level, message, component)
 
     def log_error(self, message: str, component: str | None = None) -> None:
@@ -257,10 +292,13 @@ class Shell:
 
         self._on_done = on_done
         try:
+            if self._option_error is not None:
+                raise ValueError(self._option_error)
             load_builtins(self)
-            self._load_initrc()
             if self.h is not None:
+                # before the initrc: shell.connect is for builtins only (flux-shell(1))
                 self.plugstack.call("shell.connect", self)
+            self._load_initrc()
             self.plugstack.call("shell.init", self)
             self._check_cwd()
         except PluginError as exc:

@@ -293,9 +293,17 @@ class ExecJob:
         """A shell's first task exited with STATUS (a wait status)."""
         out: list[Action] = []
         if status != 0 and self.settings.exit_on_error:
-            code = status >> 8 if status & 0x7F == 0 else 128 + (status & 0x7F)
+            if status & 0x7F == 0:
+                how = f"exited with code {status >> 8}"
+            else:
+                sig = status & 0x7F
+                try:
+                    name = signal.Signals(sig).name
+                except ValueError:
+                    name = f"signal {sig}"
+                how = f"was killed by {name}"
             out += self.raise_fatal("exec", f"exit-on-error: a task on rank "
-                                            f"{self.ranks[shell_rank]} exited with code {code}")
+                                            f"{self.ranks[shell_rank]} {how}")
         if not self.first_task_exit:
             self.first_task_exit = True
             if self.settings.exit_timeout and len(self.running()) > 0:

@@ -400,7 +400,10 @@ def plugin() -> Plugin:
     def init(_topic: str, sh: Any, _task: Any) -> None:
         streams = _Streams(sh)
         sink = TerminalOutput(sh, streams) if sh.h is None else KVSOutput(sh, streams)
+        held = getattr(sh.output, "held", None) or ()
         sh.output = sink
+        for level, message, component in held:
+            sink.log(level, message, component)
         opened: dict[str, int] = {}
         for stream in ("stdout", "stderr"):
             if streams.kind(stream) != "file":

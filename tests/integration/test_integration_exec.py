@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -404,6 +405,48 @@ def test_site_plugin_from_an_initrc(inst, tmp_path):
     initrc.write_text(f"plugin.searchpath = [{str(tmp_path)!r}]\nplugin.load('hello.py')\n")
     r = run(inst, "-n2", "-l", "-o", f"initrc={initrc}", "sh", "-c", "echo $SITE_PLUGIN")
     assert sorted(r.stdout.splitlines()) == ["0: rank-0", "1: rank-1"]
+
+
+def test_initrc_api_of_flux_shell_1(inst, tmp_path):
+    # flux-shell(1)'s initrc members: rcpath, get/set/unsetenv, info, rankinfo,
+    # task.info and task.setenv; and its example handler of every topic that logs
+    # (it must not call itself again for its own log messages)
+    (tmp_path / "more.py").write_text("shell.setenv('SOURCED', shell.rcpath)\n")
+    initrc = tmp_path / "initrc.py"
+    initrc.write_text(
+        "plugin.register(name='test', handlers=[\n"
+        "    {'topic': '*', 'fn': lambda topic, sh, task: shell.log('topic=' + topic)}])\n"
+        "def tinit(topic, sh, task):\n"
+        "    task.setenv('TASKVAR', 'r%d-%s' % (task.info.rank, task.info['state']))\n"
+        "    task.setenv('HOME', 'kept', 0)\n"
+        "    task.unsetenv('DROPME')\n"
+        "plugin.register(name='t2', handlers=[{'topic': 'task.init', 'fn': tinit}])\n"
+        "source('more.py')\n"
+        "shell.setenv('SHELLVAR', '%s/%s/%d/%s/%d/%s' % (shell.info.rank, shell.info.size,\n"
+        "    shell.info.ntasks, shell.info['service'], shell.rankinfo.broker_rank,\n"
+        "    shell.get_rankinfo(0)['resources']['core']))\n"
+        "shell.unsetenv('GONE')\n")
+    env = dict(inst.env, DROPME="1", GONE="1", HOME="/home/x")
+    r = inst.flux("run", "-o", "verbose", "-o", f"initrc={initrc}", "--env=DROPME", "--env=GONE",
+                  "--env=HOME", "sh", "-c",
+                  "echo $TASKVAR $HOME ${DROPME:-none} ${GONE:-none} $SHELLVAR $SOURCED",
+                  env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    words = r.stdout.split()
+    assert words[:4] == ["r0-init", "/home/x", "none", "none"]
+    rank, size, ntasks, service, broker_rank, cores = words[4].split("/")
+    assert (rank, size, ntasks, broker_rank) == ("0", "1", "1", "0")
+    assert re.fullmatch(rf"{os.getuid()}-shell-[0-9]+", service)
+    assert cores == "0" and words[5] == str(tmp_path)
+    topics = [line for line in r.stderr.splitlines() if "topic=" in line]
+    assert any("topic=task.exit" in t for t in topics)
+    # one shell.log topic per message, not a storm
+    assert sum("topic=shell.log" in t for t in topics) < 40
+
+
+def test_bad_verbose_level_is_an_exec_error(inst):
+    r = run(inst, "-o", "verbose=abc", "true")
+    assert r.returncode == 1 and "verbose: invalid value 'abc'" in r.stderr
 
 
 def test_output_limit_truncates(inst):

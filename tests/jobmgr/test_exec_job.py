@@ -190,6 +190,13 @@ def test_exit_on_error_raises_at_once():
     assert [a["signum"] for a in out if a.kind == "signal"] == [signal.SIGTERM]
 
 
+def test_exit_on_error_names_the_signal_of_a_killed_task():
+    j = job(size=2, exit_on_error=True)
+    run_to_start(j)
+    (exc,) = responses(j.task_exited(0, signal.SIGKILL))
+    assert exc[1]["note"].endswith("was killed by SIGKILL")
+
+
 def test_signal_before_expiration_and_moving_the_expiration():
     j = ExecJob(1, [0], ExecSettings(signal_before=(signal.SIGUSR1, 60.0)), expiration=200.0)
     timers = {a["name"]: a["delay"] for a in j.begin(now=100.0) if a.kind == "timer"}
