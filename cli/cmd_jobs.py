@@ -307,6 +307,13 @@ def print_jobs(fmt: Any, jobs: list[Any], no_header: bool, color: bool, out: Any
     return newfmt
 
 
+def _error_text(exc: Exception) -> str:
+    """EXC's text; a KeyError's without the quotes Python puts around it."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc)
+
+
 def wants_instance(fields: Iterable[str]) -> bool:
     """Whether a format shows ``instance.*`` fields (fetched from child instances)."""
     return any(field.startswith("instance.") for field in fields)
@@ -503,7 +510,7 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
         if sort:
             formatter.set_sort_keys(sort)
     except (ValueError, KeyError) as exc:
-        die("jobs", str(exc).strip("'\""))
+        die("jobs", _error_text(exc))
     want_color = _color_wanted(color)
     recursive = recursive or recurse_all
     attrs = ["all"] if json_out else attrs_for(formatter.fields, want_color)
@@ -543,7 +550,7 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
             Recursion(query, formatter.fields, level, recurse_all, stats, threads,
                       want_color, sys.stdout).run(rowfmt, jobs)
     except (ValueError, KeyError) as exc:
-        die("jobs", str(exc).strip("'\""))
+        die("jobs", _error_text(exc))
     sys.stdout.flush()
     for text in errors:
         click.echo(f"flux-jobs: {text}", err=True)

@@ -92,6 +92,9 @@ def _hms(value: float) -> str:
     return str(timedelta(seconds=round(value)))
 
 
+_CONVERTERS = {"F": _fsd, "H": _hms, "P": _percent}
+
+
 class UtilFormatter(Formatter):
     """string.Formatter with Flux's conversions and spec suffixes.
 
@@ -129,13 +132,14 @@ class UtilFormatter(Formatter):
             if not value:
                 return ""
             return datetime.fromtimestamp(value).strftime("%Y-%m-%dT%H:%M:%S")
-        if conversion == "F":
-            return _fsd(value)
-        if conversion == "H":
-            return _hms(value)
-        if conversion == "P":
-            return _percent(value)
-        raise ValueError(f"Unknown conversion specifier {conversion!r}")
+        convert = _CONVERTERS.get(conversion)
+        if convert is None:
+            raise ValueError(f"Unknown conversion specifier {conversion!r}")
+        try:
+            return convert(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"Cannot apply conversion '!{conversion}' to "
+                             f"{value!r}") from None
 
     def format_field(self, value: Any, format_spec: str) -> str:
         mark_truncation = format_spec.endswith("+")

@@ -96,7 +96,12 @@ def test_bad_filter_and_bad_format_exit_1(inst, jobs):
     r = flux(inst, "jobs", "-o", "{id} {foo}")
     assert (r.exit_code, r.stderr) == (1, "flux-jobs: Unknown format field: foo\n")
     r = flux(inst, "jobs", "-o", "{id!Z}")
-    assert r.exit_code == 1 and "Unknown conversion specifier" in r.stderr
+    assert (r.exit_code, r.stderr) == (
+        1, "flux-jobs: Unknown conversion specifier '!Z' for field 'id'\n")
+    # a conversion that does not fit the value: one line, no traceback
+    r = flux(inst, "jobs", "-a", "-o", "{name!F}")
+    assert r.exit_code == 1 and r.stderr.startswith("flux-jobs: Cannot apply conversion '!F'")
+    assert "Traceback" not in r.stderr
     r = flux(inst, "jobs", "-u", "nosuchuser")
     assert (r.exit_code, r.stderr) == (1, "flux-jobs: unknown user nosuchuser\n")
     assert flux(inst, "jobs", "-c", "-1").exit_code == 2

@@ -31,6 +31,13 @@ def test_format_objects_and_dicts():
     assert f.get_format() == "{0.id:>4} {0.name:<6.6}|{0.x.y}"
 
 
+def test_a_conversion_that_does_not_fit_the_value_is_a_value_error():
+    f = fmt("{name!F}")
+    with pytest.raises(ValueError, match="Cannot apply conversion '!F' to 'abc'"):
+        f.format(Item(id=1, name="abc", x=None))
+    assert fmt("{id!H}").format(Item(id=61.0, name="", x=None)) == "0:01:01"
+
+
 def test_unknown_field_and_bad_formats_are_refused():
     with pytest.raises(ValueError, match="Unknown format field: foo"):
         fmt("{id} {foo}")
