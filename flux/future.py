@@ -52,6 +52,11 @@ class Future:
         if isinstance(flux_handle, Future):
             self._handle: "Flux | None" = None
             self._adopt(flux_handle)
+        elif type(self) is Future:
+            # a plain Future of a handle would never get a result: waiting on it
+            # would hang (Flux's bindings refuse it too)
+            raise TypeError("Future() wraps another future, not "
+                            f"{type(flux_handle).__name__}")
         else:
             self._handle = flux_handle
 

@@ -59,8 +59,8 @@ def check_urgency(urgency: int, owner: bool) -> None:
     """Refuse an urgency out of range (EINVAL) or above 16 for a guest (EPERM)."""
     if isinstance(urgency, bool) or not isinstance(urgency, int) \
             or not URGENCY_MIN <= urgency <= URGENCY_MAX:
-        raise FluxError(errno.EINVAL, f"urgency {urgency!r} out of range "
-                        f"({URGENCY_MIN}-{URGENCY_MAX})")
+        # flux-core's job-ingest text
+        raise FluxError(errno.EINVAL, f"urgency range is [{URGENCY_MIN}:{URGENCY_MAX}]")
     if not owner and urgency > URGENCY_GUEST_MAX:
         raise FluxError(errno.EPERM, f"guests may only set urgency {URGENCY_MIN}-"
                         f"{URGENCY_GUEST_MAX}, not {urgency}")

@@ -78,8 +78,9 @@ def submit_async(flux_handle: "Flux", jobspec: Any, urgency: int = FLUX_JOB_URGE
     """
     if isinstance(urgency, bool) or not isinstance(urgency, int) \
             or not FLUX_JOB_URGENCY_MIN <= urgency <= FLUX_JOB_URGENCY_MAX:
-        raise FluxError(errno.EINVAL, f"invalid urgency {urgency!r}: must be an integer "
-                                      f"{FLUX_JOB_URGENCY_MIN}-{FLUX_JOB_URGENCY_MAX}")
+        # the text job-ingest gives (flux-core's)
+        raise FluxError(errno.EINVAL, f"urgency range is [{FLUX_JOB_URGENCY_MIN}:"
+                                      f"{FLUX_JOB_URGENCY_MAX}]")
     flags = 0
     if waitable:
         flags |= FLUX_JOB_WAITABLE

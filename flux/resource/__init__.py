@@ -1,6 +1,6 @@
 """flux.resource: RFC 20 resource sets and the instance's resource services.
 
-``ResourceSet`` (flux/resource/ResourceSet.py); ``resource_list`` /
+``ResourceSet`` (flux/resource/ResourceSet.py); ``Rlist`` (flux/resource/Rlist.py); ``resource_list`` /
 ``SchedResourceList`` (the scheduler's view, flux/resource/list.py);
 ``resource_status`` / ``ResourceStatus`` / ``DrainInfo`` (each rank's
 state, flux/resource/status.py); ``ResourceJournalConsumer`` /
@@ -13,8 +13,9 @@ from typing import Any
 # Imported eagerly: a lazy lookup would be shadowed by the submodule of the
 # same name once anything imports flux.resource.ResourceSet directly.
 from flux.resource.ResourceSet import RankInfo, ResourceSet
+from flux.resource.Rlist import Rlist
 
-__all__ = ["ResourceSet", "RankInfo", "resource_list", "SchedResourceList", "ResourceListRPC",
+__all__ = ["ResourceSet", "RankInfo", "Rlist", "resource_list", "SchedResourceList", "ResourceListRPC",
            "resource_status", "ResourceStatus", "ResourceStatusRPC", "DrainInfo",
            "ResourceJournalConsumer", "ResourceJournalEvent"]
 

@@ -450,6 +450,10 @@ def test_future_wraps_future(h):
         err.get()
     assert exc.value.errno == errno.ENOSYS
     assert err.error_string() == "Service is not available: no-such-service.x"
+    # a handle is not a future: refused, rather than a future that never resolves
+    for bad in (h, None):
+        with pytest.raises(TypeError, match="wraps another future"):
+            Future(bad)
 
 
 def test_future_errors_read_like_flux(h):

@@ -65,3 +65,13 @@ def test_a_resourceset_from_an_rlist():
     assert rs.dumps() == rl.dumps() and rs.nnodes == 2
     rs.remove_ranks(0)
     assert rl.nnodes() == 2                          # a copy
+
+
+def test_the_package_exports_the_class_as_flux_core_does():
+    import flux.resource
+
+    # not the submodule of the same name: the class, however it is imported
+    from flux.resource import Rlist as FromPackage
+
+    assert FromPackage is Rlist and flux.resource.Rlist is Rlist
+    assert isinstance(flux.resource.Rlist(), Rlist)

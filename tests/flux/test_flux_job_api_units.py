@@ -185,9 +185,9 @@ def test_submit_checks_arguments_before_sending() -> None:
     assert info.value.errno == errno.EINVAL
     with pytest.raises(TypeError, match="not int"):
         _jobspec_payload(5)
-    with pytest.raises(OSError, match="invalid urgency 32: must be an integer 0-31"):
+    with pytest.raises(OSError, match=r"urgency range is \[0:31\]"):
         submit_async(None, spec, urgency=32)
-    with pytest.raises(OSError, match="invalid urgency True"):
+    with pytest.raises(OSError, match=r"urgency range is \[0:31\]"):
         submit_async(None, spec, urgency=True)
 
 

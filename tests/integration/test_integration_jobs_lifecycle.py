@@ -246,7 +246,7 @@ def test_control_of_inactive_and_unknown_jobs_fails(h):
     ("job-manager.raise", {"id": 1, "note": 5}, errno.EPROTO, "'note' must be a string"),
     ("job-manager.kill", {"id": 1, "signum": 99}, errno.EINVAL, "invalid signal number"),
     ("job-manager.urgency", {"id": 1, "urgency": "high"}, errno.EPROTO, "'urgency' must be"),
-    ("job-manager.urgency", {"id": 1, "urgency": 40}, errno.EINVAL, "out of range"),
+    ("job-manager.urgency", {"id": 1, "urgency": 40}, errno.EINVAL, "urgency range is [0:31]"),
     ("job-manager.wait", {"id": None}, errno.EPROTO, "'id' must be a job id"),
     ("job-manager.purge", {"num_limit": "many"}, errno.EPROTO, "'num_limit' must be"),
     ("job-manager.purge", {"ids": [-1]}, errno.EPROTO, "'ids' must be an array"),
