@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from broker import router
 from broker.attrs import AttrTable
@@ -58,6 +58,22 @@ _RC_ENV_BLOCKLIST = frozenset({
 _RC_ENV_BLOCKED_PREFIXES = ("PMI_", "PMIX_", "SLURM_")
 #: longest wait for the running jobs to end at cleanup (exec's own kill timeouts are shorter)
 _CLEANUP_TIMEOUT = 60.0
+
+
+#: characters that make a one-word initial program a shell command line
+_SHELL_SYNTAX = frozenset(" \t\n;&|<>()$`\\\"'*?[]#~{}!=")
+
+
+def initial_argv(words: Sequence[str], shell: str | None) -> list[str]:
+    """The initial program's argv: WORDS, the user's shell when there are none, and
+    ``sh -c WORD`` for one word that is a command line (``flux start 'a; b'``), as
+    flux-broker runs a lone argument through the shell."""
+    argv = list(words)
+    if not argv:
+        return [shell or "/bin/sh"]
+    if len(argv) == 1 and any(c in _SHELL_SYNTAX for c in argv[0]):
+        return ["/bin/sh", "-c", argv[0]]
+    return argv
 
 
 def _job_tmpdir() -> str | None:
@@ -612,10 +628,7 @@ class Broker:
     async def _run_initial_program(self) -> int:
         from broker.initprog import InitialProgram
 
-        argv = list(self.opts.initial_program)
-        if not argv:
-            shell = os.environ.get("SHELL") or "/bin/sh"
-            argv = [shell]
+        argv = initial_argv(self.opts.initial_program, os.environ.get("SHELL"))
         self._rc2_ran = True
         if self.recovery:
             sys.stderr.write(RECOVERY_BANNER)

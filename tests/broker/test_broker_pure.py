@@ -292,3 +292,16 @@ def test_render_tree():
     ]
     assert render(tree, verbose=1)[0] == "0 h: degraded for 3s"
     assert ghost(1, 2, 7, "lost", "h")["children"][0]["status"] == "offline"
+
+
+def test_initial_argv():
+    from broker.broker import initial_argv
+
+    assert initial_argv([], "/bin/zsh") == ["/bin/zsh"]
+    assert initial_argv([], None) == ["/bin/sh"]
+    assert initial_argv(["hostname"], None) == ["hostname"]
+    assert initial_argv(["/path/to/script.sh"], None) == ["/path/to/script.sh"]
+    assert initial_argv(["echo a; echo b"], None) == ["/bin/sh", "-c", "echo a; echo b"]
+    assert initial_argv(["echo $X"], None) == ["/bin/sh", "-c", "echo $X"]
+    # several words are a command and its arguments, never a shell line
+    assert initial_argv(["echo", "a; b"], None) == ["echo", "a; b"]

@@ -112,3 +112,15 @@ def test_a_module_in_the_start_directory_does_not_shadow_the_brokers_own(tmp_pat
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+def test_a_lone_command_line_runs_through_the_shell():
+    # flux-broker runs a single-argument initial program with sh -c
+    r = start("echo a; echo b; exit 3")
+    assert (r.returncode, r.stdout) == (3, "a\nb\n"), r.stderr
+    # the same for an instance a job starts (flux alloc COMMAND)
+    r = start("flux", "alloc", "-n1", "echo c && echo d")
+    assert (r.returncode, r.stdout) == (0, "c\nd\n"), r.stderr
+    # a plain word is still run as it is, with our own error if it is missing
+    r = start("no-such-command-here")
+    assert r.returncode == 127 and "rc2: no-such-command-here: No such file" in r.stderr
