@@ -90,6 +90,13 @@ def _admit(mgr: "Manager", entry: dict[str, Any]) -> ActiveJob:
                                     else ()))
     except ValueError as exc:
         raise FluxError(errno.EINVAL, str(exc)) from None
+    for dep in deps:
+        # an after* target must exist (active, or inactive and not purged): the
+        # submission is refused, as flux-submit(1) says, rather than the job failing
+        # later (jobs of the same request count: they are added as they are admitted)
+        target = dep.jobid
+        if target is not None and target not in mgr.jobs and target not in mgr.inactive:
+            raise FluxError(errno.ENOENT, f"{dep.scheme}: job {dep.value} not found")
     if tap.active:
         tap.validate(entry, deps)
     rec = new_job(entry["id"], submit_event(entry))

@@ -106,9 +106,18 @@ def test_begin_time_holds_the_job_until_then(h):
     wait_event(h, jobid, "clean")
 
 
-def test_dependency_on_an_unknown_job_can_never_be_met(h):
-    jobid = submit(h, jobspec(deps=dep("afterany", 12345)))
-    assert "not found" in wait_event(h, jobid, "exception")["context"]["note"]
+def test_dependency_on_an_unknown_job_is_refused_at_submit(h):
+    # flux-submit(1): "the submission will be rejected with an error that the
+    # dependency job cannot be found"
+    for scheme in ("after", "afterany", "afterok", "afternotok"):
+        with pytest.raises(OSError) as exc:
+            submit(h, jobspec(deps=dep(scheme, 12345)))
+        assert exc.value.errno == errno.ENOENT
+        assert exc.value.strerror == f"{scheme}: job 12345 not found"
+    # the instance goes on: a job that depends on an existing one is accepted
+    first = submit(h, jobspec())
+    second = submit(h, jobspec(deps=dep("afterany", int(first))))
+    wait_event(h, second, "clean")
 
 
 def test_unknown_scheme_is_refused_at_submit(h):
