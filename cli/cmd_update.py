@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from cli.common import die
-from cli.job_common import JobIDParam, open_handle, rpc_error_text
+from cli.job_common import open_handle, parse_jobid, rpc_error_text
 
 KEY_ALIASES = {"name": "attributes.system.job.name"}
 _PREFIXES = ("attributes.", "resources.", "tasks.")
@@ -114,12 +114,17 @@ def _wait_for_event(h: Any, jobid: Any, updates: dict[str, Any], t0: float) -> N
 @click.option("-v", "--verbose", is_flag=True, help="Print the updated keys on success")
 @click.option("--wait", is_flag=True,
               help="Wait until the update is in the job's eventlog before exiting")
-@click.argument("jobid", type=JobIDParam())
+@click.argument("jobid_text", metavar="JOBID")
 @click.argument("pairs", metavar="KEY=VALUE...", nargs=-1, required=True)
-def command(dry_run: bool, verbose: bool, wait: bool, jobid: Any,
+def command(dry_run: bool, verbose: bool, wait: bool, jobid_text: str,
             pairs: tuple[str, ...]) -> None:
     """Update attributes of an active job, all or none."""
     t0 = time.time()
+    try:
+        # an invalid JOBID is exit 1 in flux-update(1), like an inactive one
+        jobid = parse_jobid(jobid_text)
+    except (ValueError, TypeError) as exc:
+        die("update", str(exc))
     handle: Any = None
 
     def get_handle() -> Any:

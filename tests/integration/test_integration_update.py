@@ -225,7 +225,10 @@ def test_inactive_unknown_and_malformed_job_ids(pending):
     unknown = JobID(123456789)
     for text in (unknown.f58, str(int(unknown)), unknown.hex, unknown.dothex, unknown.words):
         refused(pending.update(text, "name=x"), "unknown job id")
-    for args in (("bogus", "name=x"), (done,), (done, "name")):
+    # flux-update(1): an invalid JOBID is exit 1, like an inactive one
+    r = pending.update("bogus", "name=x")
+    assert r.returncode == 1 and "flux-update: " in r.stderr and "bogus" in r.stderr, r.stderr
+    for args in ((done,), (done, "name")):
         r = pending.update(*args)
         assert r.returncode == 2, (args, r.stderr)
     pending.restart()
