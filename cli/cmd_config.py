@@ -16,6 +16,15 @@ _TYPES = ("string", "integer", "real", "boolean", "object", "array", "fsd", "fsd
           "fsd-real")
 
 
+#: --config-path names that mean the system's own directories (the Administrator's Guide)
+_NAMED_PATHS = {name: f"/etc/flux/{name}/conf.d" for name in ("system", "security", "imp")}
+
+
+def named_config_path(path: str) -> str:
+    """PATH, or the system directory its name stands for (``system`` and so on)."""
+    return _NAMED_PATHS.get(path, path)
+
+
 def _check_type(name: str, value: object, want: str) -> object:
     from flux.util.fsd import parse_fsd
 
@@ -62,7 +71,9 @@ def command() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No error message if NAME is not set")
 @click.option("-t", "--type", "want", type=click.Choice(_TYPES), default=None,
               help="Require the value to have this type")
-@click.option("--config-path", metavar="DIR", help="Read DIR/*.toml instead of asking the broker")
+@click.option("--config-path", metavar="DIR",
+              help="Read DIR/*.toml instead of asking the broker (system, security, imp: "
+                   "/etc/flux/NAME/conf.d)")
 @click.argument("name", required=False)
 @handle_errors("config")
 def get(default: str | None, quiet: bool, want: str | None, config_path: str | None,
@@ -72,7 +83,7 @@ def get(default: str | None, quiet: bool, want: str | None, config_path: str | N
     if config_path:
         from broker.config import load_dir
 
-        value = load_dir(config_path).get(name, missing)
+        value = load_dir(named_config_path(config_path)).get(name, missing)
     else:
         import flux
 

@@ -36,7 +36,8 @@ def list_(rank: str | None, service: str | None) -> None:
     mods = flux.Flux().rpc("module.list", {}, nodeid=_rank(rank)).get()["modules"]
     click.echo(f"{'Module':<20} {'Size':>7} {'Digest':<7} {'Idle':>4} Service")
     for m in mods:
-        if service and service not in m["services"]:
+        # every module is the broker's: "broker" (flux-core's default service) lists all
+        if service and service != "broker" and service not in m["services"]:
             continue
         idle = "idle" if m["idle"] > 9999 else str(m["idle"])
         click.echo(f"{m['name']:<20} {m['size']:>7} {m['digest'][-7:]:<7} {idle:>4} "

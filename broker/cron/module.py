@@ -136,6 +136,40 @@ class Cron(Module):
         self.sync_epsilon = 0.0
         self.last_sync: float | None = None
         self.cwd = os.getcwd()
+        directory = self.ctx.attr_get_default("cron.directory")
+        if directory:
+            self.load_directory(directory)
+
+    def load_directory(self, directory: str) -> None:
+        """Every file of DIRECTORY as a crontab (``-Scron.directory``, as the system
+        instance's unit sets it). A bad line is logged and skipped: a broken file
+        must not keep the instance from starting."""
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError as exc:
+            self.ctx.log.error(f"cron.directory {directory}: {exc.strerror or exc}")
+            return
+        for fname in names:
+            path = os.path.join(directory, fname)
+            if fname.startswith(".") or not os.path.isfile(path):
+                continue
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    lines = fh.readlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                self.ctx.log.error(f"cron: {path}: {exc}")
+                continue
+            for lineno, line in enumerate(lines, 1):
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                try:
+                    _fields, command = parse_crontab_line(text)
+                    spec = " ".join(text.split(None, 5)[:5])
+                    self.create_entry({"type": "datetime", "args": {"crontab": spec},
+                                       "command": command})
+                except (ValueError, FluxError) as exc:
+                    self.ctx.log.error(f"cron: {path}:{lineno}: {exc}")
 
     async def stop(self) -> None:
         for entry in list(self.entries.values()):
@@ -146,7 +180,10 @@ class Cron(Module):
     # -- requests ------------------------------------------------------------------------
     @request_handler("cron.create")
     def create(self, msg: Message) -> dict[str, Any]:
-        p = msg.payload if isinstance(msg.payload, dict) else {}
+        return self.create_entry(msg.payload if isinstance(msg.payload, dict) else {})
+
+    def create_entry(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A new entry from a ``cron.create`` payload P; FluxError if P is bad."""
         kind = p.get("type")
         if kind not in _TYPES:
             raise FluxError(errno.EPROTO, f"cron.create: 'type' must be one of "

@@ -227,6 +227,9 @@ def test_module_commands(inst):
     r = flux(inst, "module", "list")
     assert r.stdout.splitlines()[0].split() == ["Module", "Size", "Digest", "Idle", "Service"]
     assert "testmod" not in r.stdout
+    # flux-module(1) list [service]: "broker" (the modules' loader) lists them all
+    assert flux(inst, "module", "list", "broker").stdout == r.stdout
+    assert flux(inst, "module", "list", "kvs").stdout.splitlines()[1].startswith("kvs ")
     assert flux(inst, "module", "load", "testmod", "a1").exit_code == 0
     r = flux(inst, "module", "list")
     row = [line for line in r.stdout.splitlines() if line.startswith("testmod ")][0]
@@ -380,3 +383,21 @@ def test_module_info(inst):
     assert len(rows["Digest"].strip()) == 40 and rows["Services"].strip() == "kvs"
     r = flux(inst, "module", "info", "no-such-module")
     assert r.exit_code == 1 and "module 'no-such-module' not found" in r.stderr
+
+
+def test_config_path_names_stand_for_the_system_directories(tmp_path, monkeypatch):
+    from cli.cmd_config import named_config_path
+
+    assert named_config_path("system") == "/etc/flux/system/conf.d"
+    assert named_config_path("security") == "/etc/flux/security/conf.d"
+    assert named_config_path("imp") == "/etc/flux/imp/conf.d"
+    assert named_config_path(str(tmp_path)) == str(tmp_path)
+    # the name wins over a directory of that name here (as in flux-core)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "system").mkdir()
+    (tmp_path / "system" / "a.toml").write_text("x = 1\n")
+    if os.path.isdir("/etc/flux/system/conf.d"):
+        pytest.skip("this machine has a real /etc/flux/system/conf.d")
+    r = CliRunner().invoke(__import__("cli.main", fromlist=["main"]).main,
+                           ["config", "get", "--config-path=system", "x"])
+    assert r.exit_code == 1 and "/etc/flux/system/conf.d" in (r.stderr or r.output)

@@ -184,3 +184,20 @@ def test_errors_and_usage(inst):
     r = inst.flux("cron", "dump", "--key=nope", str(e))
     assert r.returncode == 1 and "no key 'nope'" in r.stderr
     assert "Usage: flux cron interval" in ok(inst.flux("cron", "help", "interval"))
+
+
+def test_cron_directory_is_loaded_at_start(tmp_path):
+    # the system unit's -Scron.directory: every file there is a crontab; a bad line
+    # is logged and the rest still load
+    crond = tmp_path / "cron.d"
+    crond.mkdir()
+    (crond / "a.cron").write_text("# comment\n*/5 * * * * echo five\n0 3 * * * echo three\n")
+    (crond / "b.cron").write_text("not a crontab line\n15 * * * * echo quarter\n")
+    i = TestInstance(setattrs=[f"cron.directory={crond}"]).start()
+    try:
+        listing = ok(i.flux("cron", "list"))
+        commands = sorted(line.split("echo", 1)[1].strip() for line in listing.splitlines()[1:])
+        assert commands == ["five", "quarter", "three"], listing
+        assert "b.cron:1" in ok(i.flux("dmesg"))
+    finally:
+        i.stop()

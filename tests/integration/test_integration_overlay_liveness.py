@@ -193,7 +193,9 @@ def unit_command(s: SystemInstance, rank: int) -> list[str]:
     argv = shlex.split(text.replace("\\\n", " "))
     run = s.rundir(rank)
     state = os.path.join(s.root, f"state{rank}")
-    sub = {"/etc/flux/system/conf.d": s.conf, "/run/flux": run, "/var/lib/flux": state}
+    crond = os.path.join(s.root, "cron.d")
+    sub = {"/etc/flux/system/conf.d": s.conf, "/etc/flux/system/cron.d": crond,
+           "/run/flux": run, "/var/lib/flux": state}
     out = []
     for arg in argv:
         for old, new in sub.items():
@@ -210,7 +212,13 @@ def test_shipped_unit_file_command_line_runs_a_system_instance(system):
     its restart policy is what SystemInstance mimics."""
     unit = open(os.path.join(os.path.dirname(__file__), "..", "..", "etc", "flux.service")).read()
     assert "RestartPreventExitStatus=42" in unit and "Restart=always" in unit
+    # systemctl reload flux (the Administrator's Guide): the local broker rereads its files
+    assert "\nExecReload=/usr/bin/flux config reload\n" in unit
+    assert "\nEnvironment=FLUX_URI=local:///run/flux/local\n" in unit
     s = system(2)
+    os.makedirs(os.path.join(s.root, "cron.d"))
+    with open(os.path.join(s.root, "cron.d", "site"), "w") as fh:
+        fh.write("0 4 * * * echo nightly\n")
     for rank in (0, 1):
         os.makedirs(s.rundir(rank), exist_ok=True)
     s.start(0, argv=unit_command(s, 0))
@@ -221,6 +229,9 @@ def test_shipped_unit_file_command_line_runs_a_system_instance(system):
     assert s.flux("getattr", "broker.exit-norestart").stdout.strip() == "42"
     assert s.flux("getattr", "local-uri").stdout.strip() == f"local://{sock}"
     assert s.flux("getattr", "statedir").stdout.strip() == os.path.join(s.root, "state0")
+    # -Scron.directory: the site's crontab is loaded
+    assert "echo nightly" in s.flux("cron", "list").stdout
+    assert s.flux("config", "reload").returncode == 0
     s.start(1, argv=unit_command(s, 1))
     s.wait_for(lambda: "offline" not in s.flux("uptime").stdout, 30, "node1 joins")
     assert "quorum-full: quorum->run" in s.log(0)
