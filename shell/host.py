@@ -174,6 +174,12 @@ class Host:
                 return
             if pid == 0:
                 return
+            if os.WIFSTOPPED(status):
+                # only a traced task reports a stop here (stop-tasks-in-exec)
+                stopped = self.pids.get(pid)
+                if stopped is not None:
+                    stopped[0].task_stopped(stopped[1], os.WSTOPSIG(status))
+                continue
             entry = self.pids.pop(pid, None)
             if entry is not None:
                 shell, task = entry

@@ -394,9 +394,15 @@ class Shell:
         return [expand(arg, self) if "{{" in arg else arg for arg in command]
 
     def _start(self, task: Task) -> None:
+        argv = task.argv
+        if self.options.get("stop-tasks-in-exec"):
+            from shell.ptrace import trampoline_argv
+
+            task.argv = trampoline_argv(argv)
         try:
             pid = self.host.spawn(self, task, self.info.cwd, self.rlimits)
         finally:
+            task.argv = argv
             self._close_child_fds(task)
         if self.loglevel >= LOG_LEVELS["DEBUG"]:
             self.log(f"task {task.rank}: started pid {pid}: {' '.join(task.argv)}",
@@ -513,6 +519,22 @@ class Shell:
                         pass
                 except PermissionError:
                     pass
+
+    def task_stopped(self, task: Task, signum: int) -> None:
+        """Traced TASK stopped with SIGNUM (stop-tasks-in-exec): at its exec (SIGTRAP)
+        it is let go stopped, for a debugger; a signal that came before is passed on."""
+        from shell.ptrace import detach_stopped, resume
+
+        try:
+            if signum == signal.SIGTRAP and not task.aux.get("stopped_in_exec"):
+                task.aux["stopped_in_exec"] = True
+                detach_stopped(task.pid)
+                self.log(f"task {task.rank}: stopped in exec (pid {task.pid})",
+                         LOG_LEVELS["DEBUG"])
+            else:
+                resume(task.pid, signum)
+        except OSError as exc:
+            self.log_error(f"task {task.rank}: stop-tasks-in-exec: {exc.strerror or exc}")
 
     def task_exited(self, task: Task, status: int) -> None:
         """The host reaped TASK (wait status STATUS)."""

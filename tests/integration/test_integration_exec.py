@@ -444,6 +444,37 @@ def test_initrc_api_of_flux_shell_1(inst, tmp_path):
     assert sum("topic=shell.log" in t for t in topics) < 40
 
 
+def _proc_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_stop_tasks_in_exec_leaves_the_tasks_stopped_for_a_debugger(inst):
+    # flux-shell(1): "Stops tasks in exec() using PTRACE_TRACEME"
+    jobid = submit(inst, "-n2", "-o", "stop-tasks-in-exec", "sh", "-c",
+                   "echo went on; exit 3")
+    wait_event(inst, jobid, "start")
+    r = inst.flux("job", "hostpids", str(jobid))
+    pids = [int(p.split(":")[1]) for p in r.stdout.strip().split(",")]
+    deadline = time.monotonic() + 20
+    while not all(_proc_state(p) == "T" for p in pids):
+        assert time.monotonic() < deadline, [_proc_state(p) for p in pids]
+        time.sleep(0.05)
+    for pid in pids:
+        # the command itself, stopped after its exec, and no longer traced
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            assert fh.read().split(b"\0")[:2] == [b"sh", b"-c"]
+        with open(f"/proc/{pid}/status") as fh:
+            assert "TracerPid:\t0" in fh.read()
+    time.sleep(0.3)
+    assert all(_proc_state(p) == "T" for p in pids)    # still waiting
+    assert inst.flux("job", "kill", "-s", "SIGCONT", str(jobid)).returncode == 0
+    r = inst.flux("job", "attach", str(jobid), timeout=30)
+    assert r.returncode == 3 and r.stdout == "went on\nwent on\n", r.stderr
+    r = run(inst, "-o", "stop-tasks-in-exec", "no-such-command-x")
+    assert r.returncode == 127 and "no-such-command-x: command not found" in r.stderr
+
+
 def test_bad_verbose_level_is_an_exec_error(inst):
     r = run(inst, "-o", "verbose=abc", "true")
     assert r.returncode == 1 and "verbose: invalid value 'abc'" in r.stderr
