@@ -20,6 +20,14 @@ from flux.errors import FluxError
 from flux.message import Message
 
 
+def _refusal(module: str, exc: BaseException) -> FluxError:
+    """The error of a reload that module MODULE refused, with its own text."""
+    text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or str(exc)
+    text = text.removeprefix(f"{module}: ")
+    return FluxError(getattr(exc, "errno", None) or errno.EINVAL,
+                     f"module {module} refused the new config: {text}")
+
+
 class BrokerService(Module):
     name = "broker"
 
@@ -129,17 +137,40 @@ class ConfigService(Module):
         return self.ctx._broker.config.table
 
     def _install(self, new: Config, what: str) -> None:
-        """Make NEW the config, unless a loaded module refuses it (then keep the old)."""
+        """Make NEW the config, unless a loaded module refuses it (then keep the old).
+
+        Two phases, so a refusal leaves the old config in effect everywhere:
+        every module that has ``config_check(config)`` is asked first (nothing
+        changes yet); then each module's ``config_reload(config)`` applies it.
+        A module that refuses only in ``config_reload`` makes the modules
+        already given NEW get the old config back, in reverse order.
+        """
         broker = self.ctx._broker
         old = broker.config
+        entries = broker.modules.loaded()
         broker.config = new
-        for entry in broker.modules.loaded():
+        try:
+            for entry in entries:
+                check = getattr(entry.module, "config_check", None)
+                if callable(check):
+                    check(new)
+        except (OSError, ValueError) as exc:
+            broker.config = old
+            raise _refusal(entry.name, exc) from None
+        applied = []
+        for entry in entries:
             try:
                 entry.module.config_reload(new)
             except (OSError, ValueError) as exc:
                 broker.config = old
-                raise FluxError(getattr(exc, "errno", None) or errno.EINVAL,
-                                f"module {entry.name} refused the new config: {exc}") from None
+                for done in reversed(applied):
+                    try:
+                        done.module.config_reload(old)
+                    except (OSError, ValueError) as again:
+                        self.ctx.log.error(f"config: module {done.name} cannot go back to "
+                                           f"the old config: {again}")
+                raise _refusal(entry.name, exc) from None
+            applied.append(entry)
         self.ctx.log.info(f"config {what}")
 
     @request_handler("config.load")

@@ -40,6 +40,7 @@ from kvs.constants import (
     FLUX_KVS_TREEOBJ,
     PRIMARY_NAMESPACE,
 )
+from kvs.config import parse_kvs_config
 from kvs.content_service import in_process
 from kvs.gc_service import OnlineGC, parse_threshold as _gc_threshold
 from kvs.engine import KVS, CommitResult
@@ -145,11 +146,22 @@ class Kvs(Module):
 
     async def start(self) -> None:
         ctx = self.ctx
+        try:
+            self.config = parse_kvs_config(ctx.conf_get("kvs"))
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, str(exc)) from None
+        #: the threshold without [kvs] gc-threshold: the attribute given at start, or
+        #: the default (a value on the command line wins over the config file)
+        given = ctx.attr_get_default("kvs.gc-threshold")
+        self._base_threshold = _gc_threshold(given)
+        threshold = self._base_threshold
+        if given in (None, "") and self.config.gc_threshold is not None:
+            threshold = self.config.gc_threshold
+        self._threshold_given = given not in (None, "")
         backing = await ctx.rpc("content.backing", {}, nodeid=ctx.rank)
         self.engine = KVS(backing["store"], owner=ctx.owner)
         self._gc = OnlineGC(self.engine.store, backing.get("recent") or {},
-                            threshold=_gc_threshold(ctx.attr_get_default("kvs.gc-threshold")),
-                            log=ctx.log)
+                            threshold=threshold, log=ctx.log)
         ctx.attr_register("kvs.gc-threshold", getter=lambda: str(self._gc.threshold),
                           setter=self._gc.set_threshold)
         self._pending: list[tuple[Message, Txn]] = []
@@ -163,6 +175,19 @@ class Kvs(Module):
         self.counters = {"commits": 0, "commit_errors": 0, "batches": 0, "max_batch": 0,
                          "lookups": 0}
         ctx.event_subscribe("kvs.dropcache", lambda _msg: self.engine.dropcache())
+
+    def config_check(self, config: Any) -> None:
+        """Refuse (ValueError naming the key) a bad ``[kvs]`` table."""
+        parse_kvs_config(config.get("kvs"))
+
+    def config_reload(self, config: Any) -> None:
+        """A changed ``gc-threshold`` applies at once (a value set with ``flux setattr``
+        since stays until the config changes it); ``checkpoint-period`` is kept."""
+        new = parse_kvs_config(config.get("kvs"))
+        if new.gc_threshold != self.config.gc_threshold and not self._threshold_given:
+            self._gc.threshold = new.gc_threshold if new.gc_threshold is not None \
+                else self._base_threshold
+        self.config = new
 
     async def stop(self) -> None:
         self._gc.stop()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -122,24 +123,44 @@ def _cli_validators(log: Any) -> Any:
     return registry if registry.plugins else None
 
 
+@dataclass(slots=True, frozen=True)
+class _Settings:
+    """What job-ingest takes from the config: the policy and the validators."""
+
+    policy: JobPolicy
+    plugins: tuple[str, ...]
+    validator: Any
+
+
+def _settings(config: Any, uri: str) -> _Settings:
+    """Read ``[policy]``, ``[queues]`` and ``[ingest.validator]``; ValueError names
+    the bad key (an unknown plugin, a bad argument, a bad limit...)."""
+    policy = parse_job_policy(config)
+    try:
+        plugins, vargs, vpath = _validator_plugins(config)
+        validator = _plugin_validator(plugins, vargs, vpath, uri)
+    except (ValueError, ImportError, SyntaxError) as exc:
+        raise ValueError(f"ingest.validator: {exc}") from None
+    return _Settings(policy, tuple(plugins), validator)
+
+
+def _queue_shape(policy: JobPolicy) -> tuple[Any, ...]:
+    """What the job manager took from the config at start: queue names, their
+    requirements and the default queue."""
+    return (tuple(sorted((q.name, q.requires) for q in policy.queues.values())),
+            policy.default_queue)
+
+
 class JobIngest(Module):
     name = "job-ingest"
 
     async def start(self) -> None:
+        self._uri = self.ctx.attr_get("local-uri")
         try:
-            self.policy: JobPolicy = parse_job_policy(self.ctx.config)
+            settings = _settings(self.ctx.config, self._uri)
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"job-ingest: {exc}") from None
-        try:
-            validators, vargs, vpath = _validator_plugins(self.ctx.config)
-            self._validator = _plugin_validator(validators, vargs, vpath,
-                                                self.ctx.attr_get("local-uri"))
-        except (ValueError, ImportError, SyntaxError) as exc:
-            raise FluxError(errno.EINVAL, f"job-ingest: ingest.validator: {exc}") from None
-        # Flux enables only the jobspec validator by default: an unsatisfiable job is
-        # accepted and gets a fatal alloc exception from the scheduler
-        self._feasibility = "feasibility" in validators
-        self._cli_plugins = _cli_validators(self.ctx.log) if "jobspec" in validators else None
+        self._apply(settings)
         self._refusals: dict[str | None, str | None] = {}
         self._memo = JobspecMemo()
         names: list[str | None] = list(self.policy.queues) or [None]
@@ -161,6 +182,46 @@ class JobIngest(Module):
         self._batches: set[asyncio.Task[None]] = set()
         self.submitted = 0
         self.batches = 0
+
+    def _apply(self, settings: _Settings) -> None:
+        self.policy: JobPolicy = settings.policy
+        self._validator = settings.validator
+        # Flux enables only the jobspec validator by default: an unsatisfiable job is
+        # accepted and gets a fatal alloc exception from the scheduler
+        self._feasibility = "feasibility" in settings.plugins
+        if "jobspec" not in settings.plugins:
+            self._cli_plugins = None
+        elif getattr(self, "_cli_plugins", None) is None:
+            self._cli_plugins = _cli_validators(self.ctx.log)
+        self._plugins = settings.plugins
+
+    def _checked(self, config: Any) -> _Settings:
+        """The settings of CONFIG; ValueError if they are bad or need a restart."""
+        settings = _settings(config, self._uri)
+        before, after = _queue_shape(self.policy), _queue_shape(settings.policy)
+        if before != after:
+            raise ValueError("[queues] (or the default queue) changed: adding, removing or "
+                             "changing queues needs a restart (the job manager sets up "
+                             "its queues at start)")
+        return settings
+
+    def config_check(self, config: Any) -> None:
+        """Refuse (ValueError) a config this module would refuse on reload."""
+        try:
+            self._checked(config)
+        except ValueError as exc:
+            raise ValueError(f"job-ingest: {exc}") from None
+
+    def config_reload(self, config: Any) -> None:
+        """Apply ``[policy]``, ``[queues]`` policy and ``[ingest.validator]`` to later
+        submissions; nothing changes if any of it is bad."""
+        try:
+            settings = self._checked(config)
+        except ValueError as exc:
+            raise ValueError(f"job-ingest: {exc}") from None
+        self._apply(settings)
+        # jobspecs validated under the old policy must be checked again
+        self._memo = JobspecMemo()
 
     async def stop(self) -> None:
         if self._batches:

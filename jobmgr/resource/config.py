@@ -22,7 +22,8 @@ from typing import Any
 from flux.errors import FluxError
 
 __all__ = ["ResourceConfig", "LocalResources", "parse_config", "configured_R",
-           "discover_local", "discovered_R", "resolve_targets", "is_idset_text", "CONFIG_KEYS"]
+           "discover_local", "discovered_R", "resolve_targets", "is_idset_text", "CONFIG_KEYS",
+           "RESTART_KEYS", "restart_needed"]
 
 #: keys of the [resource] table; "monitor-force-up" is a test knob (all ranks
 #: of R count as online at start, so one broker can stand in for many nodes)
@@ -114,6 +115,21 @@ def parse_config(table: Any) -> ResourceConfig:
         flags[key] = value
     return ResourceConfig(path, config, exclude or None, flags["norestrict"],
                           flags["noverify"], flags["monitor-force-up"])
+
+
+#: [resource] keys read only when the module starts: a reload that changes one is refused
+RESTART_KEYS = (("path", "path"), ("config", "config"), ("exclude", "exclude"),
+                ("norestrict", "norestrict"), ("monitor-force-up", "monitor_force_up"))
+
+
+def restart_needed(old: ResourceConfig, new: ResourceConfig) -> None:
+    """FluxError(EINVAL) naming the first key whose change needs a restart of the
+    instance (R, the exclusion and discovery are set up at start); ``noverify``
+    may change (it has no effect here)."""
+    for key, attr in RESTART_KEYS:
+        if getattr(old, attr) != getattr(new, attr):
+            raise _bad(key, "changing it needs a restart of the instance (it is read "
+                            "only when the resource module starts)")
 
 
 def configured_R(cfg: ResourceConfig) -> Any:

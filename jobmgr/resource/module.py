@@ -51,6 +51,7 @@ from jobmgr.resource.config import (
     is_idset_text,
     parse_config,
     resolve_targets,
+    restart_needed,
 )
 from jobmgr.resource.parent import METHOD as PARENT_METHOD
 from jobmgr.resource.parent import (
@@ -191,6 +192,16 @@ class Resource(Module):
             await self._batch.put(CHECKPOINT_KEY, encode_value(checkpoint))
         except OSError as exc:
             self.ctx.log.error(f"cannot write {CHECKPOINT_KEY}: {exc}")
+
+    def config_check(self, config: Any) -> None:
+        """Refuse (FluxError naming the key) a bad ``[resource]`` table, or a change
+        that only a restart can apply."""
+        restart_needed(self.cfg, parse_config(config.get("resource")))
+
+    def config_reload(self, config: Any) -> None:
+        new = parse_config(config.get("resource"))
+        restart_needed(self.cfg, new)
+        self.cfg = new
 
     def _resolve_exclude(self, rset: Any) -> set[int]:
         """The configured exclude set (hostlists wait for R when discovering)."""

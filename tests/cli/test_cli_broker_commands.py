@@ -316,15 +316,15 @@ def test_config_get_and_reload(tmp_path):
         assert r.stdout == "3\n"
         # reload picks up changes
         assert flux(inst, "module", "load", "testmod").exit_code == 0
-        (confdir / "b.toml").write_text("[kvs]\nx = 1\n")
+        (confdir / "b.toml").write_text("[site]\nx = 1\n")
         assert flux(inst, "config", "reload").exit_code == 0
-        assert flux(inst, "config", "get", "kvs.x").stdout == "1\n"
+        assert flux(inst, "config", "get", "site.x").stdout == "1\n"
         # a bad file is refused with the error; the old config stays
         (confdir / "c.toml").write_text("[access]\nallow-guest-user = 'no'\n")
         r = flux(inst, "config", "reload")
         assert r.exit_code == 1
         assert f"{confdir / 'c.toml'}:2: access.allow-guest-user: expected a boolean" in r.stderr
-        assert flux(inst, "config", "get", "kvs.x").stdout == "1\n"
+        assert flux(inst, "config", "get", "site.x").stdout == "1\n"
         # a module may refuse the new config too
         (confdir / "c.toml").write_text("[testmod]\n")
         (confdir / "d.toml").write_text("[testmod.more]\n")
