@@ -10,6 +10,10 @@
 | ``shell-initrc`` | initrc every shell loads | none |
 | ``shell-servers`` | shell servers per user on a rank, at most (specs/exec.md) | CPUs, <= 8 |
 
+flux-config-exec(5)'s other keys (``imp``, ``service``, ``job-shell``,
+``term-signal``, ...) are accepted and type-checked but do nothing here;
+any other key is an error naming it.
+
 Per job, from ``attributes.system.shell.options``: ``exit-timeout`` (FSD
 or ``none``, default 30s), ``exit-on-error``, ``signal`` (``SIG@TIME``,
 ``{"signum", "timeleft"}`` or true for SIGUSR1 60 s before the time
@@ -42,6 +46,13 @@ class ExecConfig:
             return cls()
         if not isinstance(table, Mapping):
             raise ValueError("[exec] must be a table")
+        for key, value in table.items():
+            check = _FLUX_CORE_KEYS.get(key)
+            if check is not None:
+                check(key, value)
+            elif key not in _OUR_KEYS:
+                raise ValueError(f"[exec] {key}: unknown key (known: "
+                                 f"{', '.join(sorted(_OUR_KEYS | set(_FLUX_CORE_KEYS)))})")
         kill = table.get("kill-timeout", 5.0)
         try:
             kill_timeout = parse_fsd(kill)
@@ -61,6 +72,50 @@ class ExecConfig:
         return cls(test=bool(table.get("test", False)), kill_timeout=kill_timeout,
                    output_limit=None if limit is None else str(limit), shell_initrc=initrc,
                    shell_servers=servers)
+
+
+def _string(key: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"[exec] {key}: must be a string, got {value!r}")
+
+
+def _boolean(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"[exec] {key}: must be true or false, got {value!r}")
+
+
+def _count(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"[exec] {key}: must be an integer >= 0, got {value!r}")
+
+
+def _duration(key: str, value: Any) -> None:
+    try:
+        parse_fsd(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"[exec] {key}: invalid duration {value!r}") from None
+
+
+def _signal_name(key: str, value: Any) -> None:
+    try:
+        signal_number(value)
+    except ValueError:
+        raise ValueError(f"[exec] {key}: invalid signal {value!r}") from None
+
+
+def _table(key: str, value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"[exec] {key}: must be a table")
+
+
+#: flux-config-exec(5) keys with no use here (no IMP, no systemd exec service):
+#: accepted so a site's file works, and checked, so a typo of a value is still caught
+_FLUX_CORE_KEYS = {"imp": _string, "service": _string, "service-override": _boolean,
+                   "job-shell": _string, "max-kill-count": _count, "term-signal": _signal_name,
+                   "kill-signal": _signal_name, "barrier-timeout": _duration,
+                   "sdexec-properties": _table, "sdexec-stop-timer-sec": _count,
+                   "sdexec-stop-timer-signal": _signal_name}
+_OUR_KEYS = frozenset({"test", "kill-timeout", "output-limit", "shell-initrc", "shell-servers"})
 
 
 def signal_number(value: Any) -> int:

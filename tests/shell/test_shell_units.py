@@ -345,6 +345,16 @@ def test_exec_settings_from_config_and_options():
     assert conf.kill_timeout == 2.0 and conf.output_limit == "5M"
     with pytest.raises(ValueError, match="kill-timeout"):
         ExecConfig.from_table({"kill-timeout": "soon"})
+    # flux-config-exec(5)'s keys are accepted (the Administrator's Guide sets imp)
+    # and their values checked; an unknown key is named
+    ExecConfig.from_table({"imp": "/usr/libexec/flux/flux-imp", "term-signal": "SIGINT",
+                           "max-kill-count": 3, "barrier-timeout": "30s"})
+    for bad, text in (({"imp": 5}, "imp: must be a string"),
+                      ({"kill-signal": "SIGNOPE"}, "kill-signal: invalid signal"),
+                      ({"max-kill-count": -1}, "max-kill-count: must be an integer"),
+                      ({"bogus": 1}, "bogus: unknown key")):
+        with pytest.raises(ValueError, match=text):
+            ExecConfig.from_table(bad)
     s = job_settings(spec(options={"exit-timeout": "none", "exit-on-error": True,
                                    "signal": "SIGINT@2m"}), conf)
     assert (s.exit_timeout, s.exit_on_error, s.signal_before, s.kill_timeout) == \
