@@ -116,8 +116,12 @@ class JobManager(Module):
         try:
             limits = parse_purge_limits(config.get("job-manager"))
             prolog, epilog = parse_perilog(config.get("job-manager"))
+            # [policy] limits as flux update checks them (job-ingest, asked first,
+            # refuses a change of the queues themselves)
+            policy = parse_job_policy(config)
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"job-manager: {exc}") from None
+        self.mgr.policy = policy
         self.mgr.purge_limits = limits
         self.mgr.perilog.prolog, self.mgr.perilog.epilog = prolog, epilog
         if self._age_timer is not None:

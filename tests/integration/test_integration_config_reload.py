@@ -7,7 +7,7 @@ import os
 import pytest
 
 from broker.testing import TestInstance, stray_brokers
-from tests.helpers.live import JOBS_CONF, flux
+from tests.helpers.live import JOBS_CONF, flux, guest
 
 BASE = JOBS_CONF + '[policy.limits]\nduration = "2h"\n'
 
@@ -57,6 +57,15 @@ def test_policy_limit_change_applies_to_later_submissions(inst, conf):
     r = flux(inst, "run", "-t", "90m", "true")
     assert r.exit_code != 0 and "duration" in r.stderr
     assert flux(inst, "run", "-t", "30m", "true").exit_code == 0
+    # a guest's flux update is checked against the new limit too (the job manager's
+    # copy of the policy; the owner's updates are not limited)
+    r = guest(inst, "submit", "--urgency=hold", "-t", "30m", "true")
+    assert r.returncode == 0, r.stderr
+    held = r.stdout.strip()
+    r = guest(inst, "update", held, "duration=90m")
+    assert r.returncode == 1 and "duration" in r.stderr, r.stderr
+    assert guest(inst, "update", held, "duration=50m").returncode == 0
+    assert flux(inst, "cancel", held).exit_code == 0
 
 
 @pytest.mark.parametrize("extra, text", [
