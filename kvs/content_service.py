@@ -95,9 +95,12 @@ class Content(Module):
         if hashname != _HASH:
             raise FluxError(errno.EINVAL, f"content.hash: unsupported hash '{hashname}' "
                                           f"(this store uses {_HASH})")
+        # content.backing-path on the command line (rank 0): the store is there, kept at
+        # exit and opened again by the next start with it (flux-broker-attributes(7))
+        given = ctx.attr_get_default("content.backing-path") if ctx.rank == 0 else None
         # Without a statedir the store lives in the rundir and is removed at exit:
         # a sync would protect nothing (flux-core turns sqlite's syncs off then too)
-        default = DEFAULT_DURABILITY if ctx.statedir else "none"
+        default = DEFAULT_DURABILITY if ctx.statedir or given else "none"
         durability = ctx.attr_get_default("content.durability") \
             or ctx.conf_get("content.durability", default)
         try:
@@ -107,7 +110,7 @@ class Content(Module):
         limit = _positive_int("content.blob-size-limit",
                               ctx.attr_get_default("content.blob-size-limit")
                               or ctx.conf_get("content.blob-size-limit", DEFAULT_BLOB_SIZE_LIMIT))
-        path = os.path.join(ctx.store_dir, STORE_DIRNAME)
+        path = os.path.abspath(given) if given else os.path.join(ctx.store_dir, STORE_DIRNAME)
         self.store: Store = Store(path, durability=mode, blob_size_limit=limit)
         self._pending: list[tuple[Message, str, bytes]] = []
         self._posted = False

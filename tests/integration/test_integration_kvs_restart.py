@@ -156,6 +156,23 @@ def test_store_without_statedir_is_removed_at_exit():
     assert not os.path.exists(path)
 
 
+def test_backing_path_given_keeps_the_store_there(tmp_path):
+    # flux-broker-attributes(7): content.backing-path set on the command line is where
+    # the store goes; content is kept at exit and the next start with it imports it
+    path = str(tmp_path / "store")
+    inst = TestInstance(setattrs=[f"content.backing-path={path}"]).start()
+    assert inst.handle().attr_get("content.backing-path") == path
+    kvs(inst, "put", "kept=yes")
+    assert inst.flux("dump", "--no-cache", str(tmp_path / "d.tar")).returncode == 0
+    assert inst.stop() == 0
+    assert os.path.exists(os.path.join(path, "data.mdb"))
+    inst = TestInstance(setattrs=[f"content.backing-path={path}"]).start()
+    try:
+        assert kvs(inst, "get", "kept") == "yes\n"
+    finally:
+        assert inst.stop() == 0
+
+
 def test_durability_from_attribute_and_config(tmp_path):
     inst = TestInstance(setattrs=["content.durability=none"]).start()
     try:
