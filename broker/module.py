@@ -650,6 +650,20 @@ class ModuleContext:
             except Exception:  # noqa: BLE001
                 self.log.exception("disconnect callback failed")
 
+    def add_handler(self, topic: str, fn: Callable[[Message], Any], *,
+                    allow_guest: bool = False) -> None:
+        """Answer requests to TOPIC (one of this module's services) with FN, as a
+        ``request_handler`` would: a jobtap plugin's ``service_register``."""
+        service = topic.split(".", 1)[0]
+        if service not in self.services:
+            raise ValueError(f"{topic}: not a topic of this module's services")
+        if topic in self._handlers:
+            raise FileExistsError(errno.EEXIST, f"{topic}: already has a handler")
+        self._handlers[topic] = (fn, HandlerSpec(topic, allow_guest=allow_guest))
+
+    def remove_handler(self, topic: str) -> None:
+        self._handlers.pop(topic, None)
+
     def _bind(self, module: Module) -> None:
         self.module = module
         for topic, (attr, spec) in type(module)._handler_specs.items():

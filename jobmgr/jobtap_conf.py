@@ -76,7 +76,8 @@ def select_removals(loaded: Sequence[str], pattern: str) -> list[str]:
     """The plugins of LOADED (in order) that ``remove PATTERN`` takes away.
 
     A glob(7) pattern; ``all`` means ``*``.  Builtins (a leading ``.``) are
-    taken only by their exact name or by a pattern that starts with ``.``.
+    taken only by their exact name or by a pattern that starts with ``.``.  A
+    file's plugin is also taken by its name without ``.py``.
     """
     import fnmatch
 
@@ -84,8 +85,8 @@ def select_removals(loaded: Sequence[str], pattern: str) -> list[str]:
         pattern = "*"
     dotted = pattern.startswith(".")
     return [name for name in loaded
-            if name == pattern or ((dotted or not name.startswith("."))
-                                   and fnmatch.fnmatchcase(name, pattern))]
+            if name == pattern or name == pattern + ".py"
+            or ((dotted or not name.startswith(".")) and fnmatch.fnmatchcase(name, pattern))]
 
 
 def states_entered(before: JobState, events: Iterable[Mapping[str, Any]]) -> list[JobState]:
@@ -133,6 +134,6 @@ def parse_keyvals(words: Sequence[str]) -> dict[str, Any]:
 
 
 def plugin_name(spec: str) -> str:
-    """The name a plugin is listed by: a file's name without ``.py``, else the module name."""
-    base = spec.rstrip("/").rsplit("/", 1)[-1]
-    return base.removesuffix(".py")
+    """The name a plugin is listed by: a file's base name (``prio.py``, as flux-core
+    lists ``prio.so``), else the module name."""
+    return spec.rstrip("/").rsplit("/", 1)[-1]

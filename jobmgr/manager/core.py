@@ -106,6 +106,8 @@ class Manager:
             job.t_deps -= 1
         elif name == "urgency":
             job.t_urgency = context["urgency"]  # type: ignore[index]
+            if self.jobtap.active:
+                self.jobtap.stale(job.rec.id)
         elif name == "exception" and context and context.get("severity") == 0:
             self.deps.forget(job)
 

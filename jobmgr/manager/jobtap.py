@@ -74,6 +74,35 @@ class JobtapArgs:
 Callback = Callable[["Plugin", str, JobtapArgs], "int | None"]
 
 
+@dataclass(slots=True, frozen=True)
+class SchemeClaims:
+    """``scheme in claims``: whether a plugin judges dependency SCHEME."""
+
+    exact: frozenset[str]
+    globs: tuple[str, ...]
+    builtin: frozenset[str]
+
+    def __contains__(self, scheme: object) -> bool:
+        if scheme in self.exact:
+            return True
+        if not self.globs or scheme in self.builtin or not isinstance(scheme, str):
+            return False
+        import fnmatch
+
+        topic = "job.dependency." + scheme
+        return any(fnmatch.fnmatchcase(topic, glob) for glob in self.globs)
+
+
+def redacted(jobspec: dict[str, Any]) -> dict[str, Any]:
+    """JOBSPEC without its environment, as plugins see it (jobtap-plugins(7))."""
+    attrs = jobspec.get("attributes")
+    system = attrs.get("system") if isinstance(attrs, dict) else None
+    if not isinstance(system, dict) or "environment" not in system:
+        return jobspec
+    system = {k: v for k, v in system.items() if k != "environment"}
+    return {**jobspec, "attributes": {**attrs, "system": system}}
+
+
 class Plugin:
     """The handle a plugin gets: registration, its config, and what it may do to jobs."""
 
@@ -84,6 +113,34 @@ class Plugin:
         self._tap = tap
         self.handlers: list[tuple[str, Callback]] = []
         self.log = tap.mgr.log.bind(plugin=name)
+        #: the name in its services' topics: flux_plugin_set_name's, else the file's
+        #: name without ``.py``
+        self.internal_name = name.removesuffix(".py")
+        self.services: list[str] = []
+
+    def set_name(self, name: str) -> None:
+        """The plugin's own name, used in its service topics (not in ``flux jobtap list``)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError("set_name: a non-empty name without '.' is required")
+        self.internal_name = name
+
+    def service_register(self, method: str, fn: Callable[["Plugin", Any], Any],
+                         allow_guest: bool = False) -> str:
+        """Answer requests to ``job-manager.<name>.<method>`` with FN(p, msg): its
+        return value is the response (None: FN responds later, ``p.respond``); an
+        exception is an error response. Returns the topic."""
+        if not isinstance(method, str) or not method or not callable(fn):
+            raise ValueError("service_register: a method name and a callable are required")
+        topic = f"job-manager.{self.internal_name}.{method}"
+        self._tap.mgr.ctx.add_handler(topic, lambda msg: fn(self, msg), allow_guest=allow_guest)
+        self.services.append(topic)
+        return topic
+
+    def respond(self, msg: Any, payload: Any = None) -> None:
+        self._tap.mgr.ctx.respond(msg, payload)
+
+    def respond_error(self, msg: Any, errnum: int, text: str | None = None) -> None:
+        self._tap.mgr.ctx.respond_error(msg, errnum, text)
 
     # -- registration ------------------------------------------------------------------
     def add_handler(self, topic: str, fn: Callback) -> None:
@@ -191,6 +248,12 @@ class Jobtap:
         self.removed_deps: dict[int, set[str]] = {}
         self._depend_called: set[int] = set()
         self._calls: dict[str, list[tuple[Plugin, Callback]]] = {}
+        self._schemes: SchemeClaims | None = None
+        # jobs whose job.state.priority said "unavailable": not asked again until
+        # something changes (reprioritize_job, an urgency, a plugin loaded or removed)
+        self.priority_waiting: set[int] = set()
+        # jobid -> (the jobspec, its redacted copy) for callbacks
+        self._redacted: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._serial = 0
         self.active = False          # any plugin loaded, or a builtin removed
         self.custom_priority = False  # priority is not simply priority_for(urgency)
@@ -201,6 +264,7 @@ class Jobtap:
 
     def changed(self) -> None:
         self._calls.clear()
+        self._schemes = None
         if not self.plugins:
             # nothing is left to call or to remove a dependency: no per-job state either
             for table in (self.subs, self.posted_deps, self.removed_deps, self.admitting):
@@ -220,14 +284,21 @@ class Jobtap:
             self._calls[topic] = found
         return found
 
-    def plugin_schemes(self) -> frozenset[str]:
-        """Dependency schemes a plugin has claimed (``job.dependency.SCHEME``)."""
-        out = set()
-        for p in self.plugins:
-            for glob, _fn in p.handlers:
-                if glob.startswith("job.dependency.") and not any(c in glob for c in "*?["):
-                    out.add(glob[len("job.dependency."):])
-        return frozenset(out)
+    def plugin_schemes(self) -> "SchemeClaims":
+        """Dependency schemes plugins judge: ``job.dependency.SCHEME`` handlers, and
+        what a glob handler (``job.dependency.*``) matches that no builtin judges."""
+        claims = self._schemes
+        if claims is None:
+            exact, globs = set(), []
+            for p in self.plugins:
+                for glob, _fn in p.handlers:
+                    if any(c in glob for c in "*?["):
+                        globs.append(glob)      # job.dependency.*, job.*, *: tested per scheme
+                    elif glob.startswith("job.dependency."):
+                        exact.add(glob[len("job.dependency."):])
+            claims = self._schemes = SchemeClaims(frozenset(exact), tuple(globs),
+                                                  self.builtin_schemes())
+        return claims
 
     def builtin_schemes(self) -> frozenset[str]:
         out: set[str] = set()
@@ -289,6 +360,9 @@ class Jobtap:
                 self.builtins.remove(name)
         dropped = [p for p in self.plugins if p.name in gone]
         self.plugins = [p for p in self.plugins if p.name not in gone]
+        for plugin in dropped:
+            for topic in plugin.services:
+                self.mgr.ctx.remove_handler(topic)
         for jobid in list(self.subs):
             self.subs[jobid] = [p for p in self.subs[jobid] if p not in dropped]
             if not self.subs[jobid]:
@@ -352,13 +426,22 @@ class Jobtap:
             raise FluxError(errno.ENOENT, f"job {jobid} is not active")
         return job
 
-    @staticmethod
-    def args(job: ActiveJob, prev_state: int | None = None, state: int | None = None,
+    def args(self, job: ActiveJob, prev_state: int | None = None, state: int | None = None,
              entry: dict[str, Any] | None = None) -> JobtapArgs:
         rec = job.rec
         return JobtapArgs(rec.id, rec.userid, int(job.tstate if state is None else state),
-                          job.t_urgency, rec.priority, rec.t_submit, job.jobspec,
+                          job.t_urgency, rec.priority, rec.t_submit, self.jobspec_of(job),
                           prev_state=prev_state, entry=entry)
+
+    def jobspec_of(self, job: ActiveJob) -> dict[str, Any]:
+        """JOB's jobspec as callbacks get it: without the environment (made once per
+        job, again after a jobspec-update)."""
+        cached = self._redacted.get(job.rec.id)
+        if cached is not None and cached[0] is job.jobspec:
+            return cached[1]
+        view = redacted(job.jobspec)
+        self._redacted[job.rec.id] = (job.jobspec, view)
+        return view
 
     def _call(self, plugin: Plugin, fn: Callback, topic: str, args: JobtapArgs) -> int:
         try:
@@ -408,7 +491,7 @@ class Jobtap:
         """``job.validate`` then ``job.dependency.SCHEME`` for a job being admitted
         (EINVAL with the plugin's reason if refused)."""
         args = JobtapArgs(entry["id"], entry["userid"], int(JobState.NEW), entry["urgency"], -1,
-                          entry["t_submit"], entry["jobspec"])
+                          entry["t_submit"], redacted(entry["jobspec"]))
         self._refusals("job.validate", args)
         schemes = self.plugin_schemes()
         mine = [d for d in deps if d.scheme in schemes]
@@ -446,10 +529,15 @@ class Jobtap:
                        self.args(job, prev_state=int(JobState.NEW)))
 
     def priority(self, job: ActiveJob, topic: str = "job.state.priority") -> int | None:
-        """The priority the plugins give JOB (None: unavailable)."""
+        """The priority the plugins give JOB (None: unavailable). ``job.state.priority``
+        is called once per entry into PRIORITY: a job its plugins left waiting is not
+        asked again until something changes (``stale``)."""
         urgency = job.t_urgency
         if urgency in (0, 31):
             return priority_for(urgency)
+        jobid = job.rec.id
+        if topic == "job.state.priority" and jobid in self.priority_waiting:
+            return None
         args = self.args(job, prev_state=int(JobState.DEPEND))
         if ".priority-default" in self.builtins:
             args.out["priority"] = urgency
@@ -457,13 +545,22 @@ class Jobtap:
             self._call(plugin, fn, topic, args)
         value = args.out.get("priority")
         if value is None or value == PRIORITY_UNAVAILABLE:
+            if topic == "job.state.priority":
+                self.priority_waiting.add(jobid)
             return None
+        self.priority_waiting.discard(jobid)
         if isinstance(value, bool) or not isinstance(value, int) \
                 or not PRIORITY_MIN <= value <= PRIORITY_MAX:
+            # ignored: the job gets the priority its urgency gives, rather than
+            # waiting in PRIORITY for good
             self.mgr.log.error("jobtap: priority out of range ignored", topic=topic,
-                               id=job.rec.id, priority=repr(value))
-            return None
+                               id=jobid, priority=repr(value))
+            return priority_for(urgency)
         return priority_for(urgency, value)
+
+    def stale(self, jobid: int) -> None:
+        """Something JOBID's priority depends on changed: ask its plugins again."""
+        self.priority_waiting.discard(jobid)
 
     def set_priority(self, job: ActiveJob, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) \
@@ -472,6 +569,7 @@ class Jobtap:
                                           f"({PRIORITY_MIN}-{PRIORITY_MAX})")
         if job.tstate not in (_P, _S):
             raise FluxError(errno.EINVAL, "only a pending job can be reprioritized")
+        self.priority_waiting.discard(job.rec.id)
         prio = priority_for(job.t_urgency, value)
         if job.tstate == _S and prio == job.rec.priority:
             return
@@ -494,6 +592,7 @@ class Jobtap:
 
     def _wake_pending(self) -> None:
         """After a load or removal, jobs waiting in PRIORITY may have a priority now."""
+        self.priority_waiting.clear()
         for job in list(self.mgr.jobs.values()):
             if job.tstate == _P:
                 self.mgr.progress(job)
@@ -521,6 +620,8 @@ class Jobtap:
 
     def forget(self, jobid: int) -> None:
         self.subs.pop(jobid, None)
+        self.priority_waiting.discard(jobid)
+        self._redacted.pop(jobid, None)
         self._depend_called.discard(jobid)
         self.posted_deps.pop(jobid, None)
         self.removed_deps.pop(jobid, None)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from broker.testing import TestInstance, flux_command
+from flux.job import JobID
 from helpers.live import start_with_config
 
 pytestmark = pytest.mark.slow
@@ -110,6 +111,50 @@ def flux_plugin_init(p):
 """
 
 
+# jobtap-plugins(7) details: a glob dependency handler, job.state.priority once per
+# entry, a service of the plugin's own (set_name), an out-of-range priority, and a
+# jobspec without its environment
+EXTRAS = """
+import json
+waiting = []
+
+def log(p, *what):
+    with open(p.conf["log"], "a") as fh:
+        fh.write(json.dumps(what) + "\\n")
+
+def name_of(args):
+    return args.jobspec.get("attributes", {}).get("system", {}).get("job", {}).get("name")
+
+def any_dep(p, topic, args):
+    log(p, "dep", topic, args.dependency["scheme"])
+
+def validate(p, topic, args):
+    log(p, "env", "environment" in args.jobspec["attributes"]["system"])
+
+def prio(p, topic, args):
+    log(p, "prio", args.id, topic)
+    if name_of(args) == "wait":
+        waiting.append(args.id)
+        return p.priority_unavail(args)
+    if name_of(args) == "huge":
+        args.out["priority"] = 2 ** 40
+
+def release(p, msg):
+    for jobid in waiting:
+        p.reprioritize_job(jobid, 100)
+    done = list(waiting)
+    waiting.clear()
+    return {"released": done}
+
+def flux_plugin_init(p):
+    p.set_name("extras")
+    p.add_handler("job.dependency.*", any_dep)
+    p.add_handler("job.validate", validate)
+    p.add_handler("job.state.priority", prio)
+    p.service_register("release", release)
+"""
+
+
 def write(tmp_path: Path, name: str, text: str) -> str:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
@@ -156,7 +201,7 @@ def test_list_shows_builtins_only_with_all(inst):
 
 def test_a_priority_plugin_with_keyval_config_sets_priority(inst, tmp_path):
     ok(inst.flux("jobtap", "load", write(tmp_path, "prio.py", PRIO), "base=5000"))
-    assert ok(inst.flux("jobtap", "list")).split() == ["prio"]
+    assert ok(inst.flux("jobtap", "list")).split() == ["prio.py"]
     job = jobid(inst, "--urgency=10", "true")
     wait_clean(inst, job)
     assert field(inst, job, "{priority} {result}") == "5010 COMPLETED"
@@ -182,7 +227,7 @@ def test_a_validate_plugin_refuses_jobs_with_its_reason(inst, tmp_path):
     # a callback that raises refuses the job, naming the plugin and the error
     r = inst.flux("submit", "--job-name=boom", "true")
     assert r.returncode == 1
-    assert "reject: job.validate: RuntimeError: validator bug" in r.stderr
+    assert "reject.py: job.validate: RuntimeError: validator bug" in r.stderr
     assert ok(inst.flux("run", "--job-name=fine", "echo", "ran")).strip() == "ran"
 
 
@@ -280,9 +325,9 @@ def test_bad_plugins_are_refused_with_a_reason(inst, tmp_path):
         ([write(tmp_path, "syntax.py", "def (:\n")], "syntax.py: SyntaxError"),
         ([write(tmp_path, "noinit.py", "x = 1\n")], "noinit.py: flux_plugin_init not found"),
         ([write(tmp_path, "initfail.py", "def flux_plugin_init(p):\n    raise OSError('no')\n")],
-         "initfail: flux_plugin_init failed: OSError: no"),
+         "initfail.py: flux_plugin_init failed: OSError: no"),
         ([write(tmp_path, "initneg.py", "def flux_plugin_init(p):\n    return -1\n")],
-         "initneg: flux_plugin_init failed"),
+         "initneg.py: flux_plugin_init failed"),
         ([write(tmp_path, "exits.py", "raise SystemExit(3)\n")], "exits.py: SystemExit: 3"),
         (["no_such_module_xyz"], "no_such_module_xyz: No such file or directory"),
         (["complex-priority.so"], "complex-priority.so: C plugins (.so) cannot be loaded"),
@@ -296,7 +341,7 @@ def test_bad_plugins_are_refused_with_a_reason(inst, tmp_path):
     prio = write(tmp_path, "prio.py", PRIO)
     ok(inst.flux("jobtap", "load", prio))
     r = inst.flux("jobtap", "load", prio)
-    assert r.returncode == 1 and "prio: plugin already loaded" in r.stderr
+    assert r.returncode == 1 and "prio.py: plugin already loaded" in r.stderr
     # -r removes first: a reload
     ok(inst.flux("jobtap", "load", "-r", "prio", prio, "base=1"))
     r = inst.flux("jobtap", "remove", "nope*")
@@ -326,7 +371,7 @@ def test_config_plugins_load_at_start_and_see_jobs_again_after_restart(tmp_path)
     state = tmp_path / "state"
     inst = TestInstance(config_path=str(conf), setattrs=[f"statedir={state}"]).start()
     try:
-        assert ok(inst.flux("jobtap", "list")).split() == ["states"]
+        assert ok(inst.flux("jobtap", "list")).split() == ["states.py"]
         held = jobid(inst, "--urgency=hold", "true")
     finally:
         assert inst.stop() == 0
@@ -351,3 +396,44 @@ def test_a_bad_plugins_config_fails_the_start_naming_the_entry(tmp_path, toml, t
     r = start_with_config(tmp_path, "[job-manager]\n" + toml + "\n")
     assert r.returncode != 0
     assert text in r.stderr
+
+
+def test_plugin_api_details_of_jobtap_plugins_7(inst, tmp_path):
+    import json
+
+    log = tmp_path / "extras.log"
+    ok(inst.flux("jobtap", "load", write(tmp_path, "extras.py", EXTRAS), f"log={log}"))
+    assert ok(inst.flux("jobtap", "list")).split() == ["extras.py"]
+
+    def entries(kind):
+        return [e[1:] for e in map(json.loads, log.read_text().splitlines()) if e[0] == kind]
+
+    # a job.dependency.* handler takes on a scheme no builtin judges
+    job = jobid(inst, "--dependency=anything:1", "true")
+    wait_clean(inst, job)
+    assert ["job.dependency.anything", "anything"] in entries("dep")
+    r = inst.flux("submit", "--dependency=afterok:12345", "true")   # builtins still judge theirs
+    assert r.returncode == 1 and "afterok: job 12345 not found" in r.stderr
+    # the plugins' jobspec has no environment
+    assert entries("env") and not any(e[0] for e in entries("env"))
+    # job.state.priority once for a job left waiting, however often the job manager
+    # looks at it again (other jobs coming and going)
+    held = jobid(inst, "--job-name=wait", "true")
+    for _ in range(3):
+        wait_clean(inst, jobid(inst, "true"))
+    assert field(inst, held, "{state}") == "PRIORITY"
+    assert [e for e in entries("prio") if e[0] == int(JobID(held))] == \
+        [[int(JobID(held)), "job.state.priority"]]
+    # the plugin's own service, named after flux_plugin_set_name's name
+    released = inst.handle().rpc("job-manager.extras.release", {}).get()
+    assert released == {"released": [int(JobID(held))]}
+    wait_clean(inst, held)
+    assert field(inst, held, "{priority}") == "100"
+    # a priority out of range is ignored: the job gets its urgency's, not stuck
+    huge = jobid(inst, "--job-name=huge", "--urgency=9", "true")
+    wait_clean(inst, huge)
+    assert field(inst, huge, "{priority}") == "9"
+    # removed by the name without .py too; its service goes with it
+    ok(inst.flux("jobtap", "remove", "extras"))
+    with pytest.raises(OSError):
+        inst.handle().rpc("job-manager.extras.release", {}).get()

@@ -117,8 +117,9 @@ def test_keyvals_are_json_when_they_parse():
 
 
 def test_plugin_names():
-    assert plugin_name("/a/b/prio.py") == "prio"
-    assert plugin_name("prio.py") == "prio"
+    # jobtap-plugins(7): a file's plugin is named by its base name
+    assert plugin_name("/a/b/prio.py") == "prio.py"
+    assert plugin_name("prio.py") == "prio.py"
     assert plugin_name("site.plugins.prio") == "site.plugins.prio"
 
 
