@@ -50,6 +50,7 @@ RC1: tuple[RcModule, ...] = (
     RcModule("job-list", "jobmgr.joblist.module:JobListModule", "leader"),
     RcModule("job-info", "jobmgr.jobinfo.module:JobInfoModule", "leader"),
     RcModule("cron", "broker.cron.module:Cron", "leader"),
+    RcModule("barrier", "broker.barrier:Barrier", "leader"),
 )
 
 LOADABLE: dict[str, str] = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 
-__all__ = ["FluxError"]
+__all__ = ["FluxError", "PayloadError"]
 
 # errno -> the OSError subclass Python itself gives for it
 _BUILTIN: dict[int, type[OSError]] = {
@@ -65,3 +65,11 @@ def _subclass(base: type[OSError]) -> type[FluxError]:
 
 _BY_BASE = {base: _subclass(base) for base in dict.fromkeys(_BUILTIN.values())}
 _SUBCLASSES: dict[int, type[FluxError]] = {e: _BY_BASE[b] for e, b in _BUILTIN.items()}
+
+
+class PayloadError(FluxError, ValueError):
+    """A message payload that is not valid JSON: EPROTO, and a ValueError as
+    ``json.loads`` raises in Flux's bindings (``except ValueError`` catches it)."""
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return (PayloadError, (self.errno, self.strerror))

@@ -364,6 +364,20 @@ class IDset:
         self._count = sum(self._hi) - sum(self._lo) + len(self._lo)
         return self
 
+    @staticmethod
+    def arg_to_set(arg: str | int | IDset | Iterable[int], method: str) -> IDset:
+        """ARG (an IDset, an idset string, an id or ids) as an IDset; TypeError naming
+        METHOD, the operation it was given to, for anything else."""
+        if isinstance(arg, IDset):
+            return arg
+        if isinstance(arg, int) and not isinstance(arg, bool):
+            return IDset([_check_id(arg, method)])
+        try:
+            return IDset(arg)
+        except TypeError:
+            raise TypeError(f"IDset.{method}: expected an IDset, idset string, integer or "
+                            f"iterable of integers, got {type(arg).__name__}") from None
+
     # --- set algebra returning new sets --------------------------------------
 
     def union(self, *args: str | int | IDset | Iterable[int]) -> IDset:

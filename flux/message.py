@@ -42,7 +42,7 @@ from flux.constants import (
     FLUX_USERID_UNKNOWN,
 )
 import flux.jsonc as jsonc  # (not "from flux import": that runs flux.__getattr__)
-from flux.errors import FluxError
+from flux.errors import FluxError, PayloadError
 
 if False:  # for type checkers only: importing typing costs a short command ~3 ms
     from typing import Any, Iterable
@@ -173,9 +173,9 @@ class Message:
             try:
                 obj = _loads(raw)
             except ValueError as exc:  # orjson.JSONDecodeError
-                raise FluxError(errno.EPROTO,
-                                f"{self._topic or 'message'}: payload is not valid JSON: {exc}"
-                                ) from None
+                raise PayloadError(errno.EPROTO,
+                                   f"{self._topic or 'message'}: payload is not valid JSON: {exc}"
+                                   ) from None
             self._obj = obj
         return obj
 

@@ -40,6 +40,8 @@ class RPC(Future):
         super().__init__(flux_handle)
         if isinstance(topic, (bytes, bytearray)):
             topic = bytes(topic).decode()
+        if topic is None:
+            raise OSError(errno.EINVAL, "Topic must not be None/NULL")
         if not isinstance(topic, str) or not topic:
             raise TypeError(f"RPC topic must be a non-empty str or bytes, got {topic!r}")
         self.topic = topic

@@ -69,9 +69,12 @@ _RECV_SIZE = 1 << 18
 
 
 def _topic(topic: Any, what: str) -> str:
-    """TOPIC (str or bytes, as Flux's bindings take it) as a str."""
+    """TOPIC (str or bytes, as Flux's bindings take it) as a str; None is
+    OSError(EINVAL), as Flux's bindings raise for it."""
     if isinstance(topic, str):
         return topic
+    if topic is None:
+        raise OSError(errno.EINVAL, "Topic must not be None/NULL")
     if isinstance(topic, (bytes, bytearray)):
         try:
             return bytes(topic).decode()
@@ -408,6 +411,10 @@ class Flux:
             flags: int = 0) -> Any:
         """Send a request; returns a flux.rpc.RPC future for its response(s)."""
         return RPC(self, topic, payload, nodeid, flags)
+
+    def barrier(self, name: str, nprocs: int) -> Any:
+        """Enter barrier NAME of NPROCS clients; a future fulfilled when all have."""
+        return self.rpc("barrier.enter", {"name": name, "nprocs": nprocs}, nodeid=0)
 
     def respond(self, message: Message, payload: Any = None) -> int:
         """Respond to request MESSAGE with PAYLOAD (None, str, bytes or JSON-able); 0."""

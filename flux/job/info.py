@@ -498,6 +498,11 @@ class JobInfoFormat(OutputFormat):
     title is the upper-cased path (without ``annotations.``).
     """
 
+    # Flux's names for the formatters of the rows and of the header, which a
+    # script may subclass (set ``formatter`` to use its own for the rows)
+    from flux.util.outputformat import UtilFormatter as JobFormatter
+    from flux.util.outputformat import _HeaderFormatter as HeaderFormatter
+
     headings: Mapping[str, str] = {
         "id": "JOBID", "id.dec": "JOBID", "id.hex": "JOBID", "id.f58": "JOBID",
         "id.f58plain": "JOBID", "id.kvs": "JOBID", "id.words": "JOBID", "id.dothex": "JOBID",

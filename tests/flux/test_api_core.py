@@ -619,3 +619,55 @@ def test_constants_have_libflux_values():
     assert got == expect
     assert all(name.startswith("FLUX_") for name in c.__all__)
     assert set(expect) <= set(c.__all__)
+
+
+def test_barrier_releases_all_entrants_together(inst):
+    # Flux.barrier(name, nprocs): a future per client, fulfilled once nprocs entered
+    code = "import flux; flux.Flux().barrier('b-test', 3).get(); print('through')"
+    others = [subprocess.Popen([sys.executable, "-c", code], env=inst.env,
+                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(0.5)
+    assert all(p.poll() is None for p in others)      # waiting for the third
+    h = flux.Flux(inst.uri)
+    assert h.barrier("b-test", 3).get() is None
+    assert [p.communicate(timeout=30)[0] for p in others] == ["through\n"] * 2
+    with pytest.raises(OSError) as exc:
+        h.barrier("b-bad", 0).get()
+    assert exc.value.errno == errno.EPROTO
+    # a participant that goes away fails the barrier for those still waiting
+    waiter = h.barrier("b-lost", 3)
+    gone = subprocess.Popen([sys.executable, "-c",
+                             "import flux; flux.Flux().barrier('b-lost', 3).get()"],
+                            env=inst.env)
+    time.sleep(0.5)
+    gone.kill()
+    gone.wait()
+    with pytest.raises(OSError) as exc:
+        waiter.get()
+    assert exc.value.errno == errno.ECONNRESET
+    h.close()
+
+
+def test_topic_none_and_bad_payloads_read_as_flux_bindings_raise(h):
+    for call in (lambda: h.rpc(None), lambda: h.event_send(None)):
+        with pytest.raises(OSError) as exc:
+            call()
+        assert exc.value.errno == errno.EINVAL and "Topic must not be None" in str(exc.value)
+    # a payload that is not JSON: OSError(EPROTO), and a ValueError as json.loads
+    # raises in Flux's bindings (a ported ``except ValueError`` still catches it)
+    msg = Message(flux.constants.FLUX_MSGTYPE_RESPONSE, "svc.x", b"plain text")
+    with pytest.raises(ValueError) as exc:
+        _ = msg.payload
+    assert isinstance(exc.value, OSError) and exc.value.errno == errno.EPROTO
+
+
+def test_small_names_of_the_reference():
+    from flux.idset import IDset
+    from flux.job.info import JobInfoFormat
+
+    assert IDset.arg_to_set("1-3", "union") == IDset("1-3")
+    assert IDset.arg_to_set(5, "union") == IDset("5")
+    with pytest.raises(TypeError, match="IDset.union"):
+        IDset.arg_to_set(object(), "union")
+    assert JobInfoFormat.JobFormatter().format("{0!F}", 90.0) == "1.5m"
+    assert issubclass(JobInfoFormat.HeaderFormatter, JobInfoFormat.JobFormatter)
