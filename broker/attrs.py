@@ -5,7 +5,8 @@ line or by the broker itself); ``flux setattr`` on one fails with EPERM.
 An attribute with a getter is *active*: its value is computed when read
 (``log-ring-used``); one with a setter validates and applies new values
 (``log-level``).  Setting an unknown name creates a plain attribute, as
-flux-core does; reading one fails with ENOENT naming it.
+flux-core does; reading one fails with ENOENT naming it.  The attributes
+of ``BROKER_OWNED`` (rank, size, ...) cannot be given with ``-S`` at all.
 """
 from __future__ import annotations
 
@@ -14,6 +15,22 @@ from dataclasses import dataclass
 from typing import Callable
 
 from flux.errors import FluxError
+
+#: attributes whose value the broker (or a module of it) decides: never from ``-S``
+BROKER_OWNED = frozenset({
+    "rank", "size", "version", "broker.pid", "broker.starttime", "broker.state",
+    "tbon.level", "tbon.maxlevel", "tbon.descendants", "tbon.endpoint",
+    "tbon.parent-endpoint", "hostlist", "config.hostlist", "log-ring-used", "log-count",
+    "content.acct-entries", "content.acct-size", "content.acct-dirty", "content.acct-valid",
+})
+
+
+def check_cmdline(name: str) -> None:
+    """Refuse NAME in a command-line ``-S NAME=VALUE`` if the broker sets it itself:
+    FluxError (EINVAL) naming it, instead of a setting silently overridden."""
+    if name in BROKER_OWNED:
+        raise FluxError(errno.EINVAL, f"attribute '{name}' is set by the broker and may not "
+                                      "be given on the command line")
 
 
 @dataclass(slots=True)
@@ -129,4 +146,4 @@ class AttrTable:
         return out
 
 
-__all__ = ["Attr", "AttrTable"]
+__all__ = ["BROKER_OWNED", "Attr", "AttrTable", "check_cmdline"]

@@ -8,6 +8,9 @@ host name replaces ``%h``, in ``bind``/``connect`` and in
 ``default_bind``/``default_connect`` (used where an entry sets none).
 ``curve_cert`` names the certificate of flux-keygen(1), required for
 more than one host.  A broker's rank is the index of its hostname.
+``enable_ipv6 = true`` lets the overlay's sockets (bind and connect side)
+use IPv6 addresses, e.g. ``default_bind = "tcp://[::1]:%p"`` (ZeroMQ's
+IPV6 socket option, set by broker.overlay).
 
 flux-config-tbon(5): ``topo`` is ``custom`` (the default here: rank 0 is
 the parent of every host without a ``parent`` key) or ``kary:N`` (N = 0

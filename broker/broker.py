@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from broker import router
-from broker.attrs import AttrTable
+from broker.attrs import AttrTable, check_cmdline
 from broker.config import Config
 from broker.events import EventHub
 from broker.lifecycle import State, next_state, transition_line
@@ -329,6 +329,7 @@ class Broker:
     def _setup_attrs(self) -> None:
         a = self.attrs
         for name, value in self.opts.setattrs:
+            check_cmdline(name)
             a.add(name, value)
         # set by the broker whatever the command line says
         a.add("rank", self.rank, immutable=True)
@@ -702,12 +703,17 @@ class Broker:
             await self.start()
         except (OSError, ValueError) as exc:
             self.log.error(f"broker start failed: {exc}")
+            if self.ring.stderr_level < 3:
+                # a follower in leader mode prints nothing itself: say why it stops
+                print(f"flux-broker: broker start failed: {exc}", file=sys.stderr)
+            await self._close_connector()
             self._cleanup_rundir()
             return 1
         self._install_signals()
         try:
             return await self._lifecycle()
         finally:
+            await self._close_connector()
             self._remove_signals()
             if self._log_file is not None:
                 self._log_file.close()
@@ -823,9 +829,14 @@ class Broker:
         except FluxError as exc:
             self.log.warning(f"cleanup: running jobs not ended: {exc}")
 
-    async def _close_clients(self) -> None:
+    async def _close_connector(self) -> None:
+        """Stop listening; the socket file goes only if it is the one this broker bound
+        (never another broker's at the same local-uri)."""
         if self.connector is not None:
             await self.connector.stop()
+
+    async def _close_clients(self) -> None:
+        await self._close_connector()
         for ep in list(self.endpoints.values()):
             transport = getattr(ep, "transport", None)
             if transport is not None:

@@ -18,6 +18,7 @@ import asyncio
 import errno
 import os
 import socket
+import stat
 import struct
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from flux.constants import (
     FLUX_ROLE_OWNER,
     FLUX_ROLE_USER,
 )
+from flux.errors import FluxError
 from flux.message import Message, StreamDecoder, encode
 
 if TYPE_CHECKING:
@@ -225,30 +227,104 @@ class ClientConn(asyncio.Protocol):
 
 
 class LocalConnector:
-    """The listening socket and its clients."""
+    """The listening socket and its clients.
+
+    The socket file is another broker's until proven stale: at start an
+    existing one is probed (connect) and only a refused connection
+    (ECONNREFUSED: no process listens) lets it be removed; an answer means
+    a broker is already there and this one refuses to start.  A broker
+    unlinks only the file it bound itself (same device and inode), at stop
+    or after a failed start, never one that has since been replaced.
+    """
 
     def __init__(self, broker: "Broker", path: str) -> None:
         self.broker = broker
         self.path = path
         self.server: asyncio.base_events.Server | None = None
+        #: (st_dev, st_ino) of the socket file this connector bound; None: none of ours
+        self._bound: tuple[int, int] | None = None
+
+    def _name(self) -> str:
+        return f"local-uri local://{self.path}"
+
+    def _clear_stale(self) -> None:
+        """Remove a socket file left by a broker that is gone; FluxError if the path
+        belongs to a live broker (or to anything that is not a socket)."""
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(st.st_mode):
+            raise FluxError(errno.EEXIST, f"{self._name()}: {self.path} exists and is not "
+                                          "a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.setblocking(False)
+        try:
+            probe.connect(self.path)
+        except ConnectionRefusedError:
+            pass                          # nobody listens: stale, removed below
+        except FileNotFoundError:
+            return                        # gone meanwhile
+        except BlockingIOError:
+            # a full backlog: a broker is there, busy
+            raise FluxError(errno.EADDRINUSE, f"{self._name()}: a broker is already "
+                                              "listening there") from None
+        except OSError as exc:
+            raise FluxError(exc.errno or errno.EIO, f"{self._name()}: cannot check the "
+                                                    f"socket there: {exc.strerror}") from None
+        else:
+            raise FluxError(errno.EADDRINUSE, f"{self._name()}: a broker is already "
+                                              "listening there")
+        finally:
+            probe.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            return
+        self.broker.log.info(f"removed a stale socket at {self.path} (no broker listens)")
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        if os.path.exists(self.path):
-            os.unlink(self.path)
-        self.server = await loop.create_unix_server(lambda: ClientConn(self), path=self.path,
-                                                    backlog=1024)
-        # Access is decided by SO_PEERCRED, so anyone may connect and be told.
-        os.chmod(self.path, 0o777)
+        self._clear_stale()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(self.path)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:      # bound by another since the probe
+                raise FluxError(errno.EADDRINUSE, f"{self._name()}: a broker is already "
+                                                  "listening there") from None
+            raise FluxError(exc.errno or errno.EIO, f"{self._name()}: cannot bind "
+                                                    f"{self.path}: {exc.strerror}") from None
+        st = os.stat(self.path)
+        self._bound = (st.st_dev, st.st_ino)
+        try:
+            # Access is decided by SO_PEERCRED, so anyone may connect and be told.
+            os.chmod(self.path, 0o777)
+            self.server = await loop.create_unix_server(lambda: ClientConn(self), sock=sock,
+                                                        backlog=1024)
+        except BaseException:
+            sock.close()
+            self._unlink_own()
+            raise
+
+    def _unlink_own(self) -> None:
+        """Remove the socket file if it is still the one this connector bound."""
+        bound, self._bound = self._bound, None
+        if bound is None:
+            return
+        try:
+            st = os.lstat(self.path)
+            if (st.st_dev, st.st_ino) == bound:
+                os.unlink(self.path)
+        except OSError:
+            pass
 
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
             self.server = None
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
+        self._unlink_own()
 
 
 __all__ = ["LocalConnector", "ClientConn", "decide_role"]

@@ -13,16 +13,23 @@ import argparse
 import os
 import sys
 
+from broker.attrs import check_cmdline
 from broker.broker import BrokerOptions, run_broker
 from broker.config import Config, load_path
 from flux.errors import FluxError
 
 
 def parse_setattr(text: str) -> tuple[str, str]:
-    """``ATTR=VAL`` -> (ATTR, VAL); a bare ``ATTR`` (a flag such as broker.rc2_none) means "1"."""
+    """``ATTR=VAL`` -> (ATTR, VAL); a bare ``ATTR`` (a flag such as broker.rc2_none, as
+    flux-core's own systemd unit passes it) means "1".  An attribute the broker sets
+    itself (rank, size, ...) is refused (argparse.ArgumentTypeError: a usage error)."""
     name, sep, value = text.partition("=")
     if not name:
         raise argparse.ArgumentTypeError(f"bad attribute setting '{text}' (expected ATTR=VAL)")
+    try:
+        check_cmdline(name)
+    except FluxError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return name, value if sep else "1"
 
 

@@ -269,6 +269,9 @@ class Overlay:
             except ValueError as exc:
                 raise FluxError(errno.EINVAL, str(exc)) from None
         self.tbon = tb
+        # [bootstrap] enable_ipv6 (flux-config-bootstrap(5)): a configured bootstrap
+        # (broker.boot_config.ConfigBoot) carries its parsed table as .boot
+        self.ipv6 = bool(getattr(getattr(boot, "boot", None), "enable_ipv6", False))
         if broker.attrs.get_default("tbon.child-timeout") is None and config is not None \
                 and isinstance(config.get("tbon.child_timeout"), (str, int, float)):
             self.child_timeout = float(tb["child_timeout"])
@@ -365,8 +368,12 @@ class Overlay:
             self._drain_socket(self.dealer, self._from_parent, False)
 
     def _tcp_options(self, sock: zmq.Socket) -> None:
-        """flux-config-tbon(5) settings that apply to tcp:// connections."""
+        """flux-config-tbon(5) settings that apply to tcp:// connections, and IPv6
+        addresses when ``[bootstrap] enable_ipv6`` is set (ZeroMQ refuses them
+        otherwise: a bind to tcp://[::1] fails with "No such device")."""
         tb = self.tbon
+        if self.ipv6:
+            sock.setsockopt(zmq.IPV6, 1)
         sock.setsockopt(zmq.TCP_KEEPALIVE, int(tb["keepalive_enable"]))
         for opt, key in ((zmq.TCP_KEEPALIVE_CNT, "keepalive_count"),
                          (zmq.TCP_KEEPALIVE_IDLE, "keepalive_idle"),

@@ -73,7 +73,8 @@ class _StartCommand(click.Command):
 @click.option("-S", "--setattr", "setattrs", multiple=True, metavar="ATTR=VAL",
               help="Set a broker attribute")
 @click.option("--config-path", metavar="DIR", help="Read broker configuration from DIR/*.toml")
-@click.option("--rundir", metavar="DIR", help="Use DIR as the instance rundir")
+@click.option("--rundir", metavar="DIR",
+              help="Use DIR as the instance rundir (only with --test-size)")
 @click.option("--test-rundir", metavar="DIR", help="Use existing DIR as rundir (kept)")
 @click.option("--test-rundir-cleanup", is_flag=True, help="Remove --test-rundir at the end")
 @click.option("--test-exit-timeout", default="20s", metavar="FSD",
@@ -139,6 +140,9 @@ def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple
     if pmi and (rundir or test_rundir):
         raise click.UsageError("--rundir and --test-rundir need --test-size (each broker "
                                "started by PMI makes its own rundir)")
+    if rundir and test_size is None:
+        # flux-start(1): --rundir is "only with --test-size"
+        raise click.UsageError("--rundir only works with --test-size")
     extra = _split_broker_opts(broker_opts)
     parser = build_parser()
     known, unknown = parser.parse_known_args(extra)

@@ -55,6 +55,23 @@ class ObjectCache:
             _, (_, n) = d.popitem(last=False)
             self._bytes -= n
 
+    def set_max_bytes(self, max_bytes: int) -> None:
+        """Purge target (``content.purge-target-size``): least recently used entries
+        go, now and at every later insertion, until the cache holds at most MAX_BYTES
+        (or a single entry)."""
+        if max_bytes < 0:
+            raise ValueError("cache size target must not be negative")
+        self.max_bytes = max_bytes
+        d = self._d
+        while self._bytes > max_bytes and len(d) > 1:
+            _, (_, n) = d.popitem(last=False)
+            self._bytes -= n
+
+    @property
+    def nbytes(self) -> int:
+        """The serialized size of what the cache holds."""
+        return self._bytes
+
     def pop(self, ref: str) -> Any:
         """Remove and return the cached object (None if absent), e.g. to modify it."""
         item = self._d.pop(ref, None)

@@ -139,6 +139,14 @@ def _int_field(body: dict[str, Any], name: str, default: int | None = None) -> i
     return value
 
 
+def _cache_int(name: str, value: str) -> int:
+    """VALUE of cache attribute NAME as a non-negative integer; EINVAL naming both."""
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise FluxError(errno.EINVAL, f"{name}: {value!r} is not a non-negative integer")
+    return int(text)
+
+
 class Kvs(Module):
     """The KVS service: group commit, lookups, namespaces, versions, diffs."""
 
@@ -175,6 +183,38 @@ class Kvs(Module):
         self.counters = {"commits": 0, "commit_errors": 0, "batches": 0, "max_batch": 0,
                          "lookups": 0}
         ctx.event_subscribe("kvs.dropcache", lambda _msg: self.engine.dropcache())
+        self._register_cache_attrs()
+
+    # -- content.* attributes (flux-content(1)): the cache of tree objects --------------
+
+    def _register_cache_attrs(self) -> None:
+        """``content.purge-target-size`` (the cache's byte bound), ``content.purge-old-entry``
+        (kept, validated), and the read-only ``content.acct-*`` counts.  A value given
+        with ``-S`` is applied first; a bad one fails the module's load."""
+        ctx = self.ctx
+        cache = self.engine.cache
+        self._purge_old_entry = 10
+        settable = (("content.purge-target-size", self._set_purge_target,
+                     lambda: str(cache.max_bytes)),
+                    ("content.purge-old-entry", self._set_purge_old_entry,
+                     lambda: str(self._purge_old_entry)))
+        for name, setter, _getter in settable:
+            given = ctx.attr_get_default(name)
+            if given is not None:
+                setter(given)
+        for name, setter, getter in settable:
+            ctx.attr_register(name, getter=getter, setter=setter)
+        # every cached object is a stored blob: none is dirty, all are valid
+        ctx.attr_register("content.acct-entries", getter=lambda: str(len(cache)))
+        ctx.attr_register("content.acct-size", getter=lambda: str(cache.nbytes))
+        ctx.attr_register("content.acct-dirty", getter=lambda: "0")
+        ctx.attr_register("content.acct-valid", getter=lambda: str(len(cache)))
+
+    def _set_purge_target(self, value: str) -> None:
+        self.engine.cache.set_max_bytes(_cache_int("content.purge-target-size", value))
+
+    def _set_purge_old_entry(self, value: str) -> None:
+        self._purge_old_entry = _cache_int("content.purge-old-entry", value)
 
     def config_check(self, config: Any) -> None:
         """Refuse (ValueError naming the key) a bad ``[kvs]`` table."""

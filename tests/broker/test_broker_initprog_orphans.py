@@ -19,7 +19,7 @@ def test_a_killed_broker_takes_the_whole_initial_program_with_it(tmp_path):
               f"sleep 302")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLUX_")}
     # the rundir (and store) a SIGKILLed broker leaves behind goes with tmp_path
-    proc = subprocess.Popen(flux_command() + ["start", f"--rundir={tmp_path}/rundir",
+    proc = subprocess.Popen(flux_command() + ["start", "-s1", f"--rundir={tmp_path}/rundir",
                                               "sh", "-c", script], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -95,7 +95,7 @@ def test_shutdown_from_outside_shows_logs(tmp_path):
     # the initial program announces itself, so the shutdown lands in the run
     # state (rc1 loads every module first) and ends the program with SIGHUP
     marker = tmp_path / "running"
-    proc = subprocess.Popen([*FLUX, "start", f"--rundir={rundir}", "sh", "-c",
+    proc = subprocess.Popen([*FLUX, "start", "-s1", f"--rundir={rundir}", "sh", "-c",
                              f"touch {marker}; exec sleep 60"],
                             env=env(), stderr=subprocess.PIPE, text=True)
     try:
@@ -170,7 +170,7 @@ def test_bad_attribute_values_fail_start():
 
 
 def test_config_error_names_file_line_and_key(tmp_path):
-    (tmp_path / "good.toml").write_text("[kvs]\nx = 1\n")
+    (tmp_path / "good.toml").write_text("[site]\nx = 1\n")
     (tmp_path / "bad.toml").write_text("[access]\nallow-root-owner = maybe\n")
     r = start(f"--config-path={tmp_path}", "true")
     assert r.returncode == 1
@@ -178,18 +178,19 @@ def test_config_error_names_file_line_and_key(tmp_path):
     r = start("true", FLUX_CONF_DIR=str(tmp_path))
     assert r.returncode == 1 and "bad.toml:2" in r.stderr
     os.remove(tmp_path / "bad.toml")
-    r = start(f"--config-path={tmp_path}", "flux", "config", "get", "kvs.x")
+    r = start(f"--config-path={tmp_path}", "flux", "config", "get", "site.x")
     assert (r.returncode, r.stdout) == (0, "1\n")
 
 
 def test_rundir_created_and_removed_or_kept(tmp_path):
     new = tmp_path / "new"
-    r = start(f"--rundir={new}", "sh", "-c", "flux getattr rundir; test -S $(flux getattr rundir)/local")
+    r = start("-s1", f"--rundir={new}", "sh", "-c",
+              "flux getattr rundir; test -S $(flux getattr rundir)/local")
     assert r.returncode == 0 and r.stdout.strip() == str(new)
     assert not new.exists()
     old = tmp_path / "old"
     old.mkdir()
-    assert start(f"--rundir={old}", "true").returncode == 0
+    assert start("-s1", f"--rundir={old}", "true").returncode == 0
     assert old.exists() and not (old / "local").exists()
     r = start("sh", "-c", "flux getattr rundir")
     assert not os.path.exists(r.stdout.strip())
@@ -233,7 +234,7 @@ def test_sigterm_shuts_instance_down(tmp_path):
     # Wait until the initial program runs (rc1 loads every module first), so
     # the SIGTERM ends the run state and the program gets SIGHUP.
     marker = tmp_path / "running"
-    proc = subprocess.Popen([*FLUX, "start", f"--rundir={tmp_path}/r", "sh", "-c",
+    proc = subprocess.Popen([*FLUX, "start", "-s1", f"--rundir={tmp_path}/r", "sh", "-c",
                              f"touch {marker}; exec sleep 60"], env=env(),
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20

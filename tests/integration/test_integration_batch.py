@@ -276,7 +276,7 @@ def test_an_instance_ends_a_job_across_its_ranks_before_its_brokers_leave(tmp_pa
 
 def test_a_rundir_too_deep_for_a_socket_address_gets_a_short_socket(tmp_path):
     deep = tmp_path / ("d" * 60) / ("e" * 60)
-    r = TestInstance(size=1).flux("start", f"--rundir={deep}", "sh", "-c",
+    r = TestInstance(size=1).flux("start", "-s1", f"--rundir={deep}", "sh", "-c",
                                   "flux getattr local-uri; flux getattr instance-level",
                                   timeout=60)
     assert r.returncode == 0, r.stderr
