@@ -253,6 +253,10 @@ class Kvs(Module):
         body = _body(msg)
         ns = _namespace(body)
         flags = body.get("flags", 0)
+        if type(flags) is not int:
+            # refused here, not in the batch: a bad value must not reach the group commit
+            raise FluxError(errno.EPROTO, f"kvs.commit: 'flags' must be an integer, "
+                                          f"got {flags!r}")
         ops = body.get("ops")
         if ops is None:
             raise FluxError(errno.EPROTO, "kvs.commit: missing field 'ops'")
@@ -300,6 +304,18 @@ class Kvs(Module):
         batch, self._pending = self._pending, []
         if not batch:
             return
+        answered: set[int] = set()
+        try:
+            self._commit_batch(batch, answered)
+        except Exception as exc:  # noqa: BLE001 - no committer may be left without an answer
+            self.ctx.log.exception("kvs: group commit failed unexpectedly", txns=len(batch))
+            for i, (msg, _txn) in enumerate(batch):
+                if i not in answered:
+                    self.ctx.respond_error(msg, errno.EIO, f"kvs.commit: internal error: "
+                                                           f"{type(exc).__name__}: {exc}")
+
+    def _commit_batch(self, batch: list[tuple[Message, Txn]], answered: set[int]) -> None:
+        """Commit BATCH and answer each request (ANSWERED: the indexes answered so far)."""
         txns = [txn for _msg, txn in batch]
         try:
             results = self.engine.commit(txns)
@@ -307,14 +323,15 @@ class Kvs(Module):
             self.ctx.log.exception("group commit failed; committing each transaction alone",
                                    txns=len(txns), error=repr(exc))
             results = [self._commit_alone(txn) for txn in txns]
-        if any(txn.flags & FLUX_KVS_SYNC for txn in txns):
+        if any(type(txn.flags) is int and txn.flags & FLUX_KVS_SYNC for txn in txns):
             # FLUX_KVS_SYNC: on stable storage before anyone is told
             try:
                 self.engine.store.sync()
             except OSError as exc:
-                for msg, _txn in batch:
+                for i, (msg, _txn) in enumerate(batch):
                     self.ctx.respond_error(msg, exc.errno or errno.EIO,
                                            f"kvs.commit: sync failed: {exc.strerror or exc}")
+                    answered.add(i)
                 return
         c = self.counters
         c["batches"] += 1
@@ -322,8 +339,9 @@ class Kvs(Module):
         respond = self.ctx.respond
         respond_error = self.ctx.respond_error
         roots: dict[tuple[str, int], tuple[str, list[Txn]]] = {}
-        for (msg, txn), res in zip(batch, results):
+        for i, ((msg, txn), res) in enumerate(zip(batch, results)):
             err = res.error
+            answered.add(i)
             if err is not None:
                 c["commit_errors"] += 1
                 respond_error(msg, err.errno or errno.EIO, err.strerror)

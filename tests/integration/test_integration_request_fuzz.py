@@ -48,6 +48,9 @@ BAD_PAYLOADS: list[Any] = [
     None, "garbage", b"\xff\x00\xfe", [], 42, {},
     {"id": "bogus"}, {"id": -1}, {"id": 1.5},
     {"key": ["x"], "namespace": 5},
+    # well-formed but for one field's type (a kvs.commit with string flags once broke
+    # the whole group commit it landed in)
+    {"ops": [], "flags": "x"}, {"ops": [], "flags": 1.5, "namespace": "primary"},
     {"keys": 3, "flags": "x", "ranks": {"a": 1}},
     {"jobspec": None, "rank": [1], "id": [1], "key": {"a": 1}, "userid": [], "name": {},
      "matchtag": {"a": 1}, "pid": [], "label": {}},
