@@ -98,6 +98,17 @@ class OutputSink:
         callback(b"")
 
 
+def task_limit() -> int:
+    """The most tasks one shell may start: two descriptors each (stdout and stderr)
+    within the server's open-files limit."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    return max(soft // 2, 64)
+
+
 def verbosity(value: Any) -> int:
     """The ``verbose`` shell option's level (an integer; ``-o verbose`` alone is 1)."""
     if value is None or value is False:
@@ -350,6 +361,15 @@ class Shell:
             self._fail_init(f"init barrier failed: {error}")
             return
         me = self.info.me
+        count = len(me.task_ranks)
+        limit = task_limit()
+        if count > limit:
+            # each task holds at least its stdout and stderr pipes here: past this the
+            # starts would fail anyway, after building every task (a billion of them
+            # once took the server's memory)
+            self._fail_init(f"{count} tasks on this node: more than the shell can start "
+                            f"(its open-files limit allows {limit})")
+            return
         argv = self._command()
         for i, rank in enumerate(me.task_ranks):
             task = Task(rank=rank, local_id=i, argv=list(argv),

@@ -475,6 +475,21 @@ def test_stop_tasks_in_exec_leaves_the_tasks_stopped_for_a_debugger(inst):
     assert r.returncode == 127 and "no-such-command-x: command not found" in r.stderr
 
 
+def test_a_billion_tasks_on_one_node_fail_at_once_not_the_server(inst, tmp_path):
+    # a jobspec any user can write: the shell refuses it before building its tasks
+    r = inst.flux("run", "--dry-run", "true")
+    spec = json.loads(r.stdout)
+    spec["tasks"][0]["count"] = {"total": 10 ** 9}
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(spec))
+    r = inst.flux("job", "submit", str(path))
+    assert r.returncode == 0, r.stderr
+    r = inst.flux("job", "attach", r.stdout.strip(), timeout=60)
+    assert r.returncode == 1
+    assert "1000000000 tasks on this node: more than the shell can start" in r.stderr
+    assert run(inst, "echo", "still here").stdout == "still here\n"
+
+
 def test_bad_verbose_level_is_an_exec_error(inst):
     r = run(inst, "-o", "verbose=abc", "true")
     assert r.returncode == 1 and "verbose: invalid value 'abc'" in r.stderr
