@@ -100,6 +100,22 @@ def job_name(jobspec: Mapping[str, Any]) -> str:
     return ""
 
 
+def _check_no_nul(command: Any, environment: Any) -> None:
+    """A NUL cannot be in an argument or an environment entry of a process: refused
+    here, naming where, rather than failing the job's start."""
+    if isinstance(command, list):
+        for i, arg in enumerate(command):
+            if isinstance(arg, str) and "\0" in arg:
+                raise ValueError(f"tasks[0].command[{i}]: contains a NUL character")
+    if isinstance(environment, Mapping):
+        for name, value in environment.items():
+            if "\0" in name or (isinstance(value, str) and "\0" in value):
+                raise ValueError(f"attributes.system.environment: {name!r} contains a NUL "
+                                 "character")
+    elif environment is not None:
+        raise ValueError("attributes.system.environment: must be an object")
+
+
 def _opt_str(system: Mapping[str, Any], key: str) -> str | None:
     value = system.get(key)
     if value is None:
@@ -182,6 +198,7 @@ def summarize(jobspec: Mapping[str, Any]) -> JobspecSummary:
     deps = system.get("dependencies")
     if deps is not None and not isinstance(deps, list):
         raise ValueError("attributes.system.dependencies: must be an array")
+    _check_no_nul(tasks[0].get("command"), system.get("environment"))
 
     return JobspecSummary(
         ntasks=ntasks, nslots=nslots, cores_per_slot=cores, gpus_per_slot=gpus,

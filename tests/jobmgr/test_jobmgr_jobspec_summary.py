@@ -96,6 +96,14 @@ def test_job_name_rules():
     (lambda j: j["attributes"]["system"].update(dependencies={}),
      "attributes.system.dependencies: must be an array"),
     (lambda j: j["attributes"].update(system=[]), "attributes.system: must be an object"),
+    (lambda j: j["tasks"][0].update(command=["ec\0ho", "x"]),
+     "tasks\\[0\\].command\\[0\\]: contains a NUL character"),
+    (lambda j: j["attributes"]["system"].update(environment={"A\0B": "x"}),
+     "attributes.system.environment: 'A.*B' contains a NUL character"),
+    (lambda j: j["attributes"]["system"].update(environment={"A": "x\0"}),
+     "attributes.system.environment: 'A' contains a NUL character"),
+    (lambda j: j["attributes"]["system"].update(environment=["A=1"]),
+     "attributes.system.environment: must be an object"),
 ])
 def test_bad_jobspec_names_the_path(mutate, message):
     js = copy.deepcopy(spec([slot(2)]))
