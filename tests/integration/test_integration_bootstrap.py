@@ -15,30 +15,6 @@ from broker.cert import write_cert
 from broker.testing import SystemInstance, flux_command
 
 
-@pytest.fixture
-def systems():
-    made: list[SystemInstance] = []
-
-    def make(*args, **kwargs) -> SystemInstance:
-        s = SystemInstance(*args, **kwargs)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        pids = s.live_pids()
-        s.kill()
-        assert not pids or all(_gone(p) for p in pids)
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 GUIDE_TREE_HOSTS = [None, 0, 0, 1, 1, 1, 2, 2]   # the Administrator's Guide's 8 nodes
 
 

@@ -12,20 +12,6 @@ import pytest
 from broker.testing import SystemInstance, flux_command
 
 
-@pytest.fixture
-def systems():
-    made: list[SystemInstance] = []
-
-    def make(*args, **kwargs) -> SystemInstance:
-        s = SystemInstance(*args, **kwargs)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.kill()
-
-
 def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("FLUX_URI", None)

@@ -19,18 +19,8 @@ FAST = ["tbon.torpid_min=0.2s", "tbon.child-timeout=2s"]
 
 
 @pytest.fixture
-def system():
-    made: list[SystemInstance] = []
-
-    def make(*args, **kwargs) -> SystemInstance:
-        s = SystemInstance(*args, **kwargs)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.kill()
-        assert not s.live_pids()
+def system(systems):
+    return systems
 
 
 def status_lines(s: SystemInstance, *args: str) -> list[str]:
