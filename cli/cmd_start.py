@@ -155,6 +155,12 @@ def command(test_size: int | None, broker_opts: tuple[str, ...], setattrs: tuple
         except Exception as exc:  # argparse.ArgumentTypeError
             raise click.BadParameter(str(exc), param_hint="'-S'") from None
     config_path = config_path or known.config_path
+    if (test_size or 1) > 1 and rundir is None and test_rundir is None \
+            and any(name == "rundir" for name, _v in attrs):
+        # -Srundir=DIR for test brokers: the directory they share (each its own DIR/RANK,
+        # as with --rundir), not one rundir every broker would bind its socket in
+        rundir = [v for name, v in attrs if name == "rundir"][-1]
+        attrs = [(name, v) for name, v in attrs if name != "rundir"]
     scratch = None
     if recovery is not None:
         if test_size not in (None, 1) or pmi:

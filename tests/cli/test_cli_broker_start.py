@@ -182,6 +182,18 @@ def test_config_error_names_file_line_and_key(tmp_path):
     assert (r.returncode, r.stdout) == (0, "1\n")
 
 
+def test_setattr_rundir_with_test_size_is_the_shared_directory(tmp_path):
+    # flux-broker-attributes(7): a rundir set on the command line is shared by the
+    # brokers of the node; each test broker gets DIR/RANK in it (it was ignored)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    r = start("-s2", f"-Srundir={shared}", "flux", "exec", "-r", "all", "flux", "getattr",
+              "rundir")
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.split()) == [str(shared / "0"), str(shared / "1")]
+    assert shared.is_dir()          # it existed: kept
+
+
 def test_rundir_created_and_removed_or_kept(tmp_path):
     new = tmp_path / "new"
     r = start("-s1", f"--rundir={new}", "sh", "-c",
