@@ -434,7 +434,8 @@ class Broker:
         # logging
         ring = self.ring
         for name, what, default in (("log-level", "level", "7"),
-                                    ("log-stderr-level", "stderr_level", "3")):
+                                    ("log-stderr-level", "stderr_level", "3"),
+                                    ("log-critical-level", "critical_level", "2")):
             value = a.get_default(name, default) or default
             try:
                 setattr(ring, what, parse_severity(value))

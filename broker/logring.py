@@ -102,6 +102,9 @@ class LogRing:
         self.count = 0
         self.level = LOG_DEBUG
         self.stderr_level = LOG_ERR
+        #: this rank's own entries at or below it go to its stderr whatever
+        #: stderr_level says (log-critical-level: for the enclosing instance to see)
+        self.critical_level = LOG_CRIT
         self.stderr: TextIO = sys.stderr
         self._followers: list[Callable[[LogEntry], None]] = []
 
@@ -123,7 +126,8 @@ class LogRing:
         """Record a message; returns the entry (None if LEVEL is filtered out)."""
         entry = LogEntry(self.count + 1, time.time() if timestamp is None else timestamp,
                          level, self.rank if rank is None else rank, appname, message)
-        if level <= self.stderr_level:
+        if level <= self.stderr_level or (level <= self.critical_level
+                                          and entry.rank == self.rank):
             try:
                 print(format_entry(entry), file=self.stderr, flush=True)
             except (OSError, ValueError):

@@ -213,6 +213,22 @@ def test_ring_followers():
     assert [e.message for e in got] == ["x"]
 
 
+def test_critical_level_copies_own_entries_to_stderr():
+    # flux-broker-attributes(7) log-critical-level: this rank's entries at or below it
+    # go to stderr even when log-stderr-level would not send them
+    ring = LogRing(10, rank=1)
+    ring.stderr = io.StringIO()
+    ring.stderr_level = -1                    # a follower in leader mode
+    ring.append(2, "app", "crit here")
+    ring.append(3, "app", "err not")
+    ring.append(2, "app", "forwarded", rank=3)    # another rank's: not this rank's to copy
+    assert len(ring.stderr.getvalue().splitlines()) == 1
+    assert "app.crit[1]: crit here" in ring.stderr.getvalue()
+    ring.critical_level = 1
+    ring.append(2, "app", "now hidden")
+    assert "now hidden" not in ring.stderr.getvalue()
+
+
 def test_format_entry_matches_dmesg_form():
     entry = {"timestamp": 1600000000.25, "level": 6, "rank": 0, "appname": "broker",
              "message": "hello"}
