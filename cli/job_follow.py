@@ -29,32 +29,13 @@ from typing import Any
 from cli.common import die, warn
 from cli.job_common import rpc_error_text
 from cli.job_watch import WAITCREATE
+from flux.util.waitstatus import exit_code_of
 
 #: the longest a job event waits for the exec log's earlier events (``-vvv``)
 _HOLD_SECONDS = 0.5
 
 __all__ = ["JobFollower", "exit_code_of", "follow_jobs", "attach", "decode_output", "label_lines",
            "StdinForwarder"]
-
-
-def exit_code_of(status: int) -> tuple[int, str]:
-    """(exit code, reason) for a job's wait status; reason is "" for success.
-
-    A shell killed by a signal gives 128+signal; a shell exit code above
-    128 reports a task killed by signal (code-128).
-    """
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return 128 + sig, f"task(s) {signal.strsignal(sig) or f'signal {sig}'}"
-    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
-    if code == 0:
-        return 0, ""
-    if code > 128:
-        sig = code - 128
-        name = signal.strsignal(sig) if 0 < sig < signal.NSIG else None
-        if name:
-            return code, f"task(s) {name}"
-    return code, f"task(s) exited with exit code {code}"
 
 
 class _Stream:

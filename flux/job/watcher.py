@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from flux.job.JobID import JobID
@@ -175,9 +175,10 @@ class JobProgressBar:
     def line(self) -> str:
         """The progress line as it would be drawn now."""
         total, done = self.total, self.count
-        filled = self.width if total <= 0 else min(self.width, done * self.width // total)
+        # no job yet: an empty bar, not a full one
+        filled = 0 if total <= 0 else min(self.width, done * self.width // total)
         bar = self.fill * filled + " " * (self.width - filled)
-        pct = 100.0 if total <= 0 else 100.0 * done / total
+        pct = 0.0 if total <= 0 else 100.0 * done / total
         elapsed = time.time() - self.starttime if self.starttime is not None else 0.0
         text = (f"PD:{self.pending} R:{self.running} CD:{self.complete} F:{self.failed} "
                 f"|{bar}| {pct:5.1f}% {_elapsed(elapsed)}")
@@ -195,6 +196,19 @@ class JobProgressBar:
             self._last_draw = now
             self.stream.write("\r" + self.line() + "\033[K")
             self.stream.flush()
+
+    def above(self, write: Callable[[], None]) -> None:
+        """Run WRITE (output, a message) so that what it prints lands above the bar:
+        on a terminal the bar's line is cleared first and drawn again after."""
+        if not self._started or not self.interactive:
+            write()
+            return
+        self.stream.write("\r\033[K")
+        self.stream.flush()
+        try:
+            write()
+        finally:
+            self.redraw(force=True)
 
     def start(self) -> None:
         """Show the bar (on a terminal, a timer keeps the elapsed time moving)."""
@@ -339,6 +353,10 @@ class JobWatcher:
             self._log(job, event.timestamp,
                       f"{prefix}{event.name} {context}" if context else f"{prefix}{event.name}")
 
+    def _message(self, job: _Watched, text: str) -> None:
+        """TEXT on the job's stderr, above the progress bar if one is drawn."""
+        self.progress.above(lambda: print(text, file=job.stderr, flush=True))
+
     def _job_done(self, job: _Watched) -> None:
         if not job.done:
             job.done = True
@@ -374,7 +392,7 @@ class JobWatcher:
                     job.status = "failed"
                 from flux.job.output import JobExceptionEvent
 
-                print(JobExceptionEvent(event).render(), file=job.stderr)
+                self._message(job, JobExceptionEvent(event).render())
         elif name == "alloc":
             job.status = "running"
         elif name == "start":
@@ -387,6 +405,10 @@ class JobWatcher:
             status = int(event.context.get("status", 0))
             self.exitcode = max(self.exitcode, self._status_to_exitcode(status))
             job.status = "complete" if status == 0 else "failed"
+            if status != 0:
+                from flux.util.waitstatus import exit_code_of
+
+                self._message(job, f"{job.id.f58}: {exit_code_of(status)[1]}")
             if self.log_status:
                 self._log(job, event.timestamp, f"{job.status}: status={status}")
         if job.wait == name:
@@ -429,11 +451,17 @@ class JobWatcher:
             future.stop()
             return
         out = job.stderr if stream != "stdout" else job.stdout
-        if self.labelio:
-            for line in data.splitlines(keepends=True):
-                out.write(f"{job.id}: {line}")
-        else:
-            out.write(data)
+
+        def write() -> None:
+            if self.labelio:
+                for line in data.splitlines(keepends=True):
+                    out.write(f"{job.id}: {line}")
+            else:
+                out.write(data)
+            if self.progress.interactive:
+                out.flush()     # before the bar is drawn again below it
+
+        self.progress.above(write)
 
 
 def watch_jobs(flux_handle: "Flux", jobids: Iterable[Any], *, watch: bool = True,

@@ -270,3 +270,37 @@ def test_progress_bar_line_format():
     bar.stop()            # not a terminal: only the final line is written
     assert bar.stream.getvalue().startswith("PD:1 R:0 CD:1 F:0 |") and \
         bar.stream.getvalue().count("\n") == 1
+
+
+def test_progress_bar_keeps_output_above_it_on_a_terminal():
+    import io
+
+    from flux.job.watcher import JobProgressBar
+
+    class Tty(io.StringIO):
+        encoding = "utf-8"
+
+        def isatty(self):
+            return True
+
+    class Handle:
+        def timer_watcher_create(self, *_a, **_k):
+            return type("T", (), {"start": lambda s: None, "stop": lambda s: None})()
+
+        def reactor_decref(self):
+            pass
+
+        def reactor_incref(self):
+            pass
+
+    stream = Tty()
+    bar = JobProgressBar(Handle(), stream=stream)
+    # no job yet: an empty bar at 0%, not a full one at 100%
+    assert "|" + " " * 30 + "|   0.0%" in bar.line()
+    bar.start()
+    drawn = stream.getvalue()
+    bar.above(lambda: stream.write("job1-line1\n"))
+    after = stream.getvalue()[len(drawn):]
+    # the bar's line is cleared, the output written, the bar drawn again below it
+    assert after.startswith("\r\033[Kjob1-line1\n\r" + bar.line()[:20])
+    bar.stop()

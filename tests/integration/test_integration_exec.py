@@ -490,6 +490,14 @@ def test_a_billion_tasks_on_one_node_fail_at_once_not_the_server(inst, tmp_path)
     assert run(inst, "echo", "still here").stdout == "still here\n"
 
 
+def test_submit_wait_names_each_failed_job(inst):
+    r = inst.flux("submit", "--cc=1-2", "--wait", "sh", "-c", "exit 2", timeout=60)
+    assert r.returncode == 2
+    ids = r.stdout.split()
+    for jobid in ids:
+        assert f"{jobid}: task(s) exited with exit code 2" in r.stderr, r.stderr
+
+
 def test_bad_verbose_level_is_an_exec_error(inst):
     r = run(inst, "-o", "verbose=abc", "true")
     assert r.returncode == 1 and "verbose: invalid value 'abc'" in r.stderr
