@@ -194,14 +194,61 @@ class TopApp:
 
     # -- the loop ---------------------------------------------------------------------------
 
+    def _suspend(self, _signum: int, _frame: Any) -> None:
+        """ctrl-Z: give the terminal back as it was, stop; on ``fg`` take it again
+        and draw the whole screen (what a full-screen program does)."""
+        import os
+        import signal
+        import termios
+
+        t = self.term
+        fd = sys.stdin.fileno()
+        try:
+            ours = termios.tcgetattr(fd)
+            if self._tty_mode is not None:
+                termios.tcsetattr(fd, termios.TCSADRAIN, self._tty_mode)
+        except termios.error:
+            ours = None
+        sys.stdout.write(t.normal + t.normal_cursor + t.exit_fullscreen)
+        sys.stdout.flush()
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)
+        # continued (fg)
+        signal.signal(signal.SIGTSTP, self._suspend)
+        if ours is not None:
+            try:
+                termios.tcsetattr(fd, termios.TCSADRAIN, ours)
+            except termios.error:
+                pass
+        sys.stdout.write(t.enter_fullscreen + t.hide_cursor)
+        sys.stdout.flush()
+        self._shown = []        # the next draw clears and paints everything
+
     def run(self) -> None:
         """Until the last level is left.  LostConnection if the first instance goes."""
+        import signal
+        import termios
+
+        t = self.term
+        try:
+            self._tty_mode: Any = termios.tcgetattr(sys.stdin.fileno())
+        except (termios.error, ValueError, OSError):
+            self._tty_mode = None
+        previous = signal.signal(signal.SIGTSTP, self._suspend)
+        try:
+            self._loop()
+        finally:
+            signal.signal(signal.SIGTSTP, previous)
+
+    def _loop(self) -> None:
         t = self.term
         with t.fullscreen(), t.cbreak(), t.hidden_cursor():
             self.fetch()
             self.draw()
             due = time.monotonic() + self.period
             while True:
+                if not self._shown:
+                    self.draw()         # back from a suspend
                 ks = t.inkey(timeout=max(0.0, min(0.25, due - time.monotonic())))
                 if ks:
                     if not self.key(ks):

@@ -49,7 +49,7 @@ class Top:
     """``flux top ARGS`` on a pseudo-terminal, its screen readable."""
 
     def __init__(self, inst: TestInstance, *args: str, env: dict[str, str] | None = None,
-                 rows: int = ROWS, cols: int = COLS) -> None:
+                 rows: int = ROWS, cols: int = COLS, shell: bool = False) -> None:
         full = inst.env
         full["TERM"] = "xterm-256color"
         for var in ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "TERM_PROGRAM"):
@@ -58,7 +58,17 @@ class Top:
         self.screen = _Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
         cmd = flux_command() + ["top", *args]
-        self.child = pexpect.spawn(cmd[0], cmd[1:], env=full, dimensions=(rows, cols))
+        if shell:
+            # under an interactive shell with job control, as a person runs it (a
+            # session leader's own ctrl-Z is discarded: its group is orphaned)
+            import shlex
+
+            full["PS1"] = "$ "
+            self.child = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], env=full,
+                                       dimensions=(rows, cols))
+            self.child.sendline(" ".join(shlex.quote(a) for a in cmd))
+        else:
+            self.child = pexpect.spawn(cmd[0], cmd[1:], env=full, dimensions=(rows, cols))
         self.screen.child = self.child
         self.eof = False
         self.raw = b""
@@ -524,3 +534,20 @@ def test_flux_top_needs_a_terminal(tree):
                        capture_output=True, text=True, timeout=30, check=False)
     assert r.returncode == 1
     assert r.stderr == "flux-top: stdin is not a terminal\n"
+
+
+def test_ctrl_z_gives_the_terminal_back_and_fg_takes_it_again(tree, top_factory):
+    top = top_factory(tree.parent, shell=True)
+    top.wait_text(tree.S.f58)
+    assert not top.child.getecho()              # cbreak, no echo, while it runs
+    top.press("\x1a")                           # ctrl-Z: the shell's prompt comes back
+    top.wait(lambda t: "Stopped" in t.output, 15, "the shell to report the stop")
+    assert "\x1b[?1049l" in top.output          # the full screen was left
+    shown = len(top.raw)
+    top.child.sendline("fg")
+    top.wait(lambda t: len(t.raw) > shown + 200 and tree.S.f58 in t.text, 15, "a redraw")
+    assert not top.child.getecho()              # cbreak again: a key needs no Enter
+    top.press("q")
+    top.wait(lambda t: t.output.rstrip().endswith("$"), 15, "top to exit to the shell")
+    top.child.sendline("exit")
+    assert top.wait_exit() == 0
