@@ -825,6 +825,13 @@ class Broker:
         if "job-exec" not in self.modules:
             return
         ctx = self.modules.get("broker").ctx
+        if "job-manager" in self.modules:
+            # first: the resources the running jobs free must not go to pending jobs,
+            # which stay queued across the shutdown (the Administrator's Guide)
+            try:
+                await ctx.rpc("job-manager.stop-alloc", {}, nodeid=0, timeout=10.0)
+            except FluxError as exc:
+                self.log.warning(f"cleanup: allocation not stopped: {exc}")
         try:
             await ctx.rpc("job-exec.shutdown", {}, nodeid=0, timeout=_CLEANUP_TIMEOUT)
         except FluxError as exc:

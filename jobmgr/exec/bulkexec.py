@@ -199,6 +199,11 @@ class BulkJob:
                     self._barrier_reply(action)
             elif kind == "signal":
                 for rank in action["ranks"]:
+                    if rank == self.ctx.rank:
+                        # this rank's shells: straight to the launcher (also while the
+                        # module unloads, when a request to itself is no longer served)
+                        self.mod.launcher.kill(str(self.jobid), action["signum"])
+                        continue
                     self.ctx.send_request("job-exec.signal", {"id": self.jobid,
                                                               "signum": action["signum"]},
                                           nodeid=rank)

@@ -45,6 +45,7 @@ _SORT_KEYS = orjson.OPT_SORT_KEYS
 
 class SchedClient:
     def __init__(self, mgr: "Manager") -> None:
+        self.stopping = False
         self._mgr = mgr
         self.ready = False
         self.mode: str | None = None
@@ -127,8 +128,23 @@ class SchedClient:
         self._suspend()
 
     # -- alloc -----------------------------------------------------------------------------
+    def stop(self) -> int:
+        """The instance is shutting down: ask for no more resources and withdraw what
+        was asked, so pending jobs stay pending (the Administrator's Guide: shutdown
+        keeps the queue) rather than starting as exec refuses to.  Returns how many
+        requests were withdrawn."""
+        self.stopping = True
+        self._want.clear()
+        withdrawn = 0
+        for job in self._mgr.jobs.values():
+            if job.alloc_pending and not job.cancel_sent:
+                self.cancel(job)
+                withdrawn += 1
+        return withdrawn
+
     def eligible(self, job: ActiveJob) -> bool:
-        return (self.ready and job.rec.state == JobState.SCHED and job.tstate == JobState.SCHED
+        return (self.ready and not self.stopping and job.rec.state == JobState.SCHED
+                and job.tstate == JobState.SCHED
                 and job.rec.priority > 0 and not job.alloc_pending
                 and self._mgr.queues.started(job.queue))
 
@@ -204,6 +220,12 @@ class SchedClient:
             if isinstance(annotations, dict):
                 job.annotations = merge_annotations(job.annotations, annotations)
                 self._mgr.journal.annotate(jobid, job.annotations)
+        elif kind == ALLOC_SUCCESS and self.stopping and isinstance(payload.get("R"), dict):
+            # granted before our cancel got there: handed straight back, the job stays
+            # in SCHED with nothing in its eventlog
+            self._retire(job)
+            self._mux.send("sched.free", {"id": jobid, "R": payload["R"], "final": True})
+            self._drop_annotations(job)
         elif kind == ALLOC_SUCCESS:
             self._retire(job)
             annotations = payload.get("annotations")

@@ -330,6 +330,12 @@ class JobManager(Module):
     def idle(self, msg: Message) -> None:
         self.mgr.drain_idle.wait_idle(msg)
 
+    @request_handler("job-manager.stop-alloc")
+    def stop_alloc(self, msg: Message) -> dict[str, Any]:
+        """The broker's shutdown, before running jobs are ended: no pending job is given
+        the resources they free (it would only fail to start); they stay queued."""
+        return {"withdrawn": self.mgr.sched.stop()}
+
     @request_handler("job-manager.drain", allow_guest=True)
     def drain(self, msg: Message) -> None:
         self.mgr.drain_idle.wait_drain(msg)

@@ -155,15 +155,47 @@ def test_shutdown_ends_running_jobs_and_their_processes(tmp_path):
     pidfile, cmd = pids_job(tmp_path, "pids")
     jobid = submit(inst, *cmd)
     pids = [int(p) for p in wait_file(pidfile)]
+    t0 = time.monotonic()
     inst.stop()
+    # the tasks took the first signal: no wait for the kill timeout (5 s), and so no
+    # "unkillable processes" drain of the node (every shutdown of a system instance
+    # with running jobs drained its nodes)
+    assert time.monotonic() - t0 < 4.0
     assert wait_dead(pids, timeout=1.0)           # gone before the broker exited
     again = TestInstance(setattrs=[f"statedir={state}"]).start()
     try:
+        r = again.flux("resource", "status", "-s", "drained", "-no", "{nodelist}")
+        assert r.returncode == 0 and r.stdout.strip() == "", r.stdout
         names = [e["name"] for e in events(again, jobid)]
         assert names[-1] == "clean" and "finish" in names
         exc = [e["context"] for e in events(again, jobid) if e["name"] == "exception"]
         assert exc[0]["type"] == "exec" and "shutting down" in exc[0]["note"]
         assert [e["name"] for e in events(again, jobid, "exec")][-1] == "done"
+    finally:
+        again.stop()
+
+
+def test_shutdown_keeps_pending_jobs_queued(tmp_path):
+    # the Administrator's Guide: a shutdown preserves the jobs not yet allocated; the
+    # cores the running job frees at the shutdown must not go to them (they would only
+    # fail to start)
+    state = tmp_path / "state"
+    state.mkdir()
+    ncores = len(os.sched_getaffinity(0))
+    # with an initial program: its end (the shutdown) ends the running jobs while the
+    # scheduler is still loaded
+    inst = TestInstance(setattrs=[f"statedir={state}"], rc2=["sleep", "3600"]).start()
+    running = submit(inst, f"-n{ncores}", "sleep", "100")
+    wait_event(inst, running, "start")
+    pending = [submit(inst, f"-n{ncores}", "true") for _ in range(2)]
+    inst.stop()
+    again = TestInstance(setattrs=[f"statedir={state}"]).start()
+    try:
+        for jobid in pending:
+            names = [e["name"] for e in events(again, jobid)]
+            assert "exception" not in names, names
+            wait_event(again, jobid, "clean", timeout="60s")
+            assert "finish" in [e["name"] for e in events(again, jobid)]
     finally:
         again.stop()
 
