@@ -111,7 +111,14 @@ class Content(Module):
                               ctx.attr_get_default("content.blob-size-limit")
                               or ctx.conf_get("content.blob-size-limit", DEFAULT_BLOB_SIZE_LIMIT))
         path = os.path.abspath(given) if given else os.path.join(ctx.store_dir, STORE_DIRNAME)
-        self.store: Store = Store(path, durability=mode, blob_size_limit=limit)
+        from kvs.offline import lock_store
+
+        self._lock_fd: int | None = lock_store(path)
+        try:
+            self.store: Store = Store(path, durability=mode, blob_size_limit=limit)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
         self._pending: list[tuple[Message, str, bytes]] = []
         self._posted = False
         self.recent: dict[str, float] = {}
@@ -130,6 +137,7 @@ class Content(Module):
                 content_restore_hook(self.store, restore, ctx.statedir, ctx.log)
             except BaseException:
                 self.store.close()
+                self._unlock()
                 raise
 
     async def stop(self) -> None:
@@ -147,6 +155,12 @@ class Content(Module):
                 self._offline_gc()
         finally:
             store.close()
+            self._unlock()
+
+    def _unlock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def _offline_gc(self) -> None:
         """Drop every blob no namespace root or pin reaches, then shrink the file."""

@@ -20,9 +20,48 @@ from dataclasses import dataclass
 
 from flux.errors import FluxError
 
-__all__ = ["STORE_DIRNAME", "StoreUser", "open_store", "store_path", "store_user"]
+__all__ = ["STORE_DIRNAME", "StoreUser", "lock_store", "open_store", "store_locked",
+           "store_path", "store_user"]
 
 STORE_DIRNAME = "content.lmdb"
+#: held (flock) by the broker that has the store open, for as long as it runs
+LOCK_NAME = "broker.lock"
+
+
+def lock_store(path: str) -> int:
+    """Take store PATH's broker lock for this process's life (the descriptor to close
+    at the end): EBUSY if another broker has it. LMDB lets two processes open one
+    store; two brokers writing roots behind each other's back lose commits."""
+    import fcntl
+
+    os.makedirs(path, exist_ok=True)
+    fd = os.open(os.path.join(path, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise
+        raise FluxError(errno.EBUSY, f"content store {path} is in use by another broker; "
+                                     "stop that instance first") from None
+    return fd
+
+
+def store_locked(path: str) -> bool:
+    """Whether a running broker holds store PATH's lock."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(path, LOCK_NAME), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)     # closing drops a lock taken here
+    return False
 
 
 @dataclass(slots=True, frozen=True)
@@ -99,6 +138,9 @@ def open_store(path: str, *, write: bool = False, durability: str = "batch"):
         raise FluxError(errno.ENOENT, f"{path}: no content store here")
     if not write:
         return Store(path, readonly=True)
+    if store_locked(path):
+        raise FluxError(errno.EBUSY, f"store {path} is in use by a running broker; "
+                                     "shut the instance down first")
     user = store_user(path)
     if user is not None:
         raise FluxError(errno.EBUSY, f"store {path} is in use by a running broker "

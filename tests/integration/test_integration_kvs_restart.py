@@ -257,3 +257,35 @@ def _lost(h) -> list[int]:
 
     lost = h.rpc("broker.state", nodeid=0).get().get("lost", [])
     return list(decode(lost)) if isinstance(lost, str) else list(lost)
+
+
+def test_a_second_broker_cannot_open_a_store_in_use(tmp_path):
+    # two brokers writing roots behind each other's back lose acknowledged commits:
+    # the second is refused before it writes anything
+    from kvs.offline import STORE_DIRNAME, store_locked
+
+    state = tmp_path / "state"
+    first = start(state)
+    try:
+        kvs(first, "put", "mine=1")
+        r = subprocess.run(flux_command() + ["start", f"-Sstatedir={state}", "true"],
+                           capture_output=True, text=True, timeout=60,
+                           env={k: v for k, v in os.environ.items()
+                                if not k.startswith("FLUX_")})
+        assert r.returncode == 1
+        assert "is in use by another broker" in r.stderr
+        assert store_locked(str(state / STORE_DIRNAME))
+        kvs(first, "put", "still=1")
+    finally:
+        assert first.stop() == 0
+    assert not store_locked(str(state / STORE_DIRNAME))
+    again = start(state)
+    try:
+        assert kvs(again, "get", "mine") == "1\n" and kvs(again, "get", "still") == "1\n"
+    finally:
+        again.stop()
+    # a killed broker's lock goes with it: the next start is not refused
+    killed = start(state)
+    killed.kill()
+    after = start(state)
+    after.stop()
