@@ -49,6 +49,13 @@ def handle_errors(prog: str) -> Callable[[F], F]:
                 sys.exit(141)
             except (OSError, ValueError, TypeError) as exc:
                 die(prog, error_text(exc))
+            except Exception as exc:
+                # the store's own errors (a damaged LMDB page: lmdb.CorruptedError) are
+                # reported as what they are, not as a traceback
+                if type(exc).__module__ != "lmdb":
+                    raise
+                die(prog, f"content store: {exc} (the store is damaged: restore the "
+                          "statedir from a dump)")
 
         return wrapper  # type: ignore[return-value]
 

@@ -132,6 +132,42 @@ def _survive_file_size_limit() -> None:
         signal.signal(signal.SIGXFSZ, _xfsz)
 
 
+
+_LMDB_MAGIC = 0xBEEFC0DE
+
+
+def check_data_file(path: str) -> None:
+    """Refuse (EIO, saying what is wrong) an LMDB data file that is empty or shorter
+    than its own meta page says: LMDB maps it and the first read past its end kills
+    the process with SIGBUS, or an empty one is silently made a new, empty store."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return                  # no file yet: a new store
+    with open(path, "rb") as fh:
+        head = fh.read(2 * 65536)
+    best = None
+    for base in sorted({0, *(struct.unpack_from("<I", head, 40) if len(head) >= 44 else ())}):
+        if len(head) < base + 152:
+            continue
+        magic, = struct.unpack_from("<I", head, base + 16)
+        if magic != _LMDB_MAGIC:
+            continue
+        psize, = struct.unpack_from("<I", head, base + 40)
+        last, txnid = struct.unpack_from("<QQ", head, base + 136)
+        if best is None or txnid > best[2]:
+            best = (psize, last, txnid)
+    if best is None:
+        raise FluxError(errno.EIO, f"{path}: {'empty' if size == 0 else 'not an LMDB store'}"
+                                   " (damaged: restore the statedir from a dump, or move it "
+                                   "away to start a new one)")
+    psize, last, _txnid = best
+    need = (last + 1) * psize
+    if size < need:
+        raise FluxError(errno.EIO, f"{path}: truncated ({size} bytes, its last page ends at "
+                                   f"{need}); restore the statedir from a dump")
+
+
 class Store:
     """Content-addressed blobs plus namespace roots, one LMDB environment per directory."""
 
@@ -176,6 +212,7 @@ class Store:
     # -- environment ---------------------------------------------------------
 
     def _open_env(self, map_size: int) -> None:
+        check_data_file(os.path.join(self.path, "data.mdb"))
         try:
             self._env = lmdb.open(
                 self.path,
