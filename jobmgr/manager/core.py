@@ -328,9 +328,11 @@ class Manager:
 
     def purge(self, ids: list[int], callback: Any = None) -> None:
         """Remove the directories of inactive jobs IDS in one commit; journal them after."""
+        from jobmgr.manager.restart import max_jobid_op
+
         self.inactive.discard(ids)
         self.poster.add_ops([{"key": job_key(jobid), "flags": 0, "dirent": None}
-                             for jobid in ids])
+                             for jobid in ids] + [max_jobid_op(self.max_jobid)])
 
         def committed(errnum: int, errstr: str | None) -> None:
             if errnum:

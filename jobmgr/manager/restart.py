@@ -66,12 +66,16 @@ from jobmgr.states import JobState
 if TYPE_CHECKING:
     from jobmgr.manager.core import Manager
 
-__all__ = ["CHECKPOINT_KEY", "ACTIVE_KEY", "ACTIVE_SECTION_MAX", "LOST_FOUND",
+__all__ = ["CHECKPOINT_KEY", "MAX_JOBID_KEY", "max_jobid_op", "ACTIVE_KEY", "ACTIVE_SECTION_MAX", "LOST_FOUND",
            "encode_active_jobs", "encode_active_section", "decode_active_section",
            "Checkpoint", "encode_checkpoint", "decode_checkpoint", "recover",
            "write_checkpoint", "lost_found_key", "WINDOW", "RestartStats"]
 
 CHECKPOINT_KEY = "checkpoint.job-manager"
+#: the largest job id when jobs were last purged, written by each purge commit: a
+#: purge takes away the job directories a restart would find the ids in, and the
+#: checkpoint may be older than it (a crash then would issue ids again)
+MAX_JOBID_KEY = "checkpoint.job-manager-max-jobid"
 ACTIVE_KEY = "checkpoint.job-manager-active"
 #: a bigger active section is not written: it goes in the checkpoint's own commit,
 #: which must stay well inside the KVS's largest value (blob_size_limit / 320 chunks)
@@ -423,6 +427,15 @@ async def recover(mgr: "Manager") -> RestartStats:
         candidates = set(await _walk_jobs(ctx))
     if candidates:
         mgr.max_jobid = max(mgr.max_jobid, max(candidates))
+    try:
+        purged = orjson.loads(await _read(mgr.ctx, engine, MAX_JOBID_KEY)).get("max_jobid")
+        if type(purged) is int and purged > mgr.max_jobid:
+            mgr.max_jobid = purged
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            mgr.log.warning("cannot read the purge's largest job id", error=exc.strerror)
+    except (ValueError, AttributeError) as exc:
+        mgr.log.warning("the purge's largest job id is unreadable", error=str(exc))
 
     replayed: list[tuple[Job, list[dict[str, Any]]]] = []
     lost: list[tuple[int, str]] = []
@@ -661,6 +674,12 @@ async def write_checkpoint(mgr: "Manager", final: bool = False) -> None:
         if pin.errnum:
             mgr.log.warning("cannot pin the job-manager checkpoint's root; a restart may "
                             "replay every job", error=pin.errstr)
+
+
+def max_jobid_op(max_jobid: int) -> dict[str, Any]:
+    """The op a purge commits so that a restart never issues an id it removed."""
+    return {"key": MAX_JOBID_KEY, "flags": 0,
+            "dirent": _val(orjson.dumps({"max_jobid": max_jobid}))}
 
 
 def _val(data: bytes) -> dict[str, Any]:

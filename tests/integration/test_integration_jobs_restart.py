@@ -91,6 +91,21 @@ def test_sigkill_loses_no_acknowledged_job_or_event(cluster):
     cluster.stop()
 
 
+def test_ids_never_go_back_after_a_purge_and_a_crash(cluster):
+    # the purge removes the directories a restart finds ids in, and the checkpoint
+    # may be older: the purge's own commit keeps the largest id
+    h = cluster.start()
+    h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
+    ids = [submit(h) for _ in range(20)]
+    for jobid in ids:
+        wait_event(h, jobid, "clean")
+    assert h.rpc("job-manager.purge", {"num_limit": 0, "force": True}).get()["count"] >= 20
+    cluster.crash()         # before a checkpoint could record them
+    h = cluster.start()
+    assert submit(h) > max(ids)
+    cluster.stop()
+
+
 def test_unreplayable_job_is_moved_to_lost_and_found(cluster):
     h = cluster.start()
     h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
