@@ -69,6 +69,8 @@ class JobManager(Module):
             raise FluxError(errno.EINVAL, f"job-manager: "
                             f"{exc.strerror if isinstance(exc, FluxError) else exc}") from None
         self.stats = await restart.recover(self.mgr)
+        # one checkpoint write at a time: an older snapshot must not land after a newer
+        self._ckpt_lock = asyncio.Lock()
         self._ckpt_task = self.ctx.create_task(self._checkpoints(), "job-manager checkpoint")
         self._expiration_task = self.ctx.create_task(
             self.mgr.update.follow_instance_expiration(), "job-manager instance expiration")
@@ -81,7 +83,8 @@ class JobManager(Module):
         if self._age_timer is not None:
             self._age_timer.cancel()
         try:
-            await restart.write_checkpoint(self.mgr, final=True)
+            async with self._ckpt_lock:
+                await restart.write_checkpoint(self.mgr, final=True)
         except OSError as exc:
             self.ctx.log.error("job-manager checkpoint failed at unload", error=str(exc))
         self.mgr.close()
@@ -91,7 +94,8 @@ class JobManager(Module):
             await asyncio.sleep(CHECKPOINT_PERIOD)
             if self.mgr.changes:
                 try:
-                    await restart.write_checkpoint(self.mgr)
+                    async with self._ckpt_lock:
+                        await restart.write_checkpoint(self.mgr)
                 except OSError as exc:
                     self.ctx.log.error("job-manager checkpoint failed", error=str(exc))
 
@@ -269,19 +273,32 @@ class JobManager(Module):
         queues = self.mgr.queues.select(name, bool(payload.get("all")))
         return queues, value, reason or None, not payload.get("nocheckpoint")
 
+    async def _queues_durable(self) -> dict[str, Any]:
+        """Answer a queue change once it is on disk: queue state lives in the
+        checkpoint, so one is written now rather than within the period (a crash in
+        between lost an acknowledged ``flux queue disable``)."""
+        self.mgr.changes += 1
+        async with self._ckpt_lock:
+            try:
+                await restart.write_checkpoint(self.mgr)
+            except OSError as exc:
+                raise FluxError(exc.errno or errno.EIO,
+                                f"the queue change is made but could not be saved: "
+                                f"{exc.strerror or exc}") from None
+        return {}
+
     @request_handler("job-manager.queue-enable")
-    def queue_enable(self, msg: Message) -> dict[str, Any]:
+    def queue_enable(self, msg: Message) -> Any:
         queues, enable, reason, keep = self._queue_args(msg, "enable")
         changed = self.mgr.queues.set_enable(queues, enable, reason, keep)
         for q in changed:
             self.ctx.send_request("job-ingest.queue-update",
                                   {"name": q.name, "enable": q.enable,
                                    "reason": q.disable_reason})
-        self.mgr.changes += 1
-        return {}
+        return self._queues_durable()
 
     @request_handler("job-manager.queue-start")
-    def queue_start(self, msg: Message) -> dict[str, Any]:
+    def queue_start(self, msg: Message) -> Any:
         queues, start, reason, keep = self._queue_args(msg, "start")
         changed = self.mgr.queues.set_start(queues, start, reason, keep)
         names = {q.name for q in changed}
@@ -292,8 +309,7 @@ class JobManager(Module):
                         self.mgr.advance(job)
                     else:
                         self.mgr.sched.cancel(job)
-        self.mgr.changes += 1
-        return {}
+        return self._queues_durable()
 
     @request_handler("job-manager.alloc-query", allow_guest=True)
     def alloc_query(self, msg: Message) -> dict[str, Any]:

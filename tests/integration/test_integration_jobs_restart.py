@@ -106,6 +106,19 @@ def test_ids_never_go_back_after_a_purge_and_a_crash(cluster):
     cluster.stop()
 
 
+def test_an_acknowledged_queue_change_survives_a_crash(cluster):
+    h = cluster.start()
+    h.rpc("job-manager.queue-enable", {"name": "debug", "enable": False,
+                                       "reason": "maintenance"}).get()
+    h.rpc("job-manager.queue-start", {"name": "debug", "start": False}).get()
+    cluster.crash()         # at once: no periodic checkpoint in between
+    h = cluster.start()
+    status = h.rpc("job-manager.queue-status", {"name": "debug"}).get()
+    assert status["enable"] is False and status["disable_reason"] == "maintenance"
+    assert status["start"] is False
+    cluster.stop()
+
+
 def test_unreplayable_job_is_moved_to_lost_and_found(cluster):
     h = cluster.start()
     h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
