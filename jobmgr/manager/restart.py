@@ -440,6 +440,10 @@ async def recover(mgr: "Manager") -> RestartStats:
     replayed: list[tuple[Job, list[dict[str, Any]]]] = []
     lost: list[tuple[int, str]] = []
     zombie_ok = ckpt is not None and not stats.full
+    # no checkpoint was ever written (a crash within the first checkpoint period):
+    # every waitable job that ended is still to be waited for, as far as anyone knows
+    # (a wait in those seconds may be answered twice; losing the job is worse)
+    never_checkpointed = ckpt is None
 
     def got_eventlog(jobid: int, msg: Message) -> None:
         if msg.errnum:
@@ -474,7 +478,7 @@ async def recover(mgr: "Manager") -> RestartStats:
             stats.inactive += 1
             if not rec.invalid:
                 mgr.inactive.add(jobid, rec.t_clean or time.time())
-                if zombie_ok and rec.waitable and jobid in changed:
+                if rec.waitable and ((zombie_ok and jobid in changed) or never_checkpointed):
                     from jobmgr.manager.wait import wait_result
 
                     mgr.waits.zombies[jobid] = wait_result(rec)

@@ -188,6 +188,21 @@ def test_waitable_zombie_survives_a_restart(cluster):
     cluster.stop()
 
 
+def test_waitable_job_survives_a_crash_before_any_checkpoint(cluster):
+    h = cluster.start()
+    h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
+    jobid = submit(h, flags=4)
+    wait_event(h, jobid, "clean")
+    # as if no checkpoint had been written yet (a crash in the first seconds)
+    h.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [
+        {"key": "checkpoint.job-manager", "flags": 0, "dirent": None}]}).get()
+    cluster.crash()
+    h = cluster.start()
+    assert h.rpc("job-manager.wait", {"id": jobid}).get() == \
+        {"id": jobid, "success": True, "errstr": ""}
+    cluster.stop()
+
+
 def test_checkpoint_is_written_periodically_enough_to_skip_old_jobs(cluster):
     h = cluster.start()
     h.rpc("job-manager.queue-start", {"all": True, "start": True}).get()
