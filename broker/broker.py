@@ -372,8 +372,21 @@ class Broker:
             a.add("local-uri", "local://" + self._socket_path(a.get("rundir")), **imm)
         else:
             a.add("local-uri", a.get("local-uri"), **imm)
-        # topology
+        # topology: -Stbon.topo=kary:N (flux-broker-attributes(7)) names the tree as
+        # tbon.fanout does (kary:0 is flat: every rank a child of rank 0)
         fanout_text = a.get_default("tbon.fanout", "2")
+        topo_text = a.get_default("tbon.topo")
+        if topo_text and self.opts.parents is None:
+            from broker.bootstrap import parse_topo
+
+            try:
+                kind, k = parse_topo(str(topo_text))
+            except ValueError as exc:
+                raise FluxError(errno.EINVAL, str(exc)) from None
+            if kind != "kary":
+                raise FluxError(errno.EINVAL, f"tbon.topo: '{topo_text}' needs a configured "
+                                              "[bootstrap] hosts tree")
+            fanout_text = str(k if k > 0 else max(self.size - 1, 1))
         try:
             self.fanout = int(fanout_text or "2")
             if self.fanout < 1:

@@ -124,3 +124,12 @@ def test_a_lone_command_line_runs_through_the_shell():
     # a plain word is still run as it is, with our own error if it is missing
     r = start("no-such-command-here")
     assert r.returncode == 127 and "rc2: no-such-command-here: No such file" in r.stderr
+
+
+def test_tbon_topo_attribute_shapes_a_test_instance():
+    # -Stbon.topo=kary:N as flux-broker-attributes(7) has it (it was ignored: fanout 2)
+    for topo, maxlevel in (("kary:1", "3"), ("kary:0", "1"), ("kary:3", "1")):
+        r = start("-s", "4", f"-o,-Stbon.topo={topo}", "flux", "getattr", "tbon.maxlevel")
+        assert (r.returncode, r.stdout.strip()) == (0, maxlevel), (topo, r.stderr)
+    r = start("-s", "2", "-o,-Stbon.topo=binomial", "true")
+    assert r.returncode != 0 and "tbon.topo: unknown topology 'binomial'" in r.stderr
