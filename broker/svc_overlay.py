@@ -1,6 +1,7 @@
 """The ``overlay`` service: subtree status, parentof, disconnect."""
 from __future__ import annotations
 
+import asyncio
 import errno
 import time
 from typing import Any
@@ -25,24 +26,28 @@ class OverlayService(Module):
     async def subtree(self, timeout: float | None) -> dict[str, Any]:
         """This broker's subtree, asking each online child for its own."""
         b = self.ctx._broker
-        kids: list[dict[str, Any]] = []
         overlay = b.overlay
         now = time.monotonic()
         hosts = b.opts.hosts
-        for child in b.tree.children(b.rank):
+        # each child gets less time than this broker has, so that a hung broker below
+        # is reported by its own parent rather than making every broker above it look
+        # lost; and the children are asked at once, not one after another
+        below = timeout * 0.75 if timeout else None
+
+        async def one(child: int) -> dict[str, Any]:
             peer = overlay.children.get(child) if overlay is not None else None
             status = peer.status if peer is not None else "offline"
             since = peer.since if peer is not None else b.state_since
+            host = peer.hostname if peer is not None and peer.hostname else b.hostname
             if status == "online":
                 try:
-                    sub = await self.ctx.rpc("overlay.status", {"timeout": timeout or 0},
-                                             nodeid=child, timeout=timeout)
+                    return await self.ctx.rpc("overlay.status", {"timeout": below or 0},
+                                              nodeid=child, timeout=timeout)
                 except OSError:
-                    sub = ghost(child, b.tree, b.size, "lost", b.hostname, now - since, hosts)
-                kids.append(sub)
-            else:
-                host = peer.hostname if peer is not None and peer.hostname else b.hostname
-                kids.append(ghost(child, b.tree, b.size, status, host, now - since, hosts))
+                    status = "lost"
+            return ghost(child, b.tree, b.size, status, host, now - since, hosts)
+
+        kids = list(await asyncio.gather(*(one(c) for c in b.tree.children(b.rank))))
         return {"rank": b.rank, "host": b.hostname,
                 "status": subtree_status([k["status"] for k in kids]),
                 "duration": now - b.state_since, "children": kids}

@@ -133,3 +133,14 @@ def test_tbon_topo_attribute_shapes_a_test_instance():
         assert (r.returncode, r.stdout.strip()) == (0, maxlevel), (topo, r.stderr)
     r = start("-s", "2", "-o,-Stbon.topo=binomial", "true")
     assert r.returncode != 0 and "tbon.topo: unknown topology 'binomial'" in r.stderr
+
+
+def test_overlay_status_blames_the_hung_broker_not_its_parent():
+    # rank 3 stopped: its parent (rank 1) still answers, so rank 1 is degraded and
+    # rank 3 lost, named by its own host (rank 1 and its subtree were shown lost)
+    script = ("p=$(flux exec -r 3 flux getattr broker.pid); kill -STOP $p; sleep 1.5; "
+              "flux overlay status; kill -CONT $p")
+    r = start("--test-hosts=node[0-3]", "-s", "4", "sh", "-c", script, timeout=90)
+    assert r.returncode == 0, r.stderr
+    for want in ("1 node1: degraded", "3 node3: lost", "2 node2: full"):
+        assert any(line.endswith(want) for line in r.stdout.splitlines()), r.stdout
