@@ -306,6 +306,13 @@ class JobExec(Module):
         stream = self.ctx.stream(msg)
 
         def exited(status: int, output: bytes) -> None:
+            if self.stopping:
+                # this broker is leaving with the shell still running (its own shutdown,
+                # not the instance's, which ends jobs first): the job lost this rank, as
+                # when a broker is lost, rather than a shell that simply exited
+                stream.error(errno.ESHUTDOWN,
+                             f"broker rank {self.ctx.rank} left the instance")
+                return
             reply: dict[str, Any] = {"type": "exit", "status": status}
             if output:
                 reply["output"] = base64.b64encode(output).decode()

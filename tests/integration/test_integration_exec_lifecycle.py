@@ -102,6 +102,22 @@ def test_losing_a_rank_ends_its_jobs_with_node_failure(tmp_path):
         inst.kill()
 
 
+def test_a_rank_leaving_cleanly_ends_its_jobs_too(tmp_path):
+    # SIGTERM: the broker leaves in order and ends its shells; the job must not run on
+    # without it until the exit-timeout (or for ever with exit-timeout=none)
+    inst = TestInstance(size=2).start()
+    try:
+        jobid = submit(inst, "-N2", "-o", "exit-timeout=none", "sleep", "3600")
+        wait_event(inst, jobid, "start")
+        os.kill(inst.broker_pids[1], signal.SIGTERM)
+        wait_event(inst, jobid, "clean", timeout="20s")
+        exc = [e["context"] for e in events(inst, jobid) if e["name"] == "exception"]
+        assert exc and exc[0]["type"] == "node-failure" and "rank 1" in exc[0]["note"]
+        assert "left the instance" in exc[0]["note"]
+    finally:
+        inst.kill()
+
+
 # -- many jobs at once --------------------------------------------------------------------------
 
 def test_a_thousand_jobs_at_once_keep_fds_and_memory_bounded(tmp_path):
