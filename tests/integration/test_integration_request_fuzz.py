@@ -32,6 +32,7 @@ DESTRUCTIVE = {
     "module.remove": "unloads a module",
     "job-exec.shutdown": "stops exec starting jobs (the broker's shutdown sequence)",
     "log.clear": "empties the log ring this test reads",
+    "job-manager.stop-alloc": "stops allocation for the rest of the run (a shutdown step)",
 }
 
 # Methods that never respond (RFC 6 notifications and cancels, by design).
