@@ -6,6 +6,7 @@ shared with ``flux run`` and ``flux submit --wait``.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -43,6 +44,22 @@ def command(show_events: bool, show_exec: bool, label_io: bool, quiet: bool, rea
         except ValueError:
             raise click.BadParameter(f"invalid idset {stdin_ranks!r}",
                                      param_hint="--stdin-ranks") from None
+    from cli.job_terminal import attach_terminal, is_terminal, wants_terminal
+
+    if not read_only and is_terminal(0) and wants_terminal(_jobspec(h, id_)):
+        # a job with an interactive terminal (flux alloc's, -o pty.interactive): ours,
+        # raw, becomes it, as flux-core's attach does
+        sys.exit(attach_terminal(h, id_, show_events=show_events, prog="job"))
     sys.exit(attach(h, id_, "job", show_events=show_events, show_exec=show_exec,
                     label_io=label_io, quiet=quiet, read_only=read_only, label=jobid,
                     stdin_ranks=stdin_ranks))
+
+
+def _jobspec(h: Any, jobid: Any) -> Any:
+    """JOBID's jobspec (None if it cannot be read: attach then as usual)."""
+    from flux.job.kvslookup import job_kvs_lookup
+
+    try:
+        return job_kvs_lookup(h, jobid, keys=["jobspec"]).get("jobspec")
+    except (OSError, AttributeError, TypeError, ValueError):
+        return None

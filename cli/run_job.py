@@ -28,8 +28,15 @@ def submit_and_follow(args: SubmitArgs, jobspec: Any, verbose: int = 0) -> NoRet
         sys.stdout.flush()
         sys.stderr.write(f"jobid: {jobid.f58}\n")
         sys.stderr.flush()
-    code = attach(h, jobid, "run", show_events=verbose >= 2, show_exec=verbose >= 3,
-                  label_io=args.label_io, stdin=args.input is None)
+    from cli.job_terminal import attach_terminal, is_terminal, wants_terminal
+
+    if args.input is None and wants_terminal(jobspec) and is_terminal(0):
+        # -o pty.interactive: our terminal, raw, is the job's (ctrl-C reaches its
+        # foreground, the window size follows), as flux alloc does
+        code = attach_terminal(h, jobid, show_events=verbose >= 2, prog="run")
+    else:
+        code = attach(h, jobid, "run", show_events=verbose >= 2, show_exec=verbose >= 3,
+                      label_io=args.label_io, stdin=args.input is None)
     exit_now(code)
 
 

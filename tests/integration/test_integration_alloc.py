@@ -124,3 +124,28 @@ def test_bg_prints_the_job_id_once_the_instance_is_ready(parent):
     r = parent.flux("job", "wait-event", "-t", "30s", jobid, "clean", timeout=60)
     assert r.returncode == 0, r.stderr
     assert parent.flux("jobs", "-no", "{result}", jobid).stdout.strip() == "CANCELED"
+
+
+def test_run_and_attach_with_an_interactive_terminal(parent):
+    # flux run -o pty.interactive: our terminal, raw, is the job's, as flux alloc's
+    # is (the window size is the job's, ctrl-C reaches its foreground program);
+    # flux job attach to such a job does the same
+    child = spawn(parent, "run", "-o", "pty.interactive", "sh", "-i", rows=33, cols=91)
+    child.expect(PROMPT)
+    child.sendline("stty size; echo $FLUX_JOB_ID")
+    child.expect(r"33 91\r\n(\S+)\r\n")
+    jobid = child.match.group(1)
+    child.expect(PROMPT)
+    child.sendline("sleep 100; echo after")
+    child.expect("sleep 100")
+    time.sleep(1.0)
+    child.sendcontrol("c")
+    child.expect(PROMPT)
+    # a second terminal attached to it (the first one goes on too)
+    other = spawn(parent, "job", "attach", jobid, rows=20, cols=60)
+    time.sleep(1.0)
+    other.sendline("stty size")
+    other.expect(r"20 60\r\n")
+    other.sendline("exit 3")
+    assert finish(other) == 3
+    assert finish(child) == 3
