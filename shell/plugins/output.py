@@ -22,6 +22,7 @@ base64-encoded.  Past the limit a stream's data is dropped and one
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import sys
 import time
@@ -41,6 +42,9 @@ __all__ = ["plugin", "OutputBuffer", "data_context", "parse_size", "KVSOutput",
 FLUX_KVS_APPEND = 32
 FLUSH_BYTES = 1 << 20
 MAX_INFLIGHT = 2
+#: a full disk: the first retry of a refused output commit, the longest wait between
+#: retries, and how long a batch is tried before it is given up (and said so)
+RETRY_FIRST, RETRY_MAX, RETRY_GIVE_UP = 0.5, 5.0, 300.0
 TAIL_MAX = 1 << 20                # last output handed to exec with the shell's exit
 _EVENT_MAX = 1 << 19            # raw bytes in one data event
 DEFAULT_BATCH_TIMEOUT = 0.1
@@ -207,6 +211,11 @@ class KVSOutput:
         self.inflight = 0
         self.waiters: list[Callable[[], None]] = []
         self.committed_errors = 0
+        #: a commit refused for want of space, tried again until it goes in (or the
+        #: retry time runs out): later output waits behind it, in order
+        self.retrying: dict[str, Any] | None = None
+        self.retry_delay = RETRY_FIRST
+        self.retry_since = 0.0
 
     # -- sink interface ------------------------------------------------------------------
     def task_output(self, task: Any, stream: str, data: bytes) -> None:
@@ -252,7 +261,9 @@ class KVSOutput:
         if self.timer is not None:
             self.shell.reactor.cancel_timer(self.timer)
             self.timer = None
-        if self.inflight:
+        if self.inflight or self.retrying is not None:
+            # the last entries go after every earlier one (a commit retried for want
+            # of space, too), or they would overtake it
             self.waiters.append(lambda: self.finish(callback))
             return
         events = self.buf.take(final=True)
@@ -281,7 +292,7 @@ class KVSOutput:
         self._commit()
 
     def _commit(self, final: bool = False) -> None:
-        if self.inflight >= MAX_INFLIGHT:
+        if self.inflight >= MAX_INFLIGHT or self.retrying is not None:
             return
         events = self.buf.take(final=final or bool(self.waiters))
         if not events:
@@ -290,20 +301,29 @@ class KVSOutput:
             self._done_waiters()
             return
         data = _lines(events)
-        self.inflight += 1
         op = {"key": "output", "flags": FLUX_KVS_APPEND,
               "dirent": {"ver": 1, "type": "val", "data": base64.b64encode(data).decode()}}
+        self._send(op)
+
+    def _send(self, op: dict[str, Any]) -> None:
+        self.inflight += 1
         fut = self.shell.h.rpc("kvs.commit", {"namespace": self.shell.namespace, "flags": 0,
                                               "ops": [op]}, nodeid=0)
-        fut.then(self._committed)
+        fut.then(self._committed, op)
 
-    def _committed(self, future: Any) -> None:
+    def _committed(self, future: Any, op: dict[str, Any]) -> None:
         self.inflight -= 1
         try:
             future.get()
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT) and self._retry(op):
+                return
             self.committed_errors += 1
             sys.stderr.write(f"flux-shell: output commit failed: {exc.strerror or exc}\n")
+        else:
+            if op is self.retrying:
+                self.retrying = None
+                self.retry_delay = RETRY_FIRST
         if self.buf or self.waiters:
             if self.waiters or self.buf.size >= FLUSH_BYTES:
                 self._commit(final=bool(self.waiters))
@@ -312,8 +332,23 @@ class KVSOutput:
         else:
             self._done_waiters()
 
+    def _retry(self, op: dict[str, Any]) -> bool:
+        """OP was refused for want of space: try it again later, holding back what comes
+        after it, so that output is kept (and in order) once space returns. False once
+        it has been tried for RETRY_GIVE_UP seconds."""
+        now = time.monotonic()
+        if self.retrying is not op:
+            self.retrying, self.retry_since = op, now
+            sys.stderr.write("flux-shell: output commit refused (disk full): trying again\n")
+        elif now - self.retry_since > RETRY_GIVE_UP:
+            self.retrying = None
+            return False
+        delay, self.retry_delay = self.retry_delay, min(self.retry_delay * 2, RETRY_MAX)
+        self.shell.reactor.add_timer(now + delay, lambda: self._send(op))
+        return True
+
     def _done_waiters(self) -> None:
-        if self.inflight or self.buf.pending and self.waiters:
+        if self.inflight or self.retrying is not None or self.buf.pending and self.waiters:
             return
         waiters, self.waiters = self.waiters, []
         for fn in waiters:

@@ -89,3 +89,29 @@ def test_a_full_disk_stalls_the_pipeline_then_it_recovers(tmp_path):
     finally:
         inst.stop()
     assert os.path.exists(state)
+
+
+@pytest.mark.slow
+def test_a_jobs_output_written_while_the_disk_is_full_is_kept(tmp_path):
+    # the shell's output commits are refused with ENOSPC: it tries them again, in
+    # order, and nothing the job wrote is lost once there is room (lines were dropped)
+    state = tmp_path / "state"
+    inst = TestInstance(setattrs=[f"statedir={state}"]).start()
+    try:
+        r = inst.flux("submit", "sh", "-c", "for i in $(seq 1 30); do echo line$i; "
+                      "sleep 0.1; done", check=True)
+        jobid = r.stdout.strip()
+        inst.flux("job", "wait-event", "-t", "30", "-p", "exec", jobid, "shell.start",
+                  check=True)
+        pid = inst.broker_pids[0]
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (4096, hard))
+        try:
+            time.sleep(2.0)             # the job writes most of its lines meanwhile
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
+        r = inst.flux("job", "attach", jobid, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == [f"line{i}" for i in range(1, 31)]
+    finally:
+        inst.stop()
