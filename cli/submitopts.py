@@ -277,6 +277,8 @@ def _size_options(kind: str) -> list[Callable[..., Any]]:
                          help="Number of GPUs to allocate per task"),
             click.option("-N", "--nodes", type=click.IntRange(min=1), default=None,
                          help="Distribute tasks over N nodes"),
+            click.option("--tasks-per-node", type=click.IntRange(min=1), default=None,
+                         metavar="N", help="With -N, N tasks on each node (instead of -n)"),
             click.option("-x", "--exclusive", is_flag=True,
                          help="With -N, allocate whole nodes"),
         ]
@@ -396,6 +398,15 @@ def args_from_click(ctx: click.Context, command: Sequence[str]) -> SubmitArgs:
         count, cores, gpus = p["nslots"], p["cores_per_slot"], p["gpus_per_slot"]
     else:
         count, cores, gpus = p["ntasks"], p["cores_per_task"], p["gpus_per_task"]
+        per_node = p.get("tasks_per_node")
+        if per_node is not None:
+            # newer flux-run(1)'s --tasks-per-node: -N nodes, that many tasks on each
+            if p["nodes"] is None:
+                raise click.UsageError("--tasks-per-node requires -N, --nodes")
+            if count is not None:
+                raise click.UsageError("--tasks-per-node and -n, --ntasks cannot be used "
+                                       "together")
+            count = p["nodes"] * per_node
     ntasks = count if count is not None else (p["nodes"] or 1)
     prog = ctx.command.prog if isinstance(ctx.command, SubmitCommand) else "submit"
     return SubmitArgs(command=list(command), ntasks=ntasks, cores_per_task=cores,

@@ -297,3 +297,15 @@ def test_submit_args_with_cc_and_uses_cc():
     assert args.with_cc(9).setopts == ["x=9"]
     assert build_jobspec(args.with_cc(9)).jobspec["attributes"]["system"]["shell"][
         "options"]["x"] == 9
+
+
+def test_tasks_per_node_places_that_many_tasks_on_each_node():
+    # newer flux-run(1)'s --tasks-per-node N, with -N: N tasks on every node
+    (js,) = dry("-N2", "--tasks-per-node=3", "true")
+    node = js["resources"][0]
+    assert node["type"] == "node" and node["count"] == 2
+    assert node["with"][0]["count"] == 3             # slots (tasks) per node
+    r = run("run", "--tasks-per-node=2", "true")
+    assert r.exit_code == 2 and "--tasks-per-node requires -N" in r.output
+    r = run("run", "-N2", "-n4", "--tasks-per-node=2", "true")
+    assert r.exit_code == 2 and "cannot be used together" in r.output
