@@ -10,7 +10,6 @@ instances of more than one broker.  Without them, a configuration with
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from broker.attrs import check_cmdline

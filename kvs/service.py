@@ -173,6 +173,7 @@ class Kvs(Module):
         ctx.attr_register("kvs.gc-threshold", getter=lambda: str(self._gc.threshold),
                           setter=self._gc.set_threshold)
         self._pending: list[tuple[Message, Txn]] = []
+        self._answered = 0          # requests of the batch being committed answered so far
         self._posted = False
         self._seen = 0
         self._hops = 0
@@ -304,18 +305,17 @@ class Kvs(Module):
         batch, self._pending = self._pending, []
         if not batch:
             return
-        answered: set[int] = set()
+        self._answered = 0
         try:
-            self._commit_batch(batch, answered)
+            self._commit_batch(batch)
         except Exception as exc:  # noqa: BLE001 - no committer may be left without an answer
             self.ctx.log.exception("kvs: group commit failed unexpectedly", txns=len(batch))
-            for i, (msg, _txn) in enumerate(batch):
-                if i not in answered:
-                    self.ctx.respond_error(msg, errno.EIO, f"kvs.commit: internal error: "
-                                                           f"{type(exc).__name__}: {exc}")
+            for msg, _txn in batch[self._answered:]:
+                self.ctx.respond_error(msg, errno.EIO, f"kvs.commit: internal error: "
+                                                       f"{type(exc).__name__}: {exc}")
 
-    def _commit_batch(self, batch: list[tuple[Message, Txn]], answered: set[int]) -> None:
-        """Commit BATCH and answer each request (ANSWERED: the indexes answered so far)."""
+    def _commit_batch(self, batch: list[tuple[Message, Txn]]) -> None:
+        """Commit BATCH and answer its requests in order (``_answered``: how many so far)."""
         txns = [txn for _msg, txn in batch]
         try:
             results = self.engine.commit(txns)
@@ -328,10 +328,10 @@ class Kvs(Module):
             try:
                 self.engine.store.sync()
             except OSError as exc:
-                for i, (msg, _txn) in enumerate(batch):
+                for msg, _txn in batch:
                     self.ctx.respond_error(msg, exc.errno or errno.EIO,
                                            f"kvs.commit: sync failed: {exc.strerror or exc}")
-                    answered.add(i)
+                self._answered = len(batch)
                 return
         c = self.counters
         c["batches"] += 1
@@ -339,9 +339,9 @@ class Kvs(Module):
         respond = self.ctx.respond
         respond_error = self.ctx.respond_error
         roots: dict[tuple[str, int], tuple[str, list[Txn]]] = {}
-        for i, ((msg, txn), res) in enumerate(zip(batch, results)):
+        for (msg, txn), res in zip(batch, results):
             err = res.error
-            answered.add(i)
+            self._answered += 1
             if err is not None:
                 c["commit_errors"] += 1
                 respond_error(msg, err.errno or errno.EIO, err.strerror)

@@ -229,7 +229,6 @@ class TopApp:
         import signal
         import termios
 
-        t = self.term
         try:
             self._tty_mode: Any = termios.tcgetattr(sys.stdin.fileno())
         except (termios.error, ValueError, OSError):
