@@ -175,7 +175,10 @@ def command(tokens: tuple[str, ...]) -> None:
         die("bulksubmit", "no inputs: nothing to submit")
     first = jobs[0][1].params
     if first["dry_run"]:
-        _dry_run(jobs, takes_value)
+        # flux-mini(1) in the seeds shows its own name there
+        parent = click.get_current_context().parent
+        mini = parent is not None and parent.info_name == "mini"
+        _dry_run(jobs, takes_value, "flux-mini" if mini else "bulksubmit")
         return
     requests, total = _requests(jobs)
     sys.exit(submit_requests("bulksubmit", requests, total, quiet=first["quiet"],
@@ -192,13 +195,14 @@ def _job_ids(ctx: click.Context) -> tuple[list[int] | None, bool]:
         sys.exit(exc.exit_code)
 
 
-def _dry_run(jobs: list[tuple[list[str], click.Context]], takes_value: dict[str, bool]) -> None:
+def _dry_run(jobs: list[tuple[list[str], click.Context]], takes_value: dict[str, bool],
+             prog: str) -> None:
     for argv, ctx in jobs:
         ids, _set_cc = _job_ids(ctx)
         shown = [t for t in argv if t != "--dry-run"]
         for cc in ids or [None]:
             args = bulk_inputs.substitute_cc(shown, cc)
-            sys.stdout.write(f"bulksubmit: submit {_render(args, takes_value)}\n")
+            sys.stdout.write(f"{prog}: submit {_render(args, takes_value)}\n")
 
 
 def _requests(jobs: list[tuple[list[str], click.Context]]) -> tuple[Iterator[Request], int]:

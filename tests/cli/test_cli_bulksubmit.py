@@ -118,6 +118,12 @@ def test_man_page_examples(tmp_path, monkeypatch):
         f"bulksubmit: submit -n{2 ** i} hostname" for i in range(5)]
 
 
+def test_mini_dry_run_names_flux_mini():
+    """flux-mini(1) in the seeds: ``flux mini bulksubmit --dry-run`` prints ``flux-mini:``."""
+    r = CliRunner().invoke(main, ["mini", "bulksubmit", "--dry-run", "echo", "{}", ":::", "1"])
+    assert (r.exit_code, r.output) == (0, "flux-mini: submit echo 1\n")
+
+
 def test_stdin_with_other_inputs_and_separators():
     assert dry("echo", "{0}{1}", "::::", "-", ":::", "x", stdin="a\nb\n")[1].splitlines() == [
         "bulksubmit: submit echo ax", "bulksubmit: submit echo bx"]
