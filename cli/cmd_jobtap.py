@@ -5,7 +5,8 @@ which start with ``.``, first); ``load [-r NAME] PLUGIN [KEY=VAL...]`` loads a
 Python plugin file (a relative path is taken from the current directory when
 it exists there), a builtin by name, or an importable module, with KEY=VAL
 as its config (VAL is JSON when it parses); ``remove NAME`` takes away the
-plugins the glob NAME matches (``all``: every non-builtin one).
+plugins the glob NAME matches (``all``: every non-builtin one); ``query NAME``
+prints what the job manager knows of a plugin as JSON.
 """
 from __future__ import annotations
 
@@ -80,3 +81,13 @@ def load_cmd(remove: str | None, plugin: str, keyvals: Sequence[str]) -> None:
 def remove_cmd(name: str) -> None:
     """Remove the plugins NAME matches (a glob, or all)."""
     _rpc({"op": "remove", "name": name})
+
+
+@command.command("query", context_settings=_CTX)
+@click.argument("name")
+@handle_errors("jobtap")
+def query_cmd(name: str) -> None:
+    """Print information about plugin NAME as JSON."""
+    import json
+
+    click.echo(json.dumps(_rpc({"op": "query", "name": name})))

@@ -373,6 +373,24 @@ class Jobtap:
             self.mgr.log.info("jobtap: plugins removed", plugins=gone)
         return gone
 
+    def query(self, name: str) -> dict[str, Any]:
+        """What ``flux jobtap query NAME`` prints: the name, the path (``builtin``), and
+        whatever the plugin's ``plugin.query`` callbacks put in ``args.out``."""
+        if name in self.builtins:
+            return {"name": name, "path": "builtin"}
+        plugin = next((p for p in self.plugins if p.name == name), None)
+        if plugin is None:
+            raise FluxError(errno.ENOENT, f"{name}: plugin not found")
+        import fnmatch
+
+        out: dict[str, Any] = {}
+        for glob, fn in plugin.handlers:
+            if fnmatch.fnmatchcase("plugin.query", glob):
+                args = JobtapArgs(0, -1, 0, 0, -1, 0.0, {})
+                if self._call(plugin, fn, "plugin.query", args) >= 0:
+                    out.update(args.out)
+        return {**out, "name": plugin.name, "path": plugin.path}
+
     def apply_directives(self, directives: list[Directive], searchpath: list[str]) -> None:
         for i, d in enumerate(directives):
             try:

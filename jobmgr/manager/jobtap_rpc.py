@@ -5,7 +5,9 @@ Requests (instance owner only):
 ``{"op": "list"}`` -> ``{"plugins": [names], "builtins": [names]}``;
 ``{"op": "load", "plugin": SPEC, "conf": {..}, "remove": PATTERN?}`` -> ``{"name": NAME}``
 (the removal, if any, comes first); ``{"op": "remove", "name": PATTERN}`` ->
-``{"removed": [names]}``.
+``{"removed": [names]}``; ``{"op": "query", "name": NAME}`` -> ``{"name", "path", ...}``
+(``path`` is ``builtin`` for a builtin; the plugin's ``plugin.query`` callbacks add
+what they put in ``args.out``).
 """
 from __future__ import annotations
 
@@ -52,5 +54,7 @@ def request(tap: Jobtap, payload: Mapping[str, Any], searchpath: list[str]) -> d
         return {"name": tap.load(spec, conf, searchpath), "removed": removed}
     if op == "remove":
         return {"removed": tap.remove(_str(payload, "name"))}
+    if op == "query":
+        return tap.query(_str(payload, "name"))
     raise FluxError(errno.EPROTO, f"job-manager.jobtap: unknown op {op!r} "
-                                  "(list, load or remove)")
+                                  "(list, load, remove or query)")

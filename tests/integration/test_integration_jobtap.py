@@ -3,6 +3,7 @@ loaded at run time and from ``[job-manager] plugins``, each callback topic they 
 the builtins, and plugins that fail without harming the instance."""
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 import time
@@ -437,3 +438,25 @@ def test_plugin_api_details_of_jobtap_plugins_7(inst, tmp_path):
     ok(inst.flux("jobtap", "remove", "extras"))
     with pytest.raises(OSError):
         inst.handle().rpc("job-manager.extras.release", {}).get()
+
+
+QUERY = """
+def flux_plugin_init(p):
+    def query(p, topic, args):
+        args.out["loaded-with"] = p.conf.get("tag")
+    p.add_handler("plugin.query", query)
+"""
+
+
+def test_query_prints_name_path_and_the_plugins_own_data(inst, tmp_path):
+    """flux-jobtap(1) query: at least the name and path ("builtin"), plus what the
+    plugin's plugin.query callback adds; an unknown name is an error."""
+    path = write(tmp_path, "q.py", QUERY)
+    ok(inst.flux("jobtap", "load", path, "tag=abc"))
+    assert json.loads(ok(inst.flux("jobtap", "query", "q.py"))) == {
+        "name": "q.py", "path": path, "loaded-with": "abc"}
+    assert json.loads(ok(inst.flux("jobtap", "query", ".begin-time"))) == {
+        "name": ".begin-time", "path": "builtin"}
+    r = inst.flux("jobtap", "query", "nosuch.py")
+    assert r.returncode == 1
+    assert "nosuch.py: plugin not found" in r.stderr
