@@ -23,14 +23,37 @@ from typing import Any
 import click
 
 from cli.common import die, handle_errors
+from flux.queue import QueueList
+from flux.util.config import UtilConfig
 
 __all__ = ["command", "status_lines", "verbose_lines", "queue_rows", "split_args"]
 
-LIST_FORMAT = ("{queuem:<8.8} {enabled:>2} {started:>2} {defaults.timelimit!F:>8h} "
-               "{limits.timelimit!F:>8h} {limits.range.nnodes:>10} {limits.range.ncores:>10} "
-               "{limits.range.ngpus:>10}")
+LIST_FORMAT = ("{queuem:<8.8} ?:{parent:<8.8} {enabled:>2} {started:>2} "
+               "{defaults.timelimit!F:>8h} {limits.timelimit!F:>8h} {limits.range.nnodes:>10} "
+               "{limits.range.ncores:>10} {limits.range.ngpus:>10}")
+#: flux-queue(1)'s named formats (``-o NAME``, ``-o help``)
+LIST_FORMATS = {
+    "default": {"description": "Default flux-queue list format string",
+                "format": LIST_FORMAT},
+    "policy": {"description": "flux-queue list with policy limits only",
+               "format": LIST_FORMAT},
+    "effective": {"description": "flux-queue list with limits capped by the queue's resources",
+                  "format": ("{queuem:<8.8} ?:{parent:<8.8} {enabled:>2} {started:>2} "
+                             "{defaults.timelimit!F:>8h} {limits.timelimit!F:>8h} "
+                             "{limits.range.effective.nnodes:>10} "
+                             "{limits.range.effective.ncores:>10} "
+                             "{limits.range.effective.ngpus:>10}")},
+    "nodes": {"description": "Show queue status plus all/up/allocated/free nodes",
+              "format": ("{queuem:<8.8} ?:{parent:<8.8} {enabled:>2} {started:>2} "
+                         "{resources.all.nnodes:>6} {resources.up.nnodes:>10} "
+                         "{resources.down.nnodes:>10} {resources.allocated.nnodes:>11} "
+                         "{resources.free.nnodes:>10}")},
+}
+_STATES = ("all", "free", "allocated", "up", "down")
+_COUNTS = ("nnodes", "ncores", "ngpus")
 LIST_HEADINGS = {
-    "queue": "QUEUE", "queuem": "QUEUE", "submission": "SUBMIT", "scheduling": "SCHED",
+    "queue": "QUEUE", "queuem": "QUEUE", "parent": "PARENT",
+    "submission": "SUBMIT", "scheduling": "SCHED",
     "enabled": "EN", "started": "ST", "enabled.ascii": "EN", "started.ascii": "ST",
     "defaults.timelimit": "TDEFAULT", "limits.timelimit": "TLIMIT",
     "limits.range.nnodes": "NNODES", "limits.range.ncores": "NCORES",
@@ -38,6 +61,9 @@ LIST_HEADINGS = {
     "limits.min.nnodes": "MINNODES", "limits.max.nnodes": "MAXNODES",
     "limits.min.ncores": "MINCORES", "limits.max.ncores": "MAXCORES",
     "limits.min.ngpus": "MINGPUS", "limits.max.ngpus": "MAXGPUS",
+    **{f"limits.range.effective.{k}": k.upper() for k in _COUNTS},
+    **{f"resources.{state}.{k}": k[1:].upper() + ("" if state == "all" else f":{state.upper()}")
+       for state in _STATES for k in _COUNTS},
 }
 YES, NO = "\u2714", "\u2717"
 
@@ -95,16 +121,41 @@ class _Flag(str):
         return flag
 
 
+class _Ranges(dict):  # type: ignore[type-arg]
+    """The policy ranges by count; ``["effective"]`` holds the effective ones (a field
+    path, kept out of the items so the ranges compare as a plain dict)."""
+
+    effective: dict[str, str]
+
+    def __missing__(self, key: str) -> Any:
+        if key == "effective":
+            return self.effective
+        raise KeyError(key)
+
+
 def _range(low: int, high: int) -> str:
     top = "inf" if high < 0 else str(high)
     return f"{max(low, 0)}-{top}"
 
 
+def _counts(rset: Any) -> dict[str, int]:
+    return {k: getattr(rset, k) for k in _COUNTS} if rset is not None else dict.fromkeys(_COUNTS, 0)
+
+
 def queue_rows(names: Sequence[str | None], statuses: Mapping[str | None, Mapping[str, Any]],
-               policy: Any, default: str | None) -> list[dict[str, Any]]:
-    """The ``flux queue list`` fields of each queue, nested as the field paths read."""
+               policy: Any, default: str | None,
+               infos: Mapping[str | None, Any] | None = None) -> list[dict[str, Any]]:
+    """The ``flux queue list`` fields of each queue, nested as the field paths read.
+
+    INFOS (``flux.queue.QueueInfo`` by name) give each queue's parent and
+    resources: ``resources.STATE.COUNT`` and the effective ranges, whose
+    maximum is the smaller of the limit and what the queue has (flux-queue(1)).
+    """
     rows = []
     for name in names:
+        info = (infos or {}).get(name)
+        resources = {state: _counts(info.resources[state] if info is not None else None)
+                     for state in _STATES}
         status = statuses[name]
         enabled, started = status.get("enable", True), status.get("start", True)
         pol = policy.policy_for(name)
@@ -112,8 +163,16 @@ def queue_rows(names: Sequence[str | None], statuses: Mapping[str | None, Mappin
         lows = {k: max(limits.min.get(k, -1), 0) for k in ("nnodes", "ncores", "ngpus")}
         highs = {k: ("inf" if limits.max.get(k, -1) < 0 else limits.max[k])
                  for k in ("nnodes", "ncores", "ngpus")}
+        ranges = _Ranges({k: _range(limits.min.get(k, -1), limits.max.get(k, -1))
+                          for k in _COUNTS})
+        ranges.effective = dict(ranges)
+        if info is not None:
+            for k in _COUNTS:
+                top, have = limits.max.get(k, -1), resources["all"][k]
+                ranges.effective[k] = f"{lows[k]}-{have if top < 0 else min(top, have)}"
         rows.append({
             "queue": name or "",
+            "parent": (info.parent or "") if info is not None else "",
             "queuem": (name or "") + ("*" if name is not None and name == default else ""),
             "submission": "enabled" if enabled else "disabled",
             "scheduling": "started" if started else "stopped",
@@ -121,9 +180,9 @@ def queue_rows(names: Sequence[str | None], statuses: Mapping[str | None, Mappin
             "started": _Flag(started),
             "defaults": {"timelimit": pol.default_duration or 0.0},
             "limits": {"timelimit": limits.duration or 0.0,
-                       "range": {k: _range(limits.min.get(k, -1), limits.max.get(k, -1))
-                                 for k in lows},
+                       "range": ranges,
                        "min": lows, "max": highs},
+            "resources": resources,
         })
     return rows
 
@@ -264,6 +323,13 @@ def list_cmd(queues: str | None, no_header: bool, fmt: str | None) -> None:
     from flux.util.outputformat import OutputFormat
     from jobmgr.policy import parse_job_policy
 
+    config_file = UtilConfig("flux-queue", subcommand="list",
+                             initial_dict={"list": {"formats": LIST_FORMATS}})
+    config_file.builtin_formats = {"list": LIST_FORMATS}
+    try:
+        fmt = config_file.load().get_format_string(fmt or "default")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     h = _handle()
     info = h.rpc("job-manager.queue-list", {}).get()
     names: list[str | None] = list(info.get("queues", [])) or [None]
@@ -277,9 +343,11 @@ def list_cmd(queues: str | None, no_header: bool, fmt: str | None) -> None:
     policy = parse_job_policy(config)
     statuses = {name: h.rpc("job-manager.queue-status", {"name": name} if name else {}).get()
                 for name in names}
-    rows = queue_rows(names, statuses, policy, info.get("default"))
+    qlist = QueueList(h, [n for n in names if n] or None)
+    infos = {name: qlist[name] for name in names}
+    rows = queue_rows(names, statuses, policy, info.get("default"), infos)
     try:
-        formatter = OutputFormat(fmt or LIST_FORMAT, headings=LIST_HEADINGS)
+        formatter = OutputFormat(fmt, headings=LIST_HEADINGS)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     formatter.print_items(rows, no_header=no_header)

@@ -117,15 +117,17 @@ def parse_config(table: Any) -> ResourceConfig:
                           flags["noverify"], flags["monitor-force-up"])
 
 
-#: [resource] keys read only when the module starts: a reload that changes one is refused
-RESTART_KEYS = (("path", "path"), ("config", "config"), ("exclude", "exclude"),
-                ("norestrict", "norestrict"), ("monitor-force-up", "monitor_force_up"))
+#: [resource] keys read only when the module starts: a reload that changes one is
+#: refused.  ``exclude`` is not one: as flux-config-resource(5) says, it "may be
+#: changed on a live system by reloading the configuration" (the module applies it).
+RESTART_KEYS = (("path", "path"), ("config", "config"), ("norestrict", "norestrict"),
+                ("monitor-force-up", "monitor_force_up"))
 
 
 def restart_needed(old: ResourceConfig, new: ResourceConfig) -> None:
     """FluxError(EINVAL) naming the first key whose change needs a restart of the
-    instance (R, the exclusion and discovery are set up at start); ``noverify``
-    may change (it has no effect here)."""
+    instance (R and discovery are set up at start); ``noverify`` and ``exclude``
+    may change (the first has no effect here, the second is applied live)."""
     for key, attr in RESTART_KEYS:
         if getattr(old, attr) != getattr(new, attr):
             raise _bad(key, "changing it needs a restart of the instance (it is read "

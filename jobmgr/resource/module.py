@@ -68,7 +68,9 @@ __all__ = ["Resource", "EVENTLOG_KEY", "R_KEY", "CHECKPOINT_KEY"]
 EVENTLOG_KEY = "resource.eventlog"
 R_KEY = "resource.R"
 CHECKPOINT_KEY = "checkpoint.resource"
-_DRAIN_MODES = {None: 0, "overwrite": 1, "update": 2}
+#: drain modes and their ``overwrite`` (flux-core's): 1 replaces the reason of a drained
+#: rank (drain -f), 2 its time too (-ff); update drains what is not drained yet
+_DRAIN_MODES = {None: 0, "update": 0, "overwrite": 1, "force-overwrite": 2}
 #: how long rank 0 waits for the parent instance before discovering resources
 PARENT_TIMEOUT = 10.0
 #: how long resource.sched-status waits for R to be known before EAGAIN
@@ -104,6 +106,9 @@ class Resource(Module):
         self._sched_ranks: set[int] = set()
         self._exclude: set[int] = set()
         self._exclude_hosts: str | None = None
+        self._define_posted = False                # resource-define is on its way
+        self._pending_rset: Any = None             # the R it defines
+        self._exclude_posted: "asyncio.Future[Any] | None" = None   # by a config reload
         self._reports: dict[int, LocalResources] = {}
         self._intent_online: set[int] = set()   # as posted, ahead of the applied state
         self._intent_torpid: set[int] = set()
@@ -159,7 +164,9 @@ class Resource(Module):
         if rset is None and self.ctx.size == 1:
             rset = discovered_R(self._reports)
         if rset is not None:
-            events += self._define_events(rset)
+            # R is known now: an exclude naming an unknown host stops the start, as
+            # with a configured R
+            events += self._define_events(rset, strict=True)
         if online:
             events.append(("online", {"idset": _idset(online)}))
             self._intent_online |= online
@@ -194,14 +201,54 @@ class Resource(Module):
             self.ctx.log.error(f"cannot write {CHECKPOINT_KEY}: {exc}")
 
     def config_check(self, config: Any) -> None:
-        """Refuse (FluxError naming the key) a bad ``[resource]`` table, or a change
-        that only a restart can apply."""
-        restart_needed(self.cfg, parse_config(config.get("resource")))
-
-    def config_reload(self, config: Any) -> None:
+        """Refuse (FluxError naming the key) a bad ``[resource]`` table, a change
+        that only a restart can apply, or an ``exclude`` naming unknown ranks or hosts."""
         new = parse_config(config.get("resource"))
         restart_needed(self.cfg, new)
+        self._reload_exclude(new)
+
+    def config_reload(self, config: Any) -> None:
+        """Take the new ``[resource]`` table; on rank 0 a changed ``exclude`` is
+        applied at once (flux-config-resource(5)): ``exclude``/``unexclude``
+        events, and the newly excluded ranks go down for the scheduler (they stay
+        in its R, as in flux-core, until the instance restarts)."""
+        new = parse_config(config.get("resource"))
+        restart_needed(self.cfg, new)
+        wanted = self._reload_exclude(new)
         self.cfg = new
+        if wanted is None:
+            return
+        self._exclude_hosts = None
+        added, removed = wanted - self._exclude, self._exclude - wanted
+        self._exclude = wanted
+        if not self._define_posted:
+            return           # resource-define will post the exclusion
+        events: list[tuple[str, dict[str, Any]]] = []
+        if added:
+            events.append(("exclude", {"idset": _idset(added)}))
+        if removed:
+            events.append(("unexclude", {"idset": _idset(removed)}))
+        rset = self.rset if self.rset is not None else self._pending_rset
+        events += self._undrain_excluded(rset)
+        if events:
+            self._exclude_posted = self._post(events)
+
+    def _reload_exclude(self, new: ResourceConfig) -> set[int] | None:
+        """The ranks NEW's ``exclude`` names, when it differs from the one in effect on
+        rank 0 (None: nothing to do); FluxError(EINVAL) for unknown ranks or hosts."""
+        if self.ctx.rank != 0 or new.exclude == self.cfg.exclude:
+            return None
+        text = new.exclude
+        if not text:
+            return set()
+        if self.rset is None and not self._define_posted:
+            if not is_idset_text(text.strip()):
+                raise FluxError(errno.EINVAL, "resource.exclude: R is not known yet "
+                                              "(hosts cannot be mapped to ranks)")
+            return set(resolve_targets(text, {}, range(self.ctx.size), "resource.exclude"))
+        rset = self.rset if self.rset is not None else self._pending_rset
+        hosts = {r: h for r in rset.ranks if (h := rset.hostname(r))}
+        return set(resolve_targets(text, hosts, rset.ranks, "resource.exclude"))
 
     def _resolve_exclude(self, rset: Any) -> set[int]:
         """The configured exclude set (hostlists wait for R when discovering)."""
@@ -306,15 +353,24 @@ class Resource(Module):
 
     # -- R ------------------------------------------------------------------------
 
-    def _define_events(self, rset: Any) -> list[tuple[str, dict[str, Any]]]:
-        """resource-define, and exclude/unexclude where the config changed."""
+    def _define_events(self, rset: Any, strict: bool = False) -> list[tuple[str, dict[str, Any]]]:
+        """resource-define, and exclude/unexclude where the config changed.
+
+        A host of ``exclude`` that R lacks is an error (STRICT: at start) or,
+        when R is discovered after the start, logged, and nothing is excluded.
+        """
         if self._exclude_hosts:
             hosts = {r: rset.hostname(r) for r in rset.ranks if rset.hostname(r)}
             try:
                 self._exclude = set(resolve_targets(self._exclude_hosts, hosts, rset.ranks,
                                                     "resource.exclude"))
             except FluxError as exc:
+                if strict:
+                    raise
                 self.ctx.log.error(f"{exc}: nothing excluded")
+            self._exclude_hosts = None
+        self._define_posted = True
+        self._pending_rset = rset
         events: list[tuple[str, dict[str, Any]]] = [
             ("resource-define", {"method": self._method})]
         # the instance's expiration is R's (0: none); a replayed one is replaced
@@ -327,8 +383,21 @@ class Resource(Module):
             events.append(("exclude", {"idset": _idset(added)}))
         if removed:
             events.append(("unexclude", {"idset": _idset(removed)}))
+        events += self._undrain_excluded(rset)
         self._batch.put(R_KEY, encode_value(rset.to_dict())).add_done_callback(self._log_failure)
         return events
+
+    def _undrain_excluded(self, rset: Any) -> list[tuple[str, dict[str, Any]]]:
+        """An ``undrain`` of the drained ranks that are excluded (flux-core: "Excluded
+        targets may not be drained"), so a node excluded, then brought back, is not
+        drained by a forgotten reason."""
+        ranks = sorted(set(self.state.drained) & self._exclude)
+        if not ranks:
+            return []
+        from flux.hostlist import Hostlist
+
+        hosts = [h for r in ranks if (h := rset.hostname(r))]
+        return [("undrain", {"idset": _idset(ranks), "nodelist": Hostlist(hosts).encode()})]
 
     def _log_failure(self, fut: "asyncio.Future[Any]") -> None:
         if not fut.cancelled() and fut.exception() is not None:
@@ -604,16 +673,23 @@ class Resource(Module):
             raise FluxError(errno.EINVAL, "drain: reason must be a string")
         mode = body.get("mode")
         if mode not in _DRAIN_MODES:
-            raise FluxError(errno.EINVAL, f"drain: mode must be 'update' or 'overwrite', "
-                                          f"got {mode!r}")
+            raise FluxError(errno.EINVAL, "drain: mode must be 'update' or 'overwrite' (or "
+                                          f"'force-overwrite'), got {mode!r}")
         ranks = resolve_targets(body.get("targets"), self._hostnames(), self.state.ranks)
-        already = [r for r in ranks if r in self.state.drained]
+        # flux-resource(1): "Resources cannot be both excluded and drained"
+        excluded = [r for r in ranks if r in self.state.excluded]
+        if excluded:
+            raise FluxError(errno.EINVAL, f"drain: rank{'s' if len(excluded) > 1 else ''} "
+                                          f"{_idset(excluded)} excluded by configuration")
+        # a rank drained with no reason may be given one (as in flux-core)
+        drained = self.state.drained
+        already = [r for r in ranks if r in drained and drained[r].reason]
         if already and mode is None:
             raise FluxError(errno.EEXIST, f"drain: rank{'s' if len(already) > 1 else ''} "
                                           f"{_idset(already)} already drained (use force to "
                                           "replace the reason, update to leave it)")
         if mode == "update":
-            ranks = [r for r in ranks if r not in self.state.drained]
+            ranks = [r for r in ranks if r not in already]
             if not ranks:
                 return {}
         fut = self._post([("drain", {"idset": _idset(ranks), "nodelist": self._nodelist(ranks),
@@ -631,7 +707,8 @@ class Resource(Module):
         if reason is not None and not isinstance(reason, str):
             raise FluxError(errno.EINVAL, "undrain: reason must be a string")
         idle = [r for r in ranks if r not in self.state.drained]
-        if idle and not body.get("force"):
+        # flux-core's flux resource undrain -f sends mode "force"
+        if idle and not body.get("force") and body.get("mode") != "force":
             raise FluxError(errno.EINVAL, f"undrain: rank{'s' if len(idle) > 1 else ''} "
                                           f"{_idset(idle)} not drained")
         ranks = [r for r in ranks if r in self.state.drained]
@@ -663,6 +740,18 @@ class Resource(Module):
     def status(self, msg: Message) -> Any:
         if self.ctx.rank != 0:
             return self._forward(msg)
+        pending = self._exclude_posted
+        if pending is not None and not pending.done():
+            # `flux config reload` answers before its exclude events are durable;
+            # a status asked after it shows them
+            return self._status_after(pending)
+        return self._status()
+
+    async def _status_after(self, pending: "asyncio.Future[Any]") -> Any:
+        await asyncio.wait([pending])
+        return self._status()
+
+    def _status(self) -> dict[str, Any]:
         st = self.state
         drain: dict[str, dict[str, Any]] = {}
         by_info: dict[Any, list[int]] = {}

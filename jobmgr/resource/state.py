@@ -10,8 +10,9 @@ reason).  ``rank_state(rank, busy)`` then names the rank's state --
 
 Events (context keys): ``resource-define`` {method, R?}, ``restart``
 {ranks?, online?}, ``online``/``offline``/``torpid``/``lively``/``exclude``/
-``unexclude`` {idset}, ``drain`` {idset, reason?, overwrite? 0|1|2,
-nodelist?}, ``undrain`` {idset, nodelist?}, ``resource-update``
+``unexclude`` {idset}, ``drain`` {idset, reason?, overwrite? 0|1|2 (keep,
+replace the reason, replace reason and time), nodelist?}, ``undrain``
+{idset, nodelist?}, ``resource-update``
 {expiration}, ``truncate`` {online?, torpid?, exclude?, drain?}.  Other
 event names are ignored, so newer logs still load.
 """
@@ -179,9 +180,14 @@ class ResourceState:
                                      f"got {overwrite!r}")
         info = DrainInfo(ts, reason)
         for rank in ids:
-            # 1 (force) replaces the reason of drained ranks; 0 and 2 keep it
-            if rank not in self.drained or overwrite == 1:
+            # as flux-core: 0 keeps a drained rank's reason (one without a reason gets
+            # this one), 1 (drain -f) replaces the reason, 2 (-ff) reason and time;
+            # a rank that stays drained keeps its time unless 2
+            old = self.drained.get(rank)
+            if old is None or overwrite == 2:
                 self.drained[rank] = info
+            elif overwrite == 1 or not old.reason:
+                self.drained[rank] = DrainInfo(old.timestamp, reason)
 
     def _undrain(self, name: str, ts: float, ctx: Mapping[str, Any]) -> None:
         if "idset" not in ctx:

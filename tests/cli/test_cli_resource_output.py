@@ -112,7 +112,7 @@ def test_list_options_and_errors(monkeypatch):
     result, _ = invoke(monkeypatch, answers, "list", "-s", "bogus")
     assert result.exit_code == 1
     assert result.output.endswith("flux-resource: invalid resource state 'bogus' (valid: "
-                                  "free, allocated, down, all)\n")
+                                  "up, down, allocated, free, all)\n")
     result, _ = invoke(monkeypatch, answers, "list", "-q", "nosuch")
     assert result.exit_code == 1 and "unknown queue 'nosuch' (queues: batch, debug)" in \
         result.output

@@ -42,12 +42,15 @@ def test_drain_draining_drained_undrain():
     assert rs.drain_entries(busy={1}) == [DrainEntry(5.0, "drained", "node is fubar", (2,)),
                                           DrainEntry(5.0, "draining", "node is fubar", (1,))]
     assert rs.unavailable() == {1, 2}
-    # overwrite 0 and 2 keep the first reason, 1 replaces it
-    rs.apply(E("drain", 6.0, idset="2-3", reason="again", overwrite=2))
+    # as flux-core: overwrite 0 keeps a drained rank's reason, 1 (drain -f) replaces
+    # the reason and keeps the time, 2 (-ff) replaces both
+    rs.apply(E("drain", 6.0, idset="2-3", reason="again", overwrite=0))
     assert rs.drained[2].reason == "node is fubar" and rs.drained[3].reason == "again"
     rs.apply(E("drain", 7.0, idset="2", reason="forced", overwrite=1))
-    assert rs.drained[2].reason == "forced" and rs.drained[2].timestamp == 7.0
-    rs.apply(E("undrain", 8.0, idset="1-3"))
+    assert rs.drained[2].reason == "forced" and rs.drained[2].timestamp == 5.0
+    rs.apply(E("drain", 8.0, idset="2", reason="forced twice", overwrite=2))
+    assert rs.drained[2].reason == "forced twice" and rs.drained[2].timestamp == 8.0
+    rs.apply(E("undrain", 9.0, idset="1-3"))
     assert rs.drained == {} and rs.unavailable() == set()
 
 

@@ -18,8 +18,6 @@ def test_resource_same_table_and_noverify_may_change():
 
 @pytest.mark.parametrize("before, after, key", [
     ({}, {"norestrict": True}, "norestrict"),
-    ({"exclude": "1"}, {"exclude": "2"}, "exclude"),
-    ({"exclude": "1"}, {}, "exclude"),
     ({}, {"path": "/etc/flux/R.json"}, "path"),
     ({}, {"config": [{"hosts": "n0", "cores": "0"}]}, "config"),
     ({}, {"monitor-force-up": True}, "monitor-force-up"),
