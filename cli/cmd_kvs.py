@@ -50,6 +50,26 @@ def _handle() -> "Flux":
 _TXN_CLASS: Any = None
 
 
+def _check_key(key: str) -> None:
+    """OSError EINVAL naming KEY and its problem if no write may name it.
+
+    The root directory ("." or only dots) is a valid key to read but can
+    never be replaced or removed; Flux's library refuses it with a bare
+    "Invalid argument" that does not say why.
+    """
+    from flux.errors import FluxError
+    from kvs.keys import ROOT, parse
+
+    try:
+        _parts, norm = parse(key)
+    except OSError as exc:
+        raise FluxError(exc.errno or errno.EINVAL, f"{key}: {exc.strerror}") from None
+    if norm == ROOT:
+        raise FluxError(errno.EINVAL,
+                        f"{key}: invalid key {key!r}: the root directory cannot be "
+                        "replaced or removed")
+
+
 def _txn(h: "Flux", namespace: str | None = None) -> Any:
     """A flux.kvs.KVSTxn whose refusal of a bad key names the key and the problem.
 
@@ -60,17 +80,13 @@ def _txn(h: "Flux", namespace: str | None = None) -> Any:
     if _TXN_CLASS is None:
         import flux.kvs
         from flux.errors import FluxError
-        from kvs.keys import parse
-
         class _Txn(flux.kvs.KVSTxn):
             def _add(self, key: str, flags: int, dirent: Any) -> None:
                 if isinstance(key, str):
-                    full = self._prefix + key
                     try:
-                        parse(full)
+                        _check_key(self._prefix + key)
                     except OSError as exc:
-                        raise FluxError(exc.errno or errno.EINVAL,
-                                        f"{full}: {exc.strerror}") from None
+                        raise FluxError(exc.errno or errno.EINVAL, exc.strerror) from None
                 super()._add(key, flags, dirent)
 
         _TXN_CLASS = _Txn
@@ -82,7 +98,16 @@ def _ns_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                         help="Use KVS namespace NS")(fn)
 
 
+def _stream_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    # flux-core's --stream splits a large value over several responses; a value
+    # here always comes in one, so it changes nothing but is refused with --watch
+    return click.option("-S", "--stream", is_flag=True,
+                        help="Accepted for compatibility (a value comes in one response)")(fn)
+
+
 def _commit_output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("-b", "--blobref", is_flag=True,
+                      help="Print the root blobref of the commit")(fn)
     fn = click.option("-s", "--sequence", is_flag=True,
                       help="Print the root sequence number of the commit")(fn)
     return click.option("-O", "--treeobj-root", is_flag=True,
@@ -117,12 +142,14 @@ def _write(data: bytes) -> None:
     sys.stdout.buffer.write(data)
 
 
-def _finish_commit(future: Any, treeobj_root: bool, sequence: bool) -> None:
+def _finish_commit(future: Any, treeobj_root: bool, sequence: bool, blobref: bool) -> None:
     resp = future.get()
     if treeobj_root:
         click.echo(_dumps({"ver": 1, "type": "dirref", "data": [resp["rootref"]]}))
     elif sequence:
         click.echo(resp["sequence"])
+    elif blobref:
+        click.echo(resp["rootref"])
 
 
 def _window_width(width: int | None) -> int:
@@ -157,18 +184,34 @@ def namespace() -> None:
 @namespace.command("create")
 @click.option("-o", "--owner", type=click.IntRange(min=0), default=None,
               help="User id of the namespace owner (default: the instance owner)")
+@click.option("-r", "--rootref", metavar="BLOBREF",
+              help="Initial root directory: a blobref or an RFC 11 dirref "
+                   "(default: an empty directory)")
 @click.argument("names", nargs=-1, required=True)
 @handle_errors("kvs")
-def namespace_create(owner: int | None, names: tuple[str, ...]) -> None:
+def namespace_create(owner: int | None, rootref: str | None, names: tuple[str, ...]) -> None:
     """Create namespaces NAMES."""
+    payload: dict[str, Any] = {"owner": -1 if owner is None else owner, "flags": 0}
+    if rootref is not None:
+        payload["rootref"] = _rootref(rootref)
     h = _handle()
     for name in names:
         try:
-            h.rpc("kvs.namespace-create", {"namespace": name,
-                                           "owner": -1 if owner is None else owner,
-                                           "flags": 0}).get()
+            h.rpc("kvs.namespace-create", {"namespace": name, **payload}).get()
         except OSError as exc:
             _fail(name, exc)
+
+
+def _rootref(text: str) -> str:
+    """The blobref of --rootref: given as is, or as the dirref ``getroot`` prints."""
+    if not text.lstrip().startswith("{"):
+        return text
+    obj = _parse_treeobj(text, "--rootref")
+    data = obj.get("data")
+    if obj.get("type") != "dirref" or not isinstance(data, list) or len(data) != 1 \
+            or not isinstance(data[0], str):
+        die("kvs", "--rootref: a treeobj must be a dirref with one blobref")
+    return data[0]
 
 
 @namespace.command("remove")
@@ -235,15 +278,17 @@ class _Printer:
               help="With -w: also notice changes not naming the key (e.g. a parent replaced)")
 @click.option("-c", "--count", type=click.IntRange(min=0), default=0, metavar="COUNT",
               help="With -w: stop after COUNT values")
+@_stream_option
 @click.argument("keys", nargs=-1, required=True)
 @handle_errors("kvs")
 def get(namespace: str | None, raw: bool, treeobj: bool, at: str | None, label: bool,
         waitcreate: bool, watch: bool, uniq: bool, append: bool, full: bool, count: int,
-        keys: tuple[str, ...]) -> None:
+        stream: bool, keys: tuple[str, ...]) -> None:
     """Print the values of KEYS."""
     from kvs import constants as c
 
     _exclusive(raw=raw, treeobj=treeobj)
+    _exclusive(stream=stream, watch=watch)
     if at is not None and (watch or waitcreate):
         raise click.UsageError("--at cannot be combined with --watch or --waitcreate")
     if (uniq or append or full or count) and not watch:
@@ -315,15 +360,18 @@ def _stdin_bytes() -> bytes:
 @click.option("-t", "--treeobj", is_flag=True, help="Store an RFC 11 object ('-': read stdin)")
 @click.option("-n", "--no-merge", is_flag=True, help="Do not merge with other commits")
 @click.option("-A", "--append", is_flag=True, help="Append to the key instead of replacing it")
+@click.option("-S", "--sync", is_flag=True,
+              help="Answer only once the commit is on stable storage and checkpointed")
 @click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
 @handle_errors("kvs")
-def put(namespace: str | None, treeobj_root: bool, sequence: bool, raw: bool, treeobj: bool,
-        no_merge: bool, append: bool, pairs: tuple[str, ...]) -> None:
+def put(namespace: str | None, treeobj_root: bool, sequence: bool, blobref: bool, raw: bool,
+        treeobj: bool, no_merge: bool, append: bool, sync: bool, pairs: tuple[str, ...]) -> None:
     """Store each VALUE under KEY and commit them together."""
     from kvs.constants import FLUX_KVS_NO_MERGE
+    from kvs.txn import FLUX_KVS_SYNC
 
     _exclusive(raw=raw, treeobj=treeobj)
-    _exclusive(treeobj_root=treeobj_root, sequence=sequence)
+    _exclusive(treeobj_root=treeobj_root, sequence=sequence, blobref=blobref)
     if append and treeobj:
         raise click.UsageError("--append cannot be used with --treeobj")
     h = _handle()
@@ -341,9 +389,10 @@ def put(namespace: str | None, treeobj_root: bool, sequence: bool, raw: bool, tr
             txn.append(key, data)
         else:
             txn.put_raw(key, data)
-    future = txn.commit_async(FLUX_KVS_NO_MERGE if no_merge else 0)
+    future = txn.commit_async((FLUX_KVS_NO_MERGE if no_merge else 0)
+                              | (FLUX_KVS_SYNC if sync else 0))
     try:
-        _finish_commit(future, treeobj_root, sequence)
+        _finish_commit(future, treeobj_root, sequence, blobref)
     except OSError as exc:
         _fail(pairs[0].partition("=")[0] if len(pairs) == 1 else "commit", exc)
 
@@ -516,7 +565,7 @@ def _list_dir(rd: _Reader, key: str, width: int, classify: bool, recursive: bool
 @click.option("-F", "--classify", is_flag=True, help="Mark directories with '.' and symlinks with '@'")
 @click.option("-w", "--width", type=click.IntRange(min=0), default=None, metavar="COLS",
               help="Output width (0: no limit)")
-@click.option("-1", "one_column", is_flag=True, help="One entry per line")
+@click.option("-1", "--1", "one_column", is_flag=True, help="One entry per line")
 @click.argument("keys", nargs=-1)
 @handle_errors("kvs")
 def ls(namespace: str | None, recursive: bool, directory: bool, classify: bool,
@@ -596,13 +645,14 @@ def ls(namespace: str | None, recursive: bool, directory: bool, classify: bool,
 @click.option("-f", "--force", is_flag=True, help="Ignore keys that do not exist")
 @click.argument("keys", nargs=-1, required=True)
 @handle_errors("kvs")
-def unlink(namespace: str | None, treeobj_root: bool, sequence: bool, recursive: bool,
+def unlink(namespace: str | None, treeobj_root: bool, sequence: bool, blobref: bool,
+           recursive: bool,
            force: bool, keys: tuple[str, ...]) -> None:
     """Remove KEYS and commit."""
     import flux.kvs
     from kvs.constants import FLUX_KVS_READDIR, FLUX_KVS_TREEOBJ, FLUX_KVS_UNLINK_NODIR
 
-    _exclusive(treeobj_root=treeobj_root, sequence=sequence)
+    _exclusive(treeobj_root=treeobj_root, sequence=sequence, blobref=blobref)
     h = _handle()
     txn = _txn(h, namespace=namespace)
     for key in keys:
@@ -625,7 +675,7 @@ def unlink(namespace: str | None, treeobj_root: bool, sequence: bool, recursive:
             # the commit itself refuses if KEY became a directory since the lookup
             txn.ops.append({"key": key, "flags": FLUX_KVS_UNLINK_NODIR, "dirent": None})
     try:
-        _finish_commit(txn.commit_async(), treeobj_root, sequence)
+        _finish_commit(txn.commit_async(), treeobj_root, sequence, blobref)
     except OSError as exc:
         _fail(keys[0] if len(keys) == 1 else "commit", exc)
 
@@ -639,14 +689,14 @@ def unlink(namespace: str | None, treeobj_root: bool, sequence: bool, recursive:
 @click.argument("linkname")
 @handle_errors("kvs")
 def link(namespace: str | None, target_namespace: str | None, treeobj_root: bool,
-         sequence: bool, target: str, linkname: str) -> None:
+         sequence: bool, blobref: bool, target: str, linkname: str) -> None:
     """Make LINKNAME a symbolic link to TARGET (which need not exist)."""
 
-    _exclusive(treeobj_root=treeobj_root, sequence=sequence)
+    _exclusive(treeobj_root=treeobj_root, sequence=sequence, blobref=blobref)
     txn = _txn(_handle(), namespace=namespace)
     txn.symlink(linkname, target, target_namespace)
     try:
-        _finish_commit(txn.commit_async(), treeobj_root, sequence)
+        _finish_commit(txn.commit_async(), treeobj_root, sequence, blobref)
     except OSError as exc:
         _fail(linkname, exc)
 
@@ -682,16 +732,16 @@ def readlink(namespace: str | None, at: str | None, namespace_only: bool, key_on
 @_commit_output_options
 @click.argument("keys", nargs=-1, required=True)
 @handle_errors("kvs")
-def mkdir(namespace: str | None, treeobj_root: bool, sequence: bool,
+def mkdir(namespace: str | None, treeobj_root: bool, sequence: bool, blobref: bool,
           keys: tuple[str, ...]) -> None:
     """Create empty directories KEYS (replacing what is there) and commit."""
 
-    _exclusive(treeobj_root=treeobj_root, sequence=sequence)
+    _exclusive(treeobj_root=treeobj_root, sequence=sequence, blobref=blobref)
     txn = _txn(_handle(), namespace=namespace)
     for key in keys:
         txn.mkdir(key)
     try:
-        _finish_commit(txn.commit_async(), treeobj_root, sequence)
+        _finish_commit(txn.commit_async(), treeobj_root, sequence, blobref)
     except OSError as exc:
         _fail(keys[0] if len(keys) == 1 else "commit", exc)
 
@@ -841,15 +891,68 @@ def eventlog_append(namespace: str | None, timestamp: float | None, key: str, na
             die("kvs", f"context is not valid JSON: {exc}")
         if not isinstance(ctx, dict):
             die("kvs", f"context must be a JSON object, not {text}")
+    if timestamp == 0:
+        timestamp = None  # flux-core's default value: the wall clock
     if timestamp is not None and not timestamp > 0:
         die("kvs", f"timestamp must be a positive number of seconds, not {timestamp}")
-    from kvs.keys import parse
-
     try:
-        parse(key)  # a bad key: named with the problem
+        _check_key(key)  # a bad key: named with the problem
         flux.kvs.eventlog_append(_handle(), key, name, ctx, timestamp, namespace)
     except OSError as exc:
         _fail(key, exc)
+
+
+def _attach_optional_values(cmd: click.Command, args: list[str]) -> list[str]:
+    """ARGS with each option whose value is optional given its value attached.
+
+    Flux's ``-L, --color[=WHEN]`` takes WHEN only as ``-LWHEN`` or
+    ``--color=WHEN``, so ``-L KEY`` is the option without WHEN, then KEY;
+    click would take KEY as WHEN.
+    """
+    optional: dict[str, str] = {}  # option string -> its value when none is attached
+    flags: set[str] = set()  # short options that take no value
+    valued: set[str] = set()  # options whose value may be the next argument
+    for p in cmd.params:
+        if not isinstance(p, click.Option):
+            continue
+        if not p.is_flag and not p.count and isinstance(p.flag_value, str):
+            optional.update((name, p.flag_value) for name in p.opts)
+        elif p.is_flag or p.count:
+            flags.update(n for n in p.opts + p.secondary_opts if len(n) == 2)
+        else:
+            valued.update(p.opts)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            out.extend(args[i - 1:])
+            break
+        if arg in optional:
+            arg += ("=" if arg.startswith("--") else "") + optional[arg]
+        elif arg in valued:
+            out.append(arg)
+            if i < len(args):
+                arg = args[i]
+                i += 1
+        elif arg.startswith("-") and not arg.startswith("--"):
+            for pos in range(1, len(arg)):
+                opt = "-" + arg[pos]
+                if opt in flags:
+                    continue
+                if opt in optional and pos == len(arg) - 1:
+                    arg += optional[opt]
+                break
+        out.append(arg)
+    return out
+
+
+class _OptionalValueCommand(click.Command):
+    """A command whose optional option values must be attached (``-LWHEN``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _attach_optional_values(self, args))
 
 
 def _formatter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -881,7 +984,8 @@ def _event_printer(unformatted: bool, entry_format: str, time_format: str, human
     if human:
         time_format = "human"
     fmt = EventLogFormatter(format=entry_format, timestamp_format=time_format, color=color)
-    return lambda ev: click.echo(fmt.format(ev))
+    # not click.echo: it strips the color codes --color=always asks for when not on a tty
+    return lambda ev: sys.stdout.write(fmt.format(ev) + "\n")
 
 
 class _EventStream:
@@ -912,21 +1016,24 @@ class _EventStream:
             die("kvs", f"{self.key}: {exc}")
 
 
-@eventlog.command("get")
+@eventlog.command("get", cls=_OptionalValueCommand)
 @_ns_option
 @click.option("-W", "--waitcreate", is_flag=True, help="Wait for the eventlog to be created")
 @click.option("-w", "--watch", is_flag=True, help="Print new events as they are committed")
 @click.option("-c", "--count", type=click.IntRange(min=0), default=0, metavar="COUNT",
               help="Print at most COUNT events")
+@_stream_option
 @_formatter_options
 @click.argument("key")
 @handle_errors("kvs")
 def eventlog_get(namespace: str | None, waitcreate: bool, watch: bool, count: int,
-                 unformatted: bool, entry_format: str, time_format: str, human: bool,
-                 color: str, key: str) -> None:
+                 stream: bool, unformatted: bool, entry_format: str, time_format: str,
+                 human: bool, color: str, key: str) -> None:
     """Print the eventlog KEY."""
     import flux.kvs
     from kvs import constants as c
+
+    _exclusive(stream=stream, watch=watch)
 
     show = _event_printer(unformatted, entry_format, time_format, human, color)
     stream = _EventStream(key)
@@ -966,7 +1073,7 @@ def eventlog_get(namespace: str | None, waitcreate: bool, watch: bool, count: in
         sys.stdout.flush()
 
 
-@eventlog.command("wait-event")
+@eventlog.command("wait-event", cls=_OptionalValueCommand)
 @_ns_option
 @click.option("-t", "--timeout", metavar="DURATION", default=None,
               help="Give up after DURATION (FSD, e.g. 1.5s, 2m)")

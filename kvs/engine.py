@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -125,14 +125,29 @@ class KVS:
         self._roots[name] = rec
         return NamespaceInfo(name, ref, 0, owner)
 
-    def namespace_create(self, name: str, owner: int | None = None) -> NamespaceInfo:
-        """A new namespace with an empty root; EEXIST if it exists."""
+    def namespace_create(self, name: str, owner: int | None = None,
+                         rootref: str | None = None) -> NamespaceInfo:
+        """A new namespace with an empty root, or ROOTREF's directory; EEXIST if it exists.
+
+        ROOTREF must be the blobref of a directory in the store (EINVAL, or
+        ENOENT when there is no such blob), so the namespace is readable.
+        """
         check_name(name)
         if name in self._roots:
             raise FluxError(errno.EEXIST, f"namespace {name!r} already exists")
         if owner is not None and (type(owner) is not int or owner < 0):
             raise FluxError(errno.EINVAL, f"namespace owner {owner!r} is not a uid")
-        return self._create(name, self.owner if owner is None else owner)
+        owner = self.owner if owner is None else owner
+        if rootref is None:
+            return self._create(name, owner)
+        if not _blobref.is_blobref(rootref):
+            raise FluxError(errno.EINVAL, f"rootref {rootref!r} is not a blobref")
+        with self._loader() as (ld, _rd):
+            ld(rootref)  # ENOENT if missing; EINVAL if not a directory
+        rec = RootRecord(rootref, 0, time.time(), owner)
+        self.store.commit(roots={name: rec})
+        self._roots[name] = rec
+        return NamespaceInfo(name, rootref, 0, owner)
 
     def namespace_remove(self, name: str) -> None:
         """Forget a namespace (its blobs go at the next GC); ENOTSUP if unknown."""
@@ -161,6 +176,21 @@ class KVS:
 
     def _root_of(self, ns: str) -> str:
         return self._rec(ns).rootref
+
+    def _root_of_for(self, userid: int | None) -> Callable[[str], str]:
+        """``_root_of`` for a walk by USERID (a guest's; None: the owner's): EPERM for a
+        namespace that user does not own, as flux-core checks where a symlink leads."""
+        if userid is None:
+            return self._root_of
+
+        def root_of(name: str) -> str:
+            rec = self._rec(name)
+            if rec.owner != userid:
+                raise FluxError(errno.EPERM, f"namespace {name!r} belongs to uid {rec.owner}, "
+                                             f"not {userid}")
+            return rec.rootref
+
+        return root_of
 
     # -- group commit -------------------------------------------------------------------
 
@@ -305,18 +335,20 @@ class KVS:
             yield (lambda ref: load_dir(cache, load, ref)), rd
 
     def lookup(self, key: str, ns: str = PRIMARY_NAMESPACE, flags: int = 0,
-               at: Any = None) -> LookupResult:
+               at: Any = None, userid: int | None = None) -> LookupResult:
         """Look ``key`` up at the current root of ``ns`` or at snapshot ``at``.
 
         ``at`` is a root blobref, dirref or dir treeobj.  Flags are flux-core's
         READDIR, READLINK and TREEOBJ; without them a value's bytes are returned.
+        With ``userid`` (a guest's) a symlink may lead only into namespaces
+        that user owns: EPERM otherwise, as flux-core's lookup checks.
         """
         if flags & ~LOOKUP_FLAGS:
             raise FluxError(errno.EINVAL, f"{key}: unknown lookup flags {flags & ~LOOKUP_FLAGS:#x}")
         if at is None:
             self._rec(ns)
         with self._loader() as (ld, rd):
-            r = resolve(ld, self._root_of, key, ns, flags, at)
+            r = resolve(ld, self._root_of_for(userid), key, ns, flags, at)
             obj = r.obj
             t = obj["type"]
             if flags & FLUX_KVS_READLINK:
@@ -428,10 +460,15 @@ class KVS:
             return changed_keys(ld, self._root_of, ns, old_root, new_root, keys)
 
     def watch_objects(self, keys: Iterable[str], ns: str = PRIMARY_NAMESPACE,
-                      root: str | None = None) -> dict[str, dict[str, Any] | None]:
-        """What each key resolves to now (or at ``root``): the starting point of a watch."""
+                      root: str | None = None, userid: int | None = None
+                      ) -> dict[str, dict[str, Any] | None]:
+        """What each key resolves to now (or at ``root``): the starting point of a watch.
+
+        With ``userid`` (a guest's) symlinks may lead only into its own namespaces.
+        """
         with self._loader() as (ld, _):
-            return resolve_keys(ld, self._root_of, ns, root or self._root_of(ns), keys)
+            return resolve_keys(ld, self._root_of_for(userid), ns, root or self._root_of(ns),
+                                keys)
 
     def changed_since(self, known: Mapping[str, dict[str, Any] | None], ns: str = PRIMARY_NAMESPACE,
                       root: str | None = None) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:

@@ -4,7 +4,8 @@ Intermediate symlinks are always followed (into other namespaces too, at
 their current root); the last one is followed unless READLINK or TREEOBJ
 asks for the link itself.  Errors are Flux's: ENOENT for a missing key,
 ENOTDIR when a path component is a value, ELOOP past the symlink limit,
-ENOTSUP for an unknown namespace (raised by ``root_of``).
+ENOTSUP for an unknown namespace, EPERM for one a guest does not own (both
+raised by ``root_of``).
 """
 from __future__ import annotations
 

@@ -96,6 +96,11 @@ def val_treeobj(data: bytes) -> dict[str, Any]:
     return {"ver": 1, "type": "val", "data": binascii.b2a_base64(data, newline=False).decode()}
 
 
+def guest_userid(msg: Message) -> int | None:
+    """The sender's userid if it is a guest (its lookups stay in its namespaces), else None."""
+    return None if msg.rolemask & FLUX_ROLE_OWNER else msg.userid
+
+
 def _norm(key: str) -> str:
     if key and key[0] != "." and key[-1] != "." and ".." not in key:
         return key
@@ -409,11 +414,16 @@ class Kvs(Module):
             raise FluxError(errno.EPROTO, f"kvs.lookup: flags must be an integer, not {flags!r}")
         self._check_access(msg, ns)
         self.counters["lookups"] += 1
-        return {"key": key, "val": self.lookup_treeobj(key, ns, flags, body.get("rootdir"))}
+        return {"key": key, "val": self.lookup_treeobj(key, ns, flags, body.get("rootdir"),
+                                                       guest_userid(msg))}
 
-    def lookup_treeobj(self, key: str, ns: str, flags: int, at: Any = None) -> dict[str, Any]:
-        """What a lookup returns: a val for values, a dir for READDIR, else the raw object."""
-        res = self.engine.lookup(key, ns, flags & _LOOKUP_MASK, at)
+    def lookup_treeobj(self, key: str, ns: str, flags: int, at: Any = None,
+                       userid: int | None = None) -> dict[str, Any]:
+        """What a lookup returns: a val for values, a dir for READDIR, else the raw object.
+
+        USERID, a guest's, limits the namespaces symlinks may lead into to its own.
+        """
+        res = self.engine.lookup(key, ns, flags & _LOOKUP_MASK, at, userid)
         if res.value is not None:
             return val_treeobj(res.value)
         return res.treeobj
@@ -469,7 +479,13 @@ class Kvs(Module):
         flags = body.get("flags", 0)
         if flags != 0:
             raise FluxError(errno.EINVAL, f"namespace-create: unknown flags {flags!r}")
-        self.engine.namespace_create(ns, owner)  # type: ignore[arg-type]  # checked by the engine
+        rootref = body.get("rootref")
+        if rootref is not None and type(rootref) is not str:
+            raise FluxError(errno.EPROTO, f"namespace-create: rootref must be a string, "
+                                          f"not {rootref!r}")
+        info = self.engine.namespace_create(ns, owner, rootref)  # type: ignore[arg-type]
+        if rootref is not None:
+            self._gc.new_root(info.rootref)  # a collection under way keeps it too
         return {}
 
     @request_handler("kvs.namespace-remove")

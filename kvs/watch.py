@@ -6,6 +6,9 @@ found from the valref's ``size``: the old value was ``old_size`` bytes, so
 the new bytes are the last ``new_size - old_size`` bytes, read from the
 tail chunks only (compaction may have merged old and new bytes into one
 chunk, so the walk goes back from the end until enough bytes are covered).
+An old value still inline (a ``val``) is small, so it is also checked to
+start the new one: a put that grew it is a rewrite, not an append.  So is a
+valref whose first chunk is no longer the old first chunk's bytes.
 """
 from __future__ import annotations
 
@@ -82,6 +85,21 @@ def _size(obj: dict[str, Any], size_of: Callable[[str], int]) -> int:
     return size if size is not None else sum(size_of(r) for r in obj["data"])
 
 
+def _head(get: Callable[[str], bytes], obj: dict[str, Any], n: int) -> bytes:
+    """The first N bytes of value OBJ (val or valref), reading only the chunks they span."""
+    if obj["type"] == _t.VAL:
+        return _t.val_bytes(obj)[:n]
+    parts: list[bytes] = []
+    got = 0
+    for ref in obj["data"]:
+        if got >= n:
+            break
+        data = get(ref)
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)[:n]
+
+
 def appended_bytes(
     get: Callable[[str], bytes],
     size_of: Callable[[str], int],
@@ -107,6 +125,17 @@ def appended_bytes(
     need = new_size - old_size
     if need < 0:
         return None
+    if old["type"] == _t.VAL and _head(get, new, old_size) != _t.val_bytes(old):
+        # an inline old value is small enough to compare: the new value does
+        # not start with it, so it was rewritten (a put), not appended to
+        return None
+    if old["type"] == _t.VALREF and new["type"] == _t.VALREF and old["data"] \
+            and new["data"][0] != old["data"][0]:
+        # the first chunk changed: a compaction that reached the head (rare: it
+        # is the biggest chunk) or a rewrite; an append keeps its bytes in front
+        first = get(old["data"][0])
+        if _head(get, new, len(first)) != first:
+            return None
     if need == 0:
         return b""
     if new["type"] == _t.VAL:

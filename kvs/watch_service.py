@@ -48,7 +48,7 @@ from kvs.constants import (
     PRIMARY_NAMESPACE,
 )
 from kvs.content_service import in_process
-from kvs.service import val_treeobj
+from kvs.service import guest_userid, val_treeobj
 
 if TYPE_CHECKING:
     from kvs.engine import KVS
@@ -226,7 +226,7 @@ class KvsWatch(Module):
             return out
 
     def _value(self, w: Watcher, root: str) -> dict[str, Any]:
-        return self.kvs.lookup_treeobj(w.key, w.ns, w.flags, root)
+        return self.kvs.lookup_treeobj(w.key, w.ns, w.flags, root, guest_userid(w.msg))
 
     def _send_raw(self, w: Watcher, data: bytes) -> None:
         payload = {"key": w.key, "raw": data}
@@ -282,6 +282,15 @@ class KvsWatch(Module):
             self._finish(w, errno.ENOENT, f"{w.key}: key was removed")
             return
         if w.flags & FLUX_KVS_WATCH_APPEND:
+            uid = guest_userid(w.msg)
+            if uid is not None:
+                # only appended bytes are sent (no lookup checks where the key leads):
+                # a guest's key relinked into a namespace it cannot read must stop here
+                try:
+                    self.engine.watch_objects((w.key,), w.ns, root, uid)
+                except FluxError as e:
+                    self._finish(w, e.errno or errno.EIO, e.strerror)
+                    return
             data = self.engine.appended(w.last, new)
             if data is None:
                 self._finish(w, errno.EINVAL, f"{w.key}: value was rewritten, not appended to")
