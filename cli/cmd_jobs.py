@@ -38,6 +38,7 @@ from typing import Any
 import click
 
 from cli.common import die
+from cli.optional_values import OptionalValueCommand
 from cli.job_common import (
     FLUX_USERID_UNKNOWN,
     RESULT_BITS,
@@ -434,7 +435,8 @@ def json_entries(fmt: Any, jobs: list[Any], recursion: Recursion | None = None,
     return entries
 
 
-@click.command("jobs", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("jobs", cls=OptionalValueCommand,
+               context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-a", "all_states", is_flag=True,
               help="List jobs in all states, including inactive")
 @click.option("-A", "all_users", is_flag=True, help="List all jobs of all users (-a --user=all)")

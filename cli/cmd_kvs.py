@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn
 import click
 
 from cli.common import die, handle_errors
+from cli.optional_values import OptionalValueCommand
 
 if TYPE_CHECKING:
     from flux.core.handle import Flux
@@ -902,59 +903,6 @@ def eventlog_append(namespace: str | None, timestamp: float | None, key: str, na
         _fail(key, exc)
 
 
-def _attach_optional_values(cmd: click.Command, args: list[str]) -> list[str]:
-    """ARGS with each option whose value is optional given its value attached.
-
-    Flux's ``-L, --color[=WHEN]`` takes WHEN only as ``-LWHEN`` or
-    ``--color=WHEN``, so ``-L KEY`` is the option without WHEN, then KEY;
-    click would take KEY as WHEN.
-    """
-    optional: dict[str, str] = {}  # option string -> its value when none is attached
-    flags: set[str] = set()  # short options that take no value
-    valued: set[str] = set()  # options whose value may be the next argument
-    for p in cmd.params:
-        if not isinstance(p, click.Option):
-            continue
-        if not p.is_flag and not p.count and isinstance(p.flag_value, str):
-            optional.update((name, p.flag_value) for name in p.opts)
-        elif p.is_flag or p.count:
-            flags.update(n for n in p.opts + p.secondary_opts if len(n) == 2)
-        else:
-            valued.update(p.opts)
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if arg == "--":
-            out.extend(args[i - 1:])
-            break
-        if arg in optional:
-            arg += ("=" if arg.startswith("--") else "") + optional[arg]
-        elif arg in valued:
-            out.append(arg)
-            if i < len(args):
-                arg = args[i]
-                i += 1
-        elif arg.startswith("-") and not arg.startswith("--"):
-            for pos in range(1, len(arg)):
-                opt = "-" + arg[pos]
-                if opt in flags:
-                    continue
-                if opt in optional and pos == len(arg) - 1:
-                    arg += optional[opt]
-                break
-        out.append(arg)
-    return out
-
-
-class _OptionalValueCommand(click.Command):
-    """A command whose optional option values must be attached (``-LWHEN``)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, _attach_optional_values(self, args))
-
-
 def _formatter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("-u", "--unformatted", is_flag=True, help="Print events in RFC 18 form"),
@@ -1016,7 +964,7 @@ class _EventStream:
             die("kvs", f"{self.key}: {exc}")
 
 
-@eventlog.command("get", cls=_OptionalValueCommand)
+@eventlog.command("get", cls=OptionalValueCommand)
 @_ns_option
 @click.option("-W", "--waitcreate", is_flag=True, help="Wait for the eventlog to be created")
 @click.option("-w", "--watch", is_flag=True, help="Print new events as they are committed")
@@ -1073,7 +1021,7 @@ def eventlog_get(namespace: str | None, waitcreate: bool, watch: bool, count: in
         sys.stdout.flush()
 
 
-@eventlog.command("wait-event", cls=_OptionalValueCommand)
+@eventlog.command("wait-event", cls=OptionalValueCommand)
 @_ns_option
 @click.option("-t", "--timeout", metavar="DURATION", default=None,
               help="Give up after DURATION (FSD, e.g. 1.5s, 2m)")

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from cli.common import die
+from cli.optional_values import OptionalValueCommand
 from cli.job_common import open_handle, parse_jobid, rpc_error_text
 from cli.job_watch import WAITCREATE, Deadline, EventlogWatch, eventlog_path
 
@@ -74,7 +75,7 @@ def _not_found(jobid: Any, path: str, exc: OSError) -> str:
     return rpc_error_text(exc)
 
 
-@click.command("eventlog", context_settings=_CTX)
+@click.command("eventlog", cls=OptionalValueCommand, context_settings=_CTX)
 @_formatter_options
 @click.option("-F", "--follow", is_flag=True, help="Print new entries until the log ends")
 @click.argument("jobid")
@@ -125,7 +126,7 @@ def context_matches(context: dict[str, Any], key: str, value: str) -> bool:
     return isinstance(item, str) and item == value
 
 
-@click.command("wait-event", context_settings=_CTX)
+@click.command("wait-event", cls=OptionalValueCommand, context_settings=_CTX)
 @_formatter_options
 @click.option("-t", "--timeout", metavar="DURATION", default=None,
               help="Fail after DURATION (FSD)")

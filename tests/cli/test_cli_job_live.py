@@ -58,6 +58,20 @@ def test_eventlog_text_and_json(inst, done):
     assert as_json[0]["context"]["urgency"] == 16
 
 
+def test_color_when_is_optional_and_only_attached(inst, done):
+    """flux-job(1) ``-L, --color[=WHEN]`` and flux-jobs(1) ``--color[=WHEN]``: a bare -L
+    means always and the next argument stays the job id."""
+    r = flux(inst, "job", "eventlog", "-L", done.f58)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("\x1b[")
+    r = flux(inst, "job", "eventlog", "-Lnever", done.f58)
+    assert r.exit_code == 0 and "\x1b[" not in r.stdout
+    r = flux(inst, "job", "wait-event", "-L", done.f58, "submit")
+    assert r.exit_code == 0 and r.stdout.startswith("\x1b[")
+    r = flux(inst, "jobs", "-n", "--color", done.f58)
+    assert r.exit_code == 0 and r.stdout.startswith("\x1b["), r.output
+
+
 def test_eventlog_time_formats(inst, done):
     r = flux(inst, "job", "eventlog", "-T", "offset", done.dec)
     assert r.stdout.splitlines()[0].split()[0] == "0.000000"

@@ -25,6 +25,6 @@ def test_mini_commands_are_the_commands(args, monkeypatch, tmp_path):
 
 def test_mini_bulksubmit_and_unknown_commands():
     r = CliRunner().invoke(main, ["mini", "bulksubmit", "--dry-run", "echo", "{}", ":::", "a"])
-    assert r.exit_code == 0 and r.output == "bulksubmit: submit echo a\n"
+    assert r.exit_code == 0 and r.output == "flux-mini: submit echo a\n"
     r = CliRunner().invoke(main, ["mini", "nope"])
     assert r.exit_code == 2 and "No such command 'nope'" in r.output
