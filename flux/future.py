@@ -145,11 +145,13 @@ class Future:
         """
         if self._results:
             return self
+        # OSError(errno, strerror) as Flux's bindings raise it: a TimeoutError
+        # whose str() is "[Errno 110] Connection timed out"
         if timeout == 0:
-            raise FluxError(errno.ETIMEDOUT)  # strerror, as Flux's bindings raise it
+            raise OSError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT))
         self._wait(None if timeout < 0 else float(timeout))
         if not self._results:
-            raise FluxError(errno.ETIMEDOUT)
+            raise OSError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT))
         return self
 
     def _wait(self, timeout: float | None) -> None:

@@ -538,10 +538,13 @@ class Flux:
         return node
 
     # -- logging -----------------------------------------------------------
-    def log(self, level: int, fstring: str, appname: str | None = None) -> None:
-        """Append FSTRING at syslog LEVEL to the broker log ring (no formatting)."""
+    def log(self, level: int, fstring: str | bytes, appname: str | None = None) -> None:
+        """Append FSTRING (str or bytes) at syslog LEVEL to the broker log ring (no formatting)."""
         if appname is None:
             appname = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+        if isinstance(fstring, (bytes, bytearray)):
+            # Flux's bindings pass bytes to C as the text itself, not its repr
+            fstring = bytes(fstring).decode("utf-8", errors="replace")
         body = {"level": int(level), "appname": appname, "message": str(fstring),
                 "timestamp": time.time(), "pid": os.getpid()}
         self.rpc("log.append", body, flags=FLUX_RPC_NORESPONSE)

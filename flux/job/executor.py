@@ -56,6 +56,10 @@ def _exit_code(status: int) -> int:
     raise ValueError(f"wait status {status:#x} is neither an exit nor a signal")
 
 
+class _JobidAlreadySet(concurrent.futures.InvalidStateError, RuntimeError):
+    """A second ``_set_jobid``: a RuntimeError, as Flux's executor raises."""
+
+
 class FluxExecutorFuture(concurrent.futures.Future):
     """A ``concurrent.futures.Future`` for one Flux job.
 
@@ -67,7 +71,8 @@ class FluxExecutorFuture(concurrent.futures.Future):
     Flux's does).  A fatal job exception sets a JobException, a refused
     submission an OSError.  ``owning_thread_id`` is the executor
     thread that completes the future: waiting for the result from a
-    callback in that thread raises RuntimeError instead of deadlocking.
+    callback in that thread raises RuntimeError instead of deadlocking
+    (``timeout=0`` only polls, so it raises TimeoutError as anywhere).
     """
 
     #: The names accepted by add_event_callback.
@@ -97,8 +102,9 @@ class FluxExecutorFuture(concurrent.futures.Future):
         except Exception:  # noqa: BLE001 - documented: logged and ignored
             _log.exception("exception calling callback for %r", self)
 
-    def _check_owner(self, what: str) -> None:
-        if threading.get_ident() == self._owner:
+    def _check_owner(self, what: str, timeout: float | None) -> None:
+        # a zero timeout only polls: it cannot deadlock (it raises TimeoutError)
+        if threading.get_ident() == self._owner and (timeout is None or timeout > 0):
             raise RuntimeError(f"cannot wait for the {what} of a FluxExecutorFuture from a "
                                "callback in the executor thread that completes it")
 
@@ -106,13 +112,13 @@ class FluxExecutorFuture(concurrent.futures.Future):
     def _set_jobid(self, jobid: int | None, exc: BaseException | None = None) -> None:
         """Set the job id (or, with ``exc``, why there is none); for executors and tests."""
         if not self._try_set_jobid(jobid, exc):
-            raise concurrent.futures.InvalidStateError("jobid already set")
+            raise _JobidAlreadySet("jobid already set")
 
     def _try_set_jobid(self, jobid: int | None, exc: BaseException | None = None) -> bool:
         with self._jobid_cond:
             if self._jobid_set:
                 return False
-            self._jobid = None if jobid is None else JobID(jobid)
+            self._jobid = _as_jobid(jobid)
             self._jobid_exc = exc
             self._jobid_set = True
             callbacks, self._jobid_callbacks = self._jobid_callbacks, []
@@ -130,13 +136,13 @@ class FluxExecutorFuture(concurrent.futures.Future):
         """
         with self._jobid_cond:
             if not self._jobid_set:
-                self._check_owner("jobid")
+                self._check_owner("jobid", timeout)
                 if not self._jobid_cond.wait_for(lambda: self._jobid_set, timeout):
                     raise concurrent.futures.TimeoutError()
         if self._jobid_exc is not None:
             raise self._jobid_exc
-        assert self._jobid is not None
-        return self._jobid
+        # None (or what was given) for an attach() to a bad id, as Flux's executor
+        return self._jobid  # type: ignore[return-value]
 
     def add_jobid_callback(self, callback: Callable[["FluxExecutorFuture"], Any]
                            ) -> "FluxExecutorFuture":
@@ -229,13 +235,13 @@ class FluxExecutorFuture(concurrent.futures.Future):
         CancelledError, or concurrent.futures.TimeoutError.
         """
         if not self.done():
-            self._check_owner("result")
+            self._check_owner("result", timeout)
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """The exception the job ended with, or None; waits like ``result()``."""
         if not self.done():
-            self._check_owner("exception")
+            self._check_owner("exception", timeout)
         return super().exception(timeout)
 
     def set_exception(self, exception: BaseException | None) -> None:
@@ -255,17 +261,30 @@ class FluxExecutorFuture(concurrent.futures.Future):
         return canceled
 
 
+def _as_jobid(jobid: Any) -> Any:
+    """An int JOBID as a JobID; anything else (None, -1 of a bad attach(), a
+    string) as given, as Flux's executor keeps it."""
+    if isinstance(jobid, int) and not isinstance(jobid, (bool, JobID)):
+        try:
+            return JobID(jobid)
+        except ValueError:
+            return jobid
+    return jobid
+
+
 class _Work:
     """One submit or attach, queued for a worker."""
 
-    __slots__ = ("future", "jobspec", "submit_kwargs", "jobid")
+    __slots__ = ("future", "jobspec", "submit_kwargs", "jobid", "error")
 
     def __init__(self, jobspec: Any = None, submit_kwargs: dict[str, Any] | None = None,
-                 jobid: JobID | None = None) -> None:
+                 jobid: JobID | None = None, error: BaseException | None = None) -> None:
         self.future: FluxExecutorFuture | None = None
         self.jobspec = jobspec
         self.submit_kwargs = submit_kwargs or {}
         self.jobid = jobid
+        # an attach() whose id is not a job id: the future fails with it at once
+        self.error = error
 
 
 class _Worker(threading.Thread):
@@ -498,9 +517,13 @@ class FluxExecutor(concurrent.futures.Executor):
                 raise RuntimeError(f"executor thread {worker.name} has lost its Flux "
                                    "connection: new jobs cannot be submitted")
             future = FluxExecutorFuture(worker.ident)
-            if work.jobid is not None:
+            if work.jobid is not None or work.error is not None:
                 future._set_jobid(work.jobid)
             work.future = future
+            if work.error is not None:
+                future.set_running_or_notify_cancel()
+                future.set_exception(work.error)
+                return future
             if not worker.post(work):
                 raise RuntimeError(f"executor thread {worker.name} has exited")
         return future
@@ -528,9 +551,22 @@ class FluxExecutor(concurrent.futures.Executor):
         """A future following the existing job ``jobid`` (as ``submit``'s do).
 
         Its ``jobid()`` answers at once; an unknown job sets ValueError on
-        the future.  RuntimeError after ``shutdown()``.
+        the future.  As in Flux's executor, an id that is not one fails the
+        future, not the call: ``jobid()`` gives it back and the result
+        raises TypeError (e.g. None), OverflowError (an int outside
+        0..2**64-1) or ValueError (a string no encoding decodes).
+        RuntimeError after ``shutdown()``.
         """
-        return self._post(_Work(jobid=JobID(jobid)))
+        error: BaseException | None = None
+        try:
+            jobid = JobID(jobid)
+        except TypeError as exc:
+            error = exc
+        except ValueError as exc:
+            error = exc
+            if isinstance(jobid, int):
+                error = OverflowError(f"job ID {jobid} is out of range 0..2**64-1")
+        return self._post(_Work(jobid=jobid, error=error))
 
     def map(self, fn: Callable[..., Any], *iterables: Any, timeout: float | None = None,
             chunksize: int = 1) -> Iterator[Any]:

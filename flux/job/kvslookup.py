@@ -28,11 +28,13 @@ __all__ = ["job_info_lookup", "job_kvs_lookup", "JobInfoLookupRPC", "JobKVSLooku
 
 _DECODE = 1      # FLUX_JOB_LOOKUP_JSON_DECODE
 _CURRENT = 2     # FLUX_JOB_LOOKUP_CURRENT
-_JSON_KEYS = ("jobspec", "R", "J")
+# J stays text, as Flux gives it: a signed J is no JSON, and a script may
+# submit it again as it is (pre_signed=True)
+_JSON_KEYS = ("jobspec", "R")
 
 
 class JobInfoLookupRPC(RPC):
-    """A ``job-info.lookup`` RPC; ``get_decode()`` parses jobspec, R and J."""
+    """A ``job-info.lookup`` RPC; ``get_decode()`` parses jobspec and R (J stays text)."""
 
     #: the job id as the caller gave it (for error messages)
     jobid: Any = None
@@ -84,7 +86,8 @@ def _result(rpc: JobInfoLookupRPC, keys: list[str], decode: bool,
             original: bool) -> dict[str, Any]:
     data = rpc.get_decode() if decode else dict(rpc.get())
     if original and "jobspec" in keys:
-        J = data.pop("J", None)
+        # J was fetched for the jobspec; it stays in the result if asked for too
+        J = data.get("J") if "J" in keys else data.pop("J", None)
         jobspec = _jobspec_of_J(J)
         data["jobspec"] = jobspec if decode else orjson.dumps(jobspec).decode()
     return data

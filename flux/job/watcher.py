@@ -262,8 +262,11 @@ class JobWatcher:
     final status.  ``stdout``/``stderr``: where output goes by default.
     ``labelio``: prefix output lines with the job id (and task ranks).
     ``starttime``: origin of the elapsed times (default: the earliest
-    submission).  Run the handle's reactor to make progress; ``exitcode``
-    is the largest job exit code so far.
+    submission).  ``output_callback(jobid, stream, data)``, if given, gets
+    the jobs' output instead of ``stdout``/``stderr`` (``stream`` is
+    ``"stdout"`` or ``"stderr"``; ``stream`` and ``data`` are None once a
+    job's output has ended).  Run the handle's reactor to make progress;
+    ``exitcode`` is the largest job exit code so far.
     """
 
     JobWatchStatus = _Watched
@@ -272,7 +275,9 @@ class JobWatcher:
                  progress: bool = False, jps: bool = False, wait: str = "clean",
                  watch: bool = True, log_events: bool = False, log_status: bool = False,
                  stdout: TextIO | None = None, stderr: TextIO | None = None,
-                 labelio: bool = False, starttime: float | None = None) -> None:
+                 labelio: bool = False, starttime: float | None = None,
+                 output_callback: Callable[[JobID, str | None, str | None], Any] | None = None
+                 ) -> None:
         from flux.job.event import require_handle
 
         require_handle(flux_handle)
@@ -286,6 +291,7 @@ class JobWatcher:
         self.stdout = stdout if stdout is not None else sys.stdout
         self.stderr = stderr if stderr is not None else sys.stderr
         self.labelio = labelio
+        self.output_callback = output_callback
         self.exitcode = 0
         self.show_progress = progress
         self.progress = JobProgressBar(flux_handle, starttime=starttime, jps=jps)
@@ -446,9 +452,16 @@ class JobWatcher:
             future.stop()
             return
         if stream is None or data is None:
+            future.stop()
+            if self.output_callback is not None:
+                self.output_callback(job.id, None, None)
+                return
             for out in (job.stdout, job.stderr):
                 out.flush()
-            future.stop()
+            return
+        if self.output_callback is not None:
+            # the caller takes the output: nothing is written to the streams
+            self.output_callback(job.id, stream, data)
             return
         out = job.stderr if stream != "stdout" else job.stdout
 
