@@ -144,13 +144,6 @@ def _settings(config: Any, uri: str) -> _Settings:
     return _Settings(policy, tuple(plugins), validator)
 
 
-def _queue_shape(policy: JobPolicy) -> tuple[Any, ...]:
-    """What the job manager took from the config at start: queue names, their
-    requirements and the default queue."""
-    return (tuple(sorted((q.name, q.requires) for q in policy.queues.values())),
-            policy.default_queue)
-
-
 class JobIngest(Module):
     name = "job-ingest"
 
@@ -195,28 +188,20 @@ class JobIngest(Module):
             self._cli_plugins = _cli_validators(self.ctx.log)
         self._plugins = settings.plugins
 
-    def _checked(self, config: Any) -> _Settings:
-        """The settings of CONFIG; ValueError if they are bad or need a restart."""
-        settings = _settings(config, self._uri)
-        before, after = _queue_shape(self.policy), _queue_shape(settings.policy)
-        if before != after:
-            raise ValueError("[queues] (or the default queue) changed: adding, removing or "
-                             "changing queues needs a restart (the job manager sets up "
-                             "its queues at start)")
-        return settings
-
     def config_check(self, config: Any) -> None:
         """Refuse (ValueError) a config this module would refuse on reload."""
         try:
-            self._checked(config)
+            _settings(config, self._uri)
         except ValueError as exc:
             raise ValueError(f"job-ingest: {exc}") from None
 
     def config_reload(self, config: Any) -> None:
-        """Apply ``[policy]``, ``[queues]`` policy and ``[ingest.validator]`` to later
-        submissions; nothing changes if any of it is bad."""
+        """Apply ``[policy]``, ``[queues]`` (the set of queues too: the job manager
+        adds and removes its queues on reload) and ``[ingest.validator]`` to later
+        submissions; nothing changes if any of it is bad.  A new queue's enable
+        state comes from the job manager (``job-ingest.queue-update``)."""
         try:
-            settings = self._checked(config)
+            settings = _settings(config, self._uri)
         except ValueError as exc:
             raise ValueError(f"job-ingest: {exc}") from None
         self._apply(settings)

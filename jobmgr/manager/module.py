@@ -16,7 +16,7 @@ from typing import Any
 from broker.module import Module, request_handler
 from flux.errors import FluxError
 from flux.message import Message
-from jobmgr.policy import parse_job_policy
+from jobmgr.policy import JobPolicy, parse_job_policy
 from jobmgr.manager import jobtap_rpc
 from jobmgr.manager import memo as memo_rpc
 from jobmgr.manager import raise_kill, restart
@@ -120,12 +120,12 @@ class JobManager(Module):
         try:
             limits = parse_purge_limits(config.get("job-manager"))
             prolog, epilog = parse_perilog(config.get("job-manager"))
-            # [policy] limits as flux update checks them (job-ingest, asked first,
-            # refuses a change of the queues themselves)
+            # [policy] limits as flux update checks them, and the queues
             policy = parse_job_policy(config)
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"job-manager: {exc}") from None
         self.mgr.policy = policy
+        self._reconfigure_queues(policy)
         self.mgr.purge_limits = limits
         self.mgr.perilog.prolog, self.mgr.perilog.epilog = prolog, epilog
         if self._age_timer is not None:
@@ -133,6 +133,50 @@ class JobManager(Module):
             self._age_timer = None
         self._arm_age_purge()
         self.mgr.schedule_purge()
+
+    def _reconfigure_queues(self, policy: JobPolicy) -> None:
+        """Add and remove queues as the reloaded ``[queues]`` says (flux-core's
+        queue_configure).  A pending job whose queue is gone stays pending and is
+        not scheduled (its alloc request is withdrawn) until the queue comes back;
+        a new anonymous queue is started, so its jobs go to the scheduler."""
+        mgr = self.mgr
+        added, removed = mgr.queues.reconfigure(policy)
+        if not added and not removed:
+            return
+        # a module refusing the config after this one gives us the old one back in
+        # this same turn: the queues re-added then keep their state (see reconfigure)
+        asyncio.get_running_loop().call_soon(mgr.queues.forget_removed)
+        for q in added:
+            # job-ingest may remember a queue of that name that was disabled
+            self.ctx.send_request("job-ingest.queue-update",
+                                  {"name": q.name, "enable": q.enable,
+                                   "reason": q.disable_reason})
+            self.ctx.log.info(f"queue {q.name or '(anonymous)'} added: submission "
+                              f"{'enabled' if q.enable else 'disabled'}, scheduling "
+                              f"{'started' if q.start else 'stopped'}")
+        stranded = 0
+        for job in list(mgr.jobs.values()):
+            if job.rec.state != JobState.SCHED:
+                continue
+            if mgr.queues.started(job.queue):
+                mgr.advance(job)
+            else:
+                mgr.sched.cancel(job)
+                if policy.named and job.queue not in policy.queues:
+                    stranded += 1
+        for q in removed:
+            self.ctx.log.info(f"queue {q.name or '(anonymous)'} removed")
+        if stranded:
+            self.ctx.log.warning(f"{stranded} pending job(s) of removed queues will not be "
+                                 "scheduled until their queue is configured again")
+        # the checkpoint holds one entry per queue: write the new set now
+        self.ctx.create_task(self._queues_saved(), "job-manager queue checkpoint")
+
+    async def _queues_saved(self) -> None:
+        try:
+            await self._queues_durable()
+        except FluxError as exc:
+            self.ctx.log.error(f"job-manager checkpoint failed: {exc.strerror}")
 
     # -- submission and the journal ------------------------------------------------------
     @request_handler("job-manager.submit")

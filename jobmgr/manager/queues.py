@@ -6,6 +6,11 @@ started.  With named queues every queue is named and starts *stopped*
 initially stopped") but enabled.  Each change may be kept across restarts
 (the default) or not (``nocheckpoint``): the checkpoint holds, per queue, the
 last state that was asked to be kept.
+
+``flux config reload`` may change the set (``reconfigure``, as flux-core's
+queue_configure): a queue in both the old and the new config keeps its
+state, a new queue starts as at load (named: enabled and stopped; the
+anonymous queue: enabled and started), and a removed queue is forgotten.
 """
 from __future__ import annotations
 
@@ -53,15 +58,43 @@ class QueueState:
         return f"queue {self.name}: job submission is disabled: {reason}"
 
 
+def _new_state(name: str | None) -> QueueState:
+    """A queue as it is first configured: named queues start stopped."""
+    if name is None:
+        return QueueState(None)
+    return QueueState(name, start=False, keep_start=False)
+
+
 class Queues:
     def __init__(self, policy: JobPolicy) -> None:
         self.named = policy.named
         self.default = policy.default_queue
-        if self.named:
-            self._states = {name: QueueState(name, start=False, keep_start=False)
-                            for name in sorted(policy.queues)}
-        else:
-            self._states = {None: QueueState(None)}  # type: ignore[dict-item]
+        self._states: dict[str | None, QueueState] = {
+            name: _new_state(name) for name in (sorted(policy.queues) if self.named
+                                                else [None])}
+        self._removed: dict[str | None, QueueState] = {}
+
+    def reconfigure(self, policy: JobPolicy) -> tuple[list[QueueState], list[QueueState]]:
+        """Take the queues of a reloaded config: (queues added, queues removed).
+
+        Queues kept keep their state; new ones start as at load (see the module's
+        docstring); the anonymous queue counts as one more queue, named None."""
+        old = self._states
+        self.named = policy.named
+        self.default = policy.default_queue
+        wanted = sorted(policy.queues) if self.named else [None]
+        self._states = {name: old.get(name) or self._removed.get(name) or _new_state(name)
+                        for name in wanted}
+        added = [q for name, q in self._states.items() if name not in old]
+        removed = [q for name, q in old.items() if name not in self._states]
+        self._removed.update((q.name, q) for q in removed)
+        return added, removed
+
+    def forget_removed(self) -> None:
+        """The reload is over: a queue removed by it starts afresh if it comes back.
+        Until then (a module refusing the reload restores the old config) it gets
+        its state back."""
+        self._removed.clear()
 
     def names(self) -> list[str]:
         return [name for name in self._states if name is not None]
@@ -75,7 +108,7 @@ class Queues:
             if self.named:
                 raise FluxError(errno.EINVAL, "a queue name is required: queues are configured "
                                               f"({', '.join(self.names())})")
-            return self._states[None]  # type: ignore[index]
+            return self._states[None]
         if not self.named:
             raise FluxError(errno.EINVAL, f"queue '{name}' does not exist: "
                                           "no queues are configured")
@@ -87,10 +120,14 @@ class Queues:
 
     def find(self, name: str | None) -> QueueState | None:
         """The queue of a job (None if the queue no longer exists)."""
-        return self._states.get(name)  # type: ignore[arg-type]
+        return self._states.get(name)
 
     def started(self, name: str | None) -> bool:
-        state = self._states.get(name)  # type: ignore[arg-type]
+        """Whether jobs of queue NAME may be scheduled.  Without named queues the
+        anonymous queue's state applies to every job (a job submitted to a named
+        queue that is gone since); with named queues a job of a queue that is not
+        configured (or of none) is never scheduled, as in flux-core."""
+        state = self._states.get(name if self.named else None)
         return state is not None and state.start
 
     def select(self, name: str | None, all_: bool) -> list[QueueState]:

@@ -303,6 +303,11 @@ class SchedCore:
         """The instance's own expiration (0 = none), used for jobs without a duration."""
         self.expiration = float(expiration)
 
+    def set_queues(self, queues: Mapping[str, Sequence[str]]) -> None:
+        """New queue requirements (``flux config reload``); allocations are kept."""
+        self.queues = {name: tuple(props or ()) for name, props in queues.items()}
+        self._constraint_cache.clear()
+
     # -- constraints ---------------------------------------------------------------
 
     def _match(self, request: Request) -> frozenset[int] | None:

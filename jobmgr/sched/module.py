@@ -137,6 +137,39 @@ class Sched(Module):
         self.backfill = parse_sched_config(self.ctx.conf_get("sched"))
         self.ctx.create_task(self._run(), name="sched-acquire")
 
+    def config_check(self, config: Any) -> None:
+        """Refuse (FluxError) a ``[queues]`` table this module cannot use."""
+        parse_queues(config.get("queues"))
+
+    def config_reload(self, config: Any) -> None:
+        """Take the reloaded ``[queues]``: each queue's ``requires`` applies to the
+        requests queued here too.  With named queues, a request whose queue is no
+        longer configured is withdrawn (CANCEL: the job manager holds such jobs
+        until their queue comes back); one that the new requirements make
+        unsatisfiable is denied, as it would be if it came now."""
+        queues = parse_queues(config.get("queues"))
+        if queues == self.queues:
+            return
+        old, self.queues = self.queues, queues
+        self._feasible_cache.clear()
+        if self.core is None:
+            return
+        self.core.set_queues(queues)
+        for job in self.queue:
+            name = job.request.queue
+            if queues and name not in queues:
+                self.queue.remove(job.id)
+                self.stats["cancel"] += 1
+                self._respond(job.msg, job.id, CANCEL)
+            elif name is not None and old.get(name) != queues.get(name):
+                why = self._feasible(job.request)
+                if why is not None:
+                    self.queue.remove(job.id)
+                    self._deny(job.msg, job.id, why)
+        # the requirements may let blocked jobs fit now
+        self._gen += 1
+        self._schedule_soon()
+
     async def stop(self) -> None:
         # RFC 27: an error response tells the job manager the scheduler is gone
         while True:

@@ -80,9 +80,7 @@ def test_policy_limit_change_applies_to_later_submissions(inst, conf):
     ('[kvs]\ngc-threshold = "abc"\n',
      "module kvs refused the new config: kvs.gc-threshold: must be an integer >= 0"),
     ('[kvs]\nbogus = 1\n', "kvs.bogus: unknown key"),
-    ('[queues.debug]\n', ("module job-ingest refused the new config: [queues] (or the "
-                          "default queue) changed: adding, removing or changing queues "
-                          "needs a restart")),
+    ('[queues.debug]\nrequires = "x"\n', "queues.debug.requires: must be an array of property names"),
     ('[kvs]\ncheckpoint-period = "x"\n', "kvs.checkpoint-period: invalid duration"),
 ])
 def test_refused_reload_keeps_the_old_config(inst, conf, extra, text):

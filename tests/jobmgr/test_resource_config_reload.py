@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flux.errors import FluxError
-from jobmgr.ingest.module import _queue_shape, _settings
+from jobmgr.ingest.module import _settings
 from jobmgr.policy import parse_job_policy
 from jobmgr.resource.config import parse_config, restart_needed
 
@@ -56,12 +56,3 @@ def test_ingest_bad_settings_refused(config, text):
     with pytest.raises(ValueError) as exc:
         _settings(config, "local://x")
     assert str(exc.value).startswith(text)
-
-
-def test_ingest_queue_shape_ignores_queue_limits_but_not_names():
-    a = parse_job_policy({"queues": {"batch": {}, "debug": {"requires": ["debug"]}}})
-    b = parse_job_policy({"queues": {"batch": {"policy": {"limits": {"duration": "1h"}}},
-                                     "debug": {"requires": ["debug"]}}})
-    c = parse_job_policy({"queues": {"batch": {}}})
-    assert _queue_shape(a) == _queue_shape(b)
-    assert _queue_shape(a) != _queue_shape(c)
