@@ -23,14 +23,22 @@ from cli.job_follow import (  # noqa: F401  (re-exported: they lived here)
 @click.option("-q", "--quiet", is_flag=True, help="Suppress warnings on stderr")
 @click.option("-r", "--read-only", is_flag=True,
               help="Do not forward stdin or signals to the job")
-@click.option("-i", "--stdin-ranks", metavar="RANKS", default="all",
+@click.option("-i", "--stdin-ranks", metavar="RANKS",
               help="Send stdin to task RANKS only (an idset, default all)")
+# flux-job(1) documents these two; stdin is forwarded as it is read (never held
+# for a whole line), and the shell's log messages carry no file:line for -v to add
+@click.option("-u", "--unbuffered", is_flag=True,
+              help="Do not buffer stdin (it never is: sent as it is read)")
+@click.option("-v", "--verbose", count=True, help="Increase verbosity")
 @click.argument("jobid")
 def command(show_events: bool, show_exec: bool, label_io: bool, quiet: bool, read_only: bool,
-            stdin_ranks: str, jobid: str) -> None:
+            stdin_ranks: str | None, unbuffered: bool, verbose: int, jobid: str) -> None:
     """Follow JOBID until it ends, printing its output; exit with its exit code."""
     from cli.job_common import open_handle
 
+    if stdin_ranks is not None and read_only:
+        die("job", "Do not use --stdin-ranks with --read-only")   # flux-core's words
+    stdin_ranks = stdin_ranks or "all"
     try:
         id_ = parse_jobid(jobid)
     except ValueError:
@@ -50,9 +58,67 @@ def command(show_events: bool, show_exec: bool, label_io: bool, quiet: bool, rea
         # a job with an interactive terminal (flux alloc's, -o pty.interactive): ours,
         # raw, becomes it, as flux-core's attach does
         sys.exit(attach_terminal(h, id_, show_events=show_events, prog="job"))
+    if stdin_ranks != "all" and not read_only:
+        sys.exit(_attach_stdin_ranks(h, id_, stdin_ranks, show_events=show_events,
+                                     show_exec=show_exec, label_io=label_io, quiet=quiet,
+                                     label=jobid))
     sys.exit(attach(h, id_, "job", show_events=show_events, show_exec=show_exec,
                     label_io=label_io, quiet=quiet, read_only=read_only, label=jobid,
                     stdin_ranks=stdin_ranks))
+
+
+class _StdinRanksFollower(JobFollower):
+    """A follower for ``--stdin-ranks``: "the standard input for tasks not in
+    RANKS will be closed" (flux-job(1)), once the job's tasks are known (exec's
+    ``shell.start``); RANKS outside the job are dropped with a warning."""
+
+    stdin_ranks = "all"
+
+    def _on_exec(self, entry: Any) -> None:
+        if entry.name == "shell.start" and self.stdin is not None:
+            self._close_others(entry.context or {})
+        super()._on_exec(entry)
+
+    def _close_others(self, context: dict[str, Any]) -> None:
+        from flux.idset import IDset
+
+        ntasks = context.get("task-count")
+        if not isinstance(ntasks, int):
+            ntasks = _taskmap_size(context.get("taskmap"))
+        if ntasks is None or self.stdin is None:
+            return
+        everyone = set(range(ntasks))
+        wanted = set(IDset(self.stdin_ranks).expand())
+        if not wanted <= everyone:
+            adjusted = IDset(sorted(wanted & everyone)).encode() if wanted & everyone else ""
+            sys.stderr.write(f"flux-job: warning: adjusting --stdin-ranks from "
+                             f"{self.stdin_ranks} to {adjusted}\n")
+            self.stdin.ranks = self.stdin_ranks = adjusted
+        others = everyone - wanted
+        if others:
+            self.stdin._queue({"stream": "stdin", "rank": IDset(sorted(others)).encode(),
+                               "eof": True})
+
+
+def _taskmap_size(taskmap: Any) -> int | None:
+    """The number of tasks in an RFC 34 task map (None if it is not one)."""
+    try:
+        return sum(int(nnodes) * int(ppn) * int(repeat)
+                   for _nodeid, nnodes, ppn, repeat in taskmap["map"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _attach_stdin_ranks(h: Any, jobid: Any, stdin_ranks: str, **options: Any) -> int:
+    """``attach()`` with stdin for STDIN_RANKS only, the other tasks' closed."""
+    def make(on_done: Any) -> list[JobFollower]:
+        follower = _StdinRanksFollower(h, jobid, "job", on_done=on_done, **options)
+        follower.stdin = StdinForwarder(h, int(jobid), stdin_ranks)
+        follower.stdin_ranks = stdin_ranks
+        return [follower]
+
+    followers = follow_jobs(h, make, jobid, "job")
+    return 0 if followers[0].detached else followers[0].exit_code
 
 
 def _jobspec(h: Any, jobid: Any) -> Any:

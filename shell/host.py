@@ -21,6 +21,7 @@ job) and killed by ``sweep()``, which hosts run shortly after a job ends.
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import queue
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from shell.procs import PR_SET_CHILD_SUBREAPER, children_of, prctl
-from shell.task import Task, highest_fd, spawn
+from shell.task import SpawnError, Task, highest_fd, spawn
 
 __all__ = ["Host", "StandaloneHost", "FORWARDED_SIGNALS", "job_of", "jobs_of"]
 
@@ -151,7 +152,20 @@ class Host:
             if task.cpus and set(task.cpus) != self.cpus:
                 saved_cpus = self.cpus
                 os.sched_setaffinity(0, task.cpus)
-            pid = spawn(task, nofile)
+            try:
+                pid = spawn(task, nofile)
+            except SpawnError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.ENOMEM) or not saved_limits:
+                    raise
+                # the start itself is held to the limits: a process count (NPROC)
+                # below the user's (the submitter's other processes, this server's)
+                # refuses its fork, a memory limit (AS, DATA) below what this process
+                # uses its allocations.  Neither is a reason not to start the task:
+                # it sets its limits itself, and is held to them from then on.
+                lowered = {const: rlimits[const] for const, _old in saved_limits}
+                for const, old in saved_limits:
+                    resource.setrlimit(const, old)
+                pid = spawn(task, nofile, lowered)
         finally:
             if saved_cpus is not None:
                 os.sched_setaffinity(0, saved_cpus)

@@ -336,7 +336,27 @@ class Shell:
         self.die(note)
         self.exit_code = max(self.exit_code, 1)
         self._finishing = True
+        self._release_builtins()
         self.output.finish(lambda tail: self.after_rpcs(lambda: self._finish(tail)))
+
+    def _release_builtins(self) -> None:
+        """Let the builtin plugins give back what they took for the job (its
+        FLUX_JOB_TMPDIR, open output and input files): a shell that fails before
+        its tasks start gets no ``shell.exit`` (as flux-core's exits instead), and
+        the process it lives in (a shell server) goes on serving other jobs."""
+        from shell.plugins import builtin_plugins
+
+        builtins = builtin_plugins()
+        for plugin in self.plugstack.plugins:
+            if not any(plugin is b for b in builtins):
+                continue            # a site's or an initrc's: flux-core's shell calls none
+            for topic, fn in plugin.handlers:
+                if topic != "shell.exit":
+                    continue
+                try:
+                    fn("shell.exit", self, None)
+                except Exception as exc:  # noqa: BLE001 - the job has failed already
+                    self.log_error(f"{plugin.name}: shell.exit: {exc}")
 
     def _check_cwd(self) -> None:
         cwd = self.info.cwd

@@ -5,14 +5,17 @@ Python runs in the child, so a shell starts hundreds of tasks quickly),
 each in its own process group so a signal reaches what the task forks too.
 The executable is looked up in the *job's* PATH, not the shell's.  A task
 that cannot be started (not found, not executable) gets the exit status a
-shell would give it: 127 or 126.
+shell would give it: 127 or 126.  Resource limits a task cannot be started
+under (see ``spawn``) are set by the task itself, through a trampoline.
 """
 from __future__ import annotations
 
 import errno
 import os
+import resource
 import shutil
 import signal
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +103,16 @@ def _search_path(value: str) -> None:
 
 #: lowers the soft open-files limit, then becomes the task (see ``spawn``'s NOFILE)
 _NOFILE_TRAMPOLINE = 'ulimit -S -n "$0" && exec "$@"'
+#: sets soft limits (``RLIMIT=VALUE,...``), then becomes the task (see ``spawn``'s LIMITS)
+_LIMITS_TRAMPOLINE = ("import os,resource,sys\n"
+                      "for item in sys.argv[1].split(','):\n"
+                      "    r, v = map(int, item.split('='))\n"
+                      "    resource.setrlimit(r, (v, resource.getrlimit(r)[1]))\n"
+                      "try:\n"
+                      "    os.execv(sys.argv[2], sys.argv[3:])\n"
+                      "except OSError as e:\n"
+                      "    sys.stderr.write(f'{sys.argv[3]}: {e.strerror}\\n')\n"
+                      "    sys.exit(126 if e.errno in (1, 8, 13) else 127)\n")
 
 
 def highest_fd(task: Task) -> int:
@@ -107,7 +120,8 @@ def highest_fd(task: Task) -> int:
     return max([2, *task.child_fds, *task.child_fds.values()])
 
 
-def spawn(task: Task, nofile: int | None = None) -> int:
+def spawn(task: Task, nofile: int | None = None,
+          limits: dict[int, int] | None = None) -> int:
     """Start TASK (posix_spawn in its own process group); returns its pid.
 
     A bare command name is searched in the job's PATH by posix_spawnp, in C:
@@ -117,7 +131,23 @@ def spawn(task: Task, nofile: int | None = None) -> int:
     NOFILE: an open-files limit too low to set in this process while it starts
     the task (the C library refuses to hand on a descriptor numbered above
     it): ``/bin/sh`` lowers it in the task, then ``exec``s the command.
+
+    LIMITS: soft limits (RLIMIT constant -> value) set in the task itself, by
+    a small Python program that then ``exec``s the command (a command that
+    cannot run under them exits 127, saying why): limits this process could
+    not start the task under (``Host.spawn``).
     """
+    if limits:
+        if nofile is not None:
+            limits = {**limits, resource.RLIMIT_NOFILE: nofile}
+        path = resolve_command(task.argv[0], task.env, task.cwd)
+        argv = task.argv
+        spec = ",".join(f"{const}={value}" for const, value in limits.items())
+        task.argv = [sys.executable, "-I", "-S", "-c", _LIMITS_TRAMPOLINE, spec, path, *argv]
+        try:
+            return spawn(task)
+        finally:
+            task.argv = argv
     if nofile is not None:
         path = resolve_command(task.argv[0], task.env, task.cwd)
         argv = task.argv

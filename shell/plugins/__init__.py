@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["BUILTINS", "load_builtins"]
+__all__ = ["BUILTINS", "load_builtins", "builtin_plugins"]
 
 BUILTINS = ("env", "tmpdir", "files", "rlimit", "affinity", "gpubind", "pty", "output", "input", "pmi")
 
@@ -25,3 +25,8 @@ def load_builtins(shell: Any) -> None:
         _SHARED[:] = [importlib.import_module(f"shell.plugins.{name}").plugin()
                       for name in BUILTINS]
     shell.plugstack.add_shared(_SHARED, _ROUTES)
+
+
+def builtin_plugins() -> list[Any]:
+    """The builtin Plugin objects of this process (empty before the first shell)."""
+    return list(_SHARED)

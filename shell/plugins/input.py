@@ -6,7 +6,8 @@ cannot be read is a fatal error naming it.  With ``service`` every task's
 stdin is a pipe fed from the ``input`` eventlog of the job's namespace
 (``flux run`` and ``flux job attach`` append to it): each ``data`` event
 goes to the tasks its ``rank`` names (``all`` or an idset) and ``eof``
-closes their stdin; a ``resize`` event ``{rank, rows, cols}`` (not RFC 24:
+closes their stdin (a task on a terminal is sent its EOF character instead:
+closing our end of a terminal ends nothing for it); a ``resize`` event ``{rank, rows, cols}`` (not RFC 24:
 ``flux alloc`` sends it) sets the window size of those tasks' terminals.  The log is watched only once exec says someone
 writes to it (``shell.input_ready()``, from ``job-exec.input``): most jobs
 never get input, and a watch per job would cost every one of them; the
@@ -34,13 +35,29 @@ _KVS_WATCH_FLAGS = 4 | 8 | 256       # WATCH | WAITCREATE | WATCH_APPEND
 
 
 class _Pipe:
-    __slots__ = ("fd", "pending", "eof", "writer")
+    __slots__ = ("fd", "pending", "eof", "writer", "bol")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.pending = bytearray()
         self.eof = False
         self.writer: Any = None
+        self.bol = True             # what was sent so far ends a line (or is nothing)
+
+
+def _terminal_eof(fd: int, bol: bool) -> bytes:
+    """What a terminal (master FD) is sent for the end of its input: its EOF
+    character, as a user types it (ctrl-D): closing our end is no EOF for the
+    task.  Typed after a partial line, the first one only hands that line on."""
+    import termios
+
+    try:
+        veof = termios.tcgetattr(fd)[6][termios.VEOF]
+    except (OSError, termios.error):
+        veof = b"\x04"
+    if isinstance(veof, int):
+        veof = bytes([veof])
+    return veof if bol else veof * 2
 
 
 class InputRouter:
@@ -117,7 +134,10 @@ class InputRouter:
                 continue
             if raw:
                 pipe.pending += raw
+                pipe.bol = raw.endswith(b"\n")
             if ctx.get("eof"):
+                if r in self.terminals:
+                    pipe.pending += _terminal_eof(self.terminals[r], pipe.bol)
                 pipe.eof = True
             self._write(pipe)
 

@@ -5,6 +5,7 @@ Shell options (flux-shell(1)): ``output.{stdout,stderr}.type`` = ``kvs``
 template: ``{{id}}`` etc.); if only stdout is set it applies to stderr
 too; ``output.{stdout,stderr}.label`` prefixes lines with ``RANK: ``;
 ``output.{stdout,stderr}.buffer.type`` = ``line`` (default) | ``none``;
+``output.mode`` = ``truncate`` (default) | ``append`` (how files are opened);
 ``output.batch-timeout`` (seconds, default 0.1); ``output.limit`` (bytes
 or ``10M``-style; default from exec: 1G, 10M for a guest's job).
 
@@ -75,8 +76,9 @@ class OutputBuffer:
                 keep = max(self.limit - used, 0)
                 if stream not in self.truncated:
                     self.truncated.add(stream)
-                    self.log(4, f"{stream}: output exceeds the limit of {self.limit} bytes; "
-                                "the rest is dropped", "output")
+                    # flux-core's words ("stdout will be truncated, 10M limit exceeded")
+                    self.log(4, f"{stream} will be truncated, limit of {self.limit} bytes "
+                                "exceeded", "output")
                 data = data[:keep]
                 if not data:
                     return
@@ -179,6 +181,11 @@ class _Streams:
                                  f"not {kind!r}")
             if kind == "file" and not conf.get("path"):
                 raise ValueError(f"output.{stream}.path: required with type file")
+        #: how output files are opened (flux-shell-options(7) output.mode): emptied
+        #: first, or added to
+        self.mode = opts.get("mode", "truncate")
+        if self.mode not in ("truncate", "append"):
+            raise ValueError(f"output.mode: must be truncate or append, not {self.mode!r}")
         self.batch_timeout = float(opts.get("batch-timeout", DEFAULT_BATCH_TIMEOUT))
         limit = opts.get("limit", shell.args.get("output_limit"))
         self.limit = parse_size(limit) if limit not in (None, "") else None
@@ -235,6 +242,16 @@ class KVSOutput:
         self._schedule()
 
     def log(self, level: int, message: str, component: str | None) -> None:
+        fd = self.files.get("stderr")
+        if fd is not None:
+            # stderr goes to a file: so do the shell's messages, and not to the job's
+            # output log (flux-core's shell, output/log.c), in its format
+            from shell.shell import level_name
+
+            name = level_name(level)
+            _write_all(fd, f"flux-shell[{self.shell.rank}]: {name + ': ' if name else ''}"
+                           f"{component + ': ' if component else ''}{message}\n".encode())
+            return
         self.buf.log(level, message, component, self.shell.rank)
         self._schedule()
 
@@ -440,22 +457,28 @@ def plugin() -> Plugin:
         for level, message, component in held:
             sink.log(level, message, component)
         opened: dict[str, int] = {}
+        me = sh.info.me
         for stream in ("stdout", "stderr"):
             if streams.kind(stream) != "file":
                 continue
             path = expand(str(streams.conf[stream]["path"]), sh)
-            if path in opened:
-                sink.files[stream] = opened[path]
-                continue
-            try:
-                fd = os.open(sh.job_path(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND
-                             | os.O_CLOEXEC, 0o666)
-            except OSError as exc:
-                raise OSError(exc.errno, f"could not open {stream} file {path}: "
-                                         f"{exc.strerror}") from None
-            opened[path] = sink.files[stream] = fd
-            me = sh.info.me
+            fd = opened.get(path)     # stderr to stdout's file: one descriptor
+            if fd is None:
+                # O_APPEND: the shells of a job on other nodes may write the same file.
+                # Emptying it here is safe from them: no task of the job starts before
+                # every shell is past shell.init (the init barrier)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+                if streams.mode == "truncate":
+                    flags |= os.O_TRUNC
+                try:
+                    fd = os.open(sh.job_path(path), flags, 0o666)
+                except OSError as exc:
+                    raise OSError(exc.errno, f"could not open {stream} file {path}: "
+                                             f"{exc.strerror}") from None
+                opened[path] = fd
+            sink.files[stream] = fd
             if me.ntasks:
+                # one for each stream, shared file or not: attach says where each went
                 from flux.idset import IDset
 
                 sink.redirect(stream, IDset(me.task_ranks).encode(), path)
@@ -479,11 +502,15 @@ def plugin() -> Plugin:
             sh.watch_output(task, stream, r)
 
     def exit_(_topic: str, sh: Any, _task: Any) -> None:
-        for fd in set(getattr(sh.output, "files", {}).values()):
+        files = getattr(sh.output, "files", {})
+        for fd in set(files.values()):
             try:
                 os.close(fd)
             except OSError:
                 pass
+        # nothing later (a last log message) may write to a number another job's
+        # file gets next in this process
+        files.clear()
 
     p.add_handler("shell.init", init)
     p.add_handler("task.init", task_init)

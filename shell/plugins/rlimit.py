@@ -3,9 +3,12 @@
 ``{"nofile": 1024, "core": 0, "stack": "unlimited", ...}`` (names are
 RLIMIT_* without the prefix, lower case; values an integer, -1,
 ``"unlimited"`` or ``"infinity"``).  The shell's host sets them on its
-process just while it starts each task (tasks inherit them); a limit above
-the node's hard limit is lowered to it and logged, not fatal (the
-submitter's own limit was higher than this node allows).
+process just while it starts each task (tasks inherit them), or, where
+that start fails under them (a process count below the user's, a memory
+limit below what the host uses), has the task set them itself
+(shell/host.py ``Host.spawn``).  A limit above the node's hard limit is
+lowered to it and logged, not fatal (the submitter's own limit was higher
+than this node allows).
 """
 from __future__ import annotations
 
@@ -39,8 +42,8 @@ def limits_for(limits: dict[str, Any]) -> tuple[dict[int, int], list[str]]:
         _soft, hard = resource.getrlimit(const)
         if hard != resource.RLIM_INFINITY and (limit == resource.RLIM_INFINITY
                                                or limit > hard):
-            warnings.append(f"rlimit: {name}: {value} exceeds the hard limit {hard}; "
-                            f"using {hard}")
+            # no "rlimit: " here: the log names the plugin (WARN: rlimit: ...)
+            warnings.append(f"{name}: {value} exceeds the hard limit {hard}; using {hard}")
             limit = hard
         out[const] = limit
     return out, warnings
