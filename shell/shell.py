@@ -54,6 +54,7 @@ LEVEL_NAMES = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "", "DEBUG", "TRACE")
 def level_name(level: int) -> str:
     return LEVEL_NAMES[level] if 0 <= level < len(LEVEL_NAMES) else ""
 _DRAIN_TIMEOUT = 1.0           # seconds to read output after the last task exited
+_KILLED_DRAIN = 0.2            # then, once its leftovers are killed, for their pipes to close
 
 
 def _describe(status: int) -> str:
@@ -155,6 +156,7 @@ class Shell:
         self._finishing = False
         self._done = False
         self._drain_timer: Any = None
+        self._leftovers_ended = False
         self._pending_rpcs = 0
         self._after_rpcs: list[Callable[[], None]] = []
         #: the shell server's name for this job, when its barriers go through the server
@@ -605,17 +607,28 @@ class Shell:
         if self._finishing:
             return
         self._finishing = True
-        # what the tasks forked and left running dies with them
-        self.host.job_ended(self.env.get("FLUX_JOB_ID", str(self.jobid)), self.tasks)
         if not self._fds:
             self._drained()
-        else:
-            self._drain_timer = self.reactor.add_timer(time.monotonic() + _DRAIN_TIMEOUT,
-                                                       self._drain_timeout)
+            return
+        # a process the tasks left behind still holds their output open: as flux-core,
+        # what it writes is the job's output, but only for a while
+        self._drain_timer = self.reactor.add_timer(time.monotonic() + _DRAIN_TIMEOUT,
+                                                   self._drain_timeout)
+
+    def _end_leftovers(self) -> None:
+        """What the tasks forked and left running dies with them."""
+        if not self._leftovers_ended:
+            self._leftovers_ended = True
+            self.host.job_ended(self.env.get("FLUX_JOB_ID", str(self.jobid)), self.tasks)
 
     def _drain_timeout(self) -> None:
-        # a leftover process we could not see still holds a pipe: stop reading it
         self._drain_timer = None
+        if not self._leftovers_ended:
+            self._end_leftovers()
+            self._drain_timer = self.reactor.add_timer(time.monotonic() + _KILLED_DRAIN,
+                                                       self._drain_timeout)
+            return
+        # a leftover process we could not see still holds a pipe: stop reading it
         for fd in list(self._fds):
             self._close_output(fd)
 
@@ -623,6 +636,7 @@ class Shell:
         if self._done:
             return
         self._done = True
+        self._end_leftovers()
         if self._drain_timer is not None:
             self.reactor.cancel_timer(self._drain_timer)
             self._drain_timer = None

@@ -264,6 +264,25 @@ def test_a_child_that_outlives_its_task_is_killed_at_job_end(inst, tmp_path):
     assert not alive(pid)
 
 
+def test_output_of_a_child_left_running_is_kept_for_a_while(inst, tmp_path):
+    """As flux-core, what a task's leftover child writes to the job's output is
+    output (it was dropped: the child was killed as the task exited); one that
+    keeps the output open is killed within about a second, not waited for."""
+    r = run(inst, "sh", "-c", "(sleep 0.3; echo late) & echo started")
+    assert r.returncode == 0 and r.stdout == "started\nlate\n"
+    pidfile = tmp_path / "pid"
+    start = time.monotonic()
+    r = run(inst, "sh", "-c", f"sleep 300 & echo $! > {pidfile}; echo started")
+    assert r.returncode == 0 and r.stdout == "started\n"
+    assert time.monotonic() - start < 10
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        if not alive(pid):
+            break
+        time.sleep(0.1)
+    assert not alive(pid)
+
+
 def test_a_setsid_child_holding_the_output_pipe_does_not_hang_the_job(inst, tmp_path):
     pidfile = tmp_path / "pid"
     start = time.monotonic()
