@@ -4,7 +4,8 @@ Options are flux-mini(1)'s (``cli/submitopts.py``), plus those of CLI
 plugins (``flux.cli.plugin``); the jobspec is ``JobspecV1.from_submit``'s
 (plugins see ``prog`` "run").  The job's output is
 copied to our stdout/stderr as it comes and our stdin is copied to the
-job (unless ``--input`` gives it a file); ``-v`` prints the job id on
+job (unless ``--input`` gives it a file; ``--input=RANKS``, an idset: to those
+task ranks only, the others' stdin closed); ``-v`` prints the job id on
 stderr, ``-vv`` also the job's events, ``-vvv`` its exec events too.
 ctrl-C warns, a second within two seconds cancels the job, ctrl-Z within
 two seconds of a ctrl-C detaches; SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are
@@ -36,6 +37,7 @@ def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> N
     registry, _options = ctx.command.plugins(ctx)
     try:
         args = SubmitArgs.from_click(ctx, command_)
+        stdin_ranks = _stdin_ranks(args)
         jobspec = build_jobspec(args, registry).jobspec
     except (ValueError, TypeError, OSError) as exc:
         die("run", str(exc))
@@ -44,4 +46,21 @@ def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> N
         return
     from cli.run_job import submit_and_follow
 
-    submit_and_follow(args, jobspec, ctx.params["verbose"])
+    submit_and_follow(args, jobspec, ctx.params["verbose"], stdin_ranks)
+
+
+def _stdin_ranks(args: SubmitArgs) -> str:
+    """``--input=RANKS`` (flux-run(1): "the argument may specify an idset of task
+    ranks in to which to direct standard input"): those ranks, and no input file."""
+    value = args.input
+    if value is None:
+        return "all"
+    if value != "all":
+        from flux.idset import IDset
+
+        try:
+            IDset(value)
+        except (ValueError, TypeError):
+            return "all"            # a file name
+    args.input = None
+    return value

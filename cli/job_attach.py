@@ -58,67 +58,9 @@ def command(show_events: bool, show_exec: bool, label_io: bool, quiet: bool, rea
         # a job with an interactive terminal (flux alloc's, -o pty.interactive): ours,
         # raw, becomes it, as flux-core's attach does
         sys.exit(attach_terminal(h, id_, show_events=show_events, prog="job"))
-    if stdin_ranks != "all" and not read_only:
-        sys.exit(_attach_stdin_ranks(h, id_, stdin_ranks, show_events=show_events,
-                                     show_exec=show_exec, label_io=label_io, quiet=quiet,
-                                     label=jobid))
     sys.exit(attach(h, id_, "job", show_events=show_events, show_exec=show_exec,
                     label_io=label_io, quiet=quiet, read_only=read_only, label=jobid,
                     stdin_ranks=stdin_ranks))
-
-
-class _StdinRanksFollower(JobFollower):
-    """A follower for ``--stdin-ranks``: "the standard input for tasks not in
-    RANKS will be closed" (flux-job(1)), once the job's tasks are known (exec's
-    ``shell.start``); RANKS outside the job are dropped with a warning."""
-
-    stdin_ranks = "all"
-
-    def _on_exec(self, entry: Any) -> None:
-        if entry.name == "shell.start" and self.stdin is not None:
-            self._close_others(entry.context or {})
-        super()._on_exec(entry)
-
-    def _close_others(self, context: dict[str, Any]) -> None:
-        from flux.idset import IDset
-
-        ntasks = context.get("task-count")
-        if not isinstance(ntasks, int):
-            ntasks = _taskmap_size(context.get("taskmap"))
-        if ntasks is None or self.stdin is None:
-            return
-        everyone = set(range(ntasks))
-        wanted = set(IDset(self.stdin_ranks).expand())
-        if not wanted <= everyone:
-            adjusted = IDset(sorted(wanted & everyone)).encode() if wanted & everyone else ""
-            sys.stderr.write(f"flux-job: warning: adjusting --stdin-ranks from "
-                             f"{self.stdin_ranks} to {adjusted}\n")
-            self.stdin.ranks = self.stdin_ranks = adjusted
-        others = everyone - wanted
-        if others:
-            self.stdin._queue({"stream": "stdin", "rank": IDset(sorted(others)).encode(),
-                               "eof": True})
-
-
-def _taskmap_size(taskmap: Any) -> int | None:
-    """The number of tasks in an RFC 34 task map (None if it is not one)."""
-    try:
-        return sum(int(nnodes) * int(ppn) * int(repeat)
-                   for _nodeid, nnodes, ppn, repeat in taskmap["map"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _attach_stdin_ranks(h: Any, jobid: Any, stdin_ranks: str, **options: Any) -> int:
-    """``attach()`` with stdin for STDIN_RANKS only, the other tasks' closed."""
-    def make(on_done: Any) -> list[JobFollower]:
-        follower = _StdinRanksFollower(h, jobid, "job", on_done=on_done, **options)
-        follower.stdin = StdinForwarder(h, int(jobid), stdin_ranks)
-        follower.stdin_ranks = stdin_ranks
-        return [follower]
-
-    followers = follow_jobs(h, make, jobid, "job")
-    return 0 if followers[0].detached else followers[0].exit_code
 
 
 def _jobspec(h: Any, jobid: Any) -> Any:

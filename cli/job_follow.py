@@ -216,6 +216,30 @@ class JobFollower:
         self._check_done()
 
     # -- exec eventlog and output ---------------------------------------------
+    def _close_other_stdin(self, context: dict[str, Any]) -> None:
+        """Stdin for some task ranks only (``flux job attach -i``, ``flux run
+        --input=RANKS``): "the standard input for tasks not in RANKS will be closed"
+        (flux-job(1)) once the job's tasks are known; ranks outside it are dropped."""
+        from flux.idset import IDset
+
+        stdin = self.stdin
+        ntasks = context.get("task-count")
+        if not isinstance(ntasks, int):
+            ntasks = _taskmap_size(context.get("taskmap"))
+        if ntasks is None or stdin is None:
+            return
+        everyone = set(range(ntasks))
+        wanted = set(IDset(stdin.ranks).expand())
+        if not wanted <= everyone:
+            adjusted = IDset(sorted(wanted & everyone)).encode() if wanted & everyone else ""
+            warn(self.prog, f"warning: adjusting --stdin-ranks from {stdin.ranks} to "
+                            f"{adjusted}")
+            stdin.ranks = adjusted
+        others = everyone - wanted
+        if others:
+            stdin._queue({"stream": "stdin", "rank": IDset(sorted(others)).encode(),
+                          "eof": True})
+
     def _start_output(self) -> None:
         if self._out is None:
             self._out = _Stream(self.h, int(self.jobid), "guest.output", WAITCREATE,
@@ -224,6 +248,9 @@ class JobFollower:
     def _on_exec(self, entry: Any) -> None:
         if entry.name == "init" and self.stdin is not None:
             self.stdin.start()          # the job's guest namespace exists from here
+        if entry.name == "shell.start" and self.stdin is not None \
+                and self.stdin.ranks != "all":
+            self._close_other_stdin(entry.context or {})
         if entry.name in ("shell.init", "complete"):
             self._start_output()
         if entry.name == "log" and not self.quiet:
@@ -294,6 +321,15 @@ def label_lines(raw: bytes, rank: str) -> bytes:
     """Prefix every line of RAW with ``RANK: `` (``--label-io``)."""
     prefix = rank.encode() + b": "
     return b"".join(prefix + line for line in raw.splitlines(keepends=True))
+
+
+def _taskmap_size(taskmap: Any) -> int | None:
+    """The number of tasks in an RFC 34 task map (None if it is not one)."""
+    try:
+        return sum(int(nnodes) * int(ppn) * int(repeat)
+                   for _nodeid, nnodes, ppn, repeat in taskmap["map"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class StdinForwarder:

@@ -12,8 +12,10 @@ from typing import Any, NoReturn
 from cli.submitargs import SubmitArgs
 
 
-def submit_and_follow(args: SubmitArgs, jobspec: Any, verbose: int = 0) -> NoReturn:
-    """Submit JOBSPEC with ARGS' urgency and flags, follow it, exit with its exit code."""
+def submit_and_follow(args: SubmitArgs, jobspec: Any, verbose: int = 0,
+                      stdin_ranks: str = "all") -> NoReturn:
+    """Submit JOBSPEC with ARGS' urgency and flags, follow it, exit with its exit code
+    (our stdin goes to task STDIN_RANKS, the others' is closed)."""
     from cli.common import die
     from cli.job_common import open_handle, rpc_error_text
     from cli.job_follow import attach
@@ -36,7 +38,8 @@ def submit_and_follow(args: SubmitArgs, jobspec: Any, verbose: int = 0) -> NoRet
         code = attach_terminal(h, jobid, show_events=verbose >= 2, prog="run")
     else:
         code = attach(h, jobid, "run", show_events=verbose >= 2, show_exec=verbose >= 3,
-                      label_io=args.label_io, stdin=args.input is None)
+                      label_io=args.label_io, stdin=args.input is None,
+                      stdin_ranks=stdin_ranks)
     exit_now(code)
 
 

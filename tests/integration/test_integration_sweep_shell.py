@@ -227,3 +227,16 @@ def test_attach_accepts_unbuffered_and_verbose(inst):
     assert r.stdout == "abc"
     r = inst.flux("job", "attach", "--unbuffered", "-v", jobid, timeout=20)
     assert r.returncode == 0 and r.stdout == "abc", r.stderr
+
+
+def test_run_input_ranks_sends_stdin_to_those_tasks_only(inst, tmp_path):
+    # flux-run(1) --input=FILENAME|RANKS: "the argument may specify an idset of task
+    # ranks in to which to direct standard input"; the other tasks see EOF
+    r = run(inst, "-n2", "-l", "--input=1", "cat", input="hi\n", timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "1: hi\n"
+    # a file is still a file
+    path = tmp_path / "in"
+    path.write_text("x\n")
+    r = run(inst, "-n2", "-l", f"--input={path}", "cat", timeout=30)
+    assert sorted(r.stdout.splitlines()) == ["0: x", "1: x"]
