@@ -9,7 +9,11 @@ the job, copies its output here and our stdin to it, and exits with the
 initial program's exit code.  ``-v`` prints the job id on stderr.
 ``--bg`` does not attach: it prints the job id once the instance is up
 (its URI recorded in the job) and exits; without COMMAND the instance
-then runs until it is canceled or its time limit comes.
+then runs until it is canceled or its time limit comes.  With ``-v`` it
+logs its progress on stderr (``JOBID: 0.000s: waiting for resources``,
+``resources allocated``, ``waiting for instance``, ``ready``); ctrl-C
+while it waits cancels the job (exit code 1), so no instance is left to
+start later with nobody to use it.
 
 On a terminal (our stdin is a tty) the job's initial program gets a
 pseudo-terminal of its own (the ``pty.interactive`` shell option): our
@@ -71,10 +75,10 @@ def command(ctx: click.Context, bg: bool, command_: tuple[str, ...], **_options:
         return
     h, jobid = submitted
     verbose = ctx.params["verbose"]
+    if bg:
+        sys.exit(wait_ready(h, jobid, verbose=verbose > 0))
     if verbose:
         click.echo(f"jobid: {jobid.f58}", err=True)
-    if bg:
-        sys.exit(wait_ready(h, jobid))
     if terminal:
         sys.exit(attach_terminal(h, jobid, show_events=verbose >= 2))
     from cli.job_follow import attach
@@ -82,21 +86,49 @@ def command(ctx: click.Context, bg: bool, command_: tuple[str, ...], **_options:
     sys.exit(attach(h, jobid, "alloc", show_events=verbose >= 2, stdin_ranks="0"))
 
 
-def wait_ready(h: Any, jobid: Any, interval: float = 0.1) -> int:
+def wait_ready(h: Any, jobid: Any, interval: float = 0.1, verbose: bool = False) -> int:
     """``--bg``: print JOBID once its instance has recorded its URI in the job (its rank
-    0 does so when the instance is up: ready for jobs); 1 if the job ends first."""
+    0 does so when the instance is up: ready for jobs); 1 if the job ends first or
+    we are interrupted (the job is canceled then)."""
     from flux.job.list import job_list_id
 
-    while True:
+    t0 = time.time()
+
+    def log(msg: str) -> None:
+        if verbose:
+            sys.stderr.write(f"{jobid.f58}: {time.time() - t0:6.3f}s: {msg}\n")
+            sys.stderr.flush()
+
+    log("waiting for resources")
+    allocated = False
+    try:
+        while True:
+            try:
+                job = job_list_id(h, jobid, ["state", "annotations", "result"]).get_job()
+            except OSError as exc:
+                die("alloc", f"{jobid.f58}: {exc.strerror or exc}")
+            state = job.get("state") or 0
+            if not allocated and state >= 16:     # RUN or later: resources allocated
+                allocated = True
+                log("resources allocated")
+                log("waiting for instance")
+            uri = ((job.get("annotations") or {}).get("user") or {}).get("uri")
+            if uri:
+                log("ready")
+                sys.stdout.write(jobid.f58 + "\n")
+                sys.stdout.flush()
+                return 0
+            if state == 64:       # INACTIVE
+                die("alloc", f"{jobid.f58}: the job ended before its instance was ready")
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        # a job left pending would start an instance later that nobody waits for
+        sys.stderr.write(f"\r{jobid.f58}: Interrupt: canceling job\n")
+        sys.stderr.flush()
+        from flux.job import cancel
+
         try:
-            job = job_list_id(h, jobid, ["state", "annotations", "result"]).get_job()
+            cancel(h, jobid)
         except OSError as exc:
-            die("alloc", f"{jobid.f58}: {exc.strerror or exc}")
-        uri = ((job.get("annotations") or {}).get("user") or {}).get("uri")
-        if uri:
-            sys.stdout.write(jobid.f58 + "\n")
-            sys.stdout.flush()
-            return 0
-        if job.get("state") == 64:       # INACTIVE
-            die("alloc", f"{jobid.f58}: the job ended before its instance was ready")
-        time.sleep(interval)
+            die("alloc", f"{jobid.f58}: cancel: {exc.strerror or exc}")
+        return 1

@@ -6,8 +6,16 @@ TARGET is a URI (``local://``, ``ssh://`` of this host) or anything
 shell) with FLUX_URI pointing there, and relays each client's byte stream
 to the instance at URI.  Only the proxy's own user may connect.  The
 broker version must match the commands' unless ``--force``.
+
+The proxy holds a connection of its own to the instance: when that is
+lost (the instance shut down, its job was canceled), it says so, stops
+relaying, sends SIGHUP and SIGCONT to COMMAND (not with ``--nohup``),
+waits for it, puts the terminal back as it found it and exits with
+COMMAND's exit code (flux-proxy(1)).
 """
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -31,16 +39,65 @@ async def _splice(reader, writer) -> None:  # type: ignore[no-untyped-def]
             pass
 
 
-async def _serve(upstream: str, argv: list[str]) -> int:
+async def _watch(upstream: str) -> None:
+    """Return when the instance at UPSTREAM closes the proxy's own connection to it."""
+    import asyncio
+
+    try:
+        reader, writer = await asyncio.open_unix_connection(upstream)
+    except OSError:
+        return
+    try:
+        # the broker's one-byte greeting, then nothing (nothing is asked here) but the end
+        while await reader.read(1 << 16):
+            pass
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
+def _save_terminal() -> list[Any] | None:
+    import sys
+    import termios
+
+    try:
+        return termios.tcgetattr(sys.stdin.fileno()) if sys.stdin.isatty() else None
+    except (termios.error, ValueError, OSError):
+        return None
+
+
+def _restore_terminal(mode: list[Any] | None) -> None:
+    """Put back the terminal modes COMMAND may have left changed (a full-screen
+    program killed by the hangup), and the cursor it may have hidden."""
+    import sys
+    import termios
+
+    if mode is None:
+        return
+    try:
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSAFLUSH, mode)
+    except (termios.error, ValueError, OSError):
+        pass
+    if sys.stdout.isatty():
+        sys.stdout.write("\033[?25h")
+        sys.stdout.flush()
+
+
+async def _serve(upstream: str, argv: list[str], nohup: bool = False) -> int:
     import asyncio
     import errno
     import os
     import shutil
+    import signal
     import socket
     import struct
+    import sys
     import tempfile
 
     from broker.initprog import spawn, wait_process
+
+    links: set[asyncio.StreamWriter] = set()
 
     async def client(reader, writer) -> None:  # type: ignore[no-untyped-def]
         sock = writer.get_extra_info("socket")
@@ -56,11 +113,17 @@ async def _serve(upstream: str, argv: list[str]) -> int:
             writer.write(bytes((exc.errno or errno.ECONNREFUSED,)))
             writer.close()
             return
-        await asyncio.gather(_splice(reader, up_writer), _splice(up_reader, writer))
+        links.update((writer, up_writer))
+        try:
+            await asyncio.gather(_splice(reader, up_writer), _splice(up_reader, writer))
+        finally:
+            links.difference_update((writer, up_writer))
 
     tmpdir = tempfile.mkdtemp(prefix="flux-proxy-")
     path = os.path.join(tmpdir, "local")
+    terminal = _save_terminal()
     server = await asyncio.start_unix_server(client, path=path)
+    watch = asyncio.ensure_future(_watch(upstream))
     try:
         env = dict(os.environ)
         env["FLUX_URI"] = "local://" + path
@@ -68,8 +131,28 @@ async def _serve(upstream: str, argv: list[str]) -> int:
             proc = spawn(argv, env)
         except OSError as exc:
             die("proxy", f"{argv[0]}: {exc.strerror}", 127)
-        return await wait_process(proc)
+        child = asyncio.ensure_future(wait_process(proc))
+        await asyncio.wait((child, watch), return_when=asyncio.FIRST_COMPLETED)
+        if child.done():
+            return child.result()
+        sys.stderr.write("flux-proxy: Lost connection to Flux\n")
+        server.close()
+        for writer in list(links):
+            writer.close()
+        if not nohup:
+            sys.stderr.write("flux-proxy: Sending SIGHUP to child processes\n")
+            for signum in (signal.SIGHUP, signal.SIGCONT):
+                try:
+                    proc.send_signal(signum)
+                except OSError:
+                    pass
+        sys.stderr.flush()
+        # wait for COMMAND all the same: it must not lose its terminal to our exit
+        code = await child
+        _restore_terminal(terminal)
+        return code
     finally:
+        watch.cancel()
         server.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
 
@@ -77,10 +160,12 @@ async def _serve(upstream: str, argv: list[str]) -> int:
 @click.command("proxy", context_settings={"allow_interspersed_args": False,
                                           "help_option_names": ["-h", "--help"]})
 @click.option("-f", "--force", is_flag=True, help="Only warn if the broker version differs")
+@click.option("-n", "--nohup", is_flag=True,
+              help="Do not send SIGHUP and SIGCONT to the command if the connection is lost")
 @click.argument("target", metavar="URI|JOBID")
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED)
 @handle_errors("proxy")
-def command(force: bool, target: str, cmd: tuple[str, ...]) -> None:
+def command(force: bool, nohup: bool, target: str, cmd: tuple[str, ...]) -> None:
     """Connect to the instance at URI (or job JOBID, or job id path JOBID/JOBID...)
     and run CMD (default: a shell) against it."""
     import asyncio
@@ -107,4 +192,4 @@ def command(force: bool, target: str, cmd: tuple[str, ...]) -> None:
             die("proxy", message + " (use --force to connect anyway)")
         click.echo(f"flux-proxy: warning: {message}", err=True)
     argv = list(cmd) or [os.environ.get("SHELL") or "/bin/sh"]
-    sys.exit(asyncio.run(_serve(upstream, argv)))
+    sys.exit(asyncio.run(_serve(upstream, argv, nohup)))

@@ -18,13 +18,16 @@ from cli.common import die
               default="auto", type=click.Choice(["auto", "always", "never"]),
               help="Colorize output: WHEN is auto (default), always (default if "
                    "WHEN is omitted) or never")
+@click.option("-q", "--queue", metavar="NAME", default=None,
+              help="Limit status and jobs to queue NAME")
 @click.argument("target", required=False)
-def command(color: str, target: str | None) -> None:
+def command(color: str, queue: str | None, target: str | None) -> None:
     """Show the instance's resources and running jobs, live.
 
     TARGET: a job id, a job id path (A/B) or a URI of a running Flux instance
     (default: the enclosing instance).  Keys: j/k or down/up move, Enter opens the
-    selected instance, q goes back up (or quits), d toggles complete/failed.
+    selected instance, q goes back up (or quits), h/l or left/right rotate through
+    the queues, d toggles complete/failed.
     """
     import os
 
@@ -46,6 +49,11 @@ def command(color: str, target: str | None) -> None:
         first = Instance.open(uri, title)
     except OSError as exc:
         die("top", f"error connecting to Flux: {exc.strerror or exc}")
+    try:
+        first.set_queue(queue)
+    except ValueError as exc:
+        first.close()
+        die("top", str(exc))
     # NO_COLOR means no colours, not no screen: blessed would drop every sequence
     no_color = os.environ.pop("NO_COLOR", None)
     try:

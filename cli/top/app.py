@@ -8,8 +8,9 @@ seconds and after every key that changes what is shown.  Drawing goes
 through ``cli.top.view``: the screen is a Canvas, and only rows that
 changed since the last frame are written.
 
-Keys: ``j``/down and ``k``/up move the cursor (wrapping), Enter opens
-the selected instance, ``q`` goes up or quits, ``d`` toggles the split of
+Keys: ``j``/down and ``k``/up move the cursor (wrapping), ``h``/left and
+``l``/right rotate through the instance's queues, Enter opens the
+selected instance, ``q`` goes up or quits, ``d`` toggles the split of
 inactive jobs into complete/failed, control-L redraws.
 """
 from __future__ import annotations
@@ -110,6 +111,10 @@ class TopApp:
             level.selection.move(rows, -1)
         elif name == "KEY_ENTER" or text in ("\r", "\n"):
             self.enter()
+        elif text in ("h", "l") or name in ("KEY_LEFT", "KEY_RIGHT"):
+            # rotate through the instance's queues (and all of them)
+            level.instance.rotate_queue(-1 if text == "h" or name == "KEY_LEFT" else 1)
+            self.fetch()
         elif text == "d":
             level.details = not level.show_details()
         elif text == "\x0c":  # control-L

@@ -7,6 +7,11 @@ everything the two panes show (the broker's state, job statistics, the
 scheduler's view of resources, the expiration in ``resource.R``, the
 running jobs) and returns a ``Snapshot``.  A lost connection raises
 OSError from ``fetch``.
+
+An instance may be shown for one of its configured queues (``[queues]``
+of its config; ``flux top -q NAME``, the h/l keys): then the job counts
+are that queue's, the jobs those submitted to it, and the resources
+those its ``requires`` properties select.
 """
 from __future__ import annotations
 
@@ -65,6 +70,17 @@ def resolve(target: str | None) -> tuple[str | None, str | None]:
     return local, title
 
 
+def _configured_queues(handle: Any) -> dict[str, dict[str, Any]]:
+    """The ``[queues]`` table of the instance's config ({} if none or unreadable)."""
+    try:
+        queues = handle.rpc("config.get").wait_for(RPC_TIMEOUT).get().get("queues")
+    except (OSError, AttributeError):
+        return {}
+    if not isinstance(queues, dict):
+        return {}
+    return {str(name): conf if isinstance(conf, dict) else {} for name, conf in queues.items()}
+
+
 @dataclass(slots=True)
 class Snapshot:
     """What one fetch brought: the summary, the running jobs (newest first), and
@@ -89,6 +105,9 @@ class Instance:
         self.version = ""
         self.f_char = "f" if "FLUX_F58_FORCE_ASCII" in os.environ else "\u0192"
         self._users: dict[int, str] = {}
+        #: the configured queues (name -> its table in the config), and the one shown
+        self.queues: dict[str, dict[str, Any]] = {}
+        self.queue: str | None = None
 
     @classmethod
     def open(cls, uri: str | None, title: str | None = None) -> Instance:
@@ -111,6 +130,7 @@ class Instance:
                 inst.version = str(handle.attr_get("version"))
             except OSError:
                 pass
+            inst.queues = _configured_queues(handle)
         except BaseException:
             handle.close()
             raise
@@ -121,6 +141,26 @@ class Instance:
             self.handle.close()
         except OSError:
             pass
+
+    def set_queue(self, name: str | None) -> None:
+        """Show queue NAME only (None: every queue).  ValueError if it is not configured."""
+        if name is not None and name not in self.queues:
+            raise ValueError(f"queue {name} not configured")
+        self.queue = name
+
+    def rotate_queue(self, step: int) -> None:
+        """The next (STEP 1) or previous (-1) configured queue, every queue between the
+        last and the first; nothing changes without queues."""
+        names: list[str | None] = [None, *self.queues]
+        index = names.index(self.queue) if self.queue in names else 0
+        self.queue = names[(index + step) % len(names)]
+
+    def _constraint(self) -> dict[str, Any] | None:
+        """The RFC 31 constraint of the queue shown (None: all resources)."""
+        if self.queue is None:
+            return None
+        requires = self.queues.get(self.queue, {}).get("requires")
+        return {"properties": list(requires)} if requires else None
 
     def _user(self, userid: int) -> str:
         name = self._users.get(userid)
@@ -143,16 +183,18 @@ class Instance:
         f_state = h.rpc("broker.state", nodeid=0)
         f_stats = h.rpc("job-list.job-stats", {})
         f_jobs = job_list(h, max_entries=max(1, max_jobs), attrs=JOB_ATTRS,
-                          userid=FLUX_USERID_UNKNOWN, states=FLUX_JOB_STATE_RUNNING)
+                          userid=FLUX_USERID_UNKNOWN, states=FLUX_JOB_STATE_RUNNING,
+                          queue=self.queue)
         f_R = kvs_lookup(h, "resource.R")
         f_res = resource_list(h)
         state = f_state.wait_for(RPC_TIMEOUT).get()
         summary = Summary(title=self.title, version=self.version, f_char=self.f_char,
                           size=int(state.get("size", 1)),
                           level=int(state.get("instance_level", 0)),
-                          starttime=float(state.get("starttime") or 0.0))
-        self._apply_stats(summary, f_stats)
-        self._apply_resources(summary, f_res)
+                          starttime=float(state.get("starttime") or 0.0),
+                          queue=self.queue or "")
+        self._apply_stats(summary, f_stats, self.queue)
+        self._apply_resources(summary, f_res, self._constraint())
         summary.expiration = self._expiration(f_R)
         now = time.time()
         rows = []
@@ -165,7 +207,7 @@ class Instance:
                         fetched=now)
 
     @staticmethod
-    def _apply_stats(summary: Summary, future: Any) -> None:
+    def _apply_stats(summary: Summary, future: Any, queue: str | None = None) -> None:
         try:
             stats = future.wait_for(RPC_TIMEOUT).get()
         except OSError as exc:
@@ -173,6 +215,9 @@ class Instance:
             if exc.errno in (errno.ENOSYS, errno.EPERM):
                 return
             raise
+        if queue is not None:
+            # a queue no job was submitted to has no entry yet: its counts are 0
+            stats = next((q for q in stats.get("queues") or [] if q.get("name") == queue), {})
         states = stats.get("job_states", {})
         summary.pending = sum(int(states.get(s, 0)) for s in ("depend", "priority", "sched"))
         summary.running = sum(int(states.get(s, 0)) for s in ("run", "cleanup"))
@@ -181,13 +226,16 @@ class Instance:
         summary.failed = sum(int(stats.get(k, 0)) for k in ("failed", "canceled", "timeout"))
 
     @staticmethod
-    def _apply_resources(summary: Summary, future: Any) -> None:
+    def _apply_resources(summary: Summary, future: Any,
+                         constraint: dict[str, Any] | None = None) -> None:
         try:
             rl = future.wait_for(RPC_TIMEOUT).get()
         except OSError as exc:
             if exc.errno in (errno.ENOSYS, errno.EPERM):  # instance not up yet
                 return
             raise
+        if constraint is not None:
+            rl = rl.copy_constraint(constraint)
         counts = [_counts(rl[state]) for state in ("all", "allocated", "down")]
         for i, res in enumerate((summary.nodes, summary.cores, summary.gpus)):
             res.total, res.used, res.down = (c[i] for c in counts)

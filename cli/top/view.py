@@ -12,7 +12,7 @@ Layout (as flux-top(1) lays out its 80-column summary pane)::
     row 1       nodes [||||            1/4]   3 free        2 pending
     row 2       cores [||||||          3/8]   5 free        3 running
     row 3        gpus [                0/0]   0 free        7 complete
-    row 4                                                   1 failed
+    row 4       queue: batch                                1 failed
     row 5    size: 4   depth: 1            uptime: 2.1m            0.1.0
     row 6         JOBID     USER ST NTASKS NNODES RUNTIME NAME
     row 7..      jobs, newest first; instances blue and bold, the cursor reversed
@@ -171,6 +171,7 @@ class Summary:
     resources expire (0: never).  ``starttime``: when its broker started.
     ``stats``: counts from job-list.job-stats (pending, running, inactive,
     successful, failed; failed includes canceled and timed out jobs).
+    ``queue``: the queue shown, if only one is (empty: all of them).
     """
 
     title: str = ""
@@ -188,6 +189,7 @@ class Summary:
     successful: int = 0
     failed: int = 0
     f_char: str = "\u0192"
+    queue: str = ""
 
 
 def _bargraph(canvas: Canvas, row: int, col: int, width: int, name: str,
@@ -243,6 +245,9 @@ def summary_canvas(summary: Summary, now: float, details: bool = True,
         c.put(4, 65, " failed")
     else:
         c.put(3, 60, f"{summary.inactive:>5} inactive")
+    # row 4: the queue shown, under the bargraphs
+    if summary.queue:
+        c.put(4, 4, f"queue: {summary.queue}"[:36], "bold")
     # row 5: size, depth, uptime, version
     c.put(5, 1, f"size: {summary.size}", "dim")
     if summary.level:

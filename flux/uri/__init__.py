@@ -81,10 +81,12 @@ def native_uri(target: str) -> str:
     - ``ssh://[USER@]HOST[:PORT]/PATH`` of this host: ``local://PATH`` (the
       same socket, reached without ssh); of another host: FluxError(EINVAL),
       since this client has no ssh connector.
-    - a path starting with ``.`` or ``/``: an ancestor of the enclosing
-      instance (``$FLUX_URI``), as flux_open(3) reads it (``ancestor_uri``).
+    - a path starting with ``.``, or a lone ``/``: an ancestor of the
+      enclosing instance (``$FLUX_URI``), as flux_open(3) reads it
+      (``ancestor_uri``).
     - anything else without ``://``: a target for FluxURIResolver (a job id
-      or job id path of the enclosing instance, ``jobid:``, ``pid:``, ...),
+      or job id path of the enclosing instance, also with a leading ``/``
+      as flux-proxy(1) takes it, ``jobid:``, ``pid:``, ...),
       in its local form; an unresolvable one is FluxError naming why
       (ENOENT for a job that is missing, not running or no instance).
     """
@@ -101,7 +103,7 @@ def native_uri(target: str) -> str:
             return "local://" + slash + path.split("?", 1)[0]
         raise FluxError(errno.EINVAL, f"{target}: unsupported URI scheme '{scheme}' "
                                       "(only local:// is supported)")
-    if target.startswith((".", "/")):
+    if target.startswith(".") or target == "/":
         return ancestor_uri(target)
     if not target:
         raise FluxError(errno.EINVAL, "empty URI")
