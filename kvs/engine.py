@@ -40,7 +40,7 @@ from kvs.lookup import dir_entry as _dir_entry, resolve, sorted_dir
 from kvs.namespace import NamespaceInfo, check_name
 from kvs.tree import BlobSource, TreeConfig, WorkTree, load_dir
 from kvs import keys as _keys
-from kvs.txn import Op, Txn, check_commit_flags, parse_op, parse_ops
+from kvs.txn import FLUX_KVS_SYNC, Op, Txn, check_commit_flags, parse_op, parse_ops
 from kvs.walk import reachable
 from kvs.watch import appended_bytes, changed_keys, changed_since, resolve_keys
 
@@ -210,7 +210,10 @@ class KVS:
                         raise FluxError(errno.EINVAL, f"namespace owner {txn.create!r} "
                                                       "is not a uid")
                     creating[ns] = txn.create
-                check_commit_flags(txn.flags)
+                if check_commit_flags(txn.flags) & FLUX_KVS_SYNC and ns != PRIMARY_NAMESPACE:
+                    # as flux-core: the sync (checkpoint) flag is for the primary namespace
+                    raise FluxError(errno.EINVAL, "the sync flag is only valid in the "
+                                                  "primary namespace")
                 ops = parse_ops(txn.ops)
                 if txn.link is not None:
                     key, src = txn.link

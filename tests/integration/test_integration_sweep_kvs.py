@@ -124,6 +124,15 @@ def test_commit_output_options_exclusive(inst):
     assert "--sequence and --blobref" in fails(inst.flux("kvs", "put", "-s", "-b", "cx=1"), 2)
 
 
+def test_sync_flag_only_in_the_primary_namespace(inst):
+    # as flux-core: a sync (checkpointing) commit elsewhere is EINVAL
+    ok(inst.flux("kvs", "namespace", "create", "syncns"))
+    r = inst.flux("kvs", "put", "-S", "-N", "syncns", "a=1")
+    assert r.returncode == 1
+    assert "the sync flag is only valid in the primary namespace" in r.stderr
+    ok(inst.flux("kvs", "put", "-N", "syncns", "a=1"))
+
+
 def test_put_sync_and_stream_lookups(inst):
     ok(inst.flux("kvs", "put", "-S", "sy.a=1"))
     assert ok(inst.flux("kvs", "get", "-S", "sy.a")) == "1\n"
