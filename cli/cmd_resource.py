@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -490,33 +490,42 @@ def list_cmd(fmt: str | None, states: str, queue: str | None, include: str | Non
     _print(oformat, rows, no_header, filt)
 
 
+def _view_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """-s/-q/-i of ``info`` and ``R``: which part of the scheduler's view."""
+    for option in reversed((
+            click.option("-s", "--states", default="all", show_default=True,
+                         metavar="STATES", help="States to include (up, down, allocated, "
+                                                "free, all)"),
+            click.option("-q", "--queue", metavar="QUEUE,...",
+                         help="Only resources of these queues"),
+            click.option("-i", "--include", metavar="TARGETS",
+                         help="Only these ranks or hosts (an idset or a hostlist)"))):
+        fn = option(fn)
+    return fn
+
+
+def _view(states: str, queue: str | None, include: str | None) -> Any:
+    """The union of the scheduler's view of resources in STATES, QUEUE and INCLUDE."""
+    state_list = _split_states(states, LIST_STATES, "states")
+    rlist, _ = _sched_list(include, _queue_names(queue))
+    return _union(rlist, state_list)
+
+
 @command.command("info")
-@click.option("-s", "--states", default="all", show_default=True, metavar="STATES",
-              help="States to count (up, down, allocated, free, all)")
-@click.option("-q", "--queue", metavar="QUEUE,...", help="Only resources of these queues")
-@click.option("-i", "--include", metavar="TARGETS",
-              help="Only these ranks or hosts (an idset or a hostlist)")
+@_view_options
 @handle_errors("resource")
 def info_cmd(states: str, queue: str | None, include: str | None) -> None:
     """Show a one-line summary of the scheduler's view of resources."""
-    state_list = _split_states(states, LIST_STATES, "states")
-    rlist, _ = _sched_list(include, _queue_names(queue))
-    rset = _union(rlist, state_list)
+    rset = _view(states, queue, include)
     click.echo(f"{rset.nnodes} Nodes, {rset.ncores} Cores, {rset.ngpus} GPUs")
 
 
 @command.command("R")
-@click.option("-s", "--states", default="all", show_default=True, metavar="STATES",
-              help="States to include (up, down, allocated, free, all)")
-@click.option("-q", "--queue", metavar="QUEUE,...", help="Only resources of these queues")
-@click.option("-i", "--include", metavar="TARGETS",
-              help="Only these ranks or hosts (an idset or a hostlist)")
+@_view_options
 @handle_errors("resource")
 def R_cmd(states: str, queue: str | None, include: str | None) -> None:
     """Emit the RFC 20 R of the scheduler's view of resources."""
-    state_list = _split_states(states, LIST_STATES, "states")
-    rlist, _ = _sched_list(include, _queue_names(queue))
-    click.echo(_union(rlist, state_list).encode())
+    click.echo(_view(states, queue, include).encode())
 
 
 def _status_states(text: str | None) -> list[str] | None:
