@@ -51,6 +51,8 @@ _EXPORTS = {
     "job_kvs": "kvs", "job_kvs_guest": "kvs",
     "job_info_lookup": "kvslookup", "job_kvs_lookup": "kvslookup",
     "JobInfoLookupRPC": "kvslookup", "JobKVSLookup": "kvslookup",
+    "job_info_update_lookup": "kvslookup", "JobInfoUpdateLookupRPC": "kvslookup",
+    "job_info_update_watch": "kvslookup", "JobInfoUpdateWatchRPC": "kvslookup",
     # concurrent.futures executor
     "FluxExecutor": "executor", "FluxExecutorFuture": "executor",
     # job output (RFC 24)

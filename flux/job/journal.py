@@ -54,7 +54,8 @@ class JournalEvent(EventLogEvent):
 
     Attributes: ``jobid`` (JobID), ``name``, ``timestamp``, ``context``,
     ``context_string``, ``jobspec`` (dict, on ``submit`` events, else
-    None), ``R`` (dict, on ``alloc`` events, else None).  An empty event
+    None), ``R`` (dict, on ``alloc`` events, else None).  ``str()`` gives
+    ``F58: TIMESTAMP NAME [CONTEXT] [jobspec=JSON] [R=JSON]``.  An empty event
     (jobid -1, no name) marks the end of the history (see
     ``include_sentinel``).
     """
@@ -80,9 +81,18 @@ class JournalEvent(EventLogEvent):
     def __str__(self) -> str:
         if self.is_empty():
             return "-1: End of historical data stream"
-        text = f"{JobID(self.jobid).f58}: {self.timestamp:<0.5f} {self.name}"
-        context = self.context_string
-        return f"{text} {context}" if context else text
+        import orjson
+
+        parts = [f"{JobID(self.jobid).f58}: {self.timestamp:<0.5f} {self.name}"]
+        if self.context_string:
+            parts.append(self.context_string)
+        # what the event carries besides its context is shown too (as Flux does):
+        # the redacted jobspec on submit, R on alloc
+        if self.jobspec is not None:
+            parts.append("jobspec=" + orjson.dumps(self.jobspec).decode())
+        if self.R is not None:
+            parts.append("R=" + orjson.dumps(self.R).decode())
+        return " ".join(parts)
 
     def __repr__(self) -> str:
         return f"JournalEvent({self.jobid!r}, {dict(self)!r})"

@@ -5,16 +5,20 @@
 ``jobspec`` and ``R`` decoded and, unless ``base=True``, with the job's
 ``jobspec-update``/``resource-update`` events applied (the job as it is
 now); ``original=True`` gives the jobspec as submitted (from J).
+``job_info_update_lookup(h, jobid, key)`` asks ``job-info.update-lookup``
+for one of ``jobspec`` / ``R`` with its updates applied;
+``job_info_update_watch`` streams it again after each update.
 ``JobKVSLookup`` does the same for many jobs at once, pipelined.
 """
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from flux.constants import FLUX_RPC_NORESPONSE, FLUX_RPC_STREAMING
 from flux.future import WaitAllFuture
 from flux.job.event import require_handle
 from flux.job.JobID import JobID
@@ -24,7 +28,8 @@ if TYPE_CHECKING:
     from flux.core.handle import Flux
 
 __all__ = ["job_info_lookup", "job_kvs_lookup", "JobInfoLookupRPC", "JobKVSLookup",
-           "JobKVSLookupFuture"]
+           "JobKVSLookupFuture", "job_info_update_lookup", "JobInfoUpdateLookupRPC",
+           "job_info_update_watch", "JobInfoUpdateWatchRPC"]
 
 _DECODE = 1      # FLUX_JOB_LOOKUP_JSON_DECODE
 _CURRENT = 2     # FLUX_JOB_LOOKUP_CURRENT
@@ -59,6 +64,59 @@ def job_info_lookup(flux_handle: "Flux", jobid: Any, keys: Iterable[str] = ("job
     rpc = JobInfoLookupRPC(flux_handle, "job-info.lookup",
                            {"id": int(JobID(jobid)), "keys": keys, "flags": flags})
     rpc.jobid = jobid if isinstance(jobid, JobID) else JobID(jobid)
+    return rpc
+
+
+class JobInfoUpdateLookupRPC(RPC):
+    """A ``job-info.update-lookup`` RPC: ``get()`` is ``{key: object}``,
+    ``get_decode()`` the object alone."""
+
+    key: str = "R"
+
+    def get_decode(self) -> Any:
+        return self.get()[self.key]
+
+
+def job_info_update_lookup(flux_handle: "Flux", jobid: Any,
+                           key: str = "R") -> JobInfoUpdateLookupRPC:
+    """Send ``job-info.update-lookup``: JOBID's ``jobspec`` or ``R`` as it is now,
+    its ``jobspec-update`` / ``resource-update`` events applied (EINVAL for any
+    other KEY)."""
+    require_handle(flux_handle)
+    rpc = JobInfoUpdateLookupRPC(flux_handle, "job-info.update-lookup",
+                                 {"id": int(JobID(jobid)), "key": key, "flags": 0})
+    rpc.key = key
+    return rpc
+
+
+class JobInfoUpdateWatchRPC(JobInfoUpdateLookupRPC):
+    """A streaming ``job-info.update-watch`` RPC: the object now, then after each update.
+
+    ``get_decode()`` / ``get()`` read the current response and ``reset()``
+    moves on; iterating yields each object until the job ends.  ``cancel()``
+    ends the stream early (the next ``get()`` then raises ENODATA).
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        for payload in super().__iter__():
+            yield payload[self.key]
+
+    def cancel(self) -> None:
+        handle = self.get_flux()
+        assert handle is not None
+        handle.rpc("job-info.update-watch-cancel", {"matchtag": self.matchtag},
+                   flags=FLUX_RPC_NORESPONSE)
+
+
+def job_info_update_watch(flux_handle: "Flux", jobid: Any,
+                          key: str = "R") -> JobInfoUpdateWatchRPC:
+    """Send ``job-info.update-watch``: JOBID's ``jobspec`` or ``R`` with its updates
+    applied, again after each new update, until the job ends (ENODATA)."""
+    require_handle(flux_handle)
+    rpc = JobInfoUpdateWatchRPC(flux_handle, "job-info.update-watch",
+                                {"id": int(JobID(jobid)), "key": key, "flags": 0},
+                                flags=FLUX_RPC_STREAMING)
+    rpc.key = key
     return rpc
 
 

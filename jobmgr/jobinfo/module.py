@@ -18,6 +18,12 @@
   Flag 1 (waitcreate) waits for a log that does not exist yet (otherwise
   ENOENT); ``guest.*`` logs are always waited for, since they appear only
   once the job runs (as in Flux), and such a wait ends with the job.
+- ``job-info.update-lookup {"id", "key", "flags": 0}`` -> ``{key: object}``:
+  the job's ``jobspec`` or ``R`` with its ``jobspec-update`` /
+  ``resource-update`` events applied (EINVAL for any other key).
+- ``job-info.update-watch`` (streaming, same request): that object, then
+  again after each new update, until the job ends (ENODATA); ended early by
+  ``job-info.update-watch-cancel {"matchtag"}`` (or ``job-info.cancel``).
 - Guests may read only their own jobs (EPERM); the job's owner is the
   userid of its ``submit`` event.
 
@@ -328,6 +334,8 @@ class JobInfoModule(Module):
 
     async def start(self) -> None:
         self._watches: dict[tuple[str | None, int], _Watch] = {}
+        self._update_watches: dict[tuple[str | None, int],
+                                   tuple[Stream, asyncio.Task[Any]]] = {}
         # job dir -> watches of that job's logs, to notice the dir being removed
         self._by_dir: dict[str, set[_Watch]] = {}
         self._attached = False
@@ -347,6 +355,9 @@ class JobInfoModule(Module):
                 pass  # the kvs module may already be gone
         for watch in list(self._watches.values()):
             watch.finish(errno.ENOSYS, "job-info module unloaded")
+        for stream, task in list(self._update_watches.values()):
+            stream.error(errno.ENOSYS, "job-info module unloaded")
+            task.cancel()
 
     # -- from the kvs module: job directories removed (purge, lost+found) ------------
 
@@ -432,8 +443,12 @@ class JobInfoModule(Module):
         flags = body.get("flags", 0)
         if isinstance(flags, bool) or not isinstance(flags, int) or flags & ~_LOOKUP_FLAGS:
             raise FluxError(errno.EPROTO, f"job-info.lookup: unknown flags {flags!r}")
+        return await self._lookup_keys(msg, jobid, list(dict.fromkeys(keys)), flags)
+
+    async def _lookup_keys(self, msg: Message, jobid: int, wanted: list[str],
+                           flags: int) -> dict[str, Any]:
+        """``job-info.lookup``'s answer for the (checked, distinct) keys WANTED."""
         base = JobID(jobid).kvs
-        wanted = list(dict.fromkeys(keys))
         results = await asyncio.gather(self._main_log(jobid),
                                        *(self._get(f"{base}.{k}") for k in wanted if k != MAIN_LOG),
                                        return_exceptions=True)
@@ -468,6 +483,98 @@ class JobInfoModule(Module):
             else:
                 out[key] = raw.decode("utf-8", "replace")
         return out
+
+    @staticmethod
+    def _update_key(body: Mapping[str, Any], what: str) -> str:
+        flags = body.get("flags", 0)
+        if isinstance(flags, bool) or not isinstance(flags, int) or flags != 0:
+            raise FluxError(errno.EPROTO, f"{what} request rejected with invalid flag")
+        key = body.get("key")
+        if key not in _JSON_KEYS:
+            raise FluxError(errno.EINVAL, f"{what} unsupported key specified")
+        return str(key)
+
+    @request_handler("job-info.update-lookup", allow_guest=True)
+    async def update_lookup(self, msg: Message) -> dict[str, Any]:
+        """``{"id", "key": "jobspec"|"R", "flags": 0}`` -> ``{key: object}``, updates applied."""
+        jobid, body = self._request(msg)
+        key = self._update_key(body, "update-lookup")
+        resp = await self._lookup_keys(msg, jobid, [key], _LOOKUP_FLAGS)
+        return {key: resp[key]}
+
+    @request_handler("job-info.update-watch", allow_guest=True, streaming=True)
+    def update_watch(self, msg: Message) -> None:
+        """As update-lookup, then the object again after each update, until the job ends."""
+        jobid, body = self._request(msg)
+        key = self._update_key(body, "update-watch")
+        stream = self.ctx.stream(msg)
+        tag = (msg.sender, msg.matchtag)
+        task = self.ctx.create_task(self._serve_update_watch(stream, msg, jobid, key),
+                                    name=f"update-watch {JobID(jobid).f58} {key}")
+        self._update_watches[tag] = (stream, task)
+        stream.on_cancel = lambda: self._stop_update_watch(tag)
+        return None
+
+    def _stop_update_watch(self, tag: tuple[str | None, int]) -> None:
+        """End an update watch (ENODATA unless its stream has already ended)."""
+        stream, task = self._update_watches.pop(tag, (None, None))
+        if stream is None or task is None:
+            return
+        stream.end()
+        if task is not asyncio.current_task() and not task.done():
+            task.cancel()
+
+    async def _serve_update_watch(self, stream: Stream, msg: Message, jobid: int,
+                                  key: str) -> None:
+        tag = (msg.sender, msg.matchtag)
+        update = "jobspec-update" if key == "jobspec" else "resource-update"
+        apply = current_jobspec if key == "jobspec" else current_R
+        try:
+            doc = (await self._lookup_keys(msg, jobid, [key], FLUX_JOB_LOOKUP_JSON_DECODE))[key]
+            logkey = f"{JobID(jobid).kvs}.{MAIN_LOG}"
+            lines = LineSplitter()
+            first = True
+            # the first response holds the whole log so far: its updates make the first
+            # answer; each later update entry makes one more
+            async for resp in self.ctx.rpc_stream("kvs-watch.lookup",
+                                                  {"key": logkey, "raw": True,
+                                                   "flags": FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND}):
+                ended = False
+                for line in lines.feed(watch_bytes(resp, logkey)):
+                    if not line.startswith(b"{"):
+                        continue
+                    entry = orjson.loads(line)
+                    if entry.get("name") == update:
+                        doc = apply(doc, [entry])
+                        if not first:
+                            stream.send({key: doc})
+                    elif entry.get("name") == "clean":
+                        ended = True
+                if first:
+                    stream.send({key: doc})
+                    first = False
+                if ended:
+                    break
+            stream.end()
+        except asyncio.CancelledError:
+            raise
+        except OSError as exc:
+            stream.error(exc.errno or errno.EIO, exc.strerror or str(exc))
+        except Exception as exc:  # noqa: BLE001 - the stream must end whatever happens
+            self.ctx.log.exception("update watch failed", jobid=jobid)
+            stream.error(errno.EIO, f"job-info: internal error: {exc}")
+        finally:
+            self._update_watches.pop(tag, None)
+
+    @request_handler("job-info.update-watch-cancel", allow_guest=True)
+    def update_watch_cancel(self, msg: Message) -> None:
+        body = msg.payload
+        tag = body.get("matchtag") if isinstance(body, dict) else None
+        if isinstance(tag, bool) or not isinstance(tag, int):
+            raise FluxError(errno.EPROTO, 'job-info.update-watch-cancel: expected '
+                                          '{"matchtag": N}')
+        self._stop_update_watch((msg.sender, tag))
+        return None
 
     # -- eventlog watch --------------------------------------------------------------
 
@@ -637,4 +744,5 @@ class JobInfoModule(Module):
 
     @request_handler("job-info.cancel", allow_guest=True)
     def cancel(self, msg: Message) -> None:
+        self.update_watch_cancel(msg)
         return self.eventlog_watch_cancel(msg)

@@ -174,7 +174,10 @@ def test_journal_event_and_sentinel():
     assert event.jobid == 1234 and isinstance(event.jobid, JobID)
     assert (event.name, event.timestamp, event.jobspec, event.R) == \
         ("submit", 1.5, {"version": 1}, None)
-    assert str(event) == f"{JobID(1234).f58}: 1.50000 submit " + '{"urgency":16}'
+    assert str(event) == f"{JobID(1234).f58}: 1.50000 submit " + \
+        '{"urgency":16} jobspec={"version":1}'
+    alloc = JournalEvent(1234, {"timestamp": 2.0, "name": "alloc"}, R={"version": 1})
+    assert str(alloc) == f"{JobID(1234).f58}: 2.00000 alloc " + 'R={"version":1}'
     assert not event.is_empty() and event != SENTINEL_EVENT
     assert SENTINEL_EVENT.is_empty() and SENTINEL_EVENT == JournalConsumer.SENTINEL_EVENT
     assert str(SENTINEL_EVENT) == "-1: End of historical data stream"
