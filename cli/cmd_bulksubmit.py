@@ -22,7 +22,8 @@ from typing import Any
 import click
 
 from cli import bulk_inputs
-from cli.cmd_submit import Request, cc_ids, copy_jobspecs, log_name, submit_requests
+from cli.cmd_submit import (Request, cc_ids, check_input, copy_jobspecs, log_name,
+                             submit_requests)
 from cli.cmd_submit import command as submit_command
 from cli.common import die
 from cli.submitopts import SubmitArgs, SubmitCommand
@@ -219,6 +220,7 @@ def _requests(jobs: list[tuple[list[str], click.Context]]) -> tuple[Iterator[Req
         registry, _options = ctx.command.plugins(ctx)  # type: ignore[attr-defined]
         try:
             args = SubmitArgs.from_click(ctx, command_)
+            check_input(args)
         except (ValueError, TypeError, OSError) as exc:
             die("bulksubmit", str(exc))
         if ids is None and args.uses_cc():

@@ -11,7 +11,9 @@ The proxy holds a connection of its own to the instance: when that is
 lost (the instance shut down, its job was canceled), it says so, stops
 relaying, sends SIGHUP and SIGCONT to COMMAND (not with ``--nohup``),
 waits for it, puts the terminal back as it found it and exits with
-COMMAND's exit code (flux-proxy(1)).
+COMMAND's exit code (flux-proxy(1)).  ctrl-C is left to COMMAND (the
+terminal sends it there too): the proxy waits for COMMAND and exits with
+its code (130 when SIGINT ended it).
 """
 from __future__ import annotations
 
@@ -131,6 +133,10 @@ async def _serve(upstream: str, argv: list[str], nohup: bool = False) -> int:
             proc = spawn(argv, env)
         except OSError as exc:
             die("proxy", f"{argv[0]}: {exc.strerror}", 127)
+        # ctrl-C is COMMAND's to act on (the terminal sends it to COMMAND too): we
+        # wait for COMMAND and exit with its code (130 if SIGINT ended it), as a
+        # shell does, rather than die leaving it behind
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, lambda: None)
         child = asyncio.ensure_future(wait_process(proc))
         await asyncio.wait((child, watch), return_when=asyncio.FIRST_COMPLETED)
         if child.done():
@@ -152,6 +158,7 @@ async def _serve(upstream: str, argv: list[str], nohup: bool = False) -> int:
         _restore_terminal(terminal)
         return code
     finally:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
         watch.cancel()
         server.close()
         shutil.rmtree(tmpdir, ignore_errors=True)

@@ -6,7 +6,8 @@ plugins (``flux.cli.plugin``); the jobspec is ``JobspecV1.from_submit``'s
 copied to our stdout/stderr as it comes and our stdin is copied to the
 job (unless ``--input`` gives it a file; ``--input=RANKS``, an idset: to those
 task ranks only, the others' stdin closed); ``-v`` prints the job id on
-stderr, ``-vv`` also the job's events, ``-vvv`` its exec events too.
+stderr, ``-vv`` also the job's events, ``-vvv`` its exec events too;
+``--wait-event=NAME`` is passed to the follower as ``flux job attach -w``.
 ctrl-C warns, a second within two seconds cancels the job, ctrl-Z within
 two seconds of a ctrl-C detaches; SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are
 forwarded to it.  ``--dry-run`` prints the jobspec instead.
@@ -26,6 +27,10 @@ _CTX = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
 
 @click.command("run", cls=SubmitCommand, prog="run", context_settings=_CTX)
 @submission_options
+@click.option("--wait-event", metavar="NAME", default=None,
+              help="Stop following the job's eventlog at event NAME (flux job attach -w; "
+                   "default finish): the output is still copied, the exit code is 1 "
+                   "unless the job finished by then")
 @click.argument("command_", metavar="COMMAND...", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> None:
@@ -46,7 +51,8 @@ def command(ctx: click.Context, command_: tuple[str, ...], **_options: Any) -> N
         return
     from cli.run_job import submit_and_follow
 
-    submit_and_follow(args, jobspec, ctx.params["verbose"], stdin_ranks)
+    submit_and_follow(args, jobspec, ctx.params["verbose"], stdin_ranks,
+                      wait_event=ctx.params["wait_event"])
 
 
 def _stdin_ranks(args: SubmitArgs) -> str:

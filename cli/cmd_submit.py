@@ -48,6 +48,20 @@ def cc_ids(cc: str | None, bcc: str | None) -> tuple[list[int] | None, bool]:
     return ids, cc is not None
 
 
+def check_input(args: SubmitArgs) -> None:
+    """``--input`` names a file here: an idset of task ranks is ``flux run``'s
+    alone (flux-submit(1)); ValueError with Flux's words for one."""
+    if args.input is None:
+        return
+    from flux.idset import IDset
+
+    try:
+        IDset(args.input)
+    except (ValueError, TypeError, OSError):
+        return
+    raise ValueError("per-task input not supported for submit")
+
+
 def copy_jobspecs(args: SubmitArgs, ids: list[int] | None, set_cc: bool, registry: Any) -> Any:
     """Jobspec dicts to submit: built once unless ``{cc}`` must be substituted."""
     from cli.job_submit import copies
@@ -245,6 +259,7 @@ def command(ctx: click.Context, cc: str | None, bcc: str | None, quiet: bool, wa
     registry, _options = ctx.command.plugins(ctx)
     try:
         args = SubmitArgs.from_click(ctx, command_)
+        check_input(args)
         if ctx.params["dry_run"]:
             for jobspec in copy_jobspecs(args, ids, set_cc, registry):
                 sys.stdout.write(orjson.dumps(jobspec).decode() + "\n")

@@ -12,11 +12,14 @@ import click
 
 from cli.common import die
 from cli.job_common import parse_jobid
+from cli.submitopts import OrderedCommand
 from cli.job_follow import (  # noqa: F401  (re-exported: they lived here)
     JobFollower, StdinForwarder, attach, decode_output, exit_code_of, follow_jobs, label_lines)
 
 
-@click.command("attach", context_settings={"help_option_names": ["-h", "--help"]})
+# OrderedCommand: a short option's value may follow "=" (-w=start), as in flux-core
+@click.command("attach", cls=OrderedCommand,
+               context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-E", "--show-events", is_flag=True, help="Show job events on stderr")
 @click.option("-X", "--show-exec", is_flag=True, help="Show exec events on stderr")
 @click.option("-l", "--label-io", is_flag=True, help="Label output by rank")
@@ -30,9 +33,15 @@ from cli.job_follow import (  # noqa: F401  (re-exported: they lived here)
 @click.option("-u", "--unbuffered", is_flag=True,
               help="Do not buffer stdin (it never is: sent as it is read)")
 @click.option("-v", "--verbose", count=True, help="Increase verbosity")
+@click.option("-w", "--wait-event", metavar="EVENT", default="finish", show_default=True,
+              help="Wait for EVENT before detaching from the eventlog")
+@click.option("--show-status", is_flag=True,
+              help="Show the status line at once (by default: while the job is pending "
+                   "after 2s, when stdin, stdout and stderr are all terminals)")
 @click.argument("jobid")
 def command(show_events: bool, show_exec: bool, label_io: bool, quiet: bool, read_only: bool,
-            stdin_ranks: str | None, unbuffered: bool, verbose: int, jobid: str) -> None:
+            stdin_ranks: str | None, unbuffered: bool, verbose: int, wait_event: str,
+            show_status: bool, jobid: str) -> None:
     """Follow JOBID until it ends, printing its output; exit with its exit code."""
     from cli.job_common import open_handle
 
@@ -60,7 +69,8 @@ def command(show_events: bool, show_exec: bool, label_io: bool, quiet: bool, rea
         sys.exit(attach_terminal(h, id_, show_events=show_events, prog="job"))
     sys.exit(attach(h, id_, "job", show_events=show_events, show_exec=show_exec,
                     label_io=label_io, quiet=quiet, read_only=read_only, label=jobid,
-                    stdin_ranks=stdin_ranks))
+                    stdin_ranks=stdin_ranks, wait_event=wait_event,
+                    show_status=True if show_status else None))
 
 
 def _jobspec(h: Any, jobid: Any) -> Any:

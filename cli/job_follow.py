@@ -11,9 +11,13 @@ its exec eventlog and RFC 24 output log) from the handle's reactor:
 - output data is written to our stdout/stderr (``rank: `` prefixed with
   ``label_io``); ``show_events``/``show_exec`` print every event.
 
-The follower is done once the main log has ended (``clean``) and the exec
-and output logs it started to follow have ended too (job-info ends them
-at their last entry, or when the job is inactive).
+The follower is done once the main log has ended (``clean``, or the
+``wait_event`` it stops at: ``flux job attach -w``) and the exec and
+output logs it started to follow have ended too (job-info ends them at
+their last entry, or when the job is inactive).  With ``show_status``
+(or, unless told otherwise, when all our stdio is a terminal and the job
+is still pending after 2 s) a status line on stderr says where a pending
+job stands, as flux-job(1)'s attach does.
 """
 from __future__ import annotations
 
@@ -33,6 +37,13 @@ from flux.util.waitstatus import exit_code_of
 
 #: the longest a job event waits for the exec log's earlier events (``-vvv``)
 _HOLD_SECONDS = 0.5
+#: the status line's text after each job event (flux-job(1) ATTACH)
+_STATUS_TEXT = {"validate": "resolving dependencies", "depend": "waiting for priority assignment",
+                "priority": "waiting for resources", "alloc": "starting",
+                "prolog-start": "waiting for job prolog", "prolog-finish": "starting",
+                "start": "started", "exception": "canceling due to exception"}
+#: seconds a job may stay pending before the status line appears (interactive use)
+_STATUS_DELAY = 2.0
 
 __all__ = ["JobFollower", "exit_code_of", "follow_jobs", "attach", "decode_output", "label_lines",
            "StdinForwarder"]
@@ -79,7 +90,8 @@ class JobFollower:
                  show_events: bool = False, show_exec: bool = False, label_io: bool = False,
                  quiet: bool = False, tag: bool = False, label: str | None = None,
                  on_done: Callable[["JobFollower"], None] | None = None,
-                 on_event: Callable[["JobFollower", Any], None] | None = None) -> None:
+                 on_event: Callable[["JobFollower", Any], None] | None = None,
+                 wait_event: str | None = None, show_status: bool | None = False) -> None:
         self.h = h
         self.jobid = jobid
         self.label = label if label is not None else jobid.f58
@@ -92,6 +104,8 @@ class JobFollower:
         self.tag = tag
         self.on_done = on_done
         self.on_event = on_event
+        #: stop following the main eventlog at this event (flux job attach -w)
+        self.wait_event = wait_event
         self.exit_code = 1
         self.finished = False
         self.fatal_exception = False
@@ -109,6 +123,18 @@ class JobFollower:
         #: what came before them: the two logs are watched apart, and are printed merged
         self._held: list[tuple[float, str]] = []
         self._hold_timer: Any = None
+        #: the status line: shown now (True), only after a pending job's first 2 s
+        #: (None: when all our stdio is a terminal, as flux-job(1) has it), or never
+        self._statusline = False
+        self._status_timer: Any = None
+        self._last_event: str | None = None
+        self._prologs = 0
+        if show_status is not False and not os.environ.get("FLUX_ATTACH_NONINTERACTIVE"):
+            if show_status or (not show_events and all(os.isatty(fd) for fd in (0, 1, 2))):
+                self._statusline = bool(show_status)
+                self._status_timer = h.get_reactor().add_timer(
+                    time.monotonic() + (0.0 if show_status else _STATUS_DELAY),
+                    self._status_tick)
         self._main = _Stream(h, int(jobid), "eventlog", 0, self._on_main, self._on_main_end)
 
     # -- helpers -------------------------------------------------------------
@@ -154,6 +180,47 @@ class JobFollower:
         self._hold_timer = None
         self._release()
 
+    # -- the status line -----------------------------------------------------
+    def _status_tick(self) -> None:
+        """The status line's timer: show it, then update its clock every second."""
+        self._statusline = True
+        self._status_timer = self.h.get_reactor().add_timer(time.monotonic() + 1.0,
+                                                            self._status_tick)
+        if self._last_event is not None:
+            self._notify(self._last_event, time.time(), recount=False)
+
+    def _stop_status(self) -> None:
+        if self._status_timer is not None:
+            self.h.get_reactor().cancel_timer(self._status_timer)
+            self._status_timer = None
+
+    def _notify(self, name: str, timestamp: float, recount: bool = True) -> None:
+        """Update the status line for job event NAME (flux-core's wording and layout)."""
+        text = _STATUS_TEXT.get(name)
+        if name == "prolog-start" and recount:
+            self._prologs += 1
+        elif name == "prolog-finish":
+            if recount:
+                self._prologs -= 1
+            if self._prologs > 0:
+                text = _STATUS_TEXT["prolog-start"]      # other prologs still running
+        if text is not None and self._statusline and not self.fatal_exception:
+            dt = max(int(timestamp - self.t0), 0)
+            try:
+                width = os.get_terminal_size(0).columns
+            except OSError:
+                width = 80
+            width = max(width - 10 - len(self.label) - 10, 0)
+            sys.stderr.write(f"\rflux-job: {self.label} {text:<{width}} "
+                             f"{dt // 3600:02d}:{dt // 60 % 60:02d}:{dt % 60:02d}\r")
+            sys.stderr.flush()
+        if name in ("start", "clean"):
+            if self._statusline:
+                sys.stderr.write("\n")
+                self._statusline = False
+            self._stop_status()
+        self._last_event = name
+
     def _check_done(self) -> None:
         if self._exec is None or self._exec.ended:
             self._release()
@@ -165,6 +232,7 @@ class JobFollower:
             if stream is not None and not stream.ended:
                 return
         self.done = True
+        self._stop_status()
         if self.stdin is not None:
             self.stdin.stop()
         if self.fatal_exception and self.exit_code == 0:
@@ -178,6 +246,8 @@ class JobFollower:
 
     # -- the main eventlog -----------------------------------------------------
     def _on_main(self, entry: Any) -> None:
+        if self._main_done:
+            return              # sent before our cancel of the watch at the wait event
         if not self.t0:
             self.t0 = entry.timestamp
         name = entry.name
@@ -204,8 +274,19 @@ class JobFollower:
             self._print_event("job", entry)
         if self.on_event is not None:
             self.on_event(self, entry)
+        if self._status_timer is not None or self._statusline:
+            self._notify(name, entry.timestamp)
+        if name == self.wait_event and not self._main_done:
+            # flux-job(1) -w: detach from the eventlog here (the output already
+            # being followed is followed to its end); the exit code is the job's
+            # only if finish came by then, else 1, as flux-core's attach has it
+            self._main_done = True
+            self._main.cancel()
+            self._check_done()
 
     def _on_main_end(self, stream: _Stream, exc: OSError | None) -> None:
+        if self._main_done:
+            return              # we stopped following it at the wait event
         if exc is not None:
             if exc.errno == errno.ENOENT:
                 die(self.prog, f"Failed to attach to {self.label}: No such job")
@@ -540,12 +621,15 @@ def follow_jobs(h: Any, followers_factory: Callable[[Callable[[JobFollower], Non
 def attach(h: Any, jobid: Any, prog: str = "job", *, show_events: bool = False,
            show_exec: bool = False, label_io: bool = False, quiet: bool = False,
            read_only: bool = False, label: str | None = None, stdin: bool = True,
-           stdin_ranks: str = "all") -> int:
-    """Follow JOBID to its end; unless READ_ONLY, forward signals and (with STDIN) our
-    stdin to the job.  Its exit code (0 if we detached)."""
+           stdin_ranks: str = "all", wait_event: str | None = None,
+           show_status: bool | None = None) -> int:
+    """Follow JOBID to its end (its main eventlog only to WAIT_EVENT, if given); unless
+    READ_ONLY, forward signals and (with STDIN) our stdin to the job.  Its exit code
+    (0 if we detached; 1 if we stopped at WAIT_EVENT before ``finish``)."""
     def make(on_done: Callable[[JobFollower], None]) -> list[JobFollower]:
         follower = JobFollower(h, jobid, prog, show_events=show_events, show_exec=show_exec,
-                               label_io=label_io, quiet=quiet, label=label, on_done=on_done)
+                               label_io=label_io, quiet=quiet, label=label, on_done=on_done,
+                               wait_event=wait_event, show_status=show_status)
         if stdin and not read_only:
             follower.stdin = StdinForwarder(h, int(jobid), stdin_ranks)
         return [follower]

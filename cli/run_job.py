@@ -13,9 +13,10 @@ from cli.submitargs import SubmitArgs
 
 
 def submit_and_follow(args: SubmitArgs, jobspec: Any, verbose: int = 0,
-                      stdin_ranks: str = "all") -> NoReturn:
+                      stdin_ranks: str = "all", wait_event: str | None = None) -> NoReturn:
     """Submit JOBSPEC with ARGS' urgency and flags, follow it, exit with its exit code
-    (our stdin goes to task STDIN_RANKS, the others' is closed)."""
+    (our stdin goes to task STDIN_RANKS, the others' is closed; WAIT_EVENT: the
+    main eventlog is followed only up to that event, as ``flux job attach -w``)."""
     from cli.common import die
     from cli.job_common import open_handle, rpc_error_text
     from cli.job_follow import attach
@@ -39,7 +40,7 @@ def submit_and_follow(args: SubmitArgs, jobspec: Any, verbose: int = 0,
     else:
         code = attach(h, jobid, "run", show_events=verbose >= 2, show_exec=verbose >= 3,
                       label_io=args.label_io, stdin=args.input is None,
-                      stdin_ranks=stdin_ranks)
+                      stdin_ranks=stdin_ranks, wait_event=wait_event)
     exit_now(code)
 
 

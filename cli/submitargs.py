@@ -322,6 +322,20 @@ def substitute_cc(text: str, cc: int | str) -> str:
     return text.replace("{cc}", str(cc))
 
 
+#: flux-run(1)'s per-resource options, by dest (``--tasks-per-node`` alone keeps
+#: its per-task meaning here: -N nodes with that many tasks each)
+PER_RESOURCE_OPTIONS = ("cores", "gpus_per_node", "tasks_per_core")
+
+
+def per_resource_request(args: SubmitArgs) -> dict[str, Any] | None:
+    """The per-resource options of ARGS (``--cores``, ``--gpus-per-node``,
+    ``--tasks-per-core``, with ``--tasks-per-node``), or None when none was given."""
+    extra = args.extra
+    if all(extra.get(name) is None for name in PER_RESOURCE_OPTIONS):
+        return None
+    return {name: extra.get(name) for name in (*PER_RESOURCE_OPTIONS, "tasks_per_node")}
+
+
 def build_jobspec(args: SubmitArgs, registry: CLIPluginRegistry | None = None) -> Any:
     """A JobspecV1 for ARGS, as ``JobspecV1.from_submit`` builds it.
 
@@ -337,7 +351,8 @@ def build_jobspec(args: SubmitArgs, registry: CLIPluginRegistry | None = None) -
         if template is not None:
             check_output_template(template, option)
     jobspec = JobspecV1.from_submit(
-        args.command, ntasks=args.ntasks, nodes=args.nodes,
+        args.command, per_resource=per_resource_request(args), ntasks=args.ntasks,
+        nodes=args.nodes,
         cores_per_task=args.cores_per_task, gpus_per_task=args.gpus_per_task,
         exclusive=args.exclusive, name=args.job_name, queue=args.queue, bank=args.bank,
         cwd=args.cwd if args.cwd is not None else os.getcwd(), output=args.output,

@@ -32,7 +32,8 @@ import click
 from flux.cli.plugin import CLIPluginOption, CLIPluginRegistry
 from flux.job._utils import parse_json_or_string, parse_setattr, parse_setopt
 from cli.submitargs import (  # noqa: F401  (re-exported: this was their home)
-    SUBMIT_FLAGS, URGENCY_NAMES, SubmitArgs, apply_env_rules, apply_rlimit_rules, build_jobspec,
+    PER_RESOURCE_OPTIONS, SUBMIT_FLAGS, URGENCY_NAMES, SubmitArgs, apply_env_rules,
+    apply_rlimit_rules, build_jobspec,
     check_output_template, parse_begin_time, parse_flags, parse_signal, parse_urgency,
     substitute_cc)
 
@@ -59,7 +60,8 @@ class OrderedCommand(click.Command):
     ``ctx.meta["param_order"]`` lists parameter names, one per occurrence,
     in command-line order, so rules spread over several options
     (``--env``, ``--env-remove``, ``--env-file``) can be applied in the
-    order the user wrote them.
+    order the user wrote them.  A short option's value may follow an
+    ``=`` (``-t=5``, ``-B=-Sx=1``), as with Flux's argparse parsers.
     """
 
     def make_parser(self, ctx: click.Context) -> Any:
@@ -72,6 +74,18 @@ class OrderedCommand(click.Command):
             return opts, largs, order
 
         parser.parse_args = recording_parse_args  # type: ignore[method-assign]
+        match_short_opt = parser._match_short_opt
+
+        def short_opt_with_equals(arg: str, state: Any) -> None:
+            # -B=-Sfoo=1 means -B with "-Sfoo=1", as Flux's argparse reads it
+            # (click would give "=-Sfoo=1"); -S= gives an empty value
+            option = parser._short_opt.get(arg[:2]) if arg[2:3] == "=" else None
+            if option is not None and option.takes_value:
+                state.rargs.insert(0, arg[3:])
+                arg = arg[:2]
+            match_short_opt(arg, state)
+
+        parser._match_short_opt = short_opt_with_equals  # type: ignore[method-assign]
         return parser
 
 
@@ -279,6 +293,14 @@ def _size_options(kind: str) -> list[Callable[..., Any]]:
                          help="Distribute tasks over N nodes"),
             click.option("--tasks-per-node", type=click.IntRange(min=1), default=None,
                          metavar="N", help="With -N, N tasks on each node (instead of -n)"),
+            # flux-run(1)'s per-resource options (not with -n, -c, -g)
+            click.option("--cores", type=click.IntRange(min=1), default=None, metavar="N",
+                         help="Total number of cores (per-resource: a task per core "
+                              "unless --tasks-per-node/--tasks-per-core)"),
+            click.option("--gpus-per-node", type=click.IntRange(min=0), default=None,
+                         metavar="N", help="With -N, N GPUs on each node"),
+            click.option("--tasks-per-core", type=click.IntRange(min=1), default=None,
+                         metavar="N", help="Run N tasks on each allocated core"),
             click.option("-x", "--exclusive", is_flag=True,
                          help="With -N, allocate whole nodes"),
         ]
@@ -399,6 +421,10 @@ def args_from_click(ctx: click.Context, command: Sequence[str]) -> SubmitArgs:
     else:
         count, cores, gpus = p["ntasks"], p["cores_per_task"], p["gpus_per_task"]
         per_node = p.get("tasks_per_node")
+        # (CLI plugins see these as Flux's argparse namespace has them, None if unset)
+        extra = _per_resource_extra(ctx)
+        if any(extra[name] is not None for name in PER_RESOURCE_OPTIONS):
+            per_node = None         # part of the per-resource request
         if per_node is not None:
             # newer flux-run(1)'s --tasks-per-node: -N nodes, that many tasks on each
             if p["nodes"] is None:
@@ -423,6 +449,30 @@ def args_from_click(ctx: click.Context, command: Sequence[str]) -> SubmitArgs:
                bank=p.get("bank"), requires=tuple(p.get("requires") or ()),
                taskmap=p.get("taskmap"), add_files=tuple(p.get("add_files") or ()),
                prog=prog, plugin_options=plugin_values(ctx), extra=extra)
+
+
+def _per_resource_extra(ctx: click.Context) -> dict[str, Any]:
+    """The per-resource options' values (flux-run(1)), by dest (None: not given).
+
+    When one of ``--cores``, ``--gpus-per-node``, ``--tasks-per-core`` was
+    given: ValueError, with flux-core's texts, for a mix with per-task
+    options (``-n``, ``-c``, ``-g``), both ``--tasks-per-*``, or
+    ``--gpus-per-node`` without ``-N``.
+    """
+    p = ctx.params
+    values = {name: p.get(name) for name in (*PER_RESOURCE_OPTIONS, "tasks_per_node")}
+    if all(p.get(name) is None for name in PER_RESOURCE_OPTIONS):
+        return values
+    if p.get("tasks_per_node") is not None and p.get("tasks_per_core") is not None:
+        raise ValueError("Do not specify both the number of tasks per node and per core")
+    if p.get("gpus_per_node") and not p.get("nodes"):
+        raise ValueError("--gpus-per-node requires --nodes")
+    cores_given = ctx.get_parameter_source("cores_per_task") not in (
+        None, click.core.ParameterSource.DEFAULT)
+    if p.get("ntasks") is not None or cores_given or p.get("gpus_per_task"):
+        raise ValueError("Per-resource options can't be used with per-task options. "
+                         "(See --help for details)")
+    return values
 
 
 # --------------------------------------------------------------------------

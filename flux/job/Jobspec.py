@@ -1300,15 +1300,38 @@ class JobspecV1(Jobspec):
                     exclusive: bool = False, name: str | None = None, queue: str | None = None,
                     bank: str | None = None, cwd: Any = None, output: Any = None,
                     error: Any = None, input: Any = None, label_io: bool = False,
-                    unbuffered: bool = False, **kwargs: Any) -> "JobspecV1":
+                    unbuffered: bool = False, per_resource: Mapping[str, Any] | None = None,
+                    **kwargs: Any) -> "JobspecV1":
         """The jobspec ``flux submit`` builds: ``from_command`` then
         ``apply_options(prog="submit", **kwargs)`` (``env=[]`` and
-        ``rlimit=[]`` unless given)."""
-        jobspec = cls.from_command(command, num_tasks=ntasks, cores_per_task=cores_per_task,
-                                   gpus_per_task=gpus_per_task, num_nodes=nodes,
-                                   exclusive=exclusive, name=name, queue=queue, bank=bank,
-                                   cwd=cwd, output=output, error=error, input=input,
-                                   label_io=label_io, unbuffered=unbuffered)
+        ``rlimit=[]`` unless given).
+
+        ``per_resource`` (flux-run(1)'s per-resource options: a mapping with
+        any of ``cores``, ``gpus_per_node``, ``tasks_per_node``,
+        ``tasks_per_core``) builds it with ``per_resource`` instead, over
+        ``nodes``; ``ntasks``, ``cores_per_task`` and ``gpus_per_task`` are
+        then not used.  With ``nodes`` and no ``cores``, the nodes are
+        allocated whole, as ``-N`` alone does.
+        """
+        common = {"name": name, "queue": queue, "bank": bank, "cwd": cwd, "output": output,
+                  "error": error, "input": input, "label_io": label_io,
+                  "unbuffered": unbuffered}
+        if per_resource is not None:
+            ptype = pcount = None
+            if per_resource.get("tasks_per_node") is not None:
+                ptype, pcount = "node", per_resource["tasks_per_node"]
+            elif per_resource.get("tasks_per_core") is not None:
+                ptype, pcount = "core", per_resource["tasks_per_core"]
+            cores = per_resource.get("cores")
+            jobspec = cls.per_resource(command, ncores=cores, nnodes=nodes,
+                                       per_resource_type=ptype, per_resource_count=pcount,
+                                       gpus_per_node=per_resource.get("gpus_per_node"),
+                                       exclusive=exclusive or (bool(nodes) and cores is None),
+                                       **common)
+        else:
+            jobspec = cls.from_command(command, num_tasks=ntasks, cores_per_task=cores_per_task,
+                                       gpus_per_task=gpus_per_task, num_nodes=nodes,
+                                       exclusive=exclusive, **common)
         return jobspec._with_options("submit", kwargs)
 
     @classmethod

@@ -353,7 +353,11 @@ def test_attach(inst, done):
     assert r.exit_code == 1
     assert re.search(rf"\d+\.\d{{3}}s: job\.exception {jobid.f58} type=cancel severity=0",
                      r.stderr)
+    # flux-job(1): the eventlog is followed to --wait-event, by default finish
     r = flux(inst, "job", "attach", "-E", done.f58)
+    assert re.search(r"^\d+\.\d{3}s: job\.finish", r.stderr, re.M)
+    assert not re.search(r"job\.clean", r.stderr)
+    r = flux(inst, "job", "attach", "-E", "-w", "clean", done.f58)
     assert re.search(r"^\d+\.\d{3}s: job\.clean$", r.stderr, re.M)
     for text in unknown_forms(done):
         r = flux(inst, "job", "attach", text)
