@@ -303,7 +303,7 @@ class Host:
     def job_ended(self, f58: str, tasks: Iterable[Task]) -> None:
         """Kill the process groups of a finished job's tasks; sweep for escapees soon."""
         for task in tasks:
-            if task.pid:
+            if task.pid and task.setpgrp:       # nosetpgrp: no group of its own to kill
                 try:
                     os.killpg(task.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):

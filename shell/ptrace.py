@@ -32,8 +32,7 @@ try:
     os.execvp(sys.argv[1], sys.argv[1:])
 except OSError as exc:
     missing = exc.errno == 2
-    text = "command not found" if missing and "/" not in sys.argv[1] else exc.strerror
-    sys.stderr.write(sys.argv[1] + ": " + str(text) + "\\n")
+    sys.stderr.write(sys.argv[1] + ": " + str(exc.strerror) + "\\n")
     sys.exit(127 if missing else 126)
 """
 

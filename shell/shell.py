@@ -372,11 +372,27 @@ class Shell:
 
     def _load_initrc(self) -> None:
         path = self.options.get("initrc") or self.args.get("initrc")
-        if not path:
+        # flux-shell-options(7) userrc=FILE: "another initrc ... after the system one"
+        userrc = self.options.get("userrc")
+        if not path and userrc is None:
             return
         from shell.initrc import load_initrc
 
-        load_initrc(self, str(path))
+        if path:
+            load_initrc(self, self._job_path(str(path)))
+        if userrc is not None:
+            if not isinstance(userrc, str) or not userrc:
+                import json
+
+                raise ValueError(f"userrc: invalid file name {json.dumps(userrc)}")
+            load_initrc(self, self._job_path(userrc))
+
+    def _job_path(self, path: str) -> str:
+        """PATH as the job names it: relative to the job's cwd (flux-core's shell runs
+        there; this process does not)."""
+        if os.path.isabs(path) or not self.info.cwd:
+            return path
+        return os.path.join(self.info.cwd, path)
 
     def _after_init(self, _data: Any, error: str | None) -> None:
         if error is not None:
@@ -393,9 +409,12 @@ class Shell:
                             f"(its open-files limit allows {limit})")
             return
         argv = self._command()
+        # flux-shell-options(7) nosetpgrp: tasks stay in the shell's process group, so
+        # signals reach only the tasks themselves (killall falls back to the pid)
+        setpgrp = not self.options.get("nosetpgrp")
         for i, rank in enumerate(me.task_ranks):
             task = Task(rank=rank, local_id=i, argv=list(argv),
-                        env=dict(self.env), cwd=self.info.cwd)
+                        env=dict(self.env), cwd=self.info.cwd, setpgrp=setpgrp)
             self.tasks.append(task)
         started = 0
         for task in self.tasks:
@@ -465,7 +484,8 @@ class Shell:
         task.wait_status = exc.status
         self._exited += 1
         self.exit_code = max(self.exit_code, exit_code(exc.status))
-        note = f"task {task.rank} (rank {self.info.me.broker_rank}): start failed: {exc.strerror}"
+        # flux-core's text: "task 0 (host HOST): start failed: CMD: <strerror>"
+        note = f"task {task.rank} (host {self.info.me.hostname}): start failed: {exc.strerror}"
         self.log(note, LOG_LEVELS["ERROR"])
         if not self.fatal:
             self.fatal = True
@@ -553,6 +573,8 @@ class Shell:
         for task in self.tasks:
             if task.state == "running" and task.pid:
                 try:
+                    if not task.setpgrp:
+                        raise ProcessLookupError        # nosetpgrp: the task alone
                     os.killpg(task.pid, signum)
                 except ProcessLookupError:
                     try:

@@ -53,6 +53,8 @@ class Task:
     #: extra fds the child keeps at their own number (e.g. PMI_FD)
     pass_fds: list[int] = field(default_factory=list)
     setsid: bool = False
+    #: own process group (the ``nosetpgrp`` shell option turns it off)
+    setpgrp: bool = True
     aux: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -90,7 +92,7 @@ def resolve_command(argv0: str, env: dict[str, str], cwd: str | None) -> str:
         return path
     found = shutil.which(argv0, path=env.get("PATH", os.defpath))
     if found is None:
-        raise SpawnError(errno.ENOENT, f"{argv0}: command not found")
+        raise SpawnError(errno.ENOENT, f"{argv0}: No such file or directory")
     return found
 
 
@@ -170,7 +172,7 @@ def spawn(task: Task, nofile: int | None = None,
                                   "setsigdef": _RESET_SIGNALS}
         if task.setsid:
             kwargs["setsid"] = True
-        else:
+        elif task.setpgrp:
             kwargs["setpgroup"] = 0
         if "/" in argv0:
             pid = _spawn(os.posix_spawn, resolve_command(argv0, task.env, task.cwd), task, kwargs)

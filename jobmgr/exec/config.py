@@ -15,12 +15,13 @@ flux-config-exec(5)'s other keys (``imp``, ``service``, ``job-shell``,
 any other key is an error naming it.
 
 Per job, from ``attributes.system.shell.options``: ``exit-timeout`` (FSD
-or ``none``, default 30s), ``exit-on-error``, ``signal`` (``SIG@TIME``,
+or ``none``, default 30s; 0 fires as soon as the first task exits), ``exit-on-error``, ``signal`` (``SIG@TIME``,
 ``{"signum", "timeleft"}`` or true for SIGUSR1 60 s before the time
 limit).  Bad values are errors naming the option.
 """
 from __future__ import annotations
 
+import json
 import signal as _signal
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -166,15 +167,17 @@ def job_settings(jobspec: Mapping[str, Any], config: ExecConfig) -> ExecSettings
     exit_timeout: float | None = 30.0
     if "exit-timeout" in options:
         value = options["exit-timeout"]
-        if value in ("none", "None", None, False):
+        if value in ("none", "None"):
             exit_timeout = None
+        elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            # flux-core refuses `-o exit-timeout=false` (its t2609); only "none" disables
+            raise ValueError(f"exit-timeout: invalid duration {json.dumps(value)}")
         else:
             try:
                 exit_timeout = parse_fsd(value)
             except ValueError:
                 raise ValueError(f"exit-timeout: invalid duration {value!r}") from None
-            if exit_timeout == 0:
-                exit_timeout = None
+            # 0 is a timer of no length (flux-shell-options(7): only "none" disables it)
     try:
         signal_before = parse_signal_option(options.get("signal"))
     except ValueError as exc:

@@ -306,7 +306,7 @@ class ExecJob:
                                             f"{self.ranks[shell_rank]} {how}")
         if not self.first_task_exit:
             self.first_task_exit = True
-            if self.settings.exit_timeout and len(self.running()) > 0:
+            if self.settings.exit_timeout is not None and len(self.running()) > 0:
                 out.append(Action("timer", {"name": "exit-timeout",
                                             "delay": self.settings.exit_timeout}))
         return out

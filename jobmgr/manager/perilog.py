@@ -6,6 +6,8 @@ Configured as flux-core's perilog plugin is::
     command = ["/etc/flux/prolog"]      # or a string, split like a shell would
     per-rank = true                     # on every rank of the job (false: rank 0 only)
     timeout = "30m"                     # then the command is killed and counts as failed
+                                        # (epilog default: none)
+    cancel-on-exception = true          # a fatal exception ends a running prolog (SIGTERM)
 
     [job-manager.epilog]                # the same keys
     command = ["/etc/flux/epilog"]
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,6 +51,8 @@ class PerilogConfig:
     command: tuple[str, ...]
     per_rank: bool = True
     timeout: float | None = _DEFAULT_TIMEOUT
+    #: a fatal job exception while it runs ends it (SIGTERM) instead of waiting it out
+    cancel_on_exception: bool = True
 
 
 def _parse_one(table: Any, name: str) -> PerilogConfig | None:
@@ -66,7 +71,8 @@ def _parse_one(table: Any, name: str) -> PerilogConfig | None:
     per_rank = table.get("per-rank", True)
     if not isinstance(per_rank, bool):
         raise ValueError(f"[job-manager.{name}] per-rank: must be true or false")
-    timeout: float | None = _DEFAULT_TIMEOUT
+    # flux-config-job-manager(5): the prolog's timeout is 30m, the epilog's none
+    timeout: float | None = _DEFAULT_TIMEOUT if name == "prolog" else None
     if "timeout" in table:
         value = table["timeout"]
         if value in ("none", "infinity", 0):
@@ -77,7 +83,15 @@ def _parse_one(table: Any, name: str) -> PerilogConfig | None:
             except ValueError:
                 raise ValueError(f"[job-manager.{name}] timeout: invalid duration "
                                  f"{value!r}") from None
-    return PerilogConfig(tuple(command), per_rank, timeout)
+    cancel = table.get("cancel-on-exception", True)
+    if not isinstance(cancel, bool):
+        raise ValueError(f"[job-manager.{name}] cancel-on-exception: must be true or false")
+    kill_timeout = table.get("kill-timeout", 10)
+    if isinstance(kill_timeout, bool) or not isinstance(kill_timeout, (int, float)) \
+            or kill_timeout < 0:
+        # accepted for flux-core's configs: rexec itself follows SIGTERM with SIGKILL
+        raise ValueError(f"[job-manager.{name}] kill-timeout: must be a number of seconds")
+    return PerilogConfig(tuple(command), per_rank, timeout, cancel)
 
 
 def parse_perilog(jm_table: Any) -> tuple[PerilogConfig | None, PerilogConfig | None]:
@@ -165,7 +179,25 @@ class Perilog:
             text = res.stderr.decode("utf-8", "replace").strip().splitlines()
             return rank, res.status, text[-1] if text else ""
 
-        results = await asyncio.gather(*(one(r) for r in targets))
+        gathered = asyncio.ensure_future(asyncio.gather(*(one(r) for r in targets)))
+        canceled = False
+        if kind == "prolog" and conf.cancel_on_exception:
+            watch = asyncio.ensure_future(self._fatal(job))
+            try:
+                await asyncio.wait({gathered, watch}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                watch.cancel()
+            if not gathered.done():
+                # flux-config-job-manager(5) cancel-on-exception: the prolog is ended
+                # (its cancelled rexec streams get SIGTERM, SIGKILL after rexec's grace)
+                canceled = True
+                gathered.cancel()
+                await asyncio.wait({gathered})      # the rexec streams cancelled, then on
+                if not gathered.cancelled():
+                    gathered.exception()            # retrieved: no "never retrieved" warning
+                results = [(r, int(signal.SIGTERM), "canceled") for r in targets]
+        if not canceled:
+            results = await gathered
         status = max((s for _r, s, _t in results), default=0)
         failed = [(r, s, t) for r, s, t in results if s != 0]
         if self.mgr.jobs.get(job.rec.id) is not job:
@@ -173,7 +205,7 @@ class Perilog:
         self.mgr.post(job, f"{kind}-finish", {"description": desc, "status": status})
         if kind == "prolog":
             job.prolog = DONE if not failed else FAILED    # a failed prolog never lets exec run
-            if failed:
+            if failed and not canceled:
                 self.mgr.post(job, "exception", {
                     "type": "prolog", "severity": 0, "userid": self.mgr.owner,
                     "note": f"prolog failed on rank(s) {IDset([r for r, _s, _t in failed])}"
@@ -190,6 +222,13 @@ class Perilog:
                     self.mgr.log.error("drain after a failed epilog failed",
                                        error=exc.strerror or str(exc))
         self.mgr.advance(job)
+
+    @staticmethod
+    async def _fatal(job: ActiveJob) -> None:
+        """Return once JOB has a fatal exception (checked while its prolog runs: rare,
+        and the job manager has no per-event hook for the prolog to wait on)."""
+        while job.rec.fatal is None:
+            await asyncio.sleep(0.1)
 
     def recover(self, job: ActiveJob) -> None:
         """At restart: finish a prolog or epilog the stop cut short (status 1)."""

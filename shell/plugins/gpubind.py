@@ -1,8 +1,10 @@
 """The ``gpu-affinity`` shell option: CUDA_VISIBLE_DEVICES from the GPUs R gives this rank.
 
 ``on`` (default): every task sees all of the rank's GPUs; ``per-task``: the
-GPUs are split among the local tasks; ``off``: the variable is left alone.
-A rank with no GPUs leaves it alone too.
+GPUs are split among the local tasks; ``off``: the variable is left alone;
+``map:LIST`` (flux-shell-options(7)): local task *i* sees the *i*-th of
+LIST's ``;``-separated GPU sets (the forms of ``cpu-affinity``'s map).
+A rank with no GPUs leaves it alone too (a map is applied all the same).
 """
 from __future__ import annotations
 
@@ -23,8 +25,19 @@ def plugin() -> Plugin:
         mode = sh.getopt("gpu-affinity", "on")
         if mode in (None, True, 1):
             mode = "on"
+        if isinstance(mode, str) and mode.startswith("map:"):
+            from shell.plugins.affinity import parse_map
+
+            sets = parse_map(mode[4:], "gpu-affinity")
+            if len(sets) < sh.info.me.ntasks:
+                raise ValueError(f"gpu-affinity: map has {len(sets)} GPU set(s) for "
+                                 f"{sh.info.me.ntasks} local task(s)")
+            state["mode"] = "per-task"
+            state["split"] = sets
+            return
         if mode not in ("on", "off", "per-task"):
-            raise ValueError(f"gpu-affinity: invalid value {mode!r} (on, off or per-task)")
+            raise ValueError(f"gpu-affinity: invalid value {mode!r} "
+                             "(on, off, per-task or map:LIST)")
         gpus = sh.info.me.gpus
         if mode == "off" or not gpus:
             return

@@ -49,7 +49,7 @@ def test_not_found_and_not_executable_say_why_with_shell_statuses(tmp_path):
     with pytest.raises(SpawnError) as info:
         _run(["no-such-command-xyzzy"], {"PATH": str(tmp_path)})
     assert info.value.status == 127 << 8
-    assert info.value.strerror == "no-such-command-xyzzy: command not found"
+    assert info.value.strerror == "no-such-command-xyzzy: No such file or directory"
     # not executable: skipped in the search, as a shell's search does
     with pytest.raises(SpawnError) as info:
         _run(["plain-file"], {"PATH": str(tmp_path)})
