@@ -5,9 +5,12 @@ inactive jobs, ``-A`` lists every user's.  ``-f`` filters by state,
 virtual state (pending, running, active) or result (completed, failed,
 canceled, timeout).  ``-o`` takes a format string of ``flux jobs`` fields
 (flux.job.info.JobInfoFormat) or a named format (``default``, ``long``,
-``deps``).  One ``job-list.list`` request fetches only the attributes the
-format needs; rows are rendered by a per-field plan compiled once, so a
-thousand rows cost little more than the request.
+``deps``, ``full`` and those of the ``flux-jobs.*`` config files; ``-o help``
+lists them, ``FLUX_JOBS_FORMAT_DEFAULT`` replaces ``default``).
+``--since`` keeps the jobs active since a time.  One ``job-list.list``
+request fetches only the attributes the format needs; rows are rendered by
+a per-field plan compiled once, so a thousand rows cost little more than
+the request.
 
 ``-R`` lists jobs recursively: after the listing, each running job of the
 user that is a Flux instance gets a blank line, its job id path
@@ -31,13 +34,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from string import Formatter
 from typing import Any
 
 import click
 
-from cli.common import die
+from cli.common import die, warn
 from cli.optional_values import OptionalValueCommand
 from cli.job_common import (
     FLUX_USERID_UNKNOWN,
@@ -63,6 +67,53 @@ NAMED_FORMATS = {
              "{t_submit!D:>19} {runtime!F:>8h} {nodelist:h}"),
 }
 
+#: what ``--format=help`` says of each named format
+FORMAT_DESCRIPTIONS = {
+    "default": "Default flux-jobs format string",
+    "long": "Extended flux-jobs format string",
+    "deps": "Show job urgency, priority, and dependencies",
+    "full": "Show urgency, priority, cores and submit time too",
+}
+
+
+def load_format(name: str, builtins: Mapping[str, str] | None = None,
+                toolname: str = "flux-jobs",
+                descriptions: Mapping[str, str] | None = None) -> str:
+    """The format string of ``-o NAME``: a format (has ``{``) or a named format.
+
+    Named formats are BUILTINS (default: ``flux jobs``'s, described by
+    DESCRIPTIONS for ``help``) plus those of the
+    ``flux-jobs.*`` config files (flux-jobs(1) CONFIGURATION); ``default``
+    may be replaced by ``<TOOLNAME>_FORMAT_DEFAULT``.  ``help`` lists them
+    and ``get-config=NAME`` prints NAME's config table, then exit 0.
+    ValueError: ``--format: No such format NAME`` or a bad config file.
+    """
+    if "{" in name:
+        return name
+    from flux.util.config import UtilConfig
+
+    formats = NAMED_FORMATS if builtins is None else builtins
+    about = FORMAT_DESCRIPTIONS if descriptions is None else descriptions
+
+    class _JobsConfig(UtilConfig):
+        builtin_formats = {n: {"description": about.get(n, ""), "format": f}
+                           for n, f in formats.items()}
+
+        def validate(self, path: Any, conf: dict[str, Any]) -> None:
+            for key, value in conf.items():
+                if key != "formats":
+                    raise ValueError(f"{path}: invalid key {key}")
+                self.validate_formats(path, value)
+
+    config = _JobsConfig("flux-jobs", toolname=toolname,
+                         initial_dict={"formats": _JobsConfig.builtin_formats})
+    try:
+        loaded = config.load()
+    except OSError as exc:      # an unreadable config file: say which, not a traceback
+        raise ValueError(f"{exc.filename or 'config'}: {exc.strerror or exc}") from None
+    return loaded.get_format_string(name)
+
+
 # pending and running as flux-core counts them (NEW is neither)
 _PENDING = VIRTUAL_STATES["pending"]
 _RUNNING = VIRTUAL_STATES["running"]
@@ -82,6 +133,11 @@ _FIELD_ATTRS: dict[str, tuple[str, ...]] = {
     "uri": ("annotations",),
     # fetched from the child instance; whether it is one and running comes from these
     "instance": ("annotations", "state", "result"),
+    # derived from several attributes, by state
+    "contextual_info": ("state", "dependencies", "annotations", "nodelist", "urgency"),
+    "contextual_time": ("state", "t_run", "t_cleanup", "duration"),
+    "inactive_reason": ("state", "result", "waitstatus", "exception_occurred",
+                        "exception_severity", "exception_type", "exception_note"),
 }
 
 # --color: a row's color by result
@@ -223,15 +279,23 @@ class RowRenderer:
 
 
 def _fetch_list(h: Any, attrs: list[str], count: int, userid: int, states: int,
-                results: int, name: str | None, queue: str | None) -> list[dict[str, Any]]:
+                results: int, name: str | None, queue: str | None,
+                since: float = 0.0) -> list[dict[str, Any]]:
     body: dict[str, Any] = {"max_entries": count, "attrs": attrs, "states": states,
                             "results": results}
+    if since:
+        body["since"] = since
     if userid != FLUX_USERID_UNKNOWN:    # no userid: every user's jobs
         body["userid"] = userid
     if name is not None:
         body["name"] = name
     if queue is not None:
-        body["queue"] = queue
+        # -q takes a comma-separated list; several queues go as a constraint
+        queues = [q for q in queue.split(",") if q]
+        if len(queues) == 1:
+            body["queue"] = queues[0]
+        elif queues:
+            body["constraint"] = {"queue": queues}
     return h.rpc("job-list.list", body).get()["jobs"]
 
 
@@ -250,6 +314,31 @@ def _fetch_ids(h: Any, ids: list[Any], attrs: list[str]) -> tuple[list[dict[str,
             else:
                 errors.append(f"job {jobid.orig}: {rpc_error_text(exc)}")
     return jobs, errors
+
+
+def _parse_since(when: str) -> float:
+    """``--since WHEN`` as a timestamp: ``-FSD`` before now, a date, or seconds.
+
+    ValueError: a WHEN that is no time, or one in the future.
+    """
+    from flux.util.timeparse import parse_datetime
+
+    try:
+        since = parse_datetime(when).timestamp()
+    except ValueError:
+        try:
+            since = float(when)
+        except ValueError:
+            raise ValueError(f"--since: invalid datetime: {when}") from None
+    if since > time.time():
+        raise ValueError(f"--since={when} appears to be in the future")
+    return since
+
+
+def _given(param: str) -> bool:
+    """Whether PARAM was given on the command line (not its default)."""
+    source = click.get_current_context().get_parameter_source(param)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 def _user_id(all_users: bool, user: str | None) -> int:
@@ -448,10 +537,14 @@ def json_entries(fmt: Any, jobs: list[Any], recursion: Recursion | None = None,
               help="Limit output to N jobs (0: no limit)")
 @click.option("-f", "--filter", "filters", metavar="STATE|RESULT", multiple=True,
               help="List jobs in these states or with these results (default pending,running)")
-@click.option("-o", "--format", "fmt", metavar="FORMAT", default=None,
-              help="Output format, or a named format: " + ", ".join(NAMED_FORMATS))
-@click.option("-q", "--queue", metavar="QUEUE", default=None, help="List jobs of QUEUE only")
+@click.option("-o", "--format", "fmt", metavar="NAME|FORMAT", default=None,
+              help="Output format, or a named format ('help' lists them)")
+@click.option("-q", "--queue", metavar="QUEUE[,...]", default=None,
+              help="List jobs of these queues only")
 @click.option("--name", metavar="NAME", default=None, help="List jobs named NAME only")
+@click.option("--since", metavar="WHEN", default=None,
+              help="List jobs active since WHEN (-FSD: that long ago, or a date); "
+                   "implies -a without -f")
 @click.option("--sort", metavar="[-]KEY,...", default=None,
               help="Sort by these fields ('-' for descending)")
 @click.option("--color", "color", is_flag=False, flag_value="always", default="auto",
@@ -473,8 +566,8 @@ def json_entries(fmt: Any, jobs: list[Any], recursion: Recursion | None = None,
 @click.argument("jobids", nargs=-1, metavar="[JOBID...]")
 def command(all_states: bool, all_users: bool, no_header: bool, user: str | None, count: int,
             filters: tuple[str, ...], fmt: str | None, queue: str | None, name: str | None,
-            sort: str | None, color: str, recursive: bool, level: int, recurse_all: bool,
-            threads: int | None, stats: bool, stats_only: bool, json_out: bool,
+            since: str | None, sort: str | None, color: str, recursive: bool, level: int,
+            recurse_all: bool, threads: int | None, stats: bool, stats_only: bool, json_out: bool,
             jobids: tuple[str, ...]) -> None:
     """List jobs (default: your pending and running jobs)."""
     from cli.job_common import open_handle
@@ -493,6 +586,10 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
             die("jobs", str(exc))
         click.echo(line)
         sys.exit(0 if active else 1)
+    if jobids and not recursive and (all_states or all_users or user is not None or filters
+                                     or since is not None or name is not None
+                                     or queue is not None or _given("count")):
+        warn("jobs", "WARNING: Filtering options ignored with jobid list")
     ids = []
     for text in jobids:
         try:
@@ -501,13 +598,16 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
             raise click.BadParameter(str(exc), param_hint="'JOBID'") from None
     try:
         states, results = parse_filters(filters) if filters else (_PENDING | _RUNNING, 0)
-        if all_states or all_users:
+        since_ts = _parse_since(since) if since is not None else 0.0
+        if all_states and filters:
+            warn("jobs", "WARNING: Both -a and --filter specified, ignoring -a")
+        elif all_states or all_users or (since is not None and not filters):
             states |= _PENDING | _RUNNING | _INACTIVE
         userid = _user_id(all_users, user)
         from flux.job.info import JobInfoFormat
 
         # --json ignores --format (but follows --sort)
-        fmt_text = "{id}" if json_out else NAMED_FORMATS.get(fmt or "default", fmt)
+        fmt_text = "{id}" if json_out else load_format(fmt or "default")
         formatter = JobInfoFormat(fmt_text)
         if sort:
             formatter.set_sort_keys(sort)
@@ -519,15 +619,19 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
     if recursive:
         attrs.extend(a for a in ("annotations", "state", "result", "userid") if a not in attrs)
     query = {"attrs": attrs, "count": count, "userid": userid, "states": states,
-             "results": results, "name": name, "queue": queue}
+             "results": results, "name": name, "queue": queue, "since": since_ts}
     h = open_handle("jobs")
     errors: list[str] = []
     try:
         stats_future = h.rpc("job-list.job-stats", {}) if stats else None  # in flight with the list
+        truncated = False
         if ids:
             raw, errors = _fetch_ids(h, ids, attrs)
         else:
-            raw = _fetch_list(h, **query)
+            # one more than -c N tells whether the listing was cut short
+            raw = _fetch_list(h, **dict(query, count=count + 1 if count else 0))
+            if count and len(raw) > count:
+                raw, truncated = raw[:count], True
         if stats_future is not None:
             click.echo(stats_line(stats_future.get(), queue)[0])
     except OSError as exc:
@@ -554,6 +658,10 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
     except (ValueError, KeyError) as exc:
         die("jobs", _error_text(exc))
     sys.stdout.flush()
+    if truncated and not no_header:
+        click.echo(f"warning: output truncated at {count} jobs.\n"
+                   "Use --count to increase returned results or use filters to alter results.",
+                   err=True)
     for text in errors:
         click.echo(f"flux-jobs: {text}", err=True)
     if errors:

@@ -37,6 +37,13 @@ from cli.job_common import (
 #: pgrep's named formats: ids only by default, the others shared with ``flux jobs``
 DEFAULT_FORMAT = "{id.f58}"
 NAMED_FORMATS_ENV = "FLUX_PGREP_FORMAT_DEFAULT"
+#: what ``-o help`` says of each named format
+FORMAT_DESCRIPTIONS = {
+    "default": "Default flux-pgrep format string",
+    "full": "full flux-pgrep format string",
+    "long": "Extended flux-pgrep format string",
+    "deps": "Show job urgency, priority, and dependencies",
+}
 QUOTES = "'\""
 
 
@@ -193,13 +200,6 @@ def select_jobs(prog: str, h: Any, query: dict[str, Any], expression: Expression
     return matched
 
 
-def _format_help() -> str:
-    lines = ["Named formats:"]
-    for name, fmt in named_formats().items():
-        lines.append(f"  {name:<8} {fmt}")
-    return "\n".join(lines)
-
-
 @click.command("pgrep", context_settings={"help_option_names": ["-h", "--help"]})
 @selection_options(all_states=True)
 @click.option("-o", "--format", "fmt", metavar="NAME|FORMAT", default=None,
@@ -213,16 +213,19 @@ def command(all_states: bool, all_users: bool, user: str | None, filters: tuple[
     from cli.cmd_jobs import attrs_for, print_jobs
     from flux.job.info import JobInfoFormat
 
+    from cli.cmd_jobs import load_format
+
     if fmt is None:
-        fmt = os.environ.get(NAMED_FORMATS_ENV) or "default"
-    if fmt == "help":
-        click.echo(_format_help())
-        return
-    formats = named_formats()
-    if fmt == "default":
+        fmt = "default"
+    try:
+        # the named formats of flux jobs and its config files, but bare ids by default
+        fmt_text = load_format(fmt, named_formats(), "flux-pgrep", FORMAT_DESCRIPTIONS)
+    except ValueError as exc:
+        die("pgrep", str(exc))
+    if fmt == "default" and not os.environ.get(NAMED_FORMATS_ENV):
         no_header = True     # the default format is the bare ids
     try:
-        formatter = JobInfoFormat(formats.get(fmt, fmt))
+        formatter = JobInfoFormat(fmt_text)
     except (ValueError, KeyError) as exc:
         die("pgrep", f"Error in user format: {str(exc).strip(QUOTES)}", 2)
     expression = parse_expression("pgrep", expressions)

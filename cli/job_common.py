@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "STATE_BITS", "VIRTUAL_STATES", "RESULT_BITS", "FLUX_USERID_UNKNOWN", "FLUX_JOBID_ANY",
     "parse_jobid", "parse_userid", "parse_states", "parse_signal", "split_ids_and_note",
+    "END_OF_IDS",
     "JobIDParam", "open_handle", "rpc_error_text",  # noqa: F822 (JobIDParam: __getattr__)
 ]
 
@@ -32,7 +33,7 @@ def parse_jobid(text: str) -> Any:
 
 
 def parse_userid(text: str) -> int:
-    """``all`` -> FLUX_USERID_UNKNOWN, a user name or a numeric id -> uid."""
+    """``all`` -> FLUX_USERID_UNKNOWN, a user name or a numeric id (or ``+UID``) -> uid."""
     if text == "all":
         return FLUX_USERID_UNKNOWN
     import pwd
@@ -41,8 +42,10 @@ def parse_userid(text: str) -> int:
         return pwd.getpwnam(text).pw_uid
     except KeyError:
         pass
-    if text.isascii() and text.isdigit():
-        return int(text)
+    # ``+UID`` is always a number, even where a user is named by digits
+    number = text[1:] if text.startswith("+") else text
+    if number.isascii() and number.isdigit():
+        return int(number)
     raise ValueError(f"unknown user {text}")
 
 
@@ -88,8 +91,12 @@ def parse_signal(text: str) -> int:
         raise ValueError(f"Invalid signal {text}") from None
 
 
+#: stands for the command line's ``--`` among the arguments (click drops it)
+END_OF_IDS = "\0--"
+
+
 def split_ids_and_note(args: tuple[str, ...] | list[str]) -> tuple[list[Any], str | None]:
-    """Leading job ids, then the rest as a note (``--`` forces the split).
+    """Leading job ids, then the rest as a note (``--`` or END_OF_IDS forces the split).
 
     ``("ƒ2", "ƒ3", "out", "of", "time")`` -> ([ƒ2, ƒ3], "out of time").
     """
@@ -103,7 +110,7 @@ def split_ids_and_note(args: tuple[str, ...] | list[str]) -> tuple[list[Any], st
         except (ValueError, TypeError):
             break
         rest.pop(0)
-    if rest and rest[0] == "--":
+    if rest and rest[0] in ("--", END_OF_IDS):
         rest.pop(0)
     return ids, (" ".join(rest) if rest else None)
 

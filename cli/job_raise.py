@@ -17,6 +17,7 @@ import click
 
 from cli.common import die
 from cli.job_common import (
+    END_OF_IDS,
     STATE_BITS,
     open_handle,
     parse_signal,
@@ -27,6 +28,17 @@ from cli.job_common import (
 )
 
 _CTX = {"help_option_names": ["-h", "--help"]}
+
+
+class _NoteCommand(click.Command):
+    """A command taking ``JOBID... [--] [NOTE...]``: click swallows ``--``, so it
+    is kept as END_OF_IDS, and what follows is the note even if it reads as a job id."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            i = args.index("--")
+            args = [*args[:i], "--", END_OF_IDS, *args[i + 1:]]
+        return super().parse_args(ctx, args)
 
 
 def _ids_and_note(verb: str, args: tuple[str, ...], message: str | None,
@@ -98,7 +110,7 @@ def _report(count: int, dry_run: bool, done: str, quiet: bool) -> None:
 _ACTIVE = 1 | 2 | 4 | 8 | 16 | 32
 
 
-@click.command("cancel", context_settings=_CTX)
+@click.command("cancel", cls=_NoteCommand, context_settings=_CTX)
 @click.option("-m", "--message", metavar="NOTE", default=None, help="Set the cancel note")
 @click.argument("args", nargs=-1, metavar="JOBID... [MESSAGE...]")
 def cancel(message: str | None, args: tuple[str, ...]) -> None:
@@ -109,7 +121,7 @@ def cancel(message: str | None, args: tuple[str, ...]) -> None:
     _send_each("cancel", lambda h, jobid: cancel_async(h, jobid, note), ids)
 
 
-@click.command("raise", context_settings=_CTX)
+@click.command("raise", cls=_NoteCommand, context_settings=_CTX)
 @click.option("-s", "--severity", type=click.IntRange(0, 7), default=0, show_default=True,
               help="Exception severity, 0 (fatal) to 7")
 @click.option("-t", "--type", "type_", metavar="TYPE", default="cancel", show_default=True,

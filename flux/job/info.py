@@ -108,8 +108,9 @@ class AnnotationsInfo:
     """Dotted access into an annotations object.
 
     ``info.sched.reason_pending`` is the value if present; a missing key
-    gives an empty AnnotationsInfo, which formats as ``""``, so formats over
-    jobs that lack a key still work.  A non-empty object formats as JSON.
+    gives EMPTY (an empty string whose attributes are EMPTY too), so formats
+    over jobs that lack a key still work, conversions (``!F``, ``!D``...)
+    included.  A non-empty object formats as JSON.
     """
 
     __slots__ = ("_data",)
@@ -123,7 +124,7 @@ class AnnotationsInfo:
         try:
             value = self._data[attr]
         except KeyError:
-            return AnnotationsInfo({})
+            return EMPTY
         return AnnotationsInfo(value) if isinstance(value, Mapping) else value
 
     def __bool__(self) -> bool:
@@ -469,7 +470,65 @@ def _instance(job: JobInfo) -> InstanceInfo:
     return InstanceInfo()
 
 
+def _contextual_info(job: JobInfo) -> str:
+    # flux-jobs(1): what the job waits for while pending, else its nodes
+    state = job.state_id
+    if state == 4:          # PRIORITY
+        return "priority-wait"
+    if state == 2:          # DEPEND
+        return f"depends:{job.dependencies}"
+    if state == 8:          # SCHED
+        if job.urgency == 0:
+            return "held"
+        t_estimate = job.annotations.sched.t_estimate
+        if isinstance(t_estimate, (int, float)) and not isinstance(t_estimate, bool):
+            eta = t_estimate - time.time()
+            return "eta:now" if eta < 0 else f"eta:{fsd(eta)}"
+        return ""
+    return job.nodelist
+
+
+def _contextual_time(job: JobInfo) -> float:
+    # the runtime once the job ran, else the duration it asked for
+    if job._data["t_run"]:
+        return job.runtime
+    return job.duration
+
+
+def _inactive_reason(job: JobInfo) -> str:
+    # why an inactive job ended, worded as Flux's flux-jobs prints it
+    if job.state_id != _INACTIVE:
+        return ""
+    result, exc = job.result_id, job.exception
+    if result == _CANCELED:
+        return f"Canceled: {exc.note}" if exc.note else "Canceled"
+    if result == 8:         # TIMEOUT
+        return "Timeout"
+    returncode = job.returncode
+    if result == _FAILED:
+        # an exec exception is explained by the return code (e.g. 127)
+        if exc.occurred and exc.type != "exec":
+            return f"Exception: type={exc.type} note={exc.note or None}"
+        if returncode == 127:
+            return "command not found"
+        if returncode == 126:
+            return "command invoked cannot execute"
+        signum = returncode - 128 if isinstance(returncode, int) and returncode > 128 else \
+            -returncode if isinstance(returncode, int) and returncode < 0 else 0
+        if signum:
+            import signal
+
+            try:
+                return signal.strsignal(signum) or f"Signaled {signum}"
+            except ValueError:
+                return f"Signaled {signum}"
+    return f"Exit {returncode}"
+
+
 _COMPUTED = {
+    "contextual_info": _contextual_info,
+    "contextual_time": _contextual_time,
+    "inactive_reason": _inactive_reason,
     "state": _state,
     "state_single": _state_single,
     "result": lambda job: resulttostr(job.result_id),
@@ -488,7 +547,7 @@ _COMPUTED = {
     "instance": _instance,
 }
 # depend on the clock: recomputed at each access for active jobs
-_VOLATILE = frozenset({"t_remaining"})
+_VOLATILE = frozenset({"t_remaining", "contextual_info", "contextual_time"})
 
 
 class JobInfoFormat(OutputFormat):
@@ -518,6 +577,8 @@ class JobInfoFormat(OutputFormat):
         "t_priority": "T_PRIORITY", "t_sched": "T_SCHED", "t_run": "T_RUN",
         "t_cleanup": "T_CLEANUP", "t_inactive": "T_INACTIVE", "runtime": "RUNTIME",
         "status": "STATUS", "status_abbrev": "ST", "dependencies": "DEPENDENCIES",
+        "contextual_info": "INFO", "contextual_time": "TIME",
+        "inactive_reason": "INACTIVE-REASON",
         "exception.occurred": "EXCEPTION-OCCURRED", "exception.severity": "EXCEPTION-SEVERITY",
         "exception.type": "EXCEPTION-TYPE", "exception.note": "EXCEPTION-NOTE",
         "annotations": "ANNOTATIONS",
