@@ -405,6 +405,16 @@ class Broker:
         if self.opts.hosts is not None:
             a.add("hostlist", _hostlist(self.opts.hosts), **imm)
             a.add("config.hostlist", _hostlist(self.opts.hosts), **imm)
+        else:
+            # flux-broker-attributes(7): every broker maps ranks to hosts; a test
+            # instance's launcher recorded them in the boot directory
+            from broker.overlay import read_hosts
+
+            hosts = read_hosts(self.opts.boot_dir) if self.opts.boot_dir else None
+            if hosts is None and self.size == 1:
+                hosts = [self.hostname]
+            if hosts is not None and len(hosts) == self.size:
+                a.add("hostlist", _hostlist(hosts), **imm)
         a.add("tbon.level", self.tree.level(self.rank), **imm)
         a.add("tbon.maxlevel", self.tree.maxlevel(), **imm)
         a.add("tbon.descendants", self.tree.descendants(self.rank), **imm)

@@ -154,6 +154,15 @@ def launch(opts: LaunchOptions) -> int:
             shutil.rmtree(instance_dir, ignore_errors=True)
 
 
+def _test_hostnames(opts: LaunchOptions) -> list[str]:
+    """Each test broker's hostname, rank order: --test-hosts, else this host's name."""
+    if opts.test_hosts:
+        return list(opts.test_hosts[:opts.size])
+    import socket
+
+    return [os.environ.get("FLUX_FAKE_HOSTNAME") or socket.gethostname()] * opts.size
+
+
 def _flux_path_env() -> None:
     """Let the initial program find the ``flux`` that started it."""
     bindir = os.path.dirname(sys.executable)
@@ -170,9 +179,10 @@ async def _run(opts: LaunchOptions, instance_dir: str | None) -> int:
     setattrs = list(opts.setattrs)
     if opts.size > 1:
         assert instance_dir is not None
-        from broker.overlay import write_keys
+        from broker.overlay import write_hosts, write_keys
 
         write_keys(instance_dir)
+        write_hosts(instance_dir, _test_hostnames(opts))
         setattrs.append(("rundir", os.path.join(instance_dir, "0")))
     elif instance_dir is not None:
         setattrs.append(("rundir", instance_dir))
@@ -237,9 +247,10 @@ async def _run_children(opts: LaunchOptions, ranks: list[int], instance_dir: str
 
     _flux_path_env()
     if opts.size > 1 and instance_dir is not None:
-        from broker.overlay import write_keys
+        from broker.overlay import write_hosts, write_keys
 
         write_keys(instance_dir)
+        write_hosts(instance_dir, _test_hostnames(opts))
     order = sorted(range(len(ranks)), key=lambda i: ranks[i])
     if opts.start_mode == "leader":
         order = order[:1]

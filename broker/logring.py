@@ -79,16 +79,19 @@ class HumanFormatter:
         self._delta = delta
 
     def format(self, entry: dict[str, Any]) -> str:
-        ts = entry["timestamp"]
-        text = f"{entry['appname']}[{entry['rank']}]: {entry['message']}"
+        stamp, _absolute = self.stamp(entry["timestamp"])
+        return f"{stamp} {entry['appname']}[{entry['rank']}]: {entry['message']}"
+
+    def stamp(self, ts: float) -> tuple[str, bool]:
+        """The bracketed stamp of an entry logged at TS, and whether it is an
+        absolute one (``[MonDD HH:MM]``) rather than an offset."""
         prev = self._prev
         self._prev = ts
         if self._base is None or ts - self._base >= 60.0 or ts < self._base:
             self._base = ts
-            stamp = time.strftime("%b%d %H:%M", time.localtime(ts))
-            return f"[{stamp}] {text}"
+            return "[" + time.strftime("%b%d %H:%M", time.localtime(ts)) + "]", True
         offset = ts - (prev if self._delta and prev is not None else self._base)
-        return f"[{offset:+11.6f}] {text}"
+        return f"[{offset:+11.6f}]", False
 
 
 class LogRing:

@@ -67,6 +67,8 @@ if TYPE_CHECKING:
 HELLO, HELLO_ACK, NAK, ONLINE, STATUS, SHUTDOWN, GOODBYE, KEEPALIVE, PROBE = range(1, 10)
 
 KEYFILE = "curve.json"
+#: the hostname of each rank of a test instance, in rank order (the ``hostlist`` attribute)
+HOSTSFILE = "hosts.json"
 #: after a child's connection drops, how long its GOODBYE may still take to show up
 LOST_GRACE = 0.1
 # plain ints: pyzmq's enum members cost an enum construction per use, on every message
@@ -85,6 +87,24 @@ def write_keys(boot_dir: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump({"public": public.decode(), "secret": secret.decode()}, fh)
+
+
+def write_hosts(boot_dir: str, hosts: list[str]) -> None:
+    """Record the hostname of each rank (rank order) in BOOT_DIR for the brokers."""
+    with open(os.path.join(boot_dir, HOSTSFILE), "w", encoding="utf-8") as fh:
+        json.dump(hosts, fh)
+
+
+def read_hosts(boot_dir: str) -> list[str] | None:
+    """The hostnames write_hosts() recorded in BOOT_DIR (None if there are none)."""
+    try:
+        with open(os.path.join(boot_dir, HOSTSFILE), encoding="utf-8") as fh:
+            hosts = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+        return None
+    return hosts
 
 
 def read_keys(boot_dir: str) -> tuple[bytes, bytes]:
@@ -959,4 +979,5 @@ class Overlay:
 
 
 __all__ = ["Overlay", "OverlayBoot", "DirBoot", "Peer", "PeerState", "write_keys", "read_keys",
+           "write_hosts", "read_hosts",
            "endpoint_file"]

@@ -51,6 +51,7 @@ RC1: tuple[RcModule, ...] = (
     RcModule("job-info", "jobmgr.jobinfo.module:JobInfoModule", "leader"),
     RcModule("cron", "broker.cron.module:Cron", "leader"),
     RcModule("barrier", "broker.barrier:Barrier", "leader"),
+    RcModule("heartbeat", "broker.modules.heartbeat:Heartbeat", "all"),
 )
 
 LOADABLE: dict[str, str] = {

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from cli.common import handle_errors
+from cli.common import die, handle_errors
 
 
 @click.group("overlay", context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,6 +62,42 @@ def parentof(rank: int) -> None:
     import flux
 
     click.echo(flux.Flux().rpc("overlay.parentof", {"rank": rank}).get()["parent"])
+
+
+@command.command("lookup")
+@click.argument("target")
+@handle_errors("overlay")
+def lookup(target: str) -> None:
+    """Translate a rank idset TARGET to hostnames, or a hostlist TARGET to ranks."""
+    import flux
+    from flux.hostlist import Hostlist
+    from flux.idset import IDSET_FLAG_RANGE, IDset
+
+    # the map is the broker's rank-ordered hostlist attribute (flux_hostmap_lookup(3))
+    hostmap = Hostlist(flux.Flux().attr_get("hostlist"))
+    try:
+        ranks = IDset(target)
+    except ValueError:
+        ranks = None
+    if ranks is not None:
+        hosts = Hostlist()
+        for rank in ranks:
+            if rank >= len(hostmap):
+                die("overlay", f"rank {rank} is not in host map")
+            hosts.append(hostmap[rank])
+        click.echo(hosts.encode())
+        return
+    try:
+        names = Hostlist(target)
+    except ValueError:
+        die("overlay", "target must be a valid idset or hostlist")
+    found = IDset()
+    for host in names:
+        try:
+            found.set(hostmap.find(host))
+        except OSError:
+            die("overlay", f"host {host} not found in host map")
+    click.echo(found.encode(IDSET_FLAG_RANGE))
 
 
 @command.command("disconnect")

@@ -2,7 +2,8 @@
 
 The initial program gets SIGHUP, so ``flux start`` then exits with 129.
 Broker log messages are shown on stderr until the instance is gone
-(severity <= info; ``--quiet``: <= warning; ``--verbose``: all).
+(severity <= info; ``--quiet``: <= warning; ``-v, --verbose[=LEVEL]``, level
+1 or more: all).  LEVEL is taken only attached (``--verbose=1``, ``-v1``).
 ``--gc`` is passed to the broker as the shutdown option ``{"gc": true}``,
 which modules read from ``ctx.shutdown_options`` when they stop: the
 content module then runs the offline garbage collection of the store
@@ -20,12 +21,16 @@ import sys
 import click
 
 from cli.common import handle_errors
+from cli.optional_values import OptionalValueCommand
 
 
-@click.command("shutdown", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("shutdown", cls=OptionalValueCommand,
+               context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--background", is_flag=True, help="Start the shutdown and exit at once")
 @click.option("--quiet", is_flag=True, help="Show only warnings and errors")
-@click.option("-v", "--verbose", count=True, help="Show all log messages")
+@click.option("-v", "--verbose", metavar="[LEVEL]", type=click.IntRange(min=0), is_flag=False,
+              flag_value="1", default=0,
+              help="Increase output verbosity (1: show all log messages)")
 @click.option("--gc", is_flag=True, help="Ask for offline KVS garbage collection")
 @click.option("--dump", metavar="PATH", help="Ask for a KVS dump to PATH")
 @click.option("-y", "--yes", is_flag=True, help="Answer yes to any question")

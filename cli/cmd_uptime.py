@@ -1,6 +1,10 @@
 """flux uptime: one line about the instance (flux-uptime(1)).
 
-`` 07:42:52 run 3.8s,  owner flux,  depth 0,  size 8,  7 offline``
+`` 07:42:52 run 3.8s,  owner flux,  depth 0,  size 8,  1 drained,  7 offline``
+
+Drained nodes (flux-uptime(1): "not eligible to run new jobs, although
+they may be online, and may currently be running a job") count drained
+and draining ranks, as ``flux resource status`` reports them.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def owner_name(uid: int) -> str:
         return str(uid)
 
 
-def uptime_line(now: float, local: dict, leader: dict) -> str:
+def uptime_line(now: float, local: dict, leader: dict, drained: int = 0) -> str:
     import time
 
     duration = local["run_duration"] if local["state"] == "run" else local["state_duration"]
@@ -35,6 +39,8 @@ def uptime_line(now: float, local: dict, leader: dict) -> str:
              f"owner {owner_name(local['owner'])}",
              f"depth {local['instance_level']}",
              f"size {local['size']}"]
+    if drained > 0:
+        parts.append(f"{drained} drained")
     offline = leader["size"] - len(leader["online"])
     if offline > 0:
         parts.append(f"{offline} offline")
@@ -50,6 +56,25 @@ def command() -> None:
     import flux
 
     h = flux.Flux()
+    f_status = h.rpc("resource.status", nodeid=0)
     local = h.rpc("broker.state").get()
     leader = local if local["rank"] == 0 else h.rpc("broker.state", nodeid=0).get()
-    click.echo(uptime_line(time.time(), local, leader))
+    click.echo(uptime_line(time.time(), local, leader, _drained(f_status)))
+
+
+def _drained(future: object) -> int:
+    """Drained (and draining) ranks from a resource.status answer; 0 if there is none
+    (no resource module yet, or a guest may not ask)."""
+    from flux.idset import IDset
+
+    try:
+        drain = future.get().get("drain") or {}  # type: ignore[attr-defined]
+    except OSError:
+        return 0
+    ranks = IDset()
+    for key in drain:
+        try:
+            ranks = ranks.union(IDset(key))
+        except ValueError:
+            continue
+    return len(ranks)

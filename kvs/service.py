@@ -215,6 +215,11 @@ class Kvs(Module):
         ctx.attr_register("content.acct-size", getter=lambda: str(cache.nbytes))
         ctx.attr_register("content.acct-dirty", getter=lambda: "0")
         ctx.attr_register("content.acct-valid", getter=lambda: str(len(cache)))
+        # flux-broker-attributes(7): the backing store module, set on rank 0 only.  The
+        # LMDB store (content.backing-path) is served by the "content" module itself
+        # (service content-backing), so that is the module to name.
+        if ctx.rank == 0:
+            ctx.attr_register("content.backing-module", "content", immutable=True)
 
     def _set_purge_target(self, value: str) -> None:
         self.engine.cache.set_max_bytes(_cache_int("content.purge-target-size", value))

@@ -11,7 +11,8 @@ changed since the last frame are written.
 Keys: ``j``/down and ``k``/up move the cursor (wrapping), ``h``/left and
 ``l``/right rotate through the instance's queues, Enter opens the
 selected instance, ``q`` goes up or quits, ``d`` toggles the split of
-inactive jobs into complete/failed, control-L redraws.
+inactive jobs into complete/failed, control-L redraws.  A heart shows for
+half a second each time the instance shown publishes its heartbeat event.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ __all__ = ["Level", "LostConnection", "TopApp"]
 
 #: seconds between two fetches of the instance shown
 DEFAULT_PERIOD = 1.0
+#: seconds the heart stays after a heartbeat event (flux-top's blink)
+HEART_BLINK = 0.5
 
 
 class LostConnection(Exception):
@@ -47,6 +50,7 @@ class Level:
         self.snapshot: Snapshot | None = None
         self.selection = Selection()
         self.details: bool | None = None  # None: as the owner check says, until 'd'
+        self.heart_until = 0.0  # time.monotonic() at which the heart goes out
 
     def show_details(self) -> bool:
         if self.details is not None:
@@ -151,7 +155,8 @@ class TopApp:
         now = time.time()
         if snap is not None:
             screen.blit(summary_canvas(snap.summary, now, details=level.show_details(),
-                                       color=self.color, width=min(width, SUMMARY_WIDTH)), 0)
+                                       color=self.color, width=min(width, SUMMARY_WIDTH),
+                                       heart=time.monotonic() < level.heart_until), 0)
             rows = snap.rows
         else:
             rows = []
@@ -244,6 +249,21 @@ class TopApp:
         finally:
             signal.signal(signal.SIGTSTP, previous)
 
+    def heartbeat(self) -> bool:
+        """Light the heart for HEART_BLINK seconds if the instance shown published a
+        heartbeat since the last look, and put it out when its time is up; True if
+        the screen must be drawn again."""
+        level = self.level
+        now = time.monotonic()
+        if level.instance.pulses():
+            lit = now < level.heart_until
+            level.heart_until = now + HEART_BLINK
+            return not lit
+        if level.heart_until and now >= level.heart_until:
+            level.heart_until = 0.0
+            return True
+        return False
+
     def _loop(self) -> None:
         t = self.term
         with t.fullscreen(), t.cbreak(), t.hidden_cursor():
@@ -251,9 +271,12 @@ class TopApp:
             self.draw()
             due = time.monotonic() + self.period
             while True:
-                if not self._shown:
-                    self.draw()         # back from a suspend
-                ks = t.inkey(timeout=max(0.0, min(0.25, due - time.monotonic())))
+                if not self._shown or self.heartbeat():
+                    self.draw()         # back from a suspend, or the heart changed
+                wake = due
+                if self.level.heart_until:
+                    wake = min(wake, self.level.heart_until)
+                ks = t.inkey(timeout=max(0.0, min(0.25, wake - time.monotonic())))
                 if ks:
                     if not self.key(ks):
                         return

@@ -5,8 +5,9 @@ the ``local://`` URI to connect to and a title; ``Instance.open(uri,
 title)`` connects; ``Instance.fetch(max_jobs)`` asks the instance for
 everything the two panes show (the broker's state, job statistics, the
 scheduler's view of resources, the expiration in ``resource.R``, the
-running jobs) and returns a ``Snapshot``.  A lost connection raises
-OSError from ``fetch``.
+running jobs) and returns a ``Snapshot``; ``Instance.pulses()`` counts the
+``heartbeat.pulse`` events received since it was last called (the heart).
+A lost connection raises OSError from ``fetch``.
 
 An instance may be shown for one of its configured queues (``[queues]``
 of its config; ``flux top -q NAME``, the h/l keys): then the job counts
@@ -27,6 +28,9 @@ __all__ = ["RPC_TIMEOUT", "Instance", "ResolveError", "Snapshot", "resolve"]
 
 #: how long one answer may take before the instance counts as gone (seconds)
 RPC_TIMEOUT = 15.0
+
+#: the event the instance's heartbeat module publishes every period
+HEARTBEAT_TOPIC = "heartbeat.pulse"
 
 #: the job-list attributes the table needs
 JOB_ATTRS = ["annotations", "userid", "state", "name", "nnodes", "ntasks", "t_run"]
@@ -131,6 +135,10 @@ class Instance:
             except OSError:
                 pass
             inst.queues = _configured_queues(handle)
+            try:
+                handle.event_subscribe(HEARTBEAT_TOPIC)
+            except OSError:
+                pass  # no heart then; the rest of the display does not need it
         except BaseException:
             handle.close()
             raise
@@ -141,6 +149,19 @@ class Instance:
             self.handle.close()
         except OSError:
             pass
+
+    def pulses(self) -> int:
+        """How many heartbeat events arrived since the last call (never blocks)."""
+        from flux.constants import FLUX_MSGTYPE_EVENT, FLUX_O_NONBLOCK
+
+        count = 0
+        try:
+            while self.handle.recv(type_mask=FLUX_MSGTYPE_EVENT, topic_glob=HEARTBEAT_TOPIC,
+                                   flags=FLUX_O_NONBLOCK) is not None:
+                count += 1
+        except OSError:
+            pass  # a lost connection is noticed (and reported) by fetch()
+        return count
 
     def set_queue(self, name: str | None) -> None:
         """Show queue NAME only (None: every queue).  ValueError if it is not configured."""

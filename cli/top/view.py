@@ -11,7 +11,7 @@ Layout (as flux-top(1) lays out its 80-column summary pane)::
     row 0   ƒ            <title: job id path, centred>        <time left>⌚
     row 1       nodes [||||            1/4]   3 free        2 pending
     row 2       cores [||||||          3/8]   5 free        3 running
-    row 3        gpus [                0/0]   0 free        7 complete
+    row 3        gpus [                0/0]   0 free        7 complete    ♡
     row 4       queue: batch                                1 failed
     row 5    size: 4   depth: 1            uptime: 2.1m            0.1.0
     row 6         JOBID     USER ST NTASKS NNODES RUNTIME NAME
@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 __all__ = [
     "SUMMARY_HEIGHT",
     "SUMMARY_WIDTH",
+    "HEART",
+    "HEART_AT",
     "Canvas",
     "JobRow",
     "ResourceCount",
@@ -211,10 +213,17 @@ def _bargraph(canvas: Canvas, row: int, col: int, width: int, name: str,
         canvas.put(row, start + slots - ndown, "|" * ndown, "red" if color else PLAIN)
 
 
+#: where the heart shows (row, column), as flux-top places it
+HEART_AT = (3, 77)
+HEART = "\u2661"
+
+
 def summary_canvas(summary: Summary, now: float, details: bool = True,
-                   color: bool = True, width: int = SUMMARY_WIDTH) -> Canvas:
+                   color: bool = True, width: int = SUMMARY_WIDTH,
+                   heart: bool = False) -> Canvas:
     """The summary pane of SUMMARY at time NOW.  DETAILS splits inactive jobs into
-    complete and failed (the ``d`` key toggles it)."""
+    complete and failed (the ``d`` key toggles it); HEART shows the heart that
+    blinks with each heartbeat event."""
     c = Canvas(width, SUMMARY_HEIGHT)
     # row 0: the ƒ, the title, the time left
     c.put(0, 0, summary.f_char, "yellow" if color else PLAIN)
@@ -245,6 +254,8 @@ def summary_canvas(summary: Summary, now: float, details: bool = True,
         c.put(4, 65, " failed")
     else:
         c.put(3, 60, f"{summary.inactive:>5} inactive")
+    if heart:
+        c.put(*HEART_AT, HEART)
     # row 4: the queue shown, under the bargraphs
     if summary.queue:
         c.put(4, 4, f"queue: {summary.queue}"[:36], "bold")

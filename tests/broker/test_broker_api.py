@@ -332,7 +332,12 @@ def test_duplicate_subscriptions_deliver_once(inst, h):
     h.event_subscribe("")
     inst.handle().event_publish("dup.x").get()
     inst.handle().event_publish("other").get()
-    assert [h.event_recv().topic, h.event_recv().topic] == ["dup.x", "other"]
+    topics = []
+    while len(topics) < 2:
+        topic = h.event_recv().topic
+        if not topic.startswith("heartbeat."):      # the heartbeat may come between
+            topics.append(topic)
+    assert topics == ["dup.x", "other"]
 
 
 def test_event_subscribe_argument_checks(h):

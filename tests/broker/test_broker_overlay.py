@@ -141,7 +141,7 @@ def test_events_reach_every_rank(inst):
         msg = s.event_recv()
         assert (msg.topic, msg.seq, msg.payload) == ("ov.test", seq, {"from": 2})
     seq2 = rank_handle(inst, 1).event_publish("ov.next").get()["seq"]
-    assert seq2 == seq + 1
+    assert seq2 > seq            # (the heartbeat may have published in between)
 
 
 def test_logs_of_other_ranks_reach_rank0(inst):

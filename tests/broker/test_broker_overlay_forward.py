@@ -117,10 +117,12 @@ class FakeChild:
         assert self.sock.poll(int(timeout * 1000)), "nothing came back"
         return self.sock.recv()
 
-    def response(self, matchtag: int) -> bytes:
-        """The next response frame with MATCHTAG (the instance may send this rank requests)."""
+    def response(self, matchtag: int, timeout: float = 5.0) -> bytes:
+        """The next response frame with MATCHTAG within TIMEOUT (the instance may send
+        this rank requests and events, e.g. the heartbeat's, meanwhile)."""
+        deadline = time.monotonic() + timeout
         while True:
-            data = self.recv()
+            data = self.recv(max(0.0, deadline - time.monotonic()))
             msg = decode(data)
             if msg.type == FLUX_MSGTYPE_RESPONSE and msg.matchtag == matchtag:
                 return data
