@@ -34,8 +34,6 @@ class JobspecSummary:
     bank: str | None = None
     constraints: dict[str, Any] | None = None
     dependencies: list[Any] | None = None
-    #: the ``per-resource`` shell option (type, count): the task count follows R
-    per_resource: tuple[str, int] | None = None
 
     @property
     def ncores(self) -> int:
@@ -201,19 +199,6 @@ def summarize(jobspec: Mapping[str, Any]) -> JobspecSummary:
     if deps is not None and not isinstance(deps, list):
         raise ValueError("attributes.system.dependencies: must be an array")
     _check_no_nul(tasks[0].get("command"), system.get("environment"))
-    per_resource = None
-    shell = system.get("shell")
-    options = shell.get("options") if isinstance(shell, Mapping) else None
-    if isinstance(options, Mapping) and "per-resource" in options:
-        value = options["per-resource"]
-        if not isinstance(value, Mapping) or value.get("type") not in ("node", "core") \
-                or type(value.get("count", 1)) is not int or value.get("count", 1) < 1:
-            raise ValueError("attributes.system.shell.options.per-resource: must be "
-                             "{type: node|core, count: N >= 1}")
-        per_resource = (value["type"], value.get("count", 1))
-        # what R will give: the nodes or cores asked for
-        ntasks = per_resource[1] * ((nnodes or 1) if per_resource[0] == "node"
-                                    else nslots * cores)
 
     return JobspecSummary(
         ntasks=ntasks, nslots=nslots, cores_per_slot=cores, gpus_per_slot=gpus,
@@ -221,8 +206,7 @@ def summarize(jobspec: Mapping[str, Any]) -> JobspecSummary:
         duration=float(duration), name=job_name(jobspec),
         queue=_opt_str(system, "queue"), cwd=_opt_str(system, "cwd"),
         project=_opt_str(system, "project"), bank=_opt_str(system, "bank"),
-        constraints=constraints or None, dependencies=deps or None,
-        per_resource=per_resource)
+        constraints=constraints or None, dependencies=deps or None)
 
 
 _SHARED: dict[int, tuple[Any, JobspecSummary]] = {}

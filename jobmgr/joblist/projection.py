@@ -124,8 +124,6 @@ class JobRecord:
     fatal_type: str | None = None
     has_R: bool = False
     jobspec_updates: dict[str, Any] | None = None
-    #: [type, count] of a per-resource task count: ntasks follows R
-    per_resource: list[Any] | None = None
 
     def get(self, attr: str) -> Any:
         return getattr(self, attr)
@@ -914,9 +912,6 @@ def _set_jobspec(rec: JobRecord, summary: JobspecSummary) -> None:
     rec.project = summary.project
     rec.bank = summary.bank
     rec.ntasks = summary.ntasks
-    rec.per_resource = list(summary.per_resource) if summary.per_resource else None
-    if rec.per_resource and rec.has_R:
-        _per_resource_ntasks(rec)
     rec.duration = summary.duration
     if not rec.has_R:
         rec.ncores = summary.ncores
@@ -935,16 +930,6 @@ def _set_R(rec: JobRecord, summary: RSummary) -> None:
     rec.ngpus = summary.ngpus
     if summary.expiration > 0 and rec.expiration is None:
         rec.expiration = summary.expiration
-    if rec.per_resource:
-        _per_resource_ntasks(rec)
-
-
-def _per_resource_ntasks(rec: JobRecord) -> None:
-    """A per-resource job's task count: COUNT per node or core of its R."""
-    kind, count = rec.per_resource  # type: ignore[misc]
-    base = rec.nnodes if kind == "node" else rec.ncores
-    if base:
-        rec.ntasks = base * count
 
 
 def _replay(jobid: int, events: Iterable[Mapping[str, Any]],

@@ -45,14 +45,6 @@ def test_cores_and_tasks_per_core_make_a_per_resource_request(inst):
     assert sorted(r.stdout.split()) == ["0", "1", "2"]
 
 
-def test_per_resource_jobs_list_their_task_count(inst):
-    # flux jobs {ntasks}: the tasks that ran (count per core or node of R), not 1
-    jobid = inst.flux("submit", "--cores=2", "--tasks-per-core=3", "true").stdout.strip()
-    inst.flux("job", "wait-event", "-t", "30", jobid, "clean")
-    r = inst.flux("jobs", "-a", "-n", "-o", "{ntasks} {ncores}", jobid)
-    assert r.stdout.split() == ["6", "2"], r.stderr
-
-
 def test_cores_with_nodes_and_tasks_per_node(inst):
     # --cores over -N: one slot of cores/N on each node; -N alone: whole nodes
     js = dry(inst, "-N1", "--cores=1", "--tasks-per-node=2", "true")
