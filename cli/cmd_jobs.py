@@ -167,7 +167,7 @@ def parse_filters(values: Iterable[str]) -> tuple[int, int]:
                 results |= RESULT_BITS[name]
                 states |= _INACTIVE
             else:
-                raise ValueError(f"invalid filter specified: {name}")
+                raise ValueError(f"Invalid filter specified: {name}")
     return states, results
 
 
@@ -309,10 +309,11 @@ def _fetch_ids(h: Any, ids: list[Any], attrs: list[str]) -> tuple[list[dict[str,
         except OSError as exc:
             import errno
 
+            # flux-core's texts (flux.job.list), printed without a prefix
             if exc.errno == errno.ENOENT:
-                errors.append(f"job {jobid.orig} not found")
+                errors.append(f"JobID {jobid.orig} unknown")
             else:
-                errors.append(f"job {jobid.orig}: {rpc_error_text(exc)}")
+                errors.append(f"rpc: {rpc_error_text(exc)}")
     return jobs, errors
 
 
@@ -346,7 +347,10 @@ def _user_id(all_users: bool, user: str | None) -> int:
         return FLUX_USERID_UNKNOWN
     if user is None:
         return os.getuid()
-    return parse_userid(user)
+    try:
+        return parse_userid(user)
+    except ValueError:
+        raise ValueError(f"Invalid user {user} specified") from None
 
 
 def _color_wanted(when: str) -> bool:
@@ -575,7 +579,7 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
     if color not in ("never", "always", "auto"):
         raise click.BadParameter(f"'{color}' is not never, always or auto", param_hint="'--color'")
     if json_out and (stats or stats_only):
-        raise click.UsageError("--json is incompatible with --stats and --stats-only")
+        die("jobs", "--json incompatible with --stats or --stats-only")
     if stats_only:
         h = open_handle("jobs")
         try:
@@ -638,6 +642,12 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
         die("jobs", rpc_error_text(exc))
     except ValueError as exc:
         die("jobs", str(exc))
+    # unknown JOBIDs are reported before the listing; only when none of the
+    # JOBIDs is known does the command fail (and print nothing else)
+    for text in errors:
+        click.echo(text, err=True)
+    if ids and not raw:
+        sys.exit(1)
     from flux.job.info import JobInfo
 
     jobs = [JobInfo(job) for job in raw]
@@ -645,9 +655,7 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
         print_json(formatter, jobs, len(ids) == 1,
                    Recursion(query, [], level, recurse_all, False, threads, False, sys.stdout)
                    if recursive else None, sys.stdout)
-        for text in errors:
-            click.echo(f"flux-jobs: {text}", err=True)
-        sys.exit(1 if errors else 0)
+        sys.exit(0)
     try:
         if wants_instance(formatter.fields):
             fetch_instance_info(jobs, threads)
@@ -662,7 +670,3 @@ def command(all_states: bool, all_users: bool, no_header: bool, user: str | None
         click.echo(f"warning: output truncated at {count} jobs.\n"
                    "Use --count to increase returned results or use filters to alter results.",
                    err=True)
-    for text in errors:
-        click.echo(f"flux-jobs: {text}", err=True)
-    if errors:
-        sys.exit(1)

@@ -154,13 +154,13 @@ def _apply_env_rules(rules: Iterable[str], environ: Mapping[str, str], env: dict
                 # a mustache template: the job shell expands it for each task
                 expand[name] = value
                 continue
+            # flux-core's texts (flux.job._utils)
             try:
                 env[name] = string.Template(value).substitute({**environ, **env})
             except KeyError as exc:
-                raise ValueError(f"env rule '{rule}': variable {exc.args[0]} is not set") \
-                    from None
-            except ValueError as exc:
-                raise ValueError(f"env rule '{rule}': {exc}") from None
+                raise ValueError(f"--env: Variable {exc} not found in {rule}") from None
+            except ValueError:
+                raise ValueError(f"--env: Unable to substitute {rule}") from None
         else:
             match = _env_pattern(rule, rule)
             for name, value in environ.items():

@@ -622,7 +622,9 @@ class JobInfoFormat(OutputFormat):
 
 
 
-# format field -> the job-list attributes it needs (``id`` always comes)
+# format field -> the job-list attributes it needs (``id`` always comes); the
+# same fields as JobInfoFormat.headings (flux-core's *_emoji fields are not
+# in the flux-jobs(1) page this follows, so neither table has them)
 _FIELD_ATTRS: dict[str, tuple[str, ...]] = {
     **{f: () for f in ("id", "id.dec", "id.hex", "id.f58", "id.f58plain", "id.emoji",
                        "id.kvs", "id.words", "id.dothex")},
@@ -632,16 +634,15 @@ _FIELD_ATTRS: dict[str, tuple[str, ...]] = {
                          "t_submit", "t_depend", "t_priority", "t_sched", "t_run",
                          "t_cleanup", "t_inactive", "annotations", "dependencies")},
     "username": ("userid",),
-    "state_single": ("state",), "state_emoji": ("state",),
+    "state_single": ("state",),
     "returncode": ("waitstatus", "result"),
     "exception.occurred": ("exception_occurred",),
     "exception.severity": ("exception_severity",),
     "exception.type": ("exception_type",),
     "exception.note": ("exception_note",),
-    "result_abbrev": ("result",), "result_emoji": ("result",),
+    "result_abbrev": ("result",),
     "runtime": ("t_run", "t_cleanup"),
     "status": ("state", "result"), "status_abbrev": ("state", "result"),
-    "status_emoji": ("state", "result"),
     "expiration": ("expiration", "state", "result"),
     "t_remaining": ("expiration", "state", "result"),
     "contextual_info": ("state", "dependencies", "annotations", "nodelist", "priority",

@@ -15,6 +15,7 @@ from typing import Any
 
 from broker.module import Module, request_handler
 from flux.errors import FluxError
+from flux.job.JobID import JobID
 from flux.message import Message
 from jobmgr.policy import JobPolicy, parse_job_policy
 from jobmgr.manager import jobtap_rpc
@@ -272,10 +273,12 @@ class JobManager(Module):
                 raise FluxError(errno.EPROTO, "job-manager.purge: 'ids' must be an array of "
                                               "job ids")
             for jobid in ids:
+                # flux-core's words, with the id as users write it
                 if jobid in mgr.jobs:
-                    raise FluxError(errno.EINVAL, f"cannot purge job {jobid}: it is active")
+                    raise FluxError(errno.EINVAL, "cannot purge active job "
+                                                  f"{JobID(jobid).f58}")
                 if jobid not in mgr.inactive:
-                    raise FluxError(errno.ENOENT, f"cannot purge job {jobid}: unknown job id")
+                    raise FluxError(errno.ENOENT, f"job {JobID(jobid).f58}: id not found")
             chosen = list(dict.fromkeys(ids))
         else:
             age = _optional_limit(payload, "age_limit", float)

@@ -57,7 +57,7 @@ def test_parse_filters():
     assert parse_filters(["failed,canceled"]) == (64, 2 | 4)
     assert parse_filters(["timeout"]) == (64, 8)
     assert parse_filters(["pending,completed"]) == (2 | 4 | 8 | 64, 1)
-    with pytest.raises(ValueError, match="invalid filter specified: bogus"):
+    with pytest.raises(ValueError, match="Invalid filter specified: bogus"):
         parse_filters(["running,bogus"])
 
 

@@ -141,9 +141,9 @@ def test_env_set_with_substitution_in_order():
 
 
 def test_env_set_errors_name_the_rule():
-    with pytest.raises(ValueError, match=r"env rule 'A=\$NOPE': variable NOPE is not set"):
+    with pytest.raises(ValueError, match=r"--env: Variable 'NOPE' not found in A=\$NOPE"):
         apply_env_rules(["A=$NOPE"], BASE)
-    with pytest.raises(ValueError, match=r"env rule 'A=\$\{HOME:-x\}'"):
+    with pytest.raises(ValueError, match=r"--env: Unable to substitute A=\$\{HOME:-x\}"):
         apply_env_rules(["A=${HOME:-x}"], BASE)
     with pytest.raises(ValueError, match="env rule '=x': empty variable name"):
         apply_env_rules(["=x"], BASE)
@@ -225,7 +225,7 @@ def test_begin_time_becomes_a_dependency():
     (["-t", "soon", "true"], "--time-limit: invalid Flux standard duration 'soon'"),
     (["--dependency=nocolon", "true"], "invalid dependency URI 'nocolon'"),
     (["--setattr=novalue", "true"], "missing value for attribute 'novalue'"),
-    (["--env=A=$NOPE_NOPE", "true"], "variable NOPE_NOPE is not set"),
+    (["--env=A=$NOPE_NOPE", "true"], "--env: Variable 'NOPE_NOPE' not found in A=$NOPE_NOPE"),
     (["--output={{id.oct}}", "true"], "unknown job id encoding 'oct'"),
     (["--flags=fast", "true"], "unknown flag 'fast'"),
     (["-x", "true"], "exclusive can only be set with a node count"),

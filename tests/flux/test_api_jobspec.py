@@ -162,7 +162,8 @@ def test_env_rules(monkeypatch):
     assert js.getattr("shell.options.env-expand") == {"R": "{{rank}}"}
     js = base().apply_options(env="-FLUX_API_*")      # a bare string is one rule
     assert "FLUX_API_A" not in js.environment and "PATH" in js.environment
-    with pytest.raises(ValueError, match=r"variable NOPE_NOPE is not set"):
+    with pytest.raises(ValueError,
+                       match=r"--env: Variable 'NOPE_NOPE' not found in X=\$NOPE_NOPE"):
         base().apply_options(env=["X=$NOPE_NOPE"])
 
 

@@ -187,7 +187,7 @@ def test_usage_errors_exit_2(inst, jobs):
     assert "flux-pgrep: expression error: only one pattern" in r.stderr
     r = flux(inst, "pgrep", "-f", "bogus", "alpha")
     assert r.exit_code == 2
-    assert r.stderr == "flux-pgrep: invalid filter specified: bogus\n"
+    assert r.stderr == "flux-pgrep: Invalid filter specified: bogus\n"
     r = flux(inst, "pgrep", "-o", "{nosuchfield}", "alpha")
     assert r.exit_code == 2
     assert r.stderr.startswith("flux-pgrep: Error in user format")
