@@ -22,8 +22,8 @@ reaps the tasks for it:
 Signals for the job (from exec: cancel, time limit, ``flux job kill``)
 go to every running task's process group (``killall``).  The shell talks
 to rank 0's exec (``job-exec.barrier``, ``job-exec.exception``,
-``job-exec.task-exit``; the barriers of a shell on rank 0 go through its
-shell server's socket to exec instead); in standalone mode (no instance) barriers pass at
+``job-exec.task-exit``; the barriers and first task exit of a shell on rank 0
+go through its shell server's socket to exec instead); in standalone mode (no instance) barriers pass at
 once, exceptions are printed, and output goes to the terminal.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flux.constants import FLUX_POLLIN, FLUX_RPC_NORESPONSE
+from flux.constants import FLUX_POLLIN
 from shell.info import JobInfo
 from shell.plugstack import PlugStack, PluginError
 from shell.task import SpawnError, Task, exit_code
@@ -617,13 +617,25 @@ class Shell:
             self._all_exited()
 
     def _notify_exit(self, task: Task) -> None:
-        if self._first_exit_sent or self.h is None or self.info.ntasks <= 1:
+        """Tell exec of this shell's first task exit: it starts the exit-timeout and
+        logs the job's first one as ``shell.task-exit`` (flux-core's shell posts it)."""
+        if self._first_exit_sent or self.h is None:
             return
         self._first_exit_sent = True
-        assert task.wait_status is not None
-        self.h.rpc("job-exec.task-exit", {"id": self.jobid, "rank": self.rank,
-                                          "status": task.wait_status},
-                   nodeid=0, flags=FLUX_RPC_NORESPONSE)
+        status = task.wait_status
+        assert status is not None
+        signaled = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        body = {"id": self.jobid, "rank": self.rank, "status": status,
+                "task": {"localid": task.local_id, "rank": task.rank, "state": "Exited",
+                         "pid": task.pid, "wait_status": status, "signaled": signaled,
+                         "exitcode": 128 + signaled if signaled else os.WEXITSTATUS(status)}}
+        if self.key is not None and self.args.get("barrier") == "launcher":
+            # rank 0's shell: on the server's socket, so exec has it before this
+            # shell's exit and logs it with the job's last exec entries
+            self.host.barrier(self.key, "task-exit", body, None)
+            return
+        # answered, so this shell exits (and exec logs ``complete``) only after it
+        self._rpc("job-exec.task-exit", body)
 
     def _all_exited(self) -> None:
         if self._finishing:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BulkJob", "LauncherWaiter"]
 
+#: exec eventlog entries that may wait a moment for company (Guest.append's hold)
+_HELD = frozenset(("shell.init", "shell.start", "shell.task-exit"))
+
 
 class LauncherWaiter:
     """A barrier entered by a shell of rank 0 through its server's socket (not a request)."""
@@ -153,7 +156,12 @@ class BulkJob:
 
     def _local_barrier(self, shell_rank: int, name: Any, data: Any,
                        reply: Callable[[dict[str, Any]], None]) -> None:
-        """A shell of this rank entered barrier NAME over its server's socket."""
+        """A shell of this rank entered barrier NAME over its server's socket (or, as
+        ``task-exit``, reported its first task exit there: no reply)."""
+        if name == "task-exit":
+            if isinstance(data, dict) and type(data.get("status")) is int:
+                self.task_exit(shell_rank, data["status"], data.get("task"))
+            return
         if not isinstance(name, str) or not name:
             reply({"errno": errno.EPROTO, "text": "barrier: 'name' must be a non-empty string"})
             return
@@ -162,8 +170,9 @@ class BulkJob:
     def shell_exception(self, severity: int, etype: str, note: str) -> None:
         self.apply(self.job.exception(severity, etype, note))
 
-    def task_exit(self, shell_rank: int, status: int) -> None:
-        self.apply(self.job.task_exited(shell_rank, status))
+    def task_exit(self, shell_rank: int, status: int, task: Any = None) -> None:
+        self.apply(self.job.task_exited(shell_rank, status,
+                                        task if isinstance(task, dict) else None))
 
     def input_ready(self) -> None:
         """Shells launched from now on follow the input log; tell those already out."""
@@ -190,7 +199,7 @@ class BulkJob:
                 # shell.init and shell.start may wait a moment for company: a short job's
                 # exec log then goes in with its last entries, in one commit
                 self.guest.append(action["name"], action["context"],
-                                  hold=action["name"] in ("shell.init", "shell.start"))
+                                  hold=action["name"] in _HELD)
             elif kind == "barrier":
                 if not self.guest.created and not self.namespace_failed \
                         and "errnum" not in action.args:

@@ -86,6 +86,7 @@ class ExecJob:
         self._open: dict[str, dict[int, tuple[Any, Any]]] = {}    # name -> rank -> entry
         self._failed_barriers: set[str] = set()
         self.first_task_exit = False
+        self.task_exit_logged = False             # shell.task-exit is in the exec log
         self.complete = False
         self.finished = False                     # finalize done, final release sent
         self.released: set[int] = set()           # shell ranks released early
@@ -289,9 +290,14 @@ class ExecJob:
         return out
 
     # -- tasks and shells exiting ---------------------------------------------------------
-    def task_exited(self, shell_rank: int, status: int) -> list[Action]:
-        """A shell's first task exited with STATUS (a wait status)."""
+    def task_exited(self, shell_rank: int, status: int,
+                    task: dict[str, Any] | None = None) -> list[Action]:
+        """A shell's first task exited with STATUS (a wait status); TASK, the shell's
+        facts about it, goes in ``shell.task-exit`` if it is the job's first."""
         out: list[Action] = []
+        if task is not None and not self.task_exit_logged and not self.complete:
+            self.task_exit_logged = True
+            out.append(self._log("shell.task-exit", **task))
         if status != 0 and self.settings.exit_on_error:
             if status & 0x7F == 0:
                 how = f"exited with code {status >> 8}"

@@ -290,12 +290,13 @@ class JobExec(Module):
         return None
 
     @request_handler("job-exec.task-exit", allow_guest=True)
-    def task_exit(self, msg: Message) -> None:
+    def task_exit(self, msg: Message) -> dict[str, Any]:
         body = _payload(msg)
         bulk, shell_rank = self._job_for(msg, body)
         status = body.get("status")
         if type(status) is int:
-            bulk.task_exit(shell_rank, status)
+            bulk.task_exit(shell_rank, status, body.get("task"))
+        return {}
 
     # -- every rank: this rank's shells -------------------------------------------------------
     @request_handler("job-exec.launch", streaming=True)

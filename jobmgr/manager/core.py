@@ -110,6 +110,7 @@ class Manager:
                 self.jobtap.stale(job.rec.id)
         elif name == "exception" and context and context.get("severity") == 0:
             self.deps.forget(job)
+            self.perilog.fatal_posted(job)
 
     def try_post(self, job: ActiveJob, name: str, context: dict[str, Any] | None = None) -> bool:
         try:

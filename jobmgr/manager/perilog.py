@@ -12,6 +12,9 @@ Configured as flux-core's perilog plugin is::
     [job-manager.epilog]                # the same keys
     command = ["/etc/flux/epilog"]
 
+    [job-manager.perilog]
+    log-ignore = ["^debug:"]            # output lines (regular expressions) not logged
+
 A job entering RUN gets ``prolog-start {description}``; the command runs
 (through each rank's ``rexec`` service) with FLUX_JOB_ID, FLUX_JOB_USERID,
 FLUX_OWNER_USERID and FLUX_JOB_RANKS set; then ``prolog-finish
@@ -20,12 +23,16 @@ after a successful prolog; a failed one raises a fatal ``prolog``
 exception naming the ranks.  After exec is done (or a job that had
 resources ends), ``epilog-start`` ... ``epilog-finish`` run before the
 resources are freed; a failed epilog drains the ranks it failed on, with
-the job in the reason, and the job ends normally.  A prolog or epilog cut
+the job in the reason, and the job ends normally.  Each line the commands
+print is logged as flux-core's perilog does (``flux dmesg``): ``ID: prolog:
+HOST (rank N): stdout: LINE`` at level info (stderr: err), except blank
+lines and those matching a ``log-ignore`` pattern.  A prolog or epilog cut
 short by a restart is finished with status 1 at recovery.
 """
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import signal
 from collections.abc import Mapping
@@ -53,9 +60,30 @@ class PerilogConfig:
     timeout: float | None = _DEFAULT_TIMEOUT
     #: a fatal job exception while it runs ends it (SIGTERM) instead of waiting it out
     cancel_on_exception: bool = True
+    #: ``[job-manager.perilog] log-ignore``: output lines matching one are not logged
+    log_ignore: tuple[re.Pattern[str], ...] = ()
 
 
-def _parse_one(table: Any, name: str) -> PerilogConfig | None:
+def _parse_log_ignore(table: Any) -> tuple[re.Pattern[str], ...]:
+    if table is None:
+        return ()
+    if not isinstance(table, Mapping):
+        raise ValueError("[job-manager.perilog] must be a table")
+    patterns = table.get("log-ignore", [])
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ValueError("[job-manager.perilog] log-ignore: must be an array of strings")
+    out = []
+    for pattern in patterns:
+        try:
+            out.append(re.compile(pattern))
+        except re.error:
+            raise ValueError(f"[job-manager.perilog] log-ignore: Failed to compile regex: "
+                             f"{pattern}") from None
+    return tuple(out)
+
+
+def _parse_one(table: Any, name: str,
+               log_ignore: tuple[re.Pattern[str], ...] = ()) -> PerilogConfig | None:
     if table is None:
         return None
     if not isinstance(table, Mapping):
@@ -91,7 +119,7 @@ def _parse_one(table: Any, name: str) -> PerilogConfig | None:
             or kill_timeout < 0:
         # accepted for flux-core's configs: rexec itself follows SIGTERM with SIGKILL
         raise ValueError(f"[job-manager.{name}] kill-timeout: must be a number of seconds")
-    return PerilogConfig(tuple(command), per_rank, timeout, cancel)
+    return PerilogConfig(tuple(command), per_rank, timeout, cancel, log_ignore)
 
 
 def parse_perilog(jm_table: Any) -> tuple[PerilogConfig | None, PerilogConfig | None]:
@@ -100,8 +128,9 @@ def parse_perilog(jm_table: Any) -> tuple[PerilogConfig | None, PerilogConfig | 
         return None, None
     if not isinstance(jm_table, Mapping):
         raise ValueError("[job-manager] must be a table")
-    return _parse_one(jm_table.get("prolog"), "prolog"), _parse_one(jm_table.get("epilog"),
-                                                                    "epilog")
+    log_ignore = _parse_log_ignore(jm_table.get("perilog"))
+    return (_parse_one(jm_table.get("prolog"), "prolog", log_ignore),
+            _parse_one(jm_table.get("epilog"), "epilog", log_ignore))
 
 
 class Perilog:
@@ -113,6 +142,10 @@ class Perilog:
         self.prolog = prolog
         self.epilog = epilog
         self.tasks: set[asyncio.Task[Any]] = set()
+        #: job id -> set when a fatal exception is posted, for each prolog that
+        #: cancel-on-exception ends
+        self._fatal: dict[int, asyncio.Event] = {}
+        self._hosts: list[str] | None = None      # hostname by rank, read once
 
     # -- what advance() asks -------------------------------------------------------------
     def prolog_pending(self, job: ActiveJob) -> bool:
@@ -141,9 +174,15 @@ class Perilog:
     def _run(self, job: ActiveJob, kind: str, conf: PerilogConfig) -> None:
         desc = f"job-manager.{kind}"
         self.mgr.post(job, f"{kind}-start", {"description": desc})
+        if kind == "prolog" and conf.cancel_on_exception:
+            # from now on (not from the task's first step): an exception posted before
+            # that step must still end the prolog
+            self._fatal[job.rec.id] = asyncio.Event()
         task = asyncio.ensure_future(self._execute(job, kind, conf, desc))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        if kind == "prolog":
+            task.add_done_callback(lambda _t: self._fatal.pop(job.rec.id, None))
 
     def _ranks(self, job: ActiveJob) -> list[int]:
         from flux.job.taskmap import r_ranks
@@ -170,19 +209,25 @@ class Perilog:
         cmd = Command(list(conf.command), cwd="/", env=env)
 
         async def one(rank: int) -> tuple[int, int, str]:
+            out = _OutputLog(self, job, kind, rank, conf)
             try:
-                res = await run_command(self.mgr.ctx, cmd, nodeid=rank, timeout=conf.timeout)
+                res = await run_command(self.mgr.ctx, cmd, nodeid=rank, timeout=conf.timeout,
+                                        on_output=out.write)
             except asyncio.TimeoutError:
                 return rank, 1 << 8, "timed out"
             except OSError as exc:
                 return rank, 1 << 8, exc.strerror or str(exc)
-            text = res.stderr.decode("utf-8", "replace").strip().splitlines()
-            return rank, res.status, text[-1] if text else ""
+            finally:
+                out.close()
+            return rank, res.status, out.last_error
 
         gathered = asyncio.ensure_future(asyncio.gather(*(one(r) for r in targets)))
         canceled = False
         if kind == "prolog" and conf.cancel_on_exception:
-            watch = asyncio.ensure_future(self._fatal(job))
+            fatal = self._fatal.setdefault(job.rec.id, asyncio.Event())
+            if job.rec.fatal is not None:
+                fatal.set()
+            watch = asyncio.ensure_future(fatal.wait())
             try:
                 await asyncio.wait({gathered, watch}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -223,12 +268,28 @@ class Perilog:
                                        error=exc.strerror or str(exc))
         self.mgr.advance(job)
 
-    @staticmethod
-    async def _fatal(job: ActiveJob) -> None:
-        """Return once JOB has a fatal exception (checked while its prolog runs: rare,
-        and the job manager has no per-event hook for the prolog to wait on)."""
-        while job.rec.fatal is None:
-            await asyncio.sleep(0.1)
+    def _host(self, rank: int) -> str:
+        if self._hosts is None:
+            from flux.hostlist import Hostlist
+
+            try:
+                self._hosts = list(Hostlist(self.mgr.ctx.attr_get("hostlist")))
+            except (OSError, ValueError):
+                self._hosts = []
+        return self._hosts[rank] if 0 <= rank < len(self._hosts) else str(rank)
+
+    def log_line(self, job: ActiveJob, kind: str, rank: int, stream: str, line: str) -> None:
+        """Log one output line of a prolog or epilog in flux-core's form."""
+        log = self.mgr.log.info if stream == "stdout" else self.mgr.log.error
+        log(f"{JobID(job.rec.id).f58}: {kind}: {self._host(rank)} (rank {rank}): "
+            f"{stream}: {line}")
+
+    def fatal_posted(self, job: ActiveJob) -> None:
+        """The job manager posted a fatal exception for JOB: end its running prolog
+        (cancel-on-exception)."""
+        event = self._fatal.get(job.rec.id)
+        if event is not None:
+            event.set()
 
     def recover(self, job: ActiveJob) -> None:
         """At restart: finish a prolog or epilog the stop cut short (status 1)."""
@@ -253,3 +314,43 @@ class Perilog:
     def close(self) -> None:
         for task in list(self.tasks):
             task.cancel()
+
+
+class _OutputLog:
+    """The output of one rank's prolog or epilog, logged line by line as it comes
+    (so a prolog ended by an exception has what it printed logged too)."""
+
+    __slots__ = ("perilog", "job", "kind", "rank", "ignore", "partial", "last_error")
+
+    def __init__(self, perilog: Perilog, job: ActiveJob, kind: str, rank: int,
+                 conf: PerilogConfig) -> None:
+        self.perilog = perilog
+        self.job = job
+        self.kind = kind
+        self.rank = rank
+        self.ignore = conf.log_ignore
+        self.partial: dict[str, bytes] = {}
+        #: the last stderr line, for the exception of a failed prolog
+        self.last_error = ""
+
+    def write(self, stream: str, data: bytes) -> None:
+        *lines, rest = (self.partial.pop(stream, b"") + data).split(b"\n")
+        if rest:
+            self.partial[stream] = rest
+        for line in lines:
+            self._line(stream, line)
+
+    def close(self) -> None:
+        for stream, rest in list(self.partial.items()):
+            self._line(stream, rest)
+        self.partial.clear()
+
+    def _line(self, stream: str, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        if not line.strip():
+            return          # flux-core always leaves blank lines out
+        if stream == "stderr":
+            self.last_error = line.strip()
+        if any(p.search(line) for p in self.ignore):
+            return
+        self.perilog.log_line(self.job, self.kind, self.rank, stream, line)

@@ -334,7 +334,8 @@ def test_exec_eventlog_and_guest_namespace_after_the_job(inst):
     run(inst, "true")
     jobid = last_job(inst)
     names = [e["name"] for e in events(inst, jobid, "exec")]
-    assert names == ["init", "starting", "shell.init", "shell.start", "complete", "done"]
+    assert names == ["init", "starting", "shell.init", "shell.start", "shell.task-exit",
+                     "complete", "done"]
     spaces = inst.flux("kvs", "namespace", "list").stdout
     assert f"job-{int(jobid)}" not in spaces
     assert inst.flux("kvs", "get", f"{jobid.kvs}.guest.exec.eventlog").returncode == 0
