@@ -145,7 +145,8 @@ class TreeLoader:
                     try:
                         out.append(future.get()["job"])
                     except FileNotFoundError:
-                        sys.stderr.write(f"flux-pstree: job {jobid.orig} not found\n")
+                        # as flux-core's job listing says it (flux jobs does too)
+                        sys.stderr.write(f"JobID {jobid.orig} unknown\n")
                 return out
             body = {"max_entries": self.count, "attrs": ["all"], "states": states,
                     "results": results, "userid": self.uid}

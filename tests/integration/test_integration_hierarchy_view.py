@@ -382,7 +382,7 @@ def test_pstree_of_named_jobs_and_label_formats(hier):
     assert r.returncode == 0 and r.stdout.splitlines() == ["flux", "└── 2*[sleep:R]"]
     assert "filtering options ignored with jobid list" in r.stderr
     r = hier.inst.flux("pstree", "ƒ1")
-    assert r.returncode == 0 and "job ƒ1 not found" in r.stderr
+    assert r.returncode == 0 and "JobID ƒ1 unknown" in r.stderr
     # -o changes every label, --parent-label only the instances'
     out = ok(hier.inst, "pstree", "-o", "{name}/{ntasks}", hier.other).splitlines()
     assert out == ["flux/1", "└── 2*[sleep/1]"]
