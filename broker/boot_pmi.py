@@ -11,7 +11,9 @@ connect, which server key to expect) and its children's (which keys the
 ZAP handler admits), and finalizes PMI.  The tree shape is
 broker.topology's.  Only rank 0 runs the initial program.
 
-Attributes from PMI: ``instance-level`` is one more than the PMI key
+Attributes from PMI: ``hostlist`` is every rank's hostname from the
+business cards, in rank order (each broker reads all of them, as flux-core
+does); ``instance-level`` is one more than the PMI key
 ``flux.instance-level`` when the process manager sets it (a ``-S`` value
 wins).  The PMI variables are removed from the environment so that the
 programs this broker starts do not talk to its PMI descriptor.
@@ -34,6 +36,7 @@ from broker.pmi_client import PmiClient, PmiError, clean_environ
 from flux.errors import FluxError
 
 if TYPE_CHECKING:
+    from broker.attrs import AttrTable
     from broker.launch import LaunchOptions
 
 T = TypeVar("T")
@@ -84,9 +87,12 @@ class PmiBoot:
 
     refusal = "whose key is none of its children's"
 
-    def __init__(self, client: PmiClient, hostname: str) -> None:
+    def __init__(self, client: PmiClient, hostname: str, attrs: AttrTable | None = None) -> None:
         self.client = client
         self.hostname = hostname
+        #: where the ``hostlist`` attribute goes once the cards are read
+        self.attrs = attrs
+        self.hosts: list[str] = []
         self.public, self.secret = zmq.curve_keypair()
         self._parent: tuple[str, bytes] | None = None
         self._child_keys: set[bytes] = set()
@@ -97,14 +103,23 @@ class PmiBoot:
         try:
             self.client.put(card_key(rank), orjson.dumps(card).decode())
             self.client.barrier()
+            cards = {rank: card}
+
+            def fetch(r: int) -> dict[str, str]:
+                if r not in cards:
+                    cards[r] = _card(self.client.get(card_key(r)), r)
+                return cards[r]
+
             if parent is not None:
-                pcard = _card(self.client.get(card_key(parent)), parent)
+                pcard = fetch(parent)
                 if not pcard["uri"]:
                     raise FluxError(errno.EPROTO, f"parent rank {parent} published no endpoint")
                 self._parent = (pcard["uri"], pcard["pubkey"].encode())
             for child in children:
-                ccard = _card(self.client.get(card_key(child)), child)
-                self._child_keys.add(zmq.utils.z85.decode(ccard["pubkey"].encode()))
+                self._child_keys.add(zmq.utils.z85.decode(fetch(child)["pubkey"].encode()))
+            if self.attrs is not None:
+                # every rank's card, for the hostlist attribute
+                self.hosts = [fetch(r)["hostname"] for r in range(self.client.size)]
             self.client.finalize()
         except PmiError as exc:
             raise FluxError(errno.EPROTO, f"PMI bootstrap failed: {exc}") from None
@@ -114,6 +129,10 @@ class PmiBoot:
     async def publish(self, rank: int, endpoint: str | None, parent: int | None,
                       children: list[int]) -> None:
         await _in_thread(lambda: self._exchange(rank, endpoint, parent, children))
+        if self.attrs is not None and self.hosts:
+            from flux.hostlist import Hostlist
+
+            self.attrs.add("hostlist", Hostlist(self.hosts).encode(), immutable=True)
 
     async def parent(self, rank: int, parent: int) -> tuple[str, bytes]:
         if self._parent is None:
@@ -172,7 +191,8 @@ def launch_pmi(opts: LaunchOptions) -> int:
                                   verbose=opts.verbose))
     if size > 1:
         # read by broker.overlay.Overlay in place of the --boot-dir files
-        broker.overlay_boot = PmiBoot(client, socket.gethostname())  # type: ignore[attr-defined]
+        broker.overlay_boot = PmiBoot(  # type: ignore[attr-defined]
+            client, socket.gethostname(), broker.attrs)
     try:
         return asyncio.run(broker.run())
     finally:

@@ -69,27 +69,33 @@ def format_entry(entry: dict[str, Any] | LogEntry) -> str:
 class HumanFormatter:
     """``flux dmesg -H``: an absolute ``[MonDD HH:MM]`` stamp, then offsets from it.
 
-    A new absolute stamp is printed once the offset would reach a minute.
-    With DELTA, offsets are from the previous entry instead.
+    As in flux-core, a new absolute stamp starts whenever the local calendar
+    minute differs from the last stamp's (not after 60 s).  With DELTA,
+    offsets are from the previous entry instead.
     """
 
     def __init__(self, delta: bool = False) -> None:
         self._base: float | None = None
+        self._base_minute: tuple[int, ...] | None = None
         self._prev: float | None = None
         self._delta = delta
 
     def format(self, entry: dict[str, Any]) -> str:
         stamp, _absolute = self.stamp(entry["timestamp"])
-        return f"{stamp} {entry['appname']}[{entry['rank']}]: {entry['message']}"
+        return (f"{stamp} {entry['appname']}.{severity_name(entry['level'])}"
+                f"[{entry['rank']}]: {entry['message']}")
 
     def stamp(self, ts: float) -> tuple[str, bool]:
         """The bracketed stamp of an entry logged at TS, and whether it is an
         absolute one (``[MonDD HH:MM]``) rather than an offset."""
         prev = self._prev
         self._prev = ts
-        if self._base is None or ts - self._base >= 60.0 or ts < self._base:
+        tm = time.localtime(ts)
+        minute = tuple(tm[:5])      # year, month, day, hour, minute
+        if self._base is None or minute != self._base_minute:
             self._base = ts
-            return "[" + time.strftime("%b%d %H:%M", time.localtime(ts)) + "]", True
+            self._base_minute = minute
+            return "[" + time.strftime("%b%d %H:%M", tm) + "]", True
         offset = ts - (prev if self._delta and prev is not None else self._base)
         return f"[{offset:+11.6f}]", False
 

@@ -46,26 +46,84 @@ def _fmt_duration(seconds: float) -> str:
     return f"{seconds / 86400:.6g}d"
 
 
-def render(tree: dict[str, Any], verbose: int = 0) -> list[str]:
-    """Lines of ``flux overlay status`` for TREE, drawn with box characters."""
+#: flux-overlay(1) --color: lost red, offline yellow, presumed (ghost) dark gray
+_STATUS_COLOR = {"lost": "\033[31m", "offline": "\033[33m"}
+_GHOST_COLOR = "\033[90m"
+_DEFAULT = "\033[39m"
+#: --highlight with colour (bold blue); without, the name is put in <<...>>
+_HIGHLIGHT = "\033[01;34m"
+_RESET = "\033[0m"
+
+
+def lit(tree: dict[str, Any], targets: set[int]) -> set[int]:
+    """The ranks of TREE to highlight: TARGETS in it and all their ancestors."""
+    out: set[int] = set()
+
+    def walk(node: dict[str, Any]) -> bool:
+        hit = node["rank"] in targets
+        for child in node.get("children", []):
+            hit = walk(child) or hit
+        if hit:
+            out.add(node["rank"])
+        return hit
+
+    walk(tree)
+    return out
+
+
+def label(node: dict[str, Any], verbose: int = 0, *, color: bool = False,
+          highlight: set[int] | None = None, ghost: bool = False) -> str:
+    """One node's ``RANK HOST: STATUS[ for DURATION]``; HIGHLIGHT ranks emphasized,
+    a GHOST (presumed) node's status dark gray in COLOR."""
+    name = f"{node['rank']} {node['host']}"
+    if highlight and node["rank"] in highlight:
+        name = f"{_HIGHLIGHT}{name}{_RESET}" if color else f"<<{name}>>"
+    status = node["status"]
+    if color:
+        tint = _GHOST_COLOR if ghost else _STATUS_COLOR.get(status)
+        if tint:
+            status = f"{tint}{status}{_DEFAULT}"
+    text = f"{name}: {status}"
+    if verbose and node.get("duration") is not None:
+        text += f" for {_fmt_duration(node['duration'])}"
+    return text
+
+
+def nodes(tree: dict[str, Any], ghosts: bool = True) -> list[tuple[dict[str, Any], bool]]:
+    """TREE's nodes in display order, each with whether it is a ghost: below an
+    offline or lost node, so presumed rather than asked.  GHOSTS=False leaves
+    those out (``--no-ghost``)."""
+    out: list[tuple[dict[str, Any], bool]] = []
+
+    def walk(node: dict[str, Any], ghost: bool) -> None:
+        out.append((node, ghost))
+        below = ghost or node["status"] in ("offline", "lost")
+        if ghosts or not below:
+            for child in node.get("children", []):
+                walk(child, below)
+
+    walk(tree, False)
+    return out
+
+
+def render(tree: dict[str, Any], verbose: int = 0, *, color: bool = False,
+           highlight: set[int] | None = None, ghosts: bool = True) -> list[str]:
+    """Lines of ``flux overlay status`` for TREE, drawn with box characters
+    (HIGHLIGHT, COLOR: see :func:`label`; GHOSTS: see :func:`nodes`)."""
     lines: list[str] = []
 
-    def label(node: dict[str, Any]) -> str:
-        text = f"{node['rank']} {node['host']}: {node['status']}"
-        if verbose and node.get("duration") is not None:
-            text += f" for {_fmt_duration(node['duration'])}"
-        return text
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        kids = node.get("children", [])
+    def walk(node: dict[str, Any], prefix: str, ghost: bool) -> None:
+        below = ghost or node["status"] in ("offline", "lost")
+        kids = node.get("children", []) if ghosts or not below else []
         for i, child in enumerate(kids):
             last = i == len(kids) - 1
-            lines.append(prefix + ("└─ " if last else "├─ ") + label(child))
-            walk(child, prefix + ("   " if last else "│  "))
+            lines.append(prefix + ("└─ " if last else "├─ ")
+                         + label(child, verbose, color=color, highlight=highlight, ghost=below))
+            walk(child, prefix + ("   " if last else "│  "), below)
 
-    lines.append(label(tree))
-    walk(tree, "")
+    lines.append(label(tree, verbose, color=color, highlight=highlight))
+    walk(tree, "", False)
     return lines
 
 
-__all__ = ["STATUSES", "subtree_status", "ghost", "render"]
+__all__ = ["STATUSES", "subtree_status", "ghost", "label", "lit", "nodes", "render"]

@@ -37,10 +37,9 @@ def _formatter(human: bool, delta: bool, color: bool) -> Callable[[dict[str, Any
         if human:
             stamp, absolute = human_fmt.stamp(entry["timestamp"])
             when = (_TIMEBREAK if absolute else _TIME) + stamp + _RESET
-            name = f"{entry['appname']}[{entry['rank']}]"
         else:
             when = _TIME + iso_time(entry["timestamp"]) + _RESET
-            name = f"{entry['appname']}.{severity_name(entry['level'])}[{entry['rank']}]"
+        name = f"{entry['appname']}.{severity_name(entry['level'])}[{entry['rank']}]"
         sev = _SEVERITY.get(int(entry["level"]), "")
         return f"{when} {_NAME}{name}{_RESET}: {sev}{entry['message']}{_RESET}"
 

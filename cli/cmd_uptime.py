@@ -5,8 +5,15 @@
 Drained nodes (flux-uptime(1): "not eligible to run new jobs, although
 they may be online, and may currently be running a job") count drained
 and draining ranks, as ``flux resource status`` reports them.
+
+A second line carries flux-core's notices, when they apply:
+``  submit disabled`` (job submission is disabled on all queues) and
+``  scheduler stopped`` (scheduling is stopped on all queues), joined by
+``,  `` when both do.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -60,6 +67,27 @@ def command() -> None:
     local = h.rpc("broker.state").get()
     leader = local if local["rank"] == 0 else h.rpc("broker.state", nodeid=0).get()
     click.echo(uptime_line(time.time(), local, leader, _drained(f_status)))
+    if local["state"] == "run":
+        notices = queue_notices(h)
+        if notices:
+            click.echo("  " + ",  ".join(notices))
+
+
+def queue_notices(h: Any) -> list[str]:
+    """flux-uptime(1)'s notices: submission disabled, scheduling stopped, each
+    only when true of every queue (none if the job manager cannot say)."""
+    try:
+        names = h.rpc("job-manager.queue-list", {}).get().get("queues") or [None]
+        statuses = [h.rpc("job-manager.queue-status", {"name": name} if name else {}).get()
+                    for name in names]
+    except OSError:
+        return []
+    notices = []
+    if not any(st.get("enable", True) for st in statuses):
+        notices.append("submit disabled")
+    if not any(st.get("start", True) for st in statuses):
+        notices.append("scheduler stopped")
+    return notices
 
 
 def _drained(future: object) -> int:

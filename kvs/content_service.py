@@ -13,7 +13,9 @@ Requests (specs/kvs-service.md):
 ``content.store``     raw bytes -> ``{"blobref"}`` (EFBIG); one write per loop turn
 ``content.flush``     ``{}`` -> ``{}`` once everything written is synced
 ``content.dropcache`` ``{}`` -> ``{}`` (the store keeps no cache of its own)
-``content.startlog``  ``{}`` -> ``{"records": [{"start","finish","pid"}...]}``
+``content.startlog``  ``{}`` -> ``{"records": [{"start","finish","pid","version"?}...]}``
+                      (owner only, as flux-startlog(1) says; ``version``, the
+                      software version, on the current run's record only)
 ``content.stats``     ``{}`` -> the store's counters
 ``content.pin``       ``{"name", "ref", "kind"?: "tree"|"blob"}`` -> ``{}``: keep REF
                       (a KVS root and all under it, or one blob) through GC
@@ -239,10 +241,18 @@ class Content(Module):
 
     # -- instance facts ------------------------------------------------------------
 
-    @request_handler("content.startlog", allow_guest=True)
+    @request_handler("content.startlog")
     def startlog(self, msg: Message) -> dict[str, Any]:
-        recs = self.store.startlog()
-        return {"records": [{"start": r.start, "finish": r.finish, "pid": r.pid} for r in recs]}
+        recs = [{"start": r.start, "finish": r.finish, "pid": r.pid}
+                for r in self.store.startlog()]
+        if recs and recs[-1]["finish"] is None:
+            # the run this process opened: its version is ours (the store
+            # records none, so earlier runs show none, as flux-core's
+            # start events without core_version do)
+            from flux import __version__
+
+            recs[-1]["version"] = __version__
+        return {"records": recs}
 
     @request_handler("content.stats", allow_guest=True)
     def stats(self, msg: Message) -> dict[str, Any]:

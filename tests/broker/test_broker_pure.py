@@ -240,9 +240,9 @@ def test_human_format_offsets():
     fmt = HumanFormatter()
     base = 1600000000.0
     first = fmt.format({"timestamp": base, "level": 6, "rank": 0, "appname": "a", "message": "x"})
-    assert first.startswith("[") and first.endswith("] a[0]: x") and "+" not in first
-    assert fmt.format({"timestamp": base + 0.039371, "level": 6, "rank": 1, "appname": "b",
-                       "message": "y"}) == "[  +0.039371] b[1]: y"
+    assert first.startswith("[") and first.endswith("] a.info[0]: x") and "+" not in first
+    assert fmt.format({"timestamp": base + 0.039371, "level": 3, "rank": 1, "appname": "b",
+                       "message": "y"}) == "[  +0.039371] b.err[1]: y"
     delta = HumanFormatter(delta=True)
     delta.format({"timestamp": base, "level": 6, "rank": 0, "appname": "a", "message": "x"})
     delta.format({"timestamp": base + 1, "level": 6, "rank": 0, "appname": "a", "message": "x"})
