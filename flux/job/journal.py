@@ -30,13 +30,11 @@ from __future__ import annotations
 import copy
 import errno
 import os
-import time
-from collections import deque
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from flux.constants import FLUX_RPC_NORESPONSE, FLUX_RPC_STREAMING, FLUX_USERID_UNKNOWN
-from flux.eventlog import EventLogEvent
+from flux.abc import JournalConsumerBase, JournalEventBase
+from flux.constants import FLUX_USERID_UNKNOWN
 from flux.job.event import require_handle
 from flux.job.JobID import JobID
 
@@ -49,7 +47,7 @@ __all__ = ["JournalEvent", "JournalConsumer", "SENTINEL_EVENT"]
 _LOOKUP_WINDOW = 256    # job-info lookups in flight while gathering inactive history
 
 
-class JournalEvent(EventLogEvent):
+class JournalEvent(JournalEventBase):
     """One event of the journal: an eventlog entry plus the job it belongs to.
 
     Attributes: ``jobid`` (JobID), ``name``, ``timestamp``, ``context``,
@@ -62,17 +60,10 @@ class JournalEvent(EventLogEvent):
 
     def __init__(self, jobid: int, event: Mapping[str, Any], jobspec: Any = None,
                  R: Any = None) -> None:
-        if event:
-            super().__init__(event)
-        else:
-            dict.__init__(self, {"timestamp": time.time(), "context": {}})
+        super().__init__(event)
         self.jobid = JobID(jobid) if jobid != -1 else -1
         self.jobspec = jobspec
         self.R = R
-
-    @property
-    def name(self) -> str:
-        return self.get("name", "")
 
     def is_empty(self) -> bool:
         """True for the empty event that separates history from live events."""
@@ -126,7 +117,7 @@ def _redact(jobspec: Any) -> Any:
     return out
 
 
-class JournalConsumer:
+class JournalConsumer(JournalConsumerBase):
     """Consume the job manager's journal of job events (see the module docstring).
 
     ``full``: start with the history of every job still known (else only
@@ -138,30 +129,29 @@ class JournalConsumer:
 
     SENTINEL_EVENT = SENTINEL_EVENT
     topic = "job-manager.events-journal"
+    cancel_topic = "job-manager.cancel"
 
     def __init__(self, flux_handle: "Flux", full: bool = True, since: float = 0.0,
                  include_sentinel: bool = False) -> None:
         require_handle(flux_handle)
-        self.handle = flux_handle
-        self.full = bool(full)
-        self.since = float(since)
-        self.include_sentinel = bool(include_sentinel)
-        self.rpc: RPC | None = None
-        self.cb: Callable[..., Any] | None = None
-        self.cb_args: tuple[Any, ...] = ()
-        self.cb_kwargs: dict[str, Any] = {}
-        self.backlog: deque[JournalEvent | None] = deque()
-        self.processing_inactive = self.full
-        self._history: list[JournalEvent] = []
+        super().__init__(flux_handle, self.topic, cancel_topic=self.cancel_topic, full=full,
+                         since=since, include_sentinel=include_sentinel)
         self._history_ids: set[int] = set()
         self._filled: dict[int, set[tuple[float, str]]] = {}
-        self._ended = False
 
     @property
     def request_payload(self) -> dict[str, Any]:
         return {"full": self.full}
 
     # -- building events -----------------------------------------------------------------
+    def process_response(self, resp: Mapping[str, Any]) -> dict[str, Any]:
+        """``create_event()`` arguments for the events of one job item: its id, jobspec, R."""
+        return {"jobid": int(resp["id"]), "jobspec": resp.get("jobspec"), "R": resp.get("R")}
+
+    def is_empty_response(self, resp: Mapping[str, Any]) -> bool:
+        """True for the end of the history: our batch sentinel or Flux's id -1 response."""
+        return bool(resp.get("sentinel")) or resp.get("id") == -1
+
     def create_event(self, entry: Mapping[str, Any], jobid: int = -1, jobspec: Any = None,
                      R: Any = None) -> JournalEvent:
         """One JournalEvent; ``jobspec`` kept only on submit, ``R`` only on alloc."""
@@ -185,15 +175,15 @@ class JournalConsumer:
 
     def _events_of(self, item: Mapping[str, Any]) -> list[JournalEvent]:
         try:
-            jobid = int(item["id"])
+            kwargs = self.process_response(item)
             entries = item["events"]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise OSError(errno.EPROTO, f"{self.topic}: bad journal item {item!r}") from None
-        jobspec, R = item.get("jobspec"), item.get("R")
+        jobid = kwargs["jobid"]
         out = []
         for entry in entries:
             try:
-                event = self.create_event(entry, jobid=jobid, jobspec=jobspec, R=R)
+                event = self.create_event(entry, **kwargs)
             except (ValueError, TypeError) as exc:
                 raise OSError(errno.EPROTO, f"{self.topic}: bad event of job "
                                             f"{JobID(jobid).f58}: {exc}") from None
@@ -220,14 +210,8 @@ class JournalConsumer:
             self.backlog.extend(events)
 
     def _end_history(self) -> None:
-        self._history.extend(self._inactive_history())
-        self._history.sort(key=lambda e: e.timestamp)
-        self.backlog.extend(self._history)
-        self._history = []
+        super()._end_history()
         self._history_ids = set()
-        self.processing_inactive = False
-        if self.include_sentinel:
-            self.backlog.append(self.SENTINEL_EVENT)
 
     def _inactive_history(self) -> list[JournalEvent]:
         """Events of the jobs the job manager no longer holds (inactive, not purged).
@@ -293,106 +277,8 @@ class JournalConsumer:
                                                 f"entry {line!r}") from None
         return self._events_of({"id": jobid, "events": entries, "jobspec": jobspec, "R": R})
 
-    # -- the public API ------------------------------------------------------------------
     def start(self) -> "JournalConsumer":
         """Send the journal request (again, if called twice); returns self."""
-        self.processing_inactive = self.full
-        self._history, self._history_ids = [], set()
-        self._ended = False
-        self.rpc = self.handle.rpc(self.topic, self.request_payload, flags=FLUX_RPC_STREAMING)
-        if self.cb is not None:
-            self.rpc.then(self._on_response)
+        self._history_ids = set()
+        super().start()
         return self
-
-    def stop(self) -> None:
-        """Ask the job manager to end the stream; ``poll()`` / the callback then get None."""
-        if self.rpc is None or self._ended:
-            return
-        service = self.topic.split(".", 1)[0]
-        self.handle.rpc(f"{service}.cancel", {"matchtag": self.rpc.matchtag},
-                        flags=FLUX_RPC_NORESPONSE)
-
-    def _read_one(self, timeout: float) -> None:
-        """Wait for one response and process it (None queued at the end of the stream)."""
-        assert self.rpc is not None
-        try:
-            self.rpc.wait_for(timeout)
-        except OSError as exc:
-            if exc.errno == errno.ETIMEDOUT:
-                raise TimeoutError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT)) from None
-            raise
-        try:
-            resp = self.rpc.get()
-        except OSError as exc:
-            if exc.errno != errno.ENODATA:
-                raise
-            self._ended = True
-            self.processing_inactive = False
-            self.backlog.append(None)
-            return
-        finally:
-            if not self._ended:
-                self.rpc.reset()
-        self._process(resp)
-
-    def poll(self, timeout: float = -1.0) -> JournalEvent | None:
-        """The next event (waiting up to ``timeout`` seconds; -1: no limit).
-
-        With ``full``, the first call returns only once the whole history
-        is in.  None once the stream has ended (after ``stop()``).
-        RuntimeError before ``start()``; TimeoutError when the time passes.
-        """
-        if self.rpc is None:
-            raise RuntimeError("poll() called before start()")
-        deadline = None if timeout < 0 else time.monotonic() + timeout
-        while not self.backlog:
-            if self._ended:
-                return None
-            if deadline is None:
-                self._read_one(-1.0)
-                continue
-            left = deadline - time.monotonic()
-            if left <= 0 and not self.rpc.is_ready():
-                raise TimeoutError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT))
-            self._read_one(max(left, 1e-6))
-        return self.backlog.popleft()
-
-    def set_callback(self, event_cb: Callable[..., Any], *args: Any,
-                     **kwargs: Any) -> "JournalConsumer":
-        """Call ``event_cb(event, *args, **kwargs)`` for each event from the reactor.
-
-        The history is handed out once it is complete; ``event_cb(None,
-        ...)`` marks the end of the stream.  Returns self.
-        """
-        had_cb = self.cb is not None
-        self.cb = event_cb
-        self.cb_args = args
-        self.cb_kwargs = kwargs
-        if self.rpc is not None and not had_cb:
-            self.rpc.then(self._on_response)
-        return self
-
-    def _on_response(self, rpc: "RPC") -> None:
-        try:
-            resp = rpc.get()
-        except OSError as exc:
-            if exc.errno != errno.ENODATA:
-                raise
-            self._ended = True
-            self.processing_inactive = False
-            self.backlog.append(None)
-        else:
-            rpc.reset()
-            self._process(resp)
-        self._flush()
-
-    def _flush(self) -> None:
-        if self.processing_inactive or self.cb is None:
-            return
-        while self.backlog:
-            self.cb(self.backlog.popleft(), *self.cb_args, **self.cb_kwargs)
-
-    def __iter__(self) -> Iterator[JournalEvent]:
-        """Events until the stream ends (``start()`` first)."""
-        while (event := self.poll()) is not None:
-            yield event

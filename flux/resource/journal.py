@@ -1,7 +1,7 @@
 """flux.resource.journal: the resource eventlog, past and live, from ``resource.journal``.
 
 ``ResourceJournalConsumer(h, since=0.0, include_sentinel=False)`` has the
-API of ``flux.job.journal.JournalConsumer`` (``start()``, ``poll(timeout)``,
+API of ``flux.abc.JournalConsumerBase`` (``start()``, ``poll(timeout)``,
 ``set_callback(cb, *args, **kwargs)``, ``stop()``, iteration), over rank
 0's ``resource.journal`` stream: first the history of
 ``resource.eventlog`` (time-ordered, only events after ``since``), then,
@@ -18,14 +18,11 @@ Protocol (Flux's, see specs/resource-service.md): each response is
 """
 from __future__ import annotations
 
-import errno
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from flux.constants import FLUX_RPC_NORESPONSE
-from flux.eventlog import EventLogEvent
-from flux.job.journal import JournalConsumer
+from flux.abc import JournalConsumerBase, JournalEventBase
+from flux.job.event import require_handle
 
 if TYPE_CHECKING:
     from flux.core.handle import Flux
@@ -33,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["ResourceJournalEvent", "ResourceJournalConsumer"]
 
 
-class ResourceJournalEvent(EventLogEvent):
+class ResourceJournalEvent(JournalEventBase):
     """One ``resource.eventlog`` entry from the journal.
 
     Attributes: ``name``, ``timestamp``, ``context``, ``context_string``,
@@ -42,41 +39,11 @@ class ResourceJournalEvent(EventLogEvent):
     """
 
     def __init__(self, event: Mapping[str, Any], R: Any = None) -> None:
-        if event:
-            super().__init__(event)
-        else:
-            dict.__init__(self, {"timestamp": time.time(), "context": {}})
+        super().__init__(event)
         self.R = R
 
-    @property
-    def name(self) -> str:
-        return self.get("name", "")
 
-    def is_empty(self) -> bool:
-        """True for the empty event that separates history from live events."""
-        return "name" not in self
-
-    def __str__(self) -> str:
-        if self.is_empty():
-            return f"{self.timestamp:<0.5f} End of historical data stream"
-        context = self.context_string
-        text = f"{self.timestamp:<0.5f} {self.name}"
-        return f"{text} {context}" if context else text
-
-    def __repr__(self) -> str:
-        return f"ResourceJournalEvent({dict(self)!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ResourceJournalEvent):
-            if self.is_empty() or other.is_empty():
-                return self.is_empty() and other.is_empty()
-            return dict.__eq__(self, other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-class ResourceJournalConsumer(JournalConsumer):
+class ResourceJournalConsumer(JournalConsumerBase):
     """Consume the resource journal (see the module docstring).
 
     ``since``: hand out only events newer than this timestamp.
@@ -91,44 +58,15 @@ class ResourceJournalConsumer(JournalConsumer):
 
     def __init__(self, flux_handle: "Flux", since: float = 0.0,
                  include_sentinel: bool = False) -> None:
-        super().__init__(flux_handle, full=True, since=since, include_sentinel=include_sentinel)
+        require_handle(flux_handle)
+        super().__init__(flux_handle, self.topic, cancel_topic=self.cancel_topic, full=True,
+                         since=since, include_sentinel=include_sentinel)
 
-    @property
-    def request_payload(self) -> dict[str, Any]:
-        return {}
+    def process_response(self, resp: Mapping[str, Any]) -> dict[str, Any]:
+        """The instance R that rides along with a ``resource-define`` event."""
+        return {"R": resp.get("R")}
 
     def create_event(self, entry: Mapping[str, Any], R: Any = None,  # type: ignore[override]
                      **_: Any) -> ResourceJournalEvent:
         """One ResourceJournalEvent; ``R`` is kept only on ``resource-define``."""
         return ResourceJournalEvent(entry, R if entry.get("name") == "resource-define" else None)
-
-    def _process(self, resp: Any) -> None:
-        if not isinstance(resp, Mapping) or not isinstance(resp.get("events"), list):
-            raise OSError(errno.EPROTO, f"{self.topic}: bad response {resp!r}")
-        entries = resp["events"]
-        if not entries:
-            if self.processing_inactive:    # the end of the history
-                self._end_history()
-            return
-        events = []
-        for entry in entries:
-            try:
-                event = self.create_event(entry, R=resp.get("R"))
-            except (ValueError, TypeError, AttributeError) as exc:
-                raise OSError(errno.EPROTO, f"{self.topic}: bad event {entry!r}: {exc}") from None
-            if event.timestamp > self.since:
-                events.append(event)
-        if self.processing_inactive:
-            self._history.extend(events)
-        else:
-            self.backlog.extend(events)
-
-    def _inactive_history(self) -> list[Any]:
-        return []       # the resource journal's history is all in the stream
-
-    def stop(self) -> None:
-        """Ask rank 0 to end the stream; ``poll()`` / the callback then get None."""
-        if self.rpc is None or self._ended:
-            return
-        self.handle.rpc(self.cancel_topic, {"matchtag": self.rpc.matchtag},
-                        flags=FLUX_RPC_NORESPONSE)
