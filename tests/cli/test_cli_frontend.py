@@ -147,3 +147,16 @@ def test_flux_help(execdir):
     assert r.stdout == "hello --help\n"
     r = flux("help", "no-such-command")
     assert r.returncode == 1 and r.stderr == "flux-help: No manual entry for flux-no-such-command\n"
+
+
+def test_flux_python_runs_the_interpreter_of_the_bindings(tmp_path):
+    """flux-python(1): the Python flux runs on, every argument passed to it (-h too),
+    its exit code kept; the flux package is importable there."""
+    r = subprocess.run(flux_command() + ["python", "-c",
+                                         "import sys, flux.job; print(sys.executable); sys.exit(3)"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert os.path.realpath(r.stdout.strip()) == os.path.realpath(sys.executable)
+    r = subprocess.run(flux_command() + ["python", "-h"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("usage:")
