@@ -26,14 +26,14 @@ def subtree_status(child_statuses: list[str]) -> str:
 
 def ghost(rank: int, fanout: "int | topology.Tree", size: int, status: str, host: str,
           duration: float | None = None, hosts: list[str] | None = None) -> dict[str, Any]:
-    """A subtree we cannot ask about: RANK with STATUS, its descendants offline.
-    FANOUT is the k of a k-ary tree or the Tree; HOSTS (by rank) names each node,
-    HOST otherwise."""
+    """A subtree we cannot ask about: RANK and (presumed, as flux-overlay(1)
+    shows them) all its descendants with STATUS.  FANOUT is the k of a k-ary
+    tree or the Tree; HOSTS (by rank) names each node, HOST otherwise."""
     kids = (fanout.children(rank) if isinstance(fanout, topology.Tree)
             else topology.children(rank, fanout, size))
     name = hosts[rank] if hosts and rank < len(hosts) else host
     return {"rank": rank, "host": name, "status": status, "duration": duration,
-            "children": [ghost(c, fanout, size, "offline", host, None, hosts) for c in kids]}
+            "children": [ghost(c, fanout, size, status, host, None, hosts) for c in kids]}
 
 
 def _fmt_duration(seconds: float) -> str:

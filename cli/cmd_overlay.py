@@ -115,8 +115,8 @@ def status(rank: int, verbose: int, timeout: str, summary: bool, down: bool,
     tree = _fetch(h, rank, secs, wait)
     marked = lit(tree, targets)
     if summary:
-        click.echo(label({**tree, "children": []}, verbose, color=use_color,
-                         highlight=marked), color=use_color)
+        # flux-overlay(1) --summary: only the subtree's status word
+        click.echo(label(tree, color=use_color).rsplit(": ", 1)[1], color=use_color)
         return
     if down or no_pretty:
         for node, ghost in nodes(tree, ghosts=not no_ghost):
@@ -203,14 +203,33 @@ def lookup(target: str) -> None:
 @command.command("disconnect")
 @click.option("-r", "--parent", type=click.IntRange(min=0), default=None, metavar="NODEID",
               help="Parent rank (default: from the topology)")
-@click.argument("rank", type=click.IntRange(min=1))
+@click.argument("target")
 @handle_errors("overlay")
-def disconnect(parent: int | None, rank: int) -> None:
-    """Disconnect the subtree rooted at RANK from its parent."""
+def disconnect(parent: int | None, target: str) -> None:
+    """Disconnect the subtree rooted at TARGET (a rank or hostname) from its parent."""
     import flux
+    from flux.hostlist import Hostlist
 
     h = flux.Flux()
+    hostmap = Hostlist(h.attr_get("hostlist"))
+    # as flux-overlay(1): a TARGET that is not entirely a rank is a hostname
+    if target.isdigit():
+        rank = int(target)
+    else:
+        try:
+            rank = hostmap.find(target)
+        except (OSError, ValueError):
+            die("overlay", "TARGET must be a valid rank or hostname")
     if parent is None:
+        if rank >= int(h.attr_get("size")):
+            die("overlay", f"{rank} is not a valid rank in this instance")
+        if rank == 0:
+            die("overlay", f"{rank} has no parent")
         parent = h.rpc("overlay.parentof", {"rank": rank}).get()["parent"]
-    click.echo(f"flux-overlay: asking rank {parent} to disconnect child rank {rank}", err=True)
+
+    def host(r: int) -> str:
+        return hostmap[r] if r < len(hostmap) else f"rank{r}"
+
+    click.echo(f"flux-overlay: asking {host(parent)} (rank {parent}) to disconnect child "
+               f"{host(rank)} (rank {rank})", err=True)
     h.rpc("overlay.disconnect", {"rank": rank}, nodeid=parent).get()

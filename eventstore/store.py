@@ -181,8 +181,11 @@ class Store:
         max_map_size: int | None = None,
         sync_interval: float = 0.05,
         readonly: bool = False,
+        version: str | None = None,
     ) -> None:
         self.path = os.fspath(path)
+        #: the software version recorded in this open's startlog record
+        self.version = version
         self.durability = Durability.parse(durability)
         if type(blob_size_limit) is not int or blob_size_limit < 1:
             raise ValueError(f"blob_size_limit {blob_size_limit!r} must be a positive integer")
@@ -501,7 +504,7 @@ class Store:
     def _write_start(self) -> None:
         assert self._start_index is not None
         key = record_key(self._start_index)
-        val = encode_record(StartRecord(time.time(), None, os.getpid()))
+        val = encode_record(StartRecord(time.time(), None, os.getpid(), self.version))
         db = self._dbs[b"startlog"]
         self._write(lambda txn: txn.put(key, val, db=db))
         if self.durability is not Durability.NONE:
@@ -515,8 +518,9 @@ class Store:
         def finish(txn: Any) -> None:
             raw = txn.get(key, db=db)
             rec = decode_record(self._start_index or 0, bytes(raw)) if raw else \
-                StartRecord(time.time(), None, os.getpid())
-            txn.put(key, encode_record(StartRecord(rec.start, time.time(), rec.pid)), db=db)
+                StartRecord(time.time(), None, os.getpid(), self.version)
+            txn.put(key, encode_record(StartRecord(rec.start, time.time(), rec.pid,
+                                                   rec.version)), db=db)
 
         self._write(finish)
 

@@ -15,7 +15,7 @@ Requests (specs/kvs-service.md):
 ``content.dropcache`` ``{}`` -> ``{}`` (the store keeps no cache of its own)
 ``content.startlog``  ``{}`` -> ``{"records": [{"start","finish","pid","version"?}...]}``
                       (owner only, as flux-startlog(1) says; ``version``, the
-                      software version, on the current run's record only)
+                      software version of that run, absent in old records)
 ``content.stats``     ``{}`` -> the store's counters
 ``content.pin``       ``{"name", "ref", "kind"?: "tree"|"blob"}`` -> ``{}``: keep REF
                       (a KVS root and all under it, or one blob) through GC
@@ -117,7 +117,10 @@ class Content(Module):
 
         self._lock_fd: int | None = lock_store(path)
         try:
-            self.store: Store = Store(path, durability=mode, blob_size_limit=limit)
+            from flux import __version__
+
+            self.store: Store = Store(path, durability=mode, blob_size_limit=limit,
+                                      version=__version__)
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -243,15 +246,14 @@ class Content(Module):
 
     @request_handler("content.startlog")
     def startlog(self, msg: Message) -> dict[str, Any]:
-        recs = [{"start": r.start, "finish": r.finish, "pid": r.pid}
-                for r in self.store.startlog()]
-        if recs and recs[-1]["finish"] is None:
-            # the run this process opened: its version is ours (the store
-            # records none, so earlier runs show none, as flux-core's
-            # start events without core_version do)
-            from flux import __version__
-
-            recs[-1]["version"] = __version__
+        recs: list[dict[str, Any]] = []
+        for r in self.store.startlog():
+            rec: dict[str, Any] = {"start": r.start, "finish": r.finish, "pid": r.pid}
+            # records written before versions were kept have none, shown
+            # blank as flux-core's start events without core_version are
+            if r.version is not None:
+                rec["version"] = r.version
+            recs.append(rec)
         return {"records": recs}
 
     @request_handler("content.stats", allow_guest=True)

@@ -267,7 +267,7 @@ def test_losing_a_parent_takes_its_subtree_down():
         assert tree["status"] == "degraded"
         child = tree["children"][0]
         assert (child["rank"], child["status"]) == (1, "lost")
-        assert (child["children"][0]["rank"], child["children"][0]["status"]) == (2, "offline")
+        assert (child["children"][0]["rank"], child["children"][0]["status"]) == (2, "lost")
         h.close()
     finally:
         inst.stop()

@@ -307,7 +307,7 @@ def test_render_tree():
         "└─ 2 h: lost",
     ]
     assert render(tree, verbose=1)[0] == "0 h: degraded for 3s"
-    assert ghost(1, 2, 7, "lost", "h")["children"][0]["status"] == "offline"
+    assert ghost(1, 2, 7, "lost", "h")["children"][0]["status"] == "lost"
 
 
 def test_initial_argv():

@@ -95,8 +95,8 @@ def test_sigstop_of_an_internal_node_loses_its_subtree_until_it_comes_back(syste
             "│  ├─ 3 node3: full",
             "│  └─ 4 node4: full",
             "└─ 2 node2: lost",
-            "   ├─ 5 node5: offline",
-            "   └─ 6 node6: offline"]
+            "   ├─ 5 node5: lost",        # presumed: their parent's status, as flux-core
+            "   └─ 6 node6: lost"]
         s.wait_for(lambda: "avail*  ✗      3 node[2,5-6]" in s.flux("resource", "status").stdout,
                    10, "subtree offline in resource status")
         s.wait_for(lambda: s.flux("jobs", "-no", "{state}", jid).stdout.strip() == "INACTIVE",
@@ -139,12 +139,12 @@ def test_overlay_disconnect_drops_a_subtree_that_then_rejoins(system):
     s.start_all()
     s.wait_full()
     r = s.flux("overlay", "disconnect", "2")
-    assert r.returncode == 0 and "asking rank 0 to disconnect child rank 2" in r.stderr
+    assert r.returncode == 0 and "asking node0 (rank 0) to disconnect child node2 (rank 2)" in r.stderr
     s.wait_for(lambda: 1 in s.codes[2], 10, "rank 2 exits")
     s.wait_full(60)
     assert s.restarts[2] >= 1
     r = s.flux("overlay", "disconnect", "0")
-    assert r.returncode == 2
+    assert r.returncode == 1 and "0 has no parent" in r.stderr
     r = s.flux("overlay", "disconnect", "9")
     assert r.returncode == 1
     assert s.shutdown()[0] == 0

@@ -192,7 +192,7 @@ def test_overlay_status_wait_and_no_ghost(chain):
                                     "   └─ 2 fake2: lost"]
         out = ok(chain.flux("overlay", "status", "--color=always", "--timeout=2s"))
         assert out.splitlines()[2:] == ["   └─ 2 fake2: \033[31mlost\033[39m",
-                                        "      └─ 3 fake3: \033[90moffline\033[39m"]
+                                        "      └─ 3 fake3: \033[90mlost\033[39m"]
         out = ok(chain.flux("overlay", "status", "--no-ghost", "--no-pretty", "--timeout=2s"))
         assert out.splitlines()[-1] == "2 fake2: lost"
     finally:
