@@ -56,7 +56,8 @@ _PRELOAD = ("cli.main cli.cmd_submit cli.cmd_run cli.cmd_jobs cli.cmd_job cli.cm
             "flux.core.handle flux.job.submit "
             "flux.job.event flux.job.kill flux.job.info flux.job.dependency flux.job._words "
             "flux.eventlog flux.util.fsd flux.util.outputformat flux.idset orjson pwd locale "
-            "signal string fnmatch base64 datetime operator urllib.parse difflib")
+            "signal string fnmatch base64 datetime operator urllib.parse difflib "
+            "cli.cmd_kvs eventstore.blobref blake3")
 
 
 def guest(inst: TestInstance, *args: str) -> subprocess.CompletedProcess[str]:
