@@ -19,13 +19,15 @@ def command() -> None:
     """Show and manage the overlay network."""
 
 
-def _targets(h: Any, target: str) -> set[int]:
-    """The ranks of an idset or hostlist TARGET (``--highlight``), by the
-    broker's hostlist attribute; exits 1 on a rank or host not in it."""
+def _targets(h: Any, target: str, hostmap: Any = None) -> list[int]:
+    """The ranks of an idset or hostlist TARGET (``--highlight``, ``lookup``), in its
+    order, by the broker's hostlist attribute (HOSTMAP, if the caller has it); exits
+    1 on a rank or host not in it."""
     from flux.hostlist import Hostlist
     from flux.idset import IDset
 
-    hostmap = Hostlist(h.attr_get("hostlist"))
+    if hostmap is None:
+        hostmap = Hostlist(h.attr_get("hostlist"))
     try:
         ranks = IDset(target)
     except ValueError:
@@ -34,15 +36,15 @@ def _targets(h: Any, target: str) -> set[int]:
         for rank in ranks:
             if rank >= len(hostmap):
                 die("overlay", f"rank {rank} is not in host map")
-        return set(ranks)
+        return list(ranks)
     try:
         names = Hostlist(target)
     except ValueError:
         die("overlay", "target must be a valid idset or hostlist")
-    found: set[int] = set()
+    found: list[int] = []
     for host in names:
         try:
-            found.add(hostmap.find(host))
+            found.append(hostmap.find(host))
         except OSError:
             die("overlay", f"host {host} not found in host map")
     return found
@@ -111,7 +113,7 @@ def status(rank: int, verbose: int, timeout: str, summary: bool, down: bool,
     h = flux.Flux()
     targets: set[int] = set()
     for target in highlights:
-        targets |= _targets(h, target)
+        targets.update(_targets(h, target))
     tree = _fetch(h, rank, secs, wait)
     marked = lit(tree, targets)
     if summary:
@@ -174,30 +176,19 @@ def lookup(target: str) -> None:
     from flux.idset import IDSET_FLAG_RANGE, IDset
 
     # the map is the broker's rank-ordered hostlist attribute (flux_hostmap_lookup(3))
-    hostmap = Hostlist(flux.Flux().attr_get("hostlist"))
+    h = flux.Flux()
     try:
         ranks = IDset(target)
     except ValueError:
         ranks = None
-    if ranks is not None:
-        hosts = Hostlist()
-        for rank in ranks:
-            if rank >= len(hostmap):
-                die("overlay", f"rank {rank} is not in host map")
-            hosts.append(hostmap[rank])
-        click.echo(hosts.encode())
+    if ranks is None:
+        click.echo(IDset(sorted(_targets(h, target))).encode(IDSET_FLAG_RANGE))
         return
-    try:
-        names = Hostlist(target)
-    except ValueError:
-        die("overlay", "target must be a valid idset or hostlist")
-    found = IDset()
-    for host in names:
-        try:
-            found.set(hostmap.find(host))
-        except OSError:
-            die("overlay", f"host {host} not found in host map")
-    click.echo(found.encode(IDSET_FLAG_RANGE))
+    hostmap = Hostlist(h.attr_get("hostlist"))
+    hosts = Hostlist()
+    for rank in _targets(h, target, hostmap):
+        hosts.append(hostmap[rank])
+    click.echo(hosts.encode())
 
 
 @command.command("disconnect")
