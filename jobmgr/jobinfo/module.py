@@ -568,12 +568,7 @@ class JobInfoModule(Module):
 
     @request_handler("job-info.update-watch-cancel", allow_guest=True)
     def update_watch_cancel(self, msg: Message) -> None:
-        body = msg.payload
-        tag = body.get("matchtag") if isinstance(body, dict) else None
-        if isinstance(tag, bool) or not isinstance(tag, int):
-            raise FluxError(errno.EPROTO, 'job-info.update-watch-cancel: expected '
-                                          '{"matchtag": N}')
-        self._stop_update_watch((msg.sender, tag))
+        self._stop_update_watch(_cancel_key(msg, "job-info.update-watch-cancel"))
         return None
 
     # -- eventlog watch --------------------------------------------------------------
@@ -732,12 +727,7 @@ class JobInfoModule(Module):
 
     @request_handler("job-info.eventlog-watch-cancel", allow_guest=True)
     def eventlog_watch_cancel(self, msg: Message) -> None:
-        body = msg.payload
-        tag = body.get("matchtag") if isinstance(body, dict) else None
-        if isinstance(tag, bool) or not isinstance(tag, int):
-            raise FluxError(errno.EPROTO, 'job-info.eventlog-watch-cancel: expected '
-                                          '{"matchtag": N}')
-        watch = self._watches.get((msg.sender, tag))
+        watch = self._watches.get(_cancel_key(msg, "job-info.eventlog-watch-cancel"))
         if watch is not None:
             watch.finish(errno.ENODATA)
         return None
@@ -746,3 +736,12 @@ class JobInfoModule(Module):
     def cancel(self, msg: Message) -> None:
         self.update_watch_cancel(msg)
         return self.eventlog_watch_cancel(msg)
+
+
+def _cancel_key(msg: Message, topic: str) -> tuple[Any, int]:
+    """(sender, matchtag) of the watch a ``*-cancel`` request names; EPROTO otherwise."""
+    body = msg.payload
+    tag = body.get("matchtag") if isinstance(body, dict) else None
+    if isinstance(tag, bool) or not isinstance(tag, int):
+        raise FluxError(errno.EPROTO, f'{topic}: expected {{"matchtag": N}}')
+    return msg.sender, tag
