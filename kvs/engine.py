@@ -117,13 +117,17 @@ class KVS:
 
     # -- namespaces -------------------------------------------------------------------
 
-    def _create(self, name: str, owner: int) -> NamespaceInfo:
-        raw = _t.encode(_t.empty_dir())
-        ref = _blobref.blobref(raw)
-        rec = RootRecord(ref, 0, time.time(), owner)
-        self.store.commit([(ref, raw)], roots={name: rec}, verify=False)
+    def _create(self, name: str, owner: int, rootref: str | None = None) -> NamespaceInfo:
+        """Namespace NAME at ROOTREF (a directory already stored), or an empty one."""
+        blobs = []
+        if rootref is None:
+            raw = _t.encode(_t.empty_dir())
+            rootref = _blobref.blobref(raw)
+            blobs.append((rootref, raw))
+        rec = RootRecord(rootref, 0, time.time(), owner)
+        self.store.commit(blobs, roots={name: rec}, verify=False)
         self._roots[name] = rec
-        return NamespaceInfo(name, ref, 0, owner)
+        return NamespaceInfo(name, rootref, 0, owner)
 
     def namespace_create(self, name: str, owner: int | None = None,
                          rootref: str | None = None) -> NamespaceInfo:
@@ -138,16 +142,12 @@ class KVS:
         if owner is not None and (type(owner) is not int or owner < 0):
             raise FluxError(errno.EINVAL, f"namespace owner {owner!r} is not a uid")
         owner = self.owner if owner is None else owner
-        if rootref is None:
-            return self._create(name, owner)
-        if not _blobref.is_blobref(rootref):
-            raise FluxError(errno.EINVAL, f"rootref {rootref!r} is not a blobref")
-        with self._loader() as (ld, _rd):
-            ld(rootref)  # ENOENT if missing; EINVAL if not a directory
-        rec = RootRecord(rootref, 0, time.time(), owner)
-        self.store.commit(roots={name: rec})
-        self._roots[name] = rec
-        return NamespaceInfo(name, rootref, 0, owner)
+        if rootref is not None:
+            if not _blobref.is_blobref(rootref):
+                raise FluxError(errno.EINVAL, f"rootref {rootref!r} is not a blobref")
+            with self._loader() as (ld, _rd):
+                ld(rootref)  # ENOENT if missing; EINVAL if not a directory
+        return self._create(name, owner, rootref)
 
     def namespace_remove(self, name: str) -> None:
         """Forget a namespace (its blobs go at the next GC); ENOTSUP if unknown."""
